@@ -1,0 +1,66 @@
+# Weft. Every target runs on the project's pinned Node.js (installed into a cache outside the work
+# tree when the machine's node is older). See README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN := $(shell ./scripts/ensure-node.sh)
+ifeq ($(NODE_BIN),)
+$(error could not install the pinned Node.js; see scripts/ensure-node.sh)
+endif
+export PATH := $(NODE_BIN):$(PATH)
+# Native addons build against the pinned Node's headers, not the machine's.
+export npm_config_nodedir := $(abspath $(NODE_BIN)/..)
+export NODE_OPTIONS := --experimental-vm-modules --no-warnings=ExperimentalWarning
+JEST := node node_modules/jest/bin/jest.js
+CLUSTER := test/cluster
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: deps node-version
+deps: node_modules/.installed ## install npm dependencies (npm ci)
+node-version: ## print the Node.js version the project runs on
+	@node --version
+
+.PHONY: lint format typecheck unit integration e2e test
+lint: deps ## biome lint + format check
+	node_modules/.bin/biome check .
+format: deps ## format in place
+	node_modules/.bin/biome check --write .
+typecheck: deps ## tsc, strict, no emit
+	node_modules/.bin/tsc -p tsconfig.json
+unit: deps ## pure unit tests (seconds)
+	$(JEST) --selectProjects unit
+integration: deps ## real sockets on loopback
+	$(JEST) --selectProjects integration
+e2e: deps ## end-to-end on the local cluster (brings it up; WEFT_REUSE_CLUSTER=1 keeps a running one)
+	test/e2e/run.sh
+test: lint typecheck unit integration e2e ## everything CI runs
+
+.PHONY: bundle images
+bundle: deps ## bundle runnable entrypoints into dist/
+	node scripts/bundle.ts
+images: deps ## build the local OCI images (no Docker)
+	test/images/build.sh pause node-base testapp
+
+.PHONY: cluster-build cluster-up cluster-down cluster-env cluster-status
+cluster-build: ## build the cluster's components from their Go modules (cached by version)
+	$(CLUSTER)/build.sh
+cluster-up: deps ## start the local single-node Kubernetes; last line is the kubeconfig path
+	$(CLUSTER)/up.sh
+cluster-down: ## stop the local cluster and remove everything it created
+	$(CLUSTER)/down.sh
+cluster-env: ## print export KUBECONFIG=... for the local cluster
+	@$(CLUSTER)/env.sh
+cluster-status: ## health of the local cluster
+	$(CLUSTER)/health.sh && echo healthy
+
+.PHONY: demo
+demo: deps ## the main job: local cluster, sample app, traffic visible
+	test/demo/run.sh
