@@ -20,11 +20,12 @@ help: ## list targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@# npm ci rejects a lockfile without every platform's optional binaries, which this registry does not serve.
+	npm install --no-save --no-audit --no-fund --loglevel=error
 	@touch $@
 
 .PHONY: deps node-version
-deps: node_modules/.installed ## install npm dependencies (npm ci)
+deps: node_modules/.installed ## install npm dependencies from the committed lockfile
 node-version: ## print the Node.js version the project runs on
 	@node --version
 
@@ -35,13 +36,17 @@ format: deps ## format in place
 	node_modules/.bin/biome check --write .
 typecheck: deps ## tsc, strict, no emit
 	node_modules/.bin/tsc -p tsconfig.json
+REPORT = --json --outputFile=dist/test-results/$(1).json
 unit: deps ## pure unit tests (seconds)
-	$(JEST) --selectProjects unit
+	$(JEST) --selectProjects unit $(call REPORT,unit)
 integration: deps ## real sockets on loopback
-	$(JEST) --selectProjects integration
+	$(JEST) --selectProjects integration $(call REPORT,integration)
 e2e: deps ## end-to-end on the local cluster (brings it up; WEFT_REUSE_CLUSTER=1 keeps a running one)
-	test/e2e/run.sh
-test: lint typecheck unit integration e2e ## everything CI runs
+	test/e2e/run.sh $(call REPORT,e2e)
+test: ## everything CI runs: lint, typecheck, unit, integration, end-to-end; one summary line at the end
+	@rm -rf dist/test-results
+	@rc=0; $(MAKE) --no-print-directory lint typecheck unit integration e2e || rc=1; \
+	  node scripts/test-summary.ts unit integration e2e || rc=1; exit $$rc
 
 .PHONY: bundle images
 bundle: deps ## bundle runnable entrypoints into dist/
