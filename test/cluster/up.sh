@@ -160,7 +160,7 @@ start containerd /usr/bin/containerd --config "$STATE_DIR/containerd/config.toml
 wait_for containerd 30 ctr --address "$CONTAINERD_SOCK" version
 
 log "importing images"
-"$ROOT_DIR/test/images/build.sh" --import ${WEFT_CLUSTER_IMAGES:-pause node-base testapp}
+"$ROOT_DIR/test/images/build.sh" --import ${WEFT_CLUSTER_IMAGES:-pause node-base}
 
 cat > "$STATE_DIR/kubelet-config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
