@@ -69,3 +69,8 @@ cluster-status: ## health of the local cluster
 .PHONY: demo
 demo: deps ## the main job: local cluster, sample app, traffic visible
 	test/demo/run.sh
+
+.PHONY: bench bench-proxy
+bench: bench-proxy ## every benchmark; results in bench/results/ and BENCHMARKS.md
+bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=10)
+	node bench/proxy/run.ts

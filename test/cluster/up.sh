@@ -217,8 +217,8 @@ cat > "$STATE_DIR/Corefile" <<COREFILE
 cluster.local in-addr.arpa ip6.arpa {
     bind $NODE_IP
     errors
-    ready 127.0.0.1:18181
-    health 127.0.0.1:18080
+    ready 127.0.0.1:19181
+    health 127.0.0.1:19180
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig $STATE_DIR/coredns.kubeconfig weft-local
         pods insecure
