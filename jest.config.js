@@ -1,7 +1,10 @@
 // Three projects: unit tests are pure and fast; integration tests use real sockets on loopback;
 // end-to-end tests drive the local Kubernetes cluster. `make unit` runs only the first.
 const transform = {
-  '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'es6' } }],
+  '^.+\\.ts$': [
+    '@swc/jest',
+    { jsc: { parser: { syntax: 'typescript' }, target: 'es2024' }, module: { type: 'es6' } },
+  ],
 };
 const common = { transform, extensionsToTreatAsEsm: ['.ts'], testEnvironment: 'node' };
 const ignore = ['/node_modules/', '/dist/'];

@@ -12,7 +12,8 @@ const entries: Record<string, Entry> = {
 };
 
 // Bundled CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
-const banner = "import { createRequire as __weftCreateRequire } from 'node:module';\nconst require = __weftCreateRequire(import.meta.url);";
+const banner =
+  "import { createRequire as __weftCreateRequire } from 'node:module';\nconst require = __weftCreateRequire(import.meta.url);";
 
 const wanted = process.argv.slice(2);
 const names = wanted.length > 0 ? wanted : Object.keys(entries);

@@ -21,7 +21,9 @@ for (const project of process.argv.slice(2)) {
   }
   const r = JSON.parse(readFileSync(file, 'utf8')) as JestReport;
   const suiteErrors = r.numRuntimeErrorTestSuites;
-  console.log(`${project}: ${r.numPassedTests} passed, ${r.numFailedTests + suiteErrors} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  console.log(
+    `${project}: ${r.numPassedTests} passed, ${r.numFailedTests + suiteErrors} failed, ${r.numPendingTests + r.numTodoTests} skipped`,
+  );
   passed += r.numPassedTests;
   failed += r.numFailedTests + suiteErrors;
   skipped += r.numPendingTests + r.numTodoTests;

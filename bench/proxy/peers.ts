@@ -72,7 +72,10 @@ export function haproxyConfig(
   opts: { mode?: 'http' | 'tcp'; tlsIn?: Tls; tlsOut?: Tls; pem?: { server: string; client: string } } = {},
 ): string {
   const mode = opts.mode ?? 'http';
-  const bindTls = opts.tlsIn && opts.pem ? ` ssl crt ${opts.pem.server} ca-file ${opts.tlsIn.ca} verify required ssl-min-ver TLSv1.3` : '';
+  const bindTls =
+    opts.tlsIn && opts.pem
+      ? ` ssl crt ${opts.pem.server} ca-file ${opts.tlsIn.ca} verify required ssl-min-ver TLSv1.3`
+      : '';
   const serverTls =
     opts.tlsOut && opts.pem
       ? ` ssl crt ${opts.pem.client} ca-file ${opts.tlsOut.ca} verify required verifyhost server.weft.test ssl-min-ver TLSv1.3`

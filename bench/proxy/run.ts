@@ -3,7 +3,7 @@
 // bench/results/proxy.json and the proxy table in BENCHMARKS.md.
 //   node bench/proxy/run.ts [--seconds N] [--only name,name]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,7 +50,19 @@ function sh(cmd: string, argv: string[]): string {
 function makeTls(): Tls & { pem: { server: string; client: string } } {
   const f = (n: string) => path.join(work, n);
   sh('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f('ca.key')]);
-  sh('openssl', ['req', '-x509', '-new', '-key', f('ca.key'), '-subj', '/CN=bench-ca', '-days', '2', '-out', f('ca.crt')]);
+  sh('openssl', [
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    f('ca.key'),
+    '-subj',
+    '/CN=bench-ca',
+    '-days',
+    '2',
+    '-out',
+    f('ca.crt'),
+  ]);
   for (const who of ['server', 'client']) {
     sh('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', f(`${who}.key`)]);
     sh('openssl', ['req', '-new', '-key', f(`${who}.key`), '-subj', `/CN=${who}`, '-out', f(`${who}.csr`)]);
@@ -58,13 +70,35 @@ function makeTls(): Tls & { pem: { server: string; client: string } } {
       f(`${who}.ext`),
       `subjectAltName=DNS:${who}.weft.test,URI:spiffe://weft.test/ns/bench/sa/${who}\nextendedKeyUsage=serverAuth,clientAuth\n`,
     );
-    sh('openssl', ['x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
-      '-days', '2', '-extfile', f(`${who}.ext`), '-out', f(`${who}.crt`)]);
-    writeFileSync(f(`${who}.pem`), readFileSync(f(`${who}.crt`), 'utf8') + readFileSync(f(`${who}.key`), 'utf8'));
+    sh('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      f(`${who}.ext`),
+      '-out',
+      f(`${who}.crt`),
+    ]);
+    writeFileSync(
+      f(`${who}.pem`),
+      readFileSync(f(`${who}.crt`), 'utf8') + readFileSync(f(`${who}.key`), 'utf8'),
+    );
   }
   return {
-    ca: f('ca.crt'), serverCert: f('server.crt'), serverKey: f('server.key'), clientCert: f('client.crt'),
-    clientKey: f('client.key'), pem: { server: f('server.pem'), client: f('client.pem') },
+    ca: f('ca.crt'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+    clientCert: f('client.crt'),
+    clientKey: f('client.key'),
+    pem: { server: f('server.pem'), client: f('client.pem') },
   };
 }
 
@@ -78,7 +112,10 @@ async function waitPort(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => { s.destroy(); resolve(true); });
+      const s = net.connect({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (ok) return;
@@ -96,7 +133,12 @@ function confFile(name: string, text: string): string {
 function startNginx(tag: string, conf: (dir: string) => string, core = PROXY_CORE): ChildProcess {
   const dir = path.join(work, tag);
   sh('mkdir', ['-p', dir]);
-  return pinned(core, 'nginx', ['-c', confFile(`${tag}.nginx.conf`, conf(dir)), '-e', path.join(dir, 'error.log')]);
+  return pinned(core, 'nginx', [
+    '-c',
+    confFile(`${tag}.nginx.conf`, conf(dir)),
+    '-e',
+    path.join(dir, 'error.log'),
+  ]);
 }
 function startHaproxy(tag: string, conf: (dir: string) => string): ChildProcess {
   const dir = path.join(work, tag);
@@ -155,10 +197,24 @@ interface WrkRun {
 }
 async function wrk(port: number, connections: number, secs: number): Promise<WrkRun> {
   const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn('taskset', ['-c', LOAD_CORE, 'wrk', '-t1', `-c${connections}`, `-d${secs}s`, '--latency',
-      `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(
+      'taskset',
+      [
+        '-c',
+        LOAD_CORE,
+        'wrk',
+        '-t1',
+        `-c${connections}`,
+        `-d${secs}s`,
+        '--latency',
+        `http://127.0.0.1:${port}/`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let buf = '';
-    p.stdout.on('data', (d: Buffer) => { buf += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+    });
     p.on('close', (code) => (code === 0 ? resolve(buf) : reject(new Error(`wrk exited ${code}: ${buf}`))));
   });
   const pct = (p: string) => toUs(new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? 'NaN');
@@ -166,8 +222,13 @@ async function wrk(port: number, connections: number, secs: number): Promise<Wrk
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), p50: pct('50'), p99: pct('99'), requests,
-    errors: non2xx + sockErrors };
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+    p50: pct('50'),
+    p99: pct('99'),
+    requests,
+    errors: non2xx + sockErrors,
+  };
 }
 
 async function measure(cfg: Config): Promise<Measured> {
@@ -178,7 +239,9 @@ async function measure(cfg: Config): Promise<Measured> {
   await wrk(port, 16, Math.min(2, seconds)); // warm-up: connections, JIT, TLS sessions
   const cpu0 = cpuUs(pids);
   let rssPeak = 0;
-  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rssMb(pids)); }, 200);
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, rssMb(pids));
+  }, 200);
   const c16 = await wrk(port, 16, seconds);
   clearInterval(sampler);
   const cpu = cpuUs(pids) - cpu0;
@@ -186,9 +249,14 @@ async function measure(cfg: Config): Promise<Measured> {
   for (const p of procs) p.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));
   const r: Measured = {
-    rps: Math.round(c16.rps), p50_us: c16.p50, p99_us: c16.p99, c1_p50_us: c1.p50, c1_p99_us: c1.p99,
+    rps: Math.round(c16.rps),
+    p50_us: c16.p50,
+    p99_us: c16.p99,
+    c1_p50_us: c1.p50,
+    c1_p99_us: c1.p99,
     cpu_us_per_req: procs.length ? Math.round((cpu / Math.max(1, c16.requests)) * 10) / 10 : 0,
-    rss_mb: rssPeak, errors: c16.errors + c1.errors,
+    rss_mb: rssPeak,
+    errors: c16.errors + c1.errors,
   };
   if (cfg.name.startsWith('weft')) r.rss_idle_mb = rssIdle;
   return r;
@@ -202,31 +270,71 @@ async function main(): Promise<void> {
   const port = () => nextPort++;
   const configs: Config[] = [
     { name: 'direct', description: 'wrk -> backend', start: async () => ({ port: BACKEND, procs: [] }) },
-    { name: 'nginx', description: 'wrk -> nginx -> backend', start: async () => {
-      const p = port(); return { port: p, procs: [startNginx('nginx', (d) => nginxProxy(d, p, BACKEND))] }; } },
-    { name: 'haproxy', description: 'wrk -> haproxy -> backend', start: async () => {
-      const p = port(); return { port: p, procs: [startHaproxy('haproxy', (d) => haproxyConfig(d, p, BACKEND))] }; } },
-    { name: 'nginx-pair-mtls', description: 'wrk -> nginx =mTLS=> nginx -> backend', start: async () => {
-      const inner = port(); const outer = port();
-      const server = startNginx('nginx-srv', (d) => nginxProxy(d, inner, BACKEND, { tlsIn: tls }));
-      const client = startNginx('nginx-cli', (d) => nginxProxy(d, outer, inner, { tlsOut: tls }));
-      await waitPort(inner);
-      return { port: outer, procs: [client, server] }; } },
-    { name: 'haproxy-pair-mtls', description: 'wrk -> haproxy =mTLS=> haproxy -> backend', start: async () => {
-      const inner = port(); const outer = port();
-      const server = startHaproxy('ha-srv', (d) => haproxyConfig(d, inner, BACKEND, { tlsIn: tls, pem: tls.pem }));
-      const client = startHaproxy('ha-cli', (d) => haproxyConfig(d, outer, inner, { tlsOut: tls, pem: tls.pem }));
-      await waitPort(inner);
-      return { port: outer, procs: [client, server] }; } },
-    { name: 'haproxy-tcp', description: 'wrk -> haproxy (TCP mode) -> backend', start: async () => {
-      const p = port(); return { port: p, procs: [startHaproxy('ha-tcp', (d) => haproxyConfig(d, p, BACKEND, { mode: 'tcp' }))] }; } },
+    {
+      name: 'nginx',
+      description: 'wrk -> nginx -> backend',
+      start: async () => {
+        const p = port();
+        return { port: p, procs: [startNginx('nginx', (d) => nginxProxy(d, p, BACKEND))] };
+      },
+    },
+    {
+      name: 'haproxy',
+      description: 'wrk -> haproxy -> backend',
+      start: async () => {
+        const p = port();
+        return { port: p, procs: [startHaproxy('haproxy', (d) => haproxyConfig(d, p, BACKEND))] };
+      },
+    },
+    {
+      name: 'nginx-pair-mtls',
+      description: 'wrk -> nginx =mTLS=> nginx -> backend',
+      start: async () => {
+        const inner = port();
+        const outer = port();
+        const server = startNginx('nginx-srv', (d) => nginxProxy(d, inner, BACKEND, { tlsIn: tls }));
+        const client = startNginx('nginx-cli', (d) => nginxProxy(d, outer, inner, { tlsOut: tls }));
+        await waitPort(inner);
+        return { port: outer, procs: [client, server] };
+      },
+    },
+    {
+      name: 'haproxy-pair-mtls',
+      description: 'wrk -> haproxy =mTLS=> haproxy -> backend',
+      start: async () => {
+        const inner = port();
+        const outer = port();
+        const server = startHaproxy('ha-srv', (d) =>
+          haproxyConfig(d, inner, BACKEND, { tlsIn: tls, pem: tls.pem }),
+        );
+        const client = startHaproxy('ha-cli', (d) =>
+          haproxyConfig(d, outer, inner, { tlsOut: tls, pem: tls.pem }),
+        );
+        await waitPort(inner);
+        return { port: outer, procs: [client, server] };
+      },
+    },
+    {
+      name: 'haproxy-tcp',
+      description: 'wrk -> haproxy (TCP mode) -> backend',
+      start: async () => {
+        const p = port();
+        return {
+          port: p,
+          procs: [startHaproxy('ha-tcp', (d) => haproxyConfig(d, p, BACKEND, { mode: 'tcp' }))],
+        };
+      },
+    },
   ];
   const results: Record<string, Measured> = {};
   const notes: string[] = [];
   for (const cfg of configs) {
     if (only && !only.includes(cfg.name)) continue;
     const why = cfg.available?.();
-    if (why) { notes.push(`${cfg.name}: not measured (${why})`); continue; }
+    if (why) {
+      notes.push(`${cfg.name}: not measured (${why})`);
+      continue;
+    }
     process.stderr.write(`bench-proxy: ${cfg.name} (${cfg.description})...\n`);
     results[cfg.name] = await measure(cfg);
     process.stderr.write(`  ${JSON.stringify(results[cfg.name])}\n`);
@@ -234,7 +342,13 @@ async function main(): Promise<void> {
   backend.kill('SIGTERM');
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const machine = `${os.cpus().length} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
-  const out = { machine, seconds, pinning: `load+backend on core ${LOAD_CORE}, proxies on core ${PROXY_CORE}`, configs: results, notes };
+  const out = {
+    machine,
+    seconds,
+    pinning: `load+backend on core ${LOAD_CORE}, proxies on core ${PROXY_CORE}`,
+    configs: results,
+    notes,
+  };
   writeFileSync('bench/results/proxy.json', `${JSON.stringify(out, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
@@ -245,4 +359,7 @@ function cleanup(): void {
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
-main().catch((err) => { console.error(err); process.exitCode = 1; });
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -49,7 +49,11 @@ export async function deleteNamespace(name: string): Promise<void> {
 }
 
 /** Polls fn until it returns a truthy value; rejects with the last error after timeoutMs. */
-export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined | false>): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined | false>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -30,7 +30,15 @@ async function callFromClient(url: string, count: number): Promise<CallSummary> 
 
 beforeAll(async () => {
   ns = await createTestNamespace('smoke');
-  await kubectl(['-n', ns, 'apply', '-f', 'samples/testapp/testapp.yaml', '-f', 'samples/testapp/client.yaml']);
+  await kubectl([
+    '-n',
+    ns,
+    'apply',
+    '-f',
+    'samples/testapp/testapp.yaml',
+    '-f',
+    'samples/testapp/client.yaml',
+  ]);
   await kubectl(['-n', ns, 'rollout', 'status', 'deployment/testapp', '--timeout=120s']);
   await kubectl(['-n', ns, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=120s']);
   const client = await getJson<Pod>(['-n', ns, 'pod', 'client']);
@@ -69,7 +77,14 @@ describe('local cluster smoke', () => {
 
   test('kubectl exec runs in the pod', async () => {
     const { stdout } = await kubectl([
-      '-n', ns, 'exec', 'client', '--', '/usr/local/bin/node', '-e', 'console.log(process.env.POD_NAME + "@" + process.env.POD_NAMESPACE)',
+      '-n',
+      ns,
+      'exec',
+      'client',
+      '--',
+      '/usr/local/bin/node',
+      '-e',
+      'console.log(process.env.POD_NAME + "@" + process.env.POD_NAMESPACE)',
     ]);
     expect(stdout.trim()).toBe(`client@${ns}`);
   });

@@ -1,6 +1,7 @@
 // The SO_ORIGINAL_DST addon against real iptables REDIRECT rules in a network namespace of our own.
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+
 import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createNetns, type TestNetns } from './netns.ts';
 
 let ns: TestNetns;
@@ -14,8 +15,34 @@ beforeAll(async () => {
   await ns.exec('ip', ['addr', 'add', '10.251.0.1/24', 'dev', 'd0']);
   await ns.exec('ip', ['-6', 'addr', 'add', 'fd99::1/64', 'dev', 'd0', 'nodad']);
   await ns.exec('ip', ['link', 'set', 'd0', 'up']);
-  await ns.exec('iptables', ['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', '10.251.0.0/24', '-j', 'REDIRECT', '--to-ports', '15101']);
-  await ns.exec('ip6tables', ['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', 'fd99::/64', '-j', 'REDIRECT', '--to-ports', '15101']);
+  await ns.exec('iptables', [
+    '-t',
+    'nat',
+    '-A',
+    'OUTPUT',
+    '-p',
+    'tcp',
+    '-d',
+    '10.251.0.0/24',
+    '-j',
+    'REDIRECT',
+    '--to-ports',
+    '15101',
+  ]);
+  await ns.exec('ip6tables', [
+    '-t',
+    'nat',
+    '-A',
+    'OUTPUT',
+    '-p',
+    'tcp',
+    '-d',
+    'fd99::/64',
+    '-j',
+    'REDIRECT',
+    '--to-ports',
+    '15101',
+  ]);
 }, 60_000);
 
 afterAll(async () => {
