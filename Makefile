@@ -36,7 +36,7 @@ format: deps ## format in place
 	node_modules/.bin/biome check --write .
 typecheck: deps ## tsc, strict, no emit
 	node_modules/.bin/tsc -p tsconfig.json
-REPORT = --json --outputFile=dist/test-results/$(1).json
+REPORT = --json --outputFile=$(shell mkdir -p dist/test-results && echo dist/test-results)/$(1).json
 unit: deps ## pure unit tests (seconds)
 	$(JEST) --selectProjects unit $(call REPORT,unit)
 integration: deps ## real sockets on loopback

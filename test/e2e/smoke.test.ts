@@ -21,7 +21,8 @@ async function callFromClient(url: string, count: number): Promise<CallSummary> 
   const res = await fetch(`http://${clientIP}:8080/call`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ url, count, concurrency: 4, timeoutMs: 5000 }),
+    // A new connection per call: kube-proxy balances connections, not requests.
+    body: JSON.stringify({ url, count, concurrency: 4, timeoutMs: 5000, headers: { connection: 'close' } }),
     signal: AbortSignal.timeout(60_000),
   });
   expect(res.status).toBe(200);
