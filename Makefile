@@ -45,7 +45,7 @@ e2e: deps ## end-to-end on the local cluster (brings it up; WEFT_REUSE_CLUSTER=1
 	test/e2e/run.sh $(call REPORT,e2e)
 test: ## everything CI runs: lint, typecheck, unit, integration, end-to-end; one summary line at the end
 	@rm -rf dist/test-results
-	@rc=0; $(MAKE) --no-print-directory lint typecheck unit integration e2e || rc=1; \
+	@rc=0; $(MAKE) -k --no-print-directory lint typecheck unit integration e2e || rc=1; \
 	  node scripts/test-summary.ts unit integration e2e || rc=1; exit $$rc
 
 .PHONY: bundle images

@@ -6,9 +6,17 @@ here="$(cd "$(dirname "$0")" && pwd)"
 node_bin="$("$here/../../scripts/ensure-node.sh")"
 out="$here/build/Release/original_dst.node"
 if [ -f "$out" ] && [ "$out" -nt "$here/original_dst.c" ] && [ "$out" -nt "$here/binding.gyp" ]; then exit 0; fi
-npm_cli="$(readlink -f "$(command -v npm)")"
-gyp="$(dirname "$npm_cli")/../node_modules/node-gyp/bin/node-gyp.js"
-[ -f "$gyp" ] || gyp="$(npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js"
+# npm on PATH is either the machine's npm-cli.js or ensure-node.sh's wrapper that execs it.
+npm_path="$(readlink -f "$(command -v npm)")"
+npm_cli="$(grep -o '/[^" ]*/npm-cli\.js' "$npm_path" | head -n1 || true)"
+[ -n "$npm_cli" ] || npm_cli="$npm_path"
+gyp=""
+for candidate in "$(dirname "$npm_cli")/../node_modules/node-gyp/bin/node-gyp.js" \
+  "$(npm root -g 2>/dev/null)/npm/node_modules/node-gyp/bin/node-gyp.js" \
+  /usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js; do
+  if [ -f "$candidate" ]; then gyp="$candidate" && break; fi
+done
+[ -n "$gyp" ] || { echo "build.sh: node-gyp not found next to npm ($npm_cli)" >&2; exit 1; }
 cd "$here"
 "$node_bin/node" "$gyp" rebuild --nodedir="$(dirname "$node_bin")" --loglevel=warn >/dev/null
 echo "$out"
