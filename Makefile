@@ -48,6 +48,10 @@ test: ## everything CI runs: lint, typecheck, unit, integration, end-to-end; one
 	@rc=0; $(MAKE) -k --no-print-directory lint typecheck unit integration e2e || rc=1; \
 	  node scripts/test-summary.ts unit integration e2e || rc=1; exit $$rc
 
+.PHONY: manifests
+manifests: deps ## render the install manifests (kustomize base) into deploy/base
+	node scripts/manifests.ts
+
 .PHONY: bundle images
 bundle: deps ## bundle runnable entrypoints into dist/
 	node scripts/bundle.ts

@@ -14,7 +14,7 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{crds,operator,webhooks,proxy-image,cli,test/apps,scripts}/**/*.test.ts'],
+      testMatch: ['<rootDir>/{crds,operator,webhooks,proxy-image,cli,deploy,test/apps,scripts}/**/*.test.ts'],
       testPathIgnorePatterns: ignore,
     },
     {
