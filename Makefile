@@ -56,7 +56,7 @@ manifests: deps ## render the install manifests (kustomize base) into deploy/bas
 bundle: deps ## bundle runnable entrypoints into dist/
 	node scripts/bundle.ts
 images: deps ## build the local OCI images (no Docker)
-	test/images/build.sh pause node-base testapp
+	test/images/build.sh pause node-base testapp proxy
 
 .PHONY: cluster-build cluster-up cluster-down cluster-env cluster-status
 cluster-build: ## build the cluster's components from their Go modules (cached by version)
