@@ -54,6 +54,7 @@ export function meshConfigFor(o: InstallOptions): MeshConfig {
     meshNamespace: o.namespace,
     controlPlaneAddress: `${NAMES.operator}.${o.namespace}.svc:${PORTS.controlPlane}`,
     trustDomain: o.trustDomain,
+    controlPlaneIdentity: `spiffe://${o.trustDomain}/ns/${o.namespace}/sa/${NAMES.operator}`,
   };
 }
 
