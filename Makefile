@@ -52,6 +52,12 @@ test: ## everything CI runs: lint, typecheck, unit, integration, end-to-end; one
 manifests: deps ## render the install manifests (kustomize base) into deploy/base
 	node scripts/manifests.ts
 
+.PHONY: install uninstall
+install: deps ## install Weft into the cluster KUBECONFIG points to (local cluster: builds and loads images first)
+	deploy/install.sh
+uninstall: ## remove Weft (webhooks first; KEEP_CRDS=1 keeps the SMI CRDs and objects)
+	deploy/uninstall.sh
+
 .PHONY: bundle images
 bundle: deps ## bundle runnable entrypoints into dist/
 	node scripts/bundle.ts
