@@ -290,14 +290,14 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
     deployment(
       o,
       NAMES.operator,
-      ['operator'],
+      ['/app/operator.mjs'],
       [{ name: 'control-plane', port: PORTS.controlPlane }],
       PORTS.operatorAdmin,
     ),
     deployment(
       o,
       NAMES.webhooks,
-      ['webhooks'],
+      ['/app/webhooks.mjs'],
       [{ name: 'https', port: PORTS.webhooks }],
       PORTS.webhooksAdmin,
     ),
