@@ -82,5 +82,6 @@ demo: deps ## the main job: local cluster, sample app, traffic visible
 
 .PHONY: bench bench-proxy
 bench: bench-proxy ## every benchmark; results in bench/results/ and BENCHMARKS.md
+	node scripts/benchmarks.ts
 bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=10)
 	node bench/proxy/run.ts
