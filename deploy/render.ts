@@ -36,7 +36,7 @@ export const NAMES = {
 export const PORTS = {
   controlPlane: 15012,
   webhooks: 9443,
-  operatorAdmin: 9990,
+  operatorAdmin: 15014,
   webhooksAdmin: 9991,
 } as const;
 
@@ -312,7 +312,7 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
       { port: PORTS.webhooks, scheme: 'HTTPS' },
       [
         { name: 'WEFT_WEBHOOK_MESH_CONFIG', value: '/etc/weft/mesh/mesh.json' },
-        { name: 'WEFT_WEBHOOK_TRUST_ANCHORS', value: '/etc/weft/trust/anchors.pem' },
+        { name: 'WEFT_WEBHOOK_TRUST_ANCHORS', value: '/etc/weft/trust/ca.pem' },
       ],
     ),
     pdb(o, NAMES.operator),

@@ -247,7 +247,7 @@ export class ControlPlaneClient extends EventEmitter<{
       clearTimeout(silence);
       silence = setTimeout(
         () => req.destroy(new Error('config stream silent for too long')),
-        this.#s.silenceTimeoutMs ?? 60_000,
+        this.#s.silenceTimeoutMs ?? 45_000,
       );
     };
     let done = false;
