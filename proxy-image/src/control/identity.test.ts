@@ -65,3 +65,25 @@ describe('NDJSON decoder', () => {
     expect(() => new NdjsonDecoder(100).push(Buffer.from('{nope}\n'))).toThrow('invalid JSON line');
   });
 });
+
+describe('agent settings', () => {
+  it('names the missing or malformed variable', async () => {
+    const { agentSettingsFromEnv } = await import('./agent.ts');
+    const env = {
+      WEFT_POD_NAMESPACE: 'shop',
+      WEFT_POD_NAME: 'web-1',
+      WEFT_SERVICE_ACCOUNT: 'web',
+      WEFT_TRUST_DOMAIN: 'cluster.local',
+      WEFT_CONTROL_PLANE: 'weft-operator.weft-system.svc:15012',
+      WEFT_CONTROL_PLANE_IDENTITY: 'spiffe://cluster.local/ns/weft-system/sa/weft-operator',
+      WEFT_TRUST_ANCHORS: '-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n',
+      WEFT_TOKEN_PATH: '/var/run/secrets/weft.dev/token/token',
+      WEFT_IDENTITY_DIR: '/var/run/secrets/weft.dev/identity',
+    };
+    expect(agentSettingsFromEnv(env).pod).toEqual({ namespace: 'shop', name: 'web-1' });
+    expect(() => agentSettingsFromEnv({ ...env, WEFT_POD_NAME: '' })).toThrow('WEFT_POD_NAME is required');
+    expect(() => agentSettingsFromEnv({ ...env, WEFT_TRUST_ANCHORS: 'nope' })).toThrow(
+      'WEFT_TRUST_ANCHORS must hold PEM',
+    );
+  });
+});
