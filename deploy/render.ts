@@ -256,8 +256,9 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
         resources: ['leases'],
         verbs: ['get', 'list', 'watch', 'create', 'update'],
       },
-      // Trust anchor and issuer.
+      // Trust anchor and issuer (Secrets); the public trust anchors for proxies and webhooks (ConfigMap).
       { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
     ]),
     binding('RoleBinding', o, NAMES.operator),
     clusterRole(NAMES.webhooks, [
