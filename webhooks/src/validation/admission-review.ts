@@ -57,12 +57,8 @@ export async function reviewAdmission(body: unknown, lookup?: ReferenceLookup): 
     return answer(
       {
         allowed: false,
-        status: {
-          code: 422,
-          reason: 'Invalid',
-          message,
-          details: { causes: v.denials.map((d) => ({ reason: d.code, field: d.field, message: d.message })) },
-        },
+        // No details.causes: given causes, kubectl prints only them and drops the object's name.
+        status: { code: 422, reason: 'Invalid', message },
         ...(warnings.length > 0 ? { warnings } : {}),
       },
       false,
