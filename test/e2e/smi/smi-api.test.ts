@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { convertSmiObject } from '../../../crds/smi/conversion/index.ts';
 import { allCustomResourceDefinitions } from '../../../crds/smi/crd-manifests.ts';
 import { SMI_KIND_INFO, SMI_KINDS, type SmiKind, smiKindInfo } from '../../../crds/smi/kinds.ts';
+import { buildStatus, REASON } from '../../../crds/smi/status.ts';
 import { deleteNamespace, kubectl, waitFor } from '../kube.ts';
 import { freePort, startWebhookProcess, type WebhookProcess } from './webhook-process.ts';
 
@@ -246,6 +247,61 @@ describe('client write patterns', () => {
     ]);
     expect(weights(await getIn(ns.client, sample, 'v1alpha4'))).toEqual([750, 250]);
     expect(weights(await getIn(ns.client, sample, 'v1alpha1'))).toEqual(['750m', '250m']);
+  }, 30_000);
+});
+
+describe('kubectl views and the status subresource', () => {
+  test('`kubectl get smi` lists every kind; TrafficSplit prints service, backends with weights, and Ready', async () => {
+    const { stdout } = await kubectl(['-n', ns.client, 'get', 'smi', '-o', 'name']);
+    for (const plural of ['trafficsplit', 'traffictarget', 'httproutegroup', 'tcproute', 'udproute']) {
+      expect(stdout).toContain(`${plural}.`);
+    }
+    const table = await kubectl(['-n', ns.client, 'get', 'ts', 'split-v1alpha2']);
+    expect(table.stdout).toMatch(/NAME\s+SERVICE\s+BACKENDS\s+READY\s+AGE/);
+    expect(table.stdout).toContain('[{"service":"web-v1","weight":75},{"service":"web-v2","weight":25}]');
+  }, 30_000);
+
+  test('an operator status (conditions with observedGeneration) is written through the subresource and read in every version', async () => {
+    const sample = samples.find((s) => s.file === 'trafficsplit-v1alpha1.yaml')!.object;
+    const stored = await getIn(ns.client, sample, 'v1alpha4');
+    const generation = Number((stored.metadata as Json).generation);
+    const status = buildStatus({
+      generation,
+      accepted: { status: 'True', reason: REASON.Accepted, message: '' },
+      resolvedRefs: {
+        status: 'False',
+        reason: REASON.ServiceNotFound,
+        message: 'Service web-v2 does not exist',
+      },
+      ready: { status: 'True', reason: REASON.Programmed, message: 'programmed into 0 proxies' },
+      now: new Date(),
+    });
+    await kubectl([
+      '-n',
+      ns.client,
+      'patch',
+      `${resource(sample, 'v1alpha4')}/${nameOf(sample)}`,
+      '--subresource=status',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ status }),
+    ]);
+    for (const v of ['v1alpha1', 'v1alpha2', 'v1alpha3', 'v1alpha4']) {
+      const o = await getIn(ns.client, sample, v);
+      expect(o.status).toEqual(status);
+      expect((o.metadata as Json).generation).toBe(generation); // status writes do not bump the generation
+    }
+    const { stdout } = await kubectl([
+      '-n',
+      ns.client,
+      'get',
+      'ts',
+      nameOf(sample),
+      '-o',
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+    ]);
+    expect(stdout).toBe('True');
   }, 30_000);
 });
 
