@@ -8,6 +8,7 @@ export const WEBHOOK_ERRORS = {
   UnsupportedMediaType: 415,
   BadRequest: 400,
   HandlerTimeout: 503,
+  Unavailable: 503,
   Internal: 500,
 } as const;
 
