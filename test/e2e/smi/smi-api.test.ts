@@ -154,18 +154,20 @@ beforeAll(async () => {
   const bundle = Buffer.from(readFileSync(caBundleFile, 'utf8')).toString('base64');
   for (const name of CONVERTED_CRDS) expect(await crdCaBundle(name)).toBe(bundle);
   // The apiserver picks up CRD changes asynchronously: wait until a conversion works.
-  await waitFor('conversion webhook reachable', 60_000, async () => {
-    const o = samples.find((s) => s.file === 'trafficsplit-v1alpha4.yaml')!.object;
-    await kubectl(
-      ['-n', ns.client, 'apply', '--dry-run=server', '-f', '-'],
-      JSON.stringify({
-        ...o,
-        apiVersion: 'split.smi-spec.io/v1alpha1',
-        spec: { service: 'web', backends: [{ service: 'a', weight: 1 }] },
-      }),
-    );
-    return true;
-  });
+  // The apiserver picks up CRD changes asynchronously: wait until every kind converts (a server-side dry
+  // run of an older version converts to the storage version and passes the validating webhook).
+  for (const file of [
+    'trafficsplit-v1alpha1.yaml',
+    'traffictarget-v1alpha1.yaml',
+    'httproutegroup-v1alpha1.yaml',
+    'tcproute-v1alpha1.yaml',
+  ]) {
+    const o = samples.find((s) => s.file === file)!.object;
+    await waitFor(`conversion webhook reachable for ${file}`, 60_000, async () => {
+      await kubectl(['-n', ns.client, 'create', '--dry-run=server', '-f', '-'], JSON.stringify(o));
+      return true;
+    });
+  }
 }, 180_000);
 
 afterAll(async () => {
