@@ -148,8 +148,13 @@ describe('denials name the field, in the version the client wrote', () => {
       [['UnsafeRegex', 'matches[0].headers[0].x-user']],
     ],
     [
-      'two keys in a list entry',
-      group('v1alpha4', [{ headers: [{ a: 'x', b: 'y' }] }]),
+      'a list entry that is not a map',
+      group('v1alpha4', [{ headers: ['x-canary'] }]),
+      [['InvalidHeaders', 'spec.matches[0].headers']],
+    ],
+    [
+      'an empty list entry',
+      group('v1alpha4', [{ headers: [{}] }]),
       [['InvalidHeaders', 'spec.matches[0].headers']],
     ],
     [
@@ -276,6 +281,10 @@ describe('legal shapes real clients send are admitted', () => {
           { service: 'web-primary', weight: 100 },
         ],
       }),
+    ],
+    [
+      'two headers in one list entry (ANDed)',
+      group('v1alpha3', [{ name: 'ab', headers: [{ 'x-canary': 'insider', 'user-agent': '.*Firefox.*' }] }]),
     ],
     [
       'Flagger headers',
