@@ -4,6 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -250,6 +251,62 @@ describe('client write patterns', () => {
     expect(weights(await getIn(ns.client, sample, 'v1alpha4'))).toEqual([750, 250]);
     expect(weights(await getIn(ns.client, sample, 'v1alpha1'))).toEqual(['750m', '250m']);
   }, 30_000);
+});
+
+describe('replicas', () => {
+  test('a second replica signs with the same CA from the Secret (no leader) and serves conversions', async () => {
+    const port = await freePort();
+    const file = join(tmpdir(), `weft-e2e-smi-ca2-${run}.pem`);
+    const second = await startWebhookProcess(port, {
+      WEFT_WEBHOOK_DNS_NAMES: 'localhost',
+      WEFT_WEBHOOK_IP_SANS: '127.0.0.1',
+      WEFT_WEBHOOK_CA_SECRET: `${ns.client}/weft-webhooks-ca`,
+      WEFT_WEBHOOK_CA_BUNDLE_CRDS: CONVERTED_CRDS.join(','),
+      WEFT_WEBHOOK_CA_BUNDLE_VALIDATING: validatorName,
+      WEFT_WEBHOOK_CA_BUNDLE_MUTATING: '',
+      WEFT_WEBHOOK_CA_BUNDLE_FILE: file,
+      WEFT_WEBHOOK_REFERENCE_LOOKUP: 'false',
+    });
+    try {
+      const ca = readFileSync(file, 'utf8');
+      expect(ca).toBe(readFileSync(caBundleFile, 'utf8'));
+      expect(second.output()).not.toContain('caBundle written'); // nothing to change: same CA
+      const review = {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'ConversionReview',
+        request: {
+          uid: 'r2',
+          desiredAPIVersion: 'split.smi-spec.io/v1alpha4',
+          objects: [samples.find((x) => x.file === 'trafficsplit-v1alpha1.yaml')!.object],
+        },
+      };
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/convert',
+            method: 'POST',
+            ca,
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => {
+              text += c.toString('utf8');
+            });
+            res.on('end', () => resolve(text));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify(review));
+      });
+      const out = JSON.parse(body) as { response: { result: { status: string } } };
+      expect(out.response.result.status).toBe('Success');
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });
 
 describe('kubectl views and the status subresource', () => {
