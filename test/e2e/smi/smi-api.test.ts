@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
 import { convertSmiObject } from '../../../crds/smi/conversion/index.ts';
-import { allCustomResourceDefinitions } from '../../../crds/smi/crd-manifests.ts';
+import {
+  allCustomResourceDefinitions,
+  DEFAULT_CONVERSION_CLIENT_CONFIG,
+} from '../../../crds/smi/crd-manifests.ts';
 import { SMI_KIND_INFO, SMI_KINDS, type SmiKind, smiKindInfo } from '../../../crds/smi/kinds.ts';
 import { buildStatus, REASON } from '../../../crds/smi/status.ts';
 import { deleteNamespace, kubectl, waitFor } from '../kube.ts';
@@ -97,7 +100,7 @@ beforeAll(async () => {
   const port = await freePort();
   const base = `https://127.0.0.1:${port}`;
   // CRDs: pointed at this process first (a merge patch clears whatever client config another installer
-  // left), then applied idempotently with the same config. They stay installed afterwards.
+  // left), then applied idempotently with the same config. They stay installed afterwards (see afterAll).
   const clientConfig = { url: `${base}/convert` };
   for (const name of CONVERTED_CRDS) {
     const patch = {
@@ -176,6 +179,15 @@ afterAll(async () => {
     () => undefined,
   );
   await webhook?.stop();
+  // The CRDs stay (others use them), pointed back at the in-cluster webhook Service as in the committed
+  // manifests rather than at this process's dead port; the storage versions work either way.
+  for (const name of CONVERTED_CRDS) {
+    const clientConfig = { url: null, caBundle: null, ...DEFAULT_CONVERSION_CLIENT_CONFIG };
+    const patch = { spec: { conversion: { webhook: { clientConfig } } } };
+    await kubectl(['patch', 'crd', name, '--type', 'merge', '-p', JSON.stringify(patch)]).catch(
+      () => undefined,
+    );
+  }
   for (const n of Object.values(ns)) await deleteNamespace(n).catch(() => undefined);
 }, 60_000);
 

@@ -62,7 +62,9 @@ export class GeneratedCertificates {
     this.#signingCa = certificateValidity(signing.certPem);
     const bundle = caBundle(cas);
     let published = true;
-    if (bundle !== this.#bundle && this.#o.publisher !== undefined) {
+    // Published on every pass, not only on change: the publisher writes only where the bundle differs, and
+    // this repairs a caBundle that something else removed (a GitOps tool re-applying the CRD manifests).
+    if (this.#o.publisher !== undefined) {
       try {
         await this.#o.publisher.publish(bundle);
       } catch (e) {
