@@ -373,6 +373,24 @@ describe('warnings for legal but suspicious input', () => {
     ]);
   });
 
+  test('another TrafficSplit with the same root service', async () => {
+    const lookup: ReferenceLookup = {
+      lookup: async () => ({ found: true }),
+      trafficSplitsOfRoot: async (_ns, service) => (service === 'web' ? ['web', 'web-canary-split'] : []),
+    };
+    const v = await validateSmiObjectWithLookup(
+      split('v1alpha4', { service: 'web', backends: [{ service: 'a', weight: 1 }] }),
+      lookup,
+    );
+    expect(v.warnings.map((w) => [w.code, w.field, w.message])).toEqual([
+      [
+        'RootServiceConflict',
+        'spec.service',
+        'root service shop/web is also split by TrafficSplit web-canary-split; only the oldest is applied, the others are reported not accepted',
+      ],
+    ]);
+  });
+
   test('a failing lookup gives no warning rather than an error', async () => {
     const v = await validateSmiObjectWithLookup(
       split('v1alpha4', { service: 'web', backends: [{ service: 'a', weight: 1 }] }),

@@ -507,7 +507,7 @@ describe('suspicious input is admitted with a warning kubectl prints', () => {
     expect(stderr).toContain(`Warning: TrafficSplit ${ns.client}/zero: spec.backends: every weight is 0`);
   }, 30_000);
 
-  test('a backend Service that does not exist, and a match name the route group lacks', async () => {
+  test('a backend Service that does not exist, a root service already split, a match name the route group lacks', async () => {
     await kubectl(['-n', ns.client, 'create', 'service', 'clusterip', 'web', '--tcp=80:8080']);
     await kubectl(['-n', ns.client, 'create', 'service', 'clusterip', 'web-v1', '--tcp=80:8080']);
     const s = await kubectl(
@@ -524,6 +524,10 @@ describe('suspicious input is admitted with a warning kubectl prints', () => {
     );
     expect(s.stderr).toContain(
       `Warning: TrafficSplit ${ns.client}/missing: spec.backends[1].service: Service ${ns.client}/web-v9 does not exist`,
+    );
+    // The samples applied earlier split the same root service.
+    expect(s.stderr).toContain(
+      `Warning: TrafficSplit ${ns.client}/missing: spec.service: root service ${ns.client}/web is also split by TrafficSplit`,
     );
     expect(s.stderr).not.toContain('spec.backends[0].service');
     await kubectl(
