@@ -58,12 +58,13 @@ export const SMI_KIND_INFO: Record<SmiKind, SmiKindInfo> = {
     schema: (v, t) => trafficSplitSchema(v as never, t),
     columns: () => [
       { name: 'Service', type: 'string', jsonPath: '.spec.service', description: 'Root service.' },
-      { name: 'Backends', type: 'string', jsonPath: '.spec.backends[*].service', description: 'Backends.' },
+      // The whole list: a printer column shows only the first match of a [*] path, so `backends[*].weight`
+      // would hide all but one backend.
       {
-        name: 'Weights',
+        name: 'Backends',
         type: 'string',
-        jsonPath: '.spec.backends[*].weight',
-        description: 'Their weights.',
+        jsonPath: '.spec.backends',
+        description: 'Backends with their weights.',
       },
       READY,
       AGE,
@@ -88,8 +89,9 @@ export const SMI_KIND_INFO: Record<SmiKind, SmiKindInfo> = {
       {
         name: 'Sources',
         type: 'string',
-        jsonPath: `${spec(v, ['v1alpha1'])}.sources[*].name`,
-        description: 'Source ServiceAccounts.',
+        jsonPath: `${spec(v, ['v1alpha1'])}.sources`,
+        description: 'Source ServiceAccounts (kubectl get -o wide).',
+        priority: 1,
       },
       READY,
       AGE,
@@ -108,8 +110,9 @@ export const SMI_KIND_INFO: Record<SmiKind, SmiKindInfo> = {
       {
         name: 'Matches',
         type: 'string',
-        jsonPath: `${spec(v, ['v1alpha1', 'v1alpha2'])}.matches[*].name`,
-        description: 'Match names.',
+        jsonPath: `${spec(v, ['v1alpha1', 'v1alpha2'])}.matches`,
+        priority: 1,
+        description: 'Routes (kubectl get -o wide).',
       },
       READY,
       AGE,

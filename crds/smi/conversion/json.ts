@@ -38,3 +38,16 @@ export function omit(o: JsonObject, ...keys: string[]): JsonObject {
   for (const k of keys) delete out[k];
   return out;
 }
+
+/** JSON with object keys sorted at every level, so an annotation does not depend on the input's key order. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_key, value: unknown) =>
+    isObject(value)
+      ? Object.fromEntries(
+          Object.keys(value)
+            .sort()
+            .map((k) => [k, value[k]]),
+        )
+      : value,
+  );
+}

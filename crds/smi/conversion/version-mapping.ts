@@ -6,7 +6,13 @@
 // stale annotation is carried along untouched, which keeps the round trip exact too.
 import { isDeepStrictEqual } from 'node:util';
 import { ORIGINAL_FIELDS_ANNOTATION, STORAGE_FIELDS_ANNOTATION } from './annotations.ts';
-import { annotationsOf, type JsonObject, parseJsonAnnotation, withAnnotation } from './json.ts';
+import {
+  annotationsOf,
+  canonicalJson,
+  type JsonObject,
+  parseJsonAnnotation,
+  withAnnotation,
+} from './json.ts';
 
 /** Thrown by a mapping when an object cannot be converted at all (for example weights that overflow). */
 export class ConversionError extends Error {
@@ -42,7 +48,7 @@ export function toHub(m: VersionMapping, object: JsonObject): JsonObject {
     hub = restored ?? withAnnotation(hub, STORAGE_FIELDS_ANNOTATION, stashText);
   }
   if (originalOnly !== undefined) {
-    hub = withAnnotation(hub, ORIGINAL_FIELDS_ANNOTATION, JSON.stringify(originalOnly));
+    hub = withAnnotation(hub, ORIGINAL_FIELDS_ANNOTATION, canonicalJson(originalOnly));
   }
   return hub;
 }
@@ -56,7 +62,7 @@ export function fromHub(m: VersionMapping, hub: JsonObject): JsonObject {
   const plain =
     storageOnly === undefined
       ? projected
-      : withAnnotation(projected, STORAGE_FIELDS_ANNOTATION, JSON.stringify(storageOnly));
+      : withAnnotation(projected, STORAGE_FIELDS_ANNOTATION, canonicalJson(storageOnly));
   if (originalText === undefined) return plain;
   const stash = parseJsonAnnotation(originalText);
   const restored = stash === undefined ? undefined : m.restoreOriginal?.(plain, stash);

@@ -74,7 +74,10 @@ export function intOrString(target: SchemaTarget, description: string, stringPat
   };
 }
 
-/** A value that is either a map or a list of maps; structural schemas cannot say that, so the CRD preserves it. */
+/**
+ * A value that is either a map or a list of non-empty maps (every key of every entry applies); structural
+ * schemas cannot say that, so the CRD preserves it and the webhook checks it.
+ */
 export function mapOrListOfMaps(target: SchemaTarget, description: string): Schema {
   if (target === 'crd') return { 'x-kubernetes-preserve-unknown-fields': true, description };
   return {
@@ -87,7 +90,6 @@ export function mapOrListOfMaps(target: SchemaTarget, description: string): Sche
           type: 'object',
           additionalProperties: { type: 'string' },
           minProperties: 1,
-          maxProperties: 1,
         },
       },
     ],

@@ -24,7 +24,7 @@ function httpMatch(version: SpecsVersion, target: SchemaTarget): Schema {
   if (version !== 'v1alpha1') {
     fields.headers = mapOrListOfMaps(
       target,
-      'Header name -> value regex, all required: a map, or a list of one-key maps.',
+      'Header name -> value regex, all required: a map, or a list of maps (usually one key each).',
     );
   }
   return obj(fields, 'One HTTP route; matches are ORed.');

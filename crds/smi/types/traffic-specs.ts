@@ -23,7 +23,8 @@ export const HTTP_METHODS = [
 
 /**
  * Header matches, header name -> regex, ANDed. The spec prose writes a map; the Go SDK and other meshes'
- * CRDs write a list of one-key maps. Both are accepted and stored as written.
+ * CRDs write a list of maps, usually of one key each (all keys of all entries are ANDed). Both are accepted
+ * and stored as written.
  */
 export type HttpHeaderMatches = Record<string, string> | Record<string, string>[];
 

@@ -7,6 +7,7 @@ export {
   type ReferencedKind,
   type ReferenceLookup,
   referenceWarnings,
+  rootConflictWarning,
   routeMatchNames,
 } from './references.ts';
 export { checkSchema } from './schema-check.ts';

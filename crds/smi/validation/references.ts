@@ -21,6 +21,26 @@ export type LookupAnswer = { found: false } | { found: true; matchNames?: string
 /** Answers whether referenced objects exist. The webhook implements it against the apiserver. */
 export interface ReferenceLookup {
   lookup(ref: { kind: ReferencedKind; namespace: string; name: string }): Promise<LookupAnswer>;
+  /** Names of the TrafficSplits in `namespace` whose root is `service`; undefined when it cannot tell. */
+  trafficSplitsOfRoot?(namespace: string, service: string): Promise<string[] | undefined>;
+}
+
+/** Warning when other TrafficSplits already split the same root service (the operator accepts the oldest). */
+export function rootConflictWarning(
+  service: string,
+  namespace: string,
+  self: string | undefined,
+  others: readonly string[],
+): Finding[] {
+  const rivals = others.filter((n) => n !== self).sort();
+  if (rivals.length === 0) return [];
+  return [
+    {
+      code: 'RootServiceConflict',
+      field: 'spec.service',
+      message: `root service ${namespace}/${service} is also split by TrafficSplit ${rivals.join(', ')}; only the oldest is applied, the others are reported not accepted`,
+    },
+  ];
 }
 
 /** Warnings for references, given the lookup's answer for each (same order). Pure. */

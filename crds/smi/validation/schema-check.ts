@@ -1,7 +1,7 @@
 // JSON Schema validation of every SMI kind and version with ajv, from the same schema source as the CRDs
 // (crds/smi/schema). The apiserver already enforces the structural schema; this repeats it so the webhook
 // (and the operator, and tests) give the same answer without a cluster, and adds the shape checks a
-// structural schema cannot express (HTTPRouteGroup headers: a map or a list of one-key maps).
+// structural schema cannot express (HTTPRouteGroup headers: a map or a list of maps).
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { SMI_KIND_INFO, SMI_KINDS, type SmiKind } from '../kinds.ts';
@@ -95,7 +95,7 @@ function anyOfFinding(kind: SmiKind, e: ErrorObject): Finding {
     return {
       code: 'InvalidHeaders',
       field,
-      message: 'must be a map of header name to regex, or a list of one-key maps',
+      message: 'must be a map of header name to regex, or a list of such maps',
     };
   }
   return { code: 'SchemaViolation', field, message: `does not match the ${kind} schema` };

@@ -148,8 +148,13 @@ describe('denials name the field, in the version the client wrote', () => {
       [['UnsafeRegex', 'matches[0].headers[0].x-user']],
     ],
     [
-      'two keys in a list entry',
-      group('v1alpha4', [{ headers: [{ a: 'x', b: 'y' }] }]),
+      'a list entry that is not a map',
+      group('v1alpha4', [{ headers: ['x-canary'] }]),
+      [['InvalidHeaders', 'spec.matches[0].headers']],
+    ],
+    [
+      'an empty list entry',
+      group('v1alpha4', [{ headers: [{}] }]),
       [['InvalidHeaders', 'spec.matches[0].headers']],
     ],
     [
@@ -278,6 +283,10 @@ describe('legal shapes real clients send are admitted', () => {
       }),
     ],
     [
+      'two headers in one list entry (ANDed)',
+      group('v1alpha3', [{ name: 'ab', headers: [{ 'x-canary': 'insider', 'user-agent': '.*Firefox.*' }] }]),
+    ],
+    [
       'Flagger headers',
       group('v1alpha3', [
         { name: 'canary', headers: [{ 'x-canary': 'insider' }, { 'user-agent': '.*Firefox.*' }] },
@@ -361,6 +370,24 @@ describe('warnings for legal but suspicious input', () => {
     expect(t.warnings.map((w) => [w.code, w.field])).toEqual([
       ['ReferenceNotFound', 'sources[0].name'],
       ['MatchNotFound', 'specs[0].matches[1]'],
+    ]);
+  });
+
+  test('another TrafficSplit with the same root service', async () => {
+    const lookup: ReferenceLookup = {
+      lookup: async () => ({ found: true }),
+      trafficSplitsOfRoot: async (_ns, service) => (service === 'web' ? ['web', 'web-canary-split'] : []),
+    };
+    const v = await validateSmiObjectWithLookup(
+      split('v1alpha4', { service: 'web', backends: [{ service: 'a', weight: 1 }] }),
+      lookup,
+    );
+    expect(v.warnings.map((w) => [w.code, w.field, w.message])).toEqual([
+      [
+        'RootServiceConflict',
+        'spec.service',
+        'root service shop/web is also split by TrafficSplit web-canary-split; only the oldest is applied, the others are reported not accepted',
+      ],
     ]);
   });
 

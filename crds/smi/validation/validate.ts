@@ -9,7 +9,7 @@ import type { TrafficSplitV1alpha4 } from '../types/traffic-split.ts';
 import type { TrafficTargetV1alpha3 } from '../types/traffic-target.ts';
 import { pathInVersion } from './field-paths.ts';
 import { at, type Finding, type ObjectIdentity } from './findings.ts';
-import { checkReferences, type Reference, type ReferenceLookup } from './references.ts';
+import { checkReferences, type Reference, type ReferenceLookup, rootConflictWarning } from './references.ts';
 import { httpRouteGroupRules, l4RouteRules } from './route-rules.ts';
 import { checkSchema } from './schema-check.ts';
 import { trafficSplitRules } from './traffic-split-rules.ts';
@@ -142,6 +142,20 @@ export async function validateSmiObjectWithLookup(
   namespace?: string,
 ): Promise<SmiValidation> {
   const v = validateSmiObject(object, namespace);
-  if (lookup === undefined || v.denials.length > 0 || v.references.length === 0) return v;
-  return { ...v, warnings: [...v.warnings, ...(await checkReferences(v.references, lookup))] };
+  if (lookup === undefined || v.denials.length > 0) return v;
+  const [refs, conflicts] = await Promise.all([
+    checkReferences(v.references, lookup),
+    rootConflicts(v, object, lookup),
+  ]);
+  return { ...v, warnings: [...v.warnings, ...conflicts, ...refs] };
+}
+
+async function rootConflicts(v: SmiValidation, object: unknown, lookup: ReferenceLookup): Promise<Finding[]> {
+  const root = v.references.find((r) => r.kind === 'Service' && r.field === 'spec.service');
+  if (v.object.kind !== 'TrafficSplit' || root === undefined || lookup.trafficSplitsOfRoot === undefined)
+    return [];
+  const others = await lookup.trafficSplitsOfRoot(root.namespace, root.name).catch(() => undefined);
+  if (others === undefined) return [];
+  const self = isObject(object) && isObject(object.metadata) ? object.metadata.name : undefined;
+  return rootConflictWarning(root.name, root.namespace, typeof self === 'string' ? self : undefined, others);
 }

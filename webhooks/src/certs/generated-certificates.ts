@@ -32,6 +32,7 @@ export interface GeneratedCertificatesOptions {
 }
 
 const MAX_CONFLICT_RETRIES = 5;
+const PUBLISH_RETRY_MS = 10_000;
 
 export class GeneratedCertificates {
   readonly #o: GeneratedCertificatesOptions;
@@ -41,6 +42,7 @@ export class GeneratedCertificates {
   #signingCa: Validity | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #publishPending = false;
 
   constructor(o: GeneratedCertificatesOptions) {
     this.#o = o;
@@ -59,16 +61,25 @@ export class GeneratedCertificates {
     const signing = cas[0]!;
     this.#signingCa = certificateValidity(signing.certPem);
     const bundle = caBundle(cas);
-    if (bundle !== this.#bundle && this.#o.publisher !== undefined) {
-      await this.#o.publisher.publish(bundle);
+    let published = true;
+    // Published on every pass, not only on change: the publisher writes only where the bundle differs, and
+    // this repairs a caBundle that something else removed (a GitOps tool re-applying the CRD manifests).
+    if (this.#o.publisher !== undefined) {
+      try {
+        await this.#o.publisher.publish(bundle);
+      } catch (e) {
+        // Keep serving; retried soon. Until then no new CA is used, since the apiserver would not trust it.
+        published = false;
+        this.#o.logger.error({ err: (e as Error).message }, 'publishing the caBundle failed; retrying');
+      }
     }
-    this.#bundle = bundle;
+    if (published) this.#bundle = bundle;
+    this.#publishPending = !published;
     const s = this.#serving;
-    if (
+    const renew =
       s === undefined ||
-      s.issuerPem !== signing.certPem ||
-      dueForRenewal(s, now, this.#policy.renewAtFraction)
-    ) {
+      (published && (s.issuerPem !== signing.certPem || dueForRenewal(s, now, this.#policy.renewAtFraction)));
+    if (renew) {
       const issued = await issueServingCertificate(
         signing,
         this.#o.names,
@@ -119,7 +130,9 @@ export class GeneratedCertificates {
     if (this.#stopped) return;
     const now = (this.#o.now ?? (() => new Date()))();
     const s = this.#serving!;
-    const delay = nextCheckDelayMs(s, this.#signingCa!, now, this.#policy);
+    const delay = this.#publishPending
+      ? PUBLISH_RETRY_MS
+      : nextCheckDelayMs(s, this.#signingCa!, now, this.#policy);
     this.#timer = setTimeout(() => {
       this.refresh()
         .catch((e: unknown) => this.#o.logger.error({ err: e }, 'certificate refresh failed; retrying'))

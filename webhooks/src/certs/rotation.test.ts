@@ -76,4 +76,34 @@ describe('generated certificates', () => {
     expect(a.caBundle.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
     expect(served.length).toBeGreaterThanOrEqual(4);
   });
+
+  test('while the caBundle cannot be published, a new CA is not used and the old certificate keeps serving', async () => {
+    const store = new MemoryCaStore();
+    let failing = false;
+    const publisher: CaBundlePublisher = {
+      publish: async () => {
+        if (failing) throw new Error('forbidden');
+      },
+    };
+    let now = at(0);
+    const c = new GeneratedCertificates({
+      store,
+      publisher,
+      policy,
+      names: { dnsNames: ['x'], ipAddresses: [] },
+      logger: pino({ level: 'silent' }),
+      onCertificate: () => undefined,
+      now: () => now,
+    });
+    const first = await c.refresh();
+    const bundle = c.caBundle;
+    failing = true;
+    now = at(61); // CA due
+    expect(await c.refresh()).toEqual(first);
+    expect(c.caBundle).toBe(bundle);
+    failing = false;
+    const next = await c.refresh();
+    expect(next.cert).not.toBe(first.cert);
+    expect(c.caBundle.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+  });
 });

@@ -63,7 +63,7 @@ export function nextCheckDelayMs(
   signingCa: Validity,
   now: Date,
   policy: CertificatePolicy,
-  capMs = 3600_000,
+  capMs = 5 * 60_000,
 ): number {
   const at = (v: Validity) =>
     v.notBefore.getTime() + (v.notAfter.getTime() - v.notBefore.getTime()) * policy.renewAtFraction;

@@ -62,6 +62,34 @@ describe('AdmissionReview', () => {
     ).toBe(true);
   });
 
+  test('ratcheting: a stored invalid object still takes metadata-only updates, with the problems as warnings', async () => {
+    const bad = split([
+      { service: 'a', weight: 1 },
+      { service: 'a', weight: 1 },
+    ]);
+    const relabelled = {
+      ...bad,
+      metadata: { ...bad.metadata, labels: { 'argocd.argoproj.io/instance': 'shop' } },
+    };
+    const r = response(await reviewAdmission(request(relabelled, { operation: 'UPDATE', oldObject: bad })));
+    expect(r.allowed).toBe(true);
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/spec\.backends\[1\]\.service: .*\(allowed: the spec did not change\)$/),
+    ]);
+    // Read in another version, the same desired state still counts as unchanged.
+    const oldV4 = { ...bad, apiVersion: 'split.smi-spec.io/v1alpha4' };
+    expect(
+      response(await reviewAdmission(request(relabelled, { operation: 'UPDATE', oldObject: oldV4 }))).allowed,
+    ).toBe(true);
+    const changed = split([
+      { service: 'a', weight: 1 },
+      { service: 'a', weight: 2 },
+    ]);
+    expect(
+      response(await reviewAdmission(request(changed, { operation: 'UPDATE', oldObject: bad }))).allowed,
+    ).toBe(false);
+  });
+
   test('not an AdmissionReview', async () => {
     expect((await reviewAdmission({ kind: 'ConversionReview' })).badRequest).toBeDefined();
     expect((await reviewAdmission({ kind: 'AdmissionReview', request: {} })).badRequest).toBeDefined();

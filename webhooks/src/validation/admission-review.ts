@@ -1,5 +1,8 @@
 // AdmissionReview (admission.k8s.io/v1) for SMI objects -> response with denials and warnings. Pure apart
 // from the optional reference lookup the caller passes in.
+import { isDeepStrictEqual } from 'node:util';
+import { convertSmiObject, splitApiVersion } from '../../../crds/smi/conversion/index.ts';
+import { smiKindInfo } from '../../../crds/smi/kinds.ts';
 import {
   formatFinding,
   type ReferenceLookup,
@@ -52,21 +55,40 @@ export async function reviewAdmission(body: unknown, lookup?: ReferenceLookup): 
   const warnings = v.warnings
     .slice(0, MAX_WARNINGS)
     .map((w) => truncate(formatFinding(name, w), MAX_WARNING_LENGTH));
+  if (v.denials.length > 0 && req.operation === 'UPDATE' && sameDesiredState(req.oldObject, req.object)) {
+    // Ratcheting: an object stored before a rule existed (or while the webhook was off) must still accept
+    // metadata-only updates (labels, finalizers, GitOps annotations); its problems become warnings.
+    const ratcheted = v.denials.map((d) =>
+      truncate(`${formatFinding(name, d)} (allowed: the spec did not change)`, MAX_WARNING_LENGTH),
+    );
+    return answer({ allowed: true, warnings: [...ratcheted, ...warnings].slice(0, MAX_WARNINGS) }, true);
+  }
   if (v.denials.length > 0) {
     const message = v.denials.map((d) => formatFinding(name, d)).join('; ');
     return answer(
       {
         allowed: false,
-        status: {
-          code: 422,
-          reason: 'Invalid',
-          message,
-          details: { causes: v.denials.map((d) => ({ reason: d.code, field: d.field, message: d.message })) },
-        },
+        // No details.causes: given causes, kubectl prints only them and drops the object's name.
+        status: { code: 422, reason: 'Invalid', message },
         ...(warnings.length > 0 ? { warnings } : {}),
       },
       false,
     );
   }
   return answer({ allowed: true, ...(warnings.length > 0 ? { warnings } : {}) }, true);
+}
+
+/** True when both objects mean the same desired state: equal once converted to the storage version, apart
+ * from metadata and status. */
+function sameDesiredState(oldObject: unknown, object: unknown): boolean {
+  if (!isObject(oldObject) || !isObject(object) || typeof object.apiVersion !== 'string') return false;
+  const { group } = splitApiVersion(object.apiVersion);
+  const info = smiKindInfo(group, String(object.kind));
+  if (info === undefined) return false;
+  const storage = `${info.group}/${info.storageVersion}`;
+  const a = convertSmiObject(oldObject, storage);
+  const b = convertSmiObject(object, storage);
+  if (!a.ok || !b.ok) return false;
+  const desired = ({ metadata: _m, status: _s, ...rest }: Json) => rest;
+  return isDeepStrictEqual(desired(a.object), desired(b.object));
 }

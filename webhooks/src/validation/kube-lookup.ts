@@ -14,9 +14,10 @@ function notFound(e: unknown): boolean {
   return e instanceof ApiException && e.code === 404;
 }
 
-async function bounded(p: Promise<LookupAnswer>): Promise<LookupAnswer> {
+/** `p`, or undefined ("cannot tell") when it takes longer than the lookup timeout. */
+async function bounded<T>(p: Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<LookupAnswer>((resolve) => {
+  const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS);
   });
   try {
@@ -53,5 +54,22 @@ export function kubeReferenceLookup(kc: KubeConfig): ReferenceLookup {
       return notFound(e) ? { found: false } : undefined;
     }
   };
-  return { lookup: (ref) => bounded(read(ref.kind, ref.namespace, ref.name)) };
+  const split = SMI_KIND_INFO.TrafficSplit;
+  const splitsOfRoot = async (namespace: string, service: string): Promise<string[] | undefined> => {
+    try {
+      const list = (await custom.listNamespacedCustomObject({
+        group: split.group,
+        version: split.storageVersion,
+        namespace,
+        plural: split.plural,
+      })) as { items?: { metadata?: { name?: string }; spec?: { service?: string } }[] };
+      return (list.items ?? []).filter((t) => t.spec?.service === service).map((t) => t.metadata?.name ?? '');
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    lookup: (ref) => bounded(read(ref.kind, ref.namespace, ref.name)),
+    trafficSplitsOfRoot: (namespace, service) => bounded(splitsOfRoot(namespace, service)),
+  };
 }
