@@ -1,0 +1,3 @@
+export * from './authority.ts';
+export * from './spiffe.ts';
+export { CsrError, type CsrErrorCode, splitPemCertificates, uriSans, type VerifiedCsr, verifyCsr } from './x509.ts';
