@@ -1,3 +1,4 @@
+// @ts-nocheck -- the candidate libraries are installed only in the scratch directory, not in this repository.
 // X.509 library benchmark for the operator's identity service (ECDSA P-256 only).
 // Not part of the product: run it in a scratch directory where the candidates are installed, see RESULTS.md.
 //   mkdir /tmp/x509bench && cd /tmp/x509bench && npm init -y && npm pkg set type=module
@@ -32,9 +33,21 @@ function openssl(args: string[]): string {
 // Library-neutral inputs, made with openssl: a CA (trust anchor) and a CSR from a P-256 key.
 openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', join(dir, 'ca.key')]);
 openssl([
-  'req', '-x509', '-new', '-key', join(dir, 'ca.key'), '-subj', '/CN=bench root', '-days', '30',
-  '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-  '-out', join(dir, 'ca.pem'),
+  'req',
+  '-x509',
+  '-new',
+  '-key',
+  join(dir, 'ca.key'),
+  '-subj',
+  '/CN=bench root',
+  '-days',
+  '30',
+  '-addext',
+  'basicConstraints=critical,CA:TRUE',
+  '-addext',
+  'keyUsage=critical,keyCertSign,cRLSign',
+  '-out',
+  join(dir, 'ca.pem'),
 ]);
 openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', join(dir, 'leaf.key')]);
 const csrPem = openssl(['req', '-new', '-key', join(dir, 'leaf.key'), '-subj', '/', '-outform', 'PEM']);
@@ -238,7 +251,11 @@ async function weft(): Promise<void> {
   writeFileSync(join(dir, 'weft-int.pem'), chain[1]);
   writeFileSync(join(dir, 'weft-leaf.pem'), chain[0]);
   const out = openssl([
-    'verify', '-CAfile', join(dir, 'weft-anchor.pem'), '-untrusted', join(dir, 'weft-int.pem'),
+    'verify',
+    '-CAfile',
+    join(dir, 'weft-anchor.pem'),
+    '-untrusted',
+    join(dir, 'weft-int.pem'),
     join(dir, 'weft-leaf.pem'),
   ]).trim();
   process.stdout.write(`${'weft leaf'.padEnd(34)} openssl: ${out.split(': ').pop()}\n`);

@@ -45,7 +45,10 @@ export function readTlv(buf: Buffer, offset = 0): { tlv: Tlv; next: number } {
     p += n;
   }
   if (p + len > buf.length) throw new DerError('truncated DER content');
-  return { tlv: { tag, content: buf.subarray(p, p + len), raw: buf.subarray(offset, p + len) }, next: p + len };
+  return {
+    tlv: { tag, content: buf.subarray(p, p + len), raw: buf.subarray(offset, p + len) },
+    next: p + len,
+  };
 }
 
 /** Decodes a constructed value's children. */
@@ -105,7 +108,8 @@ export const context = (n: number, content: Buffer, constructed: boolean): Buffe
   tlv((constructed ? 0xa0 : 0x80) | n, content);
 
 /** BIT STRING with `unused` padding bits in the last byte. */
-export const bitString = (b: Buffer, unused = 0): Buffer => tlv(TAG.BIT_STRING, Buffer.concat([Buffer.from([unused]), b]));
+export const bitString = (b: Buffer, unused = 0): Buffer =>
+  tlv(TAG.BIT_STRING, Buffer.concat([Buffer.from([unused]), b]));
 
 /** INTEGER from unsigned big-endian bytes (minimal, positive). */
 export function uintBytes(b: Buffer): Buffer {

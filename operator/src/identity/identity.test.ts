@@ -60,10 +60,15 @@ describe('CertificateAuthority.issue', () => {
 
   test('never outlives the issuer', () => {
     const shortIssuer = generateIssuer(anchor, TD, now, 3600_000);
-    const shortCa = new CertificateAuthority({ anchors: [anchor.cert], issuer: shortIssuer }, { trustDomain: TD });
+    const shortCa = new CertificateAuthority(
+      { anchors: [anchor.cert], issuer: shortIssuer },
+      { trustDomain: TD },
+    );
     const issued = shortCa.issue(csrPem, id, now);
     expect(issued.notAfter.getTime()).toBe(Date.parse(shortIssuer.cert.validTo));
-    expect(() => shortCa.issue(csrPem, id, new Date(now.getTime() + 2 * 3600_000))).toThrow('issuer certificate has expired');
+    expect(() => shortCa.issue(csrPem, id, new Date(now.getTime() + 2 * 3600_000))).toThrow(
+      'issuer certificate has expired',
+    );
   });
 
   test('refuses an identity outside the trust domain', () => {
@@ -103,11 +108,19 @@ describe('loadIssuer and rotation', () => {
     });
     expect(loaded.anchors[0]!.fingerprint256).toBe(anchor.cert.fingerprint256);
     expect(() =>
-      loadIssuer({ anchors: anchor.cert.toString(), issuerCert: issuer.cert.toString(), issuerKey: keyToPem(anchor.key) }),
+      loadIssuer({
+        anchors: anchor.cert.toString(),
+        issuerCert: issuer.cert.toString(),
+        issuerKey: keyToPem(anchor.key),
+      }),
     ).toThrow('issuerKey: does not match issuerCert');
     const stranger = generateTrustAnchor(TD);
     expect(() =>
-      loadIssuer({ anchors: stranger.cert.toString(), issuerCert: issuer.cert.toString(), issuerKey: keyToPem(issuer.key) }),
+      loadIssuer({
+        anchors: stranger.cert.toString(),
+        issuerCert: issuer.cert.toString(),
+        issuerKey: keyToPem(issuer.key),
+      }),
     ).toThrow('not signed by any of the anchors');
   });
 

@@ -1,3 +1,10 @@
 export * from './authority.ts';
 export * from './spiffe.ts';
-export { CsrError, type CsrErrorCode, splitPemCertificates, uriSans, type VerifiedCsr, verifyCsr } from './x509.ts';
+export {
+  CsrError,
+  type CsrErrorCode,
+  splitPemCertificates,
+  uriSans,
+  type VerifiedCsr,
+  verifyCsr,
+} from './x509.ts';

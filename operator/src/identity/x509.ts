@@ -97,7 +97,8 @@ export function verifyCsr(pem: string): VerifiedCsr {
     }
     info = req[0]!;
     const infoParts = children(info);
-    if (infoParts.length < 3 || infoParts[2]!.tag !== TAG.SEQUENCE) throw new DerError('bad CertificationRequestInfo');
+    if (infoParts.length < 3 || infoParts[2]!.tag !== TAG.SEQUENCE)
+      throw new DerError('bad CertificationRequestInfo');
     spki = infoParts[2]!;
     sigAlg = decodeOid(children(req[1]!)[0]!.content);
     if (req[2]!.content[0] !== 0) throw new DerError('signature has unused bits');

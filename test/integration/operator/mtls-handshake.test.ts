@@ -1,5 +1,7 @@
 // A real TLS 1.3 mutual handshake on loopback between two workloads holding leaves from the mesh CA: each
 // side verifies the other's chain against the trust anchors and sees the peer's SPIFFE ID.
+
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
@@ -12,11 +14,13 @@ import {
   uriSans,
 } from '../../../operator/src/identity/index.ts';
 import { opensslCsr } from '../../../operator/src/identity/testing.ts';
-import { X509Certificate } from 'node:crypto';
 
 const TD = 'cluster.local';
 const anchor = generateTrustAnchor(TD);
-const ca = new CertificateAuthority({ anchors: [anchor.cert], issuer: generateIssuer(anchor, TD) }, { trustDomain: TD });
+const ca = new CertificateAuthority(
+  { anchors: [anchor.cert], issuer: generateIssuer(anchor, TD) },
+  { trustDomain: TD },
+);
 
 function workload(ns: string, sa: string) {
   const { keyPem, csrPem } = opensslCsr();
@@ -69,13 +73,20 @@ test('TLS 1.3 mTLS between two leaves: both sides see the peer SPIFFE ID', async
 });
 
 test('a client with a leaf from another CA is rejected', async () => {
-  const server = tls.createServer({ ...workload('shop', 'checkout'), requestCert: true, rejectUnauthorized: true });
+  const server = tls.createServer({
+    ...workload('shop', 'checkout'),
+    requestCert: true,
+    rejectUnauthorized: true,
+  });
   servers.push(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   const other = generateTrustAnchor(TD);
-  const otherCa = new CertificateAuthority({ anchors: [other.cert], issuer: generateIssuer(other, TD) }, { trustDomain: TD });
+  const otherCa = new CertificateAuthority(
+    { anchors: [other.cert], issuer: generateIssuer(other, TD) },
+    { trustDomain: TD },
+  );
   const { keyPem, csrPem } = opensslCsr();
   const stranger = otherCa.issue(csrPem, spiffeIdFor(TD, 'shop', 'frontend'));
   const client = tls.connect({
