@@ -1,0 +1,3 @@
+export * from './schema.ts';
+export * from './types.ts';
+export * from './validate.ts';
