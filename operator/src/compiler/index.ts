@@ -1,0 +1,5 @@
+export * from './annotations.ts';
+export * from './compile.ts';
+export * from './diagnostics.ts';
+export * from './reads.ts';
+export * from './resolve.ts';
