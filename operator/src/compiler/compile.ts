@@ -18,6 +18,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { buildInbound, type InboundFragment } from './inbound.ts';
 import { buildOutboundFragment, type OutboundFragment } from './outbound.ts';
 import { indexSnapshot, Reads, type SnapshotIndex } from './reads.ts';
+import { resolveSplit } from './resolve.ts';
 
 const DEFAULT_OPAQUE_PORTS: readonly number[] =
   proxyConfigSchema.properties.listeners.properties.opaquePorts.default;
@@ -103,6 +104,11 @@ export class ProxyConfigCompiler {
       else list.push(f);
     }
     this.#outbound = outbound;
+    // Splits on a root that is not programmed (missing, ExternalName, no ports) are resolved only for status.
+    for (const [rootKey, splits] of ix.splitsByRoot) {
+      if (outbound.get(rootKey)?.value != null) continue;
+      for (const ts of splits) diagnostics.push(...resolveSplit(ts, new Reads(ix)).diagnostics);
+    }
     const meshedNamespaces = [...snapshot.namespaces.values()]
       .filter(namespaceMeshed)
       .map((n) => n.name)
