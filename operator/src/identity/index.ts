@@ -1,5 +1,6 @@
 export * from './authority.ts';
 export * from './spiffe.ts';
+export * from './token.ts';
 export {
   CsrError,
   type CsrErrorCode,

@@ -1,5 +1,6 @@
 // Certificates and CSRs for the mesh identity: ECDSA P-256 with SHA-256 only. Built with the DER writer in
 // der.ts, signed and verified by node:crypto (OpenSSL underneath).
+
 import {
   createHash,
   createPublicKey,
@@ -9,6 +10,7 @@ import {
   verify,
   X509Certificate,
 } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 import {
   bitString,
   bool,
@@ -155,6 +157,9 @@ export interface CertificateTemplate {
   ca: { pathLen: number } | null;
   /** URI SAN (the SPIFFE ID) for leaf certificates. */
   uri?: string;
+  /** DNS and IP SANs, for the operator's own serving certificate. */
+  dnsNames?: string[];
+  ipAddresses?: string[];
 }
 
 export interface Signer {
@@ -181,10 +186,15 @@ export function signCertificate(t: CertificateTemplate, signer: Signer): X509Cer
     exts.push(extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)));
     exts.push(extension(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))));
   }
-  if (t.uri !== undefined) {
-    // An empty subject makes the SAN critical (RFC 5280 4.2.1.6); uniformResourceIdentifier is [6] IA5String.
+  const names: Buffer[] = [];
+  // GeneralName: dNSName [2] IA5String, uniformResourceIdentifier [6] IA5String, iPAddress [7] OCTET STRING.
+  if (t.uri !== undefined) names.push(tlv(0x86, Buffer.from(t.uri, 'ascii')));
+  for (const d of t.dnsNames ?? []) names.push(tlv(0x82, Buffer.from(d, 'ascii')));
+  for (const ip of t.ipAddresses ?? []) names.push(tlv(0x87, ipBytes(ip)));
+  if (names.length > 0) {
+    // An empty subject makes the SAN critical (RFC 5280 4.2.1.6).
     const emptySubject = children(readOne(t.subject)).length === 0;
-    exts.push(extension(OID.subjectAltName, emptySubject, seq(tlv(0x86, Buffer.from(t.uri, 'ascii')))));
+    exts.push(extension(OID.subjectAltName, emptySubject, seq(...names)));
   }
   exts.push(extension(OID.subjectKeyId, false, octets(keyIdentifier(t.spki))));
   exts.push(extension(OID.authorityKeyId, false, seq(context(0, keyIdentifier(signer.spki), false))));
@@ -201,6 +211,18 @@ export function signCertificate(t: CertificateTemplate, signer: Signer): X509Cer
   );
   const signature = sign('sha256', tbs, signer.key);
   return new X509Certificate(seq(tbs, algId, bitString(signature)));
+}
+
+function ipBytes(ip: string): Buffer {
+  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
+  if (!isIPv6(ip)) throw new Error(`not an IP address: ${ip}`);
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(Number.parseInt(g, 16), i * 2));
+  return out;
 }
 
 /** The DER of a certificate's subject Name, byte for byte. */

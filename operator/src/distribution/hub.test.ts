@@ -1,0 +1,90 @@
+import { describe, expect, test } from '@jest/globals';
+import type { CompiledConfig } from '../compiler/compile.ts';
+import { ConfigHub, type SubscriberSink } from './hub.ts';
+
+const cfg = (v: string): CompiledConfig => ({
+  version: v,
+  config: {} as never,
+  line: `{"type":"config","version":"${v}"}\n`,
+});
+
+class Sink implements SubscriberSink {
+  lines: string[] = [];
+  closed: string | null = null;
+  full = false;
+  #drain: () => void = () => {};
+  write(line: string): boolean {
+    this.lines.push(line);
+    return !this.full;
+  }
+  onDrain(cb: () => void): void {
+    this.#drain = cb;
+  }
+  drain(): void {
+    this.full = false;
+    this.#drain();
+  }
+  close(reason: string): void {
+    this.closed = reason;
+  }
+}
+
+describe('ConfigHub', () => {
+  test('snapshot on subscribe, then only changed versions; since skips the snapshot', () => {
+    const hub = new ConfigHub();
+    const a = cfg('v1');
+    hub.publish(new Map([['ns/p', a]]));
+    const fresh = new Sink();
+    const resumed = new Sink();
+    hub.subscribe('ns/p', fresh, null);
+    hub.subscribe('ns/p', resumed, 'v1');
+    hub.publish(new Map([['ns/p', a]]));
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    expect(fresh.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
+    expect(resumed.lines.map((l) => JSON.parse(l).version)).toEqual(['v2']);
+    hub.close();
+  });
+
+  test('a blocked subscriber gets only the newest queued config; others are not held up', () => {
+    const hub = new ConfigHub();
+    const slow = new Sink();
+    const fast = new Sink();
+    hub.subscribe('ns/p', slow, null);
+    hub.subscribe('ns/p', fast, null);
+    slow.full = true;
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    hub.publish(new Map([['ns/p', cfg('v3')]]));
+    expect(fast.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2', 'v3']);
+    expect(slow.lines.map((l) => JSON.parse(l).version)).toEqual(['v1']);
+    slow.drain();
+    expect(slow.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v3']);
+    hub.close();
+  });
+
+  test('a subscriber that does not drain within the write timeout is disconnected', async () => {
+    let disconnected = 0;
+    const hub = new ConfigHub({
+      writeTimeoutMs: 20,
+      observer: { subscribers: () => {}, pushed: () => {}, slowDisconnect: () => disconnected++ },
+    });
+    const slow = new Sink();
+    slow.full = true;
+    hub.subscribe('ns/p', slow, null);
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(slow.closed).toContain('slow subscriber');
+    expect(disconnected).toBe(1);
+    expect(hub.subscriberCount).toBe(0);
+    hub.close();
+  });
+
+  test('idle subscribers get pings', async () => {
+    const hub = new ConfigHub({ pingIntervalMs: 30 });
+    const s = new Sink();
+    hub.subscribe('ns/p', s, null);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.lines).toContain('{"type":"ping"}\n');
+    hub.close();
+  });
+});

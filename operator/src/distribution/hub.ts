@@ -1,0 +1,164 @@
+// Config distribution: who is subscribed to which pod's config, and getting new versions to them without letting
+// a slow subscriber hold anything up. Each subscriber has a bounded queue of one config (a newer config replaces a
+// queued older one: only the latest matters) plus keepalive pings; a subscriber that cannot drain its socket
+// within the write timeout is disconnected and reconnects with `since`.
+import type { CompiledConfig } from '../compiler/compile.ts';
+
+/** The transport side of one subscriber (an HTTP response in production, anything in tests). */
+export interface SubscriberSink {
+  /** Writes; returns false when the sink is over its buffer (wait for drain). */
+  write(line: string): boolean;
+  onDrain(cb: () => void): void;
+  close(reason: string): void;
+}
+
+export interface HubObserver {
+  subscribers(n: number): void;
+  pushed(latencySeconds: number): void;
+  slowDisconnect(): void;
+}
+
+export interface HubOptions {
+  writeTimeoutMs?: number;
+  pingIntervalMs?: number;
+  observer?: HubObserver;
+}
+
+const PING = '{"type":"ping"}\n';
+
+class Subscriber {
+  readonly podKey: string;
+  readonly sink: SubscriberSink;
+  lastVersion: string | null;
+  blocked = false;
+  pending: { line: string; version: string; since: number } | null = null;
+  lastWrite = Date.now();
+  drainTimer: NodeJS.Timeout | null = null;
+  closed = false;
+
+  constructor(podKey: string, sink: SubscriberSink, since: string | null) {
+    this.podKey = podKey;
+    this.sink = sink;
+    this.lastVersion = since;
+  }
+}
+
+export class ConfigHub {
+  readonly #current = new Map<string, CompiledConfig>();
+  readonly #subs = new Map<string, Set<Subscriber>>();
+  readonly #o: Required<Omit<HubOptions, 'observer'>> & { observer?: HubObserver };
+  readonly #pinger: NodeJS.Timeout;
+  #count = 0;
+
+  constructor(o: HubOptions = {}) {
+    this.#o = { writeTimeoutMs: 10_000, pingIntervalMs: 15_000, ...o };
+    this.#pinger = setInterval(() => this.#ping(), Math.max(50, Math.floor(this.#o.pingIntervalMs / 3)));
+    this.#pinger.unref();
+  }
+
+  get subscriberCount(): number {
+    return this.#count;
+  }
+
+  /** The config currently published for a pod. */
+  current(podKey: string): CompiledConfig | undefined {
+    return this.#current.get(podKey);
+  }
+
+  /** Replaces the published set; sends each changed config to its pod's subscribers. */
+  publish(proxies: ReadonlyMap<string, CompiledConfig>, startedAt = performance.now()): void {
+    for (const k of [...this.#current.keys()]) if (!proxies.has(k)) this.#current.delete(k);
+    for (const [podKey, c] of proxies) {
+      if (this.#current.get(podKey) === c) continue;
+      this.#current.set(podKey, c);
+      const subs = this.#subs.get(podKey);
+      if (subs === undefined) continue;
+      for (const s of subs) this.#send(s, c.line, c.version, startedAt);
+    }
+  }
+
+  /** Adds a subscriber; sends the current config at once unless it already has it. Returns an unsubscribe. */
+  subscribe(podKey: string, sink: SubscriberSink, since: string | null): () => void {
+    const s = new Subscriber(podKey, sink, since);
+    let set = this.#subs.get(podKey);
+    if (set === undefined) {
+      set = new Set();
+      this.#subs.set(podKey, set);
+    }
+    set.add(s);
+    this.#count++;
+    this.#o.observer?.subscribers(this.#count);
+    sink.onDrain(() => this.#drained(s));
+    const c = this.#current.get(podKey);
+    if (c !== undefined) this.#send(s, c.line, c.version, performance.now());
+    return () => this.#remove(s);
+  }
+
+  #send(s: Subscriber, line: string, version: string, since: number): void {
+    if (s.closed || s.lastVersion === version) return;
+    if (s.blocked) {
+      s.pending = { line, version, since };
+      return;
+    }
+    this.#write(s, line, version, since);
+  }
+
+  #write(s: Subscriber, line: string, version: string | null, since: number): void {
+    const ok = s.sink.write(line);
+    s.lastWrite = Date.now();
+    if (version !== null) {
+      s.lastVersion = version;
+      this.#o.observer?.pushed((performance.now() - since) / 1000);
+    }
+    if (!ok) {
+      s.blocked = true;
+      s.drainTimer = setTimeout(() => {
+        this.#o.observer?.slowDisconnect();
+        s.sink.close('slow subscriber: socket did not drain in time');
+        this.#remove(s);
+      }, this.#o.writeTimeoutMs);
+      s.drainTimer.unref();
+    }
+  }
+
+  #drained(s: Subscriber): void {
+    if (s.closed) return;
+    s.blocked = false;
+    if (s.drainTimer !== null) clearTimeout(s.drainTimer);
+    s.drainTimer = null;
+    const p = s.pending;
+    s.pending = null;
+    if (p !== null && p.version !== s.lastVersion) this.#write(s, p.line, p.version, p.since);
+  }
+
+  #ping(): void {
+    const now = Date.now();
+    for (const set of this.#subs.values()) {
+      for (const s of set) {
+        if (!s.blocked && now - s.lastWrite >= this.#o.pingIntervalMs) this.#write(s, PING, null, 0);
+      }
+    }
+  }
+
+  #remove(s: Subscriber): void {
+    if (s.closed) return;
+    s.closed = true;
+    if (s.drainTimer !== null) clearTimeout(s.drainTimer);
+    const set = this.#subs.get(s.podKey);
+    set?.delete(s);
+    if (set?.size === 0) this.#subs.delete(s.podKey);
+    this.#count--;
+    this.#o.observer?.subscribers(this.#count);
+  }
+
+  /** Closes every subscriber (shutdown). */
+  close(): void {
+    clearInterval(this.#pinger);
+    for (const set of [...this.#subs.values()]) {
+      for (const s of [...set]) {
+        s.sink.close('operator shutting down');
+        this.#remove(s);
+      }
+    }
+  }
+}
