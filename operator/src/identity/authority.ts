@@ -174,7 +174,22 @@ export class CertificateAuthority {
     return this.issueVerified(verifyCsr(csrPem), spiffeId, now);
   }
 
-  issueVerified(csr: VerifiedCsr, spiffeId: string, now = new Date()): IssuedCertificate {
+  /** A serving certificate for the operator itself: its SPIFFE ID plus DNS and IP SANs. */
+  issueServing(
+    csr: VerifiedCsr,
+    spiffeId: string,
+    dnsNames: string[],
+    ipAddresses: string[],
+  ): IssuedCertificate {
+    return this.issueVerified(csr, spiffeId, new Date(), { dnsNames, ipAddresses });
+  }
+
+  issueVerified(
+    csr: VerifiedCsr,
+    spiffeId: string,
+    now = new Date(),
+    extraNames: { dnsNames?: string[]; ipAddresses?: string[] } = {},
+  ): IssuedCertificate {
     if (!spiffeId.startsWith(`spiffe://${this.trustDomain}/`)) {
       throw new IssuanceError(`${spiffeId} is not in trust domain ${this.trustDomain}`);
     }
@@ -185,7 +200,15 @@ export class CertificateAuthority {
     const notBefore = new Date(Math.max(now.getTime() - this.#backdateMs, issuerFrom));
     const notAfter = new Date(Math.min(now.getTime() + this.#leafLifetimeMs, issuerTo));
     const leaf = signCertificate(
-      { subject: encodeName({}), spki: csr.spki, notBefore, notAfter, ca: null, uri: spiffeId },
+      {
+        subject: encodeName({}),
+        spki: csr.spki,
+        notBefore,
+        notAfter,
+        ca: null,
+        uri: spiffeId,
+        ...extraNames,
+      },
       { subject: this.#issuerSubject, spki: this.#issuerSpki, key: this.#material.issuer.key },
     );
     return {
