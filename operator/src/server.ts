@@ -250,7 +250,11 @@ function streamConfig(
   const unsubscribe = d.hub.subscribe(
     `${ns}/${name}`,
     {
-      write: (line) => res.write(line),
+      write: (chunks) => {
+        let ok = true;
+        for (const c of chunks) ok = res.write(c);
+        return ok;
+      },
       onDrain: (cb) => res.on('drain', cb),
       close: (reason) => {
         d.log.info({ pod: `${ns}/${name}`, reason }, 'closing config stream');

@@ -93,11 +93,15 @@ describe('compile: the shop', () => {
 
   test('pods with the same profile share one compiled config; the stream line holds it', () => {
     expect(out.proxies.get('shop/checkout-1')).toBe(out.proxies.get('shop/checkout-2'));
-    const msg = JSON.parse(frontend.line) as { type: string; version: string; config: { version: string } };
+    const msg = JSON.parse(frontend.chunks.join('')) as {
+      type: string;
+      version: string;
+      config: { version: string };
+    };
     expect(msg.type).toBe('config');
     expect(msg.version).toBe(frontend.version);
     expect(msg.config).toEqual(frontend.config);
-    expect(frontend.line.endsWith('}\n')).toBe(true);
+    expect(frontend.chunks.join('').endsWith('}\n')).toBe(true);
   });
 });
 
@@ -168,6 +172,24 @@ describe('compile: bad input is reported and never breaks the config', () => {
     const out = compiler().compile(s);
     expect(out.diagnostics.map((d) => d.reason)).toEqual(['RuleReferencesNothing']);
     expect(out.proxies.get('shop/checkout-1')!.config.inbound.ports).toEqual([]);
+  });
+});
+
+describe('compile: huge objects', () => {
+  test('a Service with more endpoints than the contract allows is left out with a diagnostic; the rest is served', () => {
+    const s = shop();
+    const big = service('shop', 'big', '10.96.0.99');
+    put(s.services, big);
+    const many: [string, string][] = [];
+    for (let i = 0; i < 10_001; i++)
+      many.push([`p${i}`, `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`]);
+    put(s.endpointSlices, slice(big, many));
+    const out = compiler().compile(s);
+    expect(out.diagnostics).toEqual([
+      expect.objectContaining({ kind: 'Service', name: 'big', reason: 'InvalidProxyConfig' }),
+    ]);
+    const names = out.proxies.get('shop/frontend-1')!.config.outbound.services.map((x) => x.name);
+    expect(names).toEqual(['checkout', 'checkout-v1', 'checkout-v2', 'frontend']);
   });
 });
 
@@ -298,7 +320,11 @@ describe('compile: properties', () => {
         const a = compiler().compile(build(w));
         const b = compiler().compile(build(w));
         expect([...a.proxies.keys()]).toEqual([...b.proxies.keys()]);
-        for (const [k, v] of a.proxies) expect(b.proxies.get(k)!.line).toBe(v.line);
+        for (const [k, v] of a.proxies) {
+          expect(b.proxies.get(k)!.chunks.join('')).toBe(v.chunks.join(''));
+          // The composed document (fragments validated one by one) passes the full validation.
+          expect(validateProxyConfig(JSON.parse(v.chunks.join('')).config)).toMatchObject({ ok: true });
+        }
         expect(a.diagnostics.filter((d) => d.reason === 'InvalidProxyConfig')).toEqual([]);
         expect(a.proxies.size).toBe([...build(w).pods.values()].length);
       }),

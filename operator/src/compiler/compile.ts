@@ -1,11 +1,12 @@
 // Cluster snapshot -> one ProxyConfig per meshed pod. Pure apart from the injected clock (generatedAt).
-// Incremental: per-Service fragments and per-identity inbound sections are memoized on what they read (reads.ts);
-// pods with the same profile (namespace, ServiceAccount, ports, overrides) share one compiled config, hashed and
-// serialized once. A config that fails validateProxyConfig is never published: the last good one stays.
+// Incremental: per-Service fragments (serialized and validated once) and per-identity inbound sections are
+// memoized on what they read (reads.ts); the outbound section per namespace is a join of fragment strings; pods
+// with the same profile (namespace, ServiceAccount, ports, overrides) share one compiled config. A config that fails validateProxyConfig is never published: the last good one stays.
 import { createHash } from 'node:crypto';
 import { proxyConfigSchema } from '../../../crds/proxy-config/schema.ts';
 import {
   type Backend,
+  type OutboundService,
   type PolicyMode,
   type PortProtocol,
   PROXY_CONFIG_API_VERSION,
@@ -23,17 +24,21 @@ import { resolveSplit } from './resolve.ts';
 const DEFAULT_OPAQUE_PORTS: readonly number[] =
   proxyConfigSchema.properties.listeners.properties.opaquePorts.default;
 
-/** A config ready to send: the document, its content version and the stream line, serialized once. */
+/** A config ready to send: the document, its content version and the stream message, serialized once. */
 export interface CompiledConfig {
   version: string;
   config: ProxyConfig;
-  /** `{"type":"config",...}\n`, the control-plane stream message. */
-  line: string;
+  /**
+   * The control-plane stream message `{"type":"config",...}\n` in pieces: the large outbound section is one
+   * string shared by every config of a namespace, so it is never copied per proxy.
+   */
+  chunks: readonly string[];
 }
 
 export interface CompileStats {
   outboundFragmentsBuilt: number;
   inboundFragmentsBuilt: number;
+  outboundViewsBuilt: number;
   configsBuilt: number;
   configsSerialized: number;
 }
@@ -44,9 +49,32 @@ export interface CompileOutput {
   diagnostics: Diagnostic[];
 }
 
+/** A Service's fragment, serialized and validated once; shared by every view that includes it. */
+interface SerializedFragment {
+  fragment: OutboundFragment;
+  localJson: string;
+  remoteJson: string;
+  backendJson: string;
+  hash: string;
+}
+
+interface CheckedFragment {
+  /** The fragment in use: the new one, the last good one, or none. */
+  sf: SerializedFragment | null;
+  diagnostics: Diagnostic[];
+}
+
 interface Memo<T> {
   reads: Reads;
   value: T;
+}
+
+/** The outbound section as seen from one namespace: every visible Service, joined from fragments. */
+interface OutboundView {
+  deps: unknown[];
+  outbound: ProxyConfig['outbound'];
+  json: string;
+  hash: string;
 }
 
 interface ProfileEntry {
@@ -65,16 +93,20 @@ interface Profile {
   firstPod: string;
 }
 
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
 export class ProxyConfigCompiler {
   readonly stats: CompileStats = {
     outboundFragmentsBuilt: 0,
     inboundFragmentsBuilt: 0,
+    outboundViewsBuilt: 0,
     configsBuilt: 0,
     configsSerialized: 0,
   };
   readonly #now: () => Date;
-  #outbound = new Map<string, Memo<OutboundFragment | null>>();
+  #outbound = new Map<string, Memo<CheckedFragment>>();
   #inbound = new Map<string, Memo<InboundFragment>>();
+  #views = new Map<string, OutboundView>();
   #profiles = new Map<string, ProfileEntry>();
 
   constructor(now: () => Date = () => new Date()) {
@@ -84,29 +116,37 @@ export class ProxyConfigCompiler {
   compile(snapshot: ClusterSnapshot): CompileOutput {
     const ix = indexSnapshot(snapshot);
     const diagnostics: Diagnostic[] = [];
+    const settings = snapshot.settings;
 
     // Outbound fragments, one per Service.
-    const outbound = new Map<string, Memo<OutboundFragment | null>>();
-    const byNamespace = new Map<string, OutboundFragment[]>();
+    const outbound = new Map<string, Memo<CheckedFragment>>();
+    const byNamespace = new Map<string, SerializedFragment[]>();
     for (const svcKey of [...snapshot.services.keys()].sort()) {
       let memo = this.#outbound.get(svcKey);
       if (memo === undefined || !memo.reads.stillValid(ix)) {
         const reads = new Reads(ix);
-        memo = { reads, value: buildOutboundFragment(svcKey, reads, snapshot.settings) };
+        const built = buildOutboundFragment(svcKey, reads, settings);
+        memo = {
+          reads,
+          value:
+            built === null
+              ? { sf: null, diagnostics: [] }
+              : this.#serializeFragment(built, settings, memo?.value.sf ?? null),
+        };
         this.stats.outboundFragmentsBuilt++;
       }
       outbound.set(svcKey, memo);
-      const f = memo.value;
+      diagnostics.push(...memo.value.diagnostics);
+      const f = memo.value.sf;
       if (f === null) continue;
-      diagnostics.push(...f.diagnostics);
-      const list = byNamespace.get(f.remote.namespace);
-      if (list === undefined) byNamespace.set(f.remote.namespace, [f]);
+      const list = byNamespace.get(f.fragment.remote.namespace);
+      if (list === undefined) byNamespace.set(f.fragment.remote.namespace, [f]);
       else list.push(f);
     }
     this.#outbound = outbound;
     // Splits on a root that is not programmed (missing, ExternalName, no ports) are resolved only for status.
     for (const [rootKey, splits] of ix.splitsByRoot) {
-      if (outbound.get(rootKey)?.value != null) continue;
+      if (outbound.get(rootKey)?.value.sf != null) continue;
       for (const ts of splits) diagnostics.push(...resolveSplit(ts, new Reads(ix)).diagnostics);
     }
     const meshedNamespaces = [...snapshot.namespaces.values()]
@@ -120,15 +160,9 @@ export class ProxyConfigCompiler {
     for (const [podKey, pod] of snapshot.pods) {
       if (!pod.meshed) continue;
       const ns = snapshot.namespaces.get(pod.namespace);
-      const policyMode = policyModeOf(pod, ns, snapshot.settings.defaultPolicyMode, diagnostics);
+      const policyMode = policyModeOf(pod, ns, settings.defaultPolicyMode, diagnostics);
       const opaquePorts = opaquePortsOf(pod, ns, diagnostics);
-      const ports = podPorts(
-        ix,
-        podKey,
-        pod.containerPorts,
-        opaquePorts ?? DEFAULT_OPAQUE_PORTS,
-        snapshot.settings,
-      );
+      const ports = podPorts(ix, podKey, pod.containerPorts, opaquePorts ?? DEFAULT_OPAQUE_PORTS, settings);
       const key = JSON.stringify([pod.namespace, pod.serviceAccountName, policyMode, opaquePorts, ports]);
       let profile = profiles.get(key);
       if (profile === undefined) {
@@ -145,6 +179,24 @@ export class ProxyConfigCompiler {
       }
       podProfiles.set(podKey, profile);
     }
+
+    // Outbound views, once per namespace with meshed pods.
+    const views = new Map<string, OutboundView>();
+    for (const profile of profiles.values()) {
+      if (views.has(profile.namespace)) continue;
+      const visible = [...new Set([...meshedNamespaces, profile.namespace])].sort();
+      const deps: unknown[] = [];
+      for (const ns of visible)
+        deps.push(ns === profile.namespace ? 'own' : 'other', ...(byNamespace.get(ns) ?? []));
+      const prev = this.#views.get(profile.namespace);
+      views.set(
+        profile.namespace,
+        prev !== undefined && sameList(prev.deps, deps)
+          ? prev
+          : this.#buildView(profile.namespace, visible, byNamespace, deps),
+      );
+    }
+    this.#views = views;
 
     // Inbound sections and configs, once per profile.
     const inbound = new Map<string, Memo<InboundFragment>>();
@@ -163,24 +215,15 @@ export class ProxyConfigCompiler {
       if (!inbound.has(inKey)) diagnostics.push(...memo.value.diagnostics);
       inbound.set(inKey, memo);
 
-      const visible = [...new Set([...meshedNamespaces, profile.namespace])].sort();
-      const deps: unknown[] = [snapshot.settings, memo.value];
-      for (const ns of visible)
-        deps.push(ns === profile.namespace ? 'own' : 'other', ...(byNamespace.get(ns) ?? []));
+      const view = views.get(profile.namespace)!;
+      const deps: unknown[] = [settings, memo.value, view];
       const prev = this.#profiles.get(profile.key);
       if (prev !== undefined && sameList(prev.deps, deps)) {
         entries.set(profile.key, prev);
         diagnostics.push(...prev.diagnostics);
         continue;
       }
-      const entry = this.#build(
-        profile,
-        snapshot.settings,
-        memo.value,
-        visible,
-        byNamespace,
-        prev?.compiled ?? null,
-      );
+      const entry = this.#build(profile, settings, memo.value, view, prev?.compiled ?? null);
       entries.set(profile.key, { ...entry, deps });
       diagnostics.push(...entry.diagnostics);
     }
@@ -195,52 +238,103 @@ export class ProxyConfigCompiler {
     return { proxies, diagnostics };
   }
 
+  /**
+   * Serializes a fragment and validates it inside a minimal document (the schema and the cross-field rules
+   * that concern one service). A fragment that fails keeps the previous good one, or is left out.
+   */
+  #serializeFragment(
+    f: OutboundFragment,
+    settings: MeshSettings,
+    previous: SerializedFragment | null,
+  ): CheckedFragment {
+    const splitTargets = (f.local.split?.backends ?? [])
+      .filter((b) => b.service !== f.local.name)
+      .map((b) => ({ name: b.service, namespace: f.local.namespace, ports: [] }));
+    const doc = {
+      apiVersion: PROXY_CONFIG_API_VERSION,
+      version: 'fragment-check',
+      generatedAt: '1970-01-01T00:00:00Z',
+      ...skeleton(settings, f.local.namespace, 'fragment-check', 'permissive', null, []),
+      outbound: { services: [f.local], backends: [f.backend, ...splitTargets] },
+    };
+    const checked = validateProxyConfig(doc);
+    if (!checked.ok) {
+      const first = checked.errors
+        .slice(0, 3)
+        .map((e) => `${e.path} ${e.message}`)
+        .join('; ');
+      const diag: Diagnostic = {
+        kind: 'Service',
+        namespace: f.local.namespace,
+        name: f.local.name,
+        reason: 'InvalidProxyConfig',
+        message: `service left out of proxy configs${previous ? ' (last good kept)' : ''}: ${first}`,
+      };
+      return { sf: previous, diagnostics: [...f.diagnostics, diag] };
+    }
+    const localJson = JSON.stringify(f.local);
+    const remoteJson = JSON.stringify(f.remote);
+    const backendJson = JSON.stringify(f.backend);
+    const hash = sha256(`${localJson}\n${remoteJson}\n${backendJson}`);
+    return { sf: { fragment: f, localJson, remoteJson, backendJson, hash }, diagnostics: f.diagnostics };
+  }
+
+  #buildView(
+    namespace: string,
+    visible: string[],
+    byNamespace: Map<string, SerializedFragment[]>,
+    deps: unknown[],
+  ): OutboundView {
+    this.stats.outboundViewsBuilt++;
+    const services: OutboundService[] = [];
+    const backends: Backend[] = [];
+    const sJson: string[] = [];
+    const bJson: string[] = [];
+    const hashes: string[] = [];
+    for (const ns of visible) {
+      const own = ns === namespace;
+      for (const f of byNamespace.get(ns) ?? []) {
+        services.push(own ? f.fragment.local : f.fragment.remote);
+        sJson.push(own ? f.localJson : f.remoteJson);
+        backends.push(f.fragment.backend);
+        bJson.push(f.backendJson);
+        hashes.push(`${own ? 'L' : 'R'}${f.hash}`);
+      }
+    }
+    return {
+      deps,
+      outbound: { services, backends },
+      json: `{"services":[${sJson.join(',')}],"backends":[${bJson.join(',')}]}`,
+      hash: sha256(hashes.join(',')),
+    };
+  }
+
   #build(
     profile: Profile,
     settings: MeshSettings,
     inbound: InboundFragment,
-    visible: string[],
-    byNamespace: Map<string, OutboundFragment[]>,
+    view: OutboundView,
     previous: CompiledConfig | null,
   ): Omit<ProfileEntry, 'deps'> {
     this.stats.configsBuilt++;
-    const services = [];
-    const backends = new Map<string, Backend>();
-    for (const ns of visible) {
-      for (const f of byNamespace.get(ns) ?? []) {
-        services.push(ns === profile.namespace ? f.local : f.remote);
-        for (const b of f.backends) mergeBackend(backends, b);
-      }
-    }
-    const rest = {
-      identity: {
-        spiffeId: `spiffe://${settings.trustDomain}/ns/${profile.namespace}/sa/${profile.serviceAccount}`,
-        trustDomain: settings.trustDomain,
-      },
-      trustAnchors: [...settings.trustAnchors],
-      policyMode: profile.policyMode,
-      listeners: {
-        outboundPort: settings.outboundPort,
-        inboundPort: settings.inboundPort,
-        adminPort: settings.adminPort,
-        ...(profile.opaquePorts === null ? {} : { opaquePorts: profile.opaquePorts }),
-      },
-      outbound: { services, backends: [...backends.values()] },
-      inbound: { ports: inbound.ports },
-    };
-    const body = JSON.stringify(rest);
-    const version = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const rest = skeleton(
+      settings,
+      profile.namespace,
+      profile.serviceAccount,
+      profile.policyMode,
+      profile.opaquePorts,
+      inbound.ports,
+    );
+    const restJson = JSON.stringify(rest);
+    const version = `sha256:${sha256(`${restJson}\n${view.hash}`)}`;
     if (previous !== null && previous.version === version) return { compiled: previous, diagnostics: [] };
     const generatedAt = this.#now()
       .toISOString()
       .replace(/\.\d{3}Z$/, 'Z');
-    const config = {
-      apiVersion: PROXY_CONFIG_API_VERSION,
-      version,
-      generatedAt,
-      ...rest,
-    } as unknown as ProxyConfig;
-    const checked = validateProxyConfig(config);
+    const head = { apiVersion: PROXY_CONFIG_API_VERSION, version, generatedAt };
+    // Everything but the outbound section is checked here; the outbound section is made of fragments each
+    // checked once (#serializeFragment), and no cross-field rule relates two services with distinct names.
+    const checked = validateProxyConfig({ ...head, ...rest, outbound: { services: [], backends: [] } });
     if (!checked.ok) {
       const [ns, name] = profile.firstPod.split('/') as [string, string];
       const first = checked.errors
@@ -261,10 +355,37 @@ export class ProxyConfigCompiler {
       };
     }
     this.stats.configsSerialized++;
-    const head = JSON.stringify({ apiVersion: PROXY_CONFIG_API_VERSION, version, generatedAt });
-    const line = `{"type":"config","version":${JSON.stringify(version)},"config":${head.slice(0, -1)},${body.slice(1)}}\n`;
-    return { compiled: { version, config, line }, diagnostics: [] };
+    const config = { ...head, ...rest, outbound: view.outbound } as unknown as ProxyConfig;
+    const headJson = JSON.stringify(head);
+    const first = `{"type":"config","version":${JSON.stringify(version)},"config":${headJson.slice(0, -1)},${restJson.slice(1, -1)},"outbound":`;
+    return { compiled: { version, config, chunks: [first, view.json, '}}\n'] }, diagnostics: [] };
   }
+}
+
+/** Everything of a config but the header and the outbound section, in a fixed key order. */
+function skeleton(
+  settings: MeshSettings,
+  namespace: string,
+  serviceAccount: string,
+  policyMode: PolicyMode,
+  opaquePorts: number[] | null,
+  inboundPorts: InboundFragment['ports'],
+) {
+  return {
+    identity: {
+      spiffeId: `spiffe://${settings.trustDomain}/ns/${namespace}/sa/${serviceAccount}`,
+      trustDomain: settings.trustDomain,
+    },
+    trustAnchors: [...settings.trustAnchors],
+    policyMode,
+    listeners: {
+      outboundPort: settings.outboundPort,
+      inboundPort: settings.inboundPort,
+      adminPort: settings.adminPort,
+      ...(opaquePorts === null ? {} : { opaquePorts }),
+    },
+    inbound: { ports: inboundPorts },
+  };
 }
 
 function podPorts(
@@ -286,19 +407,6 @@ function podPorts(
     add(Number(port), proto ?? 'TCP');
   }
   return [...seen].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol }));
-}
-
-function mergeBackend(into: Map<string, Backend>, b: Backend): void {
-  const k = `${b.namespace}/${b.name}`;
-  const have = into.get(k);
-  if (have === undefined) {
-    into.set(k, b);
-    return;
-  }
-  const missing = b.ports.filter((p) => !have.ports.some((q) => q.port === p.port));
-  if (missing.length > 0) {
-    into.set(k, { ...have, ports: [...have.ports, ...missing].sort((x, y) => x.port - y.port) });
-  }
 }
 
 function sameList(a: unknown[], b: unknown[]): boolean {

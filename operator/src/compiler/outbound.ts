@@ -1,5 +1,5 @@
-// One Service as the proxies see it: its logical entry (ports, names, split, routes) and the concrete backends
-// with endpoints. Built once per change of anything it read, shared by every proxy that sees the service.
+// One Service as the proxies see it: its logical entry (ports, names, split, routes) and its own concrete backend
+// with endpoints (split backends are Services with fragments of their own). Built once per change of anything it read, shared by every proxy that sees the service.
 import type {
   Backend,
   BackendPort,
@@ -9,6 +9,7 @@ import type {
 } from '../../../crds/proxy-config/types.ts';
 import type { MeshSettings, ServicePortRecord, ServiceRecord } from '../model/cluster.ts';
 import type { Diagnostic } from './diagnostics.ts';
+import { meshPorts } from './ports.ts';
 import type { Reads } from './reads.ts';
 import { resolveSplit } from './resolve.ts';
 
@@ -16,7 +17,7 @@ export interface OutboundFragment {
   /** Service as seen from its own namespace (with the short name) and from elsewhere. */
   local: OutboundService;
   remote: OutboundService;
-  backends: Backend[];
+  backend: Backend;
   diagnostics: Diagnostic[];
 }
 
@@ -37,10 +38,6 @@ export function portProtocol(p: ServicePortRecord): PortProtocol {
   return 'detect';
 }
 
-function meshPorts(svc: ServiceRecord): ServicePortRecord[] {
-  return svc.ports.filter((p) => p.protocol !== 'SCTP').toSorted((a, b) => a.port - b.port);
-}
-
 /** Returns null for services the mesh does not program (ExternalName, no TCP/UDP ports). */
 export function buildOutboundFragment(
   svcKey: string,
@@ -52,7 +49,7 @@ export function buildOutboundFragment(
   const ports = meshPorts(svc);
   if (ports.length === 0) return null;
   const rootPorts = ports.map((p) => p.port);
-  const backends: Backend[] = [buildBackend(svc, rootPorts, reads, settings)];
+  const backend = buildBackend(svc, rootPorts, reads, settings);
   const diagnostics: Diagnostic[] = [];
 
   let split: OutboundService['split'] = null;
@@ -77,9 +74,6 @@ export function buildOutboundFragment(
         name: active.metadata.name ?? '',
         backends: r.backends.map((b) => ({ service: b.service.name, weight: b.weight })),
       };
-      for (const b of r.backends) {
-        if (b.service.name !== svc.name) backends.push(buildBackend(b.service, rootPorts, reads, settings));
-      }
       if (r.hasMatches) {
         routes = r.routes.map((rt) => ({
           name: rt.name,
@@ -104,7 +98,7 @@ export function buildOutboundFragment(
     split,
   };
   const local = { ...remote, dnsNames: [...remote.dnsNames, svc.name] };
-  return { local, remote, backends, diagnostics };
+  return { local, remote, backend, diagnostics };
 }
 
 function buildBackend(

@@ -6,6 +6,7 @@ import type { TrafficSplit, TrafficTarget } from '../../../crds/smi/index.ts';
 import type { ServiceRecord } from '../model/cluster.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { convertMatch } from './http-match.ts';
+import { meshPorts } from './ports.ts';
 import type { Reads } from './reads.ts';
 
 export interface ResolvedSplit {
@@ -47,9 +48,16 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
       );
       return;
     }
+    if (svc.externalName) {
+      diag(
+        'BackendNotFound',
+        `spec.backends[${i}].service: Service ${ns}/${b.service} is ExternalName; backend dropped`,
+      );
+      return;
+    }
     if (root !== undefined) {
-      const missing = root.ports
-        .filter((rp) => !svc.ports.some((p) => p.port === rp.port))
+      const missing = meshPorts(root)
+        .filter((rp) => !meshPorts(svc).some((p) => p.port === rp.port))
         .map((p) => p.port);
       if (missing.length > 0) {
         diag(

@@ -5,7 +5,7 @@ import { ConfigHub, type SubscriberSink } from './hub.ts';
 const cfg = (v: string): CompiledConfig => ({
   version: v,
   config: {} as never,
-  line: `{"type":"config","version":"${v}"}\n`,
+  chunks: ['{"type":"config",', `"version":"${v}"}\n`],
 });
 
 class Sink implements SubscriberSink {
@@ -13,8 +13,8 @@ class Sink implements SubscriberSink {
   closed: string | null = null;
   full = false;
   #drain: () => void = () => {};
-  write(line: string): boolean {
-    this.lines.push(line);
+  write(chunks: readonly string[]): boolean {
+    this.lines.push(chunks.join(''));
     return !this.full;
   }
   onDrain(cb: () => void): void {

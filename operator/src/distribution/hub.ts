@@ -6,8 +6,8 @@ import type { CompiledConfig } from '../compiler/compile.ts';
 
 /** The transport side of one subscriber (an HTTP response in production, anything in tests). */
 export interface SubscriberSink {
-  /** Writes; returns false when the sink is over its buffer (wait for drain). */
-  write(line: string): boolean;
+  /** Writes one message given in pieces; returns false when the sink is over its buffer (wait for drain). */
+  write(chunks: readonly string[]): boolean;
   onDrain(cb: () => void): void;
   close(reason: string): void;
 }
@@ -24,14 +24,14 @@ export interface HubOptions {
   observer?: HubObserver;
 }
 
-const PING = '{"type":"ping"}\n';
+const PING: readonly string[] = ['{"type":"ping"}\n'];
 
 class Subscriber {
   readonly podKey: string;
   readonly sink: SubscriberSink;
   lastVersion: string | null;
   blocked = false;
-  pending: { line: string; version: string; since: number } | null = null;
+  pending: { chunks: readonly string[]; version: string; since: number } | null = null;
   lastWrite = Date.now();
   drainTimer: NodeJS.Timeout | null = null;
   closed = false;
@@ -73,7 +73,7 @@ export class ConfigHub {
       this.#current.set(podKey, c);
       const subs = this.#subs.get(podKey);
       if (subs === undefined) continue;
-      for (const s of subs) this.#send(s, c.line, c.version, startedAt);
+      for (const s of subs) this.#send(s, c.chunks, c.version, startedAt);
     }
   }
 
@@ -90,21 +90,21 @@ export class ConfigHub {
     this.#o.observer?.subscribers(this.#count);
     sink.onDrain(() => this.#drained(s));
     const c = this.#current.get(podKey);
-    if (c !== undefined) this.#send(s, c.line, c.version, performance.now());
+    if (c !== undefined) this.#send(s, c.chunks, c.version, performance.now());
     return () => this.#remove(s);
   }
 
-  #send(s: Subscriber, line: string, version: string, since: number): void {
+  #send(s: Subscriber, chunks: readonly string[], version: string, since: number): void {
     if (s.closed || s.lastVersion === version) return;
     if (s.blocked) {
-      s.pending = { line, version, since };
+      s.pending = { chunks, version, since };
       return;
     }
-    this.#write(s, line, version, since);
+    this.#write(s, chunks, version, since);
   }
 
-  #write(s: Subscriber, line: string, version: string | null, since: number): void {
-    const ok = s.sink.write(line);
+  #write(s: Subscriber, chunks: readonly string[], version: string | null, since: number): void {
+    const ok = s.sink.write(chunks);
     s.lastWrite = Date.now();
     if (version !== null) {
       s.lastVersion = version;
@@ -128,7 +128,7 @@ export class ConfigHub {
     s.drainTimer = null;
     const p = s.pending;
     s.pending = null;
-    if (p !== null && p.version !== s.lastVersion) this.#write(s, p.line, p.version, p.since);
+    if (p !== null && p.version !== s.lastVersion) this.#write(s, p.chunks, p.version, p.since);
   }
 
   #ping(): void {
