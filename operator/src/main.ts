@@ -18,6 +18,15 @@ function int(name: string, fallback: number): number {
   return n;
 }
 
+function seconds(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 2 || n > 3600)
+    throw new ConfigError(`${name}: "${raw}" is not 2..3600 seconds`);
+  return n;
+}
+
 function list(name: string, fallback: string[]): string[] {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -52,6 +61,7 @@ async function main(): Promise<void> {
     adminPort: int('WEFT_ADMIN_PORT', 15014),
     servingDnsNames: list('WEFT_SERVING_DNS_NAMES', [`weft-operator.${namespace}.svc`, 'localhost']),
     servingIps: list('WEFT_SERVING_IPS', ['127.0.0.1']),
+    leaseDurationSeconds: seconds('WEFT_LEASE_DURATION_SECONDS', 15),
     log,
   });
   const shutdown = (signal: string) => {

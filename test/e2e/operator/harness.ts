@@ -9,6 +9,8 @@ export interface RunningOperator {
   adminPort: number;
   logs: string[];
   stop(): Promise<void>;
+  /** SIGKILL: no lease release, no goodbye. */
+  kill(): Promise<void>;
 }
 
 const repo = new URL('../../../', import.meta.url).pathname;
@@ -51,8 +53,14 @@ export async function startOperator(
   return {
     ...ports,
     logs,
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
     stop: async () => {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -60,6 +68,13 @@ export async function startOperator(
       clearTimeout(t);
     },
   };
+}
+
+/** Reads one metric value from an operator's admin port. */
+export async function metric(adminPort: number, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
 export interface HttpsResult {
