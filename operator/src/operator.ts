@@ -143,17 +143,10 @@ export class Operator {
       onChange: () => this.#compileQueue?.add('mesh'),
     });
 
-    // The serving certificate: a leaf of the mesh CA for the operator's own identity.
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const serving = ca.issueServing(
-      { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
-      spiffeIdFor(trustDomain, o.namespace, 'weft-operator'),
-      o.servingDnsNames ?? ['localhost'],
-      o.servingIps ?? ['127.0.0.1'],
-    );
+    const serving = this.#issueServing();
     this.#cpServer = createControlPlaneServer({
       ca,
-      serving: { certChain: serving.certificateChain, key: keyToPem(privateKey) },
+      serving: { certChain: serving.certChain, key: serving.key },
       hub: this.#hub,
       pod: (k) => this.#watcher?.snapshot().pods.get(k),
       reviewToken: (t) => reviewToken(o.kubeConfig, t, [IDENTITY_TOKEN_AUDIENCE]),
@@ -167,6 +160,7 @@ export class Operator {
       listen(this.#adminServer, o.adminPort ?? 15014, host),
     ]);
     this.#log.info({ controlPlanePort: this.controlPlanePort, adminPort: this.adminPort }, 'listening');
+    this.#scheduleServingRenewal(serving.renewAfter);
 
     this.#elector = new LeaderElector(
       new KubeLeaseStore(o.kubeConfig, o.namespace, o.leaseName ?? 'weft-operator-leader'),
@@ -187,6 +181,48 @@ export class Operator {
     await this.#watcher.start();
     this.#compileQueue.add('mesh');
   }
+
+  /** A fresh key and a leaf of the mesh CA for the operator's own identity (never written anywhere). */
+  #issueServing(): { certChain: string; key: string; renewAfter: Date } {
+    const o = this.#o;
+    const ca = this.#ca!;
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const issued = ca.issueServing(
+      { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
+      spiffeIdFor(ca.trustDomain, o.namespace, 'weft-operator'),
+      o.servingDnsNames ?? ['localhost'],
+      o.servingIps ?? ['127.0.0.1'],
+    );
+    return { certChain: issued.certificateChain, key: keyToPem(privateKey), renewAfter: issued.renewAfter };
+  }
+
+  /** Renews the serving certificate at 70% of its life; open connections keep theirs. */
+  #scheduleServingRenewal(at: Date): void {
+    // setTimeout holds at most ~24.8 days; leaves live 24 h by default.
+    const delay = Math.min(Math.max(1_000, at.getTime() - Date.now()), 2 ** 31 - 1);
+    this.#servingTimer = setTimeout(() => {
+      try {
+        const next = this.#issueServing();
+        this.#cpServer?.setSecureContext({
+          key: next.key,
+          cert: next.certChain,
+          ca: this.#ca!.trustAnchorsPem,
+          minVersion: 'TLSv1.2',
+        });
+        this.#log.info({ renewAfter: next.renewAfter.toISOString() }, 'serving certificate renewed');
+        this.#scheduleServingRenewal(next.renewAfter);
+      } catch (err) {
+        this.#log.error(
+          { err: (err as Error).message },
+          'serving certificate renewal failed; retrying in 1 min',
+        );
+        this.#scheduleServingRenewal(new Date(Date.now() + 60_000));
+      }
+    }, delay);
+    this.#servingTimer.unref();
+  }
+
+  #servingTimer: NodeJS.Timeout | null = null;
 
   async #compile(): Promise<{ requeueAfterMs: number } | undefined> {
     const watcher = this.#watcher!;
@@ -251,6 +287,7 @@ export class Operator {
   #events: EventRecorder | null = null;
 
   async stop(): Promise<void> {
+    if (this.#servingTimer !== null) clearTimeout(this.#servingTimer);
     await this.#elector?.stop();
     this.#hub?.close();
     await Promise.all([this.#compileQueue?.stop(), this.#statusQueue?.stop(), this.#watcher?.stop()]);
