@@ -12,6 +12,26 @@ const dnsLabel = {
 };
 const pem = (label: string) => ({ type: 'string', pattern: `-----BEGIN ${label}-----`, maxLength: 65536 });
 
+function patchList(itemRef: string) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['upsert', 'remove'],
+    properties: {
+      upsert: { type: 'array', items: { $ref: itemRef } },
+      remove: {
+        type: 'array',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['namespace', 'name'],
+          properties: { namespace: { type: 'string' }, name: { type: 'string' } },
+        },
+      },
+    },
+  } as const;
+}
+
 export const certificateRequestSchema = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   $id: `${BASE}/certificate-request.json`,
@@ -70,6 +90,27 @@ export const streamMessageSchema = {
         type: { const: 'config' },
         version: { type: 'string', minLength: 1 },
         config: { $ref: PROXY_CONFIG_SCHEMA_ID },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'version', 'base', 'config', 'outbound'],
+      properties: {
+        type: { const: 'patch' },
+        version: { type: 'string', minLength: 1 },
+        base: { type: 'string', minLength: 1 },
+        // Checked as part of the whole document after applying (applyConfigPatch + validateProxyConfig).
+        config: { type: 'object' },
+        outbound: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['services', 'backends'],
+          properties: {
+            services: patchList(`${PROXY_CONFIG_SCHEMA_ID}#/$defs/outboundService`),
+            backends: patchList(`${PROXY_CONFIG_SCHEMA_ID}#/$defs/backend`),
+          },
+        },
       },
     },
     {

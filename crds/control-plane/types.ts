@@ -100,4 +100,28 @@ export interface PingMessage {
   type: 'ping';
 }
 
-export type StreamMessage = ConfigMessage | PingMessage;
+/** A (namespace, name) pair naming an outbound service or backend to remove. */
+export interface OutboundKey {
+  namespace: string;
+  name: string;
+}
+
+/**
+ * Sent instead of a full config to subscribers that asked for patches (`accept=patch`) and already hold `base`:
+ * the new document is `base` with every top-level field but `outbound` replaced by `config`'s, and in
+ * outbound.services / outbound.backends the entries named in `remove` dropped and the `upsert` entries replacing
+ * the entry of the same namespace/name (or added). Order of services and backends carries no meaning.
+ * A proxy that does not hold `base` must reconnect without `since` to get a full config.
+ */
+export interface PatchMessage {
+  type: 'patch';
+  version: string;
+  base: string;
+  config: Omit<ProxyConfig, 'outbound'>;
+  outbound: {
+    services: { upsert: ProxyConfig['outbound']['services']; remove: OutboundKey[] };
+    backends: { upsert: ProxyConfig['outbound']['backends']; remove: OutboundKey[] };
+  };
+}
+
+export type StreamMessage = ConfigMessage | PatchMessage | PingMessage;

@@ -261,7 +261,7 @@ function streamConfig(
         res.destroy();
       },
     },
-    since === '' ? null : since,
+    { since: since === '' ? null : since, acceptPatch: url.searchParams.get('accept') === 'patch' },
   );
   // The stream ends with the client certificate: the proxy reconnects with its renewed one.
   const expiry = setTimeout(() => res.end(), Math.max(0, Date.parse(cert.validTo) - Date.now()));

@@ -1,8 +1,14 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
+import {
+  applyConfigPatch,
+  type PatchMessage,
+  validateStreamMessage,
+} from '../../../crds/control-plane/index.ts';
+import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import type { ClusterSnapshot } from '../model/cluster.ts';
-import { ProxyConfigCompiler } from './compile.ts';
+import { type CompiledConfig, ProxyConfigCompiler, patchChunks } from './compile.ts';
 import {
   type MutableSnapshot,
   namespace,
@@ -313,6 +319,42 @@ function build(w: World): MutableSnapshot {
 const versions = (snap: ClusterSnapshot, c = compiler()) =>
   new Map([...c.compile(snap).proxies].map(([k, v]) => [k, v.version]));
 
+const parsed = (c: CompiledConfig) => (JSON.parse(c.chunks.join('')) as { config: ProxyConfig }).config;
+const byKey = (c: ProxyConfig) => ({
+  ...c,
+  outbound: {
+    services: c.outbound.services.toSorted((a, b) =>
+      `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+    ),
+    backends: c.outbound.backends.toSorted((a, b) =>
+      `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+    ),
+  },
+});
+
+describe('compile: patches', () => {
+  test('a weight change is a patch of one service; applying it to the base gives the new document', () => {
+    const s = shop();
+    const c = compiler();
+    const before = c.compile(s).proxies.get('shop/frontend-1')!;
+    const s2 = clone(s);
+    put(
+      s2.trafficSplits,
+      split('shop', 'checkout', 'checkout', [
+        ['checkout-v1', 50],
+        ['checkout-v2', 50],
+      ]),
+    );
+    const after = c.compile(s2).proxies.get('shop/frontend-1')!;
+    const msg = JSON.parse(patchChunks(before, after).join('')) as PatchMessage;
+    expect(validateStreamMessage(msg)).toMatchObject({ ok: true });
+    expect(msg.outbound.services.upsert.map((x) => x.name)).toEqual(['checkout']);
+    expect(msg.outbound.services.remove).toEqual([]);
+    expect(byKey(applyConfigPatch(parsed(before), msg))).toEqual(byKey(parsed(after)));
+    expect(() => applyConfigPatch(parsed(after), msg)).toThrow('patch is against');
+  });
+});
+
 describe('compile: properties', () => {
   test('deterministic: two compilers agree byte for byte, and every config validates', () => {
     fc.assert(
@@ -346,7 +388,18 @@ describe('compile: properties', () => {
           spec: { ...ts.spec, backends: ts.spec.backends.map((b, i) => (i === 0 ? { ...b, weight } : b)) },
         };
         put(s2.trafficSplits, changed);
-        const v2 = new Map([...inc.compile(s2).proxies].map(([k, v]) => [k, v.version]));
+        const out1 = inc.compile(s1);
+        const out2 = inc.compile(s2);
+        const v2 = new Map([...out2.proxies].map(([k, v]) => [k, v.version]));
+        for (const [k, next] of out2.proxies) {
+          const base = out1.proxies.get(k)!;
+          const applied = applyConfigPatch(
+            parsed(base),
+            JSON.parse(patchChunks(base, next).join('')) as PatchMessage,
+          );
+          expect(validateProxyConfig(applied)).toMatchObject({ ok: true });
+          expect(byKey(applied)).toEqual(byKey(parsed(next)));
+        }
         expect(v2).toEqual(versions(s2));
         const splitNs = ts.metadata.namespace!;
         const nsMeshed = s2.namespaces.get(splitNs)?.annotations['weft.dev/inject'] === 'enabled';

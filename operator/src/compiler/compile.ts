@@ -33,6 +33,15 @@ export interface CompiledConfig {
    * string shared by every config of a namespace, so it is never copied per proxy.
    */
   chunks: readonly string[];
+  /** What patchChunks needs to express this config as a change from another one. */
+  readonly parts: ConfigParts;
+}
+
+/** Opaque to callers: the serialized pieces a config is made of. */
+export interface ConfigParts {
+  readonly view: OutboundView;
+  /** The document without `outbound`, serialized. */
+  readonly headRestJson: string;
 }
 
 export interface CompileStats {
@@ -70,11 +79,15 @@ interface Memo<T> {
 }
 
 /** The outbound section as seen from one namespace: every visible Service, joined from fragments. */
-interface OutboundView {
+export interface OutboundView {
   deps: unknown[];
   outbound: ProxyConfig['outbound'];
   json: string;
   hash: string;
+  /** Per `<namespace>/<name>`: the serialized service and backend and a tag that changes with either. */
+  entries: Map<string, { tag: string; serviceJson: string; backendJson: string }>;
+  /** Outbound patches from earlier views to this one, computed once per pair. */
+  patchesFrom: WeakMap<OutboundView, string>;
 }
 
 interface ProfileEntry {
@@ -291,14 +304,22 @@ export class ProxyConfigCompiler {
     const sJson: string[] = [];
     const bJson: string[] = [];
     const hashes: string[] = [];
+    const entries: OutboundView['entries'] = new Map();
     for (const ns of visible) {
       const own = ns === namespace;
       for (const f of byNamespace.get(ns) ?? []) {
+        const serviceJson = own ? f.localJson : f.remoteJson;
+        const tag = `${own ? 'L' : 'R'}${f.hash}`;
         services.push(own ? f.fragment.local : f.fragment.remote);
-        sJson.push(own ? f.localJson : f.remoteJson);
+        sJson.push(serviceJson);
         backends.push(f.fragment.backend);
         bJson.push(f.backendJson);
-        hashes.push(`${own ? 'L' : 'R'}${f.hash}`);
+        hashes.push(tag);
+        entries.set(`${f.fragment.local.namespace}/${f.fragment.local.name}`, {
+          tag,
+          serviceJson,
+          backendJson: f.backendJson,
+        });
       }
     }
     return {
@@ -306,6 +327,8 @@ export class ProxyConfigCompiler {
       outbound: { services, backends },
       json: `{"services":[${sJson.join(',')}],"backends":[${bJson.join(',')}]}`,
       hash: sha256(hashes.join(',')),
+      entries,
+      patchesFrom: new WeakMap(),
     };
   }
 
@@ -357,9 +380,44 @@ export class ProxyConfigCompiler {
     this.stats.configsSerialized++;
     const config = { ...head, ...rest, outbound: view.outbound } as unknown as ProxyConfig;
     const headJson = JSON.stringify(head);
-    const first = `{"type":"config","version":${JSON.stringify(version)},"config":${headJson.slice(0, -1)},${restJson.slice(1, -1)},"outbound":`;
-    return { compiled: { version, config, chunks: [first, view.json, '}}\n'] }, diagnostics: [] };
+    const headRestJson = `${headJson.slice(0, -1)},${restJson.slice(1)}`;
+    const first = `{"type":"config","version":${JSON.stringify(version)},"config":${headRestJson.slice(0, -1)},"outbound":`;
+    return {
+      compiled: { version, config, chunks: [first, view.json, '}}\n'], parts: { view, headRestJson } },
+      diagnostics: [],
+    };
   }
+}
+
+/**
+ * The stream message turning `base` into `next` (crds/control-plane README, "patch"): the whole document but
+ * `outbound`, plus the services and backends that differ. Only the outbound part is large; it is computed once
+ * per pair of outbound views and shared by every subscriber that moves between them.
+ */
+export function patchChunks(base: CompiledConfig, next: CompiledConfig): readonly string[] {
+  const from = base.parts.view;
+  const to = next.parts.view;
+  let outbound = to.patchesFrom.get(from);
+  if (outbound === undefined) {
+    const upS: string[] = [];
+    const upB: string[] = [];
+    const removed: string[] = [];
+    for (const [k, e] of to.entries) {
+      if (from.entries.get(k)?.tag === e.tag) continue;
+      upS.push(e.serviceJson);
+      upB.push(e.backendJson);
+    }
+    for (const k of from.entries.keys()) {
+      if (to.entries.has(k)) continue;
+      const [namespace, name] = k.split('/') as [string, string];
+      removed.push(JSON.stringify({ namespace, name }));
+    }
+    const rm = removed.join(',');
+    outbound = `{"services":{"upsert":[${upS.join(',')}],"remove":[${rm}]},"backends":{"upsert":[${upB.join(',')}],"remove":[${rm}]}}`;
+    to.patchesFrom.set(from, outbound);
+  }
+  const head = `{"type":"patch","version":${JSON.stringify(next.version)},"base":${JSON.stringify(base.version)},"config":`;
+  return [head, next.parts.headRestJson, ',"outbound":', outbound, '}\n'];
 }
 
 /** Everything of a config but the header and the outbound section, in a fixed key order. */

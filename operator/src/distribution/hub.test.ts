@@ -6,7 +6,9 @@ const cfg = (v: string): CompiledConfig => ({
   version: v,
   config: {} as never,
   chunks: ['{"type":"config",', `"version":"${v}"}\n`],
+  parts: {} as never,
 });
+const full = { since: null, acceptPatch: false };
 
 class Sink implements SubscriberSink {
   lines: string[] = [];
@@ -36,8 +38,8 @@ describe('ConfigHub', () => {
     hub.publish(new Map([['ns/p', a]]));
     const fresh = new Sink();
     const resumed = new Sink();
-    hub.subscribe('ns/p', fresh, null);
-    hub.subscribe('ns/p', resumed, 'v1');
+    hub.subscribe('ns/p', fresh, full);
+    hub.subscribe('ns/p', resumed, { since: 'v1', acceptPatch: false });
     hub.publish(new Map([['ns/p', a]]));
     hub.publish(new Map([['ns/p', cfg('v2')]]));
     expect(fresh.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
@@ -49,8 +51,8 @@ describe('ConfigHub', () => {
     const hub = new ConfigHub();
     const slow = new Sink();
     const fast = new Sink();
-    hub.subscribe('ns/p', slow, null);
-    hub.subscribe('ns/p', fast, null);
+    hub.subscribe('ns/p', slow, full);
+    hub.subscribe('ns/p', fast, full);
     slow.full = true;
     hub.publish(new Map([['ns/p', cfg('v1')]]));
     hub.publish(new Map([['ns/p', cfg('v2')]]));
@@ -70,7 +72,7 @@ describe('ConfigHub', () => {
     });
     const slow = new Sink();
     slow.full = true;
-    hub.subscribe('ns/p', slow, null);
+    hub.subscribe('ns/p', slow, full);
     hub.publish(new Map([['ns/p', cfg('v1')]]));
     await new Promise((r) => setTimeout(r, 60));
     expect(slow.closed).toContain('slow subscriber');
@@ -79,10 +81,29 @@ describe('ConfigHub', () => {
     hub.close();
   });
 
+  test('a patch subscriber gets the first config in full, then patches from what it holds', () => {
+    const hub = new ConfigHub({
+      patch: (base, next) => [`{"type":"patch","version":"${next.version}","base":"${base.version}"}\n`],
+    });
+    const s = new Sink();
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    hub.subscribe('ns/p', s, { since: null, acceptPatch: true });
+    s.full = true;
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    hub.publish(new Map([['ns/p', cfg('v3')]]));
+    s.drain();
+    expect(s.lines.map((l) => JSON.parse(l))).toEqual([
+      { type: 'config', version: 'v1' },
+      { type: 'patch', version: 'v2', base: 'v1' },
+      { type: 'patch', version: 'v3', base: 'v2' },
+    ]);
+    hub.close();
+  });
+
   test('idle subscribers get pings', async () => {
     const hub = new ConfigHub({ pingIntervalMs: 30 });
     const s = new Sink();
-    hub.subscribe('ns/p', s, null);
+    hub.subscribe('ns/p', s, full);
     await new Promise((r) => setTimeout(r, 100));
     expect(s.lines).toContain('{"type":"ping"}\n');
     hub.close();

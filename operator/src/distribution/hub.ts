@@ -2,7 +2,7 @@
 // a slow subscriber hold anything up. Each subscriber has a bounded queue of one config (a newer config replaces a
 // queued older one: only the latest matters) plus keepalive pings; a subscriber that cannot drain its socket
 // within the write timeout is disconnected and reconnects with `since`.
-import type { CompiledConfig } from '../compiler/compile.ts';
+import { type CompiledConfig, patchChunks } from '../compiler/compile.ts';
 
 /** The transport side of one subscriber (an HTTP response in production, anything in tests). */
 export interface SubscriberSink {
@@ -22,6 +22,15 @@ export interface HubOptions {
   writeTimeoutMs?: number;
   pingIntervalMs?: number;
   observer?: HubObserver;
+  /** Builds a patch message from the config a subscriber holds to the new one (default: the compiler's). */
+  patch?: (base: CompiledConfig, next: CompiledConfig) => readonly string[];
+}
+
+export interface SubscribeOptions {
+  /** The version the subscriber already holds (resume): not sent again. */
+  since: string | null;
+  /** The subscriber applies patch messages: after the first full config, changes are sent as patches. */
+  acceptPatch: boolean;
 }
 
 const PING: readonly string[] = ['{"type":"ping"}\n'];
@@ -30,16 +39,20 @@ class Subscriber {
   readonly podKey: string;
   readonly sink: SubscriberSink;
   lastVersion: string | null;
+  /** The config last written in full or as a patch: the base for the next patch. */
+  lastSent: CompiledConfig | null = null;
+  readonly acceptPatch: boolean;
   blocked = false;
-  pending: { chunks: readonly string[]; version: string; since: number } | null = null;
+  pending: { config: CompiledConfig; since: number } | null = null;
   lastWrite = Date.now();
   drainTimer: NodeJS.Timeout | null = null;
   closed = false;
 
-  constructor(podKey: string, sink: SubscriberSink, since: string | null) {
+  constructor(podKey: string, sink: SubscriberSink, o: SubscribeOptions) {
     this.podKey = podKey;
     this.sink = sink;
-    this.lastVersion = since;
+    this.lastVersion = o.since;
+    this.acceptPatch = o.acceptPatch;
   }
 }
 
@@ -51,7 +64,7 @@ export class ConfigHub {
   #count = 0;
 
   constructor(o: HubOptions = {}) {
-    this.#o = { writeTimeoutMs: 10_000, pingIntervalMs: 15_000, ...o };
+    this.#o = { writeTimeoutMs: 10_000, pingIntervalMs: 15_000, patch: patchChunks, ...o };
     this.#pinger = setInterval(() => this.#ping(), Math.max(50, Math.floor(this.#o.pingIntervalMs / 3)));
     this.#pinger.unref();
   }
@@ -73,13 +86,13 @@ export class ConfigHub {
       this.#current.set(podKey, c);
       const subs = this.#subs.get(podKey);
       if (subs === undefined) continue;
-      for (const s of subs) this.#send(s, c.chunks, c.version, startedAt);
+      for (const s of subs) this.#send(s, c, startedAt);
     }
   }
 
   /** Adds a subscriber; sends the current config at once unless it already has it. Returns an unsubscribe. */
-  subscribe(podKey: string, sink: SubscriberSink, since: string | null): () => void {
-    const s = new Subscriber(podKey, sink, since);
+  subscribe(podKey: string, sink: SubscriberSink, o: SubscribeOptions): () => void {
+    const s = new Subscriber(podKey, sink, o);
     let set = this.#subs.get(podKey);
     if (set === undefined) {
       set = new Set();
@@ -90,26 +103,26 @@ export class ConfigHub {
     this.#o.observer?.subscribers(this.#count);
     sink.onDrain(() => this.#drained(s));
     const c = this.#current.get(podKey);
-    if (c !== undefined) this.#send(s, c.chunks, c.version, performance.now());
+    if (c !== undefined) this.#send(s, c, performance.now());
     return () => this.#remove(s);
   }
 
-  #send(s: Subscriber, chunks: readonly string[], version: string, since: number): void {
-    if (s.closed || s.lastVersion === version) return;
+  #send(s: Subscriber, c: CompiledConfig, since: number): void {
+    if (s.closed || s.lastVersion === c.version) return;
     if (s.blocked) {
-      s.pending = { chunks, version, since };
+      s.pending = { config: c, since };
       return;
     }
-    this.#write(s, chunks, version, since);
+    const chunks = s.acceptPatch && s.lastSent !== null ? this.#o.patch(s.lastSent, c) : c.chunks;
+    s.lastSent = c;
+    s.lastVersion = c.version;
+    this.#write(s, chunks);
+    this.#o.observer?.pushed((performance.now() - since) / 1000);
   }
 
-  #write(s: Subscriber, chunks: readonly string[], version: string | null, since: number): void {
+  #write(s: Subscriber, chunks: readonly string[]): void {
     const ok = s.sink.write(chunks);
     s.lastWrite = Date.now();
-    if (version !== null) {
-      s.lastVersion = version;
-      this.#o.observer?.pushed((performance.now() - since) / 1000);
-    }
     if (!ok) {
       s.blocked = true;
       s.drainTimer = setTimeout(() => {
@@ -128,14 +141,14 @@ export class ConfigHub {
     s.drainTimer = null;
     const p = s.pending;
     s.pending = null;
-    if (p !== null && p.version !== s.lastVersion) this.#write(s, p.chunks, p.version, p.since);
+    if (p !== null) this.#send(s, p.config, p.since);
   }
 
   #ping(): void {
     const now = Date.now();
     for (const set of this.#subs.values()) {
       for (const s of set) {
-        if (!s.blocked && now - s.lastWrite >= this.#o.pingIntervalMs) this.#write(s, PING, null, 0);
+        if (!s.blocked && now - s.lastWrite >= this.#o.pingIntervalMs) this.#write(s, PING);
       }
     }
   }

@@ -125,7 +125,7 @@ export function request(
 /** An open config stream: the messages received so far and a way to wait for one. */
 export interface ConfigStream {
   status: number;
-  messages: { type: string; version?: string; config?: unknown }[];
+  messages: { type: string; version?: string; config?: unknown; [k: string]: unknown }[];
   waitFor<T>(
     what: string,
     timeoutMs: number,
@@ -136,12 +136,13 @@ export interface ConfigStream {
 
 export function openConfigStream(
   port: number,
-  opts: { pod: string; since?: string; ca: string[]; key: string; cert: string },
+  opts: { pod: string; since?: string; acceptPatch?: boolean; ca: string[]; key: string; cert: string },
 ): Promise<ConfigStream> {
   return new Promise((resolve, reject) => {
     const q = new URLSearchParams({
       pod: opts.pod,
       ...(opts.since === undefined ? {} : { since: opts.since }),
+      ...(opts.acceptPatch ? { accept: 'patch' } : {}),
     });
     const req = https.request(
       {
@@ -189,7 +190,11 @@ export function openConfigStream(
               };
               const timer = setTimeout(() => {
                 waiters.delete(check);
-                fail(new Error(`timed out waiting for ${what}; got ${messages.length} messages`));
+                fail(
+                  new Error(
+                    `timed out waiting for ${what}; got ${JSON.stringify(messages.map((m) => [m.type, m.version, m.base]))}`,
+                  ),
+                );
               }, timeoutMs);
               waiters.add(check);
               check();

@@ -2,6 +2,7 @@
 // proxy-like client gets a certificate with a real projected token and CSR, subscribes over mTLS and receives the
 // expected config, then a new version when the TrafficSplit weights change; SMI status and Events are written.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { applyConfigPatch, type PatchMessage } from '../../../crds/control-plane/index.ts';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { splitPemCertificates } from '../../../operator/src/identity/index.ts';
@@ -214,6 +215,18 @@ describe('operator against the real apiserver', () => {
       },
     ]);
 
+    const patching = await openConfigStream(op.controlPlanePort, {
+      pod: `${ns}/frontend-1`,
+      acceptPatch: true,
+      ca: anchors,
+      key: frontendKey,
+      cert: frontendChain,
+    });
+    streams.push(patching);
+    const base = await patching.waitFor('full config on the patch stream', 10_000, (m) =>
+      m.type === 'config' ? (m.config as ProxyConfig) : undefined,
+    );
+
     const changedAt = Date.now();
     await kubectl([
       '-n',
@@ -231,6 +244,14 @@ describe('operator against the real apiserver', () => {
         : undefined,
     );
     expect(second.version).not.toBe(first.version);
+    const patch = await patching.waitFor('patch', 10_000, (m) =>
+      m.type === 'patch' ? (m as unknown as PatchMessage) : undefined,
+    );
+    expect(patch.version).toBe(second.version);
+    expect(patch.outbound.services.upsert.map((x) => x.name)).toEqual(['checkout']);
+    const patched = applyConfigPatch(base, patch);
+    expect(validateProxyConfig(patched)).toMatchObject({ ok: true });
+    expect(checkoutOf(patched)!.split!.backends.map((b) => b.weight)).toEqual([50, 50]);
     process.stdout.write(
       `weight change -> new config at the subscriber: ${Date.now() - changedAt} ms (includes kubectl)\n`,
     );
