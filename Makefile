@@ -52,11 +52,17 @@ test: ## everything CI runs: lint, typecheck, unit, integration, end-to-end; one
 manifests: deps ## render the install manifests (kustomize base) into deploy/base
 	node scripts/manifests.ts
 
+.PHONY: install uninstall
+install: deps ## install Weft into the cluster KUBECONFIG points to (local cluster: builds and loads images first)
+	deploy/install.sh
+uninstall: ## remove Weft (webhooks first; KEEP_CRDS=1 keeps the SMI CRDs and objects)
+	deploy/uninstall.sh
+
 .PHONY: bundle images
 bundle: deps ## bundle runnable entrypoints into dist/
 	node scripts/bundle.ts
 images: deps ## build the local OCI images (no Docker)
-	test/images/build.sh pause node-base testapp
+	test/images/build.sh pause node-base testapp proxy
 
 .PHONY: cluster-build cluster-up cluster-down cluster-env cluster-status
 cluster-build: ## build the cluster's components from their Go modules (cached by version)
@@ -76,5 +82,6 @@ demo: deps ## the main job: local cluster, sample app, traffic visible
 
 .PHONY: bench bench-proxy
 bench: bench-proxy ## every benchmark; results in bench/results/ and BENCHMARKS.md
+	node scripts/benchmarks.ts
 bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=10)
 	node bench/proxy/run.ts

@@ -28,6 +28,7 @@ export const NAMES = {
   operator: 'weft-operator',
   webhooks: 'weft-webhooks',
   meshConfig: 'weft-mesh-config',
+  trustAnchors: 'weft-trust-anchors',
   injector: 'weft-injector',
   validator: 'weft-smi-validator',
 } as const;
@@ -35,7 +36,7 @@ export const NAMES = {
 export const PORTS = {
   controlPlane: 15012,
   webhooks: 9443,
-  operatorAdmin: 9990,
+  operatorAdmin: 15014,
   webhooksAdmin: 9991,
 } as const;
 
@@ -54,6 +55,7 @@ export function meshConfigFor(o: InstallOptions): MeshConfig {
     meshNamespace: o.namespace,
     controlPlaneAddress: `${NAMES.operator}.${o.namespace}.svc:${PORTS.controlPlane}`,
     trustDomain: o.trustDomain,
+    controlPlaneIdentity: `spiffe://${o.trustDomain}/ns/${o.namespace}/sa/${NAMES.operator}`,
   };
 }
 
@@ -82,8 +84,11 @@ function deployment(
   name: string,
   args: string[],
   ports: { name: string; port: number }[],
-  adminPort: number,
+  /** Where /readyz and /healthz are served: a separate HTTP admin port, or the HTTPS serving port. */
+  health: { port: number; scheme: 'HTTP' | 'HTTPS' },
+  env: Manifest[] = [],
 ): Manifest {
+  const probe = (path: string) => ({ httpGet: { path, port: health.port, scheme: health.scheme } });
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -114,23 +119,29 @@ function deployment(
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                ...env,
               ],
               ports: [
                 ...ports.map((p) => ({ name: p.name, containerPort: p.port })),
-                { name: 'admin', containerPort: adminPort },
+                ...(ports.some((p) => p.port === health.port)
+                  ? []
+                  : [{ name: 'admin', containerPort: health.port }]),
               ],
-              readinessProbe: { httpGet: { path: '/readyz', port: adminPort }, periodSeconds: 5 },
-              livenessProbe: {
-                httpGet: { path: '/healthz', port: adminPort },
-                periodSeconds: 10,
-                failureThreshold: 3,
-              },
+              readinessProbe: { ...probe('/readyz'), periodSeconds: 5 },
+              livenessProbe: { ...probe('/healthz'), periodSeconds: 10, failureThreshold: 3 },
               resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '512Mi' } },
               securityContext: restrictedContainerSecurity(),
-              volumeMounts: [{ name: 'mesh-config', mountPath: '/etc/weft', readOnly: true }],
+              volumeMounts: [
+                { name: 'mesh-config', mountPath: '/etc/weft/mesh', readOnly: true },
+                { name: 'trust-anchors', mountPath: '/etc/weft/trust', readOnly: true },
+              ],
             },
           ],
-          volumes: [{ name: 'mesh-config', configMap: { name: NAMES.meshConfig } }],
+          volumes: [
+            { name: 'mesh-config', configMap: { name: NAMES.meshConfig } },
+            // Written by the operator once it has made (or loaded) the trust anchor.
+            { name: 'trust-anchors', configMap: { name: NAMES.trustAnchors, optional: true } },
+          ],
         },
       },
     },
@@ -245,8 +256,9 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
         resources: ['leases'],
         verbs: ['get', 'list', 'watch', 'create', 'update'],
       },
-      // Trust anchor and issuer.
+      // Trust anchor and issuer (Secrets); the public trust anchors for proxies and webhooks (ConfigMap).
       { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
     ]),
     binding('RoleBinding', o, NAMES.operator),
     clusterRole(NAMES.webhooks, [
@@ -289,16 +301,20 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
     deployment(
       o,
       NAMES.operator,
-      ['operator'],
+      ['/app/operator.mjs'],
       [{ name: 'control-plane', port: PORTS.controlPlane }],
-      PORTS.operatorAdmin,
+      { port: PORTS.operatorAdmin, scheme: 'HTTP' },
     ),
     deployment(
       o,
       NAMES.webhooks,
-      ['webhooks'],
+      ['/app/webhooks.mjs'],
       [{ name: 'https', port: PORTS.webhooks }],
-      PORTS.webhooksAdmin,
+      { port: PORTS.webhooks, scheme: 'HTTPS' },
+      [
+        { name: 'WEFT_WEBHOOK_MESH_CONFIG', value: '/etc/weft/mesh/mesh.json' },
+        { name: 'WEFT_WEBHOOK_TRUST_ANCHORS', value: '/etc/weft/trust/ca.pem' },
+      ],
     ),
     pdb(o, NAMES.operator),
     pdb(o, NAMES.webhooks),

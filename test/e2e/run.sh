@@ -17,7 +17,7 @@ fi
 if [ "$started" = 1 ] && [ "$reuse" != 1 ]; then trap 'test/cluster/down.sh' EXIT; fi
 
 # The images under test, rebuilt from this checkout and loaded into the cluster's containerd.
-test/images/build.sh --import testapp
+test/images/build.sh --import testapp proxy
 
 export KUBECONFIG="$KUBECONFIG_ADMIN" WEFT_KUBECTL="$KUBECTL"
 node node_modules/jest/bin/jest.js --selectProjects e2e --runInBand "$@"

@@ -149,6 +149,29 @@ describe('test app in-process', () => {
     expect(cleared.received.total).toBe(0);
   });
 
+  it('makes TCP and gRPC calls with tcp:// and grpc:// URLs', async () => {
+    const echo = await curl(
+      `${base}/call`,
+      '--json',
+      JSON.stringify({ url: `tcp://127.0.0.1:${app.tcpEchoPort}`, body: 'abc' }),
+    );
+    expect(json(echo)).toMatchObject({ status: 200, body: 'abc' });
+    const banner = await curl(
+      `${base}/call`,
+      '--json',
+      JSON.stringify({ url: `tcp://127.0.0.1:${app.bannerPort}` }),
+    );
+    expect(json(banner)).toMatchObject({ status: 200, body: 'WEFT-BANNER app-0\r\n' });
+    const grpc = await curl(
+      `${base}/call`,
+      '--json',
+      JSON.stringify({ url: `grpc://127.0.0.1:${app.grpcPort}`, body: 'hi', count: 3 }),
+    );
+    expect(json(grpc)).toMatchObject({ calls: 3, statuses: { '200': 3 }, byPod: { 'app-0': 3 } });
+    const refused = await curl(`${base}/call`, '--json', JSON.stringify({ url: 'tcp://127.0.0.1:1' }));
+    expect(json(refused)).toMatchObject({ status: 0, error: { code: 'ECONNREFUSED' } });
+  });
+
   it('rejects a malformed /call body naming the field', async () => {
     const r = await curl(`${base}/call`, '--json', JSON.stringify({ url: 'ftp://x/', count: 1 }));
     expect(r.status).toBe(400);

@@ -34,12 +34,16 @@ export function applyRules(argv: readonly string[], binaries = { v4: 'iptables',
   }
 }
 
-if (import.meta.main) {
+/** Runs proxy-init with its flags; returns the process exit code (2: bad flags, 1: iptables failed). */
+export function runInit(argv: readonly string[]): number {
   try {
-    applyRules(process.argv.slice(2).filter((a) => a !== 'init'));
+    applyRules(argv);
+    return 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     logger.fatal({ invalidArguments: error instanceof InitArgumentError }, message);
-    process.exit(error instanceof InitArgumentError ? 2 : 1);
+    return error instanceof InitArgumentError ? 2 : 1;
   }
 }
+
+if (import.meta.main) process.exitCode = runInit(process.argv.slice(2).filter((a) => a !== 'init'));

@@ -161,6 +161,8 @@ export function proxyContainer(mesh: MeshConfig, o: Overrides, native: boolean):
       { name: 'WEFT_NODE_NAME', ...fieldRef('spec.nodeName') },
       { name: 'WEFT_CONTROL_PLANE', value: mesh.controlPlaneAddress },
       { name: 'WEFT_TRUST_DOMAIN', value: mesh.trustDomain },
+      { name: 'WEFT_CONTROL_PLANE_IDENTITY', value: mesh.controlPlaneIdentity },
+      { name: 'WEFT_TRUST_ANCHORS', value: mesh.trustAnchorsPem },
       { name: 'WEFT_TOKEN_PATH', value: `${TOKEN_MOUNT_PATH}/token` },
       { name: 'WEFT_IDENTITY_DIR', value: IDENTITY_MOUNT_PATH },
       { name: 'WEFT_LOG_LEVEL', value: o.logLevel },

@@ -17,6 +17,13 @@ export interface MeshConfig {
   /** host:port of the operator's identity and config endpoint. */
   controlPlaneAddress: string;
   trustDomain: string;
+  /**
+   * PEM bundle the proxy trusts before it has anything else, to verify the operator. Set at injection
+   * time (like Linkerd's trust-anchor env); after that, rotations reach running proxies in their config.
+   */
+  trustAnchorsPem: string;
+  /** SPIFFE ID of the operator's serving certificate. */
+  controlPlaneIdentity: string;
   /** Audience of the projected ServiceAccount token the proxy presents with its CSR. */
   identityAudience: string;
   tokenExpirationSeconds: number;
@@ -42,6 +49,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   meshNamespace: 'weft-system',
   controlPlaneAddress: 'weft-operator.weft-system.svc:15012',
   trustDomain: 'cluster.local',
+  trustAnchorsPem: '',
+  controlPlaneIdentity: 'spiffe://cluster.local/ns/weft-system/sa/weft-operator',
   identityAudience: 'weft.dev/identity',
   tokenExpirationSeconds: 3600,
   proxyUid: 2102,

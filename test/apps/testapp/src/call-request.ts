@@ -63,8 +63,14 @@ function parseUrl(value: unknown): URL {
   } catch {
     throw new FieldError('url', 'url is not an absolute URL');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new FieldError('url', `url scheme must be http or https, not ${url.protocol.slice(0, -1)}`);
+  if (!['http:', 'https:', 'tcp:', 'grpc:'].includes(url.protocol)) {
+    throw new FieldError(
+      'url',
+      `url scheme must be http, https, tcp or grpc, not ${url.protocol.slice(0, -1)}`,
+    );
+  }
+  if ((url.protocol === 'tcp:' || url.protocol === 'grpc:') && url.port === '') {
+    throw new FieldError('url', `a ${url.protocol.slice(0, -1)} url needs a port`);
   }
   if (url.username !== '' || url.password !== '') {
     throw new FieldError('url', 'url must not carry credentials');

@@ -1,12 +1,16 @@
-// Makes the plain HTTP/1.1 calls behind POST /call. Nothing clever on the wire: in a cluster the
-// mesh intercepts these transparently, and the tests want to see what it did to ordinary traffic.
+// Makes the plain calls behind POST /call: HTTP/1.1 (http, https), a raw TCP exchange (tcp://) and
+// a gRPC Echo.Unary call (grpc://). Nothing clever on the wire: in a cluster the mesh intercepts these
+// transparently, and the tests want to see what it did to ordinary traffic.
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { OutboundCall } from './call-request.ts';
 import { targetKey } from './call-request.ts';
 import type { CallError, CallOutcome } from './call-summary.ts';
 import { roundMs } from './call-summary.ts';
 import type { Counters } from './counters.ts';
+import { loadEchoService } from './grpc-echo.ts';
 
 export const MAX_KEPT_BODY_BYTES = 64 * 1024;
 export const CALLER_HEADER = 'x-weft-caller';
@@ -49,6 +53,8 @@ export class OutboundCaller {
         error: ABANDONED,
       });
     }
+    if (spec.url.protocol === 'tcp:') return this.#record(spec, this.#tcp(spec));
+    if (spec.url.protocol === 'grpc:') return this.#record(spec, this.#grpc(spec));
     const started = performance.now();
     const timeout = AbortSignal.timeout(spec.timeoutMs);
     const signal = cancel === undefined ? timeout : AbortSignal.any([timeout, cancel]);
@@ -106,6 +112,109 @@ export class OutboundCaller {
       );
       request.on('error', fail);
       request.end(spec.body);
+    });
+  }
+
+  async #record(spec: OutboundCall, pending: Promise<CallOutcome>): Promise<CallOutcome> {
+    const outcome = await pending;
+    this.#counters.recordOutbound(targetKey(spec.url), outcome.status !== 0);
+    return outcome;
+  }
+
+  // Connects, writes the body (if any) and half-closes, then collects what comes back until the peer
+  // closes. Without a body (a server-speaks-first port) it returns after the first bytes.
+  #tcp(spec: OutboundCall): Promise<CallOutcome> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const socket = net.connect({
+        host: spec.url.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(spec.url.port),
+      });
+      const finish = (error?: CallError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        const body = Buffer.concat(chunks).toString('utf8');
+        const durationMs = roundMs(performance.now() - started);
+        if (error || size === 0) {
+          resolve({
+            status: 0,
+            headers: {},
+            body,
+            bodyTruncated: false,
+            durationMs,
+            error: error ?? { code: 'ECONNCLOSED', message: 'connection closed without data' },
+          });
+        } else
+          resolve({ status: 200, headers: {}, body, bodyTruncated: size > MAX_KEPT_BODY_BYTES, durationMs });
+      };
+      const timer = setTimeout(
+        () => finish({ code: 'ETIMEDOUT', message: `no complete answer within ${spec.timeoutMs} ms` }),
+        spec.timeoutMs,
+      );
+      socket.on('connect', () => {
+        if (spec.body !== undefined) socket.end(spec.body);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        if (size < MAX_KEPT_BODY_BYTES) chunks.push(chunk);
+        size += chunk.length;
+        if (spec.body === undefined) finish();
+      });
+      socket.on('end', () => finish());
+      socket.on('error', (error) => finish(describeError(error)));
+    });
+  }
+
+  // Echo.Unary with the body as the message; status 200 for OK, 0 with the gRPC code otherwise.
+  #grpc(spec: OutboundCall): Promise<CallOutcome> {
+    const started = performance.now();
+    const { Client } = loadEchoService();
+    const client = new Client(
+      `${spec.url.hostname}:${spec.url.port}`,
+      credentials.createInsecure(),
+    ) as unknown as {
+      Unary(
+        req: object,
+        md: Metadata,
+        options: { deadline: number },
+        cb: (e: ServiceError | null, r?: Record<string, unknown>) => void,
+      ): void;
+      close(): void;
+    };
+    const metadata = new Metadata();
+    for (const [k, v] of Object.entries(spec.headers)) metadata.set(k, v);
+    metadata.set(CALLER_HEADER, this.#pod);
+    return new Promise((resolve) => {
+      client.Unary(
+        { message: spec.body ?? 'ping' },
+        metadata,
+        { deadline: Date.now() + spec.timeoutMs },
+        (e, reply) => {
+          client.close();
+          const durationMs = roundMs(performance.now() - started);
+          if (e) {
+            resolve({
+              status: 0,
+              headers: {},
+              body: '',
+              bodyTruncated: false,
+              durationMs,
+              error: { code: `GRPC_${e.code}`, message: e.details || e.message },
+            });
+          } else
+            resolve({
+              status: 200,
+              headers: {},
+              body: JSON.stringify(reply),
+              bodyTruncated: false,
+              durationMs,
+            });
+        },
+      );
     });
   }
 

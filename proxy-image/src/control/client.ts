@@ -1,0 +1,296 @@
+// The proxy's side of the control-plane contract (crds/control-plane): get a certificate for the
+// workload key with the pod's projected ServiceAccount token, keep it renewed, and follow the config
+// stream. Every connection to the operator checks the operator's SPIFFE ID against the trust anchors.
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import type { ClientRequest } from 'node:http';
+import https from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import type { Logger } from 'pino';
+import { ExponentialBackoff } from '../core/backoff.ts';
+import type { RandomSource } from '../core/random.ts';
+import {
+  type CertificateFacts,
+  certificateFacts,
+  createCsr,
+  generateWorkloadKey,
+  renewalDelayMs,
+} from './identity.ts';
+import { NdjsonDecoder } from './ndjson.ts';
+
+const mathRandom: RandomSource = { next: Math.random };
+
+export interface ControlPlaneSettings {
+  /** host:port of the operator. */
+  address: string;
+  /** The SPIFFE ID the operator's serving certificate must carry. */
+  serverIdentity: string;
+  trustAnchorsPem: string;
+  tokenPath: string;
+  pod: { namespace: string; name: string };
+  /** This workload's SPIFFE ID: spiffe://<trust-domain>/ns/<ns>/sa/<sa>. */
+  spiffeId: string;
+  logger: Logger;
+  maxConfigBytes?: number;
+  /** Reconnect when the stream stays silent this long (the operator pings more often). */
+  silenceTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export interface WorkloadIdentity {
+  privateKeyPem: string;
+  certificateChainPem: string;
+  trustAnchorsPem: string;
+  facts: CertificateFacts;
+}
+
+export class ControlPlaneError extends Error {
+  readonly reason: string;
+  readonly status: number;
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`control plane address "${address}" must be host:port`);
+  }
+  return { host, port };
+}
+
+/** node:tls hook: the operator is identified by its SPIFFE ID, not by a host name. */
+export function expectSpiffeId(expected: string) {
+  return (_host: string, cert: PeerCertificate): Error | undefined => {
+    const uris = (cert.subjectaltname ?? '')
+      .split(', ')
+      .filter((s) => s.startsWith('URI:'))
+      .map((s) => s.slice(4));
+    return uris.includes(expected)
+      ? undefined
+      : new Error(`peer identity ${uris.join(',') || '(none)'} is not the expected ${expected}`);
+  };
+}
+
+export class ControlPlaneClient extends EventEmitter<{
+  identity: [WorkloadIdentity];
+  config: [version: string, config: unknown];
+  problem: [error: Error];
+}> {
+  readonly #s: ControlPlaneSettings;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #backoff = new ExponentialBackoff({ baseMs: 500, maxMs: 30_000, jitter: 0.5 });
+  #identity: WorkloadIdentity | undefined;
+  #version = '';
+  #stopped = false;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #streamRequest: ClientRequest | undefined;
+
+  constructor(settings: ControlPlaneSettings) {
+    super();
+    this.#s = settings;
+    ({ host: this.#host, port: this.#port } = splitAddress(settings.address));
+  }
+
+  get identity(): WorkloadIdentity | undefined {
+    return this.#identity;
+  }
+
+  /** Gets the first certificate (retrying), then keeps it renewed and follows the config stream. */
+  async start(): Promise<void> {
+    await this.#renewUntilDone();
+    this.#followConfig(0);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#renewTimer);
+    this.#streamRequest?.destroy();
+  }
+
+  async #renewUntilDone(): Promise<void> {
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      try {
+        this.#identity = await this.requestCertificate();
+        this.emit('identity', this.#identity);
+        this.#scheduleRenewal();
+        return;
+      } catch (error) {
+        const delay = this.#backoff.delayMs(attempt, mathRandom);
+        this.#s.logger.warn({ err: error, retryInMs: Math.round(delay) }, 'certificate request failed');
+        this.emit('problem', error as Error);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  #scheduleRenewal(): void {
+    if (!this.#identity || this.#stopped) return;
+    const delay = renewalDelayMs(this.#identity.facts, Date.now(), Math.random);
+    this.#renewTimer = setTimeout(() => void this.#renewUntilDone(), Math.min(delay, 2 ** 31 - 1));
+    this.#renewTimer.unref();
+  }
+
+  /** One CSR round trip with a fresh key; validates what comes back before anyone uses it. */
+  async requestCertificate(): Promise<WorkloadIdentity> {
+    const key = await generateWorkloadKey();
+    const csr = await createCsr(key, this.#s.spiffeId);
+    const token = (await readFile(this.#s.tokenPath, 'utf8')).trim();
+    const body = JSON.stringify({ csr, pod: this.#s.pod });
+    const response = await this.#request('POST', '/v1alpha1/certificates', body, {
+      authorization: `Bearer ${token}`,
+    });
+    const parsed = response as { certificateChain?: unknown; trustAnchors?: unknown };
+    if (typeof parsed.certificateChain !== 'string' || !Array.isArray(parsed.trustAnchors)) {
+      throw new ControlPlaneError(
+        502,
+        'BadResponse',
+        'certificate response lacks certificateChain or trustAnchors',
+      );
+    }
+    const facts = certificateFacts(parsed.certificateChain);
+    if (!facts.spiffeIds.includes(this.#s.spiffeId)) {
+      throw new ControlPlaneError(
+        502,
+        'WrongIdentity',
+        `issued certificate is for ${facts.spiffeIds.join(',')}`,
+      );
+    }
+    return {
+      privateKeyPem: key.privateKeyPem,
+      certificateChainPem: parsed.certificateChain,
+      trustAnchorsPem: (parsed.trustAnchors as string[]).join(''),
+      facts,
+    };
+  }
+
+  #request(method: string, path: string, body: string, headers: Record<string, string>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const req = https.request({
+        host: this.#host,
+        port: this.#port,
+        method,
+        path,
+        ca: this.#s.trustAnchorsPem,
+        checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
+        timeout: this.#s.requestTimeoutMs ?? 10_000,
+        agent: false,
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.#s.address} in time`)));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > 1024 * 1024) req.destroy(new Error('certificate response larger than 1 MiB'));
+          else chunks.push(c);
+        });
+        res.on('end', () => {
+          let value: unknown;
+          try {
+            value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            value = undefined;
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300 && value !== undefined) resolve(value);
+          else {
+            const e = (value ?? {}) as { reason?: string; message?: string };
+            reject(
+              new ControlPlaneError(
+                status,
+                e.reason ?? 'HTTPError',
+                e.message ?? `HTTP ${status} from ${path}`,
+              ),
+            );
+          }
+        });
+      });
+      req.end(body);
+    });
+  }
+
+  #followConfig(attempt: number): void {
+    if (this.#stopped || !this.#identity) return;
+    const identity = this.#identity;
+    const query = new URLSearchParams({ pod: `${this.#s.pod.namespace}/${this.#s.pod.name}` });
+    if (this.#version) query.set('since', this.#version);
+    const decoder = new NdjsonDecoder(this.#s.maxConfigBytes ?? 16 * 1024 * 1024);
+    let received = false;
+    let silence: NodeJS.Timeout | undefined;
+    const req = https.request({
+      host: this.#host,
+      port: this.#port,
+      method: 'GET',
+      path: `/v1alpha1/config?${query}`,
+      ca: this.#s.trustAnchorsPem,
+      key: identity.privateKeyPem,
+      cert: identity.certificateChainPem,
+      checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
+      headers: { accept: 'application/x-ndjson' },
+      agent: false,
+    });
+    this.#streamRequest = req;
+    const watchdog = () => {
+      clearTimeout(silence);
+      silence = setTimeout(
+        () => req.destroy(new Error('config stream silent for too long')),
+        this.#s.silenceTimeoutMs ?? 45_000,
+      );
+    };
+    let done = false;
+    const retry = (error: Error) => {
+      clearTimeout(silence);
+      if (done || this.#stopped) return;
+      done = true;
+      const next = received ? 0 : attempt + 1;
+      const delay = this.#backoff.delayMs(next, mathRandom);
+      this.#s.logger.warn({ err: error, retryInMs: Math.round(delay) }, 'config stream lost');
+      this.emit('problem', error);
+      setTimeout(() => this.#followConfig(next), delay).unref();
+    };
+    req.on('error', retry);
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        req.destroy(
+          new ControlPlaneError(res.statusCode ?? 0, 'HTTPError', `config stream answered ${res.statusCode}`),
+        );
+        return;
+      }
+      watchdog();
+      res.on('data', (chunk: Buffer) => {
+        watchdog();
+        let messages: unknown[];
+        try {
+          messages = decoder.push(chunk);
+        } catch (error) {
+          req.destroy(error as Error);
+          return;
+        }
+        for (const m of messages) {
+          const message = m as { type?: string; version?: string; config?: unknown };
+          if (message.type === 'config' && typeof message.version === 'string') {
+            received = true;
+            this.#version = message.version;
+            this.emit('config', message.version, message.config);
+          }
+        }
+      });
+      res.on('end', () => retry(new Error('config stream ended')));
+    });
+    req.end();
+  }
+}

@@ -1,0 +1,22 @@
+import { expect, test } from '@jest/globals';
+import { parseWebhookConfig } from './config.ts';
+
+test('defaults: generated certificates in a Secret, published to the SMI CRDs', () => {
+  const c = parseWebhookConfig({});
+  expect(c.port).toBe(9443);
+  expect(c.certificates).toMatchObject({
+    mode: 'generated',
+    caStore: { kind: 'secret', namespace: 'weft-system', name: 'weft-webhooks-ca' },
+  });
+  if (c.certificates.mode === 'generated')
+    expect(c.certificates.publish.crds).toContain('trafficsplits.split.smi-spec.io');
+});
+
+test('errors name the variable', () => {
+  expect(() => parseWebhookConfig({ WEFT_WEBHOOK_PORT: 'x' })).toThrow(/^WEFT_WEBHOOK_PORT: /);
+  expect(() => parseWebhookConfig({ WEFT_WEBHOOK_CERT_MODE: 'files' })).toThrow(/^WEFT_WEBHOOK_CERT_DIR: /);
+  expect(() => parseWebhookConfig({ WEFT_WEBHOOK_CA_SECRET: 'a/b/c' })).toThrow(/^WEFT_WEBHOOK_CA_SECRET: /);
+  expect(() => parseWebhookConfig({ WEFT_WEBHOOK_REFERENCE_LOOKUP: 'yes' })).toThrow(
+    /^WEFT_WEBHOOK_REFERENCE_LOOKUP: /,
+  );
+});
