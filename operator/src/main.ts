@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const log = pino({ level: process.env.WEFT_LOG_LEVEL ?? 'info', base: { component: 'weft-operator' } });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
-  const namespace = process.env.WEFT_NAMESPACE ?? 'weft-system';
+  const namespace = process.env.WEFT_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'weft-system';
   const operator = new Operator({
     kubeConfig,
     namespace,

@@ -18,7 +18,7 @@ import {
 import { ConfigHub } from './distribution/hub.ts';
 import { CertificateAuthority, keyToPem, spiffeIdFor } from './identity/index.ts';
 import { EventRecorder, KubeLeaseStore, reviewToken, SmiStatusClient } from './kube/api.ts';
-import { loadOrCreateIssuer } from './kube/ca-secret.ts';
+import { loadOrCreateIssuer, publishTrustAnchors } from './kube/ca-secret.ts';
 import { ClusterWatcher } from './kube/informers.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model/cluster.ts';
@@ -114,6 +114,15 @@ export class Operator {
     );
     const ca = new CertificateAuthority(material, { trustDomain });
     this.#ca = ca;
+    // Every replica publishes the same content; a conflict with another replica's write is retried by the next
+    // start, and the content is identical anyway.
+    try {
+      if (await publishTrustAnchors(o.kubeConfig, o.namespace, ca.trustAnchorsPem.join(''))) {
+        this.#log.info({ configMap: `${o.namespace}/weft-trust-anchors` }, 'published trust anchors');
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'could not publish the trust anchors ConfigMap');
+    }
     const settings: MeshSettings = {
       ...DEFAULT_MESH_SETTINGS,
       trustDomain,

@@ -69,3 +69,40 @@ export async function loadOrCreateIssuer(
     throw err;
   }
 }
+
+export const TRUST_ANCHORS_CONFIGMAP = 'weft-trust-anchors';
+export const TRUST_ANCHORS_KEY = 'ca.pem';
+
+/**
+ * Publishes the public trust anchors for the injector (ConfigMap weft-trust-anchors, key ca.pem, in the operator
+ * namespace). Idempotent: writes only when the content differs. Returns whether it wrote.
+ */
+export async function publishTrustAnchors(
+  kc: KubeConfig,
+  namespace: string,
+  anchorsPem: string,
+): Promise<boolean> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const body = {
+    metadata: {
+      name: TRUST_ANCHORS_CONFIGMAP,
+      namespace,
+      labels: { 'weft.dev/control-plane': 'weft-operator' },
+    },
+    data: { [TRUST_ANCHORS_KEY]: anchorsPem },
+  };
+  try {
+    const cm = await core.readNamespacedConfigMap({ name: TRUST_ANCHORS_CONFIGMAP, namespace });
+    if (cm.data?.[TRUST_ANCHORS_KEY] === anchorsPem) return false;
+    await core.replaceNamespacedConfigMap({
+      name: TRUST_ANCHORS_CONFIGMAP,
+      namespace,
+      body: { ...body, metadata: { ...body.metadata, resourceVersion: cm.metadata?.resourceVersion } },
+    });
+    return true;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await core.createNamespacedConfigMap({ namespace, body });
+    return true;
+  }
+}

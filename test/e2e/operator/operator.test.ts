@@ -135,8 +135,11 @@ beforeAll(async () => {
   await kubectl(['apply', '-f', '-'], objects(ns));
   await kubectl(['apply', '-f', '-'], smi(ns, [90, 10]));
   op = await startOperator(ns);
+  // What the injector reads: the public anchors the operator published.
+  const cm = await getJson<{ data: Record<string, string> }>(['-n', ns, 'configmap', 'weft-trust-anchors']);
+  anchors = splitPemCertificates(cm.data['ca.pem']!);
   const secret = await getJson<{ data: Record<string, string> }>(['-n', ns, 'secret', 'weft-identity']);
-  anchors = splitPemCertificates(Buffer.from(secret.data['ca.crt']!, 'base64').toString('utf8'));
+  expect(anchors.join('')).toBe(Buffer.from(secret.data['ca.crt']!, 'base64').toString('utf8'));
 }, 120_000);
 
 afterAll(async () => {
