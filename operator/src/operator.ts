@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { ApiException, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from './compiler/compile.ts';
@@ -23,7 +23,7 @@ import { ClusterWatcher } from './kube/informers.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model/cluster.ts';
 import { LeaderElector } from './runtime/leader.ts';
-import { type ReconcileContext, WorkQueue } from './runtime/queue.ts';
+import { type ReconcileContext, TerminalError, WorkQueue } from './runtime/queue.ts';
 import { createAdminServer, createControlPlaneServer } from './server.ts';
 
 export interface OperatorOptions {
@@ -267,10 +267,18 @@ export class Operator {
     if (current === null) return undefined;
     const next = mergeConditions(current.conditions, desired.conditions, new Date());
     if (!conditionsEqual(current.conditions, next)) {
-      await client.patchStatus(desired.kind, desired.namespace, desired.name, {
-        observedGeneration: desired.generation,
-        conditions: next,
-      });
+      try {
+        await client.patchStatus(desired.kind, desired.namespace, desired.name, {
+          observedGeneration: desired.generation,
+          conditions: next,
+        });
+      } catch (err) {
+        // The apiserver refusing our status (schema) will refuse it again: do not retry forever.
+        if (err instanceof ApiException && (err.code === 400 || err.code === 422)) {
+          throw new TerminalError(`status of ${key} rejected: ${err.message.slice(0, 300)}`);
+        }
+        throw err;
+      }
       ctx.log.info(
         { kind: desired.kind, conditions: next.map((c) => `${c.type}=${c.status}:${c.reason}`) },
         'status written',
