@@ -4,7 +4,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { ApiException, type KubeConfig } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  type KubeConfig,
+  ListWatch,
+  type V1Secret,
+  Watch,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from './compiler/compile.ts';
@@ -16,9 +23,15 @@ import {
   type SmiKind,
 } from './compiler/status.ts';
 import { ConfigHub } from './distribution/hub.ts';
-import { CertificateAuthority, keyToPem, spiffeIdFor } from './identity/index.ts';
+import {
+  CertificateAuthority,
+  type IssuerMaterial,
+  keyToPem,
+  loadIssuer,
+  spiffeIdFor,
+} from './identity/index.ts';
 import { EventRecorder, KubeLeaseStore, reviewToken, SmiStatusClient } from './kube/api.ts';
-import { loadOrCreateIssuer, publishTrustAnchors } from './kube/ca-secret.ts';
+import { CA_SECRET_KEYS, loadOrCreateIssuer, publishTrustAnchors } from './kube/ca-secret.ts';
 import { ClusterWatcher } from './kube/informers.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model/cluster.ts';
@@ -114,6 +127,7 @@ export class Operator {
     );
     const ca = new CertificateAuthority(material, { trustDomain });
     this.#ca = ca;
+    this.#caFingerprint = caFingerprint(material);
     // Every replica publishes the same content; a conflict with another replica's write is retried by the next
     // start, and the content is identical anyway.
     try {
@@ -130,6 +144,7 @@ export class Operator {
       defaultPolicyMode: o.defaultPolicyMode ?? DEFAULT_MESH_SETTINGS.defaultPolicyMode,
       trustAnchors: ca.trustAnchorsPem,
     };
+    this.#settings = settings;
 
     this.#hub = new ConfigHub({ observer: this.metrics.hubObserver() });
     this.#compileQueue = new WorkQueue(() => this.#compile(), {
@@ -153,6 +168,7 @@ export class Operator {
     });
 
     const serving = this.#issueServing();
+    this.#serving = serving;
     this.#cpServer = createControlPlaneServer({
       ca,
       serving: { certChain: serving.certChain, key: serving.key },
@@ -189,7 +205,98 @@ export class Operator {
     this.#elector.start();
     await this.#watcher.start();
     this.#compileQueue.add('mesh');
+    this.#watchIdentitySecret();
   }
+
+  /**
+   * Follows the CA Secret: a changed anchors bundle or issuer is loaded, checked (loadIssuer) and swapped in
+   * without a restart. Rotation is done in steps by whoever owns the Secret: add the new anchor to ca.crt (every
+   * proxy gets both anchors), then switch issuer.crt/issuer.key to an issuer of the new anchor, then drop the old
+   * anchor once every leaf of the old issuer has expired (24 h).
+   */
+  #watchIdentitySecret(): void {
+    const o = this.#o;
+    const name = o.caSecretName ?? 'weft-identity';
+    const core = o.kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = `metadata.name=${name}`;
+    const lw = new ListWatch<V1Secret>(
+      `/api/v1/namespaces/${o.namespace}/secrets`,
+      new Watch(o.kubeConfig),
+      () => core.listNamespacedSecret({ namespace: o.namespace, fieldSelector }),
+      false,
+      undefined,
+      fieldSelector,
+    );
+    const onSecret = (secret: V1Secret) => {
+      this.#applyIdentitySecret(secret).catch((err: unknown) =>
+        this.#log.error({ err: (err as Error).message }, 'applying the CA Secret failed'),
+      );
+    };
+    lw.on('add', onSecret);
+    lw.on('update', onSecret);
+    lw.on('error', (err) => {
+      if (this.#stopping) return;
+      this.#log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'CA Secret watch failed; restarting',
+      );
+      setTimeout(() => {
+        if (!this.#stopping) lw.start().catch(() => undefined);
+      }, 5_000).unref();
+    });
+    this.#secretWatch = lw;
+    lw.start().catch((err: unknown) =>
+      this.#log.warn({ err: (err as Error).message }, 'CA Secret watch did not start'),
+    );
+  }
+
+  async #applyIdentitySecret(secret: V1Secret): Promise<void> {
+    const ca = this.#ca!;
+    const get = (k: string) => Buffer.from(secret.data?.[k] ?? '', 'base64').toString('utf8');
+    let material: IssuerMaterial;
+    try {
+      material = loadIssuer({
+        anchors: get(CA_SECRET_KEYS.anchors),
+        issuerCert: get(CA_SECRET_KEYS.issuerCert),
+        issuerKey: get(CA_SECRET_KEYS.issuerKey),
+      });
+    } catch (err) {
+      this.#log.error(
+        { err: (err as Error).message },
+        'CA Secret content is invalid; keeping the current CA',
+      );
+      return;
+    }
+    if (this.#caFingerprint === caFingerprint(material)) return;
+    this.#caFingerprint = caFingerprint(material);
+    ca.rotate(material);
+    this.#settings = { ...this.#settings!, trustAnchors: ca.trustAnchorsPem };
+    this.#watcher?.setSettings(this.#settings);
+    this.#refreshServing();
+    await publishTrustAnchors(this.#o.kubeConfig, this.#o.namespace, ca.trustAnchorsPem.join(''));
+    this.#log.info(
+      { anchors: material.anchors.length, issuerNotAfter: material.issuer.cert.validTo },
+      'CA material changed: anchors and issuer swapped in',
+    );
+    this.#compileQueue?.add('mesh');
+  }
+
+  #refreshServing(): void {
+    const next = this.#issueServing();
+    this.#serving = next;
+    this.#cpServer?.setSecureContext({
+      key: next.key,
+      cert: next.certChain,
+      ca: this.#ca!.trustAnchorsPem,
+      minVersion: 'TLSv1.2',
+    });
+  }
+
+  #settings: MeshSettings | null = null;
+  #serving: { certChain: string; key: string; renewAfter: Date } | null = null;
+  #secretWatch: ListWatch<V1Secret> | null = null;
+  #caFingerprint = '';
+  #stopping = false;
 
   /** A fresh key and a leaf of the mesh CA for the operator's own identity (never written anywhere). */
   #issueServing(): { certChain: string; key: string; renewAfter: Date } {
@@ -211,13 +318,8 @@ export class Operator {
     const delay = Math.min(Math.max(1_000, at.getTime() - Date.now()), 2 ** 31 - 1);
     this.#servingTimer = setTimeout(() => {
       try {
-        const next = this.#issueServing();
-        this.#cpServer?.setSecureContext({
-          key: next.key,
-          cert: next.certChain,
-          ca: this.#ca!.trustAnchorsPem,
-          minVersion: 'TLSv1.2',
-        });
+        this.#refreshServing();
+        const next = this.#serving!;
         this.#log.info({ renewAfter: next.renewAfter.toISOString() }, 'serving certificate renewed');
         this.#scheduleServingRenewal(next.renewAfter);
       } catch (err) {
@@ -304,12 +406,18 @@ export class Operator {
   #events: EventRecorder | null = null;
 
   async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#secretWatch?.stop();
     if (this.#servingTimer !== null) clearTimeout(this.#servingTimer);
     await this.#elector?.stop();
     this.#hub?.close();
     await Promise.all([this.#compileQueue?.stop(), this.#statusQueue?.stop(), this.#watcher?.stop()]);
     await Promise.all([close(this.#cpServer), close(this.#adminServer)]);
   }
+}
+
+function caFingerprint(m: IssuerMaterial): string {
+  return [...m.anchors.map((a) => a.fingerprint256), m.issuer.cert.fingerprint256].join(',');
 }
 
 function listen(server: http.Server | https.Server, port: number, host: string): Promise<void> {

@@ -121,12 +121,19 @@ export class ProxyConfigCompiler {
   #inbound = new Map<string, Memo<InboundFragment>>();
   #views = new Map<string, OutboundView>();
   #profiles = new Map<string, ProfileEntry>();
+  #settings: MeshSettings | null = null;
 
   constructor(now: () => Date = () => new Date()) {
     this.#now = now;
   }
 
   compile(snapshot: ClusterSnapshot): CompileOutput {
+    // Fragments depend on the settings (trust anchors decide endpoint identities): new settings, new fragments.
+    if (snapshot.settings !== this.#settings) {
+      this.#outbound = new Map();
+      this.#views = new Map();
+      this.#settings = snapshot.settings;
+    }
     const ix = indexSnapshot(snapshot);
     const diagnostics: Diagnostic[] = [];
     const settings = snapshot.settings;

@@ -207,6 +207,11 @@ export class ClusterWatcher {
     return this.#informers.filter((e) => !e.synced).map((e) => e.spec.kind);
   }
 
+  /** Replaces the mesh settings (trust anchors after a CA rotation); the caller recompiles. */
+  setSettings(settings: MeshSettings): void {
+    this.#store.settings = settings;
+  }
+
   /** The live snapshot; valid until control returns to the event loop. */
   snapshot(): ClusterSnapshot {
     return this.#store;

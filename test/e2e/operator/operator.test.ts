@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { applyConfigPatch, type PatchMessage } from '../../../crds/control-plane/index.ts';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
-import { splitPemCertificates } from '../../../operator/src/identity/index.ts';
+import {
+  generateIssuer,
+  generateTrustAnchor,
+  keyToPem,
+  splitPemCertificates,
+} from '../../../operator/src/identity/index.ts';
 import { opensslCsr, opensslVerify } from '../../../operator/src/identity/testing.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../kube.ts';
 import {
@@ -342,6 +347,87 @@ describe('operator against the real apiserver', () => {
       'frontend-to-checkout',
     ]);
     expect(target.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+  }, 90_000);
+
+  test('CA rotation without restart: add the new anchor, then switch the issuer; old and new leaves both verify', async () => {
+    const stream = await openConfigStream(op.controlPlanePort, {
+      pod: `${ns}/frontend-1`,
+      ca: anchors,
+      key: frontendKey,
+      cert: frontendChain,
+    });
+    streams.push(stream);
+    await stream.waitFor('current config', 10_000, (m) => (m.type === 'config' ? true : undefined));
+    const newAnchor = generateTrustAnchor('cluster.local');
+    const newIssuer = generateIssuer(newAnchor, 'cluster.local');
+    const b64 = (x: string) => Buffer.from(x).toString('base64');
+    const bundle = anchors.join('') + newAnchor.cert.toString();
+    // Step 1: both anchors, old issuer. Proxies get both anchors; the injector's ConfigMap too.
+    await kubectl([
+      '-n',
+      ns,
+      'patch',
+      'secret',
+      'weft-identity',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { 'ca.crt': b64(bundle) } }),
+    ]);
+    const twoAnchors = await stream.waitFor('config with two anchors', 20_000, (m) =>
+      m.type === 'config' && (m.config as ProxyConfig).trustAnchors.length === 2
+        ? (m.config as ProxyConfig)
+        : undefined,
+    );
+    expect(validateProxyConfig(twoAnchors)).toMatchObject({ ok: true });
+    await waitFor('ConfigMap with both anchors', 10_000, async () => {
+      const cm = await getJson<{ data: Record<string, string> }>([
+        '-n',
+        ns,
+        'configmap',
+        'weft-trust-anchors',
+      ]);
+      return splitPemCertificates(cm.data['ca.pem']!).length === 2;
+    });
+    // Proxies now trust both anchors (they got them in the config): so does this client.
+    anchors = twoAnchors.trustAnchors;
+    // Step 2: the new issuer. New leaves chain to the new anchor alone; the old leaf still verifies on the bundle.
+    await kubectl([
+      '-n',
+      ns,
+      'patch',
+      'secret',
+      'weft-identity',
+      '--type=merge',
+      '-p',
+      JSON.stringify({
+        data: { 'issuer.crt': b64(newIssuer.cert.toString()), 'issuer.key': b64(keyToPem(newIssuer.key)) },
+      }),
+    ]);
+    const fresh = await waitFor('a leaf from the new issuer', 20_000, async () => {
+      const { res } = await certify('frontend', 'frontend-1');
+      const body = JSON.parse(res.body) as { certificateChain: string };
+      const [leaf, issuer] = splitPemCertificates(body.certificateChain);
+      return issuer === newIssuer.cert.toString() ? leaf : undefined;
+    });
+    expect(opensslVerify(newAnchor.cert.toString(), fresh, newIssuer.cert.toString())).toContain('OK');
+    const [oldLeaf, oldIssuer] = splitPemCertificates(frontendChain);
+    expect(opensslVerify(bundle, oldLeaf!, oldIssuer!)).toContain('OK');
+    // The stream opened with the old leaf keeps working: a later change still arrives on it.
+    await kubectl([
+      '-n',
+      ns,
+      'patch',
+      'trafficsplits.v1alpha4.split.smi-spec.io',
+      'checkout',
+      '--type=merge',
+      '-p',
+      '{"spec":{"backends":[{"service":"checkout-v1","weight":70},{"service":"checkout-v2","weight":30}]}}',
+    ]);
+    await stream.waitFor('70/30 after the rotation', 20_000, (m) =>
+      m.type === 'config' && checkoutOf(m.config as ProxyConfig)?.split?.backends[0]?.weight === 70
+        ? true
+        : undefined,
+    );
   }, 90_000);
 
   test('readyz, healthz and metrics', async () => {
