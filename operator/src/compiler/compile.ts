@@ -30,9 +30,9 @@ export interface CompiledConfig {
   config: ProxyConfig;
   /**
    * The control-plane stream message `{"type":"config",...}\n` in pieces: the large outbound section is one
-   * string shared by every config of a namespace, so it is never copied per proxy.
+   * string shared by every config of a namespace (built on first use), so it is never copied per proxy.
    */
-  chunks: readonly string[];
+  readonly chunks: readonly string[];
   /** What patchChunks needs to express this config as a change from another one. */
   readonly parts: ConfigParts;
 }
@@ -42,6 +42,8 @@ export interface ConfigParts {
   readonly view: OutboundView;
   /** The document without `outbound`, serialized. */
   readonly headRestJson: string;
+  /** The document without header and `outbound` (what the per-profile validation checked). */
+  readonly restJson: string;
 }
 
 export interface CompileStats {
@@ -82,7 +84,8 @@ interface Memo<T> {
 export interface OutboundView {
   deps: unknown[];
   outbound: ProxyConfig['outbound'];
-  json: string;
+  /** The serialized section, built on first use: subscribers that take patches may never need it. */
+  readonly json: string;
   hash: string;
   /** Per `<namespace>/<name>`: the serialized service and backend and a tag that changes with either. */
   entries: Map<string, { tag: string; serviceJson: string; backendJson: string }>;
@@ -329,10 +332,14 @@ export class ProxyConfigCompiler {
         });
       }
     }
+    let json: string | null = null;
     return {
       deps,
       outbound: { services, backends },
-      json: `{"services":[${sJson.join(',')}],"backends":[${bJson.join(',')}]}`,
+      get json() {
+        json ??= `{"services":[${sJson.join(',')}],"backends":[${bJson.join(',')}]}`;
+        return json;
+      },
       hash: sha256(hashes.join(',')),
       entries,
       patchesFrom: new WeakMap(),
@@ -364,7 +371,11 @@ export class ProxyConfigCompiler {
     const head = { apiVersion: PROXY_CONFIG_API_VERSION, version, generatedAt };
     // Everything but the outbound section is checked here; the outbound section is made of fragments each
     // checked once (#serializeFragment), and no cross-field rule relates two services with distinct names.
-    const checked = validateProxyConfig({ ...head, ...rest, outbound: { services: [], backends: [] } });
+    // When only the outbound view changed, the rest was already checked with the previous version.
+    const checked =
+      previous !== null && previous.parts.restJson === restJson
+        ? ({ ok: true } as const)
+        : validateProxyConfig({ ...head, ...rest, outbound: { services: [], backends: [] } });
     if (!checked.ok) {
       const [ns, name] = profile.firstPod.split('/') as [string, string];
       const first = checked.errors
@@ -390,7 +401,14 @@ export class ProxyConfigCompiler {
     const headRestJson = `${headJson.slice(0, -1)},${restJson.slice(1)}`;
     const first = `{"type":"config","version":${JSON.stringify(version)},"config":${headRestJson.slice(0, -1)},"outbound":`;
     return {
-      compiled: { version, config, chunks: [first, view.json, '}}\n'], parts: { view, headRestJson } },
+      compiled: {
+        version,
+        config,
+        get chunks() {
+          return [first, view.json, '}}\n'];
+        },
+        parts: { view, headRestJson, restJson },
+      },
       diagnostics: [],
     };
   }

@@ -100,6 +100,27 @@ describe('ConfigHub', () => {
     hub.close();
   });
 
+  test('at most maxFullInFlight full configs are in socket buffers at once; the others wait their turn', () => {
+    const hub = new ConfigHub({ maxFullInFlight: 1 });
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const a = new Sink();
+    const b = new Sink();
+    a.full = true;
+    b.full = true;
+    hub.subscribe('ns/p', a, full);
+    hub.subscribe('ns/p', b, full);
+    expect(a.lines).toHaveLength(1);
+    expect(b.lines).toHaveLength(0);
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    a.drain();
+    // a drained: b (waiting first) gets the newest config; a's own next full config now waits for b.
+    expect(b.lines.map((l) => JSON.parse(l).version)).toEqual(['v2']);
+    expect(a.lines.map((l) => JSON.parse(l).version)).toEqual(['v1']);
+    b.drain();
+    expect(a.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
+    hub.close();
+  });
+
   test('idle subscribers get pings', async () => {
     const hub = new ConfigHub({ pingIntervalMs: 30 });
     const s = new Sink();

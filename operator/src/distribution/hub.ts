@@ -22,6 +22,11 @@ export interface HubOptions {
   writeTimeoutMs?: number;
   pingIntervalMs?: number;
   observer?: HubObserver;
+  /**
+   * Full configs (hundreds of KiB each) being written at once, at most; more wait their turn. Bounds the memory
+   * a reconnect storm puts in socket buffers. Patches and pings are not limited.
+   */
+  maxFullInFlight?: number;
   /** Builds a patch message from the config a subscriber holds to the new one (default: the compiler's). */
   patch?: (base: CompiledConfig, next: CompiledConfig) => readonly string[];
 }
@@ -43,6 +48,8 @@ class Subscriber {
   lastSent: CompiledConfig | null = null;
   readonly acceptPatch: boolean;
   blocked = false;
+  /** Its last write was a full config that has not drained yet (counts against maxFullInFlight). */
+  fullInFlight = false;
   pending: { config: CompiledConfig; since: number } | null = null;
   lastWrite = Date.now();
   drainTimer: NodeJS.Timeout | null = null;
@@ -62,9 +69,17 @@ export class ConfigHub {
   readonly #o: Required<Omit<HubOptions, 'observer'>> & { observer?: HubObserver };
   readonly #pinger: NodeJS.Timeout;
   #count = 0;
+  #fullInFlight = 0;
+  readonly #fullWaiting = new Set<Subscriber>();
 
   constructor(o: HubOptions = {}) {
-    this.#o = { writeTimeoutMs: 10_000, pingIntervalMs: 15_000, patch: patchChunks, ...o };
+    this.#o = {
+      writeTimeoutMs: 10_000,
+      pingIntervalMs: 15_000,
+      maxFullInFlight: 32,
+      patch: patchChunks,
+      ...o,
+    };
     this.#pinger = setInterval(() => this.#ping(), Math.max(50, Math.floor(this.#o.pingIntervalMs / 3)));
     this.#pinger.unref();
   }
@@ -109,15 +124,39 @@ export class ConfigHub {
 
   #send(s: Subscriber, c: CompiledConfig, since: number): void {
     if (s.closed || s.lastVersion === c.version) return;
-    if (s.blocked) {
+    if (s.blocked || this.#fullWaiting.has(s)) {
       s.pending = { config: c, since };
       return;
     }
-    const chunks = s.acceptPatch && s.lastSent !== null ? this.#o.patch(s.lastSent, c) : c.chunks;
+    const patch = s.acceptPatch && s.lastSent !== null;
+    if (!patch && this.#fullInFlight >= this.#o.maxFullInFlight) {
+      s.pending = { config: c, since };
+      this.#fullWaiting.add(s);
+      return;
+    }
+    const chunks = patch ? this.#o.patch(s.lastSent!, c) : c.chunks;
     s.lastSent = c;
     s.lastVersion = c.version;
     this.#write(s, chunks);
+    if (!patch && s.blocked) {
+      s.fullInFlight = true;
+      this.#fullInFlight++;
+    }
     this.#o.observer?.pushed((performance.now() - since) / 1000);
+  }
+
+  /** A full write finished (drained or its subscriber left): let waiting subscribers have theirs. */
+  #fullDone(s: Subscriber): void {
+    if (!s.fullInFlight) return;
+    s.fullInFlight = false;
+    this.#fullInFlight--;
+    for (const w of this.#fullWaiting) {
+      if (this.#fullInFlight >= this.#o.maxFullInFlight) break;
+      this.#fullWaiting.delete(w);
+      const p = w.pending;
+      w.pending = null;
+      if (p !== null) this.#send(w, p.config, p.since);
+    }
   }
 
   #write(s: Subscriber, chunks: readonly string[]): void {
@@ -139,6 +178,7 @@ export class ConfigHub {
     s.blocked = false;
     if (s.drainTimer !== null) clearTimeout(s.drainTimer);
     s.drainTimer = null;
+    this.#fullDone(s);
     const p = s.pending;
     s.pending = null;
     if (p !== null) this.#send(s, p.config, p.since);
@@ -157,6 +197,8 @@ export class ConfigHub {
     if (s.closed) return;
     s.closed = true;
     if (s.drainTimer !== null) clearTimeout(s.drainTimer);
+    this.#fullWaiting.delete(s);
+    this.#fullDone(s);
     const set = this.#subs.get(s.podKey);
     set?.delete(s);
     if (set?.size === 0) this.#subs.delete(s.podKey);
