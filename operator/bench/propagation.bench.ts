@@ -162,7 +162,7 @@ const bytes =
   [...new Set(current.values())].reduce((a, c) => a + c.chunks.reduce((n, x) => n + x.length, 0), 0) /
   new Set(current.values()).size;
 process.stdout.write(
-  `${JSON.stringify({ mode, proxies, services, namespaces, rounds: latencies.length, config_kib: Math.round(bytes / 1024), p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null, operator_rss_mb: Math.round(process.memoryUsage().rss / 1e6) })}\n`,
+  `${JSON.stringify({ mode, proxies, services, namespaces, rounds: latencies.length, config_kib: Math.round(bytes / 1024), p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null, operator_rss_mb: Math.round(process.memoryUsage().rss / 1e6), heap_used_mb: Math.round(process.memoryUsage().heapUsed / 1e6), external_mb: Math.round(process.memoryUsage().external / 1e6) })}\n`,
 );
 child.kill();
 hub.close();
