@@ -2,6 +2,7 @@
 // TrafficSplit weight change. Run: node operator/bench/compile.bench.ts [pods] [services] [namespaces]
 import { ProxyConfigCompiler } from '../src/compiler/compile.ts';
 import { namespace, pod, put, service, slice, snapshot, split } from '../src/compiler/fixtures.ts';
+import { mergeResults } from './results.ts';
 
 const pods = Number(process.argv[2] ?? 5000);
 const services = Number(process.argv[3] ?? 1000);
@@ -46,6 +47,12 @@ process.stdout.write(
   `full compile: ${fullMs.toFixed(0)} ms, ${full.proxies.size} proxies, ${distinct.size} distinct configs, ` +
     `avg ${Math.round(bytes / distinct.size / 1024)} KiB each, rss ${rss()} MB\n`,
 );
+mergeResults(process.env.WEFT_BENCH_OUT, {
+  resync_s: Math.round(fullMs) / 1000,
+  notes: {
+    resync: `full compile of ${pods} pods / ${services} services from a warm cache (excludes the LIST calls themselves)`,
+  },
+});
 for (let round = 0; round < 3; round++) {
   const s2 = { ...s, trafficSplits: new Map(s.trafficSplits) };
   put(

@@ -21,6 +21,7 @@ import {
 } from '../src/identity/index.ts';
 import { OperatorMetrics } from '../src/metrics.ts';
 import { createControlPlaneServer } from '../src/server.ts';
+import { mergeResults } from './results.ts';
 
 const arg = (i: number, fallback: number) => Number(process.argv[i] ?? fallback);
 const [proxies, services, namespaces, rounds] = [arg(2, 1000), arg(3, 200), arg(4, 20), arg(5, 20)];
@@ -164,6 +165,13 @@ const bytes =
 process.stdout.write(
   `${JSON.stringify({ mode, proxies, services, namespaces, rounds: latencies.length, config_kib: Math.round(bytes / 1024), p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null, operator_rss_mb: Math.round(process.memoryUsage().rss / 1e6), heap_used_mb: Math.round(process.memoryUsage().heapUsed / 1e6), external_mb: Math.round(process.memoryUsage().external / 1e6) })}\n`,
 );
+mergeResults(process.env.WEFT_BENCH_OUT, {
+  propagation: { [String(proxies)]: { p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null } },
+  operator_rss_mb: Math.round(process.memoryUsage().rss / 1e6),
+  notes: {
+    [`propagation_${proxies}`]: `in-process operator (compiler + hub + HTTPS server), ${proxies} mTLS subscribers in a child process on the same cores, ${services} services in ${namespaces} meshed namespaces, mode ${mode}, ${latencies.length} weight changes made in memory (not through the apiserver)`,
+  },
+});
 child.kill();
 hub.close();
 server.closeAllConnections();
