@@ -121,6 +121,17 @@ describe('ConfigHub', () => {
     hub.close();
   });
 
+  test('streams of a pod that no longer has a config are closed', () => {
+    const hub = new ConfigHub();
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const s = new Sink();
+    hub.subscribe('ns/p', s, full);
+    hub.publish(new Map());
+    expect(s.closed).toBe('pod no longer has a config');
+    expect(hub.subscriberCount).toBe(0);
+    hub.close();
+  });
+
   test('idle subscribers get pings', async () => {
     const hub = new ConfigHub({ pingIntervalMs: 30 });
     const s = new Sink();

@@ -95,7 +95,15 @@ export class ConfigHub {
 
   /** Replaces the published set; sends each changed config to its pod's subscribers. */
   publish(proxies: ReadonlyMap<string, CompiledConfig>, startedAt = performance.now()): void {
-    for (const k of [...this.#current.keys()]) if (!proxies.has(k)) this.#current.delete(k);
+    for (const k of [...this.#current.keys()]) {
+      if (proxies.has(k)) continue;
+      this.#current.delete(k);
+      // The pod is gone (or no longer meshed): its streams end; a reconnect gets PodNotFound.
+      for (const s of [...(this.#subs.get(k) ?? [])]) {
+        s.sink.close('pod no longer has a config');
+        this.#remove(s);
+      }
+    }
     for (const [podKey, c] of proxies) {
       if (this.#current.get(podKey) === c) continue;
       this.#current.set(podKey, c);
