@@ -121,6 +121,18 @@ describe('ConfigHub', () => {
     hub.close();
   });
 
+  test('a subscriber resuming with the current version gets the next change as a patch', () => {
+    const hub = new ConfigHub({
+      patch: (base, next) => [`{"type":"patch","version":"${next.version}","base":"${base.version}"}\n`],
+    });
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const s = new Sink();
+    hub.subscribe('ns/p', s, { since: 'v1', acceptPatch: true });
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    expect(s.lines.map((l) => JSON.parse(l))).toEqual([{ type: 'patch', version: 'v2', base: 'v1' }]);
+    hub.close();
+  });
+
   test('streams of a pod that no longer has a config are closed', () => {
     const hub = new ConfigHub();
     hub.publish(new Map([['ns/p', cfg('v1')]]));

@@ -126,6 +126,8 @@ export class ConfigHub {
     this.#o.observer?.subscribers(this.#count);
     sink.onDrain(() => this.#drained(s));
     const c = this.#current.get(podKey);
+    // A resumed subscriber that holds the current version can take patches against it right away.
+    if (c !== undefined && o.since === c.version) s.lastSent = c;
     if (c !== undefined) this.#send(s, c, performance.now());
     return () => this.#remove(s);
   }
