@@ -166,10 +166,12 @@ process.stdout.write(
   `${JSON.stringify({ mode, proxies, services, namespaces, rounds: latencies.length, config_kib: Math.round(bytes / 1024), p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null, operator_rss_mb: Math.round(process.memoryUsage().rss / 1e6), heap_used_mb: Math.round(process.memoryUsage().heapUsed / 1e6), external_mb: Math.round(process.memoryUsage().external / 1e6) })}\n`,
 );
 mergeResults(process.env.WEFT_BENCH_OUT, {
-  propagation: { [String(proxies)]: { p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null } },
+  propagation_in_process: {
+    [String(proxies)]: { p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1) ?? null },
+  },
   operator_rss_mb: Math.round(process.memoryUsage().rss / 1e6),
   notes: {
-    [`propagation_${proxies}`]: `in-process operator (compiler + hub + HTTPS server), ${proxies} mTLS subscribers in a child process on the same cores, ${services} services in ${namespaces} meshed namespaces, mode ${mode}, ${latencies.length} weight changes made in memory (not through the apiserver)`,
+    [`propagation_in_process_${proxies}`]: `in-process operator (compiler + hub + HTTPS server), ${proxies} mTLS subscribers in a child process on the same cores, ${services} services in ${namespaces} meshed namespaces, mode ${mode}, ${latencies.length} weight changes made in memory (not through the apiserver)`,
   },
 });
 child.kill();
