@@ -1,0 +1,414 @@
+import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import {
+  applyConfigPatch,
+  type PatchMessage,
+  validateStreamMessage,
+} from '../../../crds/control-plane/index.ts';
+import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
+import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
+import type { ClusterSnapshot } from '../model/cluster.ts';
+import { type CompiledConfig, ProxyConfigCompiler, patchChunks } from './compile.ts';
+import {
+  type MutableSnapshot,
+  namespace,
+  pod,
+  put,
+  routeGroup,
+  service,
+  shop,
+  slice,
+  snapshot,
+  split,
+  target,
+} from './fixtures.ts';
+
+const clock = () => new Date('2026-11-23T00:00:00.123Z');
+const compiler = () => new ProxyConfigCompiler(clock);
+const clone = (s: MutableSnapshot): MutableSnapshot => ({
+  ...s,
+  namespaces: new Map(s.namespaces),
+  services: new Map(s.services),
+  endpointSlices: new Map(s.endpointSlices),
+  pods: new Map(s.pods),
+  trafficSplits: new Map(s.trafficSplits),
+  trafficTargets: new Map(s.trafficTargets),
+  httpRouteGroups: new Map(s.httpRouteGroups),
+  tcpRoutes: new Map(s.tcpRoutes),
+});
+
+describe('compile: the shop', () => {
+  const out = compiler().compile(shop());
+  const frontend = out.proxies.get('shop/frontend-1')!;
+
+  test('every meshed pod gets a config that validates, and nothing is reported', () => {
+    expect([...out.proxies.keys()].sort()).toEqual(['shop/checkout-1', 'shop/checkout-2', 'shop/frontend-1']);
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+    expect(out.diagnostics).toEqual([]);
+  });
+
+  test('the frontend sees checkout split 90/10 with endpoints carrying the SPIFFE ID of their pod', () => {
+    const checkout = frontend.config.outbound.services.find((s) => s.name === 'checkout')!;
+    expect(checkout.dnsNames).toEqual([
+      'checkout.shop.svc.cluster.local',
+      'checkout.shop.svc',
+      'checkout.shop',
+      'checkout',
+    ]);
+    expect(checkout.split).toEqual({
+      name: 'checkout',
+      backends: [
+        { service: 'checkout-v1', weight: 90 },
+        { service: 'checkout-v2', weight: 10 },
+      ],
+    });
+    const v2 = frontend.config.outbound.backends.find((b) => b.name === 'checkout-v2')!;
+    expect(v2.ports).toEqual([
+      {
+        port: 80,
+        endpoints: [
+          {
+            address: '10.244.0.12',
+            port: 8080,
+            identity: 'spiffe://cluster.local/ns/shop/sa/checkout',
+            ready: true,
+          },
+        ],
+      },
+    ]);
+    expect(frontend.config.identity.spiffeId).toBe('spiffe://cluster.local/ns/shop/sa/frontend');
+  });
+
+  test('checkout admits frontend on its port through the TCPRoute rule; frontend admits no one', () => {
+    const checkout = out.proxies.get('shop/checkout-1')!.config;
+    expect(checkout.inbound.ports).toEqual([
+      {
+        port: 8080,
+        protocol: 'detect',
+        authorizations: [
+          {
+            name: 'shop/frontend-to-checkout',
+            sources: [{ kind: 'serviceAccount', namespace: 'shop', name: 'frontend' }],
+            httpMatches: null,
+          },
+        ],
+      },
+    ]);
+    expect(frontend.config.inbound.ports).toEqual([]);
+  });
+
+  test('pods with the same profile share one compiled config; the stream line holds it', () => {
+    expect(out.proxies.get('shop/checkout-1')).toBe(out.proxies.get('shop/checkout-2'));
+    const msg = JSON.parse(frontend.chunks.join('')) as {
+      type: string;
+      version: string;
+      config: { version: string };
+    };
+    expect(msg.type).toBe('config');
+    expect(msg.version).toBe(frontend.version);
+    expect(msg.config).toEqual(frontend.config);
+    expect(frontend.chunks.join('').endsWith('}\n')).toBe(true);
+  });
+});
+
+describe('compile: bad input is reported and never breaks the config', () => {
+  test('missing backend, port mismatch and conflicting split', () => {
+    const s = shop();
+    put(s.services, service('shop', 'checkout-v3', '10.96.0.13', [81]));
+    put(
+      s.trafficSplits,
+      split('shop', 'checkout', 'checkout', [
+        ['checkout-v1', 1],
+        ['nope', 1],
+        ['checkout-v3', 1],
+      ]),
+    );
+    put(s.trafficSplits, { ...split('shop', 'zz-second', 'checkout', [['checkout-v2', 1]]) });
+    const out = compiler().compile(s);
+    expect(out.diagnostics.map((d) => `${d.kind}/${d.name}:${d.reason}`).sort()).toEqual([
+      'TrafficSplit/checkout:BackendNotFound',
+      'TrafficSplit/checkout:BackendPortMismatch',
+      'TrafficSplit/zz-second:ConflictingSplit',
+    ]);
+    const svc = out.proxies
+      .get('shop/frontend-1')!
+      .config.outbound.services.find((x) => x.name === 'checkout')!;
+    expect(svc.split?.backends).toEqual([{ service: 'checkout-v1', weight: 1 }]);
+  });
+
+  test('an HTTPRouteGroup match with a regex outside the dialect is dropped, the rest applies', () => {
+    const s = shop();
+    put(
+      s.httpRouteGroups,
+      routeGroup('shop', 'api', [
+        { name: 'good', pathRegex: '/api/.*', methods: ['GET'] },
+        { name: 'bad', pathRegex: '(?<=x)y' },
+      ]),
+    );
+    put(
+      s.trafficTargets,
+      target(
+        'shop',
+        'frontend-to-checkout',
+        'checkout',
+        ['frontend'],
+        [{ kind: 'HTTPRouteGroup', name: 'api' }],
+      ),
+    );
+    const out = compiler().compile(s);
+    expect(out.diagnostics).toEqual([
+      expect.objectContaining({ kind: 'HTTPRouteGroup', name: 'api', reason: 'InvalidMatch' }),
+    ]);
+    const auth = out.proxies.get('shop/checkout-1')!.config.inbound.ports[0]!.authorizations[0]!;
+    expect(auth.httpMatches).toEqual([{ name: 'good', pathRegex: '/api/.*', methods: ['GET'], headers: [] }]);
+  });
+
+  test('a rule referencing nothing yields no authorization and a diagnostic', () => {
+    const s = shop();
+    put(
+      s.trafficTargets,
+      target(
+        'shop',
+        'frontend-to-checkout',
+        'checkout',
+        ['frontend'],
+        [{ kind: 'HTTPRouteGroup', name: 'ghost' }],
+      ),
+    );
+    const out = compiler().compile(s);
+    expect(out.diagnostics.map((d) => d.reason)).toEqual(['RuleReferencesNothing']);
+    expect(out.proxies.get('shop/checkout-1')!.config.inbound.ports).toEqual([]);
+  });
+});
+
+describe('compile: huge objects', () => {
+  test('a Service with more endpoints than the contract allows is left out with a diagnostic; the rest is served', () => {
+    const s = shop();
+    const big = service('shop', 'big', '10.96.0.99');
+    put(s.services, big);
+    const many: [string, string][] = [];
+    for (let i = 0; i < 10_001; i++)
+      many.push([`p${i}`, `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`]);
+    put(s.endpointSlices, slice(big, many));
+    const out = compiler().compile(s);
+    expect(out.diagnostics).toEqual([
+      expect.objectContaining({ kind: 'Service', name: 'big', reason: 'InvalidProxyConfig' }),
+    ]);
+    const names = out.proxies.get('shop/frontend-1')!.config.outbound.services.map((x) => x.name);
+    expect(names).toEqual(['checkout', 'checkout-v1', 'checkout-v2', 'frontend']);
+  });
+});
+
+describe('compile: incremental', () => {
+  test('changing one weight rebuilds one fragment and keeps unrelated proxies byte-identical', () => {
+    const s = shop();
+    // A namespace that did not opt in: its services are visible only to its own (individually meshed) pods.
+    s.namespaces.set('lab', namespace('lab', false));
+    const exp = service('lab', 'exp', '10.96.1.1');
+    put(s.services, exp);
+    put(s.services, service('lab', 'exp-b', '10.96.1.2'));
+    put(s.endpointSlices, slice(exp, [['lab-1', '10.244.1.1']]));
+    put(s.pods, pod('lab', 'lab-1', 'lab', '10.244.1.1'));
+    put(
+      s.trafficSplits,
+      split('lab', 'exp', 'exp', [
+        ['exp', 1],
+        ['exp-b', 1],
+      ]),
+    );
+    const c = compiler();
+    const before = c.compile(s);
+    const built = { ...c.stats };
+    const s2 = clone(s);
+    put(
+      s2.trafficSplits,
+      split('lab', 'exp', 'exp', [
+        ['exp', 3],
+        ['exp-b', 1],
+      ]),
+    );
+    const after = c.compile(s2);
+    expect(c.stats.outboundFragmentsBuilt - built.outboundFragmentsBuilt).toBe(1);
+    expect(c.stats.configsSerialized - built.configsSerialized).toBe(1);
+    expect(after.proxies.get('lab/lab-1')!.version).not.toBe(before.proxies.get('lab/lab-1')!.version);
+    for (const p of ['shop/frontend-1', 'shop/checkout-1'])
+      expect(after.proxies.get(p)).toBe(before.proxies.get(p));
+  });
+
+  test('recompiling an unchanged snapshot builds nothing', () => {
+    const s = shop();
+    const c = compiler();
+    c.compile(s);
+    const built = { ...c.stats };
+    c.compile(clone(s));
+    expect(c.stats).toEqual(built);
+  });
+});
+
+// ---- properties ----
+
+interface World {
+  namespaces: { name: string; meshed: boolean }[];
+  services: { ns: number; name: number; ports: number[] }[];
+  pods: { ns: number; sa: number; backs: number[] }[];
+  splits: { ns: number; root: number; backends: [number, number][] }[];
+}
+
+const worldArb: fc.Arbitrary<World> = fc.record({
+  namespaces: fc.uniqueArray(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'd'), meshed: fc.boolean() }), {
+    minLength: 1,
+    maxLength: 4,
+    selector: (n) => n.name,
+  }),
+  services: fc.array(
+    fc.record({
+      ns: fc.nat(3),
+      name: fc.nat(5),
+      ports: fc.uniqueArray(fc.constantFrom(80, 81, 9090), { minLength: 1, maxLength: 2 }),
+    }),
+    { maxLength: 12 },
+  ),
+  pods: fc.array(fc.record({ ns: fc.nat(3), sa: fc.nat(2), backs: fc.array(fc.nat(5), { maxLength: 2 }) }), {
+    minLength: 1,
+    maxLength: 10,
+  }),
+  splits: fc.array(
+    fc.record({
+      ns: fc.nat(3),
+      root: fc.nat(5),
+      backends: fc.array(fc.tuple(fc.nat(5), fc.nat(100)), { minLength: 1, maxLength: 3 }),
+    }),
+    { maxLength: 4 },
+  ),
+});
+
+function build(w: World): MutableSnapshot {
+  const s = snapshot();
+  const nsName = (i: number) => w.namespaces[i % w.namespaces.length]!.name;
+  for (const n of w.namespaces) s.namespaces.set(n.name, namespace(n.name, n.meshed));
+  let ip = 1;
+  for (const sv of w.services) {
+    const svc = service(nsName(sv.ns), `svc${sv.name}`, `10.96.0.${ip++}`, sv.ports);
+    if (!s.services.has(`${svc.namespace}/${svc.name}`)) put(s.services, svc);
+  }
+  w.pods.forEach((p, i) => {
+    const ns = nsName(p.ns);
+    const podIp = `10.244.0.${i + 1}`;
+    put(s.pods, pod(ns, `pod${i}`, `sa${p.sa}`, podIp));
+    for (const b of p.backs) {
+      const svc = s.services.get(`${ns}/svc${b}`);
+      if (svc === undefined) continue;
+      const sl = slice(svc, [[`pod${i}`, podIp]]);
+      put(s.endpointSlices, { ...sl, name: `svc${b}-pod${i}` });
+    }
+  });
+  w.splits.forEach((sp, i) => {
+    put(
+      s.trafficSplits,
+      split(
+        nsName(sp.ns),
+        `split${i}`,
+        `svc${sp.root}`,
+        sp.backends.map(([b, wt]) => [`svc${b}`, wt] as [string, number]),
+      ),
+    );
+  });
+  return s;
+}
+
+const versions = (snap: ClusterSnapshot, c = compiler()) =>
+  new Map([...c.compile(snap).proxies].map(([k, v]) => [k, v.version]));
+
+const parsed = (c: CompiledConfig) => (JSON.parse(c.chunks.join('')) as { config: ProxyConfig }).config;
+const byKey = (c: ProxyConfig) => ({
+  ...c,
+  outbound: {
+    services: c.outbound.services.toSorted((a, b) =>
+      `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+    ),
+    backends: c.outbound.backends.toSorted((a, b) =>
+      `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+    ),
+  },
+});
+
+describe('compile: patches', () => {
+  test('a weight change is a patch of one service; applying it to the base gives the new document', () => {
+    const s = shop();
+    const c = compiler();
+    const before = c.compile(s).proxies.get('shop/frontend-1')!;
+    const s2 = clone(s);
+    put(
+      s2.trafficSplits,
+      split('shop', 'checkout', 'checkout', [
+        ['checkout-v1', 50],
+        ['checkout-v2', 50],
+      ]),
+    );
+    const after = c.compile(s2).proxies.get('shop/frontend-1')!;
+    const msg = JSON.parse(patchChunks(before, after).join('')) as PatchMessage;
+    expect(validateStreamMessage(msg)).toMatchObject({ ok: true });
+    expect(msg.outbound.services.upsert.map((x) => x.name)).toEqual(['checkout']);
+    expect(msg.outbound.services.remove).toEqual([]);
+    expect(byKey(applyConfigPatch(parsed(before), msg))).toEqual(byKey(parsed(after)));
+    expect(() => applyConfigPatch(parsed(after), msg)).toThrow('patch is against');
+  });
+});
+
+describe('compile: properties', () => {
+  test('deterministic: two compilers agree byte for byte, and every config validates', () => {
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        const a = compiler().compile(build(w));
+        const b = compiler().compile(build(w));
+        expect([...a.proxies.keys()]).toEqual([...b.proxies.keys()]);
+        for (const [k, v] of a.proxies) {
+          expect(b.proxies.get(k)!.chunks.join('')).toBe(v.chunks.join(''));
+          // The composed document (fragments validated one by one) passes the full validation.
+          expect(validateProxyConfig(JSON.parse(v.chunks.join('')).config)).toMatchObject({ ok: true });
+        }
+        expect(a.diagnostics.filter((d) => d.reason === 'InvalidProxyConfig')).toEqual([]);
+        expect(a.proxies.size).toBe([...build(w).pods.values()].length);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('one changed split: incremental result equals a full recompile, and only proxies that see its namespace change', () => {
+    fc.assert(
+      fc.property(worldArb, fc.nat(), fc.nat(1000), (w, which, weight) => {
+        fc.pre(w.splits.length > 0);
+        const s1 = build(w);
+        const inc = compiler();
+        const v1 = new Map([...inc.compile(s1).proxies].map(([k, v]) => [k, v.version]));
+        const s2 = clone(s1);
+        const ts = [...s2.trafficSplits.values()][which % s2.trafficSplits.size]!;
+        const changed = {
+          ...ts,
+          spec: { ...ts.spec, backends: ts.spec.backends.map((b, i) => (i === 0 ? { ...b, weight } : b)) },
+        };
+        put(s2.trafficSplits, changed);
+        const out1 = inc.compile(s1);
+        const out2 = inc.compile(s2);
+        const v2 = new Map([...out2.proxies].map(([k, v]) => [k, v.version]));
+        for (const [k, next] of out2.proxies) {
+          const base = out1.proxies.get(k)!;
+          const applied = applyConfigPatch(
+            parsed(base),
+            JSON.parse(patchChunks(base, next).join('')) as PatchMessage,
+          );
+          expect(validateProxyConfig(applied)).toMatchObject({ ok: true });
+          expect(byKey(applied)).toEqual(byKey(parsed(next)));
+        }
+        expect(v2).toEqual(versions(s2));
+        const splitNs = ts.metadata.namespace!;
+        const nsMeshed = s2.namespaces.get(splitNs)?.annotations['weft.dev/inject'] === 'enabled';
+        for (const [podKey, v] of v2) {
+          const seesIt = nsMeshed || podKey.startsWith(`${splitNs}/`);
+          if (!seesIt) expect(v).toBe(v1.get(podKey));
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+});

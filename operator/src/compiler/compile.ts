@@ -1,0 +1,497 @@
+// Cluster snapshot -> one ProxyConfig per meshed pod. Pure apart from the injected clock (generatedAt).
+// Incremental: per-Service fragments (serialized and validated once) and per-identity inbound sections are
+// memoized on what they read (reads.ts); the outbound section per namespace is a join of fragment strings; pods
+// with the same profile (namespace, ServiceAccount, ports, overrides) share one compiled config. A config that fails validateProxyConfig is never published: the last good one stays.
+import { createHash } from 'node:crypto';
+import { proxyConfigSchema } from '../../../crds/proxy-config/schema.ts';
+import {
+  type Backend,
+  type OutboundService,
+  type PolicyMode,
+  type PortProtocol,
+  PROXY_CONFIG_API_VERSION,
+  type ProxyConfig,
+} from '../../../crds/proxy-config/types.ts';
+import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
+import type { ClusterSnapshot, MeshSettings } from '../model/cluster.ts';
+import { namespaceMeshed, opaquePortsOf, policyModeOf } from './annotations.ts';
+import type { Diagnostic } from './diagnostics.ts';
+import { buildInbound, type InboundFragment } from './inbound.ts';
+import { buildOutboundFragment, type OutboundFragment } from './outbound.ts';
+import { indexSnapshot, Reads, type SnapshotIndex } from './reads.ts';
+import { resolveSplit } from './resolve.ts';
+
+const DEFAULT_OPAQUE_PORTS: readonly number[] =
+  proxyConfigSchema.properties.listeners.properties.opaquePorts.default;
+
+/** A config ready to send: the document, its content version and the stream message, serialized once. */
+export interface CompiledConfig {
+  version: string;
+  config: ProxyConfig;
+  /**
+   * The control-plane stream message `{"type":"config",...}\n` in pieces: the large outbound section is one
+   * string shared by every config of a namespace (built on first use), so it is never copied per proxy.
+   */
+  readonly chunks: readonly string[];
+  /** What patchChunks needs to express this config as a change from another one. */
+  readonly parts: ConfigParts;
+}
+
+/** Opaque to callers: the serialized pieces a config is made of. */
+export interface ConfigParts {
+  readonly view: OutboundView;
+  /** The document without `outbound`, serialized. */
+  readonly headRestJson: string;
+  /** The document without header and `outbound` (what the per-profile validation checked). */
+  readonly restJson: string;
+}
+
+export interface CompileStats {
+  outboundFragmentsBuilt: number;
+  inboundFragmentsBuilt: number;
+  outboundViewsBuilt: number;
+  configsBuilt: number;
+  configsSerialized: number;
+}
+
+export interface CompileOutput {
+  /** Meshed pods by `<namespace>/<name>`; pods with the same profile share the object. */
+  proxies: Map<string, CompiledConfig>;
+  diagnostics: Diagnostic[];
+}
+
+/** A Service's fragment, serialized and validated once; shared by every view that includes it. */
+interface SerializedFragment {
+  fragment: OutboundFragment;
+  localJson: string;
+  remoteJson: string;
+  backendJson: string;
+  hash: string;
+}
+
+interface CheckedFragment {
+  /** The fragment in use: the new one, the last good one, or none. */
+  sf: SerializedFragment | null;
+  diagnostics: Diagnostic[];
+}
+
+interface Memo<T> {
+  reads: Reads;
+  value: T;
+}
+
+/** The outbound section as seen from one namespace: every visible Service, joined from fragments. */
+export interface OutboundView {
+  deps: unknown[];
+  outbound: ProxyConfig['outbound'];
+  /** The serialized section, built on first use: subscribers that take patches may never need it. */
+  readonly json: string;
+  hash: string;
+  /** Per `<namespace>/<name>`: the serialized service and backend and a tag that changes with either. */
+  entries: Map<string, { tag: string; serviceJson: string; backendJson: string }>;
+  /** Outbound patches from earlier views to this one, computed once per pair. */
+  patchesFrom: WeakMap<OutboundView, string>;
+}
+
+interface ProfileEntry {
+  deps: unknown[];
+  compiled: CompiledConfig | null;
+  diagnostics: Diagnostic[];
+}
+
+interface Profile {
+  key: string;
+  namespace: string;
+  serviceAccount: string;
+  policyMode: PolicyMode;
+  opaquePorts: number[] | null;
+  ports: { port: number; protocol: PortProtocol }[];
+  firstPod: string;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export class ProxyConfigCompiler {
+  readonly stats: CompileStats = {
+    outboundFragmentsBuilt: 0,
+    inboundFragmentsBuilt: 0,
+    outboundViewsBuilt: 0,
+    configsBuilt: 0,
+    configsSerialized: 0,
+  };
+  readonly #now: () => Date;
+  #outbound = new Map<string, Memo<CheckedFragment>>();
+  #inbound = new Map<string, Memo<InboundFragment>>();
+  #views = new Map<string, OutboundView>();
+  #profiles = new Map<string, ProfileEntry>();
+  #settings: MeshSettings | null = null;
+
+  constructor(now: () => Date = () => new Date()) {
+    this.#now = now;
+  }
+
+  compile(snapshot: ClusterSnapshot): CompileOutput {
+    // Fragments depend on the settings (trust anchors decide endpoint identities): new settings, new fragments.
+    if (snapshot.settings !== this.#settings) {
+      this.#outbound = new Map();
+      this.#views = new Map();
+      this.#settings = snapshot.settings;
+    }
+    const ix = indexSnapshot(snapshot);
+    const diagnostics: Diagnostic[] = [];
+    const settings = snapshot.settings;
+
+    // Outbound fragments, one per Service.
+    const outbound = new Map<string, Memo<CheckedFragment>>();
+    const byNamespace = new Map<string, SerializedFragment[]>();
+    for (const svcKey of [...snapshot.services.keys()].sort()) {
+      let memo = this.#outbound.get(svcKey);
+      if (memo === undefined || !memo.reads.stillValid(ix)) {
+        const reads = new Reads(ix);
+        const built = buildOutboundFragment(svcKey, reads, settings);
+        memo = {
+          reads,
+          value:
+            built === null
+              ? { sf: null, diagnostics: [] }
+              : this.#serializeFragment(built, settings, memo?.value.sf ?? null),
+        };
+        this.stats.outboundFragmentsBuilt++;
+      }
+      outbound.set(svcKey, memo);
+      diagnostics.push(...memo.value.diagnostics);
+      const f = memo.value.sf;
+      if (f === null) continue;
+      const list = byNamespace.get(f.fragment.remote.namespace);
+      if (list === undefined) byNamespace.set(f.fragment.remote.namespace, [f]);
+      else list.push(f);
+    }
+    this.#outbound = outbound;
+    // Splits on a root that is not programmed (missing, ExternalName, no ports) are resolved only for status.
+    for (const [rootKey, splits] of ix.splitsByRoot) {
+      if (outbound.get(rootKey)?.value.sf != null) continue;
+      for (const ts of splits) diagnostics.push(...resolveSplit(ts, new Reads(ix)).diagnostics);
+    }
+    const meshedNamespaces = [...snapshot.namespaces.values()]
+      .filter(namespaceMeshed)
+      .map((n) => n.name)
+      .sort();
+
+    // Profiles of meshed pods.
+    const podProfiles = new Map<string, Profile>();
+    const profiles = new Map<string, Profile>();
+    for (const [podKey, pod] of snapshot.pods) {
+      if (!pod.meshed) continue;
+      const ns = snapshot.namespaces.get(pod.namespace);
+      const policyMode = policyModeOf(pod, ns, settings.defaultPolicyMode, diagnostics);
+      const opaquePorts = opaquePortsOf(pod, ns, diagnostics);
+      const ports = podPorts(ix, podKey, pod.containerPorts, opaquePorts ?? DEFAULT_OPAQUE_PORTS, settings);
+      const key = JSON.stringify([pod.namespace, pod.serviceAccountName, policyMode, opaquePorts, ports]);
+      let profile = profiles.get(key);
+      if (profile === undefined) {
+        profile = {
+          key,
+          namespace: pod.namespace,
+          serviceAccount: pod.serviceAccountName,
+          policyMode,
+          opaquePorts,
+          ports,
+          firstPod: podKey,
+        };
+        profiles.set(key, profile);
+      }
+      podProfiles.set(podKey, profile);
+    }
+
+    // Outbound views, once per namespace with meshed pods.
+    const views = new Map<string, OutboundView>();
+    for (const profile of profiles.values()) {
+      if (views.has(profile.namespace)) continue;
+      const visible = [...new Set([...meshedNamespaces, profile.namespace])].sort();
+      const deps: unknown[] = [];
+      for (const ns of visible)
+        deps.push(ns === profile.namespace ? 'own' : 'other', ...(byNamespace.get(ns) ?? []));
+      const prev = this.#views.get(profile.namespace);
+      views.set(
+        profile.namespace,
+        prev !== undefined && sameList(prev.deps, deps)
+          ? prev
+          : this.#buildView(profile.namespace, visible, byNamespace, deps),
+      );
+    }
+    this.#views = views;
+
+    // Inbound sections and configs, once per profile.
+    const inbound = new Map<string, Memo<InboundFragment>>();
+    const entries = new Map<string, ProfileEntry>();
+    for (const profile of profiles.values()) {
+      const inKey = JSON.stringify([profile.namespace, profile.serviceAccount, profile.ports]);
+      let memo = inbound.get(inKey) ?? this.#inbound.get(inKey);
+      if (memo === undefined || !memo.reads.stillValid(ix)) {
+        const reads = new Reads(ix);
+        memo = {
+          reads,
+          value: buildInbound(profile.namespace, profile.serviceAccount, profile.ports, reads),
+        };
+        this.stats.inboundFragmentsBuilt++;
+      }
+      if (!inbound.has(inKey)) diagnostics.push(...memo.value.diagnostics);
+      inbound.set(inKey, memo);
+
+      const view = views.get(profile.namespace)!;
+      const deps: unknown[] = [settings, memo.value, view];
+      const prev = this.#profiles.get(profile.key);
+      if (prev !== undefined && sameList(prev.deps, deps)) {
+        entries.set(profile.key, prev);
+        diagnostics.push(...prev.diagnostics);
+        continue;
+      }
+      const entry = this.#build(profile, settings, memo.value, view, prev?.compiled ?? null);
+      entries.set(profile.key, { ...entry, deps });
+      diagnostics.push(...entry.diagnostics);
+    }
+    this.#inbound = inbound;
+    this.#profiles = entries;
+
+    const proxies = new Map<string, CompiledConfig>();
+    for (const [podKey, profile] of podProfiles) {
+      const c = entries.get(profile.key)?.compiled;
+      if (c != null) proxies.set(podKey, c);
+    }
+    return { proxies, diagnostics };
+  }
+
+  /**
+   * Serializes a fragment and validates it inside a minimal document (the schema and the cross-field rules
+   * that concern one service). A fragment that fails keeps the previous good one, or is left out.
+   */
+  #serializeFragment(
+    f: OutboundFragment,
+    settings: MeshSettings,
+    previous: SerializedFragment | null,
+  ): CheckedFragment {
+    const splitTargets = (f.local.split?.backends ?? [])
+      .filter((b) => b.service !== f.local.name)
+      .map((b) => ({ name: b.service, namespace: f.local.namespace, ports: [] }));
+    const doc = {
+      apiVersion: PROXY_CONFIG_API_VERSION,
+      version: 'fragment-check',
+      generatedAt: '1970-01-01T00:00:00Z',
+      ...skeleton(settings, f.local.namespace, 'fragment-check', 'permissive', null, []),
+      outbound: { services: [f.local], backends: [f.backend, ...splitTargets] },
+    };
+    const checked = validateProxyConfig(doc);
+    if (!checked.ok) {
+      const first = checked.errors
+        .slice(0, 3)
+        .map((e) => `${e.path} ${e.message}`)
+        .join('; ');
+      const diag: Diagnostic = {
+        kind: 'Service',
+        namespace: f.local.namespace,
+        name: f.local.name,
+        reason: 'InvalidProxyConfig',
+        message: `service left out of proxy configs${previous ? ' (last good kept)' : ''}: ${first}`,
+      };
+      return { sf: previous, diagnostics: [...f.diagnostics, diag] };
+    }
+    const localJson = JSON.stringify(f.local);
+    const remoteJson = JSON.stringify(f.remote);
+    const backendJson = JSON.stringify(f.backend);
+    const hash = sha256(`${localJson}\n${remoteJson}\n${backendJson}`);
+    return { sf: { fragment: f, localJson, remoteJson, backendJson, hash }, diagnostics: f.diagnostics };
+  }
+
+  #buildView(
+    namespace: string,
+    visible: string[],
+    byNamespace: Map<string, SerializedFragment[]>,
+    deps: unknown[],
+  ): OutboundView {
+    this.stats.outboundViewsBuilt++;
+    const services: OutboundService[] = [];
+    const backends: Backend[] = [];
+    const sJson: string[] = [];
+    const bJson: string[] = [];
+    const hashes: string[] = [];
+    const entries: OutboundView['entries'] = new Map();
+    for (const ns of visible) {
+      const own = ns === namespace;
+      for (const f of byNamespace.get(ns) ?? []) {
+        const serviceJson = own ? f.localJson : f.remoteJson;
+        const tag = `${own ? 'L' : 'R'}${f.hash}`;
+        services.push(own ? f.fragment.local : f.fragment.remote);
+        sJson.push(serviceJson);
+        backends.push(f.fragment.backend);
+        bJson.push(f.backendJson);
+        hashes.push(tag);
+        entries.set(`${f.fragment.local.namespace}/${f.fragment.local.name}`, {
+          tag,
+          serviceJson,
+          backendJson: f.backendJson,
+        });
+      }
+    }
+    let json: string | null = null;
+    return {
+      deps,
+      outbound: { services, backends },
+      get json() {
+        json ??= `{"services":[${sJson.join(',')}],"backends":[${bJson.join(',')}]}`;
+        return json;
+      },
+      hash: sha256(hashes.join(',')),
+      entries,
+      patchesFrom: new WeakMap(),
+    };
+  }
+
+  #build(
+    profile: Profile,
+    settings: MeshSettings,
+    inbound: InboundFragment,
+    view: OutboundView,
+    previous: CompiledConfig | null,
+  ): Omit<ProfileEntry, 'deps'> {
+    this.stats.configsBuilt++;
+    const rest = skeleton(
+      settings,
+      profile.namespace,
+      profile.serviceAccount,
+      profile.policyMode,
+      profile.opaquePorts,
+      inbound.ports,
+    );
+    const restJson = JSON.stringify(rest);
+    const version = `sha256:${sha256(`${restJson}\n${view.hash}`)}`;
+    if (previous !== null && previous.version === version) return { compiled: previous, diagnostics: [] };
+    const generatedAt = this.#now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z');
+    const head = { apiVersion: PROXY_CONFIG_API_VERSION, version, generatedAt };
+    // Everything but the outbound section is checked here; the outbound section is made of fragments each
+    // checked once (#serializeFragment), and no cross-field rule relates two services with distinct names.
+    // When only the outbound view changed, the rest was already checked with the previous version.
+    const checked =
+      previous !== null && previous.parts.restJson === restJson
+        ? ({ ok: true } as const)
+        : validateProxyConfig({ ...head, ...rest, outbound: { services: [], backends: [] } });
+    if (!checked.ok) {
+      const [ns, name] = profile.firstPod.split('/') as [string, string];
+      const first = checked.errors
+        .slice(0, 3)
+        .map((e) => `${e.path} ${e.message}`)
+        .join('; ');
+      return {
+        compiled: previous,
+        diagnostics: [
+          {
+            kind: 'Pod',
+            namespace: ns,
+            name,
+            reason: 'InvalidProxyConfig',
+            message: `compiled config rejected, last good kept: ${first}`,
+          },
+        ],
+      };
+    }
+    this.stats.configsSerialized++;
+    const config = { ...head, ...rest, outbound: view.outbound } as unknown as ProxyConfig;
+    const headJson = JSON.stringify(head);
+    const headRestJson = `${headJson.slice(0, -1)},${restJson.slice(1)}`;
+    const first = `{"type":"config","version":${JSON.stringify(version)},"config":${headRestJson.slice(0, -1)},"outbound":`;
+    return {
+      compiled: {
+        version,
+        config,
+        get chunks() {
+          return [first, view.json, '}}\n'];
+        },
+        parts: { view, headRestJson, restJson },
+      },
+      diagnostics: [],
+    };
+  }
+}
+
+/**
+ * The stream message turning `base` into `next` (crds/control-plane README, "patch"): the whole document but
+ * `outbound`, plus the services and backends that differ. Only the outbound part is large; it is computed once
+ * per pair of outbound views and shared by every subscriber that moves between them.
+ */
+export function patchChunks(base: CompiledConfig, next: CompiledConfig): readonly string[] {
+  const from = base.parts.view;
+  const to = next.parts.view;
+  let outbound = to.patchesFrom.get(from);
+  if (outbound === undefined) {
+    const upS: string[] = [];
+    const upB: string[] = [];
+    const removed: string[] = [];
+    for (const [k, e] of to.entries) {
+      if (from.entries.get(k)?.tag === e.tag) continue;
+      upS.push(e.serviceJson);
+      upB.push(e.backendJson);
+    }
+    for (const k of from.entries.keys()) {
+      if (to.entries.has(k)) continue;
+      const [namespace, name] = k.split('/') as [string, string];
+      removed.push(JSON.stringify({ namespace, name }));
+    }
+    const rm = removed.join(',');
+    outbound = `{"services":{"upsert":[${upS.join(',')}],"remove":[${rm}]},"backends":{"upsert":[${upB.join(',')}],"remove":[${rm}]}}`;
+    to.patchesFrom.set(from, outbound);
+  }
+  const head = `{"type":"patch","version":${JSON.stringify(next.version)},"base":${JSON.stringify(base.version)},"config":`;
+  return [head, next.parts.headRestJson, ',"outbound":', outbound, '}\n'];
+}
+
+/** Everything of a config but the header and the outbound section, in a fixed key order. */
+function skeleton(
+  settings: MeshSettings,
+  namespace: string,
+  serviceAccount: string,
+  policyMode: PolicyMode,
+  opaquePorts: number[] | null,
+  inboundPorts: InboundFragment['ports'],
+) {
+  return {
+    identity: {
+      spiffeId: `spiffe://${settings.trustDomain}/ns/${namespace}/sa/${serviceAccount}`,
+      trustDomain: settings.trustDomain,
+    },
+    trustAnchors: [...settings.trustAnchors],
+    policyMode,
+    listeners: {
+      outboundPort: settings.outboundPort,
+      inboundPort: settings.inboundPort,
+      adminPort: settings.adminPort,
+      ...(opaquePorts === null ? {} : { opaquePorts }),
+    },
+    inbound: { ports: inboundPorts },
+  };
+}
+
+function podPorts(
+  ix: SnapshotIndex,
+  podKey: string,
+  containerPorts: readonly { port: number; protocol: string }[],
+  opaque: readonly number[],
+  s: MeshSettings,
+): { port: number; protocol: PortProtocol }[] {
+  const seen = new Map<number, PortProtocol>();
+  const add = (port: number, l4: string) => {
+    if (l4 === 'SCTP' || seen.has(port)) return;
+    if (port === s.inboundPort || port === s.outboundPort || port === s.adminPort) return;
+    seen.set(port, l4 === 'UDP' ? 'udp' : opaque.includes(port) ? 'opaque' : 'detect');
+  };
+  for (const p of containerPorts) add(p.port, p.protocol);
+  for (const pp of ix.slicePortsByPod.get(podKey) ?? []) {
+    const [port, proto] = pp.split('/');
+    add(Number(port), proto ?? 'TCP');
+  }
+  return [...seen].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol }));
+}
+
+function sameList(a: unknown[], b: unknown[]): boolean {
+  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+}

@@ -1,0 +1,23 @@
+// What the compiler found wrong or worth telling: becomes status conditions, Events and log lines.
+
+export type DiagnosticReason =
+  | 'InvalidAnnotation'
+  | 'RootServiceNotFound'
+  | 'BackendNotFound'
+  | 'BackendPortMismatch'
+  | 'ConflictingSplit'
+  | 'RouteGroupNotFound'
+  | 'UnsupportedRouteKind'
+  | 'InvalidMatch'
+  | 'RuleReferencesNothing'
+  | 'UnsupportedSubject'
+  | 'InvalidProxyConfig';
+
+export interface Diagnostic {
+  /** Kind of the object concerned: TrafficSplit, TrafficTarget, Pod, Namespace, Service... */
+  kind: string;
+  namespace: string;
+  name: string;
+  reason: DiagnosticReason;
+  message: string;
+}

@@ -1,0 +1,72 @@
+import { describe, expect, test } from '@jest/globals';
+import { ProxyConfigCompiler } from './compile.ts';
+import { put, service, shop, split } from './fixtures.ts';
+import { conditionsEqual, desiredStatuses, mergeConditions } from './status.ts';
+
+describe('desiredStatuses', () => {
+  test('a healthy split is Accepted, ResolvedRefs and Ready with its generation', () => {
+    const s = shop();
+    const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics).get(
+      'TrafficSplit/shop/checkout',
+    )!;
+    expect(st.conditions.map((c) => [c.type, c.status, c.reason, c.observedGeneration])).toEqual([
+      ['Accepted', 'True', 'Accepted', 1],
+      ['ResolvedRefs', 'True', 'ResolvedRefs', 1],
+      ['Ready', 'True', 'Programmed', 1],
+    ]);
+  });
+
+  test('a missing backend: ResolvedRefs False with the field; a second split on the root: Accepted False', () => {
+    const s = shop();
+    put(s.services, service('shop', 'other', '10.96.9.9'));
+    put(
+      s.trafficSplits,
+      split('shop', 'checkout', 'checkout', [
+        ['checkout-v1', 1],
+        ['ghost', 1],
+      ]),
+    );
+    put(s.trafficSplits, split('shop', 'zz', 'checkout', [['checkout-v1', 1]]));
+    const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics);
+    const main = st.get('TrafficSplit/shop/checkout')!;
+    expect(main.conditions[1]).toMatchObject({ status: 'False', reason: 'BackendNotFound' });
+    expect(main.conditions[1]!.message).toContain('spec.backends[1].service: Service shop/ghost not found');
+    expect(main.warnings.map((w) => w.reason)).toEqual(['BackendNotFound']);
+    expect(st.get('TrafficSplit/shop/zz')!.conditions[0]).toMatchObject({
+      status: 'False',
+      reason: 'ConflictingSplit',
+    });
+  });
+
+  test('a split whose root does not exist is not Ready', () => {
+    const s = shop();
+    put(s.trafficSplits, split('shop', 'lost', 'nowhere', [['checkout-v1', 1]]));
+    const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics);
+    // The root has no Service, so no fragment resolved it: the status analysis still reports it.
+    expect(st.get('TrafficSplit/shop/lost')!.conditions[2]).toMatchObject({ type: 'Ready', status: 'False' });
+  });
+});
+
+describe('mergeConditions', () => {
+  test('keeps lastTransitionTime while the status holds, moves it on a change', () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const t1 = new Date('2026-01-02T00:00:00Z');
+    const first = mergeConditions(
+      undefined,
+      [{ type: 'Ready', status: 'True', reason: 'Programmed', message: 'm', observedGeneration: 1 }],
+      t0,
+    );
+    const same = mergeConditions(
+      first,
+      [{ type: 'Ready', status: 'True', reason: 'Programmed', message: 'm', observedGeneration: 1 }],
+      t1,
+    );
+    expect(conditionsEqual(first, same)).toBe(true);
+    const flipped = mergeConditions(
+      first,
+      [{ type: 'Ready', status: 'False', reason: 'X', message: 'm', observedGeneration: 2 }],
+      t1,
+    );
+    expect(flipped[0]!.lastTransitionTime).toBe('2026-01-02T00:00:00Z');
+  });
+});

@@ -1,0 +1,137 @@
+// Desired status of every SMI object (conditions Accepted, ResolvedRefs, Ready with observedGeneration), from
+// the snapshot and the compiler's diagnostics. Pure; the status writer merges with the live status so
+// lastTransitionTime only moves when a condition's status changes.
+import type { Condition } from '../../../crds/smi/index.ts';
+import type { ClusterSnapshot } from '../model/cluster.ts';
+import type { Diagnostic, DiagnosticReason } from './diagnostics.ts';
+
+export type SmiKind = 'TrafficSplit' | 'TrafficTarget' | 'HTTPRouteGroup' | 'TCPRoute' | 'UDPRoute';
+
+export interface DesiredStatus {
+  kind: SmiKind;
+  namespace: string;
+  name: string;
+  generation: number;
+  /** Conditions without lastTransitionTime (the writer sets it). */
+  conditions: Omit<Condition, 'lastTransitionTime'>[];
+  /** Diagnostics about this object: each becomes a Warning Event. */
+  warnings: Diagnostic[];
+}
+
+const UNRESOLVED: DiagnosticReason[] = [
+  'RootServiceNotFound',
+  'BackendNotFound',
+  'BackendPortMismatch',
+  'RouteGroupNotFound',
+  'UnsupportedRouteKind',
+  'RuleReferencesNothing',
+  'UnsupportedSubject',
+];
+
+/** `<Kind>/<namespace>/<name>` -> desired status. */
+export function desiredStatuses(
+  snapshot: ClusterSnapshot,
+  diagnostics: Diagnostic[],
+): Map<string, DesiredStatus> {
+  const byObject = new Map<string, Diagnostic[]>();
+  for (const d of diagnostics) {
+    const k = `${d.kind}/${d.namespace}/${d.name}`;
+    const list = byObject.get(k);
+    if (list === undefined) byObject.set(k, [d]);
+    else if (!list.some((x) => x.reason === d.reason && x.message === d.message)) list.push(d);
+  }
+  const out = new Map<string, DesiredStatus>();
+  const add = (
+    kind: SmiKind,
+    obj: { metadata: { namespace?: string; name?: string; generation?: number } },
+  ) => {
+    const namespace = obj.metadata.namespace ?? '';
+    const name = obj.metadata.name ?? '';
+    const generation = obj.metadata.generation ?? 0;
+    const warnings = byObject.get(`${kind}/${namespace}/${name}`) ?? [];
+    const c = (type: string, ok: boolean, reason: string, message: string) => ({
+      type,
+      status: ok ? ('True' as const) : ('False' as const),
+      observedGeneration: generation,
+      reason,
+      message,
+    });
+    const conflict = warnings.find((w) => w.reason === 'ConflictingSplit');
+    const invalid = warnings.filter((w) => w.reason === 'InvalidMatch');
+    const unresolved = warnings.filter((w) => UNRESOLVED.includes(w.reason));
+    const accepted = conflict === undefined && invalid.length === 0;
+    const conditions = [
+      accepted
+        ? c('Accepted', true, 'Accepted', `${kind} is valid and in effect`)
+        : c(
+            'Accepted',
+            false,
+            conflict ? 'ConflictingSplit' : 'InvalidMatch',
+            (conflict ? [conflict] : invalid).map((w) => w.message).join('; '),
+          ),
+      unresolved.length === 0
+        ? c('ResolvedRefs', true, 'ResolvedRefs', 'every reference resolved')
+        : c('ResolvedRefs', false, unresolved[0]!.reason, unresolved.map((w) => w.message).join('; ')),
+    ];
+    const rootMissing = unresolved.some((w) => w.reason === 'RootServiceNotFound');
+    conditions.push(
+      accepted && !rootMissing
+        ? c(
+            'Ready',
+            true,
+            'Programmed',
+            unresolved.length === 0
+              ? 'programmed into the proxies'
+              : 'programmed into the proxies without the unresolved references',
+          )
+        : c(
+            'Ready',
+            false,
+            accepted ? 'RootServiceNotFound' : 'NotAccepted',
+            accepted ? 'the root service does not exist' : 'not accepted',
+          ),
+    );
+    out.set(`${kind}/${namespace}/${name}`, { kind, namespace, name, generation, conditions, warnings });
+  };
+  for (const o of snapshot.trafficSplits.values()) add('TrafficSplit', o);
+  for (const o of snapshot.trafficTargets.values()) add('TrafficTarget', o);
+  for (const o of snapshot.httpRouteGroups.values()) add('HTTPRouteGroup', o);
+  for (const o of snapshot.tcpRoutes.values()) add('TCPRoute', o);
+  for (const o of snapshot.udpRoutes.values()) add('UDPRoute', o);
+  return out;
+}
+
+/** Merges desired conditions into the current ones: keeps lastTransitionTime when a status did not change. */
+export function mergeConditions(
+  current: readonly Condition[] | undefined,
+  desired: readonly Omit<Condition, 'lastTransitionTime'>[],
+  now: Date,
+): Condition[] {
+  const stamp = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return desired.map((d) => {
+    const old = current?.find((c) => c.type === d.type);
+    return {
+      ...d,
+      lastTransitionTime: old !== undefined && old.status === d.status ? old.lastTransitionTime : stamp,
+    };
+  });
+}
+
+/** Whether writing `next` would change anything compared to `current`. */
+export function conditionsEqual(
+  current: readonly Condition[] | undefined,
+  next: readonly Condition[],
+): boolean {
+  if (current === undefined || current.length !== next.length) return false;
+  return next.every((n) => {
+    const c = current.find((x) => x.type === n.type);
+    return (
+      c !== undefined &&
+      c.status === n.status &&
+      c.reason === n.reason &&
+      c.message === n.message &&
+      c.observedGeneration === n.observedGeneration &&
+      c.lastTransitionTime === n.lastTransitionTime
+    );
+  });
+}

@@ -1,0 +1,155 @@
+import { describe, expect, test } from '@jest/globals';
+import type { CompiledConfig } from '../compiler/compile.ts';
+import { ConfigHub, type SubscriberSink } from './hub.ts';
+
+const cfg = (v: string): CompiledConfig => ({
+  version: v,
+  config: {} as never,
+  chunks: ['{"type":"config",', `"version":"${v}"}\n`],
+  parts: {} as never,
+});
+const full = { since: null, acceptPatch: false };
+
+class Sink implements SubscriberSink {
+  lines: string[] = [];
+  closed: string | null = null;
+  full = false;
+  #drain: () => void = () => {};
+  write(chunks: readonly string[]): boolean {
+    this.lines.push(chunks.join(''));
+    return !this.full;
+  }
+  onDrain(cb: () => void): void {
+    this.#drain = cb;
+  }
+  drain(): void {
+    this.full = false;
+    this.#drain();
+  }
+  close(reason: string): void {
+    this.closed = reason;
+  }
+}
+
+describe('ConfigHub', () => {
+  test('snapshot on subscribe, then only changed versions; since skips the snapshot', () => {
+    const hub = new ConfigHub();
+    const a = cfg('v1');
+    hub.publish(new Map([['ns/p', a]]));
+    const fresh = new Sink();
+    const resumed = new Sink();
+    hub.subscribe('ns/p', fresh, full);
+    hub.subscribe('ns/p', resumed, { since: 'v1', acceptPatch: false });
+    hub.publish(new Map([['ns/p', a]]));
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    expect(fresh.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
+    expect(resumed.lines.map((l) => JSON.parse(l).version)).toEqual(['v2']);
+    hub.close();
+  });
+
+  test('a blocked subscriber gets only the newest queued config; others are not held up', () => {
+    const hub = new ConfigHub();
+    const slow = new Sink();
+    const fast = new Sink();
+    hub.subscribe('ns/p', slow, full);
+    hub.subscribe('ns/p', fast, full);
+    slow.full = true;
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    hub.publish(new Map([['ns/p', cfg('v3')]]));
+    expect(fast.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2', 'v3']);
+    expect(slow.lines.map((l) => JSON.parse(l).version)).toEqual(['v1']);
+    slow.drain();
+    expect(slow.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v3']);
+    hub.close();
+  });
+
+  test('a subscriber that does not drain within the write timeout is disconnected', async () => {
+    let disconnected = 0;
+    const hub = new ConfigHub({
+      writeTimeoutMs: 20,
+      observer: { subscribers: () => {}, pushed: () => {}, slowDisconnect: () => disconnected++ },
+    });
+    const slow = new Sink();
+    slow.full = true;
+    hub.subscribe('ns/p', slow, full);
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(slow.closed).toContain('slow subscriber');
+    expect(disconnected).toBe(1);
+    expect(hub.subscriberCount).toBe(0);
+    hub.close();
+  });
+
+  test('a patch subscriber gets the first config in full, then patches from what it holds', () => {
+    const hub = new ConfigHub({
+      patch: (base, next) => [`{"type":"patch","version":"${next.version}","base":"${base.version}"}\n`],
+    });
+    const s = new Sink();
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    hub.subscribe('ns/p', s, { since: null, acceptPatch: true });
+    s.full = true;
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    hub.publish(new Map([['ns/p', cfg('v3')]]));
+    s.drain();
+    expect(s.lines.map((l) => JSON.parse(l))).toEqual([
+      { type: 'config', version: 'v1' },
+      { type: 'patch', version: 'v2', base: 'v1' },
+      { type: 'patch', version: 'v3', base: 'v2' },
+    ]);
+    hub.close();
+  });
+
+  test('at most maxFullInFlight full configs are in socket buffers at once; the others wait their turn', () => {
+    const hub = new ConfigHub({ maxFullInFlight: 1 });
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const a = new Sink();
+    const b = new Sink();
+    a.full = true;
+    b.full = true;
+    hub.subscribe('ns/p', a, full);
+    hub.subscribe('ns/p', b, full);
+    expect(a.lines).toHaveLength(1);
+    expect(b.lines).toHaveLength(0);
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    a.drain();
+    // a drained: b (waiting first) gets the newest config; a's own next full config now waits for b.
+    expect(b.lines.map((l) => JSON.parse(l).version)).toEqual(['v2']);
+    expect(a.lines.map((l) => JSON.parse(l).version)).toEqual(['v1']);
+    b.drain();
+    expect(a.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
+    hub.close();
+  });
+
+  test('a subscriber resuming with the current version gets the next change as a patch', () => {
+    const hub = new ConfigHub({
+      patch: (base, next) => [`{"type":"patch","version":"${next.version}","base":"${base.version}"}\n`],
+    });
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const s = new Sink();
+    hub.subscribe('ns/p', s, { since: 'v1', acceptPatch: true });
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    expect(s.lines.map((l) => JSON.parse(l))).toEqual([{ type: 'patch', version: 'v2', base: 'v1' }]);
+    hub.close();
+  });
+
+  test('streams of a pod that no longer has a config are closed', () => {
+    const hub = new ConfigHub();
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const s = new Sink();
+    hub.subscribe('ns/p', s, full);
+    hub.publish(new Map());
+    expect(s.closed).toBe('pod no longer has a config');
+    expect(hub.subscriberCount).toBe(0);
+    hub.close();
+  });
+
+  test('idle subscribers get pings', async () => {
+    const hub = new ConfigHub({ pingIntervalMs: 30 });
+    const s = new Sink();
+    hub.subscribe('ns/p', s, full);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.lines).toContain('{"type":"ping"}\n');
+    hub.close();
+  });
+});

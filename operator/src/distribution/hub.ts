@@ -1,0 +1,229 @@
+// Config distribution: who is subscribed to which pod's config, and getting new versions to them without letting
+// a slow subscriber hold anything up. Each subscriber has a bounded queue of one config (a newer config replaces a
+// queued older one: only the latest matters) plus keepalive pings; a subscriber that cannot drain its socket
+// within the write timeout is disconnected and reconnects with `since`.
+import { type CompiledConfig, patchChunks } from '../compiler/compile.ts';
+
+/** The transport side of one subscriber (an HTTP response in production, anything in tests). */
+export interface SubscriberSink {
+  /** Writes one message given in pieces; returns false when the sink is over its buffer (wait for drain). */
+  write(chunks: readonly string[]): boolean;
+  onDrain(cb: () => void): void;
+  close(reason: string): void;
+}
+
+export interface HubObserver {
+  subscribers(n: number): void;
+  pushed(latencySeconds: number): void;
+  slowDisconnect(): void;
+}
+
+export interface HubOptions {
+  writeTimeoutMs?: number;
+  pingIntervalMs?: number;
+  observer?: HubObserver;
+  /**
+   * Full configs (hundreds of KiB each) being written at once, at most; more wait their turn. Bounds the memory
+   * a reconnect storm puts in socket buffers. Patches and pings are not limited.
+   */
+  maxFullInFlight?: number;
+  /** Builds a patch message from the config a subscriber holds to the new one (default: the compiler's). */
+  patch?: (base: CompiledConfig, next: CompiledConfig) => readonly string[];
+}
+
+export interface SubscribeOptions {
+  /** The version the subscriber already holds (resume): not sent again. */
+  since: string | null;
+  /** The subscriber applies patch messages: after the first full config, changes are sent as patches. */
+  acceptPatch: boolean;
+}
+
+const PING: readonly string[] = ['{"type":"ping"}\n'];
+
+class Subscriber {
+  readonly podKey: string;
+  readonly sink: SubscriberSink;
+  lastVersion: string | null;
+  /** The config last written in full or as a patch: the base for the next patch. */
+  lastSent: CompiledConfig | null = null;
+  readonly acceptPatch: boolean;
+  blocked = false;
+  /** Its last write was a full config that has not drained yet (counts against maxFullInFlight). */
+  fullInFlight = false;
+  pending: { config: CompiledConfig; since: number } | null = null;
+  lastWrite = Date.now();
+  drainTimer: NodeJS.Timeout | null = null;
+  closed = false;
+
+  constructor(podKey: string, sink: SubscriberSink, o: SubscribeOptions) {
+    this.podKey = podKey;
+    this.sink = sink;
+    this.lastVersion = o.since;
+    this.acceptPatch = o.acceptPatch;
+  }
+}
+
+export class ConfigHub {
+  readonly #current = new Map<string, CompiledConfig>();
+  readonly #subs = new Map<string, Set<Subscriber>>();
+  readonly #o: Required<Omit<HubOptions, 'observer'>> & { observer?: HubObserver };
+  readonly #pinger: NodeJS.Timeout;
+  #count = 0;
+  #fullInFlight = 0;
+  readonly #fullWaiting = new Set<Subscriber>();
+
+  constructor(o: HubOptions = {}) {
+    this.#o = {
+      writeTimeoutMs: 10_000,
+      pingIntervalMs: 15_000,
+      maxFullInFlight: 32,
+      patch: patchChunks,
+      ...o,
+    };
+    this.#pinger = setInterval(() => this.#ping(), Math.max(50, Math.floor(this.#o.pingIntervalMs / 3)));
+    this.#pinger.unref();
+  }
+
+  get subscriberCount(): number {
+    return this.#count;
+  }
+
+  /** The config currently published for a pod. */
+  current(podKey: string): CompiledConfig | undefined {
+    return this.#current.get(podKey);
+  }
+
+  /** Replaces the published set; sends each changed config to its pod's subscribers. */
+  publish(proxies: ReadonlyMap<string, CompiledConfig>, startedAt = performance.now()): void {
+    for (const k of [...this.#current.keys()]) {
+      if (proxies.has(k)) continue;
+      this.#current.delete(k);
+      // The pod is gone (or no longer meshed): its streams end; a reconnect gets PodNotFound.
+      for (const s of [...(this.#subs.get(k) ?? [])]) {
+        s.sink.close('pod no longer has a config');
+        this.#remove(s);
+      }
+    }
+    for (const [podKey, c] of proxies) {
+      if (this.#current.get(podKey) === c) continue;
+      this.#current.set(podKey, c);
+      const subs = this.#subs.get(podKey);
+      if (subs === undefined) continue;
+      for (const s of subs) this.#send(s, c, startedAt);
+    }
+  }
+
+  /** Adds a subscriber; sends the current config at once unless it already has it. Returns an unsubscribe. */
+  subscribe(podKey: string, sink: SubscriberSink, o: SubscribeOptions): () => void {
+    const s = new Subscriber(podKey, sink, o);
+    let set = this.#subs.get(podKey);
+    if (set === undefined) {
+      set = new Set();
+      this.#subs.set(podKey, set);
+    }
+    set.add(s);
+    this.#count++;
+    this.#o.observer?.subscribers(this.#count);
+    sink.onDrain(() => this.#drained(s));
+    const c = this.#current.get(podKey);
+    // A resumed subscriber that holds the current version can take patches against it right away.
+    if (c !== undefined && o.since === c.version) s.lastSent = c;
+    if (c !== undefined) this.#send(s, c, performance.now());
+    return () => this.#remove(s);
+  }
+
+  #send(s: Subscriber, c: CompiledConfig, since: number): void {
+    if (s.closed || s.lastVersion === c.version) return;
+    if (s.blocked || this.#fullWaiting.has(s)) {
+      s.pending = { config: c, since };
+      return;
+    }
+    const patch = s.acceptPatch && s.lastSent !== null;
+    if (!patch && this.#fullInFlight >= this.#o.maxFullInFlight) {
+      s.pending = { config: c, since };
+      this.#fullWaiting.add(s);
+      return;
+    }
+    const chunks = patch ? this.#o.patch(s.lastSent!, c) : c.chunks;
+    s.lastSent = c;
+    s.lastVersion = c.version;
+    this.#write(s, chunks);
+    if (!patch && s.blocked) {
+      s.fullInFlight = true;
+      this.#fullInFlight++;
+    }
+    this.#o.observer?.pushed((performance.now() - since) / 1000);
+  }
+
+  /** A full write finished (drained or its subscriber left): let waiting subscribers have theirs. */
+  #fullDone(s: Subscriber): void {
+    if (!s.fullInFlight) return;
+    s.fullInFlight = false;
+    this.#fullInFlight--;
+    for (const w of this.#fullWaiting) {
+      if (this.#fullInFlight >= this.#o.maxFullInFlight) break;
+      this.#fullWaiting.delete(w);
+      const p = w.pending;
+      w.pending = null;
+      if (p !== null) this.#send(w, p.config, p.since);
+    }
+  }
+
+  #write(s: Subscriber, chunks: readonly string[]): void {
+    const ok = s.sink.write(chunks);
+    s.lastWrite = Date.now();
+    if (!ok) {
+      s.blocked = true;
+      s.drainTimer = setTimeout(() => {
+        this.#o.observer?.slowDisconnect();
+        s.sink.close('slow subscriber: socket did not drain in time');
+        this.#remove(s);
+      }, this.#o.writeTimeoutMs);
+      s.drainTimer.unref();
+    }
+  }
+
+  #drained(s: Subscriber): void {
+    if (s.closed) return;
+    s.blocked = false;
+    if (s.drainTimer !== null) clearTimeout(s.drainTimer);
+    s.drainTimer = null;
+    this.#fullDone(s);
+    const p = s.pending;
+    s.pending = null;
+    if (p !== null) this.#send(s, p.config, p.since);
+  }
+
+  #ping(): void {
+    const now = Date.now();
+    for (const set of this.#subs.values()) {
+      for (const s of set) {
+        if (!s.blocked && now - s.lastWrite >= this.#o.pingIntervalMs) this.#write(s, PING);
+      }
+    }
+  }
+
+  #remove(s: Subscriber): void {
+    if (s.closed) return;
+    s.closed = true;
+    if (s.drainTimer !== null) clearTimeout(s.drainTimer);
+    this.#fullWaiting.delete(s);
+    this.#fullDone(s);
+    const set = this.#subs.get(s.podKey);
+    set?.delete(s);
+    if (set?.size === 0) this.#subs.delete(s.podKey);
+    this.#count--;
+    this.#o.observer?.subscribers(this.#count);
+  }
+
+  /** Closes every subscriber (shutdown). */
+  close(): void {
+    clearInterval(this.#pinger);
+    for (const set of [...this.#subs.values()]) {
+      for (const s of [...set]) {
+        s.sink.close('operator shutting down');
+        this.#remove(s);
+      }
+    }
+  }
+}

@@ -1,0 +1,246 @@
+// The mesh certificate authority: a trust anchor (root, long-lived, key offline-able), an issuer
+// (intermediate, signs leaf certificates) and the leaf issuance policy.
+import { createPrivateKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
+import { isValidTrustDomain } from './spiffe.ts';
+import {
+  derToPem,
+  encodeName,
+  signCertificate,
+  spkiOf,
+  splitPemCertificates,
+  subjectOf,
+  type VerifiedCsr,
+  verifyCsr,
+} from './x509.ts';
+
+export const DEFAULT_LEAF_LIFETIME_MS = 24 * 3600_000;
+export const DEFAULT_BACKDATE_MS = 60_000;
+/** Proxies renew at this fraction of the leaf lifetime. */
+export const RENEW_AT_FRACTION = 0.7;
+const DEFAULT_ANCHOR_LIFETIME_MS = 10 * 365 * 24 * 3600_000;
+const DEFAULT_ISSUER_LIFETIME_MS = 365 * 24 * 3600_000;
+
+export interface KeyedCertificate {
+  cert: X509Certificate;
+  key: KeyObject;
+}
+
+export interface IssuerMaterial {
+  /** Every trusted root, PEM order preserved: during a rotation old and new. */
+  anchors: X509Certificate[];
+  issuer: KeyedCertificate;
+}
+
+function newKey(): { key: KeyObject; spki: Buffer } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { key: privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }) };
+}
+
+/** Generates a self-signed trust anchor for a trust domain. */
+export function generateTrustAnchor(
+  trustDomain: string,
+  now = new Date(),
+  lifetimeMs = DEFAULT_ANCHOR_LIFETIME_MS,
+): KeyedCertificate {
+  const { key, spki } = newKey();
+  const subject = encodeName({ organization: 'weft', commonName: `root.${trustDomain}` });
+  const cert = signCertificate(
+    {
+      subject,
+      spki,
+      notBefore: new Date(now.getTime() - DEFAULT_BACKDATE_MS),
+      notAfter: new Date(now.getTime() + lifetimeMs),
+      ca: { pathLen: 1 },
+    },
+    { subject, spki, key },
+  );
+  return { cert, key };
+}
+
+/** Generates an issuer signed by the anchor; never outlives it. */
+export function generateIssuer(
+  anchor: KeyedCertificate,
+  trustDomain: string,
+  now = new Date(),
+  lifetimeMs = DEFAULT_ISSUER_LIFETIME_MS,
+): KeyedCertificate {
+  const { key, spki } = newKey();
+  const notAfter = Math.min(now.getTime() + lifetimeMs, Date.parse(anchor.cert.validTo));
+  const cert = signCertificate(
+    {
+      subject: encodeName({ organization: 'weft', commonName: `issuer.${trustDomain}` }),
+      spki,
+      notBefore: new Date(now.getTime() - DEFAULT_BACKDATE_MS),
+      notAfter: new Date(notAfter),
+      ca: { pathLen: 0 },
+    },
+    { subject: subjectOf(anchor.cert), spki: spkiOf(anchor.cert), key: anchor.key },
+  );
+  return { cert, key };
+}
+
+export class IssuerLoadError extends Error {
+  override name = 'IssuerLoadError';
+}
+
+/**
+ * Loads supplied material (for example from a cert-manager Secret): anchors bundle, issuer certificate and
+ * its PKCS#8/SEC1 key. Checks that the key matches, the issuer is a CA and chains to one of the anchors.
+ */
+export function loadIssuer(pem: { anchors: string; issuerCert: string; issuerKey: string }): IssuerMaterial {
+  const anchors = splitPemCertificates(pem.anchors).map((p) => new X509Certificate(p));
+  if (anchors.length === 0) throw new IssuerLoadError('anchors: no certificate found');
+  const issuerPem = splitPemCertificates(pem.issuerCert)[0];
+  if (issuerPem === undefined) throw new IssuerLoadError('issuerCert: no certificate found');
+  const cert = new X509Certificate(issuerPem);
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem.issuerKey);
+  } catch (err) {
+    throw new IssuerLoadError(`issuerKey: ${(err as Error).message}`);
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new IssuerLoadError('issuerKey: must be an ECDSA P-256 key');
+  }
+  if (!cert.checkPrivateKey(key)) throw new IssuerLoadError('issuerKey: does not match issuerCert');
+  if (!cert.ca) throw new IssuerLoadError('issuerCert: is not a CA certificate');
+  if (!anchors.some((a) => cert.checkIssued(a) && cert.verify(a.publicKey))) {
+    throw new IssuerLoadError('issuerCert: not signed by any of the anchors');
+  }
+  return { anchors, issuer: { cert, key } };
+}
+
+export class IssuanceError extends Error {
+  override name = 'IssuanceError';
+}
+
+export interface IssuedCertificate {
+  /** Leaf then issuer, PEM. */
+  certificateChain: string;
+  trustAnchors: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** When the holder should renew: RENEW_AT_FRACTION of the lifetime. */
+  renewAfter: Date;
+}
+
+export interface AuthorityOptions {
+  trustDomain: string;
+  leafLifetimeMs?: number;
+  backdateMs?: number;
+}
+
+/** Issues leaf certificates for verified CSRs. Pure apart from key material and randomness of serials. */
+export class CertificateAuthority {
+  readonly trustDomain: string;
+  readonly #leafLifetimeMs: number;
+  readonly #backdateMs: number;
+  #material: IssuerMaterial;
+  #issuerSubject: Buffer;
+  #issuerSpki: Buffer;
+  #issuerPem: string;
+
+  constructor(material: IssuerMaterial, options: AuthorityOptions) {
+    if (!isValidTrustDomain(options.trustDomain)) {
+      throw new Error(`invalid trust domain "${options.trustDomain}"`);
+    }
+    this.trustDomain = options.trustDomain;
+    this.#leafLifetimeMs = options.leafLifetimeMs ?? DEFAULT_LEAF_LIFETIME_MS;
+    this.#backdateMs = options.backdateMs ?? DEFAULT_BACKDATE_MS;
+    this.#material = material;
+    this.#issuerSubject = subjectOf(material.issuer.cert);
+    this.#issuerSpki = spkiOf(material.issuer.cert);
+    this.#issuerPem = material.issuer.cert.toString();
+  }
+
+  /** Swaps issuer and anchors (rotation). Callers bundle old and new anchors until every leaf is renewed. */
+  rotate(material: IssuerMaterial): void {
+    this.#material = material;
+    this.#issuerSubject = subjectOf(material.issuer.cert);
+    this.#issuerSpki = spkiOf(material.issuer.cert);
+    this.#issuerPem = material.issuer.cert.toString();
+  }
+
+  get trustAnchorsPem(): string[] {
+    return this.#material.anchors.map((a) => a.toString());
+  }
+
+  get issuerNotAfter(): Date {
+    return new Date(this.#material.issuer.cert.validTo);
+  }
+
+  /** Verifies the CSR (see verifyCsr) and signs a leaf for spiffeId. */
+  issue(csrPem: string, spiffeId: string, now = new Date()): IssuedCertificate {
+    return this.issueVerified(verifyCsr(csrPem), spiffeId, now);
+  }
+
+  /** A serving certificate for the operator itself: its SPIFFE ID plus DNS and IP SANs. */
+  issueServing(
+    csr: VerifiedCsr,
+    spiffeId: string,
+    dnsNames: string[],
+    ipAddresses: string[],
+  ): IssuedCertificate {
+    return this.issueVerified(csr, spiffeId, new Date(), { dnsNames, ipAddresses });
+  }
+
+  issueVerified(
+    csr: VerifiedCsr,
+    spiffeId: string,
+    now = new Date(),
+    extraNames: { dnsNames?: string[]; ipAddresses?: string[] } = {},
+  ): IssuedCertificate {
+    if (!spiffeId.startsWith(`spiffe://${this.trustDomain}/`)) {
+      throw new IssuanceError(`${spiffeId} is not in trust domain ${this.trustDomain}`);
+    }
+    const issuer = this.#material.issuer.cert;
+    const issuerFrom = Date.parse(issuer.validFrom);
+    const issuerTo = Date.parse(issuer.validTo);
+    if (now.getTime() >= issuerTo) throw new IssuanceError('issuer certificate has expired');
+    const notBefore = new Date(Math.max(now.getTime() - this.#backdateMs, issuerFrom));
+    const notAfter = new Date(Math.min(now.getTime() + this.#leafLifetimeMs, issuerTo));
+    const leaf = signCertificate(
+      {
+        subject: encodeName({}),
+        spki: csr.spki,
+        notBefore,
+        notAfter,
+        ca: null,
+        uri: spiffeId,
+        ...extraNames,
+      },
+      { subject: this.#issuerSubject, spki: this.#issuerSpki, key: this.#material.issuer.key },
+    );
+    return {
+      certificateChain: leaf.toString() + this.#issuerPem,
+      trustAnchors: this.trustAnchorsPem,
+      notBefore,
+      notAfter,
+      renewAfter: renewalTime(notBefore, notAfter),
+    };
+  }
+}
+
+/** The moment a certificate should be renewed: 70% into its validity. */
+export function renewalTime(notBefore: Date, notAfter: Date, fraction = RENEW_AT_FRACTION): Date {
+  return new Date(notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) * fraction);
+}
+
+/** Old and new anchors, de-duplicated by fingerprint, order kept: the bundle published during a rotation. */
+export function mergeTrustBundles(...bundles: X509Certificate[][]): X509Certificate[] {
+  const seen = new Set<string>();
+  const out: X509Certificate[] = [];
+  for (const c of bundles.flat()) {
+    if (seen.has(c.fingerprint256)) continue;
+    seen.add(c.fingerprint256);
+    out.push(c);
+  }
+  return out;
+}
+
+/** PEM of a private key for storage in a Secret (PKCS#8). */
+export function keyToPem(key: KeyObject): string {
+  return key.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+export { derToPem };

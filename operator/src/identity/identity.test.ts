@@ -1,0 +1,147 @@
+import { X509Certificate } from 'node:crypto';
+import { describe, expect, test } from '@jest/globals';
+import {
+  CertificateAuthority,
+  CsrError,
+  generateIssuer,
+  generateTrustAnchor,
+  keyToPem,
+  loadIssuer,
+  mergeTrustBundles,
+  renewalTime,
+  spiffeIdFor,
+  splitPemCertificates,
+  uriSans,
+} from './index.ts';
+import { openssl, opensslCsr, opensslVerify } from './testing.ts';
+
+const TD = 'cluster.local';
+const now = new Date('2026-06-01T12:00:00Z');
+const longAgo = new Date('2026-01-01T00:00:00Z');
+const anchor = generateTrustAnchor(TD, longAgo);
+const issuer = generateIssuer(anchor, TD, longAgo, 5 * 365 * 24 * 3600_000);
+const ca = new CertificateAuthority({ anchors: [anchor.cert], issuer }, { trustDomain: TD });
+
+describe('spiffeIdFor', () => {
+  test('builds the mesh SPIFFE ID', () => {
+    expect(spiffeIdFor(TD, 'shop', 'frontend')).toBe('spiffe://cluster.local/ns/shop/sa/frontend');
+  });
+  test('rejects names Kubernetes would not allow', () => {
+    expect(() => spiffeIdFor(TD, 'Shop', 'x')).toThrow('invalid namespace "Shop"');
+    expect(() => spiffeIdFor('a/b', 'shop', 'x')).toThrow('invalid trust domain');
+  });
+});
+
+describe('CertificateAuthority.issue', () => {
+  const { csrPem } = opensslCsr();
+  const id = spiffeIdFor(TD, 'shop', 'frontend');
+
+  test('openssl verifies the chain leaf -> issuer -> anchor, and the leaf carries the SPIFFE ID', () => {
+    const issued = ca.issue(csrPem, id);
+    const [leafPem, issuerPem] = splitPemCertificates(issued.certificateChain);
+    expect(opensslVerify(issued.trustAnchors.join(''), leafPem!, issuerPem!)).toContain('OK');
+    const leaf = new X509Certificate(leafPem!);
+    expect(uriSans(leaf)).toEqual([id]);
+    expect(leaf.ca).toBe(false);
+    const exts = openssl(['x509', '-noout', '-ext', 'keyUsage,extendedKeyUsage,basicConstraints'], leafPem);
+    expect(exts).toContain('CA:FALSE');
+    expect(exts).toContain('Digital Signature');
+    expect(exts).toContain('TLS Web Server Authentication, TLS Web Client Authentication');
+  });
+
+  test('leaf is valid 24h, backdated 1 minute, renewed at 70%', () => {
+    const issued = ca.issue(csrPem, id, now);
+    expect(issued.notBefore.toISOString()).toBe('2026-06-01T11:59:00.000Z');
+    expect(issued.notAfter.toISOString()).toBe('2026-06-02T12:00:00.000Z');
+    const leaf = new X509Certificate(splitPemCertificates(issued.certificateChain)[0]!);
+    expect(new Date(leaf.validTo).toISOString()).toBe('2026-06-02T12:00:00.000Z');
+    expect(issued.renewAfter.getTime()).toBe(issued.notBefore.getTime() + 0.7 * (24 * 3600_000 + 60_000));
+  });
+
+  test('never outlives the issuer', () => {
+    const shortIssuer = generateIssuer(anchor, TD, now, 3600_000);
+    const shortCa = new CertificateAuthority(
+      { anchors: [anchor.cert], issuer: shortIssuer },
+      { trustDomain: TD },
+    );
+    const issued = shortCa.issue(csrPem, id, now);
+    expect(issued.notAfter.getTime()).toBe(Date.parse(shortIssuer.cert.validTo));
+    expect(() => shortCa.issue(csrPem, id, new Date(now.getTime() + 2 * 3600_000))).toThrow(
+      'issuer certificate has expired',
+    );
+  });
+
+  test('refuses an identity outside the trust domain', () => {
+    expect(() => ca.issue(csrPem, 'spiffe://other.org/ns/a/sa/b')).toThrow('not in trust domain');
+  });
+});
+
+describe('CSR verification', () => {
+  test('rejects a P-384 key', () => {
+    const { csrPem } = opensslCsr('secp384r1');
+    expect(() => ca.issue(csrPem, spiffeIdFor(TD, 'a', 'b'))).toThrow(
+      expect.objectContaining({ code: 'UnsupportedKey' }) as unknown as Error,
+    );
+  });
+  test('rejects a CSR whose signature does not match (one byte of the subject changed)', () => {
+    const { csrPem } = opensslCsr();
+    const der = Buffer.from(csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const at = der.indexOf(Buffer.from('workload'));
+    der[at] = 'W'.charCodeAt(0);
+    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    expect(() => ca.issue(tampered, spiffeIdFor(TD, 'a', 'b'))).toThrow(CsrError);
+    expect(() => ca.issue(tampered, spiffeIdFor(TD, 'a', 'b'))).toThrow('signature does not match');
+  });
+  test('rejects garbage with MalformedCsr', () => {
+    expect(() => ca.issue('hello', spiffeIdFor(TD, 'a', 'b'))).toThrow(
+      expect.objectContaining({ code: 'MalformedCsr' }) as unknown as Error,
+    );
+  });
+});
+
+describe('loadIssuer and rotation', () => {
+  test('loads supplied PEM material and rejects a key that does not match', () => {
+    const loaded = loadIssuer({
+      anchors: anchor.cert.toString(),
+      issuerCert: issuer.cert.toString(),
+      issuerKey: keyToPem(issuer.key),
+    });
+    expect(loaded.anchors[0]!.fingerprint256).toBe(anchor.cert.fingerprint256);
+    expect(() =>
+      loadIssuer({
+        anchors: anchor.cert.toString(),
+        issuerCert: issuer.cert.toString(),
+        issuerKey: keyToPem(anchor.key),
+      }),
+    ).toThrow('issuerKey: does not match issuerCert');
+    const stranger = generateTrustAnchor(TD);
+    expect(() =>
+      loadIssuer({
+        anchors: stranger.cert.toString(),
+        issuerCert: issuer.cert.toString(),
+        issuerKey: keyToPem(issuer.key),
+      }),
+    ).toThrow('not signed by any of the anchors');
+  });
+
+  test('during anchor rotation leaves from the old and the new issuer verify against the merged bundle', () => {
+    const { csrPem } = opensslCsr();
+    const id = spiffeIdFor(TD, 'shop', 'frontend');
+    const oldLeaf = ca.issue(csrPem, id);
+    const newAnchor = generateTrustAnchor(TD);
+    const newIssuer = generateIssuer(newAnchor, TD);
+    const bundle = mergeTrustBundles([anchor.cert], [newAnchor.cert, anchor.cert]);
+    expect(bundle).toHaveLength(2);
+    const rotated = new CertificateAuthority({ anchors: bundle, issuer: newIssuer }, { trustDomain: TD });
+    const newLeaf = rotated.issue(csrPem, id);
+    const anchorsPem = rotated.trustAnchorsPem.join('');
+    for (const chain of [oldLeaf.certificateChain, newLeaf.certificateChain]) {
+      const [leafPem, issuerPem] = splitPemCertificates(chain);
+      expect(opensslVerify(anchorsPem, leafPem!, issuerPem!)).toContain('OK');
+    }
+  });
+
+  test('renewalTime is 70% into the validity', () => {
+    expect(renewalTime(new Date(0), new Date(1000)).getTime()).toBe(700);
+  });
+});

@@ -1,0 +1,49 @@
+// Test helpers: make CSRs the way a proxy would, with openssl (a real, independent implementation).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function openssl(args: string[], input?: string): string {
+  return execFileSync('openssl', args, {
+    encoding: 'utf8',
+    input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** A fresh P-256 key (PEM) and a CSR (PEM) for it, made by openssl. */
+export function opensslCsr(curve = 'prime256v1'): { keyPem: string; csrPem: string } {
+  const keyPem = openssl(['ecparam', '-name', curve, '-genkey', '-noout']);
+  const dir = mkdtempSync(join(tmpdir(), 'weft-csr-'));
+  try {
+    writeFileSync(join(dir, 'k.pem'), keyPem);
+    const csrPem = openssl(['req', '-new', '-key', join(dir, 'k.pem'), '-subj', '/CN=workload']);
+    return { keyPem, csrPem };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `openssl verify` of a leaf against anchors with the given untrusted intermediates; returns stdout. */
+export function opensslVerify(anchorsPem: string, leafPem: string, intermediatesPem: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-verify-'));
+  try {
+    writeFileSync(join(dir, 'ca.pem'), anchorsPem);
+    writeFileSync(join(dir, 'int.pem'), intermediatesPem);
+    writeFileSync(join(dir, 'leaf.pem'), leafPem);
+    return openssl([
+      'verify',
+      '-x509_strict',
+      '-purpose',
+      'sslclient',
+      '-CAfile',
+      join(dir, 'ca.pem'),
+      '-untrusted',
+      join(dir, 'int.pem'),
+      join(dir, 'leaf.pem'),
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,216 @@
+// Thin shells over the apiserver calls the operator makes: TokenReview, the leader Lease, SMI status writes and
+// Events. No logic beyond mapping shapes; decisions live in pure modules.
+import {
+  ApiException,
+  AuthenticationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Lease,
+} from '@kubernetes/client-node';
+import type { Condition } from '../../../crds/smi/index.ts';
+import type { SmiKind } from '../compiler/status.ts';
+import type { LeaseState, LeaseStore } from '../runtime/leader.ts';
+
+export interface TokenReviewResult {
+  authenticated: boolean;
+  username: string;
+  audiences: string[];
+  extra: Record<string, string[]>;
+  error: string | null;
+}
+
+/** Asks the apiserver to authenticate a token for the given audiences. Throws when the call itself fails. */
+export async function reviewToken(
+  kc: KubeConfig,
+  token: string,
+  audiences: string[],
+): Promise<TokenReviewResult> {
+  const api = kc.makeApiClient(AuthenticationV1Api);
+  const r = await api.createTokenReview({
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } },
+  });
+  const st = r.status ?? {};
+  return {
+    authenticated: st.authenticated === true,
+    username: st.user?.username ?? '',
+    audiences: st.audiences ?? [],
+    extra: (st.user?.extra ?? {}) as Record<string, string[]>,
+    error: st.error ?? null,
+  };
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof ApiException && err.code === 404;
+}
+
+function isConflict(err: unknown): boolean {
+  return err instanceof ApiException && (err.code === 409 || err.code === 422);
+}
+
+/** The leader Lease in coordination.k8s.io/v1. */
+export class KubeLeaseStore implements LeaseStore {
+  readonly #api: CoordinationV1Api;
+  readonly #namespace: string;
+  readonly #name: string;
+
+  constructor(kc: KubeConfig, namespace: string, name: string) {
+    this.#api = kc.makeApiClient(CoordinationV1Api);
+    this.#namespace = namespace;
+    this.#name = name;
+  }
+
+  async get(): Promise<LeaseState | null> {
+    try {
+      const l = await this.#api.readNamespacedLease({ name: this.#name, namespace: this.#namespace });
+      const s = l.spec ?? {};
+      const time = (v: unknown) =>
+        v instanceof Date ? v.toISOString() : v === undefined || v === null ? null : String(v);
+      return {
+        holderIdentity: s.holderIdentity ?? null,
+        leaseDurationSeconds: s.leaseDurationSeconds ?? 15,
+        renewTime: time(s.renewTime),
+        acquireTime: time(s.acquireTime),
+        leaseTransitions: s.leaseTransitions ?? 0,
+        resourceVersion: l.metadata?.resourceVersion ?? null,
+      };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async write(next: LeaseState): Promise<boolean> {
+    const body: V1Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: this.#name,
+        namespace: this.#namespace,
+        ...(next.resourceVersion === null ? {} : { resourceVersion: next.resourceVersion }),
+      },
+      spec: {
+        ...(next.holderIdentity === null ? {} : { holderIdentity: next.holderIdentity }),
+        leaseDurationSeconds: next.leaseDurationSeconds,
+        leaseTransitions: next.leaseTransitions,
+        // MicroTime strings pass through the serializer unchanged; Date would lose the microsecond layout.
+        ...(next.renewTime === null ? {} : { renewTime: next.renewTime as unknown as Date }),
+        ...(next.acquireTime === null ? {} : { acquireTime: next.acquireTime as unknown as Date }),
+      },
+    };
+    try {
+      if (next.resourceVersion === null) {
+        await this.#api.createNamespacedLease({ namespace: this.#namespace, body });
+      } else {
+        await this.#api.replaceNamespacedLease({ name: this.#name, namespace: this.#namespace, body });
+      }
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+  }
+}
+
+const PLURALS: Record<SmiKind, [group: string, version: string, plural: string]> = {
+  TrafficSplit: ['split.smi-spec.io', 'v1alpha4', 'trafficsplits'],
+  TrafficTarget: ['access.smi-spec.io', 'v1alpha3', 'traffictargets'],
+  HTTPRouteGroup: ['specs.smi-spec.io', 'v1alpha4', 'httproutegroups'],
+  TCPRoute: ['specs.smi-spec.io', 'v1alpha4', 'tcproutes'],
+  UDPRoute: ['specs.smi-spec.io', 'v1alpha4', 'udproutes'],
+};
+
+/** Reads and writes SMI status through the status subresource only (never spec). */
+export class SmiStatusClient {
+  readonly #api: CustomObjectsApi;
+
+  constructor(kc: KubeConfig) {
+    this.#api = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  async getStatus(
+    kind: SmiKind,
+    namespace: string,
+    name: string,
+  ): Promise<{ generation: number; conditions: Condition[] | undefined } | null> {
+    const [group, version, plural] = PLURALS[kind];
+    try {
+      const o = (await this.#api.getNamespacedCustomObjectStatus({
+        group,
+        version,
+        plural,
+        namespace,
+        name,
+      })) as {
+        metadata?: { generation?: number };
+        status?: { conditions?: Condition[] };
+      };
+      return { generation: o.metadata?.generation ?? 0, conditions: o.status?.conditions };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  /** JSON merge patch of status: replaces the conditions list and observedGeneration. */
+  async patchStatus(
+    kind: SmiKind,
+    namespace: string,
+    name: string,
+    status: { observedGeneration: number; conditions: Condition[] },
+  ): Promise<void> {
+    const [group, version, plural] = PLURALS[kind];
+    await this.#api.patchNamespacedCustomObjectStatus(
+      { group, version, plural, namespace, name, body: { status }, fieldManager: 'weft-operator' },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+}
+
+/** Warning/Normal Events (core/v1) about SMI objects, de-duplicated per object, reason and message. */
+export class EventRecorder {
+  readonly #api: CoreV1Api;
+  readonly #component: string;
+  readonly #sent = new Map<string, string>();
+
+  constructor(kc: KubeConfig, component = 'weft-operator') {
+    this.#api = kc.makeApiClient(CoreV1Api);
+    this.#component = component;
+  }
+
+  async warn(
+    obj: { apiVersion: string; kind: string; namespace: string; name: string; uid?: string },
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const k = `${obj.kind}/${obj.namespace}/${obj.name}/${reason}`;
+    if (this.#sent.get(k) === message) return;
+    const now = new Date();
+    await this.#api.createNamespacedEvent({
+      namespace: obj.namespace,
+      body: {
+        metadata: { generateName: `${obj.name}.`, namespace: obj.namespace },
+        involvedObject: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          namespace: obj.namespace,
+          name: obj.name,
+          ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+        },
+        type: 'Warning',
+        reason,
+        message: message.slice(0, 1024),
+        source: { component: this.#component },
+        reportingComponent: this.#component,
+        reportingInstance: this.#component,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+    this.#sent.set(k, message);
+  }
+}

@@ -1,0 +1,71 @@
+import { describe, expect, test } from '@jest/globals';
+import { endpointSliceRecord, podRecord, sameRecord, serviceRecord } from './convert.ts';
+
+describe('convert', () => {
+  test('EndpointSlice: unknown readiness is ready; only same-namespace Pod targets name a pod; no service label, no record', () => {
+    const r = endpointSliceRecord({
+      addressType: 'IPv4',
+      metadata: { name: 's1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'checkout' } },
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: [
+        { addresses: ['10.0.0.1'], targetRef: { kind: 'Pod', name: 'p1' } },
+        {
+          addresses: ['10.0.0.2'],
+          conditions: { ready: false },
+          targetRef: { kind: 'Pod', name: 'p2', namespace: 'other' },
+        },
+      ],
+    });
+    expect(r?.endpoints).toEqual([
+      { addresses: ['10.0.0.1'], ready: true, zone: null, podName: 'p1' },
+      { addresses: ['10.0.0.2'], ready: false, zone: null, podName: null },
+    ]);
+    expect(
+      endpointSliceRecord({ addressType: 'IPv4', endpoints: [], metadata: { name: 'x', namespace: 'shop' } }),
+    ).toBeNull();
+  });
+
+  test('Service: headless has no cluster IPs; ExternalName is marked', () => {
+    expect(
+      serviceRecord({
+        metadata: { name: 'h', namespace: 'n' },
+        spec: { clusterIP: 'None', clusterIPs: ['None'] },
+      }).clusterIPs,
+    ).toEqual([]);
+    expect(
+      serviceRecord({ metadata: { name: 'e', namespace: 'n' }, spec: { type: 'ExternalName' } }).externalName,
+    ).toBe(true);
+  });
+
+  test('Pod: meshed by the label or the injector annotation; default ServiceAccount', () => {
+    const base = {
+      metadata: { name: 'p', namespace: 'n' },
+      spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] },
+    };
+    expect(podRecord(base)).toMatchObject({
+      meshed: false,
+      serviceAccountName: 'default',
+      containerPorts: [{ port: 80, protocol: 'TCP' }],
+    });
+    expect(
+      podRecord({ ...base, metadata: { ...base.metadata, labels: { 'weft.dev/meshed': 'true' } } }).meshed,
+    ).toBe(true);
+    expect(
+      podRecord({ ...base, metadata: { ...base.metadata, annotations: { 'weft.dev/proxy-version': '1' } } })
+        .meshed,
+    ).toBe(true);
+  });
+
+  test('an update that changes nothing the compiler reads yields an equal record', () => {
+    const a = podRecord({
+      metadata: { name: 'p', namespace: 'n', resourceVersion: '1' },
+      spec: { containers: [] },
+    });
+    const b = podRecord({
+      metadata: { name: 'p', namespace: 'n', resourceVersion: '2' },
+      spec: { containers: [] },
+      status: { phase: 'Running' },
+    });
+    expect(sameRecord(a, b)).toBe(true);
+  });
+});

@@ -1,0 +1,105 @@
+// Kubernetes objects (as client-node lists them, or as watch events deliver them) -> the compiler's records.
+// Pure. Reads only what the compiler needs, so an update that touches nothing relevant yields an equal record.
+import type {
+  V1EndpointSlice,
+  V1Namespace,
+  V1Pod,
+  V1Service,
+  V1ServiceAccount,
+} from '@kubernetes/client-node';
+import { INJECTED_VERSION, MESHED_LABEL } from '../../../crds/annotations.ts';
+import type {
+  EndpointSliceRecord,
+  L4Protocol,
+  NamespaceRecord,
+  PodRecord,
+  ServiceAccountRecord,
+  ServiceRecord,
+} from '../model/cluster.ts';
+
+const l4 = (p: string | undefined): L4Protocol => (p === 'UDP' ? 'UDP' : p === 'SCTP' ? 'SCTP' : 'TCP');
+
+export function namespaceRecord(ns: V1Namespace): NamespaceRecord {
+  return { name: ns.metadata?.name ?? '', annotations: { ...(ns.metadata?.annotations ?? {}) } };
+}
+
+export function serviceRecord(s: V1Service): ServiceRecord {
+  const spec = s.spec ?? {};
+  const ips = spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : []);
+  return {
+    namespace: s.metadata?.namespace ?? '',
+    name: s.metadata?.name ?? '',
+    clusterIPs: ips.filter((ip) => ip !== 'None' && ip !== ''),
+    ports: (spec.ports ?? []).map((p) => ({
+      name: p.name ?? null,
+      port: p.port,
+      protocol: l4(p.protocol),
+      appProtocol: p.appProtocol ?? null,
+    })),
+    externalName: spec.type === 'ExternalName',
+    annotations: { ...(s.metadata?.annotations ?? {}) },
+  };
+}
+
+export function endpointSliceRecord(es: V1EndpointSlice): EndpointSliceRecord | null {
+  const serviceName = es.metadata?.labels?.['kubernetes.io/service-name'];
+  if (serviceName === undefined) return null;
+  const ns = es.metadata?.namespace ?? '';
+  return {
+    namespace: ns,
+    name: es.metadata?.name ?? '',
+    serviceName,
+    addressType: es.addressType as EndpointSliceRecord['addressType'],
+    ports: (es.ports ?? [])
+      .filter((p) => p.port !== undefined)
+      .map((p) => ({ name: p.name ?? null, port: p.port!, protocol: l4(p.protocol) })),
+    endpoints: (es.endpoints ?? []).map((e) => ({
+      addresses: [...e.addresses],
+      // Unknown readiness means ready (discovery.k8s.io/v1 semantics).
+      ready: e.conditions?.ready ?? true,
+      zone: e.zone ?? null,
+      podName:
+        e.targetRef?.kind === 'Pod' && (e.targetRef.namespace ?? ns) === ns
+          ? (e.targetRef.name ?? null)
+          : null,
+    })),
+  };
+}
+
+export function podRecord(p: V1Pod): PodRecord {
+  const annotations = p.metadata?.annotations ?? {};
+  const labels = p.metadata?.labels ?? {};
+  const ports: PodRecord['containerPorts'][number][] = [];
+  for (const c of p.spec?.containers ?? []) {
+    for (const cp of c.ports ?? []) ports.push({ port: cp.containerPort, protocol: l4(cp.protocol) });
+  }
+  return {
+    namespace: p.metadata?.namespace ?? '',
+    name: p.metadata?.name ?? '',
+    uid: p.metadata?.uid ?? '',
+    serviceAccountName: p.spec?.serviceAccountName ?? 'default',
+    podIPs: (p.status?.podIPs ?? []).map((i) => i.ip),
+    annotations: { ...annotations },
+    labels: { ...labels },
+    containerPorts: ports,
+    meshed: labels[MESHED_LABEL] === 'true' || annotations[INJECTED_VERSION] !== undefined,
+  };
+}
+
+export function serviceAccountRecord(sa: V1ServiceAccount): ServiceAccountRecord {
+  return { namespace: sa.metadata?.namespace ?? '', name: sa.metadata?.name ?? '' };
+}
+
+/** Deep equality of plain JSON-like records: lets the store keep the old record (and its identity). */
+export function sameRecord(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) {
+    if (!sameRecord((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}

@@ -1,0 +1,89 @@
+// Entry point: configuration from WEFT_* environment variables (typed parse errors), then run until a signal.
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
+import { Operator } from './operator.ts';
+
+class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function int(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError(`${name}: "${raw}" is not a port number`);
+  return n;
+}
+
+function seconds(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 2 || n > 3600)
+    throw new ConfigError(`${name}: "${raw}" is not 2..3600 seconds`);
+  return n;
+}
+
+function list(name: string, fallback: string[]): string[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function policyMode(): 'permissive' | 'enforcing' {
+  const raw = process.env.WEFT_POLICY_MODE ?? 'permissive';
+  if (raw !== 'permissive' && raw !== 'enforcing') {
+    throw new ConfigError(`WEFT_POLICY_MODE: "${raw}" is not permissive or enforcing`);
+  }
+  return raw;
+}
+
+async function main(): Promise<void> {
+  const log = pino({ level: process.env.WEFT_LOG_LEVEL ?? 'info', base: { component: 'weft-operator' } });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const namespace = process.env.WEFT_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'weft-system';
+  const operator = new Operator({
+    kubeConfig,
+    namespace,
+    identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
+    trustDomain: process.env.WEFT_TRUST_DOMAIN ?? 'cluster.local',
+    clusterDomain: process.env.WEFT_CLUSTER_DOMAIN ?? 'cluster.local',
+    defaultPolicyMode: policyMode(),
+    listenAddress: process.env.WEFT_LISTEN_ADDRESS ?? '0.0.0.0',
+    controlPlanePort: int('WEFT_CONTROL_PLANE_PORT', DEFAULT_CONTROL_PLANE_PORT),
+    adminPort: int('WEFT_ADMIN_PORT', 15014),
+    servingDnsNames: list('WEFT_SERVING_DNS_NAMES', [`weft-operator.${namespace}.svc`, 'localhost']),
+    servingIps: list('WEFT_SERVING_IPS', ['127.0.0.1']),
+    leaseDurationSeconds: seconds('WEFT_LEASE_DURATION_SECONDS', 15),
+    log,
+  });
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    operator
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  await operator.start();
+  log.info(
+    { controlPlanePort: operator.controlPlanePort, adminPort: operator.adminPort },
+    'operator started',
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(`weft-operator: ${(err as Error).message}`);
+  process.exit(1);
+});

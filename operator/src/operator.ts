@@ -1,0 +1,437 @@
+// Wiring: informers -> compile queue -> compiler -> hub (every replica); status queue -> SMI status and Events
+// (leader only); HTTPS control-plane server and admin server.
+import { generateKeyPairSync } from 'node:crypto';
+import type * as http from 'node:http';
+import type * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import {
+  ApiException,
+  CoreV1Api,
+  type KubeConfig,
+  ListWatch,
+  type V1Secret,
+  Watch,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
+import { ProxyConfigCompiler } from './compiler/compile.ts';
+import {
+  conditionsEqual,
+  type DesiredStatus,
+  desiredStatuses,
+  mergeConditions,
+  type SmiKind,
+} from './compiler/status.ts';
+import { ConfigHub } from './distribution/hub.ts';
+import {
+  CertificateAuthority,
+  type IssuerMaterial,
+  keyToPem,
+  loadIssuer,
+  spiffeIdFor,
+} from './identity/index.ts';
+import { EventRecorder, KubeLeaseStore, reviewToken, SmiStatusClient } from './kube/api.ts';
+import { CA_SECRET_KEYS, loadOrCreateIssuer, publishTrustAnchors } from './kube/ca-secret.ts';
+import { ClusterWatcher } from './kube/informers.ts';
+import { OperatorMetrics } from './metrics.ts';
+import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model/cluster.ts';
+import { LeaderElector } from './runtime/leader.ts';
+import { type ReconcileContext, TerminalError, WorkQueue } from './runtime/queue.ts';
+import { createAdminServer, createControlPlaneServer } from './server.ts';
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  /** Namespace of the CA Secret and the leader Lease. */
+  namespace: string;
+  /** This replica's name in the Lease (pod name in a cluster). */
+  identity: string;
+  trustDomain?: string;
+  clusterDomain?: string;
+  defaultPolicyMode?: MeshSettings['defaultPolicyMode'];
+  listenAddress?: string;
+  /** 0 picks a free port. */
+  controlPlanePort?: number;
+  adminPort?: number;
+  servingDnsNames?: string[];
+  servingIps?: string[];
+  caSecretName?: string;
+  leaseName?: string;
+  leaseDurationSeconds?: number;
+  log: Logger;
+}
+
+const API_VERSIONS: Record<SmiKind, string> = {
+  TrafficSplit: 'split.smi-spec.io/v1alpha4',
+  TrafficTarget: 'access.smi-spec.io/v1alpha3',
+  HTTPRouteGroup: 'specs.smi-spec.io/v1alpha4',
+  TCPRoute: 'specs.smi-spec.io/v1alpha4',
+  UDPRoute: 'specs.smi-spec.io/v1alpha4',
+};
+
+export class Operator {
+  readonly metrics = new OperatorMetrics();
+  readonly #o: OperatorOptions;
+  readonly #log: Logger;
+  #watcher: ClusterWatcher | null = null;
+  #ca: CertificateAuthority | null = null;
+  #hub: ConfigHub | null = null;
+  #compileQueue: WorkQueue | null = null;
+  #statusQueue: WorkQueue | null = null;
+  #elector: LeaderElector | null = null;
+  #cpServer: https.Server | null = null;
+  #adminServer: http.Server | null = null;
+  #compiler = new ProxyConfigCompiler();
+  #desired = new Map<string, DesiredStatus>();
+  #statusSig = new Map<string, string>();
+  #compiledOnce = false;
+
+  constructor(o: OperatorOptions) {
+    this.#o = o;
+    this.#log = o.log;
+  }
+
+  get controlPlanePort(): number {
+    return (this.#cpServer?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get adminPort(): number {
+    return (this.#adminServer?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get isLeader(): boolean {
+    return this.#elector?.leading ?? false;
+  }
+
+  get trustAnchorsPem(): string[] {
+    return this.#ca?.trustAnchorsPem ?? [];
+  }
+
+  notReady(): string[] {
+    const missing: string[] = [];
+    if (this.#ca === null) missing.push('ca');
+    const unsynced = this.#watcher?.unsynced() ?? ['informers'];
+    if (unsynced.length > 0) missing.push(`informers(${unsynced.join(',')})`);
+    if (!this.#compiledOnce) missing.push('first compile');
+    return missing;
+  }
+
+  async start(): Promise<void> {
+    const o = this.#o;
+    const trustDomain = o.trustDomain ?? DEFAULT_MESH_SETTINGS.trustDomain;
+    const material = await loadOrCreateIssuer(
+      o.kubeConfig,
+      o.namespace,
+      o.caSecretName ?? 'weft-identity',
+      trustDomain,
+      this.#log,
+    );
+    const ca = new CertificateAuthority(material, { trustDomain });
+    this.#ca = ca;
+    this.#caFingerprint = caFingerprint(material);
+    // Every replica publishes the same content; a conflict with another replica's write is retried by the next
+    // start, and the content is identical anyway.
+    try {
+      if (await publishTrustAnchors(o.kubeConfig, o.namespace, ca.trustAnchorsPem.join(''))) {
+        this.#log.info({ configMap: `${o.namespace}/weft-trust-anchors` }, 'published trust anchors');
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'could not publish the trust anchors ConfigMap');
+    }
+    const settings: MeshSettings = {
+      ...DEFAULT_MESH_SETTINGS,
+      trustDomain,
+      clusterDomain: o.clusterDomain ?? DEFAULT_MESH_SETTINGS.clusterDomain,
+      defaultPolicyMode: o.defaultPolicyMode ?? DEFAULT_MESH_SETTINGS.defaultPolicyMode,
+      trustAnchors: ca.trustAnchorsPem,
+    };
+    this.#settings = settings;
+
+    this.#hub = new ConfigHub({ observer: this.metrics.hubObserver() });
+    this.#compileQueue = new WorkQueue(() => this.#compile(), {
+      name: 'compile',
+      concurrency: 1,
+      log: this.#log,
+      observer: this.metrics.queueObserver('compile'),
+    });
+    this.#statusQueue = new WorkQueue((key, ctx) => this.#writeStatus(key, ctx), {
+      name: 'status',
+      concurrency: 4,
+      log: this.#log,
+      observer: this.metrics.queueObserver('status'),
+    });
+    this.#watcher = new ClusterWatcher({
+      kubeConfig: o.kubeConfig,
+      settings,
+      log: this.#log,
+      observer: this.metrics.informerObserver(),
+      onChange: () => this.#compileQueue?.add('mesh'),
+    });
+
+    const serving = this.#issueServing();
+    this.#serving = serving;
+    this.#cpServer = createControlPlaneServer({
+      ca,
+      serving: { certChain: serving.certChain, key: serving.key },
+      hub: this.#hub,
+      pod: (k) => this.#watcher?.snapshot().pods.get(k),
+      reviewToken: (t) => reviewToken(o.kubeConfig, t, [IDENTITY_TOKEN_AUDIENCE]),
+      metrics: this.metrics,
+      log: this.#log,
+    });
+    this.#adminServer = createAdminServer({ metrics: this.metrics, notReady: () => this.notReady() });
+    const host = o.listenAddress ?? '0.0.0.0';
+    await Promise.all([
+      listen(this.#cpServer, o.controlPlanePort ?? 15012, host),
+      listen(this.#adminServer, o.adminPort ?? 15014, host),
+    ]);
+    this.#log.info({ controlPlanePort: this.controlPlanePort, adminPort: this.adminPort }, 'listening');
+    this.#scheduleServingRenewal(serving.renewAfter);
+
+    this.#elector = new LeaderElector(
+      new KubeLeaseStore(o.kubeConfig, o.namespace, o.leaseName ?? 'weft-operator-leader'),
+      {
+        identity: o.identity,
+        leaseDurationSeconds: o.leaseDurationSeconds ?? 15,
+        renewIntervalMs: Math.floor(((o.leaseDurationSeconds ?? 15) * 1000) / 3),
+        log: this.#log,
+        onStartedLeading: () => {
+          this.metrics.leader.set(1);
+          this.#statusSig.clear();
+          this.#compileQueue?.add('mesh');
+        },
+        onStoppedLeading: () => this.metrics.leader.set(0),
+      },
+    );
+    this.#elector.start();
+    await this.#watcher.start();
+    this.#compileQueue.add('mesh');
+    this.#watchIdentitySecret();
+  }
+
+  /**
+   * Follows the CA Secret: a changed anchors bundle or issuer is loaded, checked (loadIssuer) and swapped in
+   * without a restart. Rotation is done in steps by whoever owns the Secret: add the new anchor to ca.crt (every
+   * proxy gets both anchors), then switch issuer.crt/issuer.key to an issuer of the new anchor, then drop the old
+   * anchor once every leaf of the old issuer has expired (24 h).
+   */
+  #watchIdentitySecret(): void {
+    const o = this.#o;
+    const name = o.caSecretName ?? 'weft-identity';
+    const core = o.kubeConfig.makeApiClient(CoreV1Api);
+    const fieldSelector = `metadata.name=${name}`;
+    const lw = new ListWatch<V1Secret>(
+      `/api/v1/namespaces/${o.namespace}/secrets`,
+      new Watch(o.kubeConfig),
+      () => core.listNamespacedSecret({ namespace: o.namespace, fieldSelector }),
+      false,
+      undefined,
+      fieldSelector,
+    );
+    const onSecret = (secret: V1Secret) => {
+      this.#applyIdentitySecret(secret).catch((err: unknown) =>
+        this.#log.error({ err: (err as Error).message }, 'applying the CA Secret failed'),
+      );
+    };
+    lw.on('add', onSecret);
+    lw.on('update', onSecret);
+    lw.on('error', (err) => {
+      if (this.#stopping) return;
+      this.#log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        'CA Secret watch failed; restarting',
+      );
+      setTimeout(() => {
+        if (!this.#stopping) lw.start().catch(() => undefined);
+      }, 5_000).unref();
+    });
+    this.#secretWatch = lw;
+    lw.start().catch((err: unknown) =>
+      this.#log.warn({ err: (err as Error).message }, 'CA Secret watch did not start'),
+    );
+  }
+
+  async #applyIdentitySecret(secret: V1Secret): Promise<void> {
+    const ca = this.#ca!;
+    const get = (k: string) => Buffer.from(secret.data?.[k] ?? '', 'base64').toString('utf8');
+    let material: IssuerMaterial;
+    try {
+      material = loadIssuer({
+        anchors: get(CA_SECRET_KEYS.anchors),
+        issuerCert: get(CA_SECRET_KEYS.issuerCert),
+        issuerKey: get(CA_SECRET_KEYS.issuerKey),
+      });
+    } catch (err) {
+      this.#log.error(
+        { err: (err as Error).message },
+        'CA Secret content is invalid; keeping the current CA',
+      );
+      return;
+    }
+    if (this.#caFingerprint === caFingerprint(material)) return;
+    this.#caFingerprint = caFingerprint(material);
+    ca.rotate(material);
+    this.#settings = { ...this.#settings!, trustAnchors: ca.trustAnchorsPem };
+    this.#watcher?.setSettings(this.#settings);
+    this.#refreshServing();
+    await publishTrustAnchors(this.#o.kubeConfig, this.#o.namespace, ca.trustAnchorsPem.join(''));
+    this.#log.info(
+      { anchors: material.anchors.length, issuerNotAfter: material.issuer.cert.validTo },
+      'CA material changed: anchors and issuer swapped in',
+    );
+    this.#compileQueue?.add('mesh');
+  }
+
+  #refreshServing(): void {
+    const next = this.#issueServing();
+    this.#serving = next;
+    this.#cpServer?.setSecureContext({
+      key: next.key,
+      cert: next.certChain,
+      ca: this.#ca!.trustAnchorsPem,
+      minVersion: 'TLSv1.2',
+    });
+  }
+
+  #settings: MeshSettings | null = null;
+  #serving: { certChain: string; key: string; renewAfter: Date } | null = null;
+  #secretWatch: ListWatch<V1Secret> | null = null;
+  #caFingerprint = '';
+  #stopping = false;
+
+  /** A fresh key and a leaf of the mesh CA for the operator's own identity (never written anywhere). */
+  #issueServing(): { certChain: string; key: string; renewAfter: Date } {
+    const o = this.#o;
+    const ca = this.#ca!;
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const issued = ca.issueServing(
+      { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
+      spiffeIdFor(ca.trustDomain, o.namespace, 'weft-operator'),
+      o.servingDnsNames ?? ['localhost'],
+      o.servingIps ?? ['127.0.0.1'],
+    );
+    return { certChain: issued.certificateChain, key: keyToPem(privateKey), renewAfter: issued.renewAfter };
+  }
+
+  /** Renews the serving certificate at 70% of its life; open connections keep theirs. */
+  #scheduleServingRenewal(at: Date): void {
+    // setTimeout holds at most ~24.8 days; leaves live 24 h by default.
+    const delay = Math.min(Math.max(1_000, at.getTime() - Date.now()), 2 ** 31 - 1);
+    this.#servingTimer = setTimeout(() => {
+      try {
+        this.#refreshServing();
+        const next = this.#serving!;
+        this.#log.info({ renewAfter: next.renewAfter.toISOString() }, 'serving certificate renewed');
+        this.#scheduleServingRenewal(next.renewAfter);
+      } catch (err) {
+        this.#log.error(
+          { err: (err as Error).message },
+          'serving certificate renewal failed; retrying in 1 min',
+        );
+        this.#scheduleServingRenewal(new Date(Date.now() + 60_000));
+      }
+    }, delay);
+    this.#servingTimer.unref();
+  }
+
+  #servingTimer: NodeJS.Timeout | null = null;
+
+  async #compile(): Promise<{ requeueAfterMs: number } | undefined> {
+    const watcher = this.#watcher!;
+    // Never publish from a partial cache: a config built before every kind listed would drop services.
+    if (!watcher.synced) return { requeueAfterMs: 250 };
+    const started = performance.now();
+    const snapshot = watcher.snapshot();
+    const out = this.#compiler.compile(snapshot);
+    this.#hub!.publish(out.proxies, started);
+    this.#compiledOnce = true;
+    this.metrics.proxies.set(out.proxies.size);
+    this.metrics.distinctConfigs.set(new Set(out.proxies.values()).size);
+    this.#desired = desiredStatuses(snapshot, out.diagnostics);
+    if (this.#elector?.leading) {
+      for (const [k, st] of this.#desired) {
+        const sig = JSON.stringify([st.generation, st.conditions]);
+        if (this.#statusSig.get(k) === sig) continue;
+        this.#statusSig.set(k, sig);
+        this.#statusQueue!.add(k);
+      }
+    }
+    return undefined;
+  }
+
+  async #writeStatus(key: string, ctx: ReconcileContext): Promise<undefined> {
+    // Writers run on the leader only; a replica that lost the lease mid-queue drops the key (the new leader
+    // recomputes every status when it starts leading).
+    if (!this.#elector?.leading) return undefined;
+    const desired = this.#desired.get(key);
+    if (desired === undefined) return undefined;
+    const client = new SmiStatusClient(this.#o.kubeConfig);
+    const current = await client.getStatus(desired.kind, desired.namespace, desired.name);
+    if (current === null) return undefined;
+    const next = mergeConditions(current.conditions, desired.conditions, new Date());
+    if (!conditionsEqual(current.conditions, next)) {
+      try {
+        await client.patchStatus(desired.kind, desired.namespace, desired.name, {
+          observedGeneration: desired.generation,
+          conditions: next,
+        });
+      } catch (err) {
+        // The apiserver refusing our status (schema) will refuse it again: do not retry forever.
+        if (err instanceof ApiException && (err.code === 400 || err.code === 422)) {
+          throw new TerminalError(`status of ${key} rejected: ${err.message.slice(0, 300)}`);
+        }
+        throw err;
+      }
+      ctx.log.info(
+        { kind: desired.kind, conditions: next.map((c) => `${c.type}=${c.status}:${c.reason}`) },
+        'status written',
+      );
+    }
+    if (this.#events === null) this.#events = new EventRecorder(this.#o.kubeConfig);
+    const events = this.#events;
+    for (const w of desired.warnings) {
+      await events.warn(
+        {
+          apiVersion: API_VERSIONS[desired.kind],
+          kind: desired.kind,
+          namespace: desired.namespace,
+          name: desired.name,
+        },
+        w.reason,
+        w.message,
+      );
+    }
+    return undefined;
+  }
+
+  #events: EventRecorder | null = null;
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#secretWatch?.stop();
+    if (this.#servingTimer !== null) clearTimeout(this.#servingTimer);
+    await this.#elector?.stop();
+    this.#hub?.close();
+    await Promise.all([this.#compileQueue?.stop(), this.#statusQueue?.stop(), this.#watcher?.stop()]);
+    await Promise.all([close(this.#cpServer), close(this.#adminServer)]);
+  }
+}
+
+function caFingerprint(m: IssuerMaterial): string {
+  return [...m.anchors.map((a) => a.fingerprint256), m.issuer.cert.fingerprint256].join(',');
+}
+
+function listen(server: http.Server | https.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function close(server: http.Server | https.Server | null): Promise<void> {
+  if (server === null) return Promise.resolve();
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,138 @@
+import { describe, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import { decideLease, type LeaseState } from './leader.ts';
+import { backoffMs, type ReconcileOutcome, TerminalError, WorkQueue } from './queue.ts';
+
+const log = pino({ level: 'silent' });
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+function recorder() {
+  const outcomes: ReconcileOutcome[] = [];
+  return { outcomes, observer: { depth: () => {}, outcome: (o: ReconcileOutcome) => outcomes.push(o) } };
+}
+
+describe('WorkQueue', () => {
+  test('de-duplicates queued keys and never runs one key concurrently; an add during a run re-runs once', async () => {
+    const runs: string[] = [];
+    let running = 0;
+    let maxSameKey = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const q = new WorkQueue(
+      async (key) => {
+        running++;
+        maxSameKey = Math.max(maxSameKey, running);
+        runs.push(key);
+        if (runs.length === 1) await gate;
+        running--;
+        return undefined;
+      },
+      { name: 't', concurrency: 4, log },
+    );
+    q.add('a');
+    await tick();
+    q.add('a');
+    q.add('a');
+    q.add('a');
+    release();
+    await q.idle();
+    expect(runs).toEqual(['a', 'a']);
+    expect(maxSameKey).toBe(1);
+  });
+
+  test('bounded concurrency', async () => {
+    let running = 0;
+    let peak = 0;
+    const q = new WorkQueue(
+      async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await tick(2);
+        running--;
+        return undefined;
+      },
+      { name: 't', concurrency: 3, log },
+    );
+    for (let i = 0; i < 20; i++) q.add(`k${i}`);
+    await q.idle();
+    expect(peak).toBe(3);
+  });
+
+  test('errors retry with per-key backoff until success; terminal errors are not retried', async () => {
+    const r = recorder();
+    let attempts = 0;
+    const q = new WorkQueue(
+      async (key) => {
+        if (key === 'bad') throw new TerminalError('spec.backends[0]: invalid');
+        attempts++;
+        if (attempts < 3) throw new Error('apiserver unavailable');
+        return undefined;
+      },
+      { name: 't', baseBackoffMs: 5, log, observer: r.observer },
+    );
+    q.add('flaky');
+    q.add('bad');
+    for (let i = 0; i < 100 && attempts < 3; i++) await tick(5);
+    await q.idle();
+    expect(attempts).toBe(3);
+    expect(q.failures('flaky')).toBe(0);
+    expect(r.outcomes.sort()).toEqual(['error', 'error', 'success', 'terminal']);
+  });
+
+  test('requeue after', async () => {
+    const r = recorder();
+    let n = 0;
+    const q = new WorkQueue(
+      async () => {
+        n++;
+        return n === 1 ? { requeueAfterMs: 10 } : undefined;
+      },
+      { name: 't', log, observer: r.observer },
+    );
+    q.add('x');
+    for (let i = 0; i < 50 && n < 2; i++) await tick(5);
+    expect(r.outcomes).toEqual(['requeue_after', 'success']);
+    await q.stop();
+  });
+
+  test('backoff doubles and caps', () => {
+    expect([1, 2, 3, 4, 20].map((n) => backoffMs(n, 50, 1000))).toEqual([50, 100, 200, 400, 1000]);
+  });
+});
+
+describe('decideLease', () => {
+  const now = new Date('2026-11-23T03:00:00.000Z');
+  const held = (holder: string, renewedSecondsAgo: number): LeaseState => ({
+    holderIdentity: holder,
+    leaseDurationSeconds: 15,
+    renewTime: new Date(now.getTime() - renewedSecondsAgo * 1000).toISOString(),
+    acquireTime: null,
+    leaseTransitions: 2,
+    resourceVersion: '7',
+  });
+
+  test('creates a missing lease', () => {
+    expect(decideLease(null, 'a', now, 15)).toMatchObject({
+      action: 'acquire',
+      next: { holderIdentity: 'a', leaseTransitions: 0 },
+    });
+  });
+  test('renews its own lease', () => {
+    expect(decideLease(held('a', 3), 'a', now, 15)).toMatchObject({
+      action: 'renew',
+      next: { leaseTransitions: 2, resourceVersion: '7' },
+    });
+  });
+  test('waits while another holder is fresh, takes over once expired', () => {
+    expect(decideLease(held('b', 14), 'a', now, 15)).toMatchObject({ action: 'wait', holder: 'b' });
+    expect(decideLease(held('b', 16), 'a', now, 15)).toMatchObject({
+      action: 'acquire',
+      next: { holderIdentity: 'a', leaseTransitions: 3, resourceVersion: '7' },
+    });
+  });
+  test('takes a released lease at once', () => {
+    expect(decideLease({ ...held('b', 1), holderIdentity: null }, 'a', now, 15).action).toBe('acquire');
+  });
+});

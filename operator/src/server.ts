@@ -1,0 +1,299 @@
+// The HTTPS server of the control-plane contract (crds/control-plane/README.md) and the plain admin server.
+import { X509Certificate } from 'node:crypto';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Logger } from 'pino';
+import {
+  CERTIFICATES_PATH,
+  type CertificateResponse,
+  CONFIG_PATH,
+  CONFIG_STREAM_CONTENT_TYPE,
+  ERROR_STATUS,
+  type ErrorResponse,
+  IDENTITY_TOKEN_AUDIENCE,
+} from '../../crds/control-plane/types.ts';
+import { validateCertificateRequest } from '../../crds/control-plane/validate.ts';
+import type { ConfigHub } from './distribution/hub.ts';
+import {
+  type CertificateAuthority,
+  CsrError,
+  parseSpiffeId,
+  spiffeIdFor,
+  uriSans,
+} from './identity/index.ts';
+import { authorizeCertificateRequest, type ReviewedToken } from './identity/token.ts';
+import type { OperatorMetrics } from './metrics.ts';
+import type { PodRecord } from './model/cluster.ts';
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ControlPlaneDeps {
+  ca: CertificateAuthority;
+  /** The operator's own serving certificate chain and key (PEM). */
+  serving: { certChain: string; key: string };
+  hub: ConfigHub;
+  pod: (key: string) => PodRecord | undefined;
+  reviewToken: (token: string) => Promise<ReviewedToken>;
+  metrics: OperatorMetrics;
+  log: Logger;
+}
+
+class RequestError extends Error {
+  readonly body: ErrorResponse;
+  constructor(body: ErrorResponse) {
+    super(body.message);
+    this.body = body;
+  }
+}
+
+function sendError(res: http.ServerResponse, e: ErrorResponse): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(e);
+  res.writeHead(ERROR_STATUS[e.reason], {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      throw new RequestError({
+        reason: 'BadRequest',
+        message: `body larger than ${MAX_BODY_BYTES} bytes`,
+        field: null,
+      });
+    }
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new RequestError({ reason: 'BadRequest', message: 'body is not JSON', field: null });
+  }
+}
+
+export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
+  const server = https.createServer(
+    {
+      key: d.serving.key,
+      cert: d.serving.certChain,
+      ca: d.ca.trustAnchorsPem,
+      requestCert: true,
+      // The certificate endpoint is reached before a proxy has a certificate; the config endpoint checks
+      // req.socket.authorized itself.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    },
+    (req, res) => {
+      handle(d, req, res).catch((err: unknown) => {
+        if (err instanceof RequestError) {
+          if (req.url?.startsWith(CERTIFICATES_PATH))
+            d.metrics.certificateFailures.inc({ reason: err.body.reason });
+          sendError(res, err.body);
+          return;
+        }
+        d.log.error({ err: (err as Error).message, path: req.url }, 'request failed');
+        sendError(res, { reason: 'Internal', message: 'internal error', field: null });
+      });
+    },
+  );
+  return server;
+}
+
+async function handle(
+  d: ControlPlaneDeps,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'https://operator');
+  if (url.pathname === CERTIFICATES_PATH) {
+    if (req.method !== 'POST')
+      throw new RequestError({ reason: 'MethodNotAllowed', message: 'use POST', field: null });
+    await issueCertificate(d, req, res);
+    return;
+  }
+  if (url.pathname === CONFIG_PATH) {
+    if (req.method !== 'GET')
+      throw new RequestError({ reason: 'MethodNotAllowed', message: 'use GET', field: null });
+    streamConfig(d, req, res, url);
+    return;
+  }
+  throw new RequestError({ reason: 'NotFound', message: `no such path ${url.pathname}`, field: null });
+}
+
+async function issueCertificate(
+  d: ControlPlaneDeps,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  const auth = req.headers.authorization ?? '';
+  const m = /^Bearer\s+(\S+)$/.exec(auth);
+  if (m === null) {
+    throw new RequestError({
+      reason: 'Unauthenticated',
+      message: 'missing bearer token',
+      field: 'header:authorization',
+    });
+  }
+  const body = validateCertificateRequest(await readJson(req));
+  if (!body.ok) {
+    const e = body.errors[0]!;
+    throw new RequestError({ reason: 'BadRequest', message: `${e.path} ${e.message}`, field: e.path });
+  }
+  const { csr, pod } = body.value;
+  let review: ReviewedToken;
+  try {
+    review = await d.reviewToken(m[1]!);
+  } catch (err) {
+    d.log.warn({ err: (err as Error).message }, 'TokenReview failed');
+    throw new RequestError({
+      reason: 'Unavailable',
+      message: 'could not review the token; retry',
+      field: null,
+    });
+  }
+  const grant = authorizeCertificateRequest(
+    review,
+    IDENTITY_TOKEN_AUDIENCE,
+    pod,
+    d.pod(`${pod.namespace}/${pod.name}`),
+  );
+  if (!grant.ok) throw new RequestError(grant.error);
+  const spiffeId = spiffeIdFor(d.ca.trustDomain, grant.namespace, grant.serviceAccount);
+  let issued: ReturnType<CertificateAuthority['issue']>;
+  try {
+    issued = d.ca.issue(csr, spiffeId);
+  } catch (err) {
+    if (err instanceof CsrError)
+      throw new RequestError({ reason: err.code, message: err.message, field: '/csr' });
+    throw err;
+  }
+  d.metrics.certificatesIssued.inc();
+  d.log.info(
+    { spiffeId, pod: `${pod.namespace}/${pod.name}`, notAfter: issued.notAfter.toISOString() },
+    'certificate issued',
+  );
+  const out: CertificateResponse = {
+    spiffeId,
+    certificateChain: issued.certificateChain,
+    trustAnchors: issued.trustAnchors,
+    notBefore: issued.notBefore.toISOString(),
+    notAfter: issued.notAfter.toISOString(),
+    renewAfter: issued.renewAfter.toISOString(),
+  };
+  const json = JSON.stringify(out);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+  res.end(json);
+}
+
+function streamConfig(
+  d: ControlPlaneDeps,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: URL,
+): void {
+  const socket = req.socket as import('node:tls').TLSSocket;
+  const peer = socket.getPeerCertificate?.();
+  if (!socket.authorized || peer === undefined || peer.raw === undefined) {
+    throw new RequestError({
+      reason: 'Unauthenticated',
+      message: 'a mesh client certificate is required',
+      field: null,
+    });
+  }
+  const cert = new X509Certificate(peer.raw);
+  const ids = uriSans(cert)
+    .map(parseSpiffeId)
+    .filter((x) => x !== null);
+  const id = ids[0];
+  if (id === undefined || id.trustDomain !== d.ca.trustDomain) {
+    throw new RequestError({
+      reason: 'IdentityMismatch',
+      message: 'client certificate has no SPIFFE ID of this trust domain',
+      field: null,
+    });
+  }
+  const podParam = url.searchParams.get('pod') ?? '';
+  const [ns, name, ...rest] = podParam.split('/');
+  if (ns === undefined || name === undefined || ns === '' || name === '' || rest.length > 0) {
+    throw new RequestError({
+      reason: 'BadRequest',
+      message: 'pod must be <namespace>/<name>',
+      field: 'query:pod',
+    });
+  }
+  const pod = d.pod(`${ns}/${name}`);
+  if (pod === undefined)
+    throw new RequestError({
+      reason: 'PodNotFound',
+      message: `pod ${ns}/${name} not found`,
+      field: 'query:pod',
+    });
+  if (pod.namespace !== id.namespace || pod.serviceAccountName !== id.serviceAccount) {
+    throw new RequestError({
+      reason: 'IdentityMismatch',
+      message: `client is ${id.namespace}/${id.serviceAccount}; pod ${ns}/${name} runs as ${pod.serviceAccountName}`,
+      field: 'query:pod',
+    });
+  }
+  res.writeHead(200, { 'content-type': CONFIG_STREAM_CONTENT_TYPE, 'cache-control': 'no-store' });
+  res.flushHeaders();
+  const since = url.searchParams.get('since');
+  const unsubscribe = d.hub.subscribe(
+    `${ns}/${name}`,
+    {
+      write: (chunks) => {
+        let ok = true;
+        for (const c of chunks) ok = res.write(c);
+        return ok;
+      },
+      onDrain: (cb) => res.on('drain', cb),
+      close: (reason) => {
+        d.log.info({ pod: `${ns}/${name}`, reason }, 'closing config stream');
+        res.destroy();
+      },
+    },
+    { since: since === '' ? null : since, acceptPatch: url.searchParams.get('accept') === 'patch' },
+  );
+  // The stream ends with the client certificate: the proxy reconnects with its renewed one.
+  const expiry = setTimeout(() => res.end(), Math.max(0, Date.parse(cert.validTo) - Date.now()));
+  expiry.unref();
+  res.on('close', () => {
+    clearTimeout(expiry);
+    unsubscribe();
+  });
+}
+
+export interface AdminDeps {
+  metrics: OperatorMetrics;
+  /** Empty when ready; otherwise what is missing. */
+  notReady: () => string[];
+}
+
+export function createAdminServer(d: AdminDeps): http.Server {
+  return http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const missing = d.notReady();
+      res.writeHead(missing.length === 0 ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(missing.length === 0 ? 'ok\n' : `not ready: ${missing.join(', ')}\n`);
+    } else if (path === '/metrics') {
+      d.metrics.registry
+        .metrics()
+        .then((text) => res.writeHead(200, { 'content-type': d.metrics.registry.contentType }).end(text))
+        .catch(() => res.writeHead(500).end());
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+}
