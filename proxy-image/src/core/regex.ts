@@ -1,5 +1,15 @@
-// Route regexes: a dialect pattern (crds/proxy-config/regex-dialect.ts) compiled to a prefix matcher.
-// SMI anchors route regexes at the start of the input only: "/api" matches "/api/v1".
+// Route regexes: a dialect pattern (crds/proxy-config/regex-dialect.ts) compiled to a prefix matcher that
+// runs in O(input length * program size) time whatever the pattern and input: a Thompson NFA simulated
+// over state sets (no backtracking), so a hostile path cannot make matching exponential.
+//
+// SMI anchors route regexes at the start of the input only ("/api" matches "/api/v1"), so the simulation
+// starts one thread at offset 0 and answers true as soon as any thread reaches the end of the program.
+//
+// The pattern is first put through the dialect's translateRegex, which validates it and rewrites it into a
+// small core syntax (no captures, no lazy or counted quantifiers): literals, escapes, classes, ".",
+// "^", "$", "\b", "\B", "(?:...)", "|", "*", "+", "?". That core is parsed here. Semantics are ECMAScript's
+// without flags: UTF-16 code units, case-sensitive, "." excludes line terminators, "^"/"$" are input
+// boundaries.
 
 import { translateRegex } from '../../../crds/proxy-config/regex-dialect.ts';
 
@@ -13,7 +23,491 @@ export interface PrefixMatcher {
 export function compilePrefixRegex(source: string): PrefixMatcher {
   const t = translateRegex(source);
   if (!t.ok) throw new RangeError(`regex ${JSON.stringify(source)}: ${t.reason} (at offset ${t.position})`);
-  // Placeholder engine until the linear-time matcher lands: the backtracking engine over the translation.
-  const re = new RegExp(`^(?:${t.linearSource})`);
-  return { source, test: (input) => re.test(input) };
+  if (/^[^\\^$.|?*+()[\]{}]*$/.test(source)) return new LiteralPrefix(source);
+  const node = new CoreParser(t.linearSource).parse();
+  return new NfaMatcher(source, compileProgram(node));
+}
+
+class LiteralPrefix implements PrefixMatcher {
+  readonly source: string;
+  constructor(source: string) {
+    this.source = source;
+  }
+  test(input: string): boolean {
+    return input.startsWith(this.source);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Character sets over UTF-16 code units
+
+/** A set of code units: a bitmap for ASCII and sorted disjoint [lo, hi] ranges above it. */
+export class CharSet {
+  private readonly ascii = new Uint32Array(4);
+  /** Flattened [lo0, hi0, lo1, hi1, ...] for code units >= 128. */
+  private readonly high: Uint16Array;
+
+  constructor(ranges: readonly (readonly [number, number])[]) {
+    const norm = normalizeRanges(ranges);
+    const high: number[] = [];
+    for (const [lo, hi] of norm) {
+      for (let c = lo; c <= Math.min(hi, 127); c++) this.ascii[c >> 5]! |= 1 << (c & 31);
+      if (hi >= 128) high.push(Math.max(lo, 128), hi);
+    }
+    this.high = Uint16Array.from(high);
+  }
+
+  has(c: number): boolean {
+    if (c < 128) return ((this.ascii[c >> 5]! >>> (c & 31)) & 1) === 1;
+    const h = this.high;
+    let lo = 0;
+    let hi = (h.length >> 1) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (c < h[2 * mid]!) hi = mid - 1;
+      else if (c > h[2 * mid + 1]!) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+}
+
+type Ranges = [number, number][];
+
+function normalizeRanges(ranges: readonly (readonly [number, number])[]): Ranges {
+  const sorted = ranges.map(([a, b]) => [a, b] as [number, number]).sort((x, y) => x[0] - y[0]);
+  const out: Ranges = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+    else out.push(r);
+  }
+  return out;
+}
+
+function complement(ranges: readonly (readonly [number, number])[]): Ranges {
+  const out: Ranges = [];
+  let next = 0;
+  for (const [lo, hi] of normalizeRanges(ranges)) {
+    if (lo > next) out.push([next, lo - 1]);
+    next = hi + 1;
+  }
+  if (next <= 0xffff) out.push([next, 0xffff]);
+  return out;
+}
+
+const DIGIT: Ranges = [[0x30, 0x39]];
+const WORD: Ranges = [
+  [0x30, 0x39],
+  [0x41, 0x5a],
+  [0x5f, 0x5f],
+  [0x61, 0x7a],
+];
+// ECMAScript WhiteSpace and LineTerminator (what \s means).
+const SPACE: Ranges = [
+  [0x09, 0x0d],
+  [0x20, 0x20],
+  [0xa0, 0xa0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200a],
+  [0x2028, 0x2029],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+  [0xfeff, 0xfeff],
+];
+const LINE_TERMINATORS: Ranges = [
+  [0x0a, 0x0a],
+  [0x0d, 0x0d],
+  [0x2028, 0x2029],
+];
+const DOT = complement(LINE_TERMINATORS);
+
+function isWordUnit(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || (c >= 0x61 && c <= 0x7a);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Parser of the core syntax emitted by translateRegex
+
+type Assertion = 'start' | 'end' | 'word' | 'not-word';
+
+type Node =
+  | { t: 'set'; ranges: Ranges }
+  | { t: 'assert'; kind: Assertion }
+  | { t: 'cat'; items: Node[] }
+  | { t: 'alt'; items: Node[] }
+  | { t: 'star' | 'plus' | 'quest'; body: Node };
+
+class CoreParser {
+  private readonly s: string;
+  private pos = 0;
+
+  constructor(s: string) {
+    this.s = s;
+  }
+
+  parse(): Node {
+    const n = this.disjunction();
+    if (this.pos !== this.s.length) throw this.error('unexpected ")"');
+    return n;
+  }
+
+  private error(msg: string): Error {
+    // Only reachable if translateRegex emitted something outside the core syntax: a bug, not bad input.
+    return new Error(`route regex core syntax: ${msg} at offset ${this.pos} of ${JSON.stringify(this.s)}`);
+  }
+
+  private disjunction(): Node {
+    const items = [this.alternative()];
+    while (this.s[this.pos] === '|') {
+      this.pos++;
+      items.push(this.alternative());
+    }
+    return items.length === 1 ? items[0]! : { t: 'alt', items };
+  }
+
+  private alternative(): Node {
+    const items: Node[] = [];
+    for (;;) {
+      const c = this.s[this.pos];
+      if (c === undefined || c === '|' || c === ')') break;
+      let atom = this.atom();
+      const q = this.s[this.pos];
+      if (q === '*' || q === '+' || q === '?') {
+        this.pos++;
+        atom = { t: q === '*' ? 'star' : q === '+' ? 'plus' : 'quest', body: atom };
+      }
+      items.push(atom);
+    }
+    return items.length === 1 ? items[0]! : { t: 'cat', items };
+  }
+
+  private atom(): Node {
+    const c = this.s[this.pos]!;
+    switch (c) {
+      case '^':
+        this.pos++;
+        return { t: 'assert', kind: 'start' };
+      case '$':
+        this.pos++;
+        return { t: 'assert', kind: 'end' };
+      case '.':
+        this.pos++;
+        return { t: 'set', ranges: DOT };
+      case '(': {
+        if (this.s.startsWith('(?:', this.pos)) this.pos += 3;
+        else throw this.error('expected "(?:"');
+        const body = this.disjunction();
+        if (this.s[this.pos] !== ')') throw this.error('expected ")"');
+        this.pos++;
+        return body;
+      }
+      case '[':
+        return { t: 'set', ranges: this.charClass() };
+      case '\\': {
+        const next = this.s[this.pos + 1];
+        if (next === 'b' || next === 'B') {
+          this.pos += 2;
+          return { t: 'assert', kind: next === 'b' ? 'word' : 'not-word' };
+        }
+        return { t: 'set', ranges: this.escape(false) };
+      }
+      default: {
+        const code = this.s.charCodeAt(this.pos);
+        this.pos++;
+        return { t: 'set', ranges: [[code, code]] };
+      }
+    }
+  }
+
+  /** After "\" (at pos): a class escape's ranges or a single unit. */
+  private escape(inClass: boolean): Ranges {
+    this.pos++; // '\'
+    const c = this.s[this.pos]!;
+    this.pos++;
+    const unit = (u: number): Ranges => [[u, u]];
+    switch (c) {
+      case 'd':
+        return DIGIT;
+      case 'D':
+        return complement(DIGIT);
+      case 'w':
+        return WORD;
+      case 'W':
+        return complement(WORD);
+      case 's':
+        return SPACE;
+      case 'S':
+        return complement(SPACE);
+      case 't':
+        return unit(9);
+      case 'n':
+        return unit(10);
+      case 'v':
+        return unit(11);
+      case 'f':
+        return unit(12);
+      case 'r':
+        return unit(13);
+      case '0':
+        return unit(0);
+      case 'b':
+        if (inClass) return unit(8);
+        throw this.error('\\b outside a class is an assertion');
+      case 'x':
+        this.pos += 2;
+        return unit(Number.parseInt(this.s.slice(this.pos - 2, this.pos), 16));
+      case 'u':
+        this.pos += 4;
+        return unit(Number.parseInt(this.s.slice(this.pos - 4, this.pos), 16));
+      case 'c': {
+        const letter = this.s.charCodeAt(this.pos);
+        this.pos++;
+        return unit(letter % 32);
+      }
+      default:
+        return unit(c.charCodeAt(0));
+    }
+  }
+
+  private charClass(): Ranges {
+    this.pos++; // '['
+    let negate = false;
+    if (this.s[this.pos] === '^') {
+      negate = true;
+      this.pos++;
+    }
+    const ranges: Ranges = [];
+    for (;;) {
+      const c = this.s[this.pos];
+      if (c === undefined) throw this.error('unterminated class');
+      if (c === ']') {
+        this.pos++;
+        break;
+      }
+      const low = this.classAtom();
+      if (this.s[this.pos] === '-' && this.s[this.pos + 1] !== ']' && this.s[this.pos + 1] !== undefined) {
+        this.pos++;
+        const high = this.classAtom();
+        ranges.push([low[0]![0], high[0]![0]]);
+      } else {
+        ranges.push(...low);
+      }
+    }
+    return negate ? complement(ranges) : normalizeRanges(ranges);
+  }
+
+  private classAtom(): Ranges {
+    if (this.s[this.pos] === '\\') return this.escape(true);
+    const code = this.s.charCodeAt(this.pos);
+    this.pos++;
+    return [[code, code]];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Program and simulation
+
+const OP_CHAR = 0;
+const OP_SPLIT = 1;
+const OP_JMP = 2;
+const OP_ASSERT = 3;
+const OP_MATCH = 4;
+
+const ASSERT_CODES: Record<Assertion, number> = { start: 0, end: 1, word: 2, 'not-word': 3 };
+
+interface Program {
+  op: Uint8Array;
+  /** CHAR: index into sets; SPLIT/JMP: first target; ASSERT: assertion code. */
+  x: Int32Array;
+  /** SPLIT: second target. */
+  y: Int32Array;
+  sets: CharSet[];
+}
+
+function compileProgram(root: Node): Program {
+  const op: number[] = [];
+  const x: number[] = [];
+  const y: number[] = [];
+  const sets: CharSet[] = [];
+  const setIndex = new Map<Ranges, number>();
+  const emit = (o: number, a = 0, b = 0): number => {
+    op.push(o);
+    x.push(a);
+    y.push(b);
+    return op.length - 1;
+  };
+  const gen = (n: Node): void => {
+    switch (n.t) {
+      case 'set': {
+        let i = setIndex.get(n.ranges);
+        if (i === undefined) {
+          i = sets.length;
+          sets.push(new CharSet(n.ranges));
+          setIndex.set(n.ranges, i);
+        }
+        emit(OP_CHAR, i);
+        return;
+      }
+      case 'assert':
+        emit(OP_ASSERT, ASSERT_CODES[n.kind]);
+        return;
+      case 'cat':
+        for (const item of n.items) gen(item);
+        return;
+      case 'alt': {
+        const jumps: number[] = [];
+        for (let k = 0; k < n.items.length - 1; k++) {
+          const split = emit(OP_SPLIT);
+          x[split] = op.length;
+          gen(n.items[k]!);
+          jumps.push(emit(OP_JMP));
+          y[split] = op.length;
+        }
+        gen(n.items[n.items.length - 1]!);
+        for (const j of jumps) x[j] = op.length;
+        return;
+      }
+      case 'star': {
+        const split = emit(OP_SPLIT);
+        x[split] = op.length;
+        gen(n.body);
+        emit(OP_JMP, split);
+        y[split] = op.length;
+        return;
+      }
+      case 'plus': {
+        const start = op.length;
+        gen(n.body);
+        const split = emit(OP_SPLIT, start);
+        y[split] = op.length;
+        return;
+      }
+      case 'quest': {
+        const split = emit(OP_SPLIT);
+        x[split] = op.length;
+        gen(n.body);
+        y[split] = op.length;
+        return;
+      }
+    }
+  };
+  gen(root);
+  emit(OP_MATCH);
+  return { op: Uint8Array.from(op), x: Int32Array.from(x), y: Int32Array.from(y), sets };
+}
+
+/**
+ * Thompson simulation: each input unit is looked at once per live state, and each state is added at most
+ * once per position (a sparse set), so time is O(n * m) and memory O(m). Not reentrant, which is fine:
+ * test() is synchronous.
+ */
+class NfaMatcher implements PrefixMatcher {
+  readonly source: string;
+  private readonly prog: Program;
+  private cur: Int32Array;
+  private next: Int32Array;
+  private curLen = 0;
+  private nextLen = 0;
+  /** Generation stamp per state: a state is in the list being built when mark[pc] === gen. */
+  private readonly mark: Uint32Array;
+  private gen = 0;
+  private readonly stack: Int32Array;
+
+  constructor(source: string, prog: Program) {
+    this.source = source;
+    this.prog = prog;
+    const m = prog.op.length;
+    this.cur = new Int32Array(m);
+    this.next = new Int32Array(m);
+    this.mark = new Uint32Array(m);
+    this.stack = new Int32Array(m * 2 + 2);
+  }
+
+  test(input: string): boolean {
+    const { op, x, sets } = this.prog;
+    this.newGeneration();
+    this.nextLen = 0;
+    if (this.addClosure(0, input, 0)) return true;
+    this.swap();
+    const n = input.length;
+    for (let i = 0; i < n && this.curLen > 0; i++) {
+      const c = input.charCodeAt(i);
+      this.newGeneration();
+      this.nextLen = 0;
+      const cur = this.cur;
+      for (let k = 0; k < this.curLen; k++) {
+        const pc = cur[k]!;
+        if (op[pc] === OP_CHAR && sets[x[pc]!]!.has(c)) {
+          if (this.addClosure(pc + 1, input, i + 1)) return true;
+        }
+      }
+      this.swap();
+    }
+    return false;
+  }
+
+  private newGeneration(): void {
+    this.gen++;
+    if (this.gen === 0xffffffff) {
+      this.mark.fill(0);
+      this.gen = 1;
+    }
+  }
+
+  private swap(): void {
+    const t = this.cur;
+    this.cur = this.next;
+    this.next = t;
+    this.curLen = this.nextLen;
+  }
+
+  /** Adds pc and everything reachable from it without consuming input; true when MATCH is reached. */
+  private addClosure(start: number, input: string, pos: number): boolean {
+    const { op, x, y } = this.prog;
+    const mark = this.mark;
+    const stack = this.stack;
+    const gen = this.gen;
+    let sp = 0;
+    stack[sp++] = start;
+    while (sp > 0) {
+      const pc = stack[--sp]!;
+      if (mark[pc] === gen) continue;
+      mark[pc] = gen;
+      switch (op[pc]) {
+        case OP_MATCH:
+          return true;
+        case OP_CHAR:
+          this.next[this.nextLen++] = pc;
+          break;
+        case OP_JMP:
+          stack[sp++] = x[pc]!;
+          break;
+        case OP_SPLIT:
+          // Pushed in reverse so the preferred branch is explored first (order does not change the answer).
+          stack[sp++] = y[pc]!;
+          stack[sp++] = x[pc]!;
+          break;
+        case OP_ASSERT:
+          if (assertionHolds(x[pc]!, input, pos)) stack[sp++] = pc + 1;
+          break;
+      }
+    }
+    return false;
+  }
+}
+
+function assertionHolds(code: number, input: string, pos: number): boolean {
+  switch (code) {
+    case 0:
+      return pos === 0;
+    case 1:
+      return pos === input.length;
+    default: {
+      const before = pos > 0 && isWordUnit(input.charCodeAt(pos - 1));
+      const after = pos < input.length && isWordUnit(input.charCodeAt(pos));
+      return code === 2 ? before !== after : before === after;
+    }
+  }
 }

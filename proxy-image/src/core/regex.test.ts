@@ -1,0 +1,142 @@
+import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import { compilePrefixRegex } from './regex.ts';
+
+/** Reference: the backtracking engine, anchored at the start only (safe here: short inputs). */
+function reference(src: string, input: string): boolean {
+  return new RegExp(`^(?:${src})`).test(input);
+}
+
+const atom: fc.Arbitrary<string> = fc.constantFrom(
+  'a',
+  'b',
+  'c',
+  '1',
+  '/',
+  '-',
+  '_',
+  '.',
+  '\\.',
+  '\\/',
+  '\\d',
+  '\\D',
+  '\\w',
+  '\\W',
+  '\\s',
+  '\\S',
+  '[a-c]',
+  '[^b]',
+  '[\\d_]',
+  '[^\\w]',
+  '[-a]',
+  '[a-]',
+  '\\x61',
+  '\\u0062',
+  '\\t',
+  '\\n',
+  '[\\b]',
+  'é',
+  '[à-ÿ]',
+);
+const assertion = fc.constantFrom('^', '$', '\\b', '\\B');
+const quantifier = fc.constantFrom(
+  '',
+  '',
+  '',
+  '*',
+  '+',
+  '?',
+  '*?',
+  '+?',
+  '??',
+  '{2}',
+  '{0,2}',
+  '{1,}',
+  '{1,3}?',
+);
+
+const pattern: fc.Arbitrary<string> = fc.letrec<{ re: string; term: string; group: string }>((tie) => ({
+  re: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.array(tie('term'), { minLength: 0, maxLength: 4 }).map((ts) => ts.join('')),
+    fc.tuple(tie('re'), tie('re')).map(([a, b]) => `${a}|${b}`),
+  ),
+  term: fc.oneof(
+    { depthSize: 'small' },
+    fc.tuple(atom, quantifier).map(([a, q]) => a + q),
+    assertion,
+    fc.tuple(tie('group'), quantifier).map(([g, q]) => g + q),
+  ),
+  group: fc.tuple(fc.constantFrom('(', '(?:', '(?<n>'), tie('re')).map(([o, r]) => `${o}${r})`),
+})).re;
+
+// Named groups may appear once per pattern in ECMAScript; rename duplicates.
+function uniqueNames(src: string): string {
+  let i = 0;
+  return src.replaceAll('(?<n>', () => `(?<n${i++}>`);
+}
+
+const input = fc
+  .array(fc.constantFrom('a', 'b', 'c', '1', '/', '-', '_', ' ', '\n', '\t', 'é', '.', '\b'), {
+    maxLength: 12,
+  })
+  .map((cs) => cs.join(''));
+
+describe('compilePrefixRegex', () => {
+  test('agrees with the ECMAScript engine on random dialect patterns and inputs', () => {
+    fc.assert(
+      fc.property(
+        pattern.map(uniqueNames),
+        fc.array(input, { minLength: 1, maxLength: 8 }),
+        (src, inputs) => {
+          const m = compilePrefixRegex(src);
+          for (const s of inputs) {
+            if (m.test(s) !== reference(src, s)) {
+              throw new Error(`pattern ${JSON.stringify(src)} input ${JSON.stringify(s)}: got ${m.test(s)}`);
+            }
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('SMI semantics: anchored at the start only', () => {
+    const m = compilePrefixRegex('/api');
+    expect(m.test('/api/v1')).toBe(true);
+    expect(m.test('/x/api')).toBe(false);
+    const e = compilePrefixRegex('/api/v[0-9]+/cart(/.*)?$');
+    expect(e.test('/api/v12/cart')).toBe(true);
+    expect(e.test('/api/v12/cart/items/3')).toBe(true);
+    expect(e.test('/api/v12/carts')).toBe(false);
+    expect(compilePrefixRegex('.*Android.*').test('Mozilla (Linux; Android 14)')).toBe(true);
+    expect(compilePrefixRegex('').test('anything')).toBe(true);
+    expect(compilePrefixRegex('^(.*?;)?(type=insider)(;.*)?$').test('a=b;type=insider;c=d')).toBe(true);
+  });
+
+  test('classes, escapes and assertions', () => {
+    expect(compilePrefixRegex('[^/]+$').test('abc')).toBe(true);
+    expect(compilePrefixRegex('[^/]+$').test('ab/c')).toBe(false);
+    expect(compilePrefixRegex('a.b').test('a\nb')).toBe(false);
+    expect(compilePrefixRegex('a\\sb').test('a\u3000b')).toBe(true);
+    expect(compilePrefixRegex('\\bfoo\\b').test('foo bar')).toBe(true);
+    expect(compilePrefixRegex('\\bfoo\\b').test('foobar')).toBe(false);
+    expect(compilePrefixRegex('x{3}').test('xx')).toBe(false);
+    expect(compilePrefixRegex('x{3}').test('xxx')).toBe(true);
+  });
+
+  test('refuses patterns outside the dialect with the reason', () => {
+    expect(() => compilePrefixRegex('(a)\\1')).toThrow(/backreferences/);
+    expect(() => compilePrefixRegex('(?=a)')).toThrow(/lookahead/);
+    expect(() => compilePrefixRegex('(?i)a')).toThrow(/inline flags/);
+  });
+
+  test('pathological patterns answer without backtracking', () => {
+    // (a*)*b and (a|a)*b over "aaaa...a" are exponential for a backtracking engine.
+    const evil = 'a'.repeat(20_000);
+    expect(compilePrefixRegex('(a*)*b').test(evil)).toBe(false);
+    expect(compilePrefixRegex('(a|a)*b').test(evil)).toBe(false);
+    expect(compilePrefixRegex('(a|aa)+$').test(`${evil}!`)).toBe(false);
+    expect(compilePrefixRegex('(.*a){20}$').test(`${evil}!`)).toBe(false);
+  });
+});
