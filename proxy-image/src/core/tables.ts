@@ -29,6 +29,7 @@ import type { RandomSource } from './random.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { type AttemptFailureKind, CompiledRetryPolicy } from './retry-policy.ts';
 import { CompiledHttpMatches } from './route-match.ts';
+import { attemptTimeoutMs } from './timeouts.ts';
 import { SmoothWeightedRoundRobin } from './weighted-split.ts';
 
 export type { EndpointOutcome, NoEndpoint } from './balancer.ts';
@@ -471,6 +472,14 @@ export class Tables {
     if (!p.requestEligible(method, bodyBytes)) return false;
     if (!p.failureRetryable(retriesDone, kind, status, grpcStatus)) return false;
     return lp.service.retryBudget.tryWithdraw(this.deps.now());
+  }
+
+  /**
+   * Time allowed for the next attempt of a request on `route` that started at `startedAtMs` (deps.now()
+   * time): min(per-try timeout, what is left of the route timeout); null = no limit, 0 = already expired.
+   */
+  attemptTimeoutMs(route: RouteTable, startedAtMs: number): number | null {
+    return attemptTimeoutMs(route, this.deps.now() - startedAtMs);
   }
 
   /** Delay before retry number `retriesDone` (0-based) of a route, ms. */
