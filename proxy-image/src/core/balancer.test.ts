@@ -102,8 +102,9 @@ describe('P2cBalancer', () => {
         }
         let chi = 0;
         for (const e of eps) chi += ((counts.get(e) ?? 0) - 400) ** 2 / 400;
-        // Critical value of chi-square with 11 degrees of freedom at p = 0.9999 is about 38.
-        expect(chi).toBeLessThan(38);
+        // Above the chi-square critical value for p = 1e-6 at up to 11 degrees of freedom: flakes are
+        // practically impossible, while an endpoint that is never picked adds 400 on its own.
+        expect(chi).toBeLessThan(45);
       }),
       { numRuns: 30 },
     );

@@ -131,6 +131,33 @@ describe('compilePrefixRegex', () => {
     expect(() => compilePrefixRegex('(?i)a')).toThrow(/inline flags/);
   });
 
+  test('a pattern whose DFA outgrows the state cache falls back to the NFA with the same answers', () => {
+    // (a|b)*a(a|b){8}: the DFA needs 2^9 states, far more than MAX_DFA_STATES.
+    const src = '(a|b)*a(a|b){8}$';
+    const m = compilePrefixRegex(src);
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'b'), { maxLength: 40 }), (cs) => {
+        const s = cs.join('');
+        expect(m.test(s)).toBe(reference(src, s));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('end-of-input assertions in the DFA: $ inside groups, ^ after $, empty input', () => {
+    for (const [src, yes, no] of [
+      ['(a$|ab)', ['a', 'ab', 'abc'], ['ac', '']],
+      ['$^', [''], ['a']],
+      ['a*$', ['', 'aaa'], ['ab']],
+      ['(?:x|$)+y?', ['', 'x', 'xy', 'xq'], ['q']],
+    ] as const) {
+      const m = compilePrefixRegex(src);
+      for (const s of yes) expect([src, s, m.test(s)]).toEqual([src, s, true]);
+      for (const s of no) expect([src, s, m.test(s)]).toEqual([src, s, false]);
+      for (const s of [...yes, ...no]) expect(m.test(s)).toBe(reference(src, s));
+    }
+  });
+
   test('pathological patterns answer without backtracking', () => {
     // (a*)*b and (a|a)*b over "aaaa...a" are exponential for a backtracking engine.
     const evil = 'a'.repeat(20_000);

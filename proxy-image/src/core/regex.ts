@@ -2,6 +2,11 @@
 // runs in O(input length * program size) time whatever the pattern and input: a Thompson NFA simulated
 // over state sets (no backtracking), so a hostile path cannot make matching exponential.
 //
+// Hot-path speed comes from a lazily built DFA over the same program (states are sets of NFA states,
+// built on first use and cached, at most MAX_DFA_STATES per pattern, so memory stays bounded). When the
+// cache is full, or the pattern uses \b / \B (which need the previous character), matching falls back to
+// the NFA simulation: still linear, only slower.
+//
 // SMI anchors route regexes at the start of the input only ("/api" matches "/api/v1"), so the simulation
 // starts one thread at offset 0 and answers true as soon as any thread reaches the end of the program.
 //
@@ -25,7 +30,9 @@ export function compilePrefixRegex(source: string): PrefixMatcher {
   if (!t.ok) throw new RangeError(`regex ${JSON.stringify(source)}: ${t.reason} (at offset ${t.position})`);
   if (/^[^\\^$.|?*+()[\]{}]*$/.test(source)) return new LiteralPrefix(source);
   const node = new CoreParser(t.linearSource).parse();
-  return new NfaMatcher(source, compileProgram(node));
+  const prog = compileProgram(node);
+  const nfa = new NfaMatcher(source, prog);
+  return usesWordBoundary(prog) ? nfa : new LazyDfaMatcher(source, prog, nfa);
 }
 
 class LiteralPrefix implements PrefixMatcher {
@@ -509,5 +516,198 @@ function assertionHolds(code: number, input: string, pos: number): boolean {
       const after = pos < input.length && isWordUnit(input.charCodeAt(pos));
       return code === 2 ? before !== after : before === after;
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Lazy DFA
+
+/** Cached DFA states per pattern; each costs ~200 bytes plus its transitions. */
+export const MAX_DFA_STATES = 64;
+
+function usesWordBoundary(prog: Program): boolean {
+  for (let pc = 0; pc < prog.op.length; pc++) {
+    if (prog.op[pc] === OP_ASSERT && prog.x[pc]! >= 2) return true;
+  }
+  return false;
+}
+
+class DfaState {
+  /** Sorted NFA states: CHAR states and "$" assertions waiting for the end of input. */
+  readonly pcs: Int32Array;
+  /** The closure reached MATCH: any input from here matches (prefix semantics). */
+  readonly matched: boolean;
+  /** No NFA state left: nothing from here can match. */
+  readonly dead: boolean;
+  /** Built at offset 0 (so "^" holds when evaluating "$" for the empty input). */
+  readonly initial: boolean;
+  /** Next state per ASCII unit (-1 = not computed yet). */
+  readonly ascii = new Int16Array(128).fill(-1);
+  other: Map<number, number> | null = null;
+  /** Whether the input may end here: -1 not computed, 0 no, 1 yes. */
+  endAccept = -1;
+
+  constructor(pcs: Int32Array, matched: boolean, initial: boolean) {
+    this.pcs = pcs;
+    this.matched = matched;
+    this.dead = !matched && pcs.length === 0;
+    this.initial = initial;
+  }
+}
+
+/**
+ * Subset construction on demand: each (state, input unit) transition is computed once, by the same
+ * closure as the NFA, then looked up. Per input unit the steady-state cost is one array read.
+ */
+class LazyDfaMatcher implements PrefixMatcher {
+  readonly source: string;
+  private readonly prog: Program;
+  private readonly nfa: NfaMatcher;
+  private readonly states: DfaState[] = [];
+  private readonly byKey = new Map<string, number>();
+  private readonly mark: Uint32Array;
+  private gen = 0;
+  private readonly stack: Int32Array;
+  private readonly scratch: Int32Array;
+
+  constructor(source: string, prog: Program, nfa: NfaMatcher) {
+    this.source = source;
+    this.prog = prog;
+    this.nfa = nfa;
+    const m = prog.op.length;
+    this.mark = new Uint32Array(m);
+    this.stack = new Int32Array(m * 2 + 2);
+    this.scratch = new Int32Array(m);
+    // State 0: the closure of the start at offset 0.
+    this.newGeneration();
+    const r = this.closure(0, true, false, 0);
+    this.intern(r.len, r.matched, true);
+  }
+
+  test(input: string): boolean {
+    const states = this.states;
+    let s = 0;
+    const n = input.length;
+    for (let i = 0; i < n; i++) {
+      const st = states[s]!;
+      if (st.matched) return true;
+      if (st.dead) return false;
+      const c = input.charCodeAt(i);
+      let next = c < 128 ? st.ascii[c]! : (st.other?.get(c) ?? -1);
+      if (next < 0) {
+        next = this.step(s, c);
+        if (next < 0) return this.nfa.test(input); // cache full
+      }
+      s = next;
+    }
+    const last = states[s]!;
+    if (last.matched) return true;
+    if (last.endAccept < 0) last.endAccept = this.acceptsAtEnd(last) ? 1 : 0;
+    return last.endAccept === 1;
+  }
+
+  /** Computes and caches the transition of state s on unit c; -1 when the cache is full. */
+  private step(s: number, c: number): number {
+    const { op, x, sets } = this.prog;
+    const st = this.states[s]!;
+    this.newGeneration();
+    let len = 0;
+    let matched = false;
+    for (let k = 0; k < st.pcs.length && !matched; k++) {
+      const pc = st.pcs[k]!;
+      if (op[pc] === OP_CHAR && sets[x[pc]!]!.has(c)) {
+        const r = this.closure(pc + 1, false, false, len);
+        len = r.len;
+        matched = r.matched;
+      }
+    }
+    const next = this.intern(matched ? 0 : len, matched, false);
+    if (next < 0) return -1;
+    if (c < 128) st.ascii[c] = next;
+    else {
+      st.other ??= new Map();
+      st.other.set(c, next);
+    }
+    return next;
+  }
+
+  /** Whether some pending "$" of the state leads to MATCH when the input ends there. */
+  private acceptsAtEnd(st: DfaState): boolean {
+    const { op, x } = this.prog;
+    this.newGeneration();
+    for (let k = 0; k < st.pcs.length; k++) {
+      const pc = st.pcs[k]!;
+      if (op[pc] === OP_ASSERT && x[pc] === ASSERT_CODES.end) {
+        if (this.closure(pc + 1, st.initial, true, 0).matched) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Finds or creates the state for scratch[0..len); -1 when the cache is full. */
+  private intern(len: number, matched: boolean, initial: boolean): number {
+    const pcs = this.scratch.slice(0, len).sort();
+    const key = `${initial ? 'i' : ''}${matched ? 'm' : pcs.join(',')}`;
+    const found = this.byKey.get(key);
+    if (found !== undefined) return found;
+    if (this.states.length >= MAX_DFA_STATES) return -1;
+    this.states.push(new DfaState(pcs, matched, initial));
+    this.byKey.set(key, this.states.length - 1);
+    return this.states.length - 1;
+  }
+
+  private newGeneration(): void {
+    this.gen++;
+    if (this.gen === 0xffffffff) {
+      this.mark.fill(0);
+      this.gen = 1;
+    }
+  }
+
+  /**
+   * Adds the closure of `start` to scratch from `len` on: CHAR states, plus "$" assertions kept pending
+   * unless `atEnd`. "^" holds only when `atStart`. Word-boundary patterns never get here.
+   */
+  private closure(
+    start: number,
+    atStart: boolean,
+    atEnd: boolean,
+    len: number,
+  ): { len: number; matched: boolean } {
+    const { op, x, y } = this.prog;
+    const mark = this.mark;
+    const stack = this.stack;
+    const gen = this.gen;
+    let sp = 0;
+    stack[sp++] = start;
+    while (sp > 0) {
+      const pc = stack[--sp]!;
+      if (mark[pc] === gen) continue;
+      mark[pc] = gen;
+      switch (op[pc]) {
+        case OP_MATCH:
+          return { len, matched: true };
+        case OP_CHAR:
+          if (!atEnd) this.scratch[len++] = pc;
+          break;
+        case OP_JMP:
+          stack[sp++] = x[pc]!;
+          break;
+        case OP_SPLIT:
+          stack[sp++] = y[pc]!;
+          stack[sp++] = x[pc]!;
+          break;
+        case OP_ASSERT:
+          if (x[pc] === ASSERT_CODES.start) {
+            if (atStart) stack[sp++] = pc + 1;
+          } else if (atEnd) {
+            stack[sp++] = pc + 1;
+          } else {
+            this.scratch[len++] = pc; // "$": decided when the input ends
+          }
+          break;
+      }
+    }
+    return { len, matched: false };
   }
 }
