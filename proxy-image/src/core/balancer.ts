@@ -108,7 +108,9 @@ export class EndpointState {
         this.circuit.onSuccess();
         return;
       case 'failure':
-        this.recordLatency(nowMs, latencyMs, settings.decayMs);
+        // A failing endpoint often answers fast; charging at least the default RTT keeps it from
+        // attracting more traffic than healthy peers before its circuit opens.
+        this.recordLatency(nowMs, Math.max(latencyMs, settings.defaultRttMs), settings.decayMs);
         this.circuit.onFailure(nowMs, random);
         return;
       case 'connect-failure':

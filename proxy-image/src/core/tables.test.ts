@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import type { HttpRequestView } from './http-request.ts';
@@ -317,6 +318,98 @@ describe('compile errors', () => {
     (config.outbound.services[0]!.routes[0]!.matches[0] as { pathRegex: string }).pathRegex = '(a';
     expect(() => compileTables(config, fakeDeps().deps)).toThrow(
       /\/outbound\/services\/0\/routes\/0.*unterminated group/,
+    );
+  });
+});
+
+describe('properties', () => {
+  const { deps } = fakeDeps();
+  const t = compileTables(validated(example('enforcing-split.json')), deps);
+  const checkout = asService(t.lookupByAddress('10.96.12.34', 8080));
+
+  test('authority lookup ignores case and a trailing dot, with or without the port', () => {
+    const names = ['checkout.shop.svc.cluster.local', 'checkout.shop.svc', 'checkout.shop', 'checkout'];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...names),
+        fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }),
+        fc.boolean(),
+        fc.boolean(),
+        (name, upper, dot, withPort) => {
+          const cased = [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('');
+          const authority = `${cased}${dot ? '.' : ''}${withPort ? ':8080' : ''}`;
+          expect(t.lookupByAuthority(authority, withPort ? 1 : 8080)).toBe(checkout);
+        },
+      ),
+    );
+  });
+
+  test('arbitrary authorities and addresses never throw', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), fc.integer({ min: 0, max: 70000 }), (a, port) => {
+        const r = t.lookupByAuthority(a, port);
+        expect(['service', 'none']).toContain(r.kind);
+        expect(['service', 'passthrough']).toContain(t.lookupByAddress(a, port).kind);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('enforcing never allows what permissive denies; permissive allows every authenticated client', () => {
+    const doc = example('enforcing-split.json');
+    const enforcing = compileTables(validated(doc), deps);
+    doc.policyMode = 'permissive';
+    const permissive = compileTables(validated(doc), deps);
+    const client = fc.constantFrom(
+      null,
+      'spiffe://cluster.local/ns/ingress/sa/gateway',
+      'spiffe://cluster.local/ns/shop/sa/admin-tools',
+      'spiffe://cluster.local/ns/shop/sa/checkout',
+      'spiffe://cluster.local/ns/x/sa/y',
+    );
+    const request = fc.option(
+      fc.record({
+        method: fc.constantFrom('GET', 'POST', 'DELETE'),
+        path: fc.constantFrom('/', '/api/x', '/static/', '/healthz', '/readyz', '/admin', '/healthz/x'),
+      }),
+      { nil: null },
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(8080, 6379, 9999), client, request, (port, id, r) => {
+        const view = r === null ? null : req(r.method, r.path);
+        const e = enforcing.authorizeInbound(port, id, view);
+        const p = permissive.authorizeInbound(port, id, view);
+        if (e.allowed) expect(p.allowed).toBe(true);
+        if (id !== null) expect(p.allowed).toBe(true);
+        expect(e.reason.length).toBeGreaterThan(0);
+      }),
+    );
+  });
+
+  test('split counts over whole cycles are exact, through the tables', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20 }), (canary, primary) => {
+        const doc = example('enforcing-split.json');
+        doc.outbound.services[0].split.backends = [
+          { service: 'checkout-canary', weight: canary },
+          { service: 'checkout-primary', weight: primary },
+        ];
+        const tt = compileTables(validated(doc), deps);
+        const lp = asService(tt.lookupByAddress('10.96.12.34', 8080));
+        const route = tt.route(lp, req('GET', '/api/v1/cart'));
+        const total = canary + primary;
+        const counts = new Map<string, number>();
+        for (let i = 0; i < 3 * Math.max(total, 1); i++) {
+          const b = tt.backend(lp, route).name;
+          counts.set(b, (counts.get(b) ?? 0) + 1);
+        }
+        if (total === 0) expect(Object.fromEntries(counts)).toEqual({ checkout: 3 });
+        else {
+          expect(counts.get('checkout-canary') ?? 0).toBe(3 * canary);
+          expect(counts.get('checkout-primary') ?? 0).toBe(3 * primary);
+        }
+      }),
+      { numRuns: 60 },
     );
   });
 });

@@ -283,19 +283,22 @@ export class InboundPortTable {
     this.authorizations = authorizations;
   }
 
-  /** The first authorization allowing the client and request, and the first one covering the request. */
-  evaluate(
-    clientId: string | null,
-    req: HttpRequestView | null,
-  ): { allowedBy: CompiledAuthorization | null; covering: CompiledAuthorization | null } {
-    let covering: CompiledAuthorization | null = null;
-    for (const a of this.authorizations) {
-      if (!a.coversRequest(req)) continue;
-      if (a.anyClient || (clientId !== null && a.identities.has(clientId)))
-        return { allowedBy: a, covering: a };
-      covering ??= a;
+  /** The first authorization that allows this client and covers the request, or null. */
+  allowing(clientId: string | null, req: HttpRequestView | null): CompiledAuthorization | null {
+    const auths = this.authorizations;
+    for (let i = 0; i < auths.length; i++) {
+      const a = auths[i]!;
+      if ((a.anyClient || (clientId !== null && a.identities.has(clientId))) && a.coversRequest(req))
+        return a;
     }
-    return { allowedBy: null, covering };
+    return null;
+  }
+
+  /** The first authorization that covers the request, whatever its sources, or null. */
+  covering(req: HttpRequestView | null): CompiledAuthorization | null {
+    const auths = this.authorizations;
+    for (let i = 0; i < auths.length; i++) if (auths[i]!.coversRequest(req)) return auths[i]!;
+    return null;
   }
 }
 
@@ -506,7 +509,7 @@ export class Tables {
   authorizeInbound(port: number, clientId: string | null, req: HttpRequestView | null): InboundDecision {
     const table = this.inboundPorts.get(port);
     const unauth = this.config.inbound.unauthenticated;
-    const { allowedBy, covering } = table === undefined ? NO_EVALUATION : table.evaluate(clientId, req);
+    const allowedBy = table === undefined ? null : table.allowing(clientId, req);
     if (allowedBy !== null) return allowedBy.allow;
     if (this.config.policyMode === 'permissive') {
       if (clientId !== null || (unauth?.permissive ?? true)) return ALLOW_PERMISSIVE;
@@ -514,14 +517,13 @@ export class Tables {
     }
     if (table === undefined) return DENY_PORT;
     if (clientId === null) {
-      if ((unauth?.enforcing ?? false) && covering !== null) return covering.allow;
+      const covering = unauth?.enforcing === true ? table.covering(req) : null;
+      if (covering !== null) return covering.allow;
       return DENY_UNAUTHENTICATED;
     }
     return DENY_NOT_AUTHORIZED;
   }
 }
-
-const NO_EVALUATION = Object.freeze({ allowedBy: null, covering: null });
 
 // ---------------------------------------------------------------------------------------------------
 // Compilation
