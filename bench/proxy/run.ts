@@ -262,9 +262,100 @@ async function measure(cfg: Config): Promise<Measured> {
   return r;
 }
 
+/** The proxy runs as an esbuild bundle, as in the image (no type stripping at startup, smaller heap). */
+let weftMain = '';
+async function bundleWeft(): Promise<string> {
+  if (weftMain !== '') return weftMain;
+  const { build } = await import('esbuild');
+  weftMain = path.join(work, 'weft-proxy.mjs');
+  await build({
+    entryPoints: [path.join(import.meta.dirname, '../../proxy-image/src/main.ts')],
+    outfile: weftMain,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    logLevel: 'warning',
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+  });
+  return weftMain;
+}
+const WEFT_DOMAIN = 'weft.test';
+/** A weft proxy config: one service at 10.96.0.10:80 whose single endpoint is (address, port). */
+function weftConfig(
+  sa: string,
+  endpoint: { port: number; identity: string | null },
+  protocol: string,
+  ca: string | null,
+): string {
+  const doc = {
+    apiVersion: 'proxy.weft.dev/v1alpha1',
+    version: `bench-${sa}-${protocol}`,
+    generatedAt: new Date().toISOString(),
+    identity: { spiffeId: `spiffe://${WEFT_DOMAIN}/ns/bench/sa/${sa}`, trustDomain: WEFT_DOMAIN },
+    trustAnchors: ca === null ? [] : [readFileSync(ca, 'utf8')],
+    policyMode: 'permissive',
+    outbound: {
+      services: [
+        {
+          name: 'backend',
+          namespace: 'bench',
+          clusterIPs: ['10.96.0.10'],
+          dnsNames: [],
+          ports: [{ port: 80, protocol }],
+        },
+      ],
+      backends: [
+        {
+          name: 'backend',
+          namespace: 'bench',
+          ports: [
+            {
+              port: 80,
+              endpoints: [{ address: '127.0.0.1', port: endpoint.port, identity: endpoint.identity }],
+            },
+          ],
+        },
+      ],
+    },
+    inbound: { ports: [] },
+  };
+  return confFile(`weft-${sa}-${protocol}.json`, JSON.stringify(doc));
+}
+function startWeft(
+  tag: string,
+  config: string,
+  ports: { outbound: number; inbound: number; admin: number },
+  extra: string[],
+): ChildProcess {
+  return pinned(PROXY_CORE, process.execPath, [
+    weftMain,
+    '--config',
+    config,
+    '--bind',
+    '127.0.0.1',
+    '--outbound-port',
+    String(ports.outbound),
+    '--inbound-port',
+    String(ports.inbound),
+    '--admin-port',
+    String(ports.admin),
+    '--admin-address',
+    '127.0.0.1',
+    '--outbound-dst',
+    '10.96.0.10:80',
+    '--log-level',
+    'warn',
+    ...extra,
+  ]);
+}
+
 async function main(): Promise<void> {
   execFileSync(path.join(import.meta.dirname, 'setup.sh'), { stdio: 'inherit' });
   const tls = makeTls();
+  await bundleWeft();
   const backend = startNginx('backend', (d) => nginxBackend(d, BACKEND), LOAD_CORE);
   await waitPort(BACKEND);
   const port = () => nextPort++;
@@ -323,6 +414,50 @@ async function main(): Promise<void> {
           port: p,
           procs: [startHaproxy('ha-tcp', (d) => haproxyConfig(d, p, BACKEND, { mode: 'tcp' }))],
         };
+      },
+    },
+    {
+      name: 'weft',
+      description: 'wrk -> weft -> backend',
+      start: async () => {
+        const p = { outbound: port(), inbound: port(), admin: port() };
+        const cfg = weftConfig('client', { port: BACKEND, identity: null }, 'http1', null);
+        return { port: p.outbound, procs: [startWeft('weft', cfg, p, [])] };
+      },
+    },
+    {
+      name: 'weft-pair-mtls',
+      description: 'wrk -> weft =mTLS=> weft -> backend',
+      start: async () => {
+        const srv = { outbound: port(), inbound: port(), admin: port() };
+        const cli = { outbound: port(), inbound: port(), admin: port() };
+        const srvCfg = weftConfig('server', { port: BACKEND, identity: null }, 'http1', tls.ca);
+        const cliCfg = weftConfig(
+          'client',
+          { port: srv.inbound, identity: `spiffe://${WEFT_DOMAIN}/ns/bench/sa/server` },
+          'http1',
+          tls.ca,
+        );
+        const server = startWeft('weft-srv', srvCfg, srv, [
+          '--cert',
+          tls.serverCert,
+          '--key',
+          tls.serverKey,
+          '--inbound-app',
+          `127.0.0.1:${BACKEND}`,
+        ]);
+        const client = startWeft('weft-cli', cliCfg, cli, ['--cert', tls.clientCert, '--key', tls.clientKey]);
+        await waitPort(srv.inbound);
+        return { port: cli.outbound, procs: [client, server] };
+      },
+    },
+    {
+      name: 'weft-tcp',
+      description: 'wrk -> weft (opaque TCP) -> backend',
+      start: async () => {
+        const p = { outbound: port(), inbound: port(), admin: port() };
+        const cfg = weftConfig('client', { port: BACKEND, identity: null }, 'opaque', null);
+        return { port: p.outbound, procs: [startWeft('weft-tcp', cfg, p, [])] };
       },
     },
   ];

@@ -14,6 +14,7 @@ const LATENCY_BUCKETS_MS = [
 interface Children {
   request: Counter.Internal;
   tcpOpen: Counter.Internal;
+  responses: Map<number | string, { total: Counter.Internal; latency: Histogram.Internal<string> }>;
 }
 
 function baseLabels(l: TrafficLabels): Record<string, string> {
@@ -126,7 +127,11 @@ export class ProxyMetrics implements DataPathObserver {
     let c = this.children.get(l);
     if (c === undefined) {
       const b = baseLabels(l);
-      c = { request: this.requestTotal.labels(b), tcpOpen: this.tcpOpenTotal.labels(b) };
+      c = {
+        request: this.requestTotal.labels(b),
+        tcpOpen: this.tcpOpenTotal.labels(b),
+        responses: new Map(),
+      };
       this.children.set(l, c);
     }
     return c;
@@ -143,17 +148,31 @@ export class ProxyMetrics implements DataPathObserver {
     latencyMs: number,
     proxyReason: string | null,
   ): void {
-    const b = baseLabels(l);
-    const code = String(status);
-    const failure = status >= 500 || status === 0 || (grpcStatus !== null && grpcStatus !== 0);
-    this.responseTotal.inc({
-      ...b,
-      status_code: code,
-      grpc_status_code: grpcStatus === null ? '' : String(grpcStatus),
-      classification: failure ? 'failure' : 'success',
-      weft_reason: proxyReason ?? '',
-    });
-    this.latency.observe({ ...b, status_code: code }, latencyMs);
+    const c = this.of(l);
+    const key =
+      grpcStatus === null && proxyReason === null
+        ? status
+        : `${status}|${grpcStatus ?? ''}|${proxyReason ?? ''}`;
+    let r = c.responses.get(key);
+    if (r === undefined) {
+      const b = baseLabels(l);
+      const code = String(status);
+      const failure = status >= 500 || status === 0 || (grpcStatus !== null && grpcStatus !== 0);
+      r = {
+        total: this.responseTotal.labels({
+          ...b,
+          status_code: code,
+          grpc_status_code: grpcStatus === null ? '' : String(grpcStatus),
+          classification: failure ? 'failure' : 'success',
+          weft_reason: proxyReason ?? '',
+        }),
+        latency: this.latency.labels({ ...b, status_code: code }),
+      };
+      // Status codes and reasons are bounded sets, so is this map.
+      c.responses.set(key, r);
+    }
+    r.total.inc();
+    r.latency.observe(latencyMs);
   }
 
   tcpOpen(l: TrafficLabels): void {

@@ -4,10 +4,12 @@
 // control-plane stream client will implement the same ConfigSource interface.
 
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { type ProxyConfigError, validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
+
+const requireModule = createRequire(import.meta.url);
 
 export type ConfigLoad = { ok: true; config: ProxyConfig } | { ok: false; errors: ProxyConfigError[] };
 
@@ -29,7 +31,10 @@ export function loadConfigFile(file: string): ConfigLoad {
   }
   let doc: unknown;
   try {
-    doc = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+    // yaml is loaded only for YAML files: it is a sizeable module a JSON-fed proxy never needs.
+    doc = /\.ya?ml$/i.test(file)
+      ? (requireModule('yaml') as typeof import('yaml')).parse(text)
+      : JSON.parse(text);
   } catch (err) {
     return {
       ok: false,

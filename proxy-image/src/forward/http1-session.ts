@@ -411,6 +411,17 @@ export class Http1Session implements UpstreamOwner {
 
   onUpstreamData(conn: UpstreamConn, chunk: Buffer): void {
     if (conn !== this.upstream) return;
+    // Head and body of a response usually arrive together: one writev instead of two writes.
+    const client = this.client;
+    client.cork();
+    try {
+      this.upstreamData(chunk);
+    } finally {
+      client.uncork();
+    }
+  }
+
+  private upstreamData(chunk: Buffer): void {
     if (this.state === S_TUNNEL) {
       if (!this.client.write(chunk)) this.pauseUpstream();
       return;

@@ -190,6 +190,9 @@ function labelsFor(
   return l;
 }
 
+/** Labels per logical port and endpoint identity, so the hot path builds no key strings. */
+const serviceLabels = new WeakMap<LogicalPort, Map<string | null, TrafficLabels>>();
+
 /** Decides where an outbound HTTP/1 request goes. */
 export function routeOutbound(
   tables: Tables,
@@ -226,7 +229,16 @@ export function routeOutbound(
       done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason),
     };
   }
-  const labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity);
+  let perLp = serviceLabels.get(lp);
+  if (perLp === undefined) {
+    perLp = new Map();
+    serviceLabels.set(lp, perLp);
+  }
+  let labels = perLp.get(ep.identity);
+  if (labels === undefined) {
+    labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity);
+    perLp.set(ep.identity, labels);
+  }
   observer.request(labels);
   return new OutboundPlan(tables, lp, route, ep, head, labels, observer);
 }
