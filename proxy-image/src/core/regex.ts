@@ -24,8 +24,26 @@ export interface PrefixMatcher {
   test(input: string): boolean;
 }
 
-/** Compiles a dialect pattern; throws a RangeError naming the pattern when it is not in the dialect. */
+/** Compiled patterns are shared (matchers are synchronous and hold only caches), across config versions too. */
+const compiled = new Map<string, PrefixMatcher>();
+const MAX_SHARED_PATTERNS = 4096;
+
+/**
+ * Compiles a dialect pattern, or returns the matcher already compiled for the same source (so a config
+ * update does not recompile unchanged routes, and warm DFA caches survive it). Throws a RangeError naming
+ * the pattern when it is not in the dialect.
+ */
 export function compilePrefixRegex(source: string): PrefixMatcher {
+  let m = compiled.get(source);
+  if (m === undefined) {
+    m = compileUncached(source);
+    if (compiled.size >= MAX_SHARED_PATTERNS) compiled.clear();
+    compiled.set(source, m);
+  }
+  return m;
+}
+
+function compileUncached(source: string): PrefixMatcher {
   const t = translateRegex(source);
   if (!t.ok) throw new RangeError(`regex ${JSON.stringify(source)}: ${t.reason} (at offset ${t.position})`);
   if (/^[^\\^$.|?*+()[\]{}]*$/.test(source)) return new LiteralPrefix(source);

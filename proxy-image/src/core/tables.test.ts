@@ -19,10 +19,13 @@ import {
   type Tables,
 } from './tables.ts';
 
-function example(name: string): Record<string, any> {
+// biome-ignore lint/suspicious/noExplicitAny: fixtures are edited as free-form JSON before validation
+type Json = Record<string, any>;
+
+function example(name: string): Json {
   return JSON.parse(
     readFileSync(new URL(`../../../crds/proxy-config/examples/${name}`, import.meta.url), 'utf8'),
-  ) as Record<string, any>;
+  ) as Json;
 }
 
 function validated(doc: unknown): ProxyConfig {
