@@ -9,6 +9,7 @@ export {
   ScalarSeries,
 } from './families.ts';
 export {
+  createProxyMetrics,
   type Direction,
   type DstLabels,
   LATENCY_BUCKETS_MS,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { ProxyMetrics, type TrafficLabels } from './proxy-metrics.ts';
+import { Registry } from 'prom-client';
+import { createProxyMetrics, ProxyMetrics, type TrafficLabels } from './proxy-metrics.ts';
 
 interface Sample {
   name: string;
@@ -236,5 +237,14 @@ describe('ProxyMetrics', () => {
       weft_reason: 'connect failed',
     });
     expect(find(samples, 'response_total', {})[0]!.labels.status_code).toBeUndefined();
+  });
+
+  test('uses a given registry, never the global one', async () => {
+    const registry = new Registry();
+    const m = createProxyMetrics({ version: 'x', registry });
+    expect(m.registry).toBe(registry);
+    m.request(inbound);
+    expect(await registry.metrics()).toContain('request_total{');
+    expect(() => createProxyMetrics({ version: 'x', registry })).toThrow(/already been registered/);
   });
 });

@@ -55,6 +55,8 @@ export const LATENCY_BUCKETS_MS: readonly number[] = [
 export interface ProxyMetricsOptions {
   /** Proxy version for proxy_build_info. */
   version: string;
+  /** Registry to register on; default a new one (one registry per proxy, never the global one). */
+  registry?: Registry;
   /** Extra build facts (git sha, ...) as proxy_build_info labels. */
   build?: Record<string, string>;
   /**
@@ -163,7 +165,7 @@ export class TrafficSeries {
 
 /** All metrics of one proxy. Structurally a DataPathObserver (src/forward/observer.ts). */
 export class ProxyMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   private readonly requestTotal: CounterFamily;
   private readonly responseTotal: CounterFamily;
   private readonly latency: HistogramFamily;
@@ -192,6 +194,7 @@ export class ProxyMetrics {
   private readonly overflowTraffic = new Map<Direction, TrafficSeries>();
 
   constructor(opts: ProxyMetricsOptions) {
+    this.registry = opts.registry ?? new Registry();
     const r = this.registry;
     this.requestTotal = new CounterFamily('request_total', 'HTTP requests received').register(r);
     this.responseTotal = new CounterFamily(
@@ -419,4 +422,9 @@ export class ProxyMetrics {
   private makeTraffic(key: string, labels: Record<string, string>): TrafficSeries {
     return new TrafficSeries(this, key, Object.freeze(labels));
   }
+}
+
+/** The metrics of one proxy (see ProxyMetrics). */
+export function createProxyMetrics(opts: ProxyMetricsOptions): ProxyMetrics {
+  return new ProxyMetrics(opts);
 }
