@@ -201,6 +201,35 @@ describe('outbound routing and split', () => {
     expect(bad.circuit.state(clock.t)).toBe('closed');
   });
 
+  test('snapshot shows routes, split, endpoints with estimate, in-flight and circuit', () => {
+    const { deps } = fakeDeps();
+    const t = compileTables(validated(example('enforcing-split.json')), deps);
+    const lp = asService(t.lookupByAddress('10.96.12.34', 8080));
+    const e = t.pickEndpoint(lp.root) as EndpointState;
+    const snap = t.snapshot();
+    const checkout = snap.services.find((s) => s.authority === 'checkout.shop.svc.cluster.local:8080')!;
+    expect(checkout.routes).toEqual(['checkout-routes/cart-api']);
+    expect(checkout.split).toEqual([
+      { backend: 'checkout-canary', weight: 25 },
+      { backend: 'checkout-primary', weight: 75 },
+    ]);
+    expect(checkout.backends.map((b) => b.name)).toEqual([
+      'shop/checkout',
+      'shop/checkout-canary',
+      'shop/checkout-primary',
+    ]);
+    expect(checkout.backends[0]!.endpoints[0]).toEqual({
+      address: '10.244.1.17',
+      port: 8080,
+      identity: 'spiffe://cluster.local/ns/shop/sa/checkout',
+      inFlight: 1,
+      estimateMs: 30,
+      circuit: 'closed',
+    });
+    t.observe(e, 1, 'success');
+    expect(JSON.parse(JSON.stringify(snap)).version).toBe(t.version);
+  });
+
   test('endpoint state survives a recompilation', () => {
     const { deps } = fakeDeps();
     const doc = example('permissive-plaintext.json');

@@ -305,6 +305,31 @@ export class InboundPortTable {
 // ---------------------------------------------------------------------------------------------------
 // Tables
 
+/** See Tables.snapshot(). */
+export interface TablesSnapshot {
+  version: string;
+  services: {
+    authority: string;
+    protocol: PortProtocol;
+    routes: string[];
+    split: { backend: string; weight: number }[] | null;
+    retryBudgetRemaining: number;
+    backends: {
+      name: string;
+      port: number;
+      endpoints: {
+        address: string;
+        port: number;
+        identity: string | null;
+        inFlight: number;
+        estimateMs: number;
+        circuit: string;
+      }[];
+    }[];
+  }[];
+  inboundPorts: { port: number; protocol: PortProtocol }[];
+}
+
 /** Everything the data path looks up, compiled from one config version. */
 export class Tables {
   /** The config's content version. */
@@ -488,6 +513,45 @@ export class Tables {
   /** Delay before retry number `retriesDone` (0-based) of a route, ms. */
   retryDelayMs(route: RouteTable, retriesDone: number): number {
     return route.retryBackoff === null ? 0 : route.retryBackoff.delayMs(retriesDone, this.randomSource);
+  }
+
+  // --- introspection ---
+
+  /**
+   * JSON-ready state for the admin config dump: per logical port its routes and split, per backend its
+   * endpoints with latency estimate, requests in flight and circuit state. Not for the hot path.
+   */
+  snapshot(): TablesSnapshot {
+    const now = this.deps.now();
+    const backend = (b: ConcreteBackend) => ({
+      name: `${b.namespace}/${b.name}`,
+      port: b.port,
+      endpoints: b.balancer.endpoints.map((e) => ({
+        address: e.address,
+        port: e.port,
+        identity: e.identity,
+        inFlight: e.inFlight,
+        estimateMs: Math.round(e.estimate(now, this.ewma.decayMs) * 1000) / 1000,
+        circuit: e.circuit.state(now),
+      })),
+    });
+    return {
+      version: this.version,
+      services: this.services.flatMap((s) =>
+        [...s.ports.values()].map((lp) => ({
+          authority: lp.authority,
+          protocol: lp.protocol,
+          routes: lp.routes.map((r) => r.name),
+          split:
+            lp.split === null
+              ? null
+              : lp.split.items.map((b, i) => ({ backend: b.name, weight: lp.split!.weightOf(i) })),
+          retryBudgetRemaining: s.retryBudget.remaining(now),
+          backends: [lp.root, ...(lp.split?.items.filter((b) => b !== lp.root) ?? [])].map(backend),
+        })),
+      ),
+      inboundPorts: [...this.inboundPorts.values()].map((p) => ({ port: p.port, protocol: p.protocol })),
+    };
   }
 
   // --- inbound ---

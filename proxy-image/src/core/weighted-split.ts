@@ -27,6 +27,11 @@ export class SmoothWeightedRoundRobin<T> {
     this.totalWeight = total;
   }
 
+  /** The weight of item i. */
+  weightOf(i: number): number {
+    return this.weights[i] ?? 0;
+  }
+
   /** The next item. */
   pick(): T {
     const n = this.weights.length;
