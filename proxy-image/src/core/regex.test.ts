@@ -158,6 +158,15 @@ describe('compilePrefixRegex', () => {
     }
   });
 
+  test('many distinct non-ASCII units: same answers past the transition cache bound', () => {
+    const src = '[^/]*\u00e9[à-ÿ]+$';
+    const m = compilePrefixRegex(src);
+    let input = '';
+    for (let c = 0x100; c < 0x100 + 600; c++) input += String.fromCharCode(c);
+    for (const s of [`${input}éà`, `${input}é`, `${input}é/à`, `x${input}éàá`])
+      expect(m.test(s)).toBe(reference(src, s));
+  });
+
   test('pathological patterns answer without backtracking', () => {
     // (a*)*b and (a|a)*b over "aaaa...a" are exponential for a backtracking engine.
     const evil = 'a'.repeat(20_000);

@@ -542,6 +542,7 @@ function assertionHolds(code: number, input: string, pos: number): boolean {
 
 /** Cached DFA states per pattern; each costs ~200 bytes plus its transitions. */
 export const MAX_DFA_STATES = 64;
+const MAX_NON_ASCII_TRANSITIONS = 256;
 
 function usesWordBoundary(prog: Program): boolean {
   for (let pc = 0; pc < prog.op.length; pc++) {
@@ -643,8 +644,10 @@ class LazyDfaMatcher implements PrefixMatcher {
     if (next < 0) return -1;
     if (c < 128) st.ascii[c] = next;
     else {
+      // Non-ASCII transitions are cached up to a bound per state (inputs could use any of 65536 units);
+      // past it they are recomputed each time, which stays linear.
       st.other ??= new Map();
-      st.other.set(c, next);
+      if (st.other.size < MAX_NON_ASCII_TRANSITIONS) st.other.set(c, next);
     }
     return next;
   }

@@ -208,6 +208,28 @@ describe('ProxyMetrics', () => {
     );
   });
 
+  test('an upstream inventing status codes cannot grow the series count; classification is kept', async () => {
+    const m = new ProxyMetrics({ version: 'x' });
+    let failures = 0;
+    for (let status = 100; status <= 999; status++) {
+      m.response(outbound, status, null, 1, null);
+      if (status >= 500) failures++;
+    }
+    const { samples } = parse(await m.text());
+    const responses = find(samples, 'response_total', {});
+    expect(responses.length).toBeLessThanOrEqual(130);
+    expect(
+      find(samples, 'response_total', { classification: 'failure' }).reduce((a, x) => a + x.value, 0),
+    ).toBe(failures);
+    expect(find(samples, 'response_total', { status_code: 'overflow' }).length).toBe(2);
+    expect(
+      new Set(find(samples, 'response_latency_ms_count', {}).map((x) => x.labels.status_code)).size,
+    ).toBe(33);
+    expect(
+      find(samples, 'weft_metrics_label_overflow_total', { label: 'status_code' })[0]!.value,
+    ).toBeGreaterThan(0);
+  });
+
   test('label values with quotes, backslashes and newlines are escaped', async () => {
     const m = new ProxyMetrics({ version: 'x' });
     m.request({ direction: 'outbound', authority: 'a"b\\c\nd', tls: false, peerId: null });

@@ -73,6 +73,10 @@ export interface ProxyMetricsOptions {
 }
 
 const OVERFLOW = 'overflow';
+/** Distinct (status, grpc status, error, reason) combinations per traffic label set; then "overflow". */
+const MAX_RESPONSE_SERIES_PER_TRAFFIC = 128;
+/** Distinct status codes with their own latency histogram per traffic label set; then "overflow". */
+const MAX_LATENCY_SERIES_PER_TRAFFIC = 32;
 
 /** Per-traffic series handle: recording through it touches only plain numbers. */
 export class TrafficSeries {
@@ -124,14 +128,29 @@ export class TrafficSeries {
     const key = (((errored ? 1000 : 0) + st) * 20 + (g + 1)) * 128 + reasonId;
     let r = this.responses.get(key);
     if (r === undefined) {
-      r = this.metrics.responseSeries(this, key, st, g, errored, reasonId);
-      this.responses.set(key, r);
+      if (this.responses.size < MAX_RESPONSE_SERIES_PER_TRAFFIC) {
+        r = this.metrics.responseSeries(this, key, st, g, errored, reasonId);
+        this.responses.set(key, r);
+      } else {
+        // An upstream inventing status codes cannot grow the series count; keep the classification.
+        const failure = classifyResponse(st, g === 17 ? 2 : g, errored) === 'failure';
+        const overflowKey = failure ? -2 : -1;
+        r = this.responses.get(overflowKey);
+        if (r === undefined) {
+          r = this.metrics.overflowResponseSeries(this, failure);
+          this.responses.set(overflowKey, r);
+        }
+      }
     }
     r.value++;
     let h = this.latencies.get(st);
     if (h === undefined) {
-      h = this.metrics.latencySeries(this, st);
-      this.latencies.set(st, h);
+      const lk = this.latencies.size < MAX_LATENCY_SERIES_PER_TRAFFIC ? st : -1;
+      h = this.latencies.get(lk);
+      if (h === undefined) {
+        h = this.metrics.latencySeries(this, lk);
+        this.latencies.set(lk, h);
+      }
     }
     h.observe(latencyMs);
   }
@@ -360,9 +379,21 @@ export class ProxyMetrics {
     return this.responseTotal.with(`${t.key}#${key}`, labels);
   }
 
+  overflowResponseSeries(t: TrafficSeries, failure: boolean): ScalarSeries {
+    this.overflow.with('status', { label: 'status_code' }).value++;
+    const classification = failure ? 'failure' : 'success';
+    return this.responseTotal.with(`${t.key}#overflow-${classification}`, {
+      ...t.labels,
+      status_code: OVERFLOW,
+      classification,
+    });
+  }
+
+  /** status -1: the overflow histogram of the traffic label set. */
   latencySeries(t: TrafficSeries, status: number): HistogramSeries {
     const labels: Record<string, string> = { ...t.labels };
-    if (status !== 0) labels.status_code = String(status);
+    if (status > 0) labels.status_code = String(status);
+    else if (status < 0) labels.status_code = OVERFLOW;
     return this.latency.with(`${t.key}#${status}`, labels);
   }
 
