@@ -372,12 +372,12 @@ export class ProxyRuntime {
         if (alpn === MESH_ALPN_HTTP1) this.inboundHttp1(tlsSocket, null, app, clientId);
         else this.inboundTcp(tlsSocket, null, app, clientId, true);
       },
-      (code) => {
+      (code, detail) => {
+        this.log.debug({ code, detail, remote: socket.remoteAddress }, 'inbound mTLS refused');
         this.opts.observer.protocolError('inbound', code);
         socket.destroy();
       },
     );
-    socket.resume();
   }
 
   private inboundHttp1(

@@ -84,22 +84,25 @@ export function inspectCredentials(creds: MeshCredentials, now = new Date()): Ce
 
 export class MeshTls implements MeshConnector {
   private context: tls.SecureContext;
+  private contextOptions: tls.SecureContextOptions;
   private infoValue: CertificateInfo;
 
   constructor(creds: MeshCredentials) {
     this.infoValue = inspectCredentials(creds);
-    this.context = MeshTls.contextFor(creds);
+    this.contextOptions = MeshTls.optionsFor(creds);
+    this.context = tls.createSecureContext(this.contextOptions);
+    this.server = this.makeServer();
   }
 
-  private static contextFor(creds: MeshCredentials): tls.SecureContext {
-    return tls.createSecureContext({
+  private static optionsFor(creds: MeshCredentials): tls.SecureContextOptions {
+    return {
       cert: creds.certPem,
       key: creds.keyPem,
       ca: [...creds.trustAnchors],
       minVersion: 'TLSv1.3',
       maxVersion: 'TLSv1.3',
       ecdhCurve: 'X25519:P-256',
-    });
+    };
   }
 
   get info(): CertificateInfo {
@@ -109,7 +112,12 @@ export class MeshTls implements MeshConnector {
   /** Rotation: validates, then swaps the context for new handshakes. Throws and keeps the old one on error. */
   update(creds: MeshCredentials): void {
     const info = inspectCredentials(creds);
-    this.context = MeshTls.contextFor(creds);
+    const options = MeshTls.optionsFor(creds);
+    const context = tls.createSecureContext(options);
+    // New handshakes (client and server side) use the new context; established connections keep theirs.
+    this.server.setSecureContext(options);
+    this.contextOptions = options;
+    this.context = context;
     this.infoValue = info;
   }
 
@@ -139,35 +147,71 @@ export class MeshTls implements MeshConnector {
 
   /**
    * Terminates mTLS on an accepted socket (bytes already peeked are unshifted onto it by the caller).
-   * Calls onReady with the verified client identity and the negotiated ALPN, or destroys the socket.
+   * Calls onReady with the verified client identity and the negotiated ALPN, or onFail and destroys it.
+   * Handshakes go through a non-listening tls.Server so Node verifies the client certificate exactly as
+   * for any TLS server; rotation is server.setSecureContext.
    */
   accept(
     socket: net.Socket,
     onReady: (tlsSocket: tls.TLSSocket, clientId: string, alpn: MeshAlpn) => void,
-    onFail: (code: string) => void,
+    onFail: (code: string, detail: string) => void,
   ): void {
-    const s = new tls.TLSSocket(socket, {
-      isServer: true,
-      secureContext: this.context,
+    const key = `${socket.remoteAddress}|${socket.remotePort}`;
+    this.pending.set(key, { onReady, onFail });
+    socket.once('close', () => this.pending.delete(key));
+    this.server.emit('connection', socket);
+  }
+
+  private readonly pending = new Map<
+    string,
+    {
+      onReady: (s: tls.TLSSocket, id: string, alpn: MeshAlpn) => void;
+      onFail: (code: string, detail: string) => void;
+    }
+  >();
+
+  private readonly server: tls.Server;
+
+  private makeServer(): tls.Server {
+    const server = tls.createServer({
       requestCert: true,
       rejectUnauthorized: true,
       ALPNProtocols: [...MESH_ALPNS],
+      handshakeTimeout: 10_000,
     });
-    s.on('error', () => onFail('tls-handshake'));
-    s.once('secure', () => {
-      if (!s.authorized) {
-        onFail('tls-unauthorized');
+    server.setSecureContext(this.contextOptions);
+    server.on('secureConnection', (s: tls.TLSSocket) => {
+      const key = `${s.remoteAddress}|${s.remotePort}`;
+      const cb = this.pending.get(key);
+      this.pending.delete(key);
+      if (cb === undefined) {
         s.destroy();
         return;
       }
       const id = spiffeIdFromSan(s.getPeerCertificate().subjectaltname);
       const alpn = s.alpnProtocol;
-      if (id === null || typeof alpn !== 'string' || !(MESH_ALPNS as readonly string[]).includes(alpn)) {
-        onFail(id === null ? 'tls-no-identity' : 'tls-no-alpn');
+      if (
+        !s.authorized ||
+        id === null ||
+        typeof alpn !== 'string' ||
+        !(MESH_ALPNS as readonly string[]).includes(alpn)
+      ) {
+        cb.onFail(
+          !s.authorized ? 'tls-unauthorized' : id === null ? 'tls-no-identity' : 'tls-no-alpn',
+          `alpn ${String(alpn)}`,
+        );
         s.destroy();
         return;
       }
-      onReady(s, id, alpn as MeshAlpn);
+      cb.onReady(s, id, alpn as MeshAlpn);
     });
+    server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+      const key = `${s.remoteAddress}|${s.remotePort}`;
+      const cb = this.pending.get(key);
+      this.pending.delete(key);
+      cb?.onFail('tls-handshake', err.message);
+      s.destroy();
+    });
+    return server;
   }
 }
