@@ -128,6 +128,28 @@ describe('P2cBalancer', () => {
     expect(b.pick(2000, random)).toHaveProperty('kind', 'endpoint');
   });
 
+  test('never picks an endpoint whose circuit is open; reports none only when none is admissible', () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), fc.integer(), (open, seed) => {
+        const rng = new SeededRandom(seed);
+        const random = rng.next.bind(rng);
+        const eps = endpoints(open.length);
+        open.forEach((o, i) => {
+          if (o) {
+            eps[i]!.observe(0, 1, 'failure', settings, rng);
+            eps[i]!.observe(0, 1, 'failure', settings, rng);
+          }
+        });
+        const b = new P2cBalancer(eps, settings);
+        for (let k = 0; k < 50; k++) {
+          const e = b.pick(10, random);
+          if (open.every((o) => o)) expect(e).toBe(ALL_CIRCUITS_OPEN);
+          else expect(open[eps.indexOf(e as EndpointState)]).toBe(false);
+        }
+      }),
+    );
+  });
+
   test('deterministic for a given random sequence', () => {
     const run = () => {
       const eps = endpoints(5);
