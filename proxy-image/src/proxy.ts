@@ -7,9 +7,17 @@ import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { ProxyConfig } from '../../crds/proxy-config/types.ts';
 import { compileTables, type LogicalPort, type OutboundPassthrough, type Tables } from './core/tables.ts';
+import { H2Proxy } from './forward/h2-proxy.ts';
 import { type Http1Context, Http1Session } from './forward/http1-session.ts';
 import type { DataPathObserver, Direction, TrafficLabels } from './forward/observer.ts';
-import { endpointTarget, plainTarget, routeInbound, routeOutbound } from './forward/routers.ts';
+import {
+  endpointTarget,
+  plainTarget,
+  routeInbound,
+  routeInboundH2,
+  routeOutbound,
+  routeOutboundH2,
+} from './forward/routers.ts';
 import { pipeTcp } from './forward/tcp-pipe.ts';
 import { type MeshConnector, UpstreamPool, type UpstreamTarget } from './forward/upstream.ts';
 import { type Detected, detectProtocol } from './listeners/detect.ts';
@@ -17,6 +25,7 @@ import { originalDestination } from './net/original-dst.ts';
 import {
   type CertificateInfo,
   MESH_ALPN_HTTP1,
+  MESH_ALPN_HTTP2,
   MESH_ALPN_OPAQUE,
   type MeshCredentials,
   MeshTls,
@@ -92,7 +101,10 @@ export class ProxyRuntime {
     const settings = { connectTimeoutMs: 1000, idleTimeoutMs: 60_000, maxIdlePerKey: 256 };
     this.pool = new UpstreamPool(settings, this.meshConnector);
     this.appPool = new UpstreamPool(settings, null);
+    this.h2 = new H2Proxy(this.meshConnector, opts.observer, opts.logger);
   }
+
+  private readonly h2: H2Proxy;
 
   get tables(): Tables | null {
     return this.tablesValue;
@@ -134,6 +146,7 @@ export class ProxyRuntime {
       maxIdlePerKey: 256,
     };
     this.pool.updateSettings(settings);
+    this.h2.setConnectTimeout(l.connectTimeoutMs);
     this.appPool.updateSettings(settings);
     this.tablesValue = tables;
     if (this.outboundServer !== null) this.outboundServer.maxConnections = l.maxOutboundConnections;
@@ -186,6 +199,7 @@ export class ProxyRuntime {
       await new Promise((r) => setTimeout(r, 50));
     }
     for (const p of this.pipes) p.destroy();
+    this.h2.close();
     this.pool.close(true);
     this.appPool.close(true);
     this.log.info({ leftSessions: this.sessions.size }, 'proxy drained');
@@ -237,8 +251,13 @@ export class ProxyRuntime {
       this.outboundHttp1(socket, null, target);
       return;
     }
+    if (protocol === 'http2' || protocol === 'grpc') {
+      this.outboundH2(socket, null, target);
+      return;
+    }
     this.detect(socket, tables.config.listeners.detectTimeoutMs, (kind, initial) => {
       if (kind === 'http1') this.outboundHttp1(socket, initial, target);
+      else if (kind === 'http2') this.outboundH2(socket, initial, target);
       else this.outboundTcp(socket, initial, target, lp);
     });
   }
@@ -265,6 +284,35 @@ export class ProxyRuntime {
     );
     this.track(new Http1Session(socket, ctx, initial));
     socket.resume();
+  }
+
+  private outboundH2(
+    socket: net.Socket,
+    initial: Buffer | null,
+    dst: { address: string; port: number },
+  ): void {
+    const conn = { dstAddress: dst.address, dstPort: dst.port };
+    const observer = this.opts.observer;
+    this.h2.accept(socket, initial, {
+      inbound: false,
+      clientId: null,
+      route: (view) => routeOutboundH2(this.tablesValue!, conn, view, observer),
+    });
+  }
+
+  private inboundH2(
+    socket: net.Socket,
+    initial: Buffer | null,
+    app: { address: string; port: number },
+    clientId: string | null,
+  ): void {
+    const conn = { appAddress: app.address, appPort: app.port, clientId };
+    const observer = this.opts.observer;
+    this.h2.accept(socket, initial, {
+      inbound: true,
+      clientId,
+      route: (view) => routeInboundH2(this.tablesValue!, conn, view, observer),
+    });
   }
 
   private outboundTcp(
@@ -354,6 +402,10 @@ export class ProxyRuntime {
         this.inboundHttp1(socket, initial, target, null);
         return;
       }
+      if (kind === 'http2' && !opaque) {
+        this.inboundH2(socket, initial, target, null);
+        return;
+      }
       this.inboundTcp(socket, initial, target, null, false);
     });
   }
@@ -370,6 +422,7 @@ export class ProxyRuntime {
       socket,
       (tlsSocket, clientId, alpn) => {
         if (alpn === MESH_ALPN_HTTP1) this.inboundHttp1(tlsSocket, null, app, clientId);
+        else if (alpn === MESH_ALPN_HTTP2) this.inboundH2(tlsSocket, null, app, clientId);
         else this.inboundTcp(tlsSocket, null, app, clientId, true);
       },
       (code, detail) => {

@@ -6,7 +6,8 @@ import type { HttpRequestView } from '../core/http-request.ts';
 import { pathOnly } from '../core/http-request.ts';
 import type { EndpointState, LogicalPort, RouteTable, Tables } from '../core/tables.ts';
 import type { RequestHead } from '../http1/head.ts';
-import { MESH_ALPN_HTTP1 } from '../tls/mesh-tls.ts';
+import { MESH_ALPN_HTTP1, MESH_ALPN_HTTP2 } from '../tls/mesh-tls.ts';
+import type { H2Decision } from './h2-proxy.ts';
 import type { AttemptFailure, ExchangeResult, ForwardPlan, RouteDecision } from './http1-session.ts';
 import type { DataPathObserver, TrafficLabels } from './observer.ts';
 import type { UpstreamTarget } from './upstream.ts';
@@ -270,4 +271,73 @@ export function routeInbound(
     };
   }
   return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);
+}
+
+const noFeedback = (): void => undefined;
+
+/** Decides where an outbound HTTP/2 stream goes (same stages as HTTP/1, no retries). */
+export function routeOutboundH2(
+  tables: Tables,
+  conn: OutboundConnection,
+  view: HttpRequestView,
+  observer: DataPathObserver,
+): H2Decision {
+  let lp: LogicalPort | null = null;
+  const authority = view.header('host');
+  if (typeof authority === 'string') {
+    const byName = tables.lookupByAuthority(authority, conn.dstPort);
+    if (byName.kind === 'service') lp = byName;
+  }
+  if (lp === null) {
+    const byAddr = tables.lookupByAddress(conn.dstAddress, conn.dstPort);
+    if (byAddr.kind !== 'service') {
+      const labels = labelsFor('outbound', 'passthrough', false, null);
+      observer.request(labels);
+      return {
+        kind: 'forward',
+        target: plainTarget(conn.dstAddress, conn.dstPort),
+        labels,
+        timeoutMs: null,
+        done: noFeedback,
+      };
+    }
+    lp = byAddr;
+  }
+  const route = tables.route(lp, view);
+  tables.recordRequest(lp);
+  const ep = tables.pickEndpoint(tables.backend(lp, route));
+  if (ep.kind !== 'endpoint') {
+    const labels = labelsFor('outbound', lp.authority, false, null);
+    observer.request(labels);
+    return { kind: 'respond', status: 503, reason: 'no-endpoint', labels };
+  }
+  const labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity);
+  observer.request(labels);
+  return {
+    kind: 'forward',
+    target: endpointTarget(ep, MESH_ALPN_HTTP2),
+    labels,
+    timeoutMs: route.timeoutMs,
+    done: (outcome, latencyMs) => tables.observe(ep, latencyMs, outcome),
+  };
+}
+
+/** Authorizes an inbound HTTP/2 stream and forwards it to the local app (h2c). */
+export function routeInboundH2(
+  tables: Tables,
+  conn: InboundConnection,
+  view: HttpRequestView,
+  observer: DataPathObserver,
+): H2Decision {
+  const labels = labelsFor('inbound', `app:${conn.appPort}`, conn.clientId !== null, conn.clientId);
+  observer.request(labels);
+  const decision = tables.authorizeInbound(conn.appPort, conn.clientId, view);
+  if (!decision.allowed) return { kind: 'respond', status: 403, reason: 'forbidden', labels };
+  return {
+    kind: 'forward',
+    target: plainTarget(conn.appAddress, conn.appPort),
+    labels,
+    timeoutMs: null,
+    done: noFeedback,
+  };
 }
