@@ -1,7 +1,7 @@
 // Benchmark (not a test): route regex matching stays linear in the input on patterns that make a
 // backtracking engine exponential. Run: node proxy-image/bench/regex.bench.ts
 
-import { compilePrefixRegex } from '../src/core/regex.ts';
+import { compilePrefixRegexWith } from '../src/core/regex.ts';
 
 function timeNs(fn: () => void, minMs = 50): number {
   let iterations = 0;
@@ -17,15 +17,15 @@ function timeNs(fn: () => void, minMs = 50): number {
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-out('pattern                 input length   ns/match   ns/char');
-for (const src of ['(a*)*b', '(a|aa)+$', '(.*a){20}$', '/api/v[0-9]+/cart(/.*)?$']) {
-  const m = compilePrefixRegex(src);
+out('pattern                 input length   lazy DFA ns/char   NFA ns/char');
+for (const src of ['(a*)*b', '(a|aa)+$', '(.*a){20}$', '/api/v[0-9]+/cart(/.*)?$', '.*Android.*']) {
+  const dfa = compilePrefixRegexWith(src, 'auto');
+  const nfa = compilePrefixRegexWith(src, 'nfa');
   for (const n of [1_000, 4_000, 16_000, 64_000]) {
     const input = src.startsWith('/') ? `/api/v1/cart/${'x'.repeat(n)}` : `${'a'.repeat(n)}!`;
-    const ns = timeNs(() => m.test(input));
-    out(
-      `${src.padEnd(24)}${String(n).padStart(12)}${ns.toFixed(0).padStart(11)}${(ns / n).toFixed(1).padStart(10)}`,
-    );
+    const d = timeNs(() => dfa.test(input)) / n;
+    const f = timeNs(() => nfa.test(input)) / n;
+    out(`${src.padEnd(24)}${String(n).padStart(12)}${d.toFixed(1).padStart(19)}${f.toFixed(1).padStart(14)}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { compilePrefixRegex } from './regex.ts';
+import { compilePrefixRegex, compilePrefixRegexWith } from './regex.ts';
 
 /** Reference: the backtracking engine, anchored at the start only (safe here: short inputs). */
 function reference(src: string, input: string): boolean {
@@ -98,6 +98,27 @@ describe('compilePrefixRegex', () => {
         },
       ),
       { numRuns: 3000 },
+    );
+  });
+
+  test('the lazy DFA agrees with the NFA on long inputs (state reuse, cache bound)', () => {
+    const longInput = fc
+      .array(fc.constantFrom('a', 'b', '1', '/', '-', ' ', '\n', 'é', '_'), { maxLength: 300 })
+      .map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(
+        pattern.map(uniqueNames),
+        fc.array(longInput, { minLength: 1, maxLength: 6 }),
+        (src, inputs) => {
+          const dfa = compilePrefixRegexWith(src, 'auto');
+          const nfa = compilePrefixRegexWith(src, 'nfa');
+          for (const s of inputs) {
+            if (dfa.test(s) !== nfa.test(s))
+              throw new Error(`pattern ${JSON.stringify(src)} input ${JSON.stringify(s)}`);
+          }
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 

@@ -44,13 +44,22 @@ export function compilePrefixRegex(source: string): PrefixMatcher {
 }
 
 function compileUncached(source: string): PrefixMatcher {
+  return compilePrefixRegexWith(source, 'auto');
+}
+
+/**
+ * Compiles without the shared cache and with a chosen engine: "auto" is what compilePrefixRegex uses
+ * (literal prefix, else lazy DFA, else NFA for \b / \B); "nfa" forces the NFA simulation. For tests and
+ * benchmarks that compare the engines.
+ */
+export function compilePrefixRegexWith(source: string, engine: 'auto' | 'nfa'): PrefixMatcher {
   const t = translateRegex(source);
   if (!t.ok) throw new RangeError(`regex ${JSON.stringify(source)}: ${t.reason} (at offset ${t.position})`);
-  if (/^[^\\^$.|?*+()[\]{}]*$/.test(source)) return new LiteralPrefix(source);
+  if (engine === 'auto' && /^[^\\^$.|?*+()[\]{}]*$/.test(source)) return new LiteralPrefix(source);
   const node = new CoreParser(t.linearSource).parse();
   const prog = compileProgram(node);
   const nfa = new NfaMatcher(source, prog);
-  return usesWordBoundary(prog) ? nfa : new LazyDfaMatcher(source, prog, nfa);
+  return engine === 'nfa' || usesWordBoundary(prog) ? nfa : new LazyDfaMatcher(source, prog, nfa);
 }
 
 class LiteralPrefix implements PrefixMatcher {
@@ -560,8 +569,7 @@ class DfaState {
   readonly dead: boolean;
   /** Built at offset 0 (so "^" holds when evaluating "$" for the empty input). */
   readonly initial: boolean;
-  /** Next state per ASCII unit (-1 = not computed yet). */
-  readonly ascii = new Int16Array(128).fill(-1);
+  /** Next state per non-ASCII unit (ASCII transitions live in the matcher's flat table). */
   other: Map<number, number> | null = null;
   /** Whether the input may end here: -1 not computed, 0 no, 1 yes. */
   endAccept = -1;
@@ -583,6 +591,10 @@ class LazyDfaMatcher implements PrefixMatcher {
   private readonly prog: Program;
   private readonly nfa: NfaMatcher;
   private readonly states: DfaState[] = [];
+  /** ASCII transitions of all states, 128 per state (-1 = not computed yet); grows with the states. */
+  private trans = new Int16Array(8 * 128).fill(-1);
+  /** Per state: 1 matched (answer true), 2 dead (answer false), 0 undecided. */
+  private readonly flags = new Uint8Array(MAX_DFA_STATES);
   private readonly byKey = new Map<string, number>();
   private readonly mark: Uint32Array;
   private gen = 0;
@@ -604,23 +616,24 @@ class LazyDfaMatcher implements PrefixMatcher {
   }
 
   test(input: string): boolean {
-    const states = this.states;
+    const flags = this.flags;
+    if (flags[0] !== 0) return flags[0] === 1;
+    let trans = this.trans;
     let s = 0;
     const n = input.length;
     for (let i = 0; i < n; i++) {
-      const st = states[s]!;
-      if (st.matched) return true;
-      if (st.dead) return false;
       const c = input.charCodeAt(i);
-      let next = c < 128 ? st.ascii[c]! : (st.other?.get(c) ?? -1);
+      let next = c < 128 ? trans[(s << 7) | c]! : (this.states[s]!.other?.get(c) ?? -1);
       if (next < 0) {
         next = this.step(s, c);
         if (next < 0) return this.nfa.test(input); // cache full
+        trans = this.trans;
       }
       s = next;
+      const f = flags[s]!;
+      if (f !== 0) return f === 1;
     }
-    const last = states[s]!;
-    if (last.matched) return true;
+    const last = this.states[s]!;
     if (last.endAccept < 0) last.endAccept = this.acceptsAtEnd(last) ? 1 : 0;
     return last.endAccept === 1;
   }
@@ -642,7 +655,7 @@ class LazyDfaMatcher implements PrefixMatcher {
     }
     const next = this.intern(matched ? 0 : len, matched, false);
     if (next < 0) return -1;
-    if (c < 128) st.ascii[c] = next;
+    if (c < 128) this.trans[(s << 7) | c] = next;
     else {
       // Non-ASCII transitions are cached up to a bound per state (inputs could use any of 65536 units);
       // past it they are recomputed each time, which stays linear.
@@ -672,9 +685,17 @@ class LazyDfaMatcher implements PrefixMatcher {
     const found = this.byKey.get(key);
     if (found !== undefined) return found;
     if (this.states.length >= MAX_DFA_STATES) return -1;
-    this.states.push(new DfaState(pcs, matched, initial));
-    this.byKey.set(key, this.states.length - 1);
-    return this.states.length - 1;
+    const state = new DfaState(pcs, matched, initial);
+    const index = this.states.length;
+    this.states.push(state);
+    this.byKey.set(key, index);
+    this.flags[index] = state.matched ? 1 : state.dead ? 2 : 0;
+    if ((index + 1) * 128 > this.trans.length) {
+      const grown = new Int16Array(Math.min(MAX_DFA_STATES, (index + 1) * 2) * 128).fill(-1);
+      grown.set(this.trans);
+      this.trans = grown;
+    }
+    return index;
   }
 
   private newGeneration(): void {
