@@ -33,6 +33,15 @@ export class RetryBudget {
     this.epoch = Math.floor(nowMs / this.bucketMs);
   }
 
+  /** Whether this budget was built from the same settings (so a new config version can keep it). */
+  hasSettings(settings: RetryBudgetSettings): boolean {
+    return (
+      this.ratio === settings.retryRatio &&
+      this.reserve === (settings.minRetriesPerSecond * settings.windowMs) / 1000 &&
+      this.bucketMs === settings.windowMs / BUCKETS
+    );
+  }
+
   /** Records an original (non-retry) request. */
   deposit(nowMs: number): void {
     this.advance(nowMs);

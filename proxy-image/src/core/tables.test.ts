@@ -230,6 +230,30 @@ describe('outbound routing and split', () => {
     expect(JSON.parse(JSON.stringify(snap)).version).toBe(t.version);
   });
 
+  test('split rotation and retry budget survive recompilation (endpoint churn between requests)', () => {
+    const { deps } = fakeDeps();
+    const doc = example('enforcing-split.json');
+    doc.retryBudget = { retryRatio: 0, minRetriesPerSecond: 1, windowMs: 10000, maxBufferedBodyBytes: 100 };
+    let t = compileTables(validated(doc), deps);
+    const counts = new Map<string, number>();
+    let retries = 0;
+    for (let i = 0; i < 400; i++) {
+      doc.version = `v${i}`;
+      t = compileTables(validated(doc), deps, t);
+      const lp = asService(t.lookupByAddress('10.96.12.34', 8080));
+      const route = t.route(lp, req('GET', '/api/v1/cart'));
+      const b = t.backend(lp, route).name;
+      counts.set(b, (counts.get(b) ?? 0) + 1);
+      if (t.shouldRetry(lp, route, 'GET', 0, 0, 'connect-failure', 0, -1)) retries++;
+    }
+    expect(Object.fromEntries(counts)).toEqual({ 'checkout-canary': 100, 'checkout-primary': 300 });
+    expect(retries).toBe(10); // the reserve of one window, not 10 per config version
+    // Changed weights start a new rotation.
+    doc.outbound.services[0].split.backends[0].weight = 1;
+    t = compileTables(validated(doc), deps, t);
+    expect(asService(t.lookupByAddress('10.96.12.34', 8080)).split!.weightOf(0)).toBe(1);
+  });
+
   test('endpoint state survives a recompilation', () => {
     const { deps } = fakeDeps();
     const doc = example('permissive-plaintext.json');

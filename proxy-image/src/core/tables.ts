@@ -347,6 +347,7 @@ export class Tables {
   /** Endpoint state by key, handed to the next compilation so estimates and circuits survive updates. */
   readonly endpointStates: Map<string, EndpointState>;
   readonly services: readonly LogicalService[];
+  private servicesByKey: Map<string, LogicalService> | null = null;
 
   constructor(args: {
     config: ProxyConfig;
@@ -513,6 +514,12 @@ export class Tables {
   /** Delay before retry number `retriesDone` (0-based) of a route, ms. */
   retryDelayMs(route: RouteTable, retriesDone: number): number {
     return route.retryBackoff === null ? 0 : route.retryBackoff.delayMs(retriesDone, this.randomSource);
+  }
+
+  /** The logical service namespace/name, if the config has it. */
+  serviceByKey(namespace: string, name: string): LogicalService | undefined {
+    this.servicesByKey ??= new Map(this.services.map((s) => [`${s.namespace}/${s.name}`, s]));
+    return this.servicesByKey.get(`${namespace}/${name}`);
   }
 
   // --- introspection ---
@@ -684,7 +691,12 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
 
   config.outbound.services.forEach((s, si) => {
     const base = `/outbound/services/${si}`;
-    const service = new LogicalService(s, new RetryBudget(budgetSettings, now));
+    // Keep the retry budget's window across config versions: updates are frequent exactly when endpoints
+    // fail, and a fresh budget would grant the full reserve again each time.
+    const oldBudget = previous?.serviceByKey(s.namespace, s.name)?.retryBudget;
+    const budget =
+      oldBudget?.hasSettings(budgetSettings) === true ? oldBudget : new RetryBudget(budgetSettings, now);
+    const service = new LogicalService(s, budget);
     services.push(service);
     const routes = (s.routes ?? []).map((r, ri) => {
       try {
@@ -711,6 +723,8 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
           s.split.backends.map((b) => concrete(s.namespace, b.service, sp.port, protocol)),
           s.split.backends.map((b) => b.weight),
         );
+        const old = previous?.serviceByKey(s.namespace, s.name)?.ports.get(sp.port)?.split;
+        if (old != null && sameBackendNames(old.items, split.items)) split.continueFrom(old);
       }
       const lp = new LogicalPort(
         service,
@@ -744,6 +758,12 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
   });
 
   return new Tables({ config, deps, ewma, byAddress, byName, inboundPorts, endpointStates, services });
+}
+
+function sameBackendNames(a: readonly ConcreteBackend[], b: readonly ConcreteBackend[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name) return false;
+  return true;
 }
 
 function addPort(index: Map<string, Map<number, LogicalPort>>, key: string, lp: LogicalPort): void {

@@ -60,6 +60,16 @@ describe('SmoothWeightedRoundRobin', () => {
     expect(chi).toBeLessThan(13.82); // chi-square, 2 degrees of freedom, p = 0.999
   });
 
+  test('continueFrom keeps the rotation only for identical weights', () => {
+    const a = new SmoothWeightedRoundRobin(['x', 'y'], [1, 3]);
+    const seq = [a.pick(), a.pick()];
+    const b = new SmoothWeightedRoundRobin(['x', 'y'], [1, 3]);
+    expect(b.continueFrom(a)).toBe(true);
+    seq.push(b.pick(), b.pick());
+    expect(seq.sort()).toEqual(['x', 'y', 'y', 'y']);
+    expect(new SmoothWeightedRoundRobin(['x', 'y'], [1, 2]).continueFrom(a)).toBe(false);
+  });
+
   test('rejects bad weights', () => {
     expect(() => new SmoothWeightedRoundRobin(['a'], [0])).toThrow(/no positive weight/);
     expect(() => new SmoothWeightedRoundRobin(['a'], [-1])).toThrow(/not an integer/);

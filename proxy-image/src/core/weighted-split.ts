@@ -27,6 +27,19 @@ export class SmoothWeightedRoundRobin<T> {
     this.totalWeight = total;
   }
 
+  /**
+   * Continues the rotation of `previous` when it has the same weights in the same order: config updates
+   * (endpoint churn) then do not restart the sequence, which would always favour the heaviest backend
+   * first and skew the ratio when updates are frequent and traffic is light.
+   */
+  continueFrom(previous: SmoothWeightedRoundRobin<unknown>): boolean {
+    const w = this.weights;
+    if (previous.weights.length !== w.length) return false;
+    for (let i = 0; i < w.length; i++) if (previous.weights[i] !== w[i]) return false;
+    this.current.set(previous.current);
+    return true;
+  }
+
   /** The weight of item i. */
   weightOf(i: number): number {
     return this.weights[i] ?? 0;
