@@ -29,24 +29,31 @@ export function loadConfigFile(file: string): ConfigLoad {
   } catch (err) {
     return { ok: false, errors: [{ path: '', message: `cannot read ${file}: ${(err as Error).message}` }] };
   }
+  return parseConfigText(text, /\.ya?ml$/i.test(file) ? 'yaml' : 'json', file);
+}
+
+/** Parses and validates a config document's text. Pure; never throws. */
+export function parseConfigText(text: string, format: 'json' | 'yaml', origin = 'config'): ConfigLoad {
   let doc: unknown;
   try {
-    // yaml is loaded only for YAML files: it is a sizeable module a JSON-fed proxy never needs.
-    doc = /\.ya?ml$/i.test(file)
-      ? (requireModule('yaml') as typeof import('yaml')).parse(text)
-      : JSON.parse(text);
+    // yaml is loaded only for YAML: it is a sizeable module a JSON-fed proxy never needs.
+    doc = format === 'yaml' ? (requireModule('yaml') as typeof import('yaml')).parse(text) : JSON.parse(text);
   } catch (err) {
     return {
       ok: false,
       errors: [
-        {
-          path: '',
-          message: `${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
-        },
+        { path: '', message: `${origin} is not valid ${format.toUpperCase()}: ${(err as Error).message}` },
       ],
     };
   }
-  return validateProxyConfig(doc);
+  try {
+    return validateProxyConfig(doc);
+  } catch (err) {
+    return {
+      ok: false,
+      errors: [{ path: '', message: `${origin}: validation failed: ${(err as Error).message}` }],
+    };
+  }
 }
 
 /** Watches files and calls onChange (debounced) when any of them changes. */
