@@ -179,6 +179,15 @@ describe('compilePrefixRegex', () => {
     }
   });
 
+  test('a large program whose DFA states outgrow the size bound still answers like RegExp', () => {
+    const src = '.{0,1000}x$';
+    const m = compilePrefixRegex(src);
+    for (const n of [10, 300, 999, 1000, 1001, 1500]) {
+      for (const s of [`${'a'.repeat(n)}x`, `${'a'.repeat(n)}xy`, 'a'.repeat(n)])
+        expect(m.test(s)).toBe(reference(src, s));
+    }
+  });
+
   test('many distinct non-ASCII units: same answers past the transition cache bound', () => {
     const src = '[^/]*\u00e9[à-ÿ]+$';
     const m = compilePrefixRegex(src);

@@ -3,7 +3,7 @@
 // over state sets (no backtracking), so a hostile path cannot make matching exponential.
 //
 // Hot-path speed comes from a lazily built DFA over the same program (states are sets of NFA states,
-// built on first use and cached, at most MAX_DFA_STATES per pattern, so memory stays bounded). When the
+// built on first use and cached, at most MAX_DFA_STATES per pattern and a bounded total size). When the
 // cache is full, or the pattern uses \b / \B (which need the previous character), matching falls back to
 // the NFA simulation: still linear, only slower.
 //
@@ -552,6 +552,8 @@ function assertionHolds(code: number, input: string, pos: number): boolean {
 /** Cached DFA states per pattern; each costs ~200 bytes plus its transitions. */
 export const MAX_DFA_STATES = 64;
 const MAX_NON_ASCII_TRANSITIONS = 256;
+/** Bound on the NFA states stored across one pattern's cached DFA states (~64 KiB of Int32). */
+const MAX_DFA_CACHED_NFA_STATES = 16_384;
 
 function usesWordBoundary(prog: Program): boolean {
   for (let pc = 0; pc < prog.op.length; pc++) {
@@ -596,6 +598,8 @@ class LazyDfaMatcher implements PrefixMatcher {
   /** Per state: 1 matched (answer true), 2 dead (answer false), 0 undecided. */
   private readonly flags = new Uint8Array(MAX_DFA_STATES);
   private readonly byKey = new Map<string, number>();
+  /** Sum of the NFA state sets held by cached DFA states (bounds memory for large programs). */
+  private cachedUnits = 0;
   private readonly mark: Uint32Array;
   private gen = 0;
   private readonly stack: Int32Array;
@@ -684,7 +688,8 @@ class LazyDfaMatcher implements PrefixMatcher {
     const key = `${initial ? 'i' : ''}${matched ? 'm' : pcs.join(',')}`;
     const found = this.byKey.get(key);
     if (found !== undefined) return found;
-    if (this.states.length >= MAX_DFA_STATES) return -1;
+    if (this.states.length >= MAX_DFA_STATES || this.cachedUnits + len > MAX_DFA_CACHED_NFA_STATES) return -1;
+    this.cachedUnits += len;
     const state = new DfaState(pcs, matched, initial);
     const index = this.states.length;
     this.states.push(state);
