@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { ProxyConfig } from '../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../crds/proxy-config/validate.ts';
+import { classifyResponse, grpcStatusOf } from '../src/core/classify.ts';
+import { detectProtocol } from '../src/core/detect.ts';
 import type { HttpRequestView } from '../src/core/http-request.ts';
 import { compilePrefixRegex } from '../src/core/regex.ts';
 import { compileTables, type EndpointState, type LogicalPort } from '../src/core/tables.ts';
@@ -123,6 +125,18 @@ bench('authorizeInbound (enforcing, HTTP rule with path regex)', () => {
 const re = compilePrefixRegex('/api/v[0-9]+/cart(/.*)?$');
 bench('regex /api/v[0-9]+/cart(/.*)?$ on a 22-char path', () => {
   re.test('/api/v2/cart/items/1234');
+});
+
+const requestLine = Buffer.from('GET /api/v2/cart/items?x=1 HTTP/1.1\r\nHost: checkout\r\n\r\n', 'latin1');
+bench('detectProtocol (HTTP/1 request line)', () => {
+  detectProtocol(requestLine);
+});
+const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+bench('detectProtocol (h2 preface)', () => {
+  detectProtocol(preface);
+});
+bench('classifyResponse(200, grpcStatusOf(head, trailer))', () => {
+  classifyResponse(200, grpcStatusOf(undefined, '0'), false);
 });
 
 // Metrics.
