@@ -150,6 +150,36 @@ describe('P2cBalancer', () => {
     );
   });
 
+  test('a retry avoids the endpoint that just failed unless it is the only admissible one', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 8 }), fc.integer(), (n, seed) => {
+        const eps = endpoints(n);
+        const rng = new SeededRandom(seed);
+        const random = rng.next.bind(rng);
+        const b = new P2cBalancer(eps, settings);
+        for (let k = 0; k < 30; k++) expect(b.pick(0, random, eps[0]!)).not.toBe(eps[0]);
+        // Open every other circuit: the avoided endpoint is the last resort.
+        for (const e of eps.slice(1)) {
+          e.observe(0, 1, 'failure', settings, rng);
+          e.observe(0, 1, 'failure', settings, rng);
+        }
+        expect(b.pick(1, random, eps[0]!)).toBe(eps[0]);
+      }),
+    );
+    const [only] = endpoints(1);
+    expect(new P2cBalancer([only!], settings).pick(0, Math.random, only!)).toBe(only);
+  });
+
+  test('after a connect failure an idle endpoint costs more than a busy live one', () => {
+    const [dead, live] = endpoints(2);
+    const rng = new SeededRandom(5);
+    live!.recordLatency(100, 5, settings.decayMs);
+    for (let k = 0; k < 4; k++) live!.dispatched(100);
+    dead!.dispatched(100);
+    dead!.observe(100, 1, 'connect-failure', settings, rng);
+    expect(dead!.cost(100, settings)).toBeGreaterThan(live!.cost(100, settings));
+  });
+
   test('deterministic for a given random sequence', () => {
     const run = () => {
       const eps = endpoints(5);

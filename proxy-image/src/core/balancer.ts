@@ -15,6 +15,9 @@ export interface PeakEwmaSettings {
 /** Outcome of one dispatched request, reported through observe(). */
 export type EndpointOutcome = 'success' | 'failure' | 'connect-failure' | 'cancelled';
 
+/** A connect failure is charged as a response this many times slower than defaultRttMs. */
+const CONNECT_FAILURE_PENALTY = 10;
+
 /** Below this estimate (ms) an endpoint with requests in flight is charged defaultRttMs instead. */
 const IDLE_ESTIMATE_MS = 0.001;
 
@@ -114,8 +117,13 @@ export class EndpointState {
         this.circuit.onFailure(nowMs, random);
         return;
       case 'connect-failure':
-        // No latency sample; make the endpoint look at least as slow as an unknown one.
-        this.recordLatency(nowMs, Math.max(latencyMs, settings.defaultRttMs), settings.decayMs);
+        // Unreachable: no latency sample, but the endpoint must look clearly worse than busy live peers
+        // (whose cost grows with their in-flight requests) until the penalty decays or the circuit opens.
+        this.recordLatency(
+          nowMs,
+          Math.max(latencyMs, settings.defaultRttMs * CONNECT_FAILURE_PENALTY),
+          settings.decayMs,
+        );
         this.circuit.onFailure(nowMs, random);
         return;
       case 'cancelled':
@@ -153,8 +161,11 @@ export class P2cBalancer {
     this.settings = settings;
   }
 
-  /** The cheaper of two random endpoints whose circuit admits a request, or why there is none. */
-  pick(nowMs: number, random: () => number): EndpointState | NoEndpoint {
+  /**
+   * The cheaper of two random endpoints whose circuit admits a request, or why there is none. `avoid`
+   * (the endpoint a retry just failed on) is taken only when no other endpoint is admissible.
+   */
+  pick(nowMs: number, random: () => number, avoid: EndpointState | null = null): EndpointState | NoEndpoint {
     const eps = this.endpoints;
     const n = eps.length;
     if (n === 0) return NO_READY_ENDPOINTS;
@@ -164,16 +175,17 @@ export class P2cBalancer {
     if (j >= i) j++;
     const a = eps[i]!;
     const b = eps[j]!;
-    const aOk = a.circuit.canDispatch(nowMs);
-    const bOk = b.circuit.canDispatch(nowMs);
+    const aOk = a !== avoid && a.circuit.canDispatch(nowMs);
+    const bOk = b !== avoid && b.circuit.canDispatch(nowMs);
     if (aOk && bOk) return a.cost(nowMs, this.settings) <= b.cost(nowMs, this.settings) ? a : b;
     if (aOk) return a;
     if (bOk) return b;
-    // Both draws hit open circuits: take the first admissible endpoint after i, if any.
+    // Neither draw is usable: take the first admissible endpoint after i, the avoided one last.
     for (let k = 1; k < n; k++) {
       const e = eps[(i + k) % n]!;
-      if (e.circuit.canDispatch(nowMs)) return e;
+      if (e !== avoid && e.circuit.canDispatch(nowMs)) return e;
     }
+    if (avoid !== null && eps.includes(avoid) && avoid.circuit.canDispatch(nowMs)) return avoid;
     return ALL_CIRCUITS_OPEN;
   }
 }

@@ -456,10 +456,12 @@ export class Tables {
   /**
    * Picks an endpoint of a backend and marks it dispatched (in flight, circuit probe). Every endpoint
    * returned must later be passed to observe() exactly once. Returns NoEndpoint with a reason (503).
+   * On a retry pass the endpoint that just failed as `avoid`: it is chosen again only if no other
+   * endpoint of the backend is admissible.
    */
-  pickEndpoint(backend: ConcreteBackend): EndpointState | NoEndpoint {
+  pickEndpoint(backend: ConcreteBackend, avoid: EndpointState | null = null): EndpointState | NoEndpoint {
     const now = this.deps.now();
-    const e = backend.balancer.pick(now, this.deps.random);
+    const e = backend.balancer.pick(now, this.deps.random, avoid);
     if (e.kind === 'endpoint') e.dispatched(now);
     return e;
   }
