@@ -39,7 +39,7 @@ export function createAdminServer(opts: AdminOptions): http.Server {
     if (path === '/metrics') {
       const cert = runtime.certificate;
       if (cert !== null) metrics.certExpiry.set(Math.floor(cert.notAfter.getTime() / 1000));
-      metrics.registry.metrics().then(
+      metrics.text().then(
         (text) => send(res, 200, metrics.registry.contentType, text),
         (err: unknown) => send(res, 500, 'text/plain', `metrics failed: ${String(err)}\n`),
       );

@@ -3,7 +3,7 @@
 // cached per (interned) label object so the hot path does no label hashing.
 // Interim home: moves to src/metrics (policy side) when that registry lands; see NOTES-data.md.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { DataPathObserver, Direction, TrafficLabels } from '../forward/observer.ts';
 
 const LATENCY_BUCKETS_MS = [
@@ -11,10 +11,30 @@ const LATENCY_BUCKETS_MS = [
   30000, 40000, 50000,
 ];
 
+/** Per response kind: a counter and a latency histogram in plain arrays (no label hashing per request). */
+interface ResponseSeries {
+  readonly labels: string;
+  readonly latencyLabels: string;
+  count: number;
+  sum: number;
+  readonly buckets: Float64Array;
+}
+
 interface Children {
-  request: Counter.Internal;
+  readonly base: string;
+  requests: number;
   tcpOpen: Counter.Internal;
-  responses: Map<number | string, { total: Counter.Internal; latency: Histogram.Internal<string> }>;
+  readonly responses: Map<number | string, ResponseSeries>;
+}
+
+function escapeLabel(v: string): string {
+  return v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+}
+
+function labelText(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+    .join(',');
 }
 
 function baseLabels(l: TrafficLabels): Record<string, string> {
@@ -30,9 +50,7 @@ function baseLabels(l: TrafficLabels): Record<string, string> {
 
 export class ProxyMetrics implements DataPathObserver {
   readonly registry = new Registry();
-  private readonly requestTotal: Counter;
-  private readonly responseTotal: Counter;
-  private readonly latency: Histogram;
+  private readonly hot = new Set<Children>();
   private readonly tcpOpenTotal: Counter;
   private readonly tcpCloseTotal: Counter;
   private readonly tcpRead: Counter;
@@ -47,25 +65,6 @@ export class ProxyMetrics implements DataPathObserver {
   constructor(version: string) {
     const registers = [this.registry];
     const base = ['direction', 'authority', 'tls', 'client_id', 'server_id'];
-    this.requestTotal = new Counter({
-      name: 'request_total',
-      help: 'HTTP requests received',
-      labelNames: base,
-      registers,
-    });
-    this.responseTotal = new Counter({
-      name: 'response_total',
-      help: 'HTTP responses sent, by status and classification',
-      labelNames: [...base, 'status_code', 'grpc_status_code', 'classification', 'weft_reason'],
-      registers,
-    });
-    this.latency = new Histogram({
-      name: 'response_latency_ms',
-      help: 'Time from request head to response head, milliseconds',
-      labelNames: [...base, 'status_code'],
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
-    });
     this.tcpOpenTotal = new Counter({
       name: 'tcp_open_total',
       help: 'TCP connections opened',
@@ -127,18 +126,15 @@ export class ProxyMetrics implements DataPathObserver {
     let c = this.children.get(l);
     if (c === undefined) {
       const b = baseLabels(l);
-      c = {
-        request: this.requestTotal.labels(b),
-        tcpOpen: this.tcpOpenTotal.labels(b),
-        responses: new Map(),
-      };
+      c = { base: labelText(b), requests: 0, tcpOpen: this.tcpOpenTotal.labels(b), responses: new Map() };
       this.children.set(l, c);
+      this.hot.add(c);
     }
     return c;
   }
 
   request(l: TrafficLabels): void {
-    this.of(l).request.inc();
+    this.of(l).requests++;
   }
 
   response(
@@ -155,24 +151,73 @@ export class ProxyMetrics implements DataPathObserver {
         : `${status}|${grpcStatus ?? ''}|${proxyReason ?? ''}`;
     let r = c.responses.get(key);
     if (r === undefined) {
-      const b = baseLabels(l);
       const code = String(status);
       const failure = status >= 500 || status === 0 || (grpcStatus !== null && grpcStatus !== 0);
       r = {
-        total: this.responseTotal.labels({
-          ...b,
+        labels: `${c.base},${labelText({
           status_code: code,
           grpc_status_code: grpcStatus === null ? '' : String(grpcStatus),
           classification: failure ? 'failure' : 'success',
           weft_reason: proxyReason ?? '',
-        }),
-        latency: this.latency.labels({ ...b, status_code: code }),
+        })}`,
+        latencyLabels: `${c.base},status_code="${code}"`,
+        count: 0,
+        sum: 0,
+        buckets: new Float64Array(LATENCY_BUCKETS_MS.length),
       };
       // Status codes and reasons are bounded sets, so is this map.
       c.responses.set(key, r);
     }
-    r.total.inc();
-    r.latency.observe(latencyMs);
+    r.count++;
+    r.sum += latencyMs;
+    const b = r.buckets;
+    for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) {
+      if (latencyMs <= LATENCY_BUCKETS_MS[i]!) {
+        b[i]!++;
+        break;
+      }
+    }
+  }
+
+  /** The whole exposition: the prom-client registry plus the per-request series kept in plain arrays. */
+  async text(): Promise<string> {
+    const lines: string[] = ['# HELP request_total HTTP requests received', '# TYPE request_total counter'];
+    for (const c of this.hot) if (c.requests > 0) lines.push(`request_total{${c.base}} ${c.requests}`);
+    lines.push(
+      '# HELP response_total HTTP responses sent, by status and classification',
+      '# TYPE response_total counter',
+    );
+    for (const c of this.hot)
+      for (const r of c.responses.values()) lines.push(`response_total{${r.labels}} ${r.count}`);
+    lines.push(
+      '# HELP response_latency_ms Time from request head to response end, milliseconds',
+      '# TYPE response_latency_ms histogram',
+    );
+    // Responses with equal latency labels (same status, other reasons) share one histogram.
+    const merged = new Map<string, { count: number; sum: number; buckets: Float64Array }>();
+    for (const c of this.hot) {
+      for (const r of c.responses.values()) {
+        let m = merged.get(r.latencyLabels);
+        if (m === undefined) {
+          m = { count: 0, sum: 0, buckets: new Float64Array(LATENCY_BUCKETS_MS.length) };
+          merged.set(r.latencyLabels, m);
+        }
+        m.count += r.count;
+        m.sum += r.sum;
+        for (let i = 0; i < r.buckets.length; i++) m.buckets[i]! += r.buckets[i]!;
+      }
+    }
+    for (const [labels, m] of merged) {
+      let cumulative = 0;
+      for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) {
+        cumulative += m.buckets[i]!;
+        lines.push(`response_latency_ms_bucket{${labels},le="${LATENCY_BUCKETS_MS[i]}"} ${cumulative}`);
+      }
+      lines.push(`response_latency_ms_bucket{${labels},le="+Inf"} ${m.count}`);
+      lines.push(`response_latency_ms_sum{${labels}} ${m.sum}`);
+      lines.push(`response_latency_ms_count{${labels}} ${m.count}`);
+    }
+    return `${await this.registry.metrics()}\n${lines.join('\n')}\n`;
   }
 
   tcpOpen(l: TrafficLabels): void {

@@ -22,9 +22,12 @@ const retry = (retryOn: string[]) => ({
 });
 
 beforeAll(async () => {
-  [a, b, c] = await Promise.all(
+  const apps = await Promise.all(
     ['pod-a', 'pod-b', 'pod-c'].map((pod) => startTestApp({ logLevel: 'silent', identity: { pod } })),
   );
+  a = apps[0]!;
+  b = apps[1]!;
+  c = apps[2]!;
   // A port nobody listens on: connections to it are refused.
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
