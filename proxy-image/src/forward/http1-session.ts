@@ -349,7 +349,7 @@ export class Http1Session implements UpstreamOwner {
     });
     this.resState = R_HEAD;
     up.socket.cork();
-    up.socket.write(head);
+    up.socket.write(head, 'latin1');
     this.processClient();
     up.socket.uncork();
   }
@@ -465,6 +465,7 @@ export class Http1Session implements UpstreamOwner {
         if (req.versionMinor === 1) {
           this.client.write(
             serializeResponseHead(head, { close: false, keepAlive10: false, dechunk: false }),
+            'latin1',
           );
         }
         continue;
@@ -495,6 +496,7 @@ export class Http1Session implements UpstreamOwner {
       const keepAlive10 = req.versionMinor === 0 && !this.closeAfter;
       this.client.write(
         serializeResponseHead(head, { close: this.closeAfter, keepAlive10, dechunk: this.dechunk }),
+        'latin1',
       );
       if (this.timer !== null) {
         clearTimeout(this.timer);
@@ -740,7 +742,10 @@ export class Http1Session implements UpstreamOwner {
   private startTunnel(head: ResponseHead): void {
     const up = this.upstream!;
     this.plan?.attemptDone(this.target!, 'success', performance.now() - this.attemptStartedAt);
-    this.client.write(serializeResponseHead(head, { close: false, keepAlive10: false, dechunk: false }));
+    this.client.write(
+      serializeResponseHead(head, { close: false, keepAlive10: false, dechunk: false }),
+      'latin1',
+    );
     this.res = head;
     this.resState = R_DONE;
     this.endPlan(101, null, false);

@@ -38,3 +38,12 @@ export const CR = 0x0d;
 export const LF = 0x0a;
 export const SP = 0x20;
 export const HTAB = 0x09;
+
+const latin1SliceImpl = (
+  Buffer.prototype as unknown as { latin1Slice(this: Buffer, start: number, end: number): string }
+).latin1Slice;
+
+/** buf[start..end) as a latin1 string (one char per byte), without toString's argument handling. */
+export function latin1(buf: Buffer, start: number, end: number): string {
+  return latin1SliceImpl.call(buf, start, end);
+}

@@ -3,7 +3,7 @@
 // use (Content-Length with Transfer-Encoding, differing or malformed Content-Length, obs-fold, bare CR or
 // LF, whitespace before the colon, invalid tokens) instead of guessing.
 
-import { CR, FIELD_VALUE, HTAB, LF, SP, TARGET, TOKEN } from './chars.ts';
+import { CR, FIELD_VALUE, HTAB, LF, latin1, SP, TARGET, TOKEN } from './chars.ts';
 
 export interface HeadLimits {
   /** Largest head (start line, fields and the empty line) in bytes; more answers 431. */
@@ -315,7 +315,7 @@ export function parseRequestHead(
     return fail(loc.error, loc.error === 'bare-lf' ? 'LF without CR' : 'CR without LF');
   }
   // latin1: one byte per char, so offsets in s are byte offsets and obs-text survives unchanged.
-  const s = buf.toString('latin1', loc.from, loc.headEnd - 2);
+  const s = latin1(buf, loc.from, loc.headEnd - 2);
   let i = 0;
   while (TOKEN[s.charCodeAt(i)] === 1) i++;
   if (i === 0 || s.charCodeAt(i) !== SP) {
@@ -384,7 +384,7 @@ export function parseResponseHead(
     }
     return fail(loc.error, loc.error === 'bare-lf' ? 'LF without CR' : 'CR without LF');
   }
-  const s = buf.toString('latin1', loc.from, loc.headEnd - 2);
+  const s = latin1(buf, loc.from, loc.headEnd - 2);
   const minor = parseVersion(s, 0);
   if (minor < 0) return fail('bad-version', 'status line does not start with HTTP/1.x');
   if (s.charCodeAt(8) !== SP) return fail('bad-status', 'no space after the version');

@@ -37,8 +37,11 @@ export interface RequestRewrite {
   readonly hostFallback: string;
 }
 
-/** The request head as sent upstream (always HTTP/1.1, persistent unless upgrading). */
-export function serializeRequestHead(head: RequestHead, rw: RequestRewrite): Buffer {
+/**
+ * The request head as sent upstream (always HTTP/1.1, persistent unless upgrading), as a latin1 string
+ * (one char per byte): sockets write such strings without an intermediate Buffer.
+ */
+export function serializeRequestHead(head: RequestHead, rw: RequestRewrite): string {
   let s = `${head.method} ${head.target} HTTP/1.1\r\n`;
   const h = head.headers;
   const tokens = head.connectionTokens;
@@ -52,7 +55,7 @@ export function serializeRequestHead(head: RequestHead, rw: RequestRewrite): Buf
   const extra = rw.extra;
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) s += `${extra[i]!}: ${extra[i + 1]!}\r\n`;
   s += '\r\n';
-  return Buffer.from(s, 'latin1');
+  return s;
 }
 
 export interface ResponseRewrite {
@@ -64,8 +67,8 @@ export interface ResponseRewrite {
   readonly dechunk: boolean;
 }
 
-/** The response head as sent to the client. */
-export function serializeResponseHead(head: ResponseHead, rw: ResponseRewrite): Buffer {
+/** The response head as sent to the client (latin1 string). */
+export function serializeResponseHead(head: ResponseHead, rw: ResponseRewrite): string {
   let s = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
   const h = head.headers;
   const tokens = head.connectionTokens;
@@ -84,7 +87,7 @@ export function serializeResponseHead(head: ResponseHead, rw: ResponseRewrite): 
   else if (rw.close) s += 'connection: close\r\n';
   else if (rw.keepAlive10) s += 'connection: keep-alive\r\n';
   s += '\r\n';
-  return Buffer.from(s, 'latin1');
+  return s;
 }
 
 const STATUS_TEXT: Record<number, string> = {
