@@ -490,6 +490,11 @@ export class Http1Session implements UpstreamOwner {
       }
       this.res = head;
       this.framing = responseFraming(req.method, head);
+      if (this.framing === 'tunnel') {
+        // A 2xx to CONNECT: from here on both directions are opaque bytes.
+        this.startTunnel(head);
+        return;
+      }
       this.dechunk = req.versionMinor === 0 && this.framing === 'chunked';
       if (!this.reqDone || this.framing === 'close' || this.dechunk) this.closeAfter = true;
       if (head.connectionClose || this.framing === 'close' || !this.reqDone) this.upstreamReusable = false;
