@@ -67,7 +67,7 @@ export class H2Proxy {
     this.mesh = mesh;
     this.observer = observer;
     this.log = log;
-    this.server = http2.createServer({ maxSessionMemory: 64, peerMaxConcurrentStreams: 1000 });
+    this.server = http2.createServer({ peerMaxConcurrentStreams: 1000 });
     this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
     this.server.on('sessionError', () => undefined);
   }
