@@ -372,7 +372,21 @@ export class Http1Session implements UpstreamOwner {
   }
 
   private onIdleTimeout(): void {
-    if (this.req === null && this.state === S_HEAD) this.closeClient();
+    if (this.req === null && this.state === S_HEAD) {
+      this.closeClient();
+      return;
+    }
+    // Slow clients: one that stopped sending its body, or stopped reading its response, for a whole
+    // idle period would otherwise hold an upstream connection forever. Waiting for a slow upstream
+    // (long polls) is the route timeout's business, not this one's.
+    if (this.state === S_BODY || this.client.writableLength > 0) {
+      this.ctx.onProtocolError(this.state === S_BODY ? 'body-timeout' : 'slow-reader');
+      if (this.res === null && this.state === S_BODY && this.plan !== null) {
+        this.failExchange(408, 'body-timeout', 'request body not received in time');
+      } else {
+        this.abort();
+      }
+    }
   }
 
   private onHeadTimeout(): void {

@@ -42,7 +42,7 @@ const config = (version: string, extra: Partial<Parameters<typeof proxyConfig>[0
       },
       { name: 'empty', clusterIP: '10.96.0.11', port: 80, endpoints: [] },
     ],
-    limits: { maxHeaderBytes: 4096, maxHeaderCount: 20, headersTimeoutMs: 500 },
+    limits: { maxHeaderBytes: 4096, maxHeaderCount: 20, headersTimeoutMs: 500, idleTimeoutMs: 1500 },
     ...extra,
   });
 
@@ -206,6 +206,16 @@ describe('hostile input', () => {
   test('a slow client gets 408 after the header timeout', async () => {
     const out = await raw(proxy.outbound, 'GET / HTTP/1.1\r\nHost: web\r\n', 2000);
     expect(out).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  test('a client that stops sending its body gets 408 after the idle timeout', async () => {
+    const out = await raw(
+      proxy.outbound,
+      'POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 100\r\n\r\nonly a bit',
+      3000,
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 408 /);
+    expect(out).toContain('x-weft-reason: body-timeout');
   });
 
   test('malformed input is counted in metrics and the proxy keeps serving', async () => {
