@@ -163,11 +163,21 @@ export class ProxyRuntime {
   async start(): Promise<{ outboundPort: number; inboundPort: number }> {
     const cfg = this.config;
     if (cfg === null) throw new Error('proxy: start() needs a config');
-    this.outboundServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
-      this.onOutbound(s),
+    const guarded = (handle: (s: net.Socket) => void, direction: Direction) => (s: net.Socket) => {
+      try {
+        handle(s);
+      } catch (err) {
+        this.log.error({ err, direction }, 'internal error accepting a connection; connection closed');
+        s.destroy();
+      }
+    };
+    this.outboundServer = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true },
+      guarded((s) => this.onOutbound(s), 'outbound'),
     );
-    this.inboundServer = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
-      this.onInbound(s),
+    this.inboundServer = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true },
+      guarded((s) => this.onInbound(s), 'inbound'),
     );
     this.outboundServer.maxConnections = cfg.limits.maxOutboundConnections;
     this.inboundServer.maxConnections = cfg.limits.maxInboundConnections;
@@ -505,6 +515,10 @@ export class ProxyRuntime {
       defaultAuthority,
       route,
       onProtocolError: (code) => this.opts.observer.protocolError(direction, code),
+      onInternalError: (err) => {
+        this.opts.observer.protocolError(direction, 'internal-error');
+        this.log.error({ err, direction }, 'internal error on a connection; connection closed');
+      },
       onClose: (s) => this.sessions.delete(s),
     };
   }

@@ -68,7 +68,14 @@ export class H2Proxy {
     this.observer = observer;
     this.log = log;
     this.server = http2.createServer({ peerMaxConcurrentStreams: 1000 });
-    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
+    this.server.on('stream', (stream, headers) => {
+      try {
+        this.onStream(stream, headers);
+      } catch (err) {
+        this.log.error({ err }, 'internal error on an HTTP/2 stream; stream reset');
+        stream.destroy();
+      }
+    });
     this.server.on('sessionError', () => undefined);
   }
 
@@ -188,6 +195,15 @@ export class H2Proxy {
     let status = 0;
     let trailers: http2.IncomingHttpHeaders | null = null;
     up.on('response', (resHeaders, flags) => {
+      try {
+        onResponse(resHeaders, flags);
+      } catch (err) {
+        this.log.error({ err }, 'internal error relaying an HTTP/2 response; stream reset');
+        stream.destroy();
+        up.destroy();
+      }
+    });
+    const onResponse = (resHeaders: http2.IncomingHttpHeaders, flags: number): void => {
       status = Number(resHeaders[':status'] ?? 0);
       const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
       if (stream.destroyed) return;
@@ -200,7 +216,7 @@ export class H2Proxy {
       }
       stream.respond(resHeaders, { waitForTrailers: true });
       up.pipe(stream);
-    });
+    };
     up.on('trailers', (t) => {
       trailers = t;
     });
@@ -208,7 +224,7 @@ export class H2Proxy {
       const t: http2.OutgoingHttpHeaders = {};
       if (trailers !== null)
         for (const k of Object.keys(trailers)) if (!k.startsWith(':')) t[k] = trailers[k];
-      stream.sendTrailers(t);
+      if (!stream.destroyed) stream.sendTrailers(t);
     });
     up.on('end', () => {
       const g = trailers?.['grpc-status'];

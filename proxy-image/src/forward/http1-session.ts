@@ -100,6 +100,8 @@ export interface Http1Context {
   route(head: RequestHead): RouteDecision;
   /** Malformed request or other connection-level failure (metrics, logs). */
   onProtocolError(code: string): void;
+  /** An unexpected exception while handling this connection (logged; the connection is cut). */
+  onInternalError(err: unknown): void;
   /** The session closed (connection accounting). */
   onClose(session: Http1Session): void;
 }
@@ -167,13 +169,42 @@ export class Http1Session implements UpstreamOwner {
     this.ctx = ctx;
     client.setNoDelay(true);
     client.setTimeout(ctx.idleTimeoutMs);
-    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    client.on('end', () => this.onClientEnd());
+    // A bug in this connection's handling must cost this connection only, never the process.
+    client.on('data', (chunk: Buffer) => {
+      try {
+        this.onClientData(chunk);
+      } catch (err) {
+        this.onBug(err);
+      }
+    });
+    client.on('end', () => {
+      try {
+        this.onClientEnd();
+      } catch (err) {
+        this.onBug(err);
+      }
+    });
     client.on('drain', () => this.onClientDrain());
-    client.on('timeout', () => this.onIdleTimeout());
+    client.on('timeout', () => {
+      try {
+        this.onIdleTimeout();
+      } catch (err) {
+        this.onBug(err);
+      }
+    });
     client.on('error', () => undefined);
     client.on('close', () => this.onClientClose());
     if (initial !== null && initial.length > 0) this.onClientData(initial);
+  }
+
+  /** Cuts both sides after an unexpected exception. */
+  onBug(err: unknown): void {
+    this.ctx.onInternalError(err);
+    const up = this.upstream;
+    this.upstream = null;
+    up?.destroy();
+    this.state = S_CLOSED;
+    this.client.destroy();
   }
 
   /** Graceful drain: idle connections close now, busy ones after their current response. */

@@ -29,6 +29,8 @@ export interface UpstreamOwner {
   onUpstreamClose(conn: UpstreamConn, error: Error | null): void;
   onUpstreamDrain(conn: UpstreamConn): void;
   onUpstreamConnect(conn: UpstreamConn): void;
+  /** An exception escaped one of the handlers above. */
+  onBug(err: unknown): void;
 }
 
 export class UpstreamConn {
@@ -51,14 +53,23 @@ export class UpstreamConn {
     socket.on(secure ? 'secureConnect' : 'connect', () => {
       this.connected = true;
       socket.setTimeout(0);
-      this.owner?.onUpstreamConnect(this);
+      this.guard(() => this.owner?.onUpstreamConnect(this));
     });
     socket.on('data', (chunk: Buffer) => {
-      if (this.owner !== null) this.owner.onUpstreamData(this, chunk);
-      else socket.destroy(); // an idle connection must not speak
+      const owner = this.owner;
+      if (owner === null) {
+        socket.destroy(); // an idle connection must not speak
+        return;
+      }
+      try {
+        owner.onUpstreamData(this, chunk);
+      } catch (err) {
+        socket.destroy();
+        owner.onBug(err);
+      }
     });
     socket.on('end', () => {
-      if (this.owner !== null) this.owner.onUpstreamEnd(this);
+      if (this.owner !== null) this.guard(() => this.owner?.onUpstreamEnd(this));
       else socket.destroy();
     });
     socket.on('drain', () => this.owner?.onUpstreamDrain(this));
@@ -71,8 +82,24 @@ export class UpstreamConn {
       this.pool.forget(this);
       const owner = this.owner;
       this.owner = null;
-      owner?.onUpstreamClose(this, this.error);
+      if (owner !== null) {
+        try {
+          owner.onUpstreamClose(this, this.error);
+        } catch (err) {
+          owner.onBug(err);
+        }
+      }
     });
+  }
+
+  private guard(fn: () => void): void {
+    const owner = this.owner;
+    try {
+      fn();
+    } catch (err) {
+      this.socket.destroy();
+      owner?.onBug(err);
+    }
   }
 
   /** Ends ownership without reuse. */
