@@ -12,8 +12,8 @@ import type http from 'node:http';
 import { isIP } from 'node:net';
 import { type Logger, pino } from 'pino';
 import { createAdminServer } from './admin/admin-server.ts';
-import { ProxyMetrics } from './admin/metrics.ts';
 import { type ConfigLoad, type ConfigSource, FileConfigSource, watchFiles } from './config/file-source.ts';
+import { createProxyMetrics } from './metrics/index.ts';
 import { type ListenerMode, ProxyRuntime } from './proxy.ts';
 
 export const PROXY_VERSION = '0.1.0';
@@ -136,7 +136,7 @@ export async function startProxy(
   onStopped: () => void = () => undefined,
   source?: ConfigSource,
 ): Promise<RunningProxy> {
-  const metrics = new ProxyMetrics(PROXY_VERSION);
+  const metrics = createProxyMetrics({ version: PROXY_VERSION, processMetrics: true });
   const runtime = new ProxyRuntime({
     logger,
     observer: metrics,
@@ -178,7 +178,7 @@ export async function startProxy(
   });
   const onUpdate = (load: ConfigLoad): void => {
     if (!load.ok) {
-      metrics.configReloads.inc({ result: 'invalid' });
+      metrics.configReload('invalid');
       lastError = { at: new Date().toISOString(), errors: load.errors };
       logger.error(
         { source: configSource.description, errors: load.errors },
@@ -189,7 +189,7 @@ export async function startProxy(
     try {
       const anchorsChanged = load.config.trustAnchors.join('\n') !== trustAnchors.join('\n');
       runtime.applyConfig(load.config);
-      metrics.configReloads.inc({ result: 'applied' });
+      metrics.configReload('applied');
       lastError = null;
       if (anchorsChanged) {
         trustAnchors = load.config.trustAnchors;
@@ -199,7 +199,7 @@ export async function startProxy(
       firstResolve?.();
       firstResolve = null;
     } catch (err) {
-      metrics.configReloads.inc({ result: 'uncompilable' });
+      metrics.configReload('uncompilable');
       lastError = {
         at: new Date().toISOString(),
         errors: [{ path: (err as { path?: string }).path ?? '', message: (err as Error).message }],

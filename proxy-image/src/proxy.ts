@@ -20,7 +20,7 @@ import {
 } from './forward/routers.ts';
 import { pipeTcp } from './forward/tcp-pipe.ts';
 import { type MeshConnector, UpstreamPool, type UpstreamTarget } from './forward/upstream.ts';
-import { type Detected, detectProtocol } from './listeners/detect.ts';
+import { type Detected, detectProtocol, MAX_DETECT_BYTES } from './listeners/detect.ts';
 import { originalDestination } from './net/original-dst.ts';
 import {
   type CertificateInfo,
@@ -51,8 +51,6 @@ export interface ProxyRuntimeOptions {
 
 /** Inbound opaque ports still accept mesh mTLS from peer proxies; they wait this long for a ClientHello. */
 const INBOUND_OPAQUE_SNIFF_MS = 200;
-/** Most bytes detection buffers (one TLS record). */
-const MAX_DETECT_BYTES = 16 * 1024 + 5;
 
 const TCP_LABELS = new Map<string, TrafficLabels>();
 function tcpLabels(

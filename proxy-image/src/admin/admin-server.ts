@@ -3,8 +3,8 @@
 
 import http from 'node:http';
 import type { Logger } from 'pino';
+import type { ProxyMetrics } from '../metrics/index.ts';
 import type { ProxyRuntime } from '../proxy.ts';
-import type { ProxyMetrics } from './metrics.ts';
 
 export interface AdminOptions {
   readonly runtime: ProxyRuntime;
@@ -38,9 +38,9 @@ export function createAdminServer(opts: AdminOptions): http.Server {
     }
     if (path === '/metrics') {
       const cert = runtime.certificate;
-      if (cert !== null) metrics.certExpiry.set(Math.floor(cert.notAfter.getTime() / 1000));
+      if (cert !== null) metrics.certExpiry(Math.floor(cert.notAfter.getTime() / 1000));
       metrics.text().then(
-        (text) => send(res, 200, metrics.registry.contentType, text),
+        (text) => send(res, 200, metrics.contentType, text),
         (err: unknown) => send(res, 500, 'text/plain', `metrics failed: ${String(err)}\n`),
       );
       return;
@@ -61,6 +61,8 @@ export function createAdminServer(opts: AdminOptions): http.Server {
               },
         connections: runtime.stats(),
         ...opts.status(),
+        // Routing state: split rotation, endpoints with latency estimates and circuits, retry budgets.
+        tables: runtime.tables?.snapshot() ?? null,
         // The config document carries no keys (trust anchors are public certificates).
         config: runtime.config,
       };

@@ -6,6 +6,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { classifyResponse, parseGrpcStatus } from '../core/classify.ts';
 import type { HttpRequestView } from '../core/http-request.ts';
 import { pathOnly } from '../core/http-request.ts';
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
@@ -254,7 +255,5 @@ export class H2Proxy {
 }
 
 function classify(status: number, grpc: string | string[] | undefined): 'success' | 'failure' {
-  if (status >= 500) return 'failure';
-  if (grpc !== undefined && grpc !== '0') return 'failure';
-  return 'success';
+  return classifyResponse(status, parseGrpcStatus(grpc), false);
 }

@@ -11,6 +11,8 @@ export interface TrafficLabels {
   readonly tls: boolean;
   /** Inbound: the client's SPIFFE ID; outbound: the server's expected one. */
   readonly peerId: string | null;
+  /** Destination service (outbound to a known service), for dst_* labels. */
+  readonly dst?: { readonly namespace?: string; readonly service?: string } | undefined;
 }
 
 export interface DataPathObserver {

@@ -83,6 +83,8 @@ class OutboundPlan implements ForwardPlan {
   target: UpstreamTarget;
   readonly timeoutMs: number | null;
   private ep: EndpointState | null;
+  /** The endpoint of the last attempt, which a retry avoids when the backend has others. */
+  private lastEp: EndpointState;
   private readonly tables: Tables;
   private readonly lp: LogicalPort;
   private readonly route: RouteTable;
@@ -104,6 +106,7 @@ class OutboundPlan implements ForwardPlan {
     this.lp = lp;
     this.route = route;
     this.ep = ep;
+    this.lastEp = ep;
     this.target = endpointTarget(ep, MESH_ALPN_HTTP1);
     this.timeoutMs = route.timeoutMs;
     this.method = head.method;
@@ -120,9 +123,10 @@ class OutboundPlan implements ForwardPlan {
     const t = this.tables;
     if (!t.shouldRetry(this.lp, this.route, this.method, this.bodyBytes, attempt, failure, status, -1))
       return null;
-    const ep = t.pickEndpoint(t.backend(this.lp, this.route));
+    const ep = t.pickEndpoint(t.backend(this.lp, this.route), this.lastEp);
     if (ep.kind !== 'endpoint') return null;
     this.ep = ep;
+    this.lastEp = ep;
     this.target = endpointTarget(ep, MESH_ALPN_HTTP1);
     return { target: this.target, delayMs: t.retryDelayMs(this.route, attempt) };
   }
@@ -180,12 +184,14 @@ function labelsFor(
   authority: string,
   tls: boolean,
   peerId: string | null,
+  lp?: LogicalPort,
 ): TrafficLabels {
   const key = `${direction}|${authority}|${tls ? 1 : 0}|${peerId ?? ''}`;
   let l = labelCache.get(key);
   if (l === undefined) {
     if (labelCache.size > 50_000) labelCache.clear();
-    l = { direction, authority, tls, peerId };
+    const dst = lp === undefined ? undefined : { namespace: lp.service.namespace, service: lp.service.name };
+    l = { direction, authority, tls, peerId, dst };
     labelCache.set(key, l);
   }
   return l;
@@ -220,7 +226,7 @@ export function routeOutbound(
   tables.recordRequest(lp);
   const ep = tables.pickEndpoint(tables.backend(lp, route));
   if (ep.kind !== 'endpoint') {
-    const labels = labelsFor('outbound', lp.authority, false, null);
+    const labels = labelsFor('outbound', lp.authority, false, null, lp);
     observer.request(labels);
     return {
       kind: 'respond',
@@ -237,7 +243,7 @@ export function routeOutbound(
   }
   let labels = perLp.get(ep.identity);
   if (labels === undefined) {
-    labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity);
+    labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity, lp);
     perLp.set(ep.identity, labels);
   }
   observer.request(labels);
@@ -307,11 +313,11 @@ export function routeOutboundH2(
   tables.recordRequest(lp);
   const ep = tables.pickEndpoint(tables.backend(lp, route));
   if (ep.kind !== 'endpoint') {
-    const labels = labelsFor('outbound', lp.authority, false, null);
+    const labels = labelsFor('outbound', lp.authority, false, null, lp);
     observer.request(labels);
     return { kind: 'respond', status: 503, reason: 'no-endpoint', labels };
   }
-  const labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity);
+  const labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity, lp);
   observer.request(labels);
   return {
     kind: 'forward',

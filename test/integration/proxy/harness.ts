@@ -288,3 +288,22 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Sum of the samples of metric `name` whose labels include every label given (order-independent), or
+ * undefined when no sample matches.
+ */
+export function metricValue(text: string, name: string, labels: Record<string, string>): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const close = line.lastIndexOf('}');
+    const body = close > 0 ? line.slice(name.length + 1, close) : '';
+    const have: Record<string, string> = {};
+    for (const m of body.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have[m[1]!] = m[2]!;
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) {
+      sum = (sum ?? 0) + Number(line.slice(close > 0 ? close + 1 : name.length).trim());
+    }
+  }
+  return sum;
+}

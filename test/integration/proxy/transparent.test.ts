@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createNetns, type TestNetns } from '../netns.ts';
-import { makePki, type Pki, proxyConfig, removeTmpDirs, spiffe, tmpDir } from './harness.ts';
+import { makePki, metricValue, type Pki, proxyConfig, removeTmpDirs, spiffe, tmpDir } from './harness.ts';
 
 let ns: TestNetns;
 let pki: Pki;
@@ -133,12 +133,15 @@ test('a request to a cluster IP is routed by original destination over mTLS to t
   // The inbound side learnt the client identity from the mTLS handshake (the proxy talked to itself).
   expect(out.headers['x-weft-client-id']).toBe(SELF);
   const metrics = await ns.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
-  expect(metrics).toContain(
-    'request_total{direction="outbound",authority="web.test.svc.cluster.local:80",tls="true"',
-  );
-  expect(metrics).toContain(
-    `request_total{direction="inbound",authority="app:${APP_PORT}",tls="true",client_id="${SELF}"`,
-  );
+  const outbound = {
+    direction: 'outbound',
+    authority: 'web.test.svc.cluster.local:80',
+    tls: 'true',
+    server_id: SELF,
+  };
+  expect(metricValue(metrics, 'request_total', outbound)).toBe(1);
+  const inbound = { direction: 'inbound', authority: `app:${APP_PORT}`, tls: 'true', client_id: SELF };
+  expect(metricValue(metrics, 'request_total', inbound)).toBe(1);
 }, 30_000);
 
 test('a destination that is no service passes through in plaintext', async () => {
