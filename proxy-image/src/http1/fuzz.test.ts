@@ -159,7 +159,13 @@ describe('HTTP/1 parser properties', () => {
         if (theirs === 'reject')
           expect({ mine, input: input.toString('latin1') }).not.toMatchObject({ mine: 'accept' });
       }),
-      { numRuns: 400 },
+      // Found by this property once: equal duplicate Content-Length fields, which llhttp refuses.
+      {
+        numRuns: 400,
+        examples: [
+          [Buffer.from('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\nhello')],
+        ],
+      },
     );
   });
 });

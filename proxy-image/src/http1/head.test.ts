@@ -51,6 +51,10 @@ describe('parseRequestHead', () => {
       'conflicting-content-length',
     ],
     ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n', 'bad-content-length'],
+    [
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 03\r\n\r\n',
+      'conflicting-content-length',
+    ],
     ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n', 'bad-content-length'],
     ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n', 'bad-content-length'],
     ['POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 'bad-transfer-encoding'],

@@ -223,9 +223,9 @@ function noteField(name: string, value: string, f: Fields, request: boolean) {
           if (d < 0 || d > 9) return fail('bad-content-length', `Content-Length "${value}" is not a number`);
           n = n * 10 + d;
         }
-        if (f.contentLength >= 0 && f.contentLength !== n) {
-          return fail('conflicting-content-length', 'differing Content-Length fields');
-        }
+        // Even equal duplicates are refused (as llhttp does): one peer may merge them, another not.
+        if (f.contentLength >= 0)
+          return fail('conflicting-content-length', 'more than one Content-Length field');
         f.contentLength = n;
       }
       break;

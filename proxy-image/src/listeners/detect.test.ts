@@ -27,7 +27,7 @@ describe('detectProtocol', () => {
     const line = Buffer.from('GET / HTTP/1.1\r\n');
     for (let i = 1; i < 4; i++) expect(detectProtocol(line.subarray(0, i))).toBe('need-more');
     expect(detectProtocol(line)).toBe('http1');
-    expect(detectProtocol(Buffer.from('PROPFIND /x'))).toBe('http1');
+    expect(detectProtocol(Buffer.from('PROPFIND /x HTTP/1.1\r\n'))).toBe('http1');
   });
 
   test('HTTP/2 prior knowledge preface', () => {
