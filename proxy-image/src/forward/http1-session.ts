@@ -73,6 +73,8 @@ export interface ForwardPlan {
   ): void;
   /** Called once when the exchange ends. */
   done(result: ExchangeResult): void;
+  /** Time allowed for the attempt about to be sent (per-try timeout), or null for none. */
+  attemptTimeoutMs?(): number | null;
 }
 
 export interface LocalAnswer {
@@ -150,6 +152,7 @@ export class Http1Session implements UpstreamOwner {
   private startedAt = 0;
   private attemptStartedAt = 0;
   private timer: NodeJS.Timeout | null = null;
+  private tryTimer: NodeJS.Timeout | null = null;
   private closeAfter = false;
   private resState = R_NONE;
   private rbuf: Buffer | null = null;
@@ -353,6 +356,11 @@ export class Http1Session implements UpstreamOwner {
   private dispatch(target: UpstreamTarget): void {
     this.target = target;
     this.attemptStartedAt = performance.now();
+    const tryMs = this.plan?.attemptTimeoutMs?.() ?? null;
+    if (tryMs !== null) {
+      this.clearTryTimer();
+      this.tryTimer = setTimeout(() => this.onTryTimeout(), Math.max(1, tryMs));
+    }
     const pool = this.ctx.pool;
     const idle = pool.takeIdle(target, this);
     if (idle !== null) {
@@ -431,6 +439,7 @@ export class Http1Session implements UpstreamOwner {
     this.state = S_CLOSED;
     if (this.headTimer !== null) clearTimeout(this.headTimer);
     if (this.timer !== null) clearTimeout(this.timer);
+    this.clearTryTimer();
     const up = this.upstream;
     if (up !== null) {
       this.upstream = null;
@@ -533,6 +542,7 @@ export class Http1Session implements UpstreamOwner {
           return;
         }
       }
+      this.clearTryTimer();
       this.res = head;
       this.framing = responseFraming(req.method, head);
       if (this.framing === 'tunnel') {
@@ -655,6 +665,7 @@ export class Http1Session implements UpstreamOwner {
     reason: ProxyReason,
     reusedConn = false,
   ): void {
+    this.clearTryTimer();
     const plan = this.plan;
     const target = this.target;
     if (plan === null || target === null) return;
@@ -684,7 +695,11 @@ export class Http1Session implements UpstreamOwner {
         performance.now() - this.attemptStartedAt,
       );
     }
-    this.failExchange(502, reason, `upstream ${target.address}:${target.port}: ${reason}`);
+    this.failExchange(
+      reason === 'timeout' ? 504 : 502,
+      reason,
+      `upstream ${target.address}:${target.port}: ${reason}`,
+    );
   }
 
   private retryWith(target: UpstreamTarget, delayMs: number, counted = true): void {
@@ -705,6 +720,21 @@ export class Http1Session implements UpstreamOwner {
       this.resumeClient(P_CONNECT);
       this.dispatch(target);
     }, delayMs);
+  }
+
+  private clearTryTimer(): void {
+    if (this.tryTimer !== null) {
+      clearTimeout(this.tryTimer);
+      this.tryTimer = null;
+    }
+  }
+
+  /** The per-try timeout expired before a final response head: a failed attempt (504), maybe retried. */
+  private onTryTimeout(): void {
+    this.tryTimer = null;
+    if (this.plan === null || this.res !== null || this.state === S_TUNNEL || this.state === S_CLOSED) return;
+    this.upstreamReusable = false;
+    this.attemptFailed('response', 504, 'timeout');
   }
 
   private onTimeout(): void {
@@ -731,6 +761,7 @@ export class Http1Session implements UpstreamOwner {
   }
 
   private endPlan(status: number, reason: ProxyReason | null, cancelled: boolean): void {
+    this.clearTryTimer();
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;

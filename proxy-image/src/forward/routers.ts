@@ -92,6 +92,8 @@ class OutboundPlan implements ForwardPlan {
   private readonly bodyBytes: number;
   private readonly labels: TrafficLabels;
   private readonly observer: DataPathObserver;
+  /** Start of the request on the tables' clock (performance.now()), for per-try timeouts. */
+  private readonly startedAt = performance.now();
 
   constructor(
     tables: Tables,
@@ -144,6 +146,11 @@ class OutboundPlan implements ForwardPlan {
 
   done(r: ExchangeResult): void {
     this.observer.response(this.labels, r.status, null, r.latencyMs, r.proxyReason);
+  }
+
+  attemptTimeoutMs(): number | null {
+    if (this.route.retry?.perTryTimeoutMs == null) return null;
+    return this.tables.attemptTimeoutMs(this.route, this.startedAt);
   }
 }
 

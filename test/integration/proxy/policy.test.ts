@@ -64,6 +64,19 @@ beforeAll(async () => {
         defaultRoute: { timeoutMs: 5000, retry: retry(['connect-failure']) },
       },
       {
+        name: 'slowtry',
+        clusterIP: '10.96.1.4',
+        port: 80,
+        endpoints: [ep(c)],
+        routes: [
+          {
+            name: 'slow/delay',
+            matches: [{ pathRegex: '/delay/' }],
+            retry: { ...retry(['gateway-error']), maxRetries: 1, perTryTimeoutMs: 150 },
+          },
+        ],
+      },
+      {
         name: 'unavailable',
         clusterIP: '10.96.1.3',
         port: 80,
@@ -167,4 +180,13 @@ test('server-speaks-first on an opaque port is not stalled by detection', async 
     s.on('error', reject);
   });
   expect(banner).toContain('pod-a');
+});
+
+test('a per-try timeout fails the attempt (504) and the retry policy sends one more', async () => {
+  await curl(['-X', 'DELETE', `http://127.0.0.1:${c.httpPort}/counters`]);
+  const r = await curl(['-H', 'Host: slowtry', `http://127.0.0.1:${proxy.outbound}/delay/3000`]);
+  expect(r.status).toBe(504);
+  expect(r.headers['x-weft-reason']).toBe('timeout');
+  const counters = JSON.parse((await curl([`http://127.0.0.1:${c.httpPort}/counters`])).body);
+  expect(counters.received.byPath['/delay/3000']).toBe(2);
 });
