@@ -507,6 +507,8 @@ export class ProxyRuntime {
       pool,
       limits: { maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount },
       headersTimeoutMs: l.headersTimeoutMs,
+      // Inbound requests are never retried: nothing to keep.
+      maxReplayBytes: inbound ? 0 : tables.config.retryBudget.maxBufferedBodyBytes,
       idleTimeoutMs: l.idleTimeoutMs,
       inbound,
       clientId,

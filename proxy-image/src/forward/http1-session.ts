@@ -99,6 +99,8 @@ export interface Http1Context {
   readonly clientId: string | null;
   /** Host to add for HTTP/1.0 requests without one. */
   readonly defaultAuthority: string;
+  /** Request bodies up to this size (Content-Length) are kept so the request can be retried. */
+  readonly maxReplayBytes: number;
   route(head: RequestHead): RouteDecision;
   /** Malformed request or other connection-level failure (metrics, logs). */
   onProtocolError(code: string): void;
@@ -146,6 +148,8 @@ export class Http1Session implements UpstreamOwner {
   private reqFramer: BodyFramer | null = null;
   private reqDone = false;
   private reqBytesSent = 0;
+  /** The request body as sent, kept for a retry when it is small enough (Content-Length <= maxReplayBytes). */
+  private replay: Buffer[] | null = null;
   private upstream: UpstreamConn | null = null;
   private target: UpstreamTarget | null = null;
   private attempt = 0;
@@ -290,6 +294,8 @@ export class Http1Session implements UpstreamOwner {
             const slice =
               this.bufStart === 0 && sliceEnd === buf.length ? buf : buf.subarray(this.bufStart, sliceEnd);
             this.reqBytesSent += slice.length;
+            // Client chunks are fresh buffers per read, so keeping slices of them is safe.
+            if (this.replay !== null) this.replay.push(slice);
             if (!this.upstream.socket.write(slice)) this.pauseClient(P_UPSTREAM_FULL);
           }
           this.bufStart = sliceEnd;
@@ -316,6 +322,8 @@ export class Http1Session implements UpstreamOwner {
     this.attempt = 0;
     this.reqDone = false;
     this.reqBytesSent = 0;
+    this.replay =
+      !head.chunked && head.contentLength > 0 && head.contentLength <= this.ctx.maxReplayBytes ? [] : null;
     this.closeAfter = head.connectionClose || this.draining || this.clientEnded;
     this.resState = R_NONE;
     this.res = null;
@@ -389,7 +397,9 @@ export class Http1Session implements UpstreamOwner {
     this.resState = R_HEAD;
     up.socket.cork();
     up.socket.write(head, 'latin1');
-    this.processClient();
+    // A retry of a request whose body was already read replays the kept copy; otherwise the body streams.
+    if (this.reqDone && this.replay !== null) for (const b of this.replay) up.socket.write(b);
+    else this.processClient();
     up.socket.uncork();
   }
 
@@ -656,7 +666,9 @@ export class Http1Session implements UpstreamOwner {
   /** Nothing of the response reached the client and the request can be sent again. */
   private canRetry(): boolean {
     const req = this.req!;
-    return req.upgrade === null && !(req.chunked || req.contentLength > 0);
+    if (req.upgrade !== null) return false;
+    if (!(req.chunked || req.contentLength > 0)) return true;
+    return this.replay !== null && this.reqDone;
   }
 
   private attemptFailed(

@@ -112,7 +112,8 @@ class OutboundPlan implements ForwardPlan {
     this.target = endpointTarget(ep, MESH_ALPN_HTTP1);
     this.timeoutMs = route.timeoutMs;
     this.method = head.method;
-    this.bodyBytes = head.chunked || head.contentLength > 0 ? Number.POSITIVE_INFINITY : 0;
+    // Chunked bodies are never kept for replay; Content-Length ones are when small enough.
+    this.bodyBytes = head.chunked ? Number.POSITIVE_INFINITY : Math.max(0, head.contentLength);
     this.labels = labels;
     this.observer = observer;
   }
