@@ -158,7 +158,14 @@ export class MeshTls implements MeshConnector {
   ): void {
     const key = `${socket.remoteAddress}|${socket.remotePort}`;
     this.pending.set(key, { onReady, onFail });
-    socket.once('close', () => this.pending.delete(key));
+    // Node destroys a socket whose client certificate fails verification without any event; a
+    // handshake that ends in a close is a failure all the same.
+    socket.once('close', () => {
+      const cb = this.pending.get(key);
+      if (cb === undefined) return;
+      this.pending.delete(key);
+      cb.onFail('tls-handshake', 'connection closed before the handshake completed');
+    });
     this.server.emit('connection', socket);
   }
 

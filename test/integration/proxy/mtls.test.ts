@@ -175,6 +175,18 @@ describe('HTTP over mTLS', () => {
       }
     });
     expect(r).not.toMatch(/^HTTP\/1\.1 200/);
+    // Counted, and the proxy keeps serving mesh clients.
+    await waitFor('handshake failure counted', async () => {
+      const text = (await curl([`http://127.0.0.1:${serverHttp.admin}/metrics`])).body;
+      const n = metricValue(text, 'weft_protocol_errors_total', {
+        direction: 'inbound',
+        code: 'tls-handshake',
+      });
+      return (n ?? 0) >= 1 ? true : undefined;
+    });
+    expect((await curl(['-H', 'Host: web', `http://127.0.0.1:${clientHttp.outbound}/healthz`])).status).toBe(
+      200,
+    );
   });
 
   test('metrics on both sides carry the identities', async () => {
