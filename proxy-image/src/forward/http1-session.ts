@@ -4,6 +4,7 @@
 // bounded, with the client paused), and every buffer is bounded by pausing the side that fills it.
 
 import type net from 'node:net';
+import { isIdempotentMethod } from '../core/retry-policy.ts';
 import { type BodyFramer, ChunkedFramer, LengthFramer, UntilCloseFramer } from '../http1/body.ts';
 import {
   type HeadLimits,
@@ -663,6 +664,11 @@ export class Http1Session implements UpstreamOwner {
 
   // ---- outcomes ----
 
+  /** The request may be resent without the client asking (idempotent, no response byte seen). */
+  private resendable(): boolean {
+    return this.rbuf === null && isIdempotentMethod(this.req!.method);
+  }
+
   /** Nothing of the response reached the client and the request can be sent again. */
   private canRetry(): boolean {
     const req = this.req!;
@@ -685,8 +691,9 @@ export class Http1Session implements UpstreamOwner {
     this.upstream = null;
     up?.destroy();
     if (this.canRetry()) {
-      // A pooled connection the server closed while idle: resend at once, not counted as a retry.
-      if (reusedConn && failure === 'reset') {
+      // A pooled connection the server closed while idle: resend at once, not counted as a retry. Only
+      // idempotent methods: the server might have acted on the request before the connection broke.
+      if (reusedConn && failure === 'reset' && this.resendable()) {
         this.retryWith(target, 0, false);
         return;
       }
