@@ -124,7 +124,9 @@ export class MeshTls implements MeshConnector {
   /** mTLS client connection to a peer proxy that must present target.identity. */
   connect(target: UpstreamTarget, _timeoutMs: number): tls.TLSSocket {
     const expected = target.identity;
-    const options: tls.ConnectionOptions = {
+    // allowHalfOpen is honoured by tls.connect (passed to the TLSSocket) but missing from its type.
+    const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+      allowHalfOpen: true,
       host: target.address,
       port: target.port,
       secureContext: this.context,

@@ -239,6 +239,21 @@ describe('opaque TCP over mTLS', () => {
   });
 });
 
+test('half-close over mTLS: the client ends its side first and still gets the reply', async () => {
+  const got = await new Promise<string>((resolve, reject) => {
+    const s = net.connect({ port: clientTcp.outbound, host: '127.0.0.1', allowHalfOpen: true }, () => {
+      s.end('sent before FIN\n');
+    });
+    let out = '';
+    s.on('data', (d) => {
+      out += d;
+    });
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+  });
+  expect(got).toBe('sent before FIN\n');
+});
+
 describe('certificate rotation', () => {
   test('a new server certificate is picked up without dropping a kept-alive connection', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
