@@ -16,14 +16,14 @@ error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
 `;
 
-/** The backend every configuration ends at: a fixed 200 with a small body. */
-export function nginxBackend(dir: string, port: number): string {
+/** The backend every configuration ends at: a fixed 200 with a small body (h2c with prior knowledge when http2). */
+export function nginxBackend(dir: string, port: number, opts: { http2?: boolean } = {}): string {
   return `${nginxCommon(dir)}
 http {
   access_log off;
   keepalive_requests 1000000;
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port} backlog=4096${opts.http2 ? ' http2' : ''};
     location / { return 200 "hello from the benchmark backend\\n"; }
   }
 }`;

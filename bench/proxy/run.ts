@@ -26,6 +26,8 @@ interface Config {
   /** Starts what sits between wrk and the backend; returns the port wrk targets and the processes to measure. */
   start(): Promise<{ port: number; procs: ChildProcess[] }>;
   readonly available?: () => string | undefined;
+  /** Load with h2load (HTTP/2 prior knowledge, 4 connections x 16 streams) instead of wrk. */
+  readonly h2?: boolean;
 }
 
 const args = process.argv.slice(2);
@@ -36,6 +38,7 @@ const argValue = (flag: string): string | undefined => {
 const seconds = Number(argValue('--seconds') ?? process.env.BENCH_SECONDS ?? 10);
 const only = argValue('--only')?.split(',');
 const BACKEND = 28080;
+const BACKEND_H2 = 28082;
 const cores = os.cpus().length;
 const LOAD_CORE = '0';
 const PROXY_CORE = cores > 1 ? '1' : '0';
@@ -231,21 +234,62 @@ async function wrk(port: number, connections: number, secs: number): Promise<Wrk
   };
 }
 
+/** h2load with `connections` connections of 16 concurrent streams each. */
+async function h2load(port: number, connections: number, secs: number): Promise<WrkRun> {
+  const streams = connections === 1 ? 1 : 16;
+  const conns = connections === 1 ? 1 : 4;
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(
+      'taskset',
+      [
+        '-c',
+        LOAD_CORE,
+        'h2load',
+        '-D',
+        String(secs),
+        '-c',
+        String(conns),
+        '-m',
+        String(streams),
+        `http://127.0.0.1:${port}/`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let buf = '';
+    p.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+    });
+    p.on('close', (code) => (code === 0 ? resolve(buf) : reject(new Error(`h2load exited ${code}: ${buf}`))));
+  });
+  const done = Number(/(\d+) done/.exec(out)?.[1] ?? 0);
+  const failed = Number(/(\d+) failed/.exec(out)?.[1] ?? 0);
+  // "time for request:  min  max  mean  sd  +/- sd": h2load has no percentiles; report mean as p50 and max as p99.
+  const t = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);
+  return {
+    rps: Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0),
+    p50: t ? toUs(t[3]!) : 0,
+    p99: t ? toUs(t[2]!) : 0,
+    requests: done,
+    errors: failed,
+  };
+}
+
 async function measure(cfg: Config): Promise<Measured> {
   const { port, procs } = await cfg.start();
   await waitPort(port);
   const pids = procs.flatMap((p) => (p.pid ? tree(p.pid) : []));
   const rssIdle = rssMb(pids);
-  await wrk(port, 16, Math.min(2, seconds)); // warm-up: connections, JIT, TLS sessions
+  const load = cfg.h2 ? h2load : wrk;
+  await load(port, 16, Math.min(2, seconds)); // warm-up: connections, JIT, TLS sessions
   const cpu0 = cpuUs(pids);
   let rssPeak = 0;
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, rssMb(pids));
   }, 200);
-  const c16 = await wrk(port, 16, seconds);
+  const c16 = await load(port, 16, seconds);
   clearInterval(sampler);
   const cpu = cpuUs(pids) - cpu0;
-  const c1 = await wrk(port, 1, seconds);
+  const c1 = await load(port, 1, seconds);
   for (const p of procs) p.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));
   const r: Measured = {
@@ -262,11 +306,104 @@ async function measure(cfg: Config): Promise<Measured> {
   return r;
 }
 
+/** The proxy runs as an esbuild bundle, as in the image (no type stripping at startup, smaller heap). */
+let weftMain = '';
+async function bundleWeft(): Promise<string> {
+  if (weftMain !== '') return weftMain;
+  const { build } = await import('esbuild');
+  weftMain = path.join(work, 'weft-proxy.mjs');
+  await build({
+    entryPoints: [path.join(import.meta.dirname, '../../proxy-image/src/main.ts')],
+    outfile: weftMain,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    logLevel: 'warning',
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+  });
+  return weftMain;
+}
+const WEFT_DOMAIN = 'weft.test';
+/** A weft proxy config: one service at 10.96.0.10:80 whose single endpoint is (address, port). */
+function weftConfig(
+  sa: string,
+  endpoint: { port: number; identity: string | null },
+  protocol: string,
+  ca: string | null,
+): string {
+  const doc = {
+    apiVersion: 'proxy.weft.dev/v1alpha1',
+    version: `bench-${sa}-${protocol}`,
+    generatedAt: new Date().toISOString(),
+    identity: { spiffeId: `spiffe://${WEFT_DOMAIN}/ns/bench/sa/${sa}`, trustDomain: WEFT_DOMAIN },
+    trustAnchors: ca === null ? [] : [readFileSync(ca, 'utf8')],
+    policyMode: 'permissive',
+    outbound: {
+      services: [
+        {
+          name: 'backend',
+          namespace: 'bench',
+          clusterIPs: ['10.96.0.10'],
+          dnsNames: [],
+          ports: [{ port: 80, protocol }],
+        },
+      ],
+      backends: [
+        {
+          name: 'backend',
+          namespace: 'bench',
+          ports: [
+            {
+              port: 80,
+              endpoints: [{ address: '127.0.0.1', port: endpoint.port, identity: endpoint.identity }],
+            },
+          ],
+        },
+      ],
+    },
+    inbound: { ports: [] },
+  };
+  return confFile(`weft-${sa}-${protocol}.json`, JSON.stringify(doc));
+}
+function startWeft(
+  _tag: string,
+  config: string,
+  ports: { outbound: number; inbound: number; admin: number },
+  extra: string[],
+): ChildProcess {
+  return pinned(PROXY_CORE, process.execPath, [
+    weftMain,
+    '--config',
+    config,
+    '--bind',
+    '127.0.0.1',
+    '--outbound-port',
+    String(ports.outbound),
+    '--inbound-port',
+    String(ports.inbound),
+    '--admin-port',
+    String(ports.admin),
+    '--admin-address',
+    '127.0.0.1',
+    '--outbound-dst',
+    '10.96.0.10:80',
+    '--log-level',
+    'warn',
+    ...extra,
+  ]);
+}
+
 async function main(): Promise<void> {
   execFileSync(path.join(import.meta.dirname, 'setup.sh'), { stdio: 'inherit' });
   const tls = makeTls();
+  await bundleWeft();
   const backend = startNginx('backend', (d) => nginxBackend(d, BACKEND), LOAD_CORE);
+  const backendH2 = startNginx('backend-h2', (d) => nginxBackend(d, BACKEND_H2, { http2: true }), LOAD_CORE);
   await waitPort(BACKEND);
+  await waitPort(BACKEND_H2);
   const port = () => nextPort++;
   const configs: Config[] = [
     { name: 'direct', description: 'wrk -> backend', start: async () => ({ port: BACKEND, procs: [] }) },
@@ -325,6 +462,66 @@ async function main(): Promise<void> {
         };
       },
     },
+    {
+      name: 'weft',
+      description: 'wrk -> weft -> backend',
+      start: async () => {
+        const p = { outbound: port(), inbound: port(), admin: port() };
+        const cfg = weftConfig('client', { port: BACKEND, identity: null }, 'http1', null);
+        return { port: p.outbound, procs: [startWeft('weft', cfg, p, [])] };
+      },
+    },
+    {
+      name: 'weft-pair-mtls',
+      description: 'wrk -> weft =mTLS=> weft -> backend',
+      start: async () => {
+        const srv = { outbound: port(), inbound: port(), admin: port() };
+        const cli = { outbound: port(), inbound: port(), admin: port() };
+        const srvCfg = weftConfig('server', { port: BACKEND, identity: null }, 'http1', tls.ca);
+        const cliCfg = weftConfig(
+          'client',
+          { port: srv.inbound, identity: `spiffe://${WEFT_DOMAIN}/ns/bench/sa/server` },
+          'http1',
+          tls.ca,
+        );
+        const server = startWeft('weft-srv', srvCfg, srv, [
+          '--cert',
+          tls.serverCert,
+          '--key',
+          tls.serverKey,
+          '--inbound-app',
+          `127.0.0.1:${BACKEND}`,
+        ]);
+        const client = startWeft('weft-cli', cliCfg, cli, ['--cert', tls.clientCert, '--key', tls.clientKey]);
+        await waitPort(srv.inbound);
+        return { port: cli.outbound, procs: [client, server] };
+      },
+    },
+    {
+      name: 'weft-tcp',
+      description: 'wrk -> weft (opaque TCP) -> backend',
+      start: async () => {
+        const p = { outbound: port(), inbound: port(), admin: port() };
+        const cfg = weftConfig('client', { port: BACKEND, identity: null }, 'opaque', null);
+        return { port: p.outbound, procs: [startWeft('weft-tcp', cfg, p, [])] };
+      },
+    },
+    {
+      name: 'direct-h2',
+      description: 'h2load -> backend (h2c)',
+      h2: true,
+      start: async () => ({ port: BACKEND_H2, procs: [] }),
+    },
+    {
+      name: 'weft-h2',
+      description: 'h2load -> weft (http2) -> backend (h2c)',
+      h2: true,
+      start: async () => {
+        const p = { outbound: port(), inbound: port(), admin: port() };
+        const cfg = weftConfig('client', { port: BACKEND_H2, identity: null }, 'http2', null);
+        return { port: p.outbound, procs: [startWeft('weft-h2', cfg, p, [])] };
+      },
+    },
   ];
   const results: Record<string, Measured> = {};
   const notes: string[] = [];
@@ -340,6 +537,7 @@ async function main(): Promise<void> {
     process.stderr.write(`  ${JSON.stringify(results[cfg.name])}\n`);
   }
   backend.kill('SIGTERM');
+  backendH2.kill('SIGTERM');
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const machine = `${os.cpus().length} cores (${cpu}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
   const out = {

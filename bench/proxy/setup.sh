@@ -3,7 +3,7 @@
 # packages start their own daemons.
 set -euo pipefail
 need=()
-for p in wrk nginx-light haproxy openssl; do
+for p in wrk nginx-light haproxy openssl nghttp2-client; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

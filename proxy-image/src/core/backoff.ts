@@ -31,8 +31,9 @@ export class ExponentialBackoff {
   /** The un-jittered delay of an attempt (0-based): the upper bound of delayMs. */
   ceilingMs(attempt: number): number {
     if (!(attempt > 0)) return this.baseMs; // also NaN and negatives
-    // 2^attempt overflows to Infinity past 1023; min() then yields maxMs, which is what we want.
-    return Math.min(this.maxMs, this.baseMs * 2 ** Math.min(attempt, 1100));
+    // 2^1024 is Infinity and 0 * Infinity is NaN: cap the exponent (2^1023 already exceeds any maxMs).
+    if (this.baseMs === 0) return 0;
+    return Math.min(this.maxMs, this.baseMs * 2 ** Math.min(attempt, 1023));
   }
 
   /** The delay before retry number `attempt` (0-based). Always within [ceiling * (1 - jitter), ceiling]. */

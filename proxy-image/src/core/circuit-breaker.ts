@@ -82,6 +82,14 @@ export class CircuitBreaker {
     // Failures of requests sent before the circuit opened do not extend the backoff.
   }
 
+  /**
+   * Records that a dispatched request ended without an outcome (cancelled by the client, or a retry
+   * abandoned). A half-open circuit lets another probe through instead of waiting forever.
+   */
+  onAbandon(): void {
+    if (this.stateValue === 'half-open') this.probeInFlight = false;
+  }
+
   /** Milliseconds until an open circuit lets a probe through (0 when not open). */
   remainingOpenMs(nowMs: number): number {
     return this.stateValue === 'open' ? Math.max(0, this.reopenAtMs - nowMs) : 0;

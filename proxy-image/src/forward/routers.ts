@@ -1,0 +1,357 @@
+// Per-request routing decisions for HTTP/1 sessions, on top of the policy tables (src/core/tables.ts):
+// outbound goes logical port -> route -> backend (split) -> endpoint (P2C); inbound authorizes and
+// forwards to the local app. Thin: every policy decision is the tables'.
+
+import type { HttpRequestView } from '../core/http-request.ts';
+import { pathOnly } from '../core/http-request.ts';
+import type { EndpointState, LogicalPort, RouteTable, Tables } from '../core/tables.ts';
+import type { RequestHead } from '../http1/head.ts';
+import { MESH_ALPN_HTTP1, MESH_ALPN_HTTP2 } from '../tls/mesh-tls.ts';
+import type { H2Decision } from './h2-proxy.ts';
+import type { AttemptFailure, ExchangeResult, ForwardPlan, RouteDecision } from './http1-session.ts';
+import type { DataPathObserver, TrafficLabels } from './observer.ts';
+import type { UpstreamTarget } from './upstream.ts';
+
+/** HttpRequestView over a parsed head, without copying headers. */
+export class HeadView implements HttpRequestView {
+  private readonly head: RequestHead;
+  private pathValue: string | null = null;
+
+  constructor(head: RequestHead) {
+    this.head = head;
+  }
+
+  get method(): string {
+    return this.head.method;
+  }
+
+  get path(): string {
+    this.pathValue ??= pathOnly(this.head.target);
+    return this.pathValue;
+  }
+
+  header(name: string): string | readonly string[] | undefined {
+    const h = this.head.headers;
+    let found: string | string[] | undefined;
+    for (let i = 0; i < h.length; i += 2) {
+      const n = h[i]!;
+      if (n.length !== name.length || n.toLowerCase() !== name) continue;
+      const v = h[i + 1]!;
+      if (found === undefined) found = v;
+      else if (typeof found === 'string') found = [found, v];
+      else found.push(v);
+    }
+    return found;
+  }
+}
+
+const targets = new WeakMap<EndpointState, UpstreamTarget>();
+
+/** The upstream target of an endpoint (cached per endpoint state). */
+export function endpointTarget(ep: EndpointState, alpn: string): UpstreamTarget {
+  let t = targets.get(ep);
+  if (t === undefined || t.alpn !== alpn) {
+    t = {
+      key: `${ep.address}|${ep.port}|${ep.identity ?? ''}|${alpn}`,
+      address: ep.address,
+      port: ep.port,
+      identity: ep.identity,
+      alpn,
+    };
+    targets.set(ep, t);
+  }
+  return t;
+}
+
+const plainTargets = new Map<string, UpstreamTarget>();
+
+/** A plaintext target (passthrough, local app), interned so pool keys stay stable. */
+export function plainTarget(address: string, port: number): UpstreamTarget {
+  const key = `${address}|${port}||plain`;
+  let t = plainTargets.get(key);
+  if (t === undefined) {
+    if (plainTargets.size > 10_000) plainTargets.clear();
+    t = { key, address, port, identity: null, alpn: '' };
+    plainTargets.set(key, t);
+  }
+  return t;
+}
+
+/** Outbound plan for a logical service: retries re-pick through the split and balancer. */
+class OutboundPlan implements ForwardPlan {
+  readonly kind = 'forward';
+  target: UpstreamTarget;
+  readonly timeoutMs: number | null;
+  private ep: EndpointState | null;
+  /** The endpoint of the last attempt, which a retry avoids when the backend has others. */
+  private lastEp: EndpointState;
+  private readonly tables: Tables;
+  private readonly lp: LogicalPort;
+  private readonly route: RouteTable;
+  private readonly method: string;
+  private readonly bodyBytes: number;
+  private readonly labels: TrafficLabels;
+  private readonly observer: DataPathObserver;
+  /** Start of the request on the tables' clock (performance.now()), for per-try timeouts. */
+  private readonly startedAt = performance.now();
+
+  constructor(
+    tables: Tables,
+    lp: LogicalPort,
+    route: RouteTable,
+    ep: EndpointState,
+    head: RequestHead,
+    labels: TrafficLabels,
+    observer: DataPathObserver,
+  ) {
+    this.tables = tables;
+    this.lp = lp;
+    this.route = route;
+    this.ep = ep;
+    this.lastEp = ep;
+    this.target = endpointTarget(ep, MESH_ALPN_HTTP1);
+    this.timeoutMs = route.timeoutMs;
+    this.method = head.method;
+    // Chunked bodies are never kept for replay; Content-Length ones are when small enough.
+    this.bodyBytes = head.chunked ? Number.POSITIVE_INFINITY : Math.max(0, head.contentLength);
+    this.labels = labels;
+    this.observer = observer;
+  }
+
+  retry(
+    attempt: number,
+    failure: AttemptFailure,
+    status: number,
+  ): { target: UpstreamTarget; delayMs: number } | null {
+    const t = this.tables;
+    if (!t.shouldRetry(this.lp, this.route, this.method, this.bodyBytes, attempt, failure, status, -1))
+      return null;
+    const ep = t.pickEndpoint(t.backend(this.lp, this.route), this.lastEp);
+    if (ep.kind !== 'endpoint') return null;
+    this.ep = ep;
+    this.lastEp = ep;
+    this.target = endpointTarget(ep, MESH_ALPN_HTTP1);
+    return { target: this.target, delayMs: t.retryDelayMs(this.route, attempt) };
+  }
+
+  attemptDone(
+    _target: UpstreamTarget,
+    outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled',
+    latencyMs: number,
+  ): void {
+    const ep = this.ep;
+    if (ep === null) return; // observed already: exactly once per pick
+    this.ep = null;
+    this.tables.observe(ep, latencyMs, outcome);
+  }
+
+  done(r: ExchangeResult): void {
+    this.observer.response(this.labels, r.status, null, r.latencyMs, r.proxyReason);
+  }
+
+  attemptTimeoutMs(): number | null {
+    if (this.route.retry?.perTryTimeoutMs == null) return null;
+    return this.tables.attemptTimeoutMs(this.route, this.startedAt);
+  }
+}
+
+/** A plan to a fixed plaintext target (passthrough or the local app): no balancing, no retries. */
+class FixedPlan implements ForwardPlan {
+  readonly kind = 'forward';
+  readonly target: UpstreamTarget;
+  readonly timeoutMs: number | null = null;
+  private readonly labels: TrafficLabels;
+  private readonly observer: DataPathObserver;
+
+  constructor(target: UpstreamTarget, labels: TrafficLabels, observer: DataPathObserver) {
+    this.target = target;
+    this.labels = labels;
+    this.observer = observer;
+  }
+
+  retry(): null {
+    return null;
+  }
+
+  attemptDone(): void {}
+
+  done(r: ExchangeResult): void {
+    this.observer.response(this.labels, r.status, null, r.latencyMs, r.proxyReason);
+  }
+}
+
+export interface OutboundConnection {
+  /** The original destination (transparent) or the configured one (explicit mode). */
+  readonly dstAddress: string;
+  readonly dstPort: number;
+}
+
+const labelCache = new Map<string, TrafficLabels>();
+function labelsFor(
+  direction: 'inbound' | 'outbound',
+  authority: string,
+  tls: boolean,
+  peerId: string | null,
+  lp?: LogicalPort,
+): TrafficLabels {
+  const key = `${direction}|${authority}|${tls ? 1 : 0}|${peerId ?? ''}`;
+  let l = labelCache.get(key);
+  if (l === undefined) {
+    if (labelCache.size > 50_000) labelCache.clear();
+    const dst = lp === undefined ? undefined : { namespace: lp.service.namespace, service: lp.service.name };
+    l = { direction, authority, tls, peerId, dst };
+    labelCache.set(key, l);
+  }
+  return l;
+}
+
+/** Labels per logical port and endpoint identity, so the hot path builds no key strings. */
+const serviceLabels = new WeakMap<LogicalPort, Map<string | null, TrafficLabels>>();
+
+/** Decides where an outbound HTTP/1 request goes. */
+export function routeOutbound(
+  tables: Tables,
+  conn: OutboundConnection,
+  head: RequestHead,
+  observer: DataPathObserver,
+): RouteDecision {
+  let lp: LogicalPort | null = null;
+  if (head.host !== null) {
+    const byName = tables.lookupByAuthority(head.host, conn.dstPort);
+    if (byName.kind === 'service') lp = byName;
+  }
+  if (lp === null) {
+    const byAddr = tables.lookupByAddress(conn.dstAddress, conn.dstPort);
+    if (byAddr.kind !== 'service') {
+      const labels = labelsFor('outbound', 'passthrough', false, null);
+      observer.request(labels);
+      return new FixedPlan(plainTarget(conn.dstAddress, conn.dstPort), labels, observer);
+    }
+    lp = byAddr;
+  }
+  const view = new HeadView(head);
+  const route = tables.route(lp, view);
+  tables.recordRequest(lp);
+  const ep = tables.pickEndpoint(tables.backend(lp, route));
+  if (ep.kind !== 'endpoint') {
+    const labels = labelsFor('outbound', lp.authority, false, null, lp);
+    observer.request(labels);
+    return {
+      kind: 'respond',
+      status: 503,
+      reason: 'no-endpoint',
+      message: `${lp.authority}: ${ep.reason}`,
+      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason),
+    };
+  }
+  let perLp = serviceLabels.get(lp);
+  if (perLp === undefined) {
+    perLp = new Map();
+    serviceLabels.set(lp, perLp);
+  }
+  let labels = perLp.get(ep.identity);
+  if (labels === undefined) {
+    labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity, lp);
+    perLp.set(ep.identity, labels);
+  }
+  observer.request(labels);
+  return new OutboundPlan(tables, lp, route, ep, head, labels, observer);
+}
+
+export interface InboundConnection {
+  /** The app port (original destination port, or the explicit app target's). */
+  readonly appPort: number;
+  readonly appAddress: string;
+  readonly clientId: string | null;
+}
+
+/** Authorizes an inbound HTTP/1 request and forwards it to the local app. */
+export function routeInbound(
+  tables: Tables,
+  conn: InboundConnection,
+  head: RequestHead,
+  observer: DataPathObserver,
+): RouteDecision {
+  const labels = labelsFor('inbound', `app:${conn.appPort}`, conn.clientId !== null, conn.clientId);
+  observer.request(labels);
+  const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(head));
+  if (!decision.allowed) {
+    return {
+      kind: 'respond',
+      status: 403,
+      reason: 'forbidden',
+      message: decision.reason,
+      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason),
+    };
+  }
+  return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);
+}
+
+const noFeedback = (): void => undefined;
+
+/** Decides where an outbound HTTP/2 stream goes (same stages as HTTP/1, no retries). */
+export function routeOutboundH2(
+  tables: Tables,
+  conn: OutboundConnection,
+  view: HttpRequestView,
+  observer: DataPathObserver,
+): H2Decision {
+  let lp: LogicalPort | null = null;
+  const authority = view.header('host');
+  if (typeof authority === 'string') {
+    const byName = tables.lookupByAuthority(authority, conn.dstPort);
+    if (byName.kind === 'service') lp = byName;
+  }
+  if (lp === null) {
+    const byAddr = tables.lookupByAddress(conn.dstAddress, conn.dstPort);
+    if (byAddr.kind !== 'service') {
+      const labels = labelsFor('outbound', 'passthrough', false, null);
+      observer.request(labels);
+      return {
+        kind: 'forward',
+        target: plainTarget(conn.dstAddress, conn.dstPort),
+        labels,
+        timeoutMs: null,
+        done: noFeedback,
+      };
+    }
+    lp = byAddr;
+  }
+  const route = tables.route(lp, view);
+  tables.recordRequest(lp);
+  const ep = tables.pickEndpoint(tables.backend(lp, route));
+  if (ep.kind !== 'endpoint') {
+    const labels = labelsFor('outbound', lp.authority, false, null, lp);
+    observer.request(labels);
+    return { kind: 'respond', status: 503, reason: 'no-endpoint', labels };
+  }
+  const labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity, lp);
+  observer.request(labels);
+  return {
+    kind: 'forward',
+    target: endpointTarget(ep, MESH_ALPN_HTTP2),
+    labels,
+    timeoutMs: route.timeoutMs,
+    done: (outcome, latencyMs) => tables.observe(ep, latencyMs, outcome),
+  };
+}
+
+/** Authorizes an inbound HTTP/2 stream and forwards it to the local app (h2c). */
+export function routeInboundH2(
+  tables: Tables,
+  conn: InboundConnection,
+  view: HttpRequestView,
+  observer: DataPathObserver,
+): H2Decision {
+  const labels = labelsFor('inbound', `app:${conn.appPort}`, conn.clientId !== null, conn.clientId);
+  observer.request(labels);
+  const decision = tables.authorizeInbound(conn.appPort, conn.clientId, view);
+  if (!decision.allowed) return { kind: 'respond', status: 403, reason: 'forbidden', labels };
+  return {
+    kind: 'forward',
+    target: plainTarget(conn.appAddress, conn.appPort),
+    labels,
+    timeoutMs: null,
+    done: noFeedback,
+  };
+}

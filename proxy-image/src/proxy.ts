@@ -1,0 +1,571 @@
+// The proxy runtime: outbound and inbound listeners, protocol detection, and the hand-off of each
+// connection to an HTTP/1 session or an opaque pipe, plaintext or mTLS. Holds the current policy
+// tables and credentials; both are replaced atomically (connections in flight keep what they started with).
+
+import net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { ProxyConfig } from '../../crds/proxy-config/types.ts';
+import { compileTables, type LogicalPort, type OutboundPassthrough, type Tables } from './core/tables.ts';
+import { H2Proxy } from './forward/h2-proxy.ts';
+import { type Http1Context, Http1Session } from './forward/http1-session.ts';
+import type { DataPathObserver, Direction, TrafficLabels } from './forward/observer.ts';
+import {
+  endpointTarget,
+  plainTarget,
+  routeInbound,
+  routeInboundH2,
+  routeOutbound,
+  routeOutboundH2,
+} from './forward/routers.ts';
+import { pipeTcp } from './forward/tcp-pipe.ts';
+import { type MeshConnector, UpstreamPool, type UpstreamTarget } from './forward/upstream.ts';
+import { type Detected, detectProtocol, MAX_DETECT_BYTES } from './listeners/detect.ts';
+import { originalDestination } from './net/original-dst.ts';
+import {
+  type CertificateInfo,
+  MESH_ALPN_HTTP1,
+  MESH_ALPN_HTTP2,
+  MESH_ALPN_OPAQUE,
+  type MeshCredentials,
+  MeshTls,
+} from './tls/mesh-tls.ts';
+
+/** Transparent: the destination comes from SO_ORIGINAL_DST. Explicit: a fixed destination (tests, no iptables). */
+export type ListenerMode =
+  | { readonly kind: 'transparent' }
+  | { readonly kind: 'explicit'; readonly address: string; readonly port: number };
+
+export interface ProxyRuntimeOptions {
+  readonly logger: Logger;
+  readonly observer: DataPathObserver;
+  /** Address the outbound and inbound listeners bind. */
+  readonly bindAddress: string;
+  /** Port overrides (0 = any free port); default from config.listeners. */
+  readonly outboundPort?: number;
+  readonly inboundPort?: number;
+  readonly outboundMode: ListenerMode;
+  /** Explicit inbound mode: the local app's address and port. */
+  readonly inboundMode: ListenerMode;
+}
+
+/** Inbound opaque ports still accept mesh mTLS from peer proxies; they wait this long for a ClientHello. */
+const INBOUND_OPAQUE_SNIFF_MS = 200;
+
+const TCP_LABELS = new Map<string, TrafficLabels>();
+function tcpLabels(
+  direction: Direction,
+  authority: string,
+  tls: boolean,
+  peerId: string | null,
+): TrafficLabels {
+  const key = `${direction}|${authority}|${tls}|${peerId ?? ''}`;
+  let l = TCP_LABELS.get(key);
+  if (l === undefined) {
+    if (TCP_LABELS.size > 50_000) TCP_LABELS.clear();
+    l = { direction, authority, tls, peerId };
+    TCP_LABELS.set(key, l);
+  }
+  return l;
+}
+
+interface Drainable {
+  drain(): void;
+}
+
+export class ProxyRuntime {
+  private readonly opts: ProxyRuntimeOptions;
+  private readonly log: Logger;
+  private tablesValue: Tables | null = null;
+  private mesh: MeshTls | null = null;
+  private readonly pool: UpstreamPool;
+  private readonly appPool: UpstreamPool;
+  private readonly sessions = new Set<Drainable>();
+  private readonly pipes = new Set<net.Socket>();
+  private outboundServer: net.Server | null = null;
+  private inboundServer: net.Server | null = null;
+  private drainingValue = false;
+  private readonly meshConnector: MeshConnector;
+
+  constructor(opts: ProxyRuntimeOptions) {
+    this.opts = opts;
+    this.log = opts.logger;
+    this.meshConnector = {
+      connect: (target, timeoutMs) => {
+        if (this.mesh === null) throw new Error('no mesh certificate');
+        return this.mesh.connect(target, timeoutMs);
+      },
+    };
+    const settings = { connectTimeoutMs: 1000, idleTimeoutMs: 60_000, maxIdlePerKey: 256 };
+    this.pool = new UpstreamPool(settings, this.meshConnector);
+    this.appPool = new UpstreamPool(settings, null);
+    this.h2 = new H2Proxy(this.meshConnector, opts.observer, opts.logger);
+  }
+
+  private readonly h2: H2Proxy;
+
+  get tables(): Tables | null {
+    return this.tablesValue;
+  }
+
+  get config(): ProxyConfig | null {
+    return this.tablesValue?.config ?? null;
+  }
+
+  get certificate(): CertificateInfo | null {
+    return this.mesh?.info ?? null;
+  }
+
+  get draining(): boolean {
+    return this.drainingValue;
+  }
+
+  /** Ready: a config, and a valid certificate unless the config is plaintext-only (no trust anchors). */
+  ready(): boolean {
+    const cfg = this.config;
+    if (cfg === null || this.drainingValue) return false;
+    if (cfg.trustAnchors.length === 0) return true;
+    const cert = this.mesh?.info;
+    return cert !== undefined && cert.notAfter.getTime() > Date.now();
+  }
+
+  /** Applies a validated config; throws (keeping the current tables) if it cannot be compiled. */
+  applyConfig(config: ProxyConfig): void {
+    if (this.tablesValue?.version === config.version) return;
+    const tables = compileTables(
+      config,
+      { now: () => performance.now(), random: Math.random },
+      this.tablesValue ?? undefined,
+    );
+    const l = config.limits;
+    const settings = {
+      connectTimeoutMs: l.connectTimeoutMs,
+      idleTimeoutMs: l.idleTimeoutMs,
+      maxIdlePerKey: 256,
+    };
+    this.pool.updateSettings(settings);
+    this.h2.setConnectTimeout(l.connectTimeoutMs);
+    this.appPool.updateSettings(settings);
+    this.tablesValue = tables;
+    if (this.outboundServer !== null) this.outboundServer.maxConnections = l.maxOutboundConnections;
+    if (this.inboundServer !== null) this.inboundServer.maxConnections = l.maxInboundConnections;
+  }
+
+  /** Installs or rotates the mesh certificate; throws (keeping the current one) when it is unusable. */
+  setCredentials(creds: MeshCredentials): void {
+    if (this.mesh === null) this.mesh = new MeshTls(creds);
+    else this.mesh.update(creds);
+  }
+
+  /** Starts the outbound and inbound listeners; returns their ports. Needs a config first. */
+  async start(): Promise<{ outboundPort: number; inboundPort: number }> {
+    const cfg = this.config;
+    if (cfg === null) throw new Error('proxy: start() needs a config');
+    const guarded = (handle: (s: net.Socket) => void, direction: Direction) => (s: net.Socket) => {
+      try {
+        handle(s);
+      } catch (err) {
+        this.log.error({ err, direction }, 'internal error accepting a connection; connection closed');
+        s.destroy();
+      }
+    };
+    this.outboundServer = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true },
+      guarded((s) => this.onOutbound(s), 'outbound'),
+    );
+    this.inboundServer = net.createServer(
+      { allowHalfOpen: true, pauseOnConnect: true },
+      guarded((s) => this.onInbound(s), 'inbound'),
+    );
+    this.outboundServer.maxConnections = cfg.limits.maxOutboundConnections;
+    this.inboundServer.maxConnections = cfg.limits.maxInboundConnections;
+    this.outboundServer.on('drop', () => this.opts.observer.connectionRefused('outbound', 'max-connections'));
+    this.inboundServer.on('drop', () => this.opts.observer.connectionRefused('inbound', 'max-connections'));
+    const outboundPort = await listen(
+      this.outboundServer,
+      this.opts.outboundPort ?? cfg.listeners.outboundPort,
+      this.opts.bindAddress,
+    );
+    const inboundPort = await listen(
+      this.inboundServer,
+      this.opts.inboundPort ?? cfg.listeners.inboundPort,
+      this.opts.bindAddress,
+    );
+    this.log.info({ outboundPort, inboundPort, bind: this.opts.bindAddress }, 'proxy listening');
+    return { outboundPort, inboundPort };
+  }
+
+  /** Stops accepting, lets sessions finish their current exchange for up to graceMs, then cuts the rest. */
+  async drain(graceMs: number): Promise<void> {
+    if (this.drainingValue) return;
+    this.drainingValue = true;
+    this.outboundServer?.close();
+    this.inboundServer?.close();
+    for (const s of this.sessions) s.drain();
+    const deadline = Date.now() + graceMs;
+    while ((this.sessions.size > 0 || this.pipes.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const p of this.pipes) p.destroy();
+    this.h2.close();
+    this.pool.close(true);
+    this.appPool.close(true);
+    this.log.info({ leftSessions: this.sessions.size }, 'proxy drained');
+  }
+
+  /** Connections and pools, for the config dump. */
+  stats(): Record<string, number> {
+    return {
+      httpSessions: this.sessions.size,
+      tcpPipes: this.pipes.size,
+      upstreamConnections: this.pool.size,
+      upstreamIdle: this.pool.idleCount(),
+      appConnections: this.appPool.size,
+    };
+  }
+
+  // ---- outbound ----
+
+  private onOutbound(socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    const tables = this.tablesValue;
+    if (tables === null || this.drainingValue) {
+      socket.destroy();
+      return;
+    }
+    let dst: { address: string; port: number } | undefined;
+    const mode = this.opts.outboundMode;
+    if (mode.kind === 'explicit') dst = mode;
+    else {
+      try {
+        dst = originalDestination(socket);
+      } catch (err) {
+        this.log.warn({ err }, 'outbound: SO_ORIGINAL_DST failed');
+      }
+    }
+    if (dst === undefined) {
+      this.opts.observer.connectionRefused('outbound', 'no-original-destination');
+      socket.destroy();
+      return;
+    }
+    const target = dst;
+    const lp = tables.lookupByAddress(target.address, target.port);
+    const protocol = lp.protocol;
+    if (protocol === 'opaque' || protocol === 'udp') {
+      this.outboundTcp(socket, null, target, lp);
+      return;
+    }
+    if (protocol === 'http1') {
+      this.outboundHttp1(socket, null, target);
+      return;
+    }
+    if (protocol === 'http2' || protocol === 'grpc') {
+      this.outboundH2(socket, null, target);
+      return;
+    }
+    this.detect(socket, tables.config.listeners.detectTimeoutMs, (kind, initial) => {
+      if (kind === 'http1') this.outboundHttp1(socket, initial, target);
+      else if (kind === 'http2') this.outboundH2(socket, initial, target);
+      else this.outboundTcp(socket, initial, target, lp);
+    });
+  }
+
+  private outboundHttp1(
+    socket: net.Socket,
+    initial: Buffer | null,
+    dst: { address: string; port: number },
+  ): void {
+    const tables = this.tablesValue!;
+    const observer = this.opts.observer;
+    const conn = { dstAddress: dst.address, dstPort: dst.port };
+    const ctx = this.httpContext(
+      tables,
+      false,
+      null,
+      `${dst.address}:${dst.port}`,
+      this.pool,
+      (head) => {
+        // Each request sees the tables current at its head, so a reload applies to kept-alive connections.
+        return routeOutbound(this.tablesValue ?? tables, conn, head, observer);
+      },
+      'outbound',
+    );
+    this.track(new Http1Session(socket, ctx, initial));
+    socket.resume();
+  }
+
+  private outboundH2(
+    socket: net.Socket,
+    initial: Buffer | null,
+    dst: { address: string; port: number },
+  ): void {
+    const conn = { dstAddress: dst.address, dstPort: dst.port };
+    const observer = this.opts.observer;
+    this.h2.accept(socket, initial, {
+      inbound: false,
+      clientId: null,
+      route: (view) => routeOutboundH2(this.tablesValue!, conn, view, observer),
+    });
+  }
+
+  private inboundH2(
+    socket: net.Socket,
+    initial: Buffer | null,
+    app: { address: string; port: number },
+    clientId: string | null,
+  ): void {
+    const conn = { appAddress: app.address, appPort: app.port, clientId };
+    const observer = this.opts.observer;
+    this.h2.accept(socket, initial, {
+      inbound: true,
+      clientId,
+      route: (view) => routeInboundH2(this.tablesValue!, conn, view, observer),
+    });
+  }
+
+  private outboundTcp(
+    socket: net.Socket,
+    initial: Buffer | null,
+    dst: { address: string; port: number },
+    lp: LogicalPort | OutboundPassthrough,
+  ): void {
+    const tables = this.tablesValue!;
+    let target: UpstreamTarget;
+    let authority = 'passthrough';
+    let ep = null;
+    if (lp.kind === 'service') {
+      authority = lp.authority;
+      const picked = tables.pickEndpoint(tables.tcpBackend(lp));
+      if (picked.kind !== 'endpoint') {
+        this.opts.observer.connectionRefused('outbound', 'no-endpoint');
+        socket.destroy();
+        return;
+      }
+      ep = picked;
+      target = endpointTarget(picked, MESH_ALPN_OPAQUE);
+    } else {
+      target = plainTarget(dst.address, dst.port);
+    }
+    const labels = tcpLabels('outbound', authority, target.identity !== null, target.identity);
+    const started = performance.now();
+    let upstream: net.Socket;
+    try {
+      upstream =
+        target.identity !== null
+          ? this.meshConnector.connect(target, tables.config.limits.connectTimeoutMs)
+          : net.connect({ host: target.address, port: target.port, allowHalfOpen: true });
+    } catch {
+      if (ep !== null) tables.observe(ep, 0, 'connect-failure');
+      socket.destroy();
+      return;
+    }
+    upstream.setTimeout(tables.config.limits.connectTimeoutMs);
+    this.opts.observer.tcpOpen(labels);
+    this.pipes.add(socket);
+    pipeTcp(socket, initial, upstream, target.identity !== null, (r) => {
+      this.pipes.delete(socket);
+      if (ep !== null)
+        tables.observe(ep, performance.now() - started, r.connectFailed ? 'connect-failure' : 'success');
+      this.opts.observer.tcpClose(labels, r.bytesUp, r.bytesDown);
+    });
+  }
+
+  // ---- inbound ----
+
+  private onInbound(socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    const tables = this.tablesValue;
+    if (tables === null || this.drainingValue) {
+      socket.destroy();
+      return;
+    }
+    let app: { address: string; port: number } | undefined;
+    const mode = this.opts.inboundMode;
+    if (mode.kind === 'explicit') app = mode;
+    else {
+      try {
+        const d = originalDestination(socket);
+        if (d !== undefined) app = { address: d.family === 6 ? '::1' : '127.0.0.1', port: d.port };
+      } catch (err) {
+        this.log.warn({ err }, 'inbound: SO_ORIGINAL_DST failed');
+      }
+    }
+    if (app === undefined) {
+      this.opts.observer.connectionRefused('inbound', 'no-original-destination');
+      socket.destroy();
+      return;
+    }
+    const target = app;
+    const protocol = tables.inboundProtocol(target.port);
+    const opaque = protocol === 'opaque' || protocol === 'udp';
+    const timeout = opaque
+      ? Math.min(INBOUND_OPAQUE_SNIFF_MS, tables.config.listeners.detectTimeoutMs)
+      : tables.config.listeners.detectTimeoutMs;
+    this.detect(socket, timeout, (kind, initial) => {
+      if (kind === 'mesh-tls') {
+        this.inboundMesh(socket, initial, target);
+        return;
+      }
+      if (kind === 'http1' && !opaque) {
+        this.inboundHttp1(socket, initial, target, null);
+        return;
+      }
+      if (kind === 'http2' && !opaque) {
+        this.inboundH2(socket, initial, target, null);
+        return;
+      }
+      this.inboundTcp(socket, initial, target, null, false);
+    });
+  }
+
+  private inboundMesh(socket: net.Socket, initial: Buffer, app: { address: string; port: number }): void {
+    const mesh = this.mesh;
+    if (mesh === null) {
+      this.opts.observer.protocolError('inbound', 'tls-no-certificate');
+      socket.destroy();
+      return;
+    }
+    socket.unshift(initial);
+    mesh.accept(
+      socket,
+      (tlsSocket, clientId, alpn) => {
+        if (alpn === MESH_ALPN_HTTP1) this.inboundHttp1(tlsSocket, null, app, clientId);
+        else if (alpn === MESH_ALPN_HTTP2) this.inboundH2(tlsSocket, null, app, clientId);
+        else this.inboundTcp(tlsSocket, null, app, clientId, true);
+      },
+      (code, detail) => {
+        this.log.debug({ code, detail, remote: socket.remoteAddress }, 'inbound mTLS refused');
+        this.opts.observer.protocolError('inbound', code);
+        socket.destroy();
+      },
+    );
+  }
+
+  private inboundHttp1(
+    socket: net.Socket | tls.TLSSocket,
+    initial: Buffer | null,
+    app: { address: string; port: number },
+    clientId: string | null,
+  ): void {
+    const tables = this.tablesValue!;
+    const observer = this.opts.observer;
+    const conn = { appAddress: app.address, appPort: app.port, clientId };
+    const ctx = this.httpContext(
+      tables,
+      true,
+      clientId,
+      `${app.address}:${app.port}`,
+      this.appPool,
+      (head) => {
+        return routeInbound(this.tablesValue ?? tables, conn, head, observer);
+      },
+      'inbound',
+    );
+    this.track(new Http1Session(socket, ctx, initial));
+    socket.resume();
+  }
+
+  private inboundTcp(
+    socket: net.Socket,
+    initial: Buffer | null,
+    app: { address: string; port: number },
+    clientId: string | null,
+    secure: boolean,
+  ): void {
+    const tables = this.tablesValue!;
+    const decision = tables.authorizeInbound(app.port, clientId, null);
+    if (!decision.allowed) {
+      this.opts.observer.connectionRefused('inbound', 'forbidden');
+      this.log.debug({ port: app.port, clientId, reason: decision.reason }, 'inbound connection denied');
+      socket.destroy();
+      return;
+    }
+    const labels = tcpLabels('inbound', `app:${app.port}`, secure, clientId);
+    const upstream = net.connect({ host: app.address, port: app.port, allowHalfOpen: true });
+    upstream.setTimeout(tables.config.limits.connectTimeoutMs);
+    this.opts.observer.tcpOpen(labels);
+    this.pipes.add(socket);
+    pipeTcp(socket, initial, upstream, false, (r) => {
+      this.pipes.delete(socket);
+      this.opts.observer.tcpClose(labels, r.bytesUp, r.bytesDown);
+    });
+  }
+
+  // ---- shared ----
+
+  private httpContext(
+    tables: Tables,
+    inbound: boolean,
+    clientId: string | null,
+    defaultAuthority: string,
+    pool: UpstreamPool,
+    route: Http1Context['route'],
+    direction: Direction,
+  ): Http1Context {
+    const l = tables.config.limits;
+    return {
+      pool,
+      limits: { maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount },
+      headersTimeoutMs: l.headersTimeoutMs,
+      // Inbound requests are never retried: nothing to keep.
+      maxReplayBytes: inbound ? 0 : tables.config.retryBudget.maxBufferedBodyBytes,
+      idleTimeoutMs: l.idleTimeoutMs,
+      inbound,
+      clientId,
+      defaultAuthority,
+      route,
+      onProtocolError: (code) => this.opts.observer.protocolError(direction, code),
+      onInternalError: (err) => {
+        this.opts.observer.protocolError(direction, 'internal-error');
+        this.log.error({ err, direction }, 'internal error on a connection; connection closed');
+      },
+      onClose: (s) => this.sessions.delete(s),
+    };
+  }
+
+  private track(s: Http1Session): void {
+    this.sessions.add(s);
+    if (this.drainingValue) s.drain();
+  }
+
+  /** Reads first bytes until the protocol is known or timeoutMs passes (then opaque: server-first protocols). */
+  private detect(
+    socket: net.Socket,
+    timeoutMs: number,
+    done: (kind: Detected, initial: Buffer) => void,
+  ): void {
+    let buf: Buffer = Buffer.alloc(0);
+    let finished = false;
+    const finish = (kind: Detected): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+      done(kind, buf);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const d = detectProtocol(buf);
+      if (d !== 'need-more') finish(d);
+      else if (buf.length >= MAX_DETECT_BYTES) finish('opaque');
+    };
+    const onEnd = (): void => finish('opaque');
+    const timer = setTimeout(() => finish('opaque'), timeoutMs);
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.resume();
+  }
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host }, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a !== null ? a.port : port);
+    });
+  });
+}

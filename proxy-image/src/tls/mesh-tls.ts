@@ -1,0 +1,226 @@
+// mTLS between proxies: TLS 1.3 only, ECDSA P-256 leaf certificates naming the workload by a SPIFFE
+// URI SAN. Clients accept a peer only if it presents exactly the identity the config expects for the
+// endpoint; servers learn the client's identity from its certificate. A rotation swaps the secure
+// context: new handshakes use it, established connections keep theirs and are never dropped.
+
+import { X509Certificate } from 'node:crypto';
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { MeshConnector, UpstreamTarget } from '../forward/upstream.ts';
+
+/** ALPN values a client proxy offers: they say what the tunnel carries. */
+export const MESH_ALPN_HTTP1 = 'weft.http1';
+export const MESH_ALPN_HTTP2 = 'weft.h2';
+export const MESH_ALPN_OPAQUE = 'weft.tcp';
+export const MESH_ALPNS = [MESH_ALPN_HTTP1, MESH_ALPN_HTTP2, MESH_ALPN_OPAQUE] as const;
+export type MeshAlpn = (typeof MESH_ALPNS)[number];
+
+export interface MeshCredentials {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly trustAnchors: readonly string[];
+}
+
+export interface CertificateInfo {
+  readonly spiffeId: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly serialNumber: string;
+}
+
+export class MeshTlsError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The SPIFFE ID in a subjectaltname string ("URI:spiffe://..., DNS:..."), or null. */
+export function spiffeIdFromSan(san: string | undefined): string | null {
+  if (san === undefined) return null;
+  let found: string | null = null;
+  for (const part of san.split(', ')) {
+    if (part.startsWith('URI:spiffe://')) {
+      if (found !== null) return null; // SPIFFE: exactly one URI SAN
+      found = part.slice(4);
+    }
+  }
+  return found;
+}
+
+/** Checks a leaf certificate and key for the mesh profile; throws MeshTlsError naming the problem. */
+export function inspectCredentials(creds: MeshCredentials, now = new Date()): CertificateInfo {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(creds.certPem);
+  } catch (err) {
+    throw new MeshTlsError(
+      'bad-certificate',
+      `certificate: not a PEM X.509 certificate (${(err as Error).message})`,
+    );
+  }
+  const details = cert.publicKey.asymmetricKeyDetails;
+  if (cert.publicKey.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'prime256v1') {
+    throw new MeshTlsError('bad-certificate', 'certificate: key must be ECDSA P-256');
+  }
+  const spiffeId = spiffeIdFromSan(cert.subjectAltName);
+  if (spiffeId === null)
+    throw new MeshTlsError('bad-certificate', 'certificate: needs exactly one spiffe:// URI SAN');
+  const notBefore = new Date(cert.validFrom);
+  const notAfter = new Date(cert.validTo);
+  if (now > notAfter) throw new MeshTlsError('expired', `certificate: expired at ${notAfter.toISOString()}`);
+  try {
+    tls.createSecureContext({ cert: creds.certPem, key: creds.keyPem });
+  } catch (err) {
+    throw new MeshTlsError(
+      'bad-key',
+      `key: does not match the certificate or is unreadable (${(err as Error).message})`,
+    );
+  }
+  if (creds.trustAnchors.length === 0) throw new MeshTlsError('no-trust-anchors', 'trustAnchors: empty');
+  return { spiffeId, notBefore, notAfter, serialNumber: cert.serialNumber };
+}
+
+export class MeshTls implements MeshConnector {
+  private context: tls.SecureContext;
+  private contextOptions: tls.SecureContextOptions;
+  private infoValue: CertificateInfo;
+
+  constructor(creds: MeshCredentials) {
+    this.infoValue = inspectCredentials(creds);
+    this.contextOptions = MeshTls.optionsFor(creds);
+    this.context = tls.createSecureContext(this.contextOptions);
+    this.server = this.makeServer();
+  }
+
+  private static optionsFor(creds: MeshCredentials): tls.SecureContextOptions {
+    return {
+      cert: creds.certPem,
+      key: creds.keyPem,
+      ca: [...creds.trustAnchors],
+      minVersion: 'TLSv1.3',
+      maxVersion: 'TLSv1.3',
+      ecdhCurve: 'X25519:P-256',
+    };
+  }
+
+  get info(): CertificateInfo {
+    return this.infoValue;
+  }
+
+  /** Rotation: validates, then swaps the context for new handshakes. Throws and keeps the old one on error. */
+  update(creds: MeshCredentials): void {
+    const info = inspectCredentials(creds);
+    const options = MeshTls.optionsFor(creds);
+    const context = tls.createSecureContext(options);
+    // New handshakes (client and server side) use the new context; established connections keep theirs.
+    this.server.setSecureContext(options);
+    this.contextOptions = options;
+    this.context = context;
+    this.infoValue = info;
+  }
+
+  /** mTLS client connection to a peer proxy that must present target.identity. */
+  connect(target: UpstreamTarget, _timeoutMs: number): tls.TLSSocket {
+    const expected = target.identity;
+    // allowHalfOpen is honoured by tls.connect (passed to the TLSSocket) but missing from its type.
+    const options: tls.ConnectionOptions & { allowHalfOpen: boolean } = {
+      allowHalfOpen: true,
+      host: target.address,
+      port: target.port,
+      secureContext: this.context,
+      ALPNProtocols: [target.alpn],
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.3' as const,
+      checkServerIdentity: (_host, cert) => {
+        const got = spiffeIdFromSan(cert.subjectaltname);
+        if (got !== expected) {
+          return new MeshTlsError(
+            'identity-mismatch',
+            `peer presented ${got ?? 'no SPIFFE ID'}, expected ${expected}`,
+          );
+        }
+        return undefined;
+      },
+    };
+    return tls.connect(options);
+  }
+
+  /**
+   * Terminates mTLS on an accepted socket (bytes already peeked are unshifted onto it by the caller).
+   * Calls onReady with the verified client identity and the negotiated ALPN, or onFail and destroys it.
+   * Handshakes go through a non-listening tls.Server so Node verifies the client certificate exactly as
+   * for any TLS server; rotation is server.setSecureContext.
+   */
+  accept(
+    socket: net.Socket,
+    onReady: (tlsSocket: tls.TLSSocket, clientId: string, alpn: MeshAlpn) => void,
+    onFail: (code: string, detail: string) => void,
+  ): void {
+    const key = `${socket.remoteAddress}|${socket.remotePort}`;
+    this.pending.set(key, { onReady, onFail });
+    // Node destroys a socket whose client certificate fails verification without any event; a
+    // handshake that ends in a close is a failure all the same.
+    socket.once('close', () => {
+      const cb = this.pending.get(key);
+      if (cb === undefined) return;
+      this.pending.delete(key);
+      cb.onFail('tls-handshake', 'connection closed before the handshake completed');
+    });
+    this.server.emit('connection', socket);
+  }
+
+  private readonly pending = new Map<
+    string,
+    {
+      onReady: (s: tls.TLSSocket, id: string, alpn: MeshAlpn) => void;
+      onFail: (code: string, detail: string) => void;
+    }
+  >();
+
+  private readonly server: tls.Server;
+
+  private makeServer(): tls.Server {
+    const server = tls.createServer({
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: [...MESH_ALPNS],
+      handshakeTimeout: 10_000,
+    });
+    server.setSecureContext(this.contextOptions);
+    server.on('secureConnection', (s: tls.TLSSocket) => {
+      const key = `${s.remoteAddress}|${s.remotePort}`;
+      const cb = this.pending.get(key);
+      this.pending.delete(key);
+      if (cb === undefined) {
+        s.destroy();
+        return;
+      }
+      const id = spiffeIdFromSan(s.getPeerCertificate().subjectaltname);
+      const alpn = s.alpnProtocol;
+      if (
+        !s.authorized ||
+        id === null ||
+        typeof alpn !== 'string' ||
+        !(MESH_ALPNS as readonly string[]).includes(alpn)
+      ) {
+        cb.onFail(
+          !s.authorized ? 'tls-unauthorized' : id === null ? 'tls-no-identity' : 'tls-no-alpn',
+          `alpn ${String(alpn)}`,
+        );
+        s.destroy();
+        return;
+      }
+      cb.onReady(s, id, alpn as MeshAlpn);
+    });
+    server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+      const key = `${s.remoteAddress}|${s.remotePort}`;
+      const cb = this.pending.get(key);
+      this.pending.delete(key);
+      cb?.onFail('tls-handshake', err.message);
+      s.destroy();
+    });
+    return server;
+  }
+}

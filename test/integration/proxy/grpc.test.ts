@@ -1,0 +1,112 @@
+// gRPC through an mTLS pair of proxies (h2 between client and client proxy, h2 over mTLS between the
+// proxies, h2c to the app): unary, server streaming, grpc-status passthrough and its metrics.
+
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { type EchoReply, loadEchoService } from '../../apps/testapp/src/grpc-echo.ts';
+import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
+import {
+  curl,
+  makePki,
+  metricValue,
+  type Pki,
+  type ProxyProcess,
+  proxyConfig,
+  removeTmpDirs,
+  spiffe,
+  startProxyProcess,
+} from './harness.ts';
+
+let app: TestApp;
+let pki: Pki;
+let server: ProxyProcess;
+let client: ProxyProcess;
+// biome-ignore lint/suspicious/noExplicitAny: generated gRPC client
+let echo: any;
+
+const CLIENT = spiffe('test', 'client');
+const SERVER = spiffe('test', 'server');
+
+beforeAll(async () => {
+  app = await startTestApp({ logLevel: 'silent' });
+  pki = makePki();
+  server = await startProxyProcess({
+    config: proxyConfig({ version: 's', sa: 'server', trustAnchors: [pki.caPem] }),
+    cert: pki.issue('server', SERVER),
+    inboundApp: `127.0.0.1:${app.grpcPort}`,
+  });
+  client = await startProxyProcess({
+    config: proxyConfig({
+      version: 'c',
+      sa: 'client',
+      trustAnchors: [pki.caPem],
+      services: [
+        {
+          name: 'grpc',
+          clusterIP: '10.96.0.20',
+          port: 8081,
+          protocol: 'grpc',
+          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
+        },
+      ],
+    }),
+    cert: pki.issue('client', CLIENT),
+    outboundDst: '10.96.0.20:8081',
+  });
+  const { Client } = loadEchoService();
+  echo = new Client(`127.0.0.1:${client.outbound}`, credentials.createInsecure(), {
+    'grpc.default_authority': 'grpc.test.svc.cluster.local:8081',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  echo?.close();
+  await Promise.all([client?.stop(), server?.stop()]);
+  await app?.close();
+  pki?.cleanup();
+  removeTmpDirs();
+}, 30_000);
+
+test('unary call reaches the app with the verified client identity', async () => {
+  const reply = await new Promise<EchoReply>((resolve, reject) =>
+    echo.Unary({ message: 'hi' }, new Metadata(), (err: ServiceError | null, r: EchoReply) =>
+      err ? reject(err) : resolve(r),
+    ),
+  );
+  expect(reply.message).toBe('hi');
+  expect(reply.metadata['x-weft-client-id']).toBe(CLIENT);
+});
+
+test('grpc-status of a failed call passes through', async () => {
+  const err = await new Promise<ServiceError>((resolve) =>
+    echo.Unary({ message: 'x', statusCode: 7 }, (e: ServiceError | null) => resolve(e as ServiceError)),
+  );
+  expect(err.code).toBe(7);
+});
+
+test('server streaming delivers every message in order, then OK', async () => {
+  const got: number[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const call = echo.ServerStream({ message: 's', count: 20, intervalMs: 5 });
+    call.on('data', (r: EchoReply) => got.push(r.sequence));
+    call.on('error', reject);
+    call.on('end', resolve);
+  });
+  expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+});
+
+test('metrics classify by grpc-status', async () => {
+  const text = (await curl([`http://127.0.0.1:${client.admin}/metrics`])).body;
+  const grpc = {
+    direction: 'outbound',
+    authority: 'grpc.test.svc.cluster.local:8081',
+    tls: 'true',
+    server_id: SERVER,
+  };
+  expect(
+    metricValue(text, 'response_total', { ...grpc, grpc_status_code: '7', classification: 'failure' }),
+  ).toBe(1);
+  expect(
+    metricValue(text, 'response_total', { ...grpc, grpc_status_code: '0', classification: 'success' }),
+  ).toBe(2);
+});

@@ -1,0 +1,306 @@
+// One proxy, plaintext, explicit mode, in front of the test app: HTTP/1.1 behaviour a client can observe.
+
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
+import {
+  curl,
+  metricValue,
+  type ProxyProcess,
+  proxyConfig,
+  removeTmpDirs,
+  startProxyProcess,
+  tmpDir,
+  waitFor,
+} from './harness.ts';
+
+let app: TestApp;
+let proxy: ProxyProcess;
+let ws: http.Server;
+let wsPort: number;
+let base: string;
+
+const config = (version: string, extra: Partial<Parameters<typeof proxyConfig>[0]> = {}) =>
+  proxyConfig({
+    version,
+    sa: 'client',
+    trustAnchors: [],
+    services: [
+      {
+        name: 'web',
+        clusterIP: '10.96.0.10',
+        port: 80,
+        endpoints: [{ address: '127.0.0.1', port: app.httpPort, identity: null }],
+      },
+      {
+        name: 'ws',
+        clusterIP: '10.96.0.12',
+        port: 80,
+        endpoints: [{ address: '127.0.0.1', port: wsPort, identity: null }],
+      },
+      { name: 'empty', clusterIP: '10.96.0.11', port: 80, endpoints: [] },
+    ],
+    limits: { maxHeaderBytes: 4096, maxHeaderCount: 20, headersTimeoutMs: 500, idleTimeoutMs: 1500 },
+    ...extra,
+  });
+
+/** Sends raw bytes, returns everything the proxy answered until it closed or went quiet. */
+function raw(port: number, data: string | Buffer, quietMs = 800): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(data));
+    let out = '';
+    let timer = setTimeout(() => s.destroy(), quietMs);
+    s.on('data', (d) => {
+      out += d.toString('latin1');
+      clearTimeout(timer);
+      timer = setTimeout(() => s.destroy(), quietMs);
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+beforeAll(async () => {
+  app = await startTestApp({ logLevel: 'silent' });
+  // A minimal WebSocket-like upgrade server: after 101 it echoes bytes upper-cased.
+  ws = http.createServer((_req, res) => res.end('no upgrade'));
+  ws.on('upgrade', (_req, socket, head) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    if (head.length) socket.write(head.toString().toUpperCase());
+    socket.on('data', (d: Buffer) => socket.write(d.toString().toUpperCase()));
+  });
+  await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
+  wsPort = (ws.address() as net.AddressInfo).port;
+  proxy = await startProxyProcess({ config: config('v1'), outboundDst: '10.96.0.10:80' });
+  base = `http://127.0.0.1:${proxy.outbound}`;
+}, 30_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await app?.close();
+  ws?.close();
+  removeTmpDirs();
+}, 30_000);
+
+describe('forwarding', () => {
+  test('routes by Host and by original destination, headers unchanged', async () => {
+    const byHost = await curl([
+      '-H',
+      'Host: web.test.svc.cluster.local',
+      '-H',
+      'X-Custom: a b',
+      `${base}/echo?q=1`,
+    ]);
+    expect(byHost.status).toBe(200);
+    const echo = JSON.parse(byHost.body);
+    expect(echo.headers['x-custom']).toBe('a b');
+    expect(echo.query).toEqual({ q: '1' });
+    const byAddr = await curl(['-H', 'Host: somewhere.example', `${base}/healthz`]);
+    expect(byAddr.status).toBe(200);
+  });
+
+  test('keep-alive reuses the client connection across requests', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const reused: boolean[] = [];
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get(
+          { host: '127.0.0.1', port: proxy.outbound, path: '/healthz', agent, headers: { host: 'web' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve());
+            expect(res.statusCode).toBe(200);
+          },
+        );
+        req.on('error', reject);
+        req.on('socket', () => reused.push(req.reusedSocket));
+      });
+    }
+    agent.destroy();
+    expect(reused).toEqual([false, true, true, true, true]);
+  });
+
+  test('chunked and large request bodies arrive intact', async () => {
+    const dir = tmpDir();
+    writeFileSync(path.join(dir, 'big'), 'x'.repeat(900_000));
+    writeFileSync(path.join(dir, 'huge'), 'y'.repeat(1_200_000));
+    const chunked = await curl([
+      '-H',
+      'Host: web',
+      '-H',
+      'Transfer-Encoding: chunked',
+      '--data-binary',
+      `@${dir}/big`,
+      `${base}/echo`,
+    ]);
+    expect(chunked.status).toBe(200);
+    const echo = JSON.parse(chunked.body);
+    expect(echo.headers['transfer-encoding']).toBe('chunked');
+    expect(echo.bodyTruncated).toBe(true);
+    const tooLarge = await curl(['-H', 'Host: web', '--data-binary', `@${dir}/huge`, `${base}/echo`]);
+    expect(tooLarge.status).toBe(413);
+  });
+
+  test('pipelined requests are answered in order', async () => {
+    const one = 'GET /status/201 HTTP/1.1\r\nHost: web\r\n\r\n';
+    const two = 'GET /status/202 HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n';
+    const out = await raw(proxy.outbound, one + two);
+    const statuses = [...out.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]);
+    expect(statuses).toEqual(['201', '202']);
+  });
+
+  test('Expect: 100-continue gets the interim response from the app', async () => {
+    const out = await raw(
+      proxy.outbound,
+      'POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n',
+      300,
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 100 Continue/);
+  });
+
+  test('upgrade: after 101 the connection is an opaque tunnel', async () => {
+    const out = await raw(
+      proxy.outbound,
+      'GET /chat HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello tunnel',
+      500,
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 101 /);
+    expect(out).toContain('HELLO TUNNEL');
+  });
+
+  test('no endpoint answers 503 with x-weft-reason', async () => {
+    const r = await curl(['-H', 'Host: empty', `${base}/`]);
+    expect(r.status).toBe(503);
+    expect(r.headers['x-weft-reason']).toBe('no-endpoint');
+  });
+});
+
+describe('hostile input', () => {
+  test.each([
+    [
+      'both Content-Length and Transfer-Encoding',
+      'POST / HTTP/1.1\r\nHost: web\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+    ],
+    [
+      'differing Content-Length',
+      'POST / HTTP/1.1\r\nHost: web\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
+      400,
+    ],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: web\r\nX: a\r\n b\r\n\r\n', 400],
+    ['too many headers', `GET / HTTP/1.1\r\nHost: web\r\n${'X: 1\r\n'.repeat(30)}\r\n`, 431],
+    ['oversized head', `GET / HTTP/1.1\r\nHost: web\r\nX: ${'a'.repeat(5000)}\r\n\r\n`, 431],
+  ])('%s is refused and the connection closed', async (_name, input, status) => {
+    const out = await raw(proxy.outbound, input);
+    expect(out.split('\r\n')[0]).toBe(
+      `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}`,
+    );
+    expect(out).toMatch(/x-weft-reason: [a-z-]+/);
+  });
+
+  test('a slow client gets 408 after the header timeout', async () => {
+    const out = await raw(proxy.outbound, 'GET / HTTP/1.1\r\nHost: web\r\n', 2000);
+    expect(out).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  test('a client that stops sending its body gets 408 after the idle timeout', async () => {
+    const out = await raw(
+      proxy.outbound,
+      'POST /echo HTTP/1.1\r\nHost: web\r\nContent-Length: 100\r\n\r\nonly a bit',
+      3000,
+    );
+    expect(out).toMatch(/^HTTP\/1\.1 408 /);
+    expect(out).toContain('x-weft-reason: body-timeout');
+  });
+
+  test('malformed input is counted in metrics and the proxy keeps serving', async () => {
+    const metrics = (await curl([`http://127.0.0.1:${proxy.admin}/metrics`])).body;
+    const errors = (code: string) =>
+      metricValue(metrics, 'weft_protocol_errors_total', { direction: 'outbound', code });
+    expect(errors('content-length-with-transfer-encoding')).toBeGreaterThanOrEqual(1);
+    expect(errors('headers-timeout')).toBeGreaterThanOrEqual(1);
+    expect((await curl(['-H', 'Host: web', `${base}/healthz`])).status).toBe(200);
+  });
+});
+
+describe('admin and config', () => {
+  test('live, ready, config dump, metrics', async () => {
+    const admin = `http://127.0.0.1:${proxy.admin}`;
+    expect((await curl([`${admin}/live`])).status).toBe(200);
+    expect((await curl([`${admin}/ready`])).status).toBe(200);
+    const dump = JSON.parse((await curl([`${admin}/config`])).body);
+    expect(dump.config.version).toBe('v1');
+    const metrics = (await curl([`${admin}/metrics`])).body;
+    const web = {
+      direction: 'outbound',
+      authority: 'web.test.svc.cluster.local:80',
+      tls: 'false',
+      dst_service: 'web',
+    };
+    expect(metricValue(metrics, 'request_total', web)).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(metrics, 'response_total', { ...web, status_code: '200', classification: 'success' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(metrics, 'response_total', { status_code: '503', weft_reason: 'no-endpoint' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(metricValue(metrics, 'response_latency_ms_count', web)).toBeGreaterThanOrEqual(1);
+  });
+
+  test('hot reload applies a new config and keeps the last good one on a bad update', async () => {
+    const admin = `http://127.0.0.1:${proxy.admin}`;
+    // v2: "empty" gets an endpoint.
+    const v2 = config('v2') as {
+      outbound: { backends: { name: string; ports: { endpoints: unknown[] }[] }[] };
+    };
+    v2.outbound.backends
+      .find((b) => b.name === 'empty')!
+      .ports[0]!.endpoints.push({ address: '127.0.0.1', port: app.httpPort, identity: null });
+    proxy.writeConfig(v2);
+    await waitFor('v2 applied', async () =>
+      JSON.parse((await curl([`${admin}/config`])).body).config.version === 'v2' ? true : undefined,
+    );
+    expect((await curl(['-H', 'Host: empty', `${base}/healthz`])).status).toBe(200);
+    // A document that fails the schema: the error path is reported, v2 stays.
+    proxy.writeConfig({ ...(v2 as object), version: 'v3', policyMode: 'sometimes' });
+    const dump = await waitFor('bad config reported', async () => {
+      const d = JSON.parse((await curl([`${admin}/config`])).body);
+      return d.lastConfigError !== null ? d : undefined;
+    });
+    expect(dump.config.version).toBe('v2');
+    expect(dump.lastConfigError.errors[0].path).toBe('/policyMode');
+    expect(proxy.logs()).toContain('keeping the last good config');
+    expect((await curl(['-H', 'Host: empty', `${base}/healthz`])).status).toBe(200);
+  });
+
+  test('POST /shutdown is refused from a non-loopback address and needs POST', async () => {
+    expect((await curl([`http://127.0.0.1:${proxy.admin}/shutdown`])).status).toBe(405);
+  });
+});
+
+test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async () => {
+  const p = await startProxyProcess({ config: config('drain'), outboundDst: '10.96.0.10:80' });
+  const inflight = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: p.outbound, path: '/delay/500', headers: { host: 'web' } }, (res) => {
+        let body = '';
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, 150));
+  const exited = p.stop();
+  const r = await inflight;
+  expect(r.status).toBe(200);
+  expect(JSON.parse(r.body).delayedMs).toBe(500);
+  expect(await exited).toBe(0);
+}, 20_000);
