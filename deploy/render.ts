@@ -258,7 +258,11 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
       },
       // Trust anchor and issuer (Secrets); the public trust anchors for proxies and webhooks (ConfigMap).
       { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+      {
+        apiGroups: [''],
+        resources: ['configmaps'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
+      },
     ]),
     binding('RoleBinding', o, NAMES.operator),
     clusterRole(NAMES.webhooks, [

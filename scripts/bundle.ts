@@ -11,6 +11,7 @@ const entries: Record<string, Entry> = {
   testapp: { entry: 'test/apps/testapp/src/main.ts', out: 'dist/testapp/testapp.mjs' },
   proxy: { entry: 'proxy-image/src/entry.ts', out: 'dist/proxy/proxy.mjs' },
   webhooks: { entry: 'webhooks/src/main.ts', out: 'dist/controller/webhooks.mjs' },
+  operator: { entry: 'operator/src/main.ts', out: 'dist/controller/operator.mjs' },
 };
 
 // Bundled CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.

@@ -58,7 +58,7 @@ beforeAll(async () => {
 
   // The entry point itself, run inside the pod namespace twice: a restarted init container must
   // leave exactly one set of rules.
-  const init = ['proxy-image/src/init/main.ts', 'init', ...args];
+  const init = ['proxy-image/src/entry.ts', 'init', ...args];
   await pod.exec(process.execPath, init);
   await pod.exec(process.execPath, init);
 

@@ -45,5 +45,3 @@ export function runInit(argv: readonly string[]): number {
     return error instanceof InitArgumentError ? 2 : 1;
   }
 }
-
-if (import.meta.main) process.exitCode = runInit(process.argv.slice(2).filter((a) => a !== 'init'));
