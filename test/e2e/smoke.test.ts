@@ -54,10 +54,18 @@ afterAll(async () => {
 describe('local cluster smoke', () => {
   test('both replicas answer through the ClusterIP', async () => {
     const svc = await getJson<{ spec: { clusterIP: string } }>(['-n', ns, 'service', 'testapp']);
-    const summary = await callFromClient(`http://${svc.spec.clusterIP}/echo`, 40);
-    expect(summary.statuses['200']).toBe(40);
     const pods = await getJson<{ items: Pod[] }>(['-n', ns, 'pods', '-l', 'app=testapp']);
-    expect(Object.keys(summary.byPod).sort()).toEqual(pods.items.map((p) => p.metadata.name).sort());
+    const want = pods.items.map((p) => p.metadata.name).sort();
+    // kube-proxy programs new endpoints a moment after the rollout reports ready: call until every
+    // replica has answered, and require every call to succeed on the way.
+    const seen = new Set<string>();
+    const deadline = Date.now() + 30_000;
+    while (seen.size < want.length && Date.now() < deadline) {
+      const summary = await callFromClient(`http://${svc.spec.clusterIP}/echo`, 40);
+      expect(summary.statuses['200']).toBe(40);
+      for (const pod of Object.keys(summary.byPod)) seen.add(pod);
+    }
+    expect([...seen].sort()).toEqual(want);
   }, 60_000);
 
   test('the Service resolves by its cluster DNS name', async () => {
