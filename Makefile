@@ -48,6 +48,12 @@ test: ## everything CI runs: lint, typecheck, unit, integration, end-to-end; one
 	@rc=0; $(MAKE) -k --no-print-directory lint typecheck unit integration e2e || rc=1; \
 	  node scripts/test-summary.ts unit integration e2e || rc=1; exit $$rc
 
+.PHONY: crds bench-webhooks
+crds: deps ## regenerate the SMI CRD manifests and Argo CD health checks
+	node crds/generate.ts && node crds/argocd/generate.ts
+bench-webhooks: deps ## SMI conversion/validation latency and throughput (webhooks/bench/results.md)
+	node webhooks/bench/run.ts
+
 .PHONY: manifests
 manifests: deps ## render the install manifests (kustomize base) into deploy/base
 	node scripts/manifests.ts
@@ -81,7 +87,7 @@ demo: deps ## the main job: local cluster, sample app, traffic visible
 	test/demo/run.sh
 
 .PHONY: bench bench-proxy
-bench: bench-proxy ## every benchmark; results in bench/results/ and BENCHMARKS.md
+bench: bench-proxy bench-webhooks ## every benchmark; results in bench/results/ and BENCHMARKS.md
 	node scripts/benchmarks.ts
 bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=10)
 	node bench/proxy/run.ts
