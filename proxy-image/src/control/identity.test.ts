@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { createCsr, generateWorkloadKey, renewalDelayMs, splitPemBundle } from './identity.ts';
+import { createCsr, generateWorkloadKey, renewalDelayMs } from './identity.ts';
 import { NdjsonDecoder, NdjsonError } from './ndjson.ts';
 
 describe('workload identity', () => {
@@ -27,11 +27,6 @@ describe('workload identity', () => {
     expect(renewalDelayMs(facts, 0, () => 0)).toBe(70_000);
     expect(renewalDelayMs(facts, 0, () => 0.999_999)).toBeCloseTo(60_000, -1);
     expect(renewalDelayMs(facts, 90_000, () => 0)).toBe(0);
-  });
-
-  it('splits a PEM bundle', () => {
-    const one = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----';
-    expect(splitPemBundle(`${one}\n${one}\n`)).toEqual([`${one}\n`, `${one}\n`]);
   });
 });
 

@@ -69,10 +69,3 @@ export function renewalDelayMs(
   const at = facts.notBefore + lifetime * fraction - lifetime * 0.1 * random();
   return Math.max(0, at - now);
 }
-
-/** Splits a PEM bundle into its certificates. */
-export function splitPemBundle(bundle: string): string[] {
-  return (
-    bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((p) => `${p}\n`) ?? []
-  );
-}

@@ -136,31 +136,21 @@ export function readOverrides(
     }
   }
 
-  const parsed = <T>(key: ConfigKey, parse: (value: string) => T | string, fallback: T): T => {
+  // Lists parse to an array or to an error message; enums must be one of their values.
+  const parsed = <T>(key: ConfigKey, parse: (value: string) => T[] | string, fallback: T[]): T[] => {
     const found = lookup(key, podAnnotations, namespaceAnnotations);
     if (found === undefined) return fallback;
     const result = parse(found.value);
-    if (typeof result === 'string' && typeof fallback !== 'string') {
-      report(key, found.object, result);
-      return fallback;
-    }
-    return result as T;
+    if (typeof result !== 'string') return result;
+    report(key, found.object, result);
+    return fallback;
   };
-  const oneOf =
-    <T extends string>(allowed: readonly T[]) =>
-    (value: string): T | { error: string } =>
-      (allowed as readonly string[]).includes(value)
-        ? (value as T)
-        : { error: `"${value}" must be one of ${allowed.join(', ')}` };
   const enumValue = <T extends string>(key: ConfigKey, allowed: readonly T[], fallback: T): T => {
     const found = lookup(key, podAnnotations, namespaceAnnotations);
     if (found === undefined) return fallback;
-    const result = oneOf(allowed)(found.value);
-    if (typeof result === 'object') {
-      report(key, found.object, result.error);
-      return fallback;
-    }
-    return result;
+    if ((allowed as readonly string[]).includes(found.value)) return found.value as T;
+    report(key, found.object, `"${found.value}" must be one of ${allowed.join(', ')}`);
+    return fallback;
   };
   const quantity = (key: ConfigKey, fallback: string | undefined): string | undefined => {
     const found = lookup(key, podAnnotations, namespaceAnnotations);
