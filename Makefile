@@ -86,8 +86,10 @@ cluster-status: ## health of the local cluster
 demo: deps ## the main job: local cluster, sample app, traffic visible
 	test/demo/run.sh
 
-.PHONY: bench bench-proxy
-bench: bench-proxy bench-webhooks ## every benchmark; results in bench/results/ and BENCHMARKS.md
+.PHONY: bench bench-proxy bench-control-plane
+bench: bench-proxy bench-webhooks bench-control-plane ## every benchmark; results in bench/results/ and BENCHMARKS.md
 	node scripts/benchmarks.ts
 bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=10)
 	node bench/proxy/run.ts
+bench-control-plane: deps ## operator: propagation at 1,000/5,000 proxies through the apiserver, resync, CSR/s, RSS (needs the cluster)
+	node operator/bench/control-plane.ts

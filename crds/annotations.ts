@@ -13,6 +13,13 @@ export type InjectValue = (typeof INJECT_VALUES)[number];
 export const INJECTED_VERSION = 'weft.dev/proxy-version';
 /** Label written by the injector, so meshed pods can be selected (`-l weft.dev/meshed=true`). */
 export const MESHED_LABEL = 'weft.dev/meshed';
+/**
+ * Labels written by the injector naming the pod's workload (Deployment, StatefulSet, DaemonSet, Job, ...),
+ * so Prometheus relabeling can give the proxies' metrics `deployment="web"` and the like, which Flagger and
+ * dashboards query (docs/injection.md has the scrape config).
+ */
+export const WORKLOAD_KIND_LABEL = 'weft.dev/workload-kind';
+export const WORKLOAD_NAME_LABEL = 'weft.dev/workload-name';
 /** Label on the mesh's own workloads (operator, webhooks); they are never injected. */
 export const CONTROL_PLANE_LABEL = 'weft.dev/control-plane';
 

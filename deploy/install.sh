@@ -18,8 +18,26 @@ node scripts/manifests.ts --check || { log "deploy/base is stale: run make manif
 log "applying deploy/base to $server"
 k apply --server-side --force-conflicts -k deploy/base >/dev/null
 ns=weft-system
+if [ "$server" = "https://10.213.0.1:6443" ]; then
+  # Locally rebuilt images keep their tag: stamp the image digest on the pod templates so that a
+  # changed image rolls the pods (an unchanged one leaves them alone).
+  digest=$(. test/cluster/lib.sh && ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls "name==weft.local/controller:dev" | awk 'NR==2 {print $3}')
+  for d in weft-webhooks weft-operator; do
+    k -n "$ns" patch deployment "$d" --type=merge --field-manager=weft-install-local \
+      -p "{\"spec\":{\"template\":{\"metadata\":{\"annotations\":{\"weft.dev/local-image\":\"$digest\"}}}}}" >/dev/null
+  done
+fi
 k -n "$ns" rollout status deployment/weft-webhooks --timeout=180s
 k -n "$ns" rollout status deployment/weft-operator --timeout=180s
+# A rollout is done before the old pods are gone; until then an old webhook pod may still answer.
+for d in weft-webhooks weft-operator; do
+  want=$(k -n "$ns" get deployment "$d" -o jsonpath='{.spec.replicas}')
+  for i in $(seq 1 90); do
+    have=$(k -n "$ns" get pods -l "weft.dev/control-plane=$d" --no-headers 2>/dev/null | wc -l)
+    [ "$have" -le "$want" ] && break
+    sleep 1
+  done
+done
 # The webhooks publish their CA into the webhook configurations and CRDs; until then the apiserver
 # cannot call them.
 for i in $(seq 1 60); do

@@ -268,7 +268,7 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
     clusterRole(NAMES.webhooks, [
       { apiGroups: [''], resources: ['namespaces'], verbs: read },
       { apiGroups: SMI_GROUPS, resources: SMI_RESOURCES, verbs: read },
-      { apiGroups: [''], resources: ['services'], verbs: read },
+      { apiGroups: [''], resources: ['services', 'serviceaccounts'], verbs: read },
       { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       // caBundle upkeep, limited to Weft's own objects.
       {

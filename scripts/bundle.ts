@@ -38,6 +38,8 @@ for (const name of names) {
     banner: { js: banner },
     logLevel: 'warning',
     metafile: true,
+    // Modules that run themselves when they are the main file must not do so inside a bundle.
+    define: { 'import.meta.main': 'false' },
   });
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   console.log(`${name}: ${e.out} (${Math.round(bytes / 1024)} KiB)`);

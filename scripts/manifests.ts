@@ -16,7 +16,9 @@ export function renderBase(): Record<string, string> {
         .sort()
         .map((f) => readFileSync(join(crdDir, f), 'utf8').trim())
     : [];
-  const install = renderInstall(DEFAULT_INSTALL).map((m) => stringify(m, { lineWidth: 0 }).trim());
+  const install = renderInstall(DEFAULT_INSTALL).map((m) =>
+    stringify(m, { lineWidth: 0, aliasDuplicateObjects: false }).trim(),
+  );
   const files: Record<string, string> = {
     'weft.yaml': `${header}${install.join('\n---\n')}\n`,
     'kustomization.yaml': `${header}${stringify({

@@ -18,6 +18,8 @@ interface Measured {
   cpu_us_per_req: number;
   rss_mb: number;
   rss_idle_mb?: number;
+  /** Private (anonymous) part of the idle RSS; the rest is file pages of the node binary, shared host-wide. */
+  rss_idle_anon_mb?: number;
   errors: number;
 }
 interface Config {
@@ -173,11 +175,11 @@ function cpuUs(pids: number[]): number {
   }
   return (ticks / CLK) * 1e6;
 }
-function rssMb(pids: number[]): number {
+function rssMb(pids: number[], field = 'VmRSS'): number {
   let kb = 0;
   for (const p of pids) {
     try {
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       kb += Number(m?.[1] ?? 0);
     } catch {}
   }
@@ -278,7 +280,10 @@ async function measure(cfg: Config): Promise<Measured> {
   const { port, procs } = await cfg.start();
   await waitPort(port);
   const pids = procs.flatMap((p) => (p.pid ? tree(p.pid) : []));
+  // Idle: after startup settled (the first config applied, listeners up), before any request.
+  await new Promise((r) => setTimeout(r, 1000));
   const rssIdle = rssMb(pids);
+  const rssIdleAnon = rssMb(pids, 'RssAnon');
   const load = cfg.h2 ? h2load : wrk;
   await load(port, 16, Math.min(2, seconds)); // warm-up: connections, JIT, TLS sessions
   const cpu0 = cpuUs(pids);
@@ -302,7 +307,10 @@ async function measure(cfg: Config): Promise<Measured> {
     rss_mb: rssPeak,
     errors: c16.errors + c1.errors,
   };
-  if (cfg.name.startsWith('weft')) r.rss_idle_mb = rssIdle;
+  if (cfg.name.startsWith('weft')) {
+    r.rss_idle_mb = rssIdle;
+    r.rss_idle_anon_mb = rssIdleAnon;
+  }
   return r;
 }
 
@@ -520,6 +528,39 @@ async function main(): Promise<void> {
         const p = { outbound: port(), inbound: port(), admin: port() };
         const cfg = weftConfig('client', { port: BACKEND_H2, identity: null }, 'http2', null);
         return { port: p.outbound, procs: [startWeft('weft-h2', cfg, p, [])] };
+      },
+    },
+    {
+      // Issue 4 item 3: what HTTP/2 between proxies costs (the leg HTTP/1 requests would be multiplexed on).
+      name: 'weft-h2-pair-mtls',
+      description: 'h2load -> weft =mTLS h2=> weft -> backend (h2c)',
+      h2: true,
+      start: async () => {
+        const srv = { outbound: port(), inbound: port(), admin: port() };
+        const cli = { outbound: port(), inbound: port(), admin: port() };
+        const srvCfg = weftConfig('server', { port: BACKEND_H2, identity: null }, 'http2', tls.ca);
+        const cliCfg = weftConfig(
+          'client',
+          { port: srv.inbound, identity: `spiffe://${WEFT_DOMAIN}/ns/bench/sa/server` },
+          'http2',
+          tls.ca,
+        );
+        const server = startWeft('weft-h2-srv', srvCfg, srv, [
+          '--cert',
+          tls.serverCert,
+          '--key',
+          tls.serverKey,
+          '--inbound-app',
+          `127.0.0.1:${BACKEND_H2}`,
+        ]);
+        const client = startWeft('weft-h2-cli', cliCfg, cli, [
+          '--cert',
+          tls.clientCert,
+          '--key',
+          tls.clientKey,
+        ]);
+        await waitPort(srv.inbound);
+        return { port: cli.outbound, procs: [client, server] };
       },
     },
   ];

@@ -115,7 +115,7 @@ export const proxyConfigSchema = {
         },
         detectTimeoutMs: durationMs(
           'How long protocol detection waits for the first bytes before treating the connection as opaque TCP.',
-          5000,
+          1000,
           1,
         ),
         opaquePorts: {

@@ -43,7 +43,7 @@ describe('defaults', () => {
       inboundPort: 15106,
       adminPort: 15190,
       adminAddress: '0.0.0.0',
-      detectTimeoutMs: 5000,
+      detectTimeoutMs: 1000,
       opaquePorts: [21, 25, 110, 143, 587, 3306, 4222, 5432, 6379, 11211],
     });
     expect(c.inbound.unauthenticated).toEqual({ permissive: true, enforcing: false });

@@ -1,10 +1,10 @@
-// Validation of a proxy config document: the JSON Schema (compiled once with ajv) and then the cross-field
-// rules a schema cannot express. Every error has a JSON Pointer to the offending value.
+// Validation of a proxy config document: the JSON Schema (compiled ahead of time with ajv's standalone
+// code generation into schema-validator.generated.js, see generate-validator.ts, so validating never
+// loads the ajv compiler) and then the cross-field rules a schema cannot express. Every error has a JSON
+// Pointer to the offending value.
 
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
 import { classifyRegex } from './regex-dialect.ts';
-import { proxyConfigSchema } from './schema.ts';
+import { validate as validateSchema } from './schema-validator.generated.js';
 import type { HttpMatch, ProxyConfig } from './types.ts';
 
 export interface ProxyConfigError {
@@ -18,16 +18,6 @@ export type ProxyConfigValidation =
   | { ok: false; errors: ProxyConfigError[] };
 
 const MAX_REPORTED_ERRORS = 100;
-
-const ajv = new Ajv2020({
-  allErrors: true,
-  strict: true,
-  allowUnionTypes: true,
-  discriminator: true,
-  useDefaults: true,
-});
-addFormats.default(ajv, ['date-time', 'ipv4', 'ipv6']);
-const validateSchema = ajv.compile(proxyConfigSchema);
 
 /**
  * Validates a parsed JSON document and returns it with defaults filled in. The input is not modified.

@@ -1,11 +1,23 @@
-// Propagation through the real apiserver: the operator runs as a host process (operator/src/main.ts) against the
-// cluster in KUBECONFIG; N meshed pods (scheduling-gated, so no kubelet work) each get an mTLS config stream in
-// this process (patch mode); R times a TrafficSplit weight is merge-patched through the API and the time until the
-// last stream has the new version is recorded. Creates and deletes its own namespace.
-//   KUBECONFIG=... WEFT_KUBECTL=... node operator/bench/apiserver-propagation.bench.ts [pods] [rounds]
+// Propagation through the real apiserver: the operator runs as its own host process (operator/src/main.ts) against
+// the cluster in KUBECONFIG, so its memory is measured apart from the simulated proxies. N meshed pods
+// (scheduling-gated, so no kubelet work) behind S Services (one EndpointSlice each, endpoints naming their pods)
+// in one meshed namespace; every pod gets an mTLS config stream (patch mode) from this process; R times a
+// TrafficSplit weight is merge-patched through the API and the time until the last stream has the new version is
+// recorded. Also measured: resync (operator start until /readyz: CA loaded, every informer listed, every config
+// compiled), the time until every stream has its first config, and the operator's RSS (VmRSS, peak VmHWM).
+// Creates and deletes its own namespace. Bench pods carry weft.dev/control-plane so an installed injector skips them.
+//   KUBECONFIG=... WEFT_KUBECTL=... node operator/bench/apiserver-propagation.bench.ts [pods] [services] [rounds]
+import { readFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import * as https from 'node:https';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { createTestNamespace, deleteNamespace, getJson, kubectl } from '../../test/e2e/kube.ts';
 import { request, startOperator } from '../../test/e2e/operator/harness.ts';
 import { splitPemCertificates } from '../src/identity/index.ts';
@@ -13,35 +25,133 @@ import { opensslCsr } from '../src/identity/testing.ts';
 import { mergeResults } from './results.ts';
 
 const pods = Number(process.argv[2] ?? 200);
-const rounds = Number(process.argv[3] ?? 20);
+const services = Math.max(2, Number(process.argv[3] ?? Math.ceil(pods / 5)));
+const rounds = Number(process.argv[4] ?? 20);
 const accounts = 10;
-const ns = await createTestNamespace('operator-bench');
-const op = await (async () => {
-  await kubectl(['annotate', 'namespace', ns, 'weft.dev/inject=enabled']);
-  const docs: string[] = [];
-  for (let a = 0; a < accounts; a++)
-    docs.push(`apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa${a}, namespace: ${ns}}`);
-  for (const s of ['root', 'v1', 'v2']) {
-    docs.push(
-      `apiVersion: v1\nkind: Service\nmetadata: {name: ${s}, namespace: ${ns}}\nspec: {ports: [{name: http, port: 80, targetPort: 8080}]}`,
-    );
-    docs.push(
-      `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${s}-1, namespace: ${ns}, labels: {kubernetes.io/service-name: ${s}}}\naddressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\nendpoints: [{addresses: ["10.251.0.${s.length}"], conditions: {ready: true}}]`,
-    );
-  }
-  for (let p = 0; p < pods; p++) {
-    docs.push(
-      `apiVersion: v1\nkind: Pod\nmetadata: {name: p${p}, namespace: ${ns}, labels: {weft.dev/meshed: "true"}}\nspec:\n  serviceAccountName: sa${p % accounts}\n  schedulingGates: [{name: weft.dev/bench-never-schedule}]\n  containers: [{name: app, image: registry.invalid/none:1, ports: [{containerPort: 8080}]}]`,
-    );
-  }
-  docs.push(
-    `apiVersion: split.smi-spec.io/v1alpha4\nkind: TrafficSplit\nmetadata: {name: root, namespace: ${ns}}\nspec:\n  service: root\n  backends: [{service: v1, weight: 50}, {service: v2, weight: 50}]`,
-  );
-  await kubectl(['apply', '-f', '-'], docs.join('\n---\n'));
-  return startOperator(ns);
-})();
+const perService = Math.ceil(pods / services);
+const log = (m: string) => process.stderr.write(`[bench ${pods}] ${m}\n`);
 
+const kc = new KubeConfig();
+kc.loadFromDefault();
+const core = kc.makeApiClient(CoreV1Api);
+const discovery = kc.makeApiClient(DiscoveryV1Api);
+const custom = kc.makeApiClient(CustomObjectsApi);
+
+/** Runs fn over items with at most `width` in flight. */
+async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** Resident and peak resident memory of a process, MB. */
+function memoryOf(pid: number): { rss_mb: number; peak_rss_mb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { rss_mb: Math.round(kb('VmRSS') / 1024), peak_rss_mb: Math.round(kb('VmHWM') / 1024) };
+}
+
+const q = (sorted: number[], x: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil(x * sorted.length) - 1)]!;
+
+const ns = await createTestNamespace('operator-bench');
+const streams: ClientRequest[] = [];
+let op: Awaited<ReturnType<typeof startOperator>> | null = null;
 try {
+  await kubectl(['annotate', 'namespace', ns, 'weft.dev/inject=enabled']);
+  const ip = (i: number) =>
+    `10.${250 + Math.floor(i / 65_000)}.${Math.floor((i % 65_000) / 250)}.${(i % 250) + 1}`;
+  const t0 = Date.now();
+  await pool(
+    Array.from({ length: accounts }, (_, a) => a),
+    8,
+    (a) => core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: `sa${a}` } } }),
+  );
+  await pool(
+    Array.from({ length: services }, (_, s) => s),
+    16,
+    async (s) => {
+      await core.createNamespacedService({
+        namespace: ns,
+        body: {
+          metadata: { name: `svc${s}` },
+          spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+        },
+      });
+      const members = Array.from({ length: perService }, (_, j) => s * perService + j).filter(
+        (p) => p < pods,
+      );
+      await discovery.createNamespacedEndpointSlice({
+        namespace: ns,
+        body: {
+          metadata: { name: `svc${s}-1`, labels: { 'kubernetes.io/service-name': `svc${s}` } },
+          addressType: 'IPv4',
+          ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+          endpoints: members.map((p) => ({
+            addresses: [ip(p)],
+            conditions: { ready: true },
+            targetRef: { kind: 'Pod', name: `p${p}`, namespace: ns },
+          })),
+        },
+      });
+    },
+  );
+  await pool(
+    Array.from({ length: pods }, (_, p) => p),
+    16,
+    (p) =>
+      core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: {
+            name: `p${p}`,
+            labels: { 'weft.dev/meshed': 'true', 'weft.dev/control-plane': 'operator-bench' },
+          },
+          spec: {
+            serviceAccountName: `sa${p % accounts}`,
+            schedulingGates: [{ name: 'weft.dev/bench-never-schedule' }],
+            containers: [{ name: 'app', image: 'registry.invalid/none:1', ports: [{ containerPort: 8080 }] }],
+          },
+        },
+      }),
+  );
+  await custom.createNamespacedCustomObject({
+    group: 'split.smi-spec.io',
+    version: 'v1alpha4',
+    namespace: ns,
+    plural: 'trafficsplits',
+    body: {
+      apiVersion: 'split.smi-spec.io/v1alpha4',
+      kind: 'TrafficSplit',
+      metadata: { name: 'root' },
+      spec: {
+        service: 'svc0',
+        backends: [
+          { service: 'svc0', weight: 50 },
+          { service: 'svc1', weight: 50 },
+        ],
+      },
+    },
+  });
+  log(`created ${pods} pods, ${services} services and slices in ${Date.now() - t0} ms`);
+
+  const spawned = Date.now();
+  // WEFT_BENCH_OPERATOR_NODE_OPTIONS (e.g. --cpu-prof) goes to the operator process only.
+  op = await startOperator(ns, { NODE_OPTIONS: process.env.WEFT_BENCH_OPERATOR_NODE_OPTIONS ?? '' });
+  const admin = op.adminPort;
+  for (;;) {
+    const r = await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => null);
+    if (r?.status === 200) break;
+    if (Date.now() - spawned > 300_000) throw new Error('operator not ready after 300 s');
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  const resyncS = (Date.now() - spawned) / 1000;
+  const readyMemory = memoryOf(op.pid);
+  log(`operator ready (resync) after ${resyncS} s; ${JSON.stringify(readyMemory)}`);
+
   const cm = await getJson<{ data: Record<string, string> }>(['-n', ns, 'configmap', 'weft-trust-anchors']);
   const ca = splitPemCertificates(cm.data['ca.pem']!);
   const certs: { key: string; cert: string }[] = [];
@@ -73,15 +183,16 @@ try {
       cert: (JSON.parse(res.body) as { certificateChain: string }).certificateChain,
     });
   }
-  // Last version seen per pod and when.
-  const seen = new Map<string, { version: string; at: number }>();
+
+  // Last version seen per pod and when. Bytes are scanned, not decoded: only each line's first bytes matter.
+  const seen: ({ version: string; at: number } | undefined)[] = new Array(pods);
   const VERSION = /"version":"(sha256:[0-9a-f]{64})"/;
-  const streams: ClientRequest[] = [];
-  for (let p = 0; p < pods; p++) {
+  let errors = 0;
+  const open = (p: number) => {
     const c = certs[p % accounts]!;
     const req = https.request({
       host: '127.0.0.1',
-      port: op.controlPlanePort,
+      port: op!.controlPlanePort,
       path: `/v1alpha1/config?pod=${ns}/p${p}&accept=patch`,
       ca,
       key: c.key,
@@ -90,46 +201,54 @@ try {
       agent: false,
     });
     req.on('response', (res) => {
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let nl = buf.indexOf('\n');
-        while (nl >= 0) {
-          const m = VERSION.exec(buf.slice(0, Math.min(nl, 300)));
-          if (m !== null) seen.set(`p${p}`, { version: m[1]!, at: Date.now() });
-          buf = buf.slice(nl + 1);
-          nl = buf.indexOf('\n');
+      let atLineStart = true;
+      res.on('data', (chunk: Buffer) => {
+        let i = 0;
+        while (i < chunk.length) {
+          if (atLineStart) {
+            const m = VERSION.exec(chunk.toString('latin1', i, Math.min(chunk.length, i + 200)));
+            if (m !== null) seen[p] = { version: m[1]!, at: Date.now() };
+            atLineStart = false;
+          }
+          const nl = chunk.indexOf(10, i);
+          if (nl < 0) break;
+          i = nl + 1;
+          atLineStart = true;
         }
       });
     });
-    req.on('error', () => undefined);
+    req.on('error', () => {
+      errors++;
+    });
     req.end();
     streams.push(req);
+  };
+  const streamsStart = Date.now();
+  for (let p = 0; p < pods; p++) {
+    open(p);
+    if (p % 100 === 99) await new Promise((r) => setTimeout(r, 10));
   }
-  const waitAll = async (
-    pred: (pod: string, v: { version: string; at: number } | undefined) => boolean,
-    timeoutMs: number,
-  ) => {
+  const waitAll = async (pred: (p: number) => boolean, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       let all = true;
-      for (let p = 0; p < pods && all; p++) all = pred(`p${p}`, seen.get(`p${p}`));
+      for (let p = 0; p < pods && all; p++) all = pred(p);
       if (all) return true;
       await new Promise((r) => setTimeout(r, 5));
     }
     return false;
   };
-  if (!(await waitAll((_p, v) => v !== undefined, 120_000)))
-    throw new Error('not every stream got a first config');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  const api = kc.makeApiClient(CustomObjectsApi);
+  if (!(await waitAll((p) => seen[p] !== undefined, 300_000)))
+    throw new Error(`not every stream got a first config (${errors} stream errors)`);
+  const initialS = (Date.now() - streamsStart) / 1000;
+  log(`first config at all ${pods} streams after ${initialS} s; ${JSON.stringify(memoryOf(op.pid))}`);
+  await new Promise((r) => setTimeout(r, 1000));
+
   const latencies: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const before = new Map([...seen].map(([k, v]) => [k, v.version]));
+    const before = seen.map((v) => v!.version);
     const start = Date.now();
-    await api.patchNamespacedCustomObject(
+    await custom.patchNamespacedCustomObject(
       {
         group: 'split.smi-spec.io',
         version: 'v1alpha4',
@@ -139,34 +258,53 @@ try {
         body: {
           spec: {
             backends: [
-              { service: 'v1', weight: 10 + r },
-              { service: 'v2', weight: 90 - r },
+              { service: 'svc0', weight: 10 + r },
+              { service: 'svc1', weight: 90 - r },
             ],
           },
         },
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    if (!(await waitAll((p, v) => v !== undefined && v.version !== before.get(p), 30_000))) {
-      throw new Error(`round ${r}: not every stream got the new version`);
-    }
+    if (!(await waitAll((p) => seen[p]!.version !== before[p], 60_000)))
+      throw new Error(`round ${r}: not every stream got the new version (${errors} stream errors)`);
     let last = 0;
-    for (const v of seen.values()) last = Math.max(last, v.at);
+    for (const v of seen) last = Math.max(last, v!.at);
     latencies.push(last - start);
-    await new Promise((res) => setTimeout(res, 100));
+    log(`round ${r}: last of ${pods} streams after ${last - start} ms`);
+    await new Promise((res) => setTimeout(res, 200));
   }
+  const memory = memoryOf(op.pid);
+  // The operator's own share of each round: compile and publish (hand every patch to its socket).
+  const timings = op.logs
+    .filter((l) => l.includes('"compiled and published"'))
+    .slice(-rounds)
+    .map((l) => JSON.parse(l) as { compileMs: number; publishMs: number });
+  log(`operator compile ms: ${timings.map((t) => t.compileMs).join(' ')}`);
+  log(`operator publish ms: ${timings.map((t) => t.publishMs).join(' ')}`);
   latencies.sort((a, b) => a - b);
-  const q = (x: number) => latencies[Math.min(latencies.length - 1, Math.ceil(x * latencies.length) - 1)]!;
-  const result = { p50_ms: q(0.5), p99_ms: q(0.99), max_ms: latencies.at(-1)! };
-  process.stdout.write(`${JSON.stringify({ through: 'apiserver', pods, rounds, ...result })}\n`);
+  const result = { p50_ms: q(latencies, 0.5), p99_ms: q(latencies, 0.99), max_ms: latencies.at(-1)! };
+  const summary = {
+    through: 'apiserver',
+    pods,
+    services,
+    rounds,
+    ...result,
+    resync_s: resyncS,
+    initial_distribution_s: initialS,
+    operator_ready: readyMemory,
+    operator: memory,
+    compile_ms: timings.map((t) => t.compileMs),
+    publish_ms: timings.map((t) => t.publishMs),
+    stream_errors: errors,
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
   mergeResults(process.env.WEFT_BENCH_OUT, {
     propagation: { [String(pods)]: result },
-    notes: {
-      [`propagation_${pods}`]: `operator as a host process on the local cluster, ${pods} scheduling-gated meshed pods, one mTLS patch-mode stream each in the bench process, TrafficSplit weight merge-patched through the API ${rounds} times`,
-    },
+    runs: { [String(pods)]: summary },
   });
-  for (const s of streams) s.destroy();
 } finally {
-  await op.stop();
+  for (const s of streams) s.destroy();
+  await op?.stop();
   await deleteNamespace(ns);
 }

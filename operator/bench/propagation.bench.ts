@@ -131,10 +131,41 @@ const waitAll = async (versionOf: (pod: string) => string, timeoutMs: number): P
     await new Promise((r) => setTimeout(r, 5));
   }
 };
+// Memory of this process (the operator's parts: compiler, hub, server) sampled every 250 ms.
+const mb = (n: number) => Math.round(n / 1e6);
+const peak = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  for (const k of Object.keys(peak) as (keyof typeof peak)[]) peak[k] = Math.max(peak[k], m[k]);
+}, 250);
+sampler.unref();
+const memLine = (label: string) => {
+  const m = process.memoryUsage();
+  process.stderr.write(
+    `${label}: rss ${mb(m.rss)} MB, heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} MB, external ${mb(m.external)} MB, arrayBuffers ${mb(m.arrayBuffers)} MB; peaks rss ${mb(peak.rss)} heap ${mb(peak.heapUsed)} external ${mb(peak.external)} arrayBuffers ${mb(peak.arrayBuffers)}\n`,
+  );
+};
+memLine('before subscribers');
 const t0 = Date.now();
+// Bytes waiting in the server's sockets (JS side, before TLS), sampled with the memory when WEFT_BENCH_TRACE=1.
+const sockets = new Set<import('node:net').Socket>();
+server.on('secureConnection', (sock) => {
+  sockets.add(sock);
+  sock.once('close', () => sockets.delete(sock));
+});
+if (process.env.WEFT_BENCH_TRACE === '1') {
+  setInterval(() => {
+    let pendingBytes = 0;
+    for (const so of sockets) pendingBytes += so.writableLength;
+    memLine(
+      `t+${Date.now() - t0} ms, ${sockets.size} sockets, ${hub.subscriberCount} subscribers, ${mb(pendingBytes)} MB pending in sockets`,
+    );
+  }, 3000).unref();
+}
 let current = compiler.compile(s).proxies;
 if ((await waitAll((p) => current.get(p)!.version, 300_000)) === null) process.exit(1);
 process.stderr.write(`initial snapshot at all ${proxies} proxies after ${Date.now() - t0} ms\n`);
+memLine('after initial snapshot');
 
 const latencies: number[] = [];
 for (let r = 0; r < rounds; r++) {
@@ -156,6 +187,7 @@ for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r}: ${affected} affected, last proxy after ${last - start} ms\n`);
   await new Promise((r2) => setTimeout(r2, 200));
 }
+memLine('after rounds');
 latencies.sort((a, b) => a - b);
 const q = (p: number) =>
   latencies[Math.min(latencies.length - 1, Math.ceil(p * latencies.length) - 1)] ?? null;

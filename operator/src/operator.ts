@@ -147,7 +147,7 @@ export class Operator {
     this.#settings = settings;
 
     this.#hub = new ConfigHub({ observer: this.metrics.hubObserver() });
-    this.#compileQueue = new WorkQueue(() => this.#compile(), {
+    this.#compileQueue = new WorkQueue((_key, ctx) => this.#compile(ctx), {
       name: 'compile',
       concurrency: 1,
       log: this.#log,
@@ -335,14 +335,23 @@ export class Operator {
 
   #servingTimer: NodeJS.Timeout | null = null;
 
-  async #compile(): Promise<{ requeueAfterMs: number } | undefined> {
+  async #compile(ctx?: ReconcileContext): Promise<{ requeueAfterMs: number } | undefined> {
     const watcher = this.#watcher!;
     // Never publish from a partial cache: a config built before every kind listed would drop services.
     if (!watcher.synced) return { requeueAfterMs: 250 };
     const started = performance.now();
     const snapshot = watcher.snapshot();
     const out = this.#compiler.compile(snapshot);
+    const compiled = performance.now();
     this.#hub!.publish(out.proxies, started);
+    ctx?.log.info(
+      {
+        proxies: out.proxies.size,
+        compileMs: Math.round(compiled - started),
+        publishMs: Math.round(performance.now() - compiled),
+      },
+      'compiled and published',
+    );
     this.#compiledOnce = true;
     this.metrics.proxies.set(out.proxies.size);
     this.metrics.distinctConfigs.set(new Set(out.proxies.values()).size);

@@ -14,6 +14,7 @@ import {
 } from '../../crds/control-plane/types.ts';
 import { validateCertificateRequest } from '../../crds/control-plane/validate.ts';
 import type { ConfigHub } from './distribution/hub.ts';
+import { PacedWriter } from './distribution/paced.ts';
 import {
   type CertificateAuthority,
   CsrError,
@@ -247,15 +248,14 @@ function streamConfig(
   res.writeHead(200, { 'content-type': CONFIG_STREAM_CONTENT_TYPE, 'cache-control': 'no-store' });
   res.flushHeaders();
   const since = url.searchParams.get('since');
+  const paced = new PacedWriter((piece, done) => {
+    res.write(piece, done);
+  });
   const unsubscribe = d.hub.subscribe(
     `${ns}/${name}`,
     {
-      write: (chunks) => {
-        let ok = true;
-        for (const c of chunks) ok = res.write(c);
-        return ok;
-      },
-      onDrain: (cb) => res.on('drain', cb),
+      write: (chunks, flushed) => paced.write(chunks, flushed),
+      onDrain: (cb) => paced.onDrain(cb),
       close: (reason) => {
         d.log.info({ pod: `${ns}/${name}`, reason }, 'closing config stream');
         res.destroy();

@@ -260,10 +260,11 @@ export async function startProxy(
   return { runtime, ports, shutdown };
 }
 
-async function main(): Promise<void> {
+/** Standalone proxy from flags and WEFT_PROXY_* (tests, benches, use without a control plane). */
+export async function runStandalone(argv: readonly string[]): Promise<void> {
   let settings: ProxySettings;
   try {
-    settings = parseSettings(process.argv.slice(2), process.env);
+    settings = parseSettings(argv, process.env);
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(2);
@@ -278,8 +279,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
+// Run directly (`node proxy-image/src/main.ts`); bundles define import.meta.main as false and go
+// through entry.ts instead.
 if (import.meta.main) {
-  main().catch((err: unknown) => {
+  runStandalone(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`weft-proxy failed: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });

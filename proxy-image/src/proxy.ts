@@ -58,12 +58,13 @@ function tcpLabels(
   authority: string,
   tls: boolean,
   peerId: string | null,
+  dst?: { namespace: string; service: string },
 ): TrafficLabels {
-  const key = `${direction}|${authority}|${tls}|${peerId ?? ''}`;
+  const key = `${direction}|${authority}|${tls}|${peerId ?? ''}|${dst?.namespace ?? ''}/${dst?.service ?? ''}`;
   let l = TCP_LABELS.get(key);
   if (l === undefined) {
     if (TCP_LABELS.size > 50_000) TCP_LABELS.clear();
-    l = { direction, authority, tls, peerId };
+    l = { direction, authority, tls, peerId, ...(dst === undefined ? {} : { dst }) };
     TCP_LABELS.set(key, l);
   }
   return l;
@@ -333,9 +334,12 @@ export class ProxyRuntime {
     let target: UpstreamTarget;
     let authority = 'passthrough';
     let ep = null;
+    let dstService: { namespace: string; service: string } | undefined;
     if (lp.kind === 'service') {
       authority = lp.authority;
-      const picked = tables.pickEndpoint(tables.tcpBackend(lp));
+      const backend = tables.tcpBackend(lp);
+      dstService = { namespace: lp.service.namespace, service: backend.name };
+      const picked = tables.pickEndpoint(backend);
       if (picked.kind !== 'endpoint') {
         this.opts.observer.connectionRefused('outbound', 'no-endpoint');
         socket.destroy();
@@ -346,7 +350,7 @@ export class ProxyRuntime {
     } else {
       target = plainTarget(dst.address, dst.port);
     }
-    const labels = tcpLabels('outbound', authority, target.identity !== null, target.identity);
+    const labels = tcpLabels('outbound', authority, target.identity !== null, target.identity, dstService);
     const started = performance.now();
     let upstream: net.Socket;
     try {

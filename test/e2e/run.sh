@@ -20,4 +20,6 @@ if [ "$started" = 1 ] && [ "$reuse" != 1 ]; then trap 'test/cluster/down.sh' EXI
 test/images/build.sh --import testapp proxy
 
 export KUBECONFIG="$KUBECONFIG_ADMIN" WEFT_KUBECTL="$KUBECTL"
+# Every suite may assume the SMI CRDs exist, whatever order jest runs them in.
+"$KUBECTL" apply --server-side --force-conflicts --field-manager=weft-e2e -f crds/manifests/ >/dev/null
 node node_modules/jest/bin/jest.js --selectProjects e2e --runInBand "$@"

@@ -20,3 +20,14 @@ test('errors name the variable', () => {
     /^WEFT_WEBHOOK_REFERENCE_LOOKUP: /,
   );
 });
+
+test('injection is served only with a mesh config file', () => {
+  expect(parseWebhookConfig({}).injection).toBeUndefined();
+  expect(parseWebhookConfig({ WEFT_WEBHOOK_MESH_CONFIG: '/m/mesh.json' }).injection).toEqual({
+    meshConfigFile: '/m/mesh.json',
+    trustAnchorsFile: '/etc/weft/trust/ca.pem',
+  });
+  expect(() => parseWebhookConfig({ WEFT_WEBHOOK_TRUST_ANCHORS: '/t/ca.pem' })).toThrow(
+    /^WEFT_WEBHOOK_TRUST_ANCHORS: needs WEFT_WEBHOOK_MESH_CONFIG/,
+  );
+});

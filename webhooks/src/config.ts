@@ -27,6 +27,8 @@ export interface WebhookConfig {
   caBundleFile?: string;
   /** Check references (Services, route groups, ServiceAccounts) with the apiserver to warn about missing ones. */
   referenceLookup: boolean;
+  /** Serve /inject with the mesh config (and trust anchors) from these files; absent: no injection. */
+  injection?: { meshConfigFile: string; trustAnchorsFile: string };
 }
 
 export class ConfigError extends Error {
@@ -102,6 +104,10 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     throw new ConfigError(`${ENV_PREFIX}CERT_MODE`, `"${mode}" is not generated or files`);
   }
   const caBundleFile = get('CA_BUNDLE_FILE');
+  const meshConfigFile = get('MESH_CONFIG');
+  const trustAnchorsFile = get('TRUST_ANCHORS');
+  if (trustAnchorsFile && !meshConfigFile)
+    throw new ConfigError(`${ENV_PREFIX}TRUST_ANCHORS`, `needs ${ENV_PREFIX}MESH_CONFIG as well`);
   return {
     host: get('HOST') ?? '0.0.0.0',
     port,
@@ -109,5 +115,8 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     certificates,
     ...(caBundleFile ? { caBundleFile } : {}),
     referenceLookup: bool(env, 'REFERENCE_LOOKUP', true),
+    ...(meshConfigFile
+      ? { injection: { meshConfigFile, trustAnchorsFile: trustAnchorsFile || '/etc/weft/trust/ca.pem' } }
+      : {}),
   };
 }

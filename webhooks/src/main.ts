@@ -9,6 +9,10 @@ import { MemoryCaStore, SecretCaStore } from './certs/ca-store.ts';
 import { FileCertificates } from './certs/file-certificates.ts';
 import { GeneratedCertificates } from './certs/generated-certificates.ts';
 import { parseWebhookConfig } from './config.ts';
+import { InjectionEventRecorder } from './injection/events.ts';
+import { INJECT_PATH, injectHandler } from './injection/handler.ts';
+import { KubeNamespaces } from './injection/kube-namespaces.ts';
+import { FileMeshConfig } from './injection/mesh-config-file.ts';
 import type { RunningWebhookServer, ServingCertificate } from './server/https-server.ts';
 import { startWebhookServer } from './server/https-server.ts';
 import { createWebhookMetrics } from './server/metrics.ts';
@@ -28,7 +32,10 @@ async function main(): Promise<void> {
       c.publish.mutatingWebhookConfigurations.length >
       0;
   const needsCluster =
-    config.referenceLookup || publishes || (c.mode === 'generated' && c.caStore.kind === 'secret');
+    config.injection !== undefined ||
+    config.referenceLookup ||
+    publishes ||
+    (c.mode === 'generated' && c.caStore.kind === 'secret');
   let kc: KubeConfig | undefined;
   if (needsCluster) {
     kc = new KubeConfig();
@@ -77,6 +84,23 @@ async function main(): Promise<void> {
     },
     config.referenceLookup && kc !== undefined ? { lookup: kubeReferenceLookup(kc) } : {},
   );
+  if (config.injection !== undefined) {
+    const mesh = new FileMeshConfig(
+      config.injection.meshConfigFile,
+      config.injection.trustAnchorsFile,
+      logger.child({ part: 'mesh-config' }),
+    );
+    router.register(
+      INJECT_PATH,
+      ['POST'],
+      injectHandler(
+        new KubeNamespaces(kc!),
+        () => mesh.current(),
+        logger.child({ part: 'injector' }),
+        new InjectionEventRecorder(kc!, logger.child({ part: 'events' })),
+      ),
+    );
+  }
   server = await startWebhookServer({
     router,
     certificate,

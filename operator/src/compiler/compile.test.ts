@@ -7,6 +7,7 @@ import {
 } from '../../../crds/control-plane/index.ts';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
+import { compileTables } from '../../../proxy-image/src/core/tables.ts';
 import type { ClusterSnapshot } from '../model/cluster.ts';
 import { type CompiledConfig, ProxyConfigCompiler, patchChunks } from './compile.ts';
 import {
@@ -16,6 +17,7 @@ import {
   put,
   routeGroup,
   service,
+  settings,
   shop,
   slice,
   snapshot,
@@ -108,6 +110,83 @@ describe('compile: the shop', () => {
     expect(msg.version).toBe(frontend.version);
     expect(msg.config).toEqual(frontend.config);
     expect(frontend.chunks.join('').endsWith('}\n')).toBe(true);
+  });
+});
+
+describe('compile: kubelet probes in enforcing mode', () => {
+  // The decision is the proxy's own (its inbound tables), on the config the compiler emits.
+  const probed = () => {
+    const s = shop();
+    s.settings = settings({ defaultPolicyMode: 'enforcing' });
+    const base = pod('shop', 'checkout-1', 'checkout', '10.244.0.11', [8080, 5432, 3306]);
+    put(s.pods, {
+      ...base,
+      probes: [
+        { kind: 'http', port: 8080, path: '/healthz?verbose=1', scheme: 'HTTP' },
+        { kind: 'http', port: 8080, path: 'ready.z', scheme: 'HTTP' },
+        { kind: 'http', port: 9090, path: '', scheme: 'HTTP' },
+        { kind: 'http', port: 8443, path: '/secure', scheme: 'HTTPS' },
+        { kind: 'http', port: 3306, path: '/opaque', scheme: 'HTTP' },
+        { kind: 'http', port: 15190, path: '/ready', scheme: 'HTTP' },
+        { kind: 'tcp', port: 5432 },
+      ],
+    });
+    return s;
+  };
+  const tables = (config: ProxyConfig) => {
+    const v = validateProxyConfig(JSON.parse(JSON.stringify(config)));
+    if (!v.ok) throw new Error(JSON.stringify(v.errors));
+    return compileTables(v.config, { now: () => 0, random: () => 0.5 });
+  };
+  const get = (path: string, method = 'GET') => ({ method, path, header: () => undefined });
+
+  test('kubelet (no identity) may GET exactly the probe paths of the pod; everything else stays denied', () => {
+    const out = compiler().compile(probed());
+    expect(out.diagnostics).toEqual([]);
+    const c = out.proxies.get('shop/checkout-1')!.config;
+    expect(c.policyMode).toBe('enforcing');
+    const t = tables(c);
+    expect(t.authorizeInbound(8080, null, get('/healthz')).authorization).toBe('weft/kubelet-probes');
+    expect(t.authorizeInbound(8080, null, get('/healthz?verbose=1')).allowed).toBe(true);
+    expect(t.authorizeInbound(8080, null, get('/ready.z')).allowed).toBe(true);
+    expect(t.authorizeInbound(9090, null, get('/')).allowed).toBe(true);
+    // Not a probe: another path, a prefix of the path, another method, the dot as a wildcard.
+    expect(t.authorizeInbound(8080, null, get('/healthz/x')).allowed).toBe(false);
+    expect(t.authorizeInbound(8080, null, get('/api')).allowed).toBe(false);
+    expect(t.authorizeInbound(8080, null, get('/healthz', 'POST')).allowed).toBe(false);
+    expect(t.authorizeInbound(8080, null, get('/readyxz')).allowed).toBe(false);
+    expect(t.authorizeInbound(9090, null, get('/x')).allowed).toBe(false);
+    // The probe rule never opens a port to plain TCP: not on the HTTP probe port, not on the TCP probe port,
+    // not on an opaque port (where HTTP matches cannot apply), not for an HTTPS probe (opaque to the proxy).
+    expect(t.authorizeInbound(8080, null, null).allowed).toBe(false);
+    expect(t.authorizeInbound(5432, null, null).allowed).toBe(false);
+    expect(t.authorizeInbound(3306, null, null).allowed).toBe(false);
+    expect(t.authorizeInbound(8443, null, null).allowed).toBe(false);
+    // The TrafficTarget rule still admits the frontend on the whole port, and comes first.
+    const frontendId = 'spiffe://cluster.local/ns/shop/sa/frontend';
+    expect(t.authorizeInbound(8080, frontendId, null).authorization).toBe('shop/frontend-to-checkout');
+    expect(t.authorizeInbound(8080, frontendId, get('/healthz')).authorization).toBe(
+      'shop/frontend-to-checkout',
+    );
+    // The proxy's own admin port is never in the inbound section; an HTTPS probe port gets no rule.
+    expect(c.inbound.ports.map((p) => p.port)).not.toContain(15190);
+    expect(c.inbound.ports.map((p) => p.port)).not.toContain(8443);
+    expect(c.inbound.ports.find((p) => p.port === 9090)?.authorizations.map((a) => a.name)).toEqual([
+      'shop/frontend-to-checkout',
+      'weft/kubelet-probes',
+    ]);
+  });
+
+  test('a pod without probes keeps its config; probes only change the pods that declare them', () => {
+    const enforcing = shop();
+    enforcing.settings = settings({ defaultPolicyMode: 'enforcing' });
+    const plain = compiler().compile(enforcing);
+    const c = compiler();
+    const out = c.compile(probed());
+    expect(out.proxies.get('shop/checkout-2')!.version).toBe(plain.proxies.get('shop/checkout-2')!.version);
+    expect(out.proxies.get('shop/checkout-1')).not.toBe(out.proxies.get('shop/checkout-2'));
+    const again = c.compile(probed());
+    expect(again.proxies.get('shop/checkout-1')!.version).toBe(out.proxies.get('shop/checkout-1')!.version);
   });
 });
 

@@ -13,16 +13,25 @@ import {
   type ProxyConfig,
 } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
-import type { ClusterSnapshot, MeshSettings } from '../model/cluster.ts';
+import type {
+  ClusterSnapshot,
+  MeshSettings,
+  NamespaceRecord,
+  PodRecord,
+  ProbeRecord,
+} from '../model/cluster.ts';
 import { namespaceMeshed, opaquePortsOf, policyModeOf } from './annotations.ts';
 import type { Diagnostic } from './diagnostics.ts';
-import { buildInbound, type InboundFragment } from './inbound.ts';
+import { buildInbound, type HttpProbe, type InboundFragment } from './inbound.ts';
 import { buildOutboundFragment, type OutboundFragment } from './outbound.ts';
 import { indexSnapshot, Reads, type SnapshotIndex } from './reads.ts';
 import { resolveSplit } from './resolve.ts';
 
 const DEFAULT_OPAQUE_PORTS: readonly number[] =
   proxyConfigSchema.properties.listeners.properties.opaquePorts.default;
+
+/** A piece of a stream message: large shared pieces are encoded once (Buffer) and written as is to every socket. */
+export type Chunk = string | Buffer;
 
 /** A config ready to send: the document, its content version and the stream message, serialized once. */
 export interface CompiledConfig {
@@ -32,7 +41,7 @@ export interface CompiledConfig {
    * The control-plane stream message `{"type":"config",...}\n` in pieces: the large outbound section is one
    * string shared by every config of a namespace (built on first use), so it is never copied per proxy.
    */
-  readonly chunks: readonly string[];
+  readonly chunks: readonly Chunk[];
   /** What patchChunks needs to express this config as a change from another one. */
   readonly parts: ConfigParts;
 }
@@ -44,6 +53,8 @@ export interface ConfigParts {
   readonly headRestJson: string;
   /** The document without header and `outbound` (what the per-profile validation checked). */
   readonly restJson: string;
+  /** Patch messages to this config, per base config, encoded once and shared by every subscriber. */
+  readonly patches: WeakMap<CompiledConfig, readonly Chunk[]>;
 }
 
 export interface CompileStats {
@@ -84,8 +95,11 @@ interface Memo<T> {
 export interface OutboundView {
   deps: unknown[];
   outbound: ProxyConfig['outbound'];
-  /** The serialized section, built on first use: subscribers that take patches may never need it. */
-  readonly json: string;
+  /**
+   * The serialized section as UTF-8, built on first use (subscribers that take patches may never need it) and
+   * shared by every socket it is written to: no per-subscriber string encoding or copy.
+   */
+  readonly bytes: Buffer;
   hash: string;
   /** Per `<namespace>/<name>`: the serialized service and backend and a tag that changes with either. */
   entries: Map<string, { tag: string; serviceJson: string; backendJson: string }>;
@@ -99,6 +113,18 @@ interface ProfileEntry {
   diagnostics: Diagnostic[];
 }
 
+interface PodMemo {
+  ns: NamespaceRecord | undefined;
+  settings: MeshSettings;
+  sliceSig: string;
+  key: string;
+  policyMode: PolicyMode;
+  opaquePorts: number[] | null;
+  ports: { port: number; protocol: PortProtocol }[];
+  probes: HttpProbe[];
+  diagnostics: Diagnostic[];
+}
+
 interface Profile {
   key: string;
   namespace: string;
@@ -106,6 +132,8 @@ interface Profile {
   policyMode: PolicyMode;
   opaquePorts: number[] | null;
   ports: { port: number; protocol: PortProtocol }[];
+  /** The pod's plaintext httpGet probes on its own ports (admitted without identity). */
+  probes: HttpProbe[];
   firstPod: string;
 }
 
@@ -125,6 +153,7 @@ export class ProxyConfigCompiler {
   #views = new Map<string, OutboundView>();
   #profiles = new Map<string, ProfileEntry>();
   #settings: MeshSettings | null = null;
+  #podMemo = new WeakMap<PodRecord, PodMemo>();
 
   constructor(now: () => Date = () => new Date()) {
     this.#now = now;
@@ -183,10 +212,44 @@ export class ProxyConfigCompiler {
     for (const [podKey, pod] of snapshot.pods) {
       if (!pod.meshed) continue;
       const ns = snapshot.namespaces.get(pod.namespace);
-      const policyMode = policyModeOf(pod, ns, settings.defaultPolicyMode, diagnostics);
-      const opaquePorts = opaquePortsOf(pod, ns, diagnostics);
-      const ports = podPorts(ix, podKey, pod.containerPorts, opaquePorts ?? DEFAULT_OPAQUE_PORTS, settings);
-      const key = JSON.stringify([pod.namespace, pod.serviceAccountName, policyMode, opaquePorts, ports]);
+      const slicePorts = ix.slicePortsByPod.get(podKey);
+      const sliceSig = slicePorts === undefined ? '' : slicePorts.join(',');
+      // What a pod's profile is made of changes rarely: memoized on the records it reads.
+      let pm = this.#podMemo.get(pod);
+      if (pm === undefined || pm.ns !== ns || pm.settings !== settings || pm.sliceSig !== sliceSig) {
+        const podDiagnostics: Diagnostic[] = [];
+        const policyMode = policyModeOf(pod, ns, settings.defaultPolicyMode, podDiagnostics);
+        const opaquePorts = opaquePortsOf(pod, ns, podDiagnostics);
+        const probes = httpProbes(pod.probes, settings);
+        const ports = podPorts(
+          ix,
+          podKey,
+          [...pod.containerPorts, ...probes.map((p) => ({ port: p.port, protocol: 'TCP' }))],
+          opaquePorts ?? DEFAULT_OPAQUE_PORTS,
+          settings,
+        );
+        pm = {
+          ns,
+          settings,
+          sliceSig,
+          key: JSON.stringify([
+            pod.namespace,
+            pod.serviceAccountName,
+            policyMode,
+            opaquePorts,
+            ports,
+            probes,
+          ]),
+          policyMode,
+          opaquePorts,
+          ports,
+          probes,
+          diagnostics: podDiagnostics,
+        };
+        this.#podMemo.set(pod, pm);
+      }
+      diagnostics.push(...pm.diagnostics);
+      const { key, policyMode, opaquePorts, ports, probes } = pm;
       let profile = profiles.get(key);
       if (profile === undefined) {
         profile = {
@@ -196,6 +259,7 @@ export class ProxyConfigCompiler {
           policyMode,
           opaquePorts,
           ports,
+          probes,
           firstPod: podKey,
         };
         profiles.set(key, profile);
@@ -225,13 +289,24 @@ export class ProxyConfigCompiler {
     const inbound = new Map<string, Memo<InboundFragment>>();
     const entries = new Map<string, ProfileEntry>();
     for (const profile of profiles.values()) {
-      const inKey = JSON.stringify([profile.namespace, profile.serviceAccount, profile.ports]);
+      const inKey = JSON.stringify([
+        profile.namespace,
+        profile.serviceAccount,
+        profile.ports,
+        profile.probes,
+      ]);
       let memo = inbound.get(inKey) ?? this.#inbound.get(inKey);
       if (memo === undefined || !memo.reads.stillValid(ix)) {
         const reads = new Reads(ix);
         memo = {
           reads,
-          value: buildInbound(profile.namespace, profile.serviceAccount, profile.ports, reads),
+          value: buildInbound(
+            profile.namespace,
+            profile.serviceAccount,
+            profile.ports,
+            reads,
+            profile.probes,
+          ),
         };
         this.stats.inboundFragmentsBuilt++;
       }
@@ -332,13 +407,13 @@ export class ProxyConfigCompiler {
         });
       }
     }
-    let json: string | null = null;
+    let bytes: Buffer | null = null;
     return {
       deps,
       outbound: { services, backends },
-      get json() {
-        json ??= `{"services":[${sJson.join(',')}],"backends":[${bJson.join(',')}]}`;
-        return json;
+      get bytes() {
+        bytes ??= Buffer.from(`{"services":[${sJson.join(',')}],"backends":[${bJson.join(',')}]}`);
+        return bytes;
       },
       hash: sha256(hashes.join(',')),
       entries,
@@ -405,9 +480,9 @@ export class ProxyConfigCompiler {
         version,
         config,
         get chunks() {
-          return [first, view.json, '}}\n'];
+          return [first, view.bytes, '}}\n'];
         },
-        parts: { view, headRestJson, restJson },
+        parts: { view, headRestJson, restJson, patches: new WeakMap() },
       },
       diagnostics: [],
     };
@@ -419,7 +494,9 @@ export class ProxyConfigCompiler {
  * `outbound`, plus the services and backends that differ. Only the outbound part is large; it is computed once
  * per pair of outbound views and shared by every subscriber that moves between them.
  */
-export function patchChunks(base: CompiledConfig, next: CompiledConfig): readonly string[] {
+export function patchChunks(base: CompiledConfig, next: CompiledConfig): readonly Chunk[] {
+  const cached = next.parts.patches.get(base);
+  if (cached !== undefined) return cached;
   const from = base.parts.view;
   const to = next.parts.view;
   let outbound = to.patchesFrom.get(from);
@@ -442,7 +519,9 @@ export function patchChunks(base: CompiledConfig, next: CompiledConfig): readonl
     to.patchesFrom.set(from, outbound);
   }
   const head = `{"type":"patch","version":${JSON.stringify(next.version)},"base":${JSON.stringify(base.version)},"config":`;
-  return [head, next.parts.headRestJson, ',"outbound":', outbound, '}\n'];
+  const message = [Buffer.from(`${head}${next.parts.headRestJson},"outbound":${outbound}}\n`)];
+  next.parts.patches.set(base, message);
+  return message;
 }
 
 /** Everything of a config but the header and the outbound section, in a fixed key order. */
@@ -490,6 +569,21 @@ function podPorts(
     add(Number(port), proto ?? 'TCP');
   }
   return [...seen].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol }));
+}
+
+/**
+ * The probes that need an authorization: plaintext httpGet on a port the proxy intercepts, sorted. HTTPS probes
+ * are left out: kubelet's TLS is not mesh TLS, so the proxy sees an opaque connection without identity, which
+ * only a whole-port authorization could admit (see docs/operator.md).
+ */
+function httpProbes(probes: readonly ProbeRecord[], s: MeshSettings): HttpProbe[] {
+  const out = new Map<string, HttpProbe>();
+  for (const p of probes) {
+    if (p.kind !== 'http' || p.scheme !== 'HTTP') continue;
+    if (p.port === s.inboundPort || p.port === s.outboundPort || p.port === s.adminPort) continue;
+    out.set(`${p.port} ${p.path}`, { port: p.port, path: p.path });
+  }
+  return [...out.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, p]) => p);
 }
 
 function sameList(a: unknown[], b: unknown[]): boolean {

@@ -62,6 +62,7 @@ export function pod(ns: string, name: string, sa: string, ip: string, ports: num
     annotations: {},
     labels: {},
     containerPorts: ports.map((port) => ({ port, protocol: 'TCP' })),
+    probes: [],
     meshed: true,
   };
 }

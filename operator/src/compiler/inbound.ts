@@ -1,21 +1,38 @@
 // The inbound side of a proxy: per port of the pod, who may connect (TrafficTargets naming the pod's
 // ServiceAccount as destination) and on which routes.
+
+import { MAX_REGEX_SOURCE_LENGTH } from '../../../crds/proxy-config/regex-dialect.ts';
 import type { Authorization, InboundPort, PortProtocol } from '../../../crds/proxy-config/types.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { Reads } from './reads.ts';
 import { resolveTarget } from './resolve.ts';
+
+/** Name of the authorization that admits kubelet's HTTP probes (logs, metrics, the 403 reason). */
+export const PROBE_AUTHORIZATION = 'weft/kubelet-probes';
+
+/** An httpGet probe of the pod: kubelet sends `GET <path>` in plaintext, without mesh identity. */
+export interface HttpProbe {
+  port: number;
+  path: string;
+}
 
 export interface InboundFragment {
   ports: InboundPort[];
   diagnostics: Diagnostic[];
 }
 
-/** Builds authorizations for the pod ports of a workload identity (namespace + ServiceAccount). */
+/**
+ * Builds authorizations for the pod ports of a workload identity (namespace + ServiceAccount), plus, last on
+ * its port, one that lets any client (kubelet has no mesh identity) `GET` exactly the paths of the pod's own
+ * httpGet probes. TCP probes need none: the proxy completes the TCP handshake itself, which is all a
+ * tcpSocket probe checks, and an authorization for "any client, whole port" would open the port to everyone.
+ */
 export function buildInbound(
   namespace: string,
   serviceAccount: string,
   podPorts: { port: number; protocol: PortProtocol }[],
   reads: Reads,
+  probes: readonly HttpProbe[] = [],
 ): InboundFragment {
   const diagnostics: Diagnostic[] = [];
   const targets = reads.targets(`${namespace}/${serviceAccount}`).map((tt) => {
@@ -45,7 +62,41 @@ export function buildInbound(
         httpMatches,
       });
     }
+    // HTTP matches are not allowed on opaque and udp ports (the proxy never parses HTTP there).
+    const probePaths =
+      pp.protocol === 'opaque' || pp.protocol === 'udp'
+        ? []
+        : [...new Set(probes.filter((p) => p.port === pp.port).map((p) => probePath(p.path)))]
+            .filter((path) => escapeRegex(path).length < MAX_REGEX_SOURCE_LENGTH)
+            .sort();
+    if (probePaths.length > 0) {
+      authorizations.push({
+        name: PROBE_AUTHORIZATION,
+        sources: [{ kind: 'unauthenticated' }],
+        httpMatches: probePaths.map((path) => ({
+          name: null,
+          pathRegex: `${escapeRegex(path)}$`,
+          methods: ['GET'],
+          headers: [],
+        })),
+      });
+    }
     if (authorizations.length > 0) ports.push({ port: pp.port, protocol: pp.protocol, authorizations });
   }
   return { ports, diagnostics };
+}
+
+/**
+ * The path kubelet requests for a probe path: the query string is not part of what the proxy matches, an
+ * empty path is "/", and a path without a leading "/" gets one (as Go's URL formatting does).
+ */
+export function probePath(path: string): string {
+  const q = path.search(/[?#]/);
+  const p = q === -1 ? path : path.slice(0, q);
+  return p.startsWith('/') ? p : `/${p}`;
+}
+
+/** Escapes every character that is not a letter, digit, "/", "-" or "_" (the dialect allows `\<punct>`). */
+export function escapeRegex(s: string): string {
+  return s.replace(/[^A-Za-z0-9/_-]/g, (c) => (/[!-~]/.test(c) ? `\\${c}` : c));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import type { CompiledConfig } from '../compiler/compile.ts';
+import type { Chunk, CompiledConfig } from '../compiler/compile.ts';
 import { ConfigHub, type SubscriberSink } from './hub.ts';
 
 const cfg = (v: string): CompiledConfig => ({
@@ -15,9 +15,17 @@ class Sink implements SubscriberSink {
   closed: string | null = null;
   full = false;
   #drain: () => void = () => {};
-  write(chunks: readonly string[]): boolean {
+  /** Flush callbacks of writes not yet flushed (a test flushes them, as a socket would). */
+  unflushed: (() => void)[] = [];
+  autoFlush = true;
+  write(chunks: readonly Chunk[], flushed: () => void): boolean {
     this.lines.push(chunks.join(''));
+    if (this.autoFlush && !this.full) flushed();
+    else this.unflushed.push(flushed);
     return !this.full;
+  }
+  flush(): void {
+    for (const f of this.unflushed.splice(0)) f();
   }
   onDrain(cb: () => void): void {
     this.#drain = cb;
@@ -25,6 +33,7 @@ class Sink implements SubscriberSink {
   drain(): void {
     this.full = false;
     this.#drain();
+    this.flush();
   }
   close(reason: string): void {
     this.closed = reason;
@@ -118,6 +127,33 @@ describe('ConfigHub', () => {
     expect(a.lines.map((l) => JSON.parse(l).version)).toEqual(['v1']);
     b.drain();
     expect(a.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
+    hub.close();
+  });
+
+  test('a full config counts until it is flushed out of the process, even when write() did not push back', () => {
+    const hub = new ConfigHub({ maxFullInFlight: 2 });
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const sinks = Array.from({ length: 5 }, () => {
+      const s = new Sink();
+      s.autoFlush = false;
+      hub.subscribe('ns/p', s, full);
+      return s;
+    });
+    expect(sinks.map((s) => s.lines.length)).toEqual([1, 1, 0, 0, 0]);
+    sinks[0]!.flush();
+    expect(sinks.map((s) => s.lines.length)).toEqual([1, 1, 1, 0, 0]);
+    // A new version waits its turn behind the two unflushed ones and those already waiting (newest wins).
+    hub.publish(new Map([['ns/p', cfg('v2')]]));
+    expect(sinks.map((s) => s.lines.length)).toEqual([1, 1, 1, 0, 0]);
+    for (let i = 0; i < 10; i++) for (const s of sinks) s.flush();
+    expect(sinks.map((s) => s.lines.map((l) => JSON.parse(l).version).at(-1))).toEqual([
+      'v2',
+      'v2',
+      'v2',
+      'v2',
+      'v2',
+    ]);
+    expect(sinks[1]!.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
     hub.close();
   });
 

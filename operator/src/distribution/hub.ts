@@ -2,12 +2,15 @@
 // a slow subscriber hold anything up. Each subscriber has a bounded queue of one config (a newer config replaces a
 // queued older one: only the latest matters) plus keepalive pings; a subscriber that cannot drain its socket
 // within the write timeout is disconnected and reconnects with `since`.
-import { type CompiledConfig, patchChunks } from '../compiler/compile.ts';
+import { type Chunk, type CompiledConfig, patchChunks } from '../compiler/compile.ts';
 
 /** The transport side of one subscriber (an HTTP response in production, anything in tests). */
 export interface SubscriberSink {
-  /** Writes one message given in pieces; returns false when the sink is over its buffer (wait for drain). */
-  write(chunks: readonly string[]): boolean;
+  /**
+   * Writes one message given in pieces; returns false when the sink is over its buffer (wait for drain).
+   * Calls `flushed` once every piece has left the process (handed to the kernel) or the sink failed.
+   */
+  write(chunks: readonly Chunk[], flushed: () => void): boolean;
   onDrain(cb: () => void): void;
   close(reason: string): void;
 }
@@ -23,12 +26,14 @@ export interface HubOptions {
   pingIntervalMs?: number;
   observer?: HubObserver;
   /**
-   * Full configs (hundreds of KiB each) being written at once, at most; more wait their turn. Bounds the memory
-   * a reconnect storm puts in socket buffers. Patches and pings are not limited.
+   * Full configs (hundreds of KiB each) not yet flushed out of the process, at most; more wait their turn. A
+   * full config counts from its write until the socket has handed every byte to the kernel (not merely until
+   * `write` returns true: TLS encrypts the whole message into process memory first), so this bounds the memory
+   * a reconnect storm of thousands of subscribers puts in TLS buffers. Patches and pings are not limited.
    */
   maxFullInFlight?: number;
   /** Builds a patch message from the config a subscriber holds to the new one (default: the compiler's). */
-  patch?: (base: CompiledConfig, next: CompiledConfig) => readonly string[];
+  patch?: (base: CompiledConfig, next: CompiledConfig) => readonly Chunk[];
 }
 
 export interface SubscribeOptions {
@@ -39,6 +44,7 @@ export interface SubscribeOptions {
 }
 
 const PING: readonly string[] = ['{"type":"ping"}\n'];
+const NOTHING = (): void => {};
 
 class Subscriber {
   readonly podKey: string;
@@ -48,7 +54,7 @@ class Subscriber {
   lastSent: CompiledConfig | null = null;
   readonly acceptPatch: boolean;
   blocked = false;
-  /** Its last write was a full config that has not drained yet (counts against maxFullInFlight). */
+  /** Its last full config has not been flushed yet (counts against maxFullInFlight). */
   fullInFlight = false;
   pending: { config: CompiledConfig; since: number } | null = null;
   lastWrite = Date.now();
@@ -134,7 +140,7 @@ export class ConfigHub {
 
   #send(s: Subscriber, c: CompiledConfig, since: number): void {
     if (s.closed || s.lastVersion === c.version) return;
-    if (s.blocked || this.#fullWaiting.has(s)) {
+    if (s.blocked || s.fullInFlight || this.#fullWaiting.has(s)) {
       s.pending = { config: c, since };
       return;
     }
@@ -147,30 +153,37 @@ export class ConfigHub {
     const chunks = patch ? this.#o.patch(s.lastSent!, c) : c.chunks;
     s.lastSent = c;
     s.lastVersion = c.version;
-    this.#write(s, chunks);
-    if (!patch && s.blocked) {
+    if (!patch) {
       s.fullInFlight = true;
       this.#fullInFlight++;
     }
+    this.#write(s, chunks, patch ? NOTHING : () => this.#fullDone(s));
     this.#o.observer?.pushed((performance.now() - since) / 1000);
   }
 
-  /** A full write finished (drained or its subscriber left): let waiting subscribers have theirs. */
+  /** A full config left the process (or its subscriber left): let waiting subscribers have theirs. */
   #fullDone(s: Subscriber): void {
     if (!s.fullInFlight) return;
     s.fullInFlight = false;
     this.#fullInFlight--;
+    // Those already waiting go first; this subscriber's own next full config queues behind them.
     for (const w of this.#fullWaiting) {
       if (this.#fullInFlight >= this.#o.maxFullInFlight) break;
       this.#fullWaiting.delete(w);
-      const p = w.pending;
-      w.pending = null;
-      if (p !== null) this.#send(w, p.config, p.since);
+      this.#sendPending(w);
     }
+    this.#sendPending(s);
   }
 
-  #write(s: Subscriber, chunks: readonly string[]): void {
-    const ok = s.sink.write(chunks);
+  #sendPending(s: Subscriber): void {
+    if (s.closed || s.blocked || s.fullInFlight) return;
+    const p = s.pending;
+    s.pending = null;
+    if (p !== null) this.#send(s, p.config, p.since);
+  }
+
+  #write(s: Subscriber, chunks: readonly Chunk[], flushed: () => void): void {
+    const ok = s.sink.write(chunks, flushed);
     s.lastWrite = Date.now();
     if (!ok) {
       s.blocked = true;
@@ -188,17 +201,14 @@ export class ConfigHub {
     s.blocked = false;
     if (s.drainTimer !== null) clearTimeout(s.drainTimer);
     s.drainTimer = null;
-    this.#fullDone(s);
-    const p = s.pending;
-    s.pending = null;
-    if (p !== null) this.#send(s, p.config, p.since);
+    this.#sendPending(s);
   }
 
   #ping(): void {
     const now = Date.now();
     for (const set of this.#subs.values()) {
       for (const s of set) {
-        if (!s.blocked && now - s.lastWrite >= this.#o.pingIntervalMs) this.#write(s, PING);
+        if (!s.blocked && now - s.lastWrite >= this.#o.pingIntervalMs) this.#write(s, PING, NOTHING);
       }
     }
   }

@@ -23,6 +23,7 @@ const pod = (over: Partial<PodRecord> = {}): PodRecord => ({
   annotations: {},
   labels: {},
   containerPorts: [],
+  probes: [],
   meshed: true,
   ...over,
 });

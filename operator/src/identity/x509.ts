@@ -30,7 +30,7 @@ import {
   tlv,
   uintBytes,
   utf8,
-} from './der.ts';
+} from '../../../crds/x509/der.ts';
 
 const OID = {
   ecPublicKey: '1.2.840.10045.2.1',

@@ -56,6 +56,49 @@ describe('convert', () => {
     ).toBe(true);
   });
 
+  test('Pod probes: httpGet and tcpSocket with ports resolved by name in their container; exec, gRPC and host probes left out', () => {
+    const r = podRecord({
+      metadata: { name: 'p', namespace: 'n' },
+      spec: {
+        initContainers: [
+          {
+            name: 'sidecar',
+            restartPolicy: 'Always',
+            ports: [{ name: 'admin', containerPort: 9901 }],
+            readinessProbe: { httpGet: { port: 'admin', path: '/ready' } },
+          },
+        ],
+        containers: [
+          {
+            name: 'app',
+            ports: [{ name: 'http', containerPort: 8080 }],
+            startupProbe: { httpGet: { port: 'http', path: '/healthz' } },
+            readinessProbe: { httpGet: { port: 8080, path: '/healthz' } },
+            livenessProbe: { httpGet: { port: '8081', path: '/live', scheme: 'HTTPS' } },
+          },
+          {
+            name: 'db',
+            ports: [{ name: 'sql', containerPort: 5432 }],
+            readinessProbe: { tcpSocket: { port: 'sql' } },
+            livenessProbe: { exec: { command: ['true'] } },
+            startupProbe: { grpc: { port: 5433 } },
+          },
+          {
+            name: 'odd',
+            readinessProbe: { httpGet: { port: 'http', path: '/x' } },
+            livenessProbe: { httpGet: { port: 80, host: '10.0.0.9', path: '/elsewhere' } },
+          },
+        ],
+      },
+    });
+    expect(r.probes).toEqual([
+      { kind: 'http', port: 9901, path: '/ready', scheme: 'HTTP' },
+      { kind: 'http', port: 8080, path: '/healthz', scheme: 'HTTP' },
+      { kind: 'http', port: 8081, path: '/live', scheme: 'HTTPS' },
+      { kind: 'tcp', port: 5432 },
+    ]);
+  });
+
   test('an update that changes nothing the compiler reads yields an equal record', () => {
     const a = podRecord({
       metadata: { name: 'p', namespace: 'n', resourceVersion: '1' },

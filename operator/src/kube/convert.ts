@@ -1,6 +1,7 @@
 // Kubernetes objects (as client-node lists them, or as watch events deliver them) -> the compiler's records.
 // Pure. Reads only what the compiler needs, so an update that touches nothing relevant yields an equal record.
 import type {
+  V1Container,
   V1EndpointSlice,
   V1Namespace,
   V1Pod,
@@ -13,6 +14,7 @@ import type {
   L4Protocol,
   NamespaceRecord,
   PodRecord,
+  ProbeRecord,
   ServiceAccountRecord,
   ServiceRecord,
 } from '../model/cluster.ts';
@@ -82,8 +84,49 @@ export function podRecord(p: V1Pod): PodRecord {
     annotations: { ...annotations },
     labels: { ...labels },
     containerPorts: ports,
+    probes: probesOf([...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]),
     meshed: labels[MESHED_LABEL] === 'true' || annotations[INJECTED_VERSION] !== undefined,
   };
+}
+
+/**
+ * The probes kubelet sends over the network (httpGet, tcpSocket), ports resolved as kubelet does: a number, or
+ * the name of a port of the same container. A probe whose named port does not exist, or an httpGet probe with a
+ * `host` (kubelet then connects to that host, not to the pod), is left out. Restartable init containers (native
+ * sidecars) are probed like containers.
+ */
+export function probesOf(containers: readonly V1Container[]): ProbeRecord[] {
+  const out: ProbeRecord[] = [];
+  const seen = new Set<string>();
+  for (const c of containers) {
+    for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
+      if (probe === undefined) continue;
+      const target = probe.httpGet ?? probe.tcpSocket;
+      if (target === undefined) continue;
+      const port =
+        typeof target.port === 'number'
+          ? target.port
+          : /^\d+$/.test(target.port)
+            ? Number(target.port)
+            : c.ports?.find((p) => p.name === target.port)?.containerPort;
+      if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+      let record: ProbeRecord;
+      if (probe.httpGet !== undefined) {
+        if (probe.httpGet.host !== undefined && probe.httpGet.host !== '') continue;
+        record = {
+          kind: 'http',
+          port,
+          path: probe.httpGet.path ?? '',
+          scheme: probe.httpGet.scheme === 'HTTPS' ? 'HTTPS' : 'HTTP',
+        };
+      } else record = { kind: 'tcp', port };
+      const k = JSON.stringify(record);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.push(record);
+    }
+  }
+  return out;
 }
 
 export function serviceAccountRecord(sa: V1ServiceAccount): ServiceAccountRecord {

@@ -57,6 +57,14 @@ export interface ContainerPortRecord {
   protocol: L4Protocol;
 }
 
+/**
+ * A kubelet probe of an app container that reaches the pod over the network, with its port resolved to a
+ * number. Exec and gRPC probes, and HTTP probes with a `host` (kubelet connects elsewhere) are not recorded.
+ */
+export type ProbeRecord =
+  | { kind: 'http'; port: number; path: string; scheme: 'HTTP' | 'HTTPS' }
+  | { kind: 'tcp'; port: number };
+
 export interface PodRecord {
   namespace: string;
   name: string;
@@ -66,6 +74,8 @@ export interface PodRecord {
   annotations: Readonly<Record<string, string>>;
   labels: Readonly<Record<string, string>>;
   containerPorts: readonly ContainerPortRecord[];
+  /** Liveness, readiness and startup probes of every container, in container order, without duplicates. */
+  probes: readonly ProbeRecord[];
   /** Whether the pod runs a Weft proxy (injected), and so needs a config. */
   meshed: boolean;
 }

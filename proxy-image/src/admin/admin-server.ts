@@ -1,10 +1,14 @@
 // The admin listener (node:http; not on the hot path): /metrics, /ready, /live, /config (dump without
 // keys), and POST /shutdown accepted only from loopback.
 
-import http from 'node:http';
+import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from '../metrics/index.ts';
 import type { ProxyRuntime } from '../proxy.ts';
+
+// Through require, not `import`: Node's ESM facade of node:http reads every export, including the lazy
+// WebSocket/CloseEvent/MessageEvent ones, which loads undici (about 12 MB resident) for nothing.
+const nodeHttp = process.getBuiltinModule('node:http');
 
 export interface AdminOptions {
   readonly runtime: ProxyRuntime;
@@ -28,7 +32,7 @@ export function createAdminServer(opts: AdminOptions): http.Server {
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
     res.end(body);
   };
-  const server = http.createServer((req, res) => {
+  const server = nodeHttp.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/live') return send(res, 200, 'text/plain', 'live\n');
     if (path === '/ready') {

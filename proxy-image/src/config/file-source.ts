@@ -3,13 +3,15 @@
 // reported with every error path and the last good one stays in force. This is the standalone seam; the
 // control-plane stream client will implement the same ConfigSource interface.
 
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { type ProxyConfigError, validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 
 const requireModule = createRequire(import.meta.url);
+// Not `import`: Node's ESM facade of node:fs reads its lazy exports (fs.promises and the streams) too.
+const { readFileSync, watch } = process.getBuiltinModule('node:fs');
 
 export type ConfigLoad = { ok: true; config: ProxyConfig } | { ok: false; errors: ProxyConfigError[] };
 

@@ -58,8 +58,15 @@ async function writeAtomically(dir: string, name: string, text: string, mode: nu
   await rename(tmp, join(dir, name));
 }
 
-/** Starts the client; resolves once the first certificate is written. */
-export async function startAgent(settings: AgentSettings, logger: Logger): Promise<ControlPlaneClient> {
+/**
+ * Starts the client; resolves once the first certificate is written. `onConfig` sees every config as it
+ * arrives (the data path applies it in-process); the file copy is for people and tools reading the volume.
+ */
+export async function startAgent(
+  settings: AgentSettings,
+  logger: Logger,
+  onConfig?: (version: string, config: unknown) => void,
+): Promise<ControlPlaneClient> {
   await mkdir(settings.identityDir, { recursive: true, mode: 0o700 });
   const client = new ControlPlaneClient({
     address: settings.controlPlane,
@@ -85,6 +92,7 @@ export async function startAgent(settings: AgentSettings, logger: Logger): Promi
     });
   });
   client.on('config', (version, config) => {
+    onConfig?.(version, config);
     queue('config', async () => {
       await writeAtomically(dir, IDENTITY_FILES.config, `${JSON.stringify(config)}\n`, 0o644);
       logger.info({ version }, 'config received');

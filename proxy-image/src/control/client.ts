@@ -7,6 +7,9 @@ import type { ClientRequest } from 'node:http';
 import https from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
+import { applyConfigPatch } from '../../../crds/control-plane/patch.ts';
+import type { PatchMessage } from '../../../crds/control-plane/types.ts';
+import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { ExponentialBackoff } from '../core/backoff.ts';
 import type { RandomSource } from '../core/random.ts';
 import {
@@ -85,9 +88,12 @@ export class ControlPlaneClient extends EventEmitter<{
   readonly #s: ControlPlaneSettings;
   readonly #host: string;
   readonly #port: number;
-  readonly #backoff = new ExponentialBackoff({ baseMs: 500, maxMs: 30_000, jitter: 0.5 });
+  // At most 10 s between attempts: a returning operator is found quickly; jitter spreads a fleet out.
+  readonly #backoff = new ExponentialBackoff({ baseMs: 500, maxMs: 10_000, jitter: 0.5 });
   #identity: WorkloadIdentity | undefined;
   #version = '';
+  /** The last full document, the base that patches apply to. */
+  #config: ProxyConfig | undefined;
   #stopped = false;
   #renewTimer: NodeJS.Timeout | undefined;
   #streamRequest: ClientRequest | undefined;
@@ -225,8 +231,12 @@ export class ControlPlaneClient extends EventEmitter<{
   #followConfig(attempt: number): void {
     if (this.#stopped || !this.#identity) return;
     const identity = this.#identity;
-    const query = new URLSearchParams({ pod: `${this.#s.pod.namespace}/${this.#s.pod.name}` });
-    if (this.#version) query.set('since', this.#version);
+    // Patches after the first full document: a weight change is then a few KiB instead of every service.
+    const query = new URLSearchParams({
+      pod: `${this.#s.pod.namespace}/${this.#s.pod.name}`,
+      accept: 'patch',
+    });
+    if (this.#version && this.#config !== undefined) query.set('since', this.#version);
     const decoder = new NdjsonDecoder(this.#s.maxConfigBytes ?? 16 * 1024 * 1024);
     let received = false;
     let silence: NodeJS.Timeout | undefined;
@@ -243,29 +253,33 @@ export class ControlPlaneClient extends EventEmitter<{
       agent: false,
     });
     this.#streamRequest = req;
-    const watchdog = () => {
-      clearTimeout(silence);
-      silence = setTimeout(
-        () => req.destroy(new Error('config stream silent for too long')),
-        this.#s.silenceTimeoutMs ?? 45_000,
-      );
-    };
     let done = false;
+    // Every way a stream can end leads here exactly once: request error, response error, the response
+    // closing (a peer that vanished or reset mid-stream emits no 'end'), or silence past the watchdog.
     const retry = (error: Error) => {
       clearTimeout(silence);
       if (done || this.#stopped) return;
       done = true;
+      req.destroy();
       const next = received ? 0 : attempt + 1;
       const delay = this.#backoff.delayMs(next, mathRandom);
       this.#s.logger.warn({ err: error, retryInMs: Math.round(delay) }, 'config stream lost');
       this.emit('problem', error);
       setTimeout(() => this.#followConfig(next), delay).unref();
     };
+    const watchdog = () => {
+      clearTimeout(silence);
+      silence = setTimeout(
+        () => retry(new Error('config stream silent for too long')),
+        this.#s.silenceTimeoutMs ?? 45_000,
+      );
+    };
     req.on('error', retry);
+    req.on('close', () => retry(new Error('config stream closed')));
     req.on('response', (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        req.destroy(
+        retry(
           new ControlPlaneError(res.statusCode ?? 0, 'HTTPError', `config stream answered ${res.statusCode}`),
         );
         return;
@@ -277,20 +291,48 @@ export class ControlPlaneClient extends EventEmitter<{
         try {
           messages = decoder.push(chunk);
         } catch (error) {
-          req.destroy(error as Error);
+          retry(error as Error);
           return;
         }
         for (const m of messages) {
-          const message = m as { type?: string; version?: string; config?: unknown };
-          if (message.type === 'config' && typeof message.version === 'string') {
+          const message = m as { type?: string; version?: string; base?: string; config?: unknown };
+          if (typeof message.version !== 'string') continue;
+          if (message.type === 'config') {
             received = true;
             this.#version = message.version;
+            this.#config = message.config as ProxyConfig;
             this.emit('config', message.version, message.config);
+          } else if (message.type === 'patch') {
+            if (this.#config === undefined || message.base !== this.#version) {
+              // Not against what we hold: start over with a full document.
+              const held = this.#version || 'nothing';
+              this.#version = '';
+              this.#config = undefined;
+              retry(new Error(`config patch against ${message.base}, holding ${held}`));
+              return;
+            }
+            let next: ProxyConfig;
+            try {
+              next = applyConfigPatch(this.#config, m as PatchMessage);
+            } catch (error) {
+              this.#version = '';
+              this.#config = undefined;
+              retry(error as Error);
+              return;
+            }
+            received = true;
+            this.#version = message.version;
+            this.#config = next;
+            this.emit('config', message.version, next);
           }
         }
       });
+      res.on('error', retry);
       res.on('end', () => retry(new Error('config stream ended')));
+      res.on('close', () => retry(new Error('config stream closed')));
     });
+    // The connection itself: before the response starts, a silent peer is caught by the same watchdog.
+    watchdog();
     req.end();
   }
 }

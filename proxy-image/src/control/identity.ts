@@ -1,42 +1,48 @@
 // The workload's own identity material: an ECDSA P-256 key made in the pod (it never leaves it),
 // the CSR that asks the operator for a certificate, and when to renew. Pure apart from key generation.
-import 'reflect-metadata';
-import { type webcrypto, X509Certificate } from 'node:crypto';
+// node:crypto makes and signs; the request itself is a few DER structures (crds/x509/der.ts, shared with
+// the operator, which parses it): no X.509 library resident in every proxy (one cost about 18 MB RSS).
+import { generateKeyPair, type KeyObject, sign, X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
+import { bitString, context, octets, oid, seq, set, smallInt } from '../../../crds/x509/der.ts';
 
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
+const generateKeyPairAsync = promisify(generateKeyPair);
 
-import * as x509 from '@peculiar/x509';
-
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const OID = {
+  extensionRequest: '1.2.840.113549.1.9.14',
+  subjectAltName: '2.5.29.17',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+} as const;
+const IA5_URI = 6; // GeneralName [6] uniformResourceIdentifier, implicit IA5String
 
 export interface WorkloadKey {
-  readonly keys: CryptoKeyPair;
+  readonly privateKey: KeyObject;
+  /** SubjectPublicKeyInfo, DER. */
+  readonly publicKeySpki: Buffer;
   /** PKCS#8 PEM for node:tls; held in memory only. */
   readonly privateKeyPem: string;
 }
 
 export async function generateWorkloadKey(): Promise<WorkloadKey> {
-  // Extractable so node:tls can use it; it is never written anywhere or logged.
-  const keys = (await crypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const body = pkcs8.toString('base64').replace(/.{64}/g, '$&\n');
+  const { privateKey, publicKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   return {
-    keys,
-    privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${body.trimEnd()}\n-----END PRIVATE KEY-----\n`,
+    privateKey,
+    publicKeySpki: publicKey.export({ type: 'spki', format: 'der' }),
+    // Exported so node:tls can use it; it is never written anywhere but the pod's in-memory volume, or logged.
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
 }
 
-/** A PKCS#10 request for the SPIFFE ID, signed by the workload key. */
+/** A PKCS#10 request (RFC 2986) for the SPIFFE ID as a URI SAN, empty subject, signed by the workload key. */
 export async function createCsr(key: WorkloadKey, spiffeId: string): Promise<string> {
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create(
-    {
-      keys: key.keys,
-      signingAlgorithm: ALGORITHM,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }])],
-    },
-    crypto,
-  );
-  return csr.toString('pem');
+  const san = seq(context(IA5_URI, Buffer.from(spiffeId, 'ascii'), false));
+  const extensions = seq(seq(oid(OID.subjectAltName), octets(san)));
+  const attributes = context(0, seq(oid(OID.extensionRequest), set(extensions)), true);
+  const info = seq(smallInt(0), seq(), key.publicKeySpki, attributes);
+  const signature = sign('sha256', info, key.privateKey); // DER ECDSA-Sig-Value
+  const der = seq(info, seq(oid(OID.ecdsaWithSha256)), bitString(signature));
+  const body = der.toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${body.trimEnd()}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
 export interface CertificateFacts {

@@ -8,6 +8,7 @@ import { SeededRandom } from './random.ts';
 import {
   compileTables,
   type EndpointState,
+  isIpLiteral,
   type LogicalPort,
   REASON_BAD_AUTHORITY,
   REASON_NOT_AUTHORIZED,
@@ -81,6 +82,18 @@ describe('outbound lookup', () => {
     expect(asService(t.lookupByAuthority('[fd00:10:96::28]:9090', 80)).service.name).toBe('payments');
     expect(t.lookupByAuthority('checkout', 80)).toEqual({ kind: 'none', reason: REASON_UNKNOWN_AUTHORITY });
     expect(t.lookupByAuthority('example.com', 80).kind).toBe('none');
+  });
+
+  test('IP literal detection (per request, without a regex) matches its definition', () => {
+    const definition = (h: string) => h.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(h);
+    const piece = fc.constantFrom('1', '12', '123', '1234', '.', '..', 'a', ':', '');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 9 }), (parts) => {
+        const h = parts.join('');
+        expect(isIpLiteral(h)).toBe(definition(h));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   test('malformed authorities are refused with a reason', () => {

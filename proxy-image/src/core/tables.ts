@@ -795,10 +795,21 @@ function parsePort(s: string, start: number): number {
 }
 
 /** IPv4 dotted quad or anything with a colon (IPv6). DNS names never contain ':' and never end in a digit-only TLD. */
-function isIpLiteral(host: string): boolean {
+/** IPv6 (any colon) or dotted-quad digits (four groups of 1-3 digits); no regex, it runs per request. */
+export function isIpLiteral(host: string): boolean {
   if (host.includes(':')) return true;
-  const last = host.charCodeAt(host.length - 1);
-  return last >= 48 && last <= 57 && /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+  let groups = 1;
+  let digits = 0;
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return false;
+    } else if (c === 0x2e && digits > 0 && groups < 4) {
+      groups++;
+      digits = 0;
+    } else return false;
+  }
+  return groups === 4 && digits > 0;
 }
 
 /** Canonical text of an IP address: IPv6 compressed lowercase, IPv4-mapped IPv6 as IPv4; null if invalid. */

@@ -3,7 +3,7 @@
 // forwarded on a pooled client session per endpoint (plaintext, or mTLS to a peer proxy with ALPN
 // weft.h2). Response headers, data and trailers (grpc-status) pass through; backpressure is stream.pipe's.
 
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { classifyResponse, parseGrpcStatus } from '../core/classify.ts';
@@ -13,7 +13,13 @@ import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
 import type { DataPathObserver, TrafficLabels } from './observer.ts';
 import type { MeshConnector, UpstreamTarget } from './upstream.ts';
 
-const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+// node:http2 is loaded on the first HTTP/2 connection: loading it (and nghttp2 behind it) costs a proxy
+// that never sees HTTP/2 several MB of resident memory.
+const h2 = () => process.getBuiltinModule('node:http2');
+// Values of nghttp2.h (http2.constants would load the module).
+const NGHTTP2_FLAG_END_STREAM = 0x1;
+const NGHTTP2_CANCEL = 0x8;
+const NGHTTP2_REFUSED_STREAM = 0x7;
 
 /** Where one stream goes, decided by the router. */
 export type H2Decision =
@@ -56,7 +62,8 @@ class H2HeadersView implements HttpRequestView {
 }
 
 export class H2Proxy {
-  private readonly server: http2.Http2Server;
+  /** Created with the first HTTP/2 connection (see h2()). */
+  private serverValue: http2.Http2Server | null = null;
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   private readonly connections = new Map<string, H2Connection>();
   private readonly mesh: MeshConnector;
@@ -68,8 +75,12 @@ export class H2Proxy {
     this.mesh = mesh;
     this.observer = observer;
     this.log = log;
-    this.server = http2.createServer({ peerMaxConcurrentStreams: 1000 });
-    this.server.on('stream', (stream, headers) => {
+  }
+
+  private get server(): http2.Http2Server {
+    if (this.serverValue !== null) return this.serverValue;
+    const server = h2().createServer({ peerMaxConcurrentStreams: 1000 });
+    server.on('stream', (stream, headers) => {
       try {
         this.onStream(stream, headers);
       } catch (err) {
@@ -77,7 +88,9 @@ export class H2Proxy {
         stream.destroy();
       }
     });
-    this.server.on('sessionError', () => undefined);
+    server.on('sessionError', () => undefined);
+    this.serverValue = server;
+    return server;
   }
 
   setConnectTimeout(ms: number): void {
@@ -103,7 +116,7 @@ export class H2Proxy {
   private upstream(target: UpstreamTarget): http2.ClientHttp2Session {
     const existing = this.sessions.get(target.key);
     if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
-    const session = http2.connect(
+    const session = h2().connect(
       `http://${net.isIPv6(target.address) ? `[${target.address}]` : target.address}:${target.port}`,
       {
         createConnection: () => {

@@ -6,6 +6,7 @@
 import type net from 'node:net';
 import { isIdempotentMethod } from '../core/retry-policy.ts';
 import { type BodyFramer, ChunkedFramer, LengthFramer, UntilCloseFramer } from '../http1/body.ts';
+import { latin1 } from '../http1/chars.ts';
 import {
   type HeadLimits,
   parseRequestHead,
@@ -129,6 +130,11 @@ const P_PIPELINE: number = 4;
 
 /** Response heads from upstream may be larger than what clients may send. */
 const RESPONSE_LIMITS: HeadLimits = { maxHeaderBytes: 65536, maxHeaderCount: 500 };
+/**
+ * A Content-Length response body up to this size that arrived with its head goes out in the same write,
+ * as one latin1 string (byte-exact; Node writes such strings from a stack buffer, no allocation).
+ */
+const INLINE_BODY_BYTES = 8192;
 
 export class Http1Session implements UpstreamOwner {
   private readonly client: net.Socket;
@@ -319,7 +325,8 @@ export class Http1Session implements UpstreamOwner {
 
   private startExchange(head: RequestHead): void {
     this.req = head;
-    this.startedAt = performance.now();
+    const now = performance.now();
+    this.startedAt = now;
     this.attempt = 0;
     this.reqDone = false;
     this.reqBytesSent = 0;
@@ -359,12 +366,12 @@ export class Http1Session implements UpstreamOwner {
     if (decision.timeoutMs !== null) this.timer = setTimeout(() => this.onTimeout(), decision.timeoutMs);
     this.state = hasBody ? S_BODY : S_WAIT;
     this.reqDone = !hasBody;
-    this.dispatch(decision.target);
+    this.dispatch(decision.target, now);
   }
 
-  private dispatch(target: UpstreamTarget): void {
+  private dispatch(target: UpstreamTarget, now: number): void {
     this.target = target;
-    this.attemptStartedAt = performance.now();
+    this.attemptStartedAt = now;
     const tryMs = this.plan?.attemptTimeoutMs?.() ?? null;
     if (tryMs !== null) {
       this.clearTryTimer();
@@ -396,12 +403,20 @@ export class Http1Session implements UpstreamOwner {
       hostFallback: this.ctx.defaultAuthority,
     });
     this.resState = R_HEAD;
-    up.socket.cork();
-    up.socket.write(head, 'latin1');
-    // A retry of a request whose body was already read replays the kept copy; otherwise the body streams.
-    if (this.reqDone && this.replay !== null) for (const b of this.replay) up.socket.write(b);
-    else this.processClient();
-    up.socket.uncork();
+    const socket = up.socket;
+    if (this.reqDone && this.replay === null) {
+      socket.write(head, 'latin1'); // no body: one write, nothing to cork
+      return;
+    }
+    socket.cork();
+    try {
+      socket.write(head, 'latin1');
+      // A retry of a request whose body was already read replays the kept copy; otherwise the body streams.
+      if (this.reqDone && this.replay !== null) for (const b of this.replay) socket.write(b);
+      else this.processClient();
+    } finally {
+      socket.uncork();
+    }
   }
 
   private onClientEnd(): void {
@@ -476,13 +491,16 @@ export class Http1Session implements UpstreamOwner {
 
   onUpstreamData(conn: UpstreamConn, chunk: Buffer): void {
     if (conn !== this.upstream) return;
-    // Head and body of a response usually arrive together: one writev instead of two writes.
-    const client = this.client;
-    client.cork();
-    try {
-      this.upstreamData(chunk);
-    } finally {
-      client.uncork();
+    this.upstreamData(chunk);
+    if (conn.reusesReadBuffer) {
+      // The chunk is a view of the connection's read buffer, which its next read overwrites: keep a
+      // copy of an incomplete head, and move the next read elsewhere if a write still queues a view.
+      const rbuf = this.rbuf;
+      if (rbuf !== null && rbuf.buffer === chunk.buffer) {
+        this.rbuf = Buffer.from(rbuf.subarray(this.rStart));
+        this.rStart = 0;
+      }
+      if (this.client.writableLength > 0) conn.pinReadBuffer();
     }
   }
 
@@ -503,7 +521,18 @@ export class Http1Session implements UpstreamOwner {
       return;
     }
     if (this.resState === R_BODY) {
-      this.pumpResponse(chunk, 0);
+      if (!this.dechunk) {
+        this.pumpResponse(chunk, 0);
+        return;
+      }
+      // De-chunking writes each chunk's payload separately: one writev for all of them.
+      const client = this.client;
+      client.cork();
+      try {
+        this.pumpResponse(chunk, 0);
+      } finally {
+        client.uncork();
+      }
       return;
     }
     // Bytes after a complete response: the connection cannot be trusted any more.
@@ -565,23 +594,36 @@ export class Http1Session implements UpstreamOwner {
       if (!this.reqDone || this.framing === 'close' || this.dechunk) this.closeAfter = true;
       if (head.connectionClose || this.framing === 'close' || !this.reqDone) this.upstreamReusable = false;
       const keepAlive10 = req.versionMinor === 0 && !this.closeAfter;
-      this.client.write(
-        serializeResponseHead(head, { close: this.closeAfter, keepAlive10, dechunk: this.dechunk }),
-        'latin1',
-      );
+      const headText = serializeResponseHead(head, {
+        close: this.closeAfter,
+        keepAlive10,
+        dechunk: this.dechunk,
+      });
       if (this.timer !== null) {
         clearTimeout(this.timer);
         this.timer = null;
       }
-      plan.attemptDone(
-        this.target!,
-        head.status >= 500 ? 'failure' : 'success',
-        performance.now() - this.attemptStartedAt,
-      );
+      const now = performance.now();
+      plan.attemptDone(this.target!, head.status >= 500 ? 'failure' : 'success', now - this.attemptStartedAt);
+      const rest = this.rStart;
       if (this.framing === 'none') {
-        if (this.rStart < rbuf.length) this.upstreamReusable = false;
+        this.client.write(headText, 'latin1');
+        if (rest < rbuf.length) this.upstreamReusable = false;
         this.rbuf = null;
-        this.responseDone();
+        this.responseDone(now);
+        return;
+      }
+      if (
+        this.framing === 'length' &&
+        head.contentLength <= INLINE_BODY_BYTES &&
+        rbuf.length - rest >= head.contentLength
+      ) {
+        // The whole (small) body came with the head: one write for both.
+        const end = rest + head.contentLength;
+        this.client.write(end > rest ? headText + latin1(rbuf, rest, end) : headText, 'latin1');
+        if (end < rbuf.length) this.upstreamReusable = false;
+        this.rbuf = null;
+        this.responseDone(now);
         return;
       }
       this.resFramer =
@@ -591,10 +633,17 @@ export class Http1Session implements UpstreamOwner {
             ? new ChunkedFramer(RESPONSE_LIMITS.maxHeaderBytes, RESPONSE_LIMITS.maxHeaderCount)
             : new UntilCloseFramer();
       this.resState = R_BODY;
-      const rest = this.rStart;
       this.rbuf = null;
-      if (rest < rbuf.length) this.pumpResponse(rbuf, rest);
-      else if (this.resFramer.done) this.responseDone();
+      // Head and the first body bytes in one writev.
+      const client = this.client;
+      client.cork();
+      try {
+        client.write(headText, 'latin1');
+        if (rest < rbuf.length) this.pumpResponse(rbuf, rest);
+        else if (this.resFramer.done) this.responseDone();
+      } finally {
+        client.uncork();
+      }
       return;
     }
   }
@@ -730,14 +779,14 @@ export class Http1Session implements UpstreamOwner {
     this.rbuf = null;
     this.upstreamReusable = true;
     if (delayMs <= 0) {
-      this.dispatch(target);
+      this.dispatch(target, performance.now());
       return;
     }
     this.pauseClient(P_CONNECT);
     setTimeout(() => {
       if (this.state === S_CLOSED || this.plan === null) return;
       this.resumeClient(P_CONNECT);
-      this.dispatch(target);
+      this.dispatch(target, performance.now());
     }, delayMs);
   }
 
@@ -779,7 +828,12 @@ export class Http1Session implements UpstreamOwner {
     this.answer(status, reason, message, close);
   }
 
-  private endPlan(status: number, reason: ProxyReason | null, cancelled: boolean): void {
+  private endPlan(
+    status: number,
+    reason: ProxyReason | null,
+    cancelled: boolean,
+    now = performance.now(),
+  ): void {
     this.clearTryTimer();
     if (this.timer !== null) {
       clearTimeout(this.timer);
@@ -790,15 +844,15 @@ export class Http1Session implements UpstreamOwner {
     plan?.done({
       status,
       proxyReason: reason,
-      latencyMs: performance.now() - this.startedAt,
+      latencyMs: now - this.startedAt,
       retries: this.attempt,
       cancelled,
     });
   }
 
-  private responseDone(): void {
+  private responseDone(now = performance.now()): void {
     this.resState = R_DONE;
-    this.endPlan(this.res?.status ?? 0, null, false);
+    this.endPlan(this.res?.status ?? 0, null, false, now);
     if (this.closeAfter && this.framing === 'close') {
       this.upstream?.destroy();
       this.upstream = null;

@@ -187,26 +187,80 @@ export interface OutboundConnection {
 }
 
 const labelCache = new Map<string, TrafficLabels>();
+/**
+ * Traffic labels, interned. `dstService` is the concrete backend that serves the request: under a
+ * TrafficSplit that is the leaf (web-v2), while `authority` stays the service the client called (web).
+ */
 function labelsFor(
   direction: 'inbound' | 'outbound',
   authority: string,
   tls: boolean,
   peerId: string | null,
   lp?: LogicalPort,
+  dstService?: string,
 ): TrafficLabels {
-  const key = `${direction}|${authority}|${tls ? 1 : 0}|${peerId ?? ''}`;
+  const service = dstService ?? lp?.service.name;
+  const key = `${direction}|${authority}|${tls ? 1 : 0}|${peerId ?? ''}|${service ?? ''}`;
   let l = labelCache.get(key);
   if (l === undefined) {
     if (labelCache.size > 50_000) labelCache.clear();
-    const dst = lp === undefined ? undefined : { namespace: lp.service.namespace, service: lp.service.name };
+    const dst = lp === undefined ? undefined : { namespace: lp.service.namespace, service: service! };
     l = { direction, authority, tls, peerId, dst };
     labelCache.set(key, l);
   }
   return l;
 }
 
-/** Labels per logical port and endpoint identity, so the hot path builds no key strings. */
-const serviceLabels = new WeakMap<LogicalPort, Map<string | null, TrafficLabels>>();
+/** Labels per logical port, backend and endpoint identity, so the hot path builds no key strings. */
+const serviceLabels = new WeakMap<LogicalPort, Map<string, Map<string | null, TrafficLabels>>>();
+function endpointLabels(lp: LogicalPort, backend: string, identity: string | null): TrafficLabels {
+  let perLp = serviceLabels.get(lp);
+  if (perLp === undefined) {
+    perLp = new Map();
+    serviceLabels.set(lp, perLp);
+  }
+  let perBackend = perLp.get(backend);
+  if (perBackend === undefined) {
+    perBackend = new Map();
+    perLp.set(backend, perBackend);
+  }
+  let labels = perBackend.get(identity);
+  if (labels === undefined) {
+    labels = labelsFor('outbound', lp.authority, identity !== null, identity, lp, backend);
+    perBackend.set(identity, labels);
+  }
+  return labels;
+}
+
+/** The last service lookup of a connection: keep-alive requests mostly repeat the Host of the previous one. */
+interface ServiceMemo {
+  tables: Tables;
+  host: string | null;
+  lp: LogicalPort | null;
+}
+const serviceMemos = new WeakMap<OutboundConnection, ServiceMemo>();
+
+/** The logical service port of a request, by Host and else by original destination; null for passthrough. */
+function outboundService(tables: Tables, conn: OutboundConnection, host: string | null): LogicalPort | null {
+  const memo = serviceMemos.get(conn);
+  if (memo !== undefined && memo.tables === tables && memo.host === host) return memo.lp;
+  let lp: LogicalPort | null = null;
+  if (host !== null) {
+    const byName = tables.lookupByAuthority(host, conn.dstPort);
+    if (byName.kind === 'service') lp = byName;
+  }
+  if (lp === null) {
+    const byAddr = tables.lookupByAddress(conn.dstAddress, conn.dstPort);
+    if (byAddr.kind === 'service') lp = byAddr;
+  }
+  if (memo === undefined) serviceMemos.set(conn, { tables, host, lp });
+  else {
+    memo.tables = tables;
+    memo.host = host;
+    memo.lp = lp;
+  }
+  return lp;
+}
 
 /** Decides where an outbound HTTP/1 request goes. */
 export function routeOutbound(
@@ -215,26 +269,19 @@ export function routeOutbound(
   head: RequestHead,
   observer: DataPathObserver,
 ): RouteDecision {
-  let lp: LogicalPort | null = null;
-  if (head.host !== null) {
-    const byName = tables.lookupByAuthority(head.host, conn.dstPort);
-    if (byName.kind === 'service') lp = byName;
-  }
+  const lp = outboundService(tables, conn, head.host);
   if (lp === null) {
-    const byAddr = tables.lookupByAddress(conn.dstAddress, conn.dstPort);
-    if (byAddr.kind !== 'service') {
-      const labels = labelsFor('outbound', 'passthrough', false, null);
-      observer.request(labels);
-      return new FixedPlan(plainTarget(conn.dstAddress, conn.dstPort), labels, observer);
-    }
-    lp = byAddr;
+    const labels = labelsFor('outbound', 'passthrough', false, null);
+    observer.request(labels);
+    return new FixedPlan(plainTarget(conn.dstAddress, conn.dstPort), labels, observer);
   }
   const view = new HeadView(head);
   const route = tables.route(lp, view);
   tables.recordRequest(lp);
-  const ep = tables.pickEndpoint(tables.backend(lp, route));
+  const backend = tables.backend(lp, route);
+  const ep = tables.pickEndpoint(backend);
   if (ep.kind !== 'endpoint') {
-    const labels = labelsFor('outbound', lp.authority, false, null, lp);
+    const labels = labelsFor('outbound', lp.authority, false, null, lp, backend.name);
     observer.request(labels);
     return {
       kind: 'respond',
@@ -244,16 +291,7 @@ export function routeOutbound(
       done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason),
     };
   }
-  let perLp = serviceLabels.get(lp);
-  if (perLp === undefined) {
-    perLp = new Map();
-    serviceLabels.set(lp, perLp);
-  }
-  let labels = perLp.get(ep.identity);
-  if (labels === undefined) {
-    labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity, lp);
-    perLp.set(ep.identity, labels);
-  }
+  const labels = endpointLabels(lp, backend.name, ep.identity);
   observer.request(labels);
   return new OutboundPlan(tables, lp, route, ep, head, labels, observer);
 }
@@ -265,6 +303,17 @@ export interface InboundConnection {
   readonly clientId: string | null;
 }
 
+/** Labels of an inbound connection, looked up once per connection instead of once per request. */
+const connectionLabels = new WeakMap<InboundConnection, TrafficLabels>();
+function inboundLabels(conn: InboundConnection): TrafficLabels {
+  let labels = connectionLabels.get(conn);
+  if (labels === undefined) {
+    labels = labelsFor('inbound', `app:${conn.appPort}`, conn.clientId !== null, conn.clientId);
+    connectionLabels.set(conn, labels);
+  }
+  return labels;
+}
+
 /** Authorizes an inbound HTTP/1 request and forwards it to the local app. */
 export function routeInbound(
   tables: Tables,
@@ -272,7 +321,7 @@ export function routeInbound(
   head: RequestHead,
   observer: DataPathObserver,
 ): RouteDecision {
-  const labels = labelsFor('inbound', `app:${conn.appPort}`, conn.clientId !== null, conn.clientId);
+  const labels = inboundLabels(conn);
   observer.request(labels);
   const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(head));
   if (!decision.allowed) {
@@ -319,13 +368,14 @@ export function routeOutboundH2(
   }
   const route = tables.route(lp, view);
   tables.recordRequest(lp);
-  const ep = tables.pickEndpoint(tables.backend(lp, route));
+  const backend = tables.backend(lp, route);
+  const ep = tables.pickEndpoint(backend);
   if (ep.kind !== 'endpoint') {
-    const labels = labelsFor('outbound', lp.authority, false, null, lp);
+    const labels = labelsFor('outbound', lp.authority, false, null, lp, backend.name);
     observer.request(labels);
     return { kind: 'respond', status: 503, reason: 'no-endpoint', labels };
   }
-  const labels = labelsFor('outbound', lp.authority, ep.identity !== null, ep.identity, lp);
+  const labels = endpointLabels(lp, backend.name, ep.identity);
   observer.request(labels);
   return {
     kind: 'forward',

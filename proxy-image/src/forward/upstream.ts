@@ -33,6 +33,39 @@ export interface UpstreamOwner {
   onBug(err: unknown): void;
 }
 
+/** Bytes a plaintext upstream connection reads at most per read (Node's own default read size). */
+const READ_BUFFER_BYTES = 65536;
+
+/**
+ * A plaintext connection's own read buffer (net's `onread`): reads land in it without a Buffer, an
+ * ArrayBuffer and a Readable push per read. The chunk handed to the owner is a view of it that the next
+ * read overwrites, so an owner that keeps any of it past the call must copy it, or pin() the buffer
+ * when a write queued a view of it (the next read then goes to a fresh buffer).
+ */
+class ReadBuffer {
+  private buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  private pinned = false;
+  onData: (chunk: Buffer) => void = () => undefined;
+
+  readonly options = {
+    buffer: (): Buffer => {
+      if (this.pinned) {
+        this.buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+        this.pinned = false;
+      }
+      return this.buf;
+    },
+    callback: (n: number, buf: Uint8Array): boolean => {
+      this.onData((buf as Buffer).subarray(0, n));
+      return true;
+    },
+  };
+
+  pin(): void {
+    this.pinned = true;
+  }
+}
+
 export class UpstreamConn {
   readonly socket: net.Socket;
   readonly target: UpstreamTarget;
@@ -44,18 +77,26 @@ export class UpstreamConn {
   idleSince = 0;
   error: Error | null = null;
   private readonly pool: UpstreamPool;
+  private readonly reads: ReadBuffer | null;
 
-  constructor(socket: net.Socket, target: UpstreamTarget, pool: UpstreamPool, secure: boolean) {
+  constructor(
+    socket: net.Socket,
+    target: UpstreamTarget,
+    pool: UpstreamPool,
+    secure: boolean,
+    reads: ReadBuffer | null = null,
+  ) {
     this.socket = socket;
     this.target = target;
     this.pool = pool;
+    this.reads = reads;
     socket.setNoDelay(true);
     socket.on(secure ? 'secureConnect' : 'connect', () => {
       this.connected = true;
       socket.setTimeout(0);
       this.guard(() => this.owner?.onUpstreamConnect(this));
     });
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       const owner = this.owner;
       if (owner === null) {
         socket.destroy(); // an idle connection must not speak
@@ -67,7 +108,9 @@ export class UpstreamConn {
         socket.destroy();
         owner.onBug(err);
       }
-    });
+    };
+    if (reads !== null) reads.onData = onData;
+    else socket.on('data', onData);
     socket.on('end', () => {
       if (this.owner !== null) this.guard(() => this.owner?.onUpstreamEnd(this));
       else socket.destroy();
@@ -100,6 +143,19 @@ export class UpstreamConn {
       this.socket.destroy();
       owner?.onBug(err);
     }
+  }
+
+  /**
+   * Whether chunks given to onUpstreamData are views of a read buffer that the next read overwrites
+   * (see pinReadBuffer); otherwise they are fresh Buffers the owner may keep.
+   */
+  get reusesReadBuffer(): boolean {
+    return this.reads !== null;
+  }
+
+  /** A view of the last chunk stays referenced (a queued write): the next read goes to a new buffer. */
+  pinReadBuffer(): void {
+    this.reads?.pin();
   }
 
   /** Ends ownership without reuse. */
@@ -160,15 +216,17 @@ export class UpstreamPool {
   /** Opens a new connection owned by owner; owner.onUpstreamConnect or onUpstreamClose follows. */
   connect(target: UpstreamTarget, owner: UpstreamOwner): UpstreamConn {
     let socket: net.Socket;
+    let reads: ReadBuffer | null = null;
     const secure = target.identity !== null;
     if (secure) {
       if (this.mesh === null) throw new Error(`no mTLS connector for ${target.key}`);
       socket = this.mesh.connect(target, this.settings.connectTimeoutMs);
     } else {
-      socket = net.connect({ host: target.address, port: target.port });
+      reads = new ReadBuffer();
+      socket = net.connect({ host: target.address, port: target.port, onread: reads.options });
     }
     socket.setTimeout(this.settings.connectTimeoutMs);
-    const conn = new UpstreamConn(socket, target, this, secure);
+    const conn = new UpstreamConn(socket, target, this, secure, reads);
     conn.owner = owner;
     this.all.add(conn);
     return conn;

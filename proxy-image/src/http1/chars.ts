@@ -47,3 +47,18 @@ const latin1SliceImpl = (
 export function latin1(buf: Buffer, start: number, end: number): string {
   return latin1SliceImpl.call(buf, start, end);
 }
+
+/**
+ * Whether s equals lower (a lowercase ASCII literal) ignoring ASCII case, without allocating a
+ * lowercased copy: letters compare with the case bit set, every other byte exactly.
+ */
+export function equalsLower(s: string, lower: string): boolean {
+  const n = lower.length;
+  if (s.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const e = lower.charCodeAt(i);
+    const c = s.charCodeAt(i);
+    if (c !== e && !(e >= 0x61 && e <= 0x7a && (c | 0x20) === e)) return false;
+  }
+  return true;
+}

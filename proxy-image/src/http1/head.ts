@@ -3,7 +3,7 @@
 // use (Content-Length with Transfer-Encoding, differing or malformed Content-Length, obs-fold, bare CR or
 // LF, whitespace before the colon, invalid tokens) instead of guessing.
 
-import { CR, FIELD_VALUE, HTAB, LF, latin1, SP, TARGET, TOKEN } from './chars.ts';
+import { CR, equalsLower, FIELD_VALUE, HTAB, LF, latin1, SP, TARGET, TOKEN } from './chars.ts';
 
 export interface HeadLimits {
   /** Largest head (start line, fields and the empty line) in bytes; more answers 431. */
@@ -196,24 +196,24 @@ function parseFields(s: string, pos: number, limits: HeadLimits, f: Fields, requ
 function noteField(name: string, value: string, f: Fields, request: boolean) {
   switch (name.length) {
     case 4:
-      if (request && name.toLowerCase() === 'host') {
+      if (request && equalsLower(name, 'host')) {
         f.host = value;
         f.hostCount++;
       }
       break;
     case 6:
-      if (request && name.toLowerCase() === 'expect' && value.toLowerCase() === '100-continue') {
+      if (request && equalsLower(name, 'expect') && equalsLower(value, '100-continue')) {
         f.expectContinue = true;
       }
       break;
     case 7:
-      if (name.toLowerCase() === 'upgrade') f.upgrade = value;
+      if (equalsLower(name, 'upgrade')) f.upgrade = value;
       break;
     case 10:
-      if (name.toLowerCase() === 'connection') return noteConnection(value, f);
+      if (equalsLower(name, 'connection')) return noteConnection(value, f);
       break;
     case 14:
-      if (name.toLowerCase() === 'content-length') {
+      if (equalsLower(name, 'content-length')) {
         if (value.length === 0 || value.length > 15) {
           return fail('bad-content-length', `Content-Length "${value.slice(0, 32)}" is not a valid length`);
         }
@@ -230,7 +230,7 @@ function noteField(name: string, value: string, f: Fields, request: boolean) {
       }
       break;
     case 17:
-      if (name.toLowerCase() === 'transfer-encoding') return noteTransferEncoding(value, f);
+      if (equalsLower(name, 'transfer-encoding')) return noteTransferEncoding(value, f);
       break;
   }
   return null;

@@ -3,6 +3,7 @@
 // management added. Everything else passes unchanged, in order and case, so the app cannot tell a proxy
 // is there except for what the mesh adds.
 
+import { equalsLower } from './chars.ts';
 import type { RequestHead, ResponseHead } from './head.ts';
 
 /** Header the server-side proxy sets to the verified client identity; any incoming copy is removed. */
@@ -13,19 +14,18 @@ export const REASON_HEADER = 'x-weft-reason';
 function isHopByHop(name: string, tokens: readonly string[] | null, dropClientId: boolean): boolean {
   switch (name.length) {
     case 7:
-      return name.toLowerCase() === 'upgrade';
-    case 10: {
-      const l = name.toLowerCase();
-      if (l === 'connection' || l === 'keep-alive') return true;
+      return equalsLower(name, 'upgrade');
+    case 10:
+      if (equalsLower(name, 'connection') || equalsLower(name, 'keep-alive')) return true;
       break;
-    }
-    case 16: {
-      const l = name.toLowerCase();
-      if (l === 'proxy-connection' || (dropClientId && l === CLIENT_ID_HEADER)) return true;
+    case 16:
+      if (equalsLower(name, 'proxy-connection') || (dropClientId && equalsLower(name, CLIENT_ID_HEADER)))
+        return true;
       break;
-    }
   }
-  return tokens?.includes(name.toLowerCase()) === true;
+  if (tokens === null) return false;
+  for (const t of tokens) if (equalsLower(name, t)) return true;
+  return false;
 }
 
 export interface RequestRewrite {
@@ -75,12 +75,12 @@ export function serializeResponseHead(head: ResponseHead, rw: ResponseRewrite): 
   const upgrading = head.status === 101;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
-    if (upgrading && name.length === 7 && name.toLowerCase() === 'upgrade') {
+    if (upgrading && equalsLower(name, 'upgrade')) {
       s += `${name}: ${h[i + 1]!}\r\n`;
       continue;
     }
     if (isHopByHop(name, tokens, false)) continue;
-    if (rw.dechunk && name.length === 17 && name.toLowerCase() === 'transfer-encoding') continue;
+    if (rw.dechunk && equalsLower(name, 'transfer-encoding')) continue;
     s += `${name}: ${h[i + 1]!}\r\n`;
   }
   if (upgrading) s += 'connection: upgrade\r\n';

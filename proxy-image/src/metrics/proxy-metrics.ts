@@ -9,7 +9,10 @@
 // distinct values (then "overflow"), and the number of traffic label sets is capped too. Every overflow
 // is counted in weft_metrics_label_overflow_total{label}.
 
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+// The modules themselves, not the package index: see prom-client-lib.d.ts.
+import collectDefaultMetrics from 'prom-client/lib/defaultMetrics.js';
+import RegistryClass from 'prom-client/lib/registry.js';
 import { classifyResponse } from '../core/classify.ts';
 import {
   BoundedLabel,
@@ -213,7 +216,7 @@ export class ProxyMetrics {
   private readonly overflowTraffic = new Map<Direction, TrafficSeries>();
 
   constructor(opts: ProxyMetricsOptions) {
-    this.registry = opts.registry ?? new Registry();
+    this.registry = opts.registry ?? new RegistryClass();
     const r = this.registry;
     this.requestTotal = new CounterFamily('request_total', 'HTTP requests received').register(r);
     this.responseTotal = new CounterFamily(

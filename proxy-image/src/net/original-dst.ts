@@ -1,9 +1,11 @@
 // The original destination of a connection that iptables redirected to the proxy, via the
 // SO_ORIGINAL_DST N-API addon (proxy-image/native). Node has no API for it.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+
+// Not `import`: Node's ESM facade of node:fs reads its lazy exports (fs.promises and the streams) too.
+const { existsSync } = process.getBuiltinModule('node:fs');
 
 export interface OriginalDestination {
   readonly address: string;

@@ -3,10 +3,16 @@
 // endpoint; servers learn the client's identity from its certificate. A rotation swaps the secure
 // context: new handshakes use it, established connections keep theirs and are never dropped.
 
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import type { MeshConnector, UpstreamTarget } from '../forward/upstream.ts';
+
+// node:tls and node:crypto are loaded with the first certificate: initializing OpenSSL's TLS machinery
+// costs several MB of resident memory that a plaintext-only proxy (tests, benchmarks) never needs.
+// (process.getBuiltinModule, not `import`, also skips the ESM facade, which would read tls.rootCertificates.)
+const nodeTls = () => process.getBuiltinModule('node:tls');
+const nodeCrypto = () => process.getBuiltinModule('node:crypto');
 
 /** ALPN values a client proxy offers: they say what the tunnel carries. */
 export const MESH_ALPN_HTTP1 = 'weft.http1';
@@ -53,7 +59,7 @@ export function spiffeIdFromSan(san: string | undefined): string | null {
 export function inspectCredentials(creds: MeshCredentials, now = new Date()): CertificateInfo {
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(creds.certPem);
+    cert = new (nodeCrypto().X509Certificate)(creds.certPem);
   } catch (err) {
     throw new MeshTlsError(
       'bad-certificate',
@@ -71,7 +77,7 @@ export function inspectCredentials(creds: MeshCredentials, now = new Date()): Ce
   const notAfter = new Date(cert.validTo);
   if (now > notAfter) throw new MeshTlsError('expired', `certificate: expired at ${notAfter.toISOString()}`);
   try {
-    tls.createSecureContext({ cert: creds.certPem, key: creds.keyPem });
+    nodeTls().createSecureContext({ cert: creds.certPem, key: creds.keyPem });
   } catch (err) {
     throw new MeshTlsError(
       'bad-key',
@@ -90,7 +96,7 @@ export class MeshTls implements MeshConnector {
   constructor(creds: MeshCredentials) {
     this.infoValue = inspectCredentials(creds);
     this.contextOptions = MeshTls.optionsFor(creds);
-    this.context = tls.createSecureContext(this.contextOptions);
+    this.context = nodeTls().createSecureContext(this.contextOptions);
     this.server = this.makeServer();
   }
 
@@ -113,7 +119,7 @@ export class MeshTls implements MeshConnector {
   update(creds: MeshCredentials): void {
     const info = inspectCredentials(creds);
     const options = MeshTls.optionsFor(creds);
-    const context = tls.createSecureContext(options);
+    const context = nodeTls().createSecureContext(options);
     // New handshakes (client and server side) use the new context; established connections keep theirs.
     this.server.setSecureContext(options);
     this.contextOptions = options;
@@ -144,7 +150,7 @@ export class MeshTls implements MeshConnector {
         return undefined;
       },
     };
-    return tls.connect(options);
+    return nodeTls().connect(options);
   }
 
   /**
@@ -182,7 +188,7 @@ export class MeshTls implements MeshConnector {
   private readonly server: tls.Server;
 
   private makeServer(): tls.Server {
-    const server = tls.createServer({
+    const server = nodeTls().createServer({
       requestCert: true,
       rejectUnauthorized: true,
       ALPNProtocols: [...MESH_ALPNS],

@@ -5,6 +5,8 @@ import * as https from 'node:https';
 import { createInterface } from 'node:readline';
 
 export interface RunningOperator {
+  /** Process id (benchmarks read its memory from /proc). */
+  pid: number;
   controlPlanePort: number;
   adminPort: number;
   logs: string[];
@@ -51,6 +53,7 @@ export async function startOperator(
   });
   const ports = await started;
   return {
+    pid: child.pid!,
     ...ports,
     logs,
     kill: async () => {

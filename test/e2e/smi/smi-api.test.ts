@@ -103,8 +103,17 @@ beforeAll(async () => {
   // left), then applied idempotently with the same config. They stay installed afterwards (see afterAll).
   const clientConfig = { url: `${base}/convert` };
   for (const name of CONVERTED_CRDS) {
+    // Strategy too: an uninstall that keeps the CRDs (KEEP_CRDS=1) switches conversion off.
     const patch = {
-      spec: { conversion: { webhook: { clientConfig: { service: null, caBundle: null, ...clientConfig } } } },
+      spec: {
+        conversion: {
+          strategy: 'Webhook',
+          webhook: {
+            conversionReviewVersions: ['v1'],
+            clientConfig: { service: null, caBundle: null, ...clientConfig },
+          },
+        },
+      },
     };
     await kubectl(['patch', 'crd', name, '--type', 'merge', '-p', JSON.stringify(patch)]).catch(
       (e: Error) => {

@@ -47,6 +47,36 @@ const config = (version: string, extra: Partial<Parameters<typeof proxyConfig>[0
     ...extra,
   });
 
+const BIG = Buffer.alloc(8 * 1048576);
+for (let i = 0; i < BIG.length; i += 4) BIG.writeUInt32LE((i * 2654435761) >>> 0, i);
+
+/** GETs path through the proxy reading slowly (pausing often), so the proxy's writes to it queue up. */
+function slowGet(path: string, stallMs: number): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port: proxy.outbound, path, headers: { host: 'ws' } },
+      (res) => {
+        const parts: Buffer[] = [];
+        let n = 0;
+        // A long stall first (the socket buffers between proxy and client fill up), then short ones.
+        res.pause();
+        setTimeout(() => res.resume(), stallMs);
+        res.on('data', (d: Buffer) => {
+          parts.push(d);
+          n += 1;
+          if (n % 8 === 0) {
+            res.pause();
+            setTimeout(() => res.resume(), 2);
+          }
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+  });
+}
+
 /** Sends raw bytes, returns everything the proxy answered until it closed or went quiet. */
 function raw(port: number, data: string | Buffer, quietMs = 800): Promise<string> {
   return new Promise((resolve) => {
@@ -69,7 +99,37 @@ function raw(port: number, data: string | Buffer, quietMs = 800): Promise<string
 beforeAll(async () => {
   app = await startTestApp({ logLevel: 'silent' });
   // A minimal WebSocket-like upgrade server: after 101 it echoes bytes upper-cased.
-  ws = http.createServer((_req, res) => res.end('no upgrade'));
+  ws = http.createServer((req, res) => {
+    if (req.url?.startsWith('/big/')) {
+      // BIG in 4 KiB writes. /big/length and /big/chunked: as fast as the proxy takes them. /big/paced:
+      // one write per millisecond whatever the backpressure, so the proxy keeps reading small chunks
+      // while its writes to the stalled client queue up behind each other.
+      const paced = req.url === '/big/paced';
+      if (req.url !== '/big/chunked') res.setHeader('content-length', BIG.length);
+      let at = 0;
+      const more = (): void => {
+        if (at >= BIG.length) {
+          res.end();
+          return;
+        }
+        const piece = BIG.subarray(at, at + 4096);
+        at += piece.length;
+        const flushed = res.write(piece);
+        if (paced) setTimeout(more, 1);
+        else if (flushed) setImmediate(more);
+        else res.once('drain', more);
+      };
+      more();
+      return;
+    }
+    if (req.url === '/bytes') {
+      // Every byte value, small enough that the proxy writes it together with the head.
+      res.setHeader('content-length', 256);
+      res.end(Buffer.from(Array.from({ length: 256 }, (_, i) => i)));
+      return;
+    }
+    res.end('no upgrade');
+  });
   ws.on('upgrade', (_req, socket, head) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
     if (head.length) socket.write(head.toString().toUpperCase());
@@ -153,6 +213,33 @@ describe('forwarding', () => {
     const out = await raw(proxy.outbound, one + two);
     const statuses = [...out.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]);
     expect(statuses).toEqual(['201', '202']);
+  });
+
+  test('large responses reach a slow reader byte-exact (Content-Length, chunked, paced)', async () => {
+    const [length, chunked, paced] = await Promise.all([
+      slowGet('/big/length', 400),
+      slowGet('/big/chunked', 400),
+      slowGet('/big/paced', 1500),
+    ]);
+    for (const r of [length, chunked, paced]) {
+      expect(r.status).toBe(200);
+      expect(r.body.length).toBe(BIG.length);
+      expect(r.body.equals(BIG)).toBe(true);
+    }
+  });
+
+  test('small binary bodies pass byte-exact, also pipelined', async () => {
+    const get = 'GET /bytes HTTP/1.1\r\nHost: ws\r\n\r\n';
+    const out = Buffer.from(
+      await raw(proxy.outbound, `${get}${get}${get.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`),
+      'latin1',
+    );
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const bodies: Buffer[] = [];
+    for (let at = out.indexOf('\r\n\r\n'); at >= 0; at = out.indexOf('\r\n\r\n', at + 4 + 256)) {
+      bodies.push(out.subarray(at + 4, at + 4 + 256));
+    }
+    expect(bodies).toEqual([all, all, all]);
   });
 
   test('Expect: 100-continue gets the interim response from the app', async () => {

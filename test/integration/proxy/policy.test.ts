@@ -6,7 +6,14 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
-import { curl, type ProxyProcess, proxyConfig, removeTmpDirs, startProxyProcess } from './harness.ts';
+import {
+  curl,
+  metricValue,
+  type ProxyProcess,
+  proxyConfig,
+  removeTmpDirs,
+  startProxyProcess,
+} from './harness.ts';
 
 let a: TestApp;
 let b: TestApp;
@@ -147,6 +154,17 @@ test('TrafficSplit: weights 1:3 within statistical bounds, weight 0 gets nothing
   expect(count('pod-b')).toBeGreaterThanOrEqual(70);
   expect(count('pod-b')).toBeLessThanOrEqual(130);
   expect(count('pod-b') + count('pod-c')).toBe(400);
+  // Metrics name the backend that served (the leaf), while authority stays the service called.
+  const metrics = await (await fetch(`http://127.0.0.1:${proxy.admin}/metrics`)).text();
+  const leaf = (service: string) =>
+    metricValue(metrics, 'response_total', {
+      direction: 'outbound',
+      dst_service: service,
+      status_code: '200',
+    });
+  expect(leaf('split-b')).toBe(count('pod-b'));
+  expect(leaf('split-c')).toBe(count('pod-c'));
+  expect(leaf('split')).toBeUndefined();
 });
 
 test('connect failures are retried on another endpoint', async () => {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { WebhookError } from '../server/errors.ts';
 import { json, parseJsonBody, type WebhookHandler } from '../server/router.ts';
 import { type AdmissionReview, reviewPod } from './admission.ts';
+import { type InjectionEvent, injectionEvent } from './events.ts';
 import type { Namespace } from './inject.ts';
 import type { MeshConfig } from './mesh-config.ts';
 
@@ -18,6 +19,7 @@ export function injectHandler(
   namespaces: NamespaceLookup,
   mesh: () => MeshConfig,
   logger?: Logger,
+  events?: { record(event: InjectionEvent | null): void },
 ): WebhookHandler {
   return async (req) => {
     const review = parseJsonBody(req) as AdmissionReview;
@@ -36,6 +38,7 @@ export function injectHandler(
     if (outcome.reason === 'BadRequest')
       return json(400, { code: 'BadRequest', message: outcome.message }, 'BadRequest');
     logger?.info({ namespace: nsName, reason: outcome.reason }, outcome.message);
+    events?.record(injectionEvent(review.request?.object, nsName ?? '', outcome.reason, outcome.message));
     return json(200, outcome.review, outcome.reason);
   };
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { INJECT, INJECTED_VERSION, MESHED_LABEL } from '../../../crds/annotations.ts';
 import {
+  AWAIT_READY_COMMAND,
   INIT_CONTAINER,
   InjectReason,
   type InjectResult,
@@ -10,6 +11,7 @@ import {
   type Namespace,
   type Pod,
   PROXY_CONTAINER,
+  workloadOf,
 } from './inject.ts';
 import { applyPatch } from './json-patch.ts';
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from './mesh-config.ts';
@@ -108,6 +110,10 @@ describe('injected pod', () => {
     expect(initNames(out)).toEqual([INIT_CONTAINER]);
     expect(containerNames(out)).toEqual([PROXY_CONTAINER, 'app']);
     expect(find(out, PROXY_CONTAINER)?.restartPolicy).toBeUndefined();
+    // The app starts only once the proxy is ready: kubelet waits for the proxy's postStart hook.
+    expect(find(out, PROXY_CONTAINER)?.lifecycle).toEqual({
+      postStart: { exec: { command: AWAIT_READY_COMMAND } },
+    });
   });
 
   it('locks the proxy down and gives proxy-init only NET_ADMIN and NET_RAW', () => {
@@ -288,5 +294,49 @@ describe('any pod', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('workload labels', () => {
+  const owned = (kind: string, name: string, labels: Record<string, string> = {}): Pod => ({
+    metadata: {
+      generateName: `${name}-`,
+      namespace: 'shop',
+      labels,
+      ownerReferences: [{ apiVersion: 'apps/v1', kind, name, controller: true }],
+    },
+    spec: { containers: [{ name: 'app', image: 'app:1' }] },
+  });
+
+  it('names the Deployment behind a ReplicaSet, and other controllers as they are', () => {
+    expect(
+      workloadOf(owned('ReplicaSet', 'web-v1-67fc7778f5', { 'pod-template-hash': '67fc7778f5' })),
+    ).toEqual({
+      kind: 'Deployment',
+      name: 'web-v1',
+    });
+    expect(workloadOf(owned('ReplicaSet', 'bare-rs'))).toEqual({ kind: 'ReplicaSet', name: 'bare-rs' });
+    expect(workloadOf(owned('StatefulSet', 'db'))).toEqual({ kind: 'StatefulSet', name: 'db' });
+    expect(workloadOf(pod())).toBeNull();
+  });
+
+  it('are written with the meshed label, for pods with and without labels', () => {
+    const withLabels = injected(
+      owned('ReplicaSet', 'web-7c9d', { app: 'web', 'pod-template-hash': '7c9d' }),
+    ).pod;
+    expect(withLabels.metadata?.labels).toEqual({
+      app: 'web',
+      'pod-template-hash': '7c9d',
+      'weft.dev/meshed': 'true',
+      'weft.dev/workload-kind': 'Deployment',
+      'weft.dev/workload-name': 'web',
+    });
+    const p = owned('Job', 'once');
+    delete p.metadata!.labels;
+    expect(injected(p).pod.metadata?.labels).toEqual({
+      'weft.dev/meshed': 'true',
+      'weft.dev/workload-kind': 'Job',
+      'weft.dev/workload-name': 'once',
+    });
   });
 });

@@ -1,6 +1,13 @@
 // The injector: a pure function (pod, namespace, mesh config) -> (JSON patch, reason). The mutating
 // webhook and `weft inject` both call it; neither adds anything of its own.
-import { CONTROL_PLANE_LABEL, INJECT, INJECTED_VERSION, MESHED_LABEL } from '../../../crds/annotations.ts';
+import {
+  CONTROL_PLANE_LABEL,
+  INJECT,
+  INJECTED_VERSION,
+  MESHED_LABEL,
+  WORKLOAD_KIND_LABEL,
+  WORKLOAD_NAME_LABEL,
+} from '../../../crds/annotations.ts';
 import { escapePointer, type JsonPatchOperation } from './json-patch.ts';
 import type { MeshConfig } from './mesh-config.ts';
 import { formatPortRanges, type OverrideProblem, type Overrides, readOverrides } from './overrides.ts';
@@ -11,6 +18,17 @@ export const TOKEN_VOLUME = 'weft-identity-token';
 export const IDENTITY_VOLUME = 'weft-identity';
 export const TOKEN_MOUNT_PATH = '/var/run/secrets/weft.dev/token';
 export const IDENTITY_MOUNT_PATH = '/var/run/secrets/weft.dev/identity';
+/**
+ * The proxy image's own command for waiting until the proxy is ready (image layout: node at
+ * /usr/local/bin/node, the bundle at /app/proxy.mjs; see proxy-image/Dockerfile and the local recipe).
+ */
+export const AWAIT_READY_COMMAND = [
+  '/usr/local/bin/node',
+  '/app/proxy.mjs',
+  'await-ready',
+  '--timeout-seconds',
+  '120',
+];
 
 /** Why a pod was or was not injected: constants shared by logs, Events and metrics labels. */
 export const InjectReason = {
@@ -28,6 +46,7 @@ export type InjectReason = (typeof InjectReason)[keyof typeof InjectReason];
 export interface ObjectMeta {
   name?: string;
   generateName?: string;
+  ownerReferences?: { apiVersion?: string; kind?: string; name?: string; controller?: boolean }[];
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -70,6 +89,24 @@ function podLabel(pod: Pod, namespace: Namespace | undefined): string {
 
 function skip(reason: InjectReason, message: string): InjectResult {
   return { injected: false, reason, message, patch: [], problems: [] };
+}
+
+/**
+ * The workload a pod belongs to, from its controller: a ReplicaSet made by a Deployment (its name is the
+ * Deployment's plus `-<pod-template-hash>`) counts as the Deployment. Null for bare pods or names too long
+ * for a label value.
+ */
+export function workloadOf(pod: Pod): { kind: string; name: string } | null {
+  const owners = pod.metadata?.ownerReferences ?? [];
+  const owner = owners.find((o) => o.controller === true) ?? owners[0];
+  if (!owner?.kind || !owner.name) return null;
+  let { kind, name } = owner as { kind: string; name: string };
+  const hash = pod.metadata?.labels?.['pod-template-hash'];
+  if (kind === 'ReplicaSet' && hash && name.endsWith(`-${hash}`)) {
+    kind = 'Deployment';
+    name = name.slice(0, -(hash.length + 1));
+  }
+  return name.length <= 63 && kind.length <= 63 ? { kind, name } : null;
 }
 
 /** The decision alone, before any patch is built. */
@@ -185,6 +222,9 @@ export function proxyContainer(mesh: MeshConfig, o: Overrides, native: boolean):
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   if (native) container.restartPolicy = 'Always';
+  // Classic sidecar: kubelet starts the next container only after this hook returns, so the app waits
+  // for a ready proxy here as it does behind a native sidecar's startup probe.
+  else container.lifecycle = { postStart: { exec: { command: AWAIT_READY_COMMAND } } };
   return container;
 }
 
@@ -300,5 +340,14 @@ export function inject(pod: Pod, namespace: Namespace | undefined, mesh: MeshCon
     setMapEntry('/metadata/annotations', pod.metadata?.annotations, INJECTED_VERSION, mesh.proxyVersion),
     setMapEntry('/metadata/labels', pod.metadata?.labels, MESHED_LABEL, 'true'),
   );
+  const workload = workloadOf(pod);
+  if (workload !== null) {
+    // After the meshed label, so the labels map exists for these two.
+    const labels = { ...pod.metadata?.labels, [MESHED_LABEL]: 'true' };
+    patch.push(
+      setMapEntry('/metadata/labels', labels, WORKLOAD_KIND_LABEL, workload.kind),
+      setMapEntry('/metadata/labels', labels, WORKLOAD_NAME_LABEL, workload.name),
+    );
+  }
   return { injected: true, reason: InjectReason.Injected, message: decision.message, patch, problems: [] };
 }

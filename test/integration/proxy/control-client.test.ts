@@ -1,0 +1,210 @@
+// The proxy's control-plane client against a control plane on loopback that speaks the contract
+// (crds/control-plane) with real mTLS: the certificate flow, then the config stream, and what happens
+// when the stream dies in the ways a real operator dies: cut mid-stream (pod deleted), silence (the
+// peer's network namespace vanished), and a clean end (graceful shutdown). Each time the client must
+// reconnect, resume with `since`, and receive what changed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import {
+  CertificateAuthority,
+  generateIssuer,
+  generateTrustAnchor,
+  verifyCsr,
+} from '../../../operator/src/identity/index.ts';
+import { opensslCsr } from '../../../operator/src/identity/testing.ts';
+import { ControlPlaneClient } from '../../../proxy-image/src/control/client.ts';
+
+const TRUST_DOMAIN = 'cluster.local';
+const OPERATOR_ID = `spiffe://${TRUST_DOMAIN}/ns/weft-system/sa/weft-operator`;
+const WORKLOAD_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/web`;
+
+type Behaviour = 'reset' | 'silent' | 'end' | 'stay' | 'patch' | 'bad-patch';
+let server: https.Server;
+let port = 0;
+let anchorsPem = '';
+let dir = '';
+/** What the next config connection does after sending its snapshot. */
+const plan: Behaviour[] = [];
+/** The `since` each config connection asked with. */
+const resumes: (string | null)[] = [];
+const accepts: (string | null)[] = [];
+let version = 1;
+const sockets = new Set<Socket>();
+
+beforeAll(async () => {
+  const anchor = generateTrustAnchor(TRUST_DOMAIN);
+  const ca = new CertificateAuthority(
+    { anchors: [anchor.cert], issuer: generateIssuer(anchor, TRUST_DOMAIN) },
+    { trustDomain: TRUST_DOMAIN },
+  );
+  anchorsPem = ca.trustAnchorsPem.join('');
+  const { keyPem, csrPem } = opensslCsr();
+  const serving = ca.issueServing(verifyCsr(csrPem), OPERATOR_ID, ['localhost'], ['127.0.0.1']);
+  server = https.createServer(
+    {
+      key: keyPem,
+      cert: serving.certificateChain,
+      ca: anchorsPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    (req, res) => {
+      const url = new URL(req.url ?? '/', 'https://x');
+      if (req.method === 'POST' && url.pathname === '/v1alpha1/certificates') {
+        let body = '';
+        req.on('data', (c: Buffer) => {
+          body += c.toString();
+        });
+        req.on('end', () => {
+          const { csr } = JSON.parse(body) as { csr: string };
+          const issued = ca.issue(csr, WORKLOAD_ID);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({ certificateChain: issued.certificateChain, trustAnchors: issued.trustAnchors }),
+          );
+        });
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/v1alpha1/config') {
+        resumes.push(url.searchParams.get('since'));
+        accepts.push(url.searchParams.get('accept'));
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        const base = `v${version}`;
+        const outbound = { services: [{ namespace: 'shop', name: 'a' }], backends: [] };
+        res.write(
+          `${JSON.stringify({ type: 'config', version: base, config: { version: base, n: version, outbound } })}\n`,
+        );
+        version++;
+        const behaviour = plan.shift() ?? 'stay';
+        if (behaviour === 'patch' || behaviour === 'bad-patch') {
+          const v = `v${version++}`;
+          const patch = {
+            type: 'patch',
+            version: v,
+            base: behaviour === 'patch' ? base : 'v-unknown',
+            config: { version: v, n: version - 1 },
+            outbound: {
+              services: {
+                upsert: [{ namespace: 'shop', name: 'b' }],
+                remove: [{ namespace: 'shop', name: 'a' }],
+              },
+              backends: { upsert: [], remove: [] },
+            },
+          };
+          setTimeout(() => res.write(`${JSON.stringify(patch)}\n`), 50);
+          // A good patch is followed by a clean end, so the next connection shows what `since` was.
+          if (behaviour === 'patch') setTimeout(() => res.end(), 150);
+        }
+        if (behaviour === 'reset') setTimeout(() => req.socket.destroy(), 50);
+        if (behaviour === 'end') setTimeout(() => res.end(), 50);
+        // 'silent' and 'stay' keep the connection open and say nothing more.
+        return;
+      }
+      res.writeHead(404).end();
+    },
+  );
+  server.on('secureConnection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+  dir = mkdtempSync(join(tmpdir(), 'weft-control-'));
+  writeFileSync(join(dir, 'token'), 'a-projected-token\n');
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => server.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function client(silenceTimeoutMs: number): ControlPlaneClient {
+  return new ControlPlaneClient({
+    address: `127.0.0.1:${port}`,
+    serverIdentity: OPERATOR_ID,
+    trustAnchorsPem: anchorsPem,
+    tokenPath: join(dir, 'token'),
+    pod: { namespace: 'shop', name: 'web-0' },
+    spiffeId: WORKLOAD_ID,
+    logger: pino({ level: 'silent' }),
+    silenceTimeoutMs,
+  });
+}
+
+function nextConfigs(
+  c: ControlPlaneClient,
+  n: number,
+  timeoutMs: number,
+  docs: unknown[] = [],
+): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const seen: string[] = [];
+    const timer = setTimeout(
+      () => reject(new Error(`only ${seen.join(',')} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const on = (v: string, doc: unknown) => {
+      seen.push(v);
+      docs.push(doc);
+      if (seen.length === n) {
+        clearTimeout(timer);
+        c.off('config', on);
+        resolve(seen);
+      }
+    };
+    c.on('config', on);
+  });
+}
+
+test('a stream that is cut, goes silent or ends is resumed with since, and later versions arrive', async () => {
+  plan.push('reset', 'silent', 'end', 'stay');
+  resumes.length = 0;
+  const c = client(1_000);
+  const configs = nextConfigs(c, 4, 20_000);
+  try {
+    await c.start();
+    expect(c.identity?.facts.spiffeIds).toEqual([WORKLOAD_ID]);
+    const seen = await configs;
+    expect(seen).toHaveLength(4);
+    // First connection starts fresh; each reconnection resumes from the version it last received.
+    expect(resumes[0]).toBeNull();
+    expect(resumes.slice(1, 4)).toEqual(seen.slice(0, 3));
+  } finally {
+    c.stop();
+  }
+}, 30_000);
+
+test('patches apply to the config held; a patch against another base starts over with a full document', async () => {
+  plan.length = 0;
+  plan.push('patch', 'bad-patch', 'stay');
+  resumes.length = 0;
+  accepts.length = 0;
+  const c = client(30_000);
+  const docs: unknown[] = [];
+  const configs = nextConfigs(c, 4, 20_000, docs);
+  try {
+    await c.start();
+    const seen = await configs;
+    expect(accepts.every((a) => a === 'patch')).toBe(true);
+    // full, patched, then (bad patch dropped) full again without since, then the next full.
+    const [full, patched] = docs as {
+      version: string;
+      n: number;
+      outbound: { services: { name: string }[] };
+    }[];
+    expect(patched!.version).toBe(seen[1]);
+    expect(patched!.n).toBe(full!.n + 1);
+    expect(patched!.outbound.services.map((s) => s.name)).toEqual(['b']);
+    expect(resumes[0]).toBeNull();
+    expect(resumes[1]).toBe(seen[1]);
+    expect(resumes[2]).toBeNull();
+  } finally {
+    c.stop();
+  }
+}, 30_000);
