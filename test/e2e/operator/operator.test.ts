@@ -132,7 +132,8 @@ async function certify(sa: string, pod: string, asPod = pod, audience?: string) 
   return { res, keyPem };
 }
 
-const checkoutOf = (c: ProxyConfig) => c.outbound.services.find((s) => s.name === 'checkout');
+const checkoutOf = (c: ProxyConfig) =>
+  c.outbound.services.find((s) => s.name === 'checkout' && s.namespace === ns);
 
 beforeAll(async () => {
   ns = await createTestNamespace('operator-e2e');
