@@ -138,7 +138,8 @@ test('apiserver restart: operator stays ready, pushes nothing bogus, recovers, a
   await kubectl(['apply', '-f', '-'], split(ns, 20, 80));
   const changed = await stream!.waitFor('config with the new weights', 60_000, (m) => {
     const c = m as { type: string; config?: ProxyConfig };
-    return c.type === 'config' && c.config?.outbound.services.some((s) => s.namespace === ns && s.split?.backends[0]?.weight === 20)
+    return c.type === 'config' &&
+      c.config?.outbound.services.some((s) => s.namespace === ns && s.split?.backends[0]?.weight === 20)
       ? (m as { version: string; config: ProxyConfig })
       : undefined;
   });
