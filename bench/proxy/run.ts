@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { PROXY_NODE_FLAGS } from '../../proxy-image/src/node-flags.ts';
 import { haproxyConfig, nginxBackend, nginxProxy, type Tls } from './peers.ts';
 
 interface Measured {
@@ -383,6 +384,7 @@ function startWeft(
   extra: string[],
 ): ChildProcess {
   return pinned(PROXY_CORE, process.execPath, [
+    ...PROXY_NODE_FLAGS,
     weftMain,
     '--config',
     config,
