@@ -383,8 +383,11 @@ function startWeft(
   ports: { outbound: number; inbound: number; admin: number },
   extra: string[],
 ): ChildProcess {
+  // WEFT_BENCH_CPU_PROF=dir: each proxy writes a V8 CPU profile there when it exits (where the time goes).
+  const prof = process.env.WEFT_BENCH_CPU_PROF;
   return pinned(PROXY_CORE, process.execPath, [
     ...PROXY_NODE_FLAGS,
+    ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
     weftMain,
     '--config',
     config,
