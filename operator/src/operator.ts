@@ -164,7 +164,11 @@ export class Operator {
       settings,
       log: this.#log,
       observer: this.metrics.informerObserver(),
-      onChange: () => this.#compileQueue?.add('mesh'),
+      onChange: () => {
+        // The first change not yet compiled: how long a change waits in the queue, in the compile log line.
+        if (this.#changedAt === 0) this.#changedAt = Date.now();
+        this.#compileQueue?.add('mesh');
+      },
     });
 
     const serving = this.#issueServing();
@@ -293,6 +297,7 @@ export class Operator {
   }
 
   #settings: MeshSettings | null = null;
+  #changedAt = 0;
   #serving: { certChain: string; key: string; renewAfter: Date } | null = null;
   #secretWatch: ListWatch<V1Secret> | null = null;
   #caFingerprint = '';
@@ -339,6 +344,8 @@ export class Operator {
     const watcher = this.#watcher!;
     // Never publish from a partial cache: a config built before every kind listed would drop services.
     if (!watcher.synced) return { requeueAfterMs: 250 };
+    const changedAt = this.#changedAt;
+    this.#changedAt = 0;
     const started = performance.now();
     const snapshot = watcher.snapshot();
     const out = this.#compiler.compile(snapshot);
@@ -347,6 +354,9 @@ export class Operator {
     ctx?.log.info(
       {
         proxies: out.proxies.size,
+        // Epoch ms of the first informer event this compile covers (0: none, e.g. a resync).
+        changedAt,
+        queuedMs: changedAt === 0 ? 0 : Date.now() - changedAt - Math.round(performance.now() - started),
         compileMs: Math.round(compiled - started),
         publishMs: Math.round(performance.now() - compiled),
       },
