@@ -1,5 +1,6 @@
 // Renders the install manifests (a kustomize base) from one description, so RBAC, ports, names and
 // the mesh config that the injector reads cannot drift apart. `make manifests` writes deploy/base/.
+import { OPERATOR_NODE_FLAGS } from '../operator/src/node-flags.ts';
 import type { MeshConfig } from '../webhooks/src/injection/mesh-config.ts';
 import { DEFAULT_MESH_CONFIG } from '../webhooks/src/injection/mesh-config.ts';
 
@@ -305,7 +306,7 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
     deployment(
       o,
       NAMES.operator,
-      ['/app/operator.mjs'],
+      [...OPERATOR_NODE_FLAGS, '/app/operator.mjs'],
       [{ name: 'control-plane', port: PORTS.controlPlane }],
       { port: PORTS.operatorAdmin, scheme: 'HTTP' },
     ),

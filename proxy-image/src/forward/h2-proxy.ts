@@ -102,6 +102,8 @@ export class H2Proxy {
     const key = `${socket.remoteAddress}|${socket.remotePort}`;
     this.connections.set(key, conn);
     socket.once('close', () => this.connections.delete(key));
+    // Frames are written as they are ready; with Nagle a small frame waits for the peer's delayed ACK (40 ms).
+    socket.setNoDelay(true);
     if (initial !== null && initial.length > 0) socket.unshift(initial);
     this.server.emit('connection', socket);
     socket.resume();

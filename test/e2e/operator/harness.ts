@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as https from 'node:https';
 import { createInterface } from 'node:readline';
+import { OPERATOR_NODE_FLAGS } from '../../../operator/src/node-flags.ts';
 
 export interface RunningOperator {
   /** Process id (benchmarks read its memory from /proc). */
@@ -21,19 +22,23 @@ export async function startOperator(
   namespace: string,
   env: Record<string, string> = {},
 ): Promise<RunningOperator> {
-  const child: ChildProcess = spawn(process.execPath, [`${repo}operator/src/main.ts`], {
-    env: {
-      ...process.env,
-      NODE_OPTIONS: '',
-      WEFT_NAMESPACE: namespace,
-      WEFT_CONTROL_PLANE_PORT: '0',
-      WEFT_ADMIN_PORT: '0',
-      WEFT_LISTEN_ADDRESS: '127.0.0.1',
-      WEFT_LOG_LEVEL: 'info',
-      ...env,
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...OPERATOR_NODE_FLAGS, `${repo}operator/src/main.ts`],
+    {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        WEFT_NAMESPACE: namespace,
+        WEFT_CONTROL_PLANE_PORT: '0',
+        WEFT_ADMIN_PORT: '0',
+        WEFT_LISTEN_ADDRESS: '127.0.0.1',
+        WEFT_LOG_LEVEL: 'info',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   const logs: string[] = [];
   const started = new Promise<{ controlPlanePort: number; adminPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`operator did not start:\n${logs.join('\n')}`)), 30_000);
