@@ -267,13 +267,11 @@ export class ControlPlaneClient extends EventEmitter<{
       this.emit('problem', error);
       setTimeout(() => this.#followConfig(next), delay).unref();
     };
-    const watchdog = () => {
+    const arm = (ms: number, why: string) => {
       clearTimeout(silence);
-      silence = setTimeout(
-        () => retry(new Error('config stream silent for too long')),
-        this.#s.silenceTimeoutMs ?? 45_000,
-      );
+      silence = setTimeout(() => retry(new Error(why)), ms);
     };
+    const watchdog = () => arm(this.#s.silenceTimeoutMs ?? 45_000, 'config stream silent for too long');
     req.on('error', retry);
     req.on('close', () => retry(new Error('config stream closed')));
     req.on('response', (res) => {
@@ -331,8 +329,10 @@ export class ControlPlaneClient extends EventEmitter<{
       res.on('end', () => retry(new Error('config stream ended')));
       res.on('close', () => retry(new Error('config stream closed')));
     });
-    // The connection itself: before the response starts, a silent peer is caught by the same watchdog.
-    watchdog();
+    // The connection itself (connect, TLS, response headers, which the operator sends at once) gets the
+    // request timeout, not the silence allowance: a SYN into a Service with no endpoints can hang with no
+    // answer, and waiting the whole silence timeout there kept proxies off a returning operator for ~45 s.
+    arm(this.#s.requestTimeoutMs ?? 10_000, `no config stream answer from ${this.#s.address} in time`);
     req.end();
   }
 }

@@ -23,7 +23,7 @@ const TRUST_DOMAIN = 'cluster.local';
 const OPERATOR_ID = `spiffe://${TRUST_DOMAIN}/ns/weft-system/sa/weft-operator`;
 const WORKLOAD_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/web`;
 
-type Behaviour = 'reset' | 'silent' | 'end' | 'stay' | 'patch' | 'bad-patch';
+type Behaviour = 'hang' | 'reset' | 'silent' | 'end' | 'stay' | 'patch' | 'bad-patch';
 let server: https.Server;
 let port = 0;
 let anchorsPem = '';
@@ -73,6 +73,11 @@ beforeAll(async () => {
       if (req.method === 'GET' && url.pathname === '/v1alpha1/config') {
         resumes.push(url.searchParams.get('since'));
         accepts.push(url.searchParams.get('accept'));
+        // 'hang': the connection is up but no response ever starts (a peer that stopped answering).
+        if (plan[0] === 'hang') {
+          plan.shift();
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
         const base = `v${version}`;
         const outbound = { services: [{ namespace: 'shop', name: 'a' }], backends: [] };
@@ -124,7 +129,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function client(silenceTimeoutMs: number): ControlPlaneClient {
+function client(silenceTimeoutMs: number, requestTimeoutMs?: number): ControlPlaneClient {
   return new ControlPlaneClient({
     address: `127.0.0.1:${port}`,
     serverIdentity: OPERATOR_ID,
@@ -134,6 +139,7 @@ function client(silenceTimeoutMs: number): ControlPlaneClient {
     spiffeId: WORKLOAD_ID,
     logger: pino({ level: 'silent' }),
     silenceTimeoutMs,
+    ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
   });
 }
 
@@ -204,6 +210,23 @@ test('patches apply to the config held; a patch against another base starts over
     expect(resumes[0]).toBeNull();
     expect(resumes[1]).toBe(seen[1]);
     expect(resumes[2]).toBeNull();
+  } finally {
+    c.stop();
+  }
+}, 30_000);
+
+test('a config request that never gets an answer is retried after the request timeout, not the silence allowance', async () => {
+  plan.length = 0;
+  plan.push('hang', 'stay');
+  resumes.length = 0;
+  const c = client(60_000, 1_000);
+  // Well inside the 60 s silence allowance: only the 1 s request timeout can get the snapshot here in time.
+  const configs = nextConfigs(c, 1, 15_000);
+  try {
+    await c.start();
+    await configs;
+    // Two config requests: the one left hanging, then the retry that got the snapshot.
+    expect(resumes).toHaveLength(2);
   } finally {
     c.stop();
   }
