@@ -50,6 +50,12 @@ if (existsSync('bench/results/proxy.json')) {
     );
   }
   for (const note of r.notes ?? []) parts.push('', note);
+  if (Object.keys(r.configs).some((n) => n.includes('h2')))
+    parts.push(
+      '',
+      'The `*-h2` rows are loaded with h2load (4 connections x 16 streams; c1: 1 connection x 16 streams), which',
+      'reports no percentiles: their p50 column is the mean and their p99 column the maximum.',
+    );
   parts.push('', ...proxyTargets(r), '');
 }
 
