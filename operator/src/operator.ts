@@ -346,6 +346,7 @@ export class Operator {
     if (!watcher.synced) return { requeueAfterMs: 250 };
     const changedAt = this.#changedAt;
     this.#changedAt = 0;
+    const startedAt = Date.now();
     const started = performance.now();
     const snapshot = watcher.snapshot();
     const out = this.#compiler.compile(snapshot);
@@ -356,7 +357,7 @@ export class Operator {
         proxies: out.proxies.size,
         // Epoch ms of the first informer event this compile covers (0: none, e.g. a resync).
         changedAt,
-        queuedMs: changedAt === 0 ? 0 : Date.now() - changedAt - Math.round(performance.now() - started),
+        queuedMs: changedAt === 0 ? 0 : startedAt - changedAt,
         compileMs: Math.round(compiled - started),
         publishMs: Math.round(performance.now() - compiled),
       },

@@ -5,8 +5,7 @@
 // sets (WEFT_*); a wrong value exits 2 naming the variable.
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { validateProxyConfig } from '../../crds/proxy-config/validate.ts';
-import type { ConfigLoad, ConfigSource } from './config/file-source.ts';
+import { type ConfigLoad, type ConfigSource, validateConfigDocument } from './config/file-source.ts';
 import { AgentEnvError, agentSettingsFromEnv, IDENTITY_FILES, startAgent } from './control/agent.ts';
 import { type ProxySettings, parseSettings, SettingsError, startProxy } from './main.ts';
 
@@ -51,24 +50,16 @@ export class StreamConfigSource implements ConfigSource {
     this.#latest = config;
     this.#has = true;
     this.#firstArrived();
-    this.#onUpdate?.(load(config));
+    this.#onUpdate?.(validateConfigDocument(config, this.description));
   }
 
   start(onUpdate: (load: ConfigLoad) => void): void {
     this.#onUpdate = onUpdate;
-    if (this.#has) onUpdate(load(this.#latest));
+    if (this.#has) onUpdate(validateConfigDocument(this.#latest, this.description));
   }
 
   stop(): void {
     this.#onUpdate = undefined;
-  }
-}
-
-function load(doc: unknown): ConfigLoad {
-  try {
-    return validateProxyConfig(doc);
-  } catch (err) {
-    return { ok: false, errors: [{ path: '', message: `validation failed: ${(err as Error).message}` }] };
   }
 }
 

@@ -113,15 +113,11 @@ interface ProfileEntry {
   diagnostics: Diagnostic[];
 }
 
-interface PodMemo {
+/** A pod's share of its profile, with the records it was derived from (valid while they are the same). */
+interface PodMemo extends Pick<Profile, 'key' | 'policyMode' | 'opaquePorts' | 'ports' | 'probes'> {
   ns: NamespaceRecord | undefined;
   settings: MeshSettings;
   sliceSig: string;
-  key: string;
-  policyMode: PolicyMode;
-  opaquePorts: number[] | null;
-  ports: { port: number; protocol: PortProtocol }[];
-  probes: HttpProbe[];
   diagnostics: Diagnostic[];
 }
 

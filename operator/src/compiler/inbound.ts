@@ -63,19 +63,20 @@ export function buildInbound(
       });
     }
     // HTTP matches are not allowed on opaque and udp ports (the proxy never parses HTTP there).
-    const probePaths =
+    const probeRegexes =
       pp.protocol === 'opaque' || pp.protocol === 'udp'
         ? []
         : [...new Set(probes.filter((p) => p.port === pp.port).map((p) => probePath(p.path)))]
-            .filter((path) => escapeRegex(path).length < MAX_REGEX_SOURCE_LENGTH)
-            .sort();
-    if (probePaths.length > 0) {
+            .sort()
+            .map(escapeRegex)
+            .filter((escaped) => escaped.length < MAX_REGEX_SOURCE_LENGTH);
+    if (probeRegexes.length > 0) {
       authorizations.push({
         name: PROBE_AUTHORIZATION,
         sources: [{ kind: 'unauthenticated' }],
-        httpMatches: probePaths.map((path) => ({
+        httpMatches: probeRegexes.map((escaped) => ({
           name: null,
-          pathRegex: `${escapeRegex(path)}$`,
+          pathRegex: `${escaped}$`,
           methods: ['GET'],
           headers: [],
         })),

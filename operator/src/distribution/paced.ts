@@ -33,11 +33,6 @@ export class PacedWriter {
     this.#slice = sliceBytes;
   }
 
-  /** Bytes and strings queued but not yet handed to the socket (for tests and metrics). */
-  get queued(): number {
-    return this.#queue.length;
-  }
-
   onDrain(cb: () => void): void {
     this.#onDrain = cb;
   }

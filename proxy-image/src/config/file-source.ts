@@ -48,6 +48,11 @@ export function parseConfigText(text: string, format: 'json' | 'yaml', origin = 
       ],
     };
   }
+  return validateConfigDocument(doc, origin);
+}
+
+/** Validates a parsed config document (any source: file, control-plane stream). Never throws. */
+export function validateConfigDocument(doc: unknown, origin: string): ConfigLoad {
   try {
     return validateProxyConfig(doc);
   } catch (err) {

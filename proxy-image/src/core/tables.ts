@@ -794,8 +794,10 @@ function parsePort(s: string, start: number): number {
   return v >= 1 && v <= 65535 ? v : -1;
 }
 
-/** IPv4 dotted quad or anything with a colon (IPv6). DNS names never contain ':' and never end in a digit-only TLD. */
-/** IPv6 (any colon) or dotted-quad digits (four groups of 1-3 digits); no regex, it runs per request. */
+/**
+ * IPv6 (any colon) or dotted-quad digits (four groups of 1-3 digits): DNS names never contain ':' and never
+ * end in a digit-only TLD. No regex, it runs per request.
+ */
 export function isIpLiteral(host: string): boolean {
   if (host.includes(':')) return true;
   let groups = 1;

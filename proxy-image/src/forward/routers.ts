@@ -345,26 +345,18 @@ export function routeOutboundH2(
   view: HttpRequestView,
   observer: DataPathObserver,
 ): H2Decision {
-  let lp: LogicalPort | null = null;
   const authority = view.header('host');
-  if (typeof authority === 'string') {
-    const byName = tables.lookupByAuthority(authority, conn.dstPort);
-    if (byName.kind === 'service') lp = byName;
-  }
+  const lp = outboundService(tables, conn, typeof authority === 'string' ? authority : null);
   if (lp === null) {
-    const byAddr = tables.lookupByAddress(conn.dstAddress, conn.dstPort);
-    if (byAddr.kind !== 'service') {
-      const labels = labelsFor('outbound', 'passthrough', false, null);
-      observer.request(labels);
-      return {
-        kind: 'forward',
-        target: plainTarget(conn.dstAddress, conn.dstPort),
-        labels,
-        timeoutMs: null,
-        done: noFeedback,
-      };
-    }
-    lp = byAddr;
+    const labels = labelsFor('outbound', 'passthrough', false, null);
+    observer.request(labels);
+    return {
+      kind: 'forward',
+      target: plainTarget(conn.dstAddress, conn.dstPort),
+      labels,
+      timeoutMs: null,
+      done: noFeedback,
+    };
   }
   const route = tables.route(lp, view);
   tables.recordRequest(lp);

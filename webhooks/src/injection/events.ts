@@ -4,7 +4,7 @@
 // The common non-decision (namespace not enabled) records nothing.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { InjectReason } from './inject.ts';
+import { controllerOf, InjectReason, type Pod } from './inject.ts';
 
 export interface InvolvedObject {
   apiVersion: string;
@@ -24,14 +24,6 @@ export interface InjectionEvent {
   message: string;
 }
 
-interface OwnerReference {
-  apiVersion?: string;
-  kind?: string;
-  name?: string;
-  uid?: string;
-  controller?: boolean;
-}
-
 const SILENT: ReadonlySet<string> = new Set([InjectReason.NotEnabled, InjectReason.AlreadyInjected]);
 
 /** What to record for a decision about a pod in `namespace`, or null for nothing. Pure. */
@@ -42,9 +34,7 @@ export function injectionEvent(
   message: string,
 ): InjectionEvent | null {
   if (SILENT.has(reason) || reason === 'BadRequest' || namespace === '') return null;
-  const owners = ((pod as { metadata?: { ownerReferences?: OwnerReference[] } })?.metadata?.ownerReferences ??
-    []) as OwnerReference[];
-  const owner = owners.find((o) => o.controller === true) ?? owners[0];
+  const owner = controllerOf(pod as Pod | undefined);
   const involvedObject: InvolvedObject =
     owner?.kind && owner.name && owner.apiVersion
       ? {

@@ -43,10 +43,24 @@ export const InjectReason = {
 export type InjectReason = (typeof InjectReason)[keyof typeof InjectReason];
 
 // The slices of core/v1 objects the injector reads; callers pass real API objects.
+export interface OwnerReference {
+  apiVersion?: string;
+  kind?: string;
+  name?: string;
+  uid?: string;
+  controller?: boolean;
+}
+
+/** The pod's controlling owner (the first owner when none is marked controller), if any. */
+export function controllerOf(pod: Pod | undefined): OwnerReference | undefined {
+  const owners = pod?.metadata?.ownerReferences ?? [];
+  return owners.find((o) => o.controller === true) ?? owners[0];
+}
+
 export interface ObjectMeta {
   name?: string;
   generateName?: string;
-  ownerReferences?: { apiVersion?: string; kind?: string; name?: string; controller?: boolean }[];
+  ownerReferences?: OwnerReference[];
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -97,8 +111,7 @@ function skip(reason: InjectReason, message: string): InjectResult {
  * for a label value.
  */
 export function workloadOf(pod: Pod): { kind: string; name: string } | null {
-  const owners = pod.metadata?.ownerReferences ?? [];
-  const owner = owners.find((o) => o.controller === true) ?? owners[0];
+  const owner = controllerOf(pod);
   if (!owner?.kind || !owner.name) return null;
   let { kind, name } = owner as { kind: string; name: string };
   const hash = pod.metadata?.labels?.['pod-template-hash'];
