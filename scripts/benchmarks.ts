@@ -64,70 +64,42 @@ if (existsSync('bench/results/proxy.json')) {
 function proxyTargets(r: ProxyResults): string[] {
   const c = r.configs;
   const rows: string[] = [];
+  /** One target row; `bound` gives both the target text and the check (null: shown for information). */
   const row = (
     what: string,
-    target: string,
     got: number | undefined,
-    ok: (v: number) => boolean,
-    unit = '',
+    unit: 'x' | 'MB',
+    bound: ['>=' | '<=', number] | null,
   ) => {
     if (got === undefined || !Number.isFinite(got)) return;
-    const v = unit === 'x' ? got.toFixed(2) : got.toFixed(1);
-    rows.push(
-      `| ${what} | ${target} | ${v}${unit === 'x' ? 'x' : ` ${unit}`} | ${target === '' ? '' : ok(got) ? 'met' : 'not met'} |`,
-    );
+    const value = unit === 'x' ? `${got.toFixed(2)}x` : `${got.toFixed(1)} MB`;
+    const target = bound === null ? '' : `${bound[0]} ${bound[1]}${unit === 'MB' ? ' MB' : ''}`;
+    const met =
+      bound === null ? '' : (bound[0] === '>=' ? got >= bound[1] : got <= bound[1]) ? 'met' : 'not met';
+    rows.push(`| ${what} | ${target} | ${value} | ${met} |`);
   };
   const ratio = (a?: Measured, b?: Measured) => (a && b ? a.rps / b.rps : undefined);
-  row('single hop HTTP/1.1 rps, weft / nginx', '>= 0.5', ratio(c.weft, c.nginx), (v) => v >= 0.5, 'x');
-  row(
-    'mTLS pair rps, weft / nginx pair',
-    '>= 0.5',
-    ratio(c['weft-pair-mtls'], c['nginx-pair-mtls']),
-    (v) => v >= 0.5,
-    'x',
-  );
-  row(
-    'opaque TCP rps, weft / haproxy TCP',
-    '>= 0.8',
-    ratio(c['weft-tcp'], c['haproxy-tcp']),
-    (v) => v >= 0.8,
-    'x',
-  );
-  row('opaque TCP rps, weft / nginx (HTTP)', '>= 0.8', ratio(c['weft-tcp'], c.nginx), (v) => v >= 0.8, 'x');
   const added = (m: Measured | undefined, k: 'p50_us' | 'c1_p50_us', hops = 1) =>
     m && c.direct ? (m[k] - c.direct[k]) / hops : undefined;
   const per = (w?: number, n?: number) => (w !== undefined && n ? w / n : undefined);
-  row(
-    'added p50 per hop, 1 connection, weft / nginx',
-    '<= 2',
-    per(added(c.weft, 'c1_p50_us'), added(c.nginx, 'c1_p50_us')),
-    (v) => v <= 2,
-    'x',
-  );
-  row(
-    'added p50 per hop, 16 connections, weft / nginx',
-    '<= 2',
-    per(added(c.weft, 'p50_us'), added(c.nginx, 'p50_us')),
-    (v) => v <= 2,
-    'x',
-  );
-  row(
-    'added p50 per hop in the mTLS pair, 1 connection, weft / nginx',
-    '<= 2',
-    per(added(c['weft-pair-mtls'], 'c1_p50_us', 2), added(c['nginx-pair-mtls'], 'c1_p50_us', 2)),
-    (v) => v <= 2,
-    'x',
-  );
-  row('weft RSS idle', '<= 50 MB', c.weft?.rss_idle_mb, (v) => v <= 50, 'MB');
-  row('weft RSS idle, private (anonymous) part', '', c.weft?.rss_idle_anon_mb, () => true, 'MB');
-  row('weft RSS under load (16 connections)', '<= 80 MB', c.weft?.rss_mb, (v) => v <= 80, 'MB');
-  row(
-    'weft RSS under load, per proxy of the mTLS pair',
-    '<= 80 MB',
-    per(c['weft-pair-mtls']?.rss_mb, 2),
-    (v) => v <= 80,
-    'MB',
-  );
+  const pair = c['weft-pair-mtls'];
+  row('single hop HTTP/1.1 rps, weft / nginx', ratio(c.weft, c.nginx), 'x', ['>=', 0.5]);
+  row('mTLS pair rps, weft / nginx pair', ratio(pair, c['nginx-pair-mtls']), 'x', ['>=', 0.5]);
+  row('opaque TCP rps, weft / haproxy TCP', ratio(c['weft-tcp'], c['haproxy-tcp']), 'x', ['>=', 0.8]);
+  row('opaque TCP rps, weft / nginx (HTTP)', ratio(c['weft-tcp'], c.nginx), 'x', ['>=', 0.8]);
+  for (const [conns, k] of [
+    ['1 connection', 'c1_p50_us'],
+    ['16 connections', 'p50_us'],
+  ] as const) {
+    const ratioOfAdded = per(added(c.weft, k), added(c.nginx, k));
+    row(`added p50 per hop, ${conns}, weft / nginx`, ratioOfAdded, 'x', ['<=', 2]);
+  }
+  const pairAdded = per(added(pair, 'c1_p50_us', 2), added(c['nginx-pair-mtls'], 'c1_p50_us', 2));
+  row('added p50 per hop in the mTLS pair, 1 connection, weft / nginx', pairAdded, 'x', ['<=', 2]);
+  row('weft RSS idle', c.weft?.rss_idle_mb, 'MB', ['<=', 50]);
+  row('weft RSS idle, private (anonymous) part', c.weft?.rss_idle_anon_mb, 'MB', null);
+  row('weft RSS under load (16 connections)', c.weft?.rss_mb, 'MB', ['<=', 80]);
+  row('weft RSS under load, per proxy of the mTLS pair', per(pair?.rss_mb, 2), 'MB', ['<=', 80]);
   if (rows.length === 0) return [];
   return [
     '### Against the targets (issue 4), from this run',

@@ -418,6 +418,21 @@ async function main(): Promise<void> {
   await waitPort(BACKEND);
   await waitPort(BACKEND_H2);
   const port = () => nextPort++;
+  /** wrk/h2load -> client proxy =mTLS=> server proxy -> backend; the load targets the client's outbound port. */
+  const weftPair = async (tag: string, protocol: 'http1' | 'http2', backend: number) => {
+    const srv = { outbound: port(), inbound: port(), admin: port() };
+    const cli = { outbound: port(), inbound: port(), admin: port() };
+    const serverId = `spiffe://${WEFT_DOMAIN}/ns/bench/sa/server`;
+    const srvCfg = weftConfig('server', { port: backend, identity: null }, protocol, tls.ca);
+    const cliCfg = weftConfig('client', { port: srv.inbound, identity: serverId }, protocol, tls.ca);
+    const server = startWeft(`${tag}-srv`, srvCfg, srv, [
+      ...['--cert', tls.serverCert, '--key', tls.serverKey],
+      ...['--inbound-app', `127.0.0.1:${backend}`],
+    ]);
+    const client = startWeft(`${tag}-cli`, cliCfg, cli, ['--cert', tls.clientCert, '--key', tls.clientKey]);
+    await waitPort(srv.inbound);
+    return { port: cli.outbound, procs: [client, server] };
+  };
   const configs: Config[] = [
     { name: 'direct', description: 'wrk -> backend', start: async () => ({ port: BACKEND, procs: [] }) },
     {
@@ -487,28 +502,7 @@ async function main(): Promise<void> {
     {
       name: 'weft-pair-mtls',
       description: 'wrk -> weft =mTLS=> weft -> backend',
-      start: async () => {
-        const srv = { outbound: port(), inbound: port(), admin: port() };
-        const cli = { outbound: port(), inbound: port(), admin: port() };
-        const srvCfg = weftConfig('server', { port: BACKEND, identity: null }, 'http1', tls.ca);
-        const cliCfg = weftConfig(
-          'client',
-          { port: srv.inbound, identity: `spiffe://${WEFT_DOMAIN}/ns/bench/sa/server` },
-          'http1',
-          tls.ca,
-        );
-        const server = startWeft('weft-srv', srvCfg, srv, [
-          '--cert',
-          tls.serverCert,
-          '--key',
-          tls.serverKey,
-          '--inbound-app',
-          `127.0.0.1:${BACKEND}`,
-        ]);
-        const client = startWeft('weft-cli', cliCfg, cli, ['--cert', tls.clientCert, '--key', tls.clientKey]);
-        await waitPort(srv.inbound);
-        return { port: cli.outbound, procs: [client, server] };
-      },
+      start: () => weftPair('weft', 'http1', BACKEND),
     },
     {
       name: 'weft-tcp',
@@ -540,33 +534,7 @@ async function main(): Promise<void> {
       name: 'weft-h2-pair-mtls',
       description: 'h2load -> weft =mTLS h2=> weft -> backend (h2c)',
       h2: true,
-      start: async () => {
-        const srv = { outbound: port(), inbound: port(), admin: port() };
-        const cli = { outbound: port(), inbound: port(), admin: port() };
-        const srvCfg = weftConfig('server', { port: BACKEND_H2, identity: null }, 'http2', tls.ca);
-        const cliCfg = weftConfig(
-          'client',
-          { port: srv.inbound, identity: `spiffe://${WEFT_DOMAIN}/ns/bench/sa/server` },
-          'http2',
-          tls.ca,
-        );
-        const server = startWeft('weft-h2-srv', srvCfg, srv, [
-          '--cert',
-          tls.serverCert,
-          '--key',
-          tls.serverKey,
-          '--inbound-app',
-          `127.0.0.1:${BACKEND_H2}`,
-        ]);
-        const client = startWeft('weft-h2-cli', cliCfg, cli, [
-          '--cert',
-          tls.clientCert,
-          '--key',
-          tls.clientKey,
-        ]);
-        await waitPort(srv.inbound);
-        return { port: cli.outbound, procs: [client, server] };
-      },
+      start: () => weftPair('weft-h2', 'http2', BACKEND_H2),
     },
   ];
   const results: Record<string, Measured> = {};

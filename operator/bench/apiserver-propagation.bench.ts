@@ -19,10 +19,10 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../../test/e2e/kube.ts';
-import { request, startOperator } from '../../test/e2e/operator/harness.ts';
+import { requestCertificate, startOperator } from '../../test/e2e/operator/harness.ts';
 import { splitPemCertificates } from '../src/identity/index.ts';
-import { opensslCsr } from '../src/identity/testing.ts';
 import { mergeResults } from './results.ts';
+import { versionScanner } from './stream-versions.ts';
 
 const pods = Number(process.argv[2] ?? 200);
 const services = Math.max(2, Number(process.argv[3] ?? Math.ceil(pods / 5)));
@@ -161,26 +161,10 @@ try {
   const ca = splitPemCertificates(cm.data['ca.pem']!);
   const certs: { key: string; cert: string }[] = [];
   for (let a = 0; a < accounts; a++) {
-    const { stdout } = await kubectl([
-      '-n',
-      ns,
-      'create',
-      'token',
-      `sa${a}`,
-      '--audience',
-      'weft.dev/identity',
-      '--bound-object-kind',
-      'Pod',
-      '--bound-object-name',
-      `p${a}`,
-    ]);
-    const { keyPem, csrPem } = opensslCsr();
-    const res = await request(op.controlPlanePort, {
-      method: 'POST',
-      path: '/v1alpha1/certificates',
-      ca,
-      headers: { authorization: `Bearer ${stdout.trim()}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ csr: csrPem, pod: { namespace: ns, name: `p${a}` } }),
+    const { res, keyPem } = await requestCertificate(op.controlPlanePort, ca, {
+      namespace: ns,
+      serviceAccount: `sa${a}`,
+      pod: `p${a}`,
     });
     if (res.status !== 200) throw new Error(`certificate for sa${a}: ${res.body}`);
     certs.push({
@@ -189,9 +173,8 @@ try {
     });
   }
 
-  // Last version seen per pod and when. Bytes are scanned, not decoded: only each line's first bytes matter.
+  // Last version seen per pod and when.
   const seen: ({ version: string; at: number } | undefined)[] = new Array(pods);
-  const VERSION = /"version":"(sha256:[0-9a-f]{64})"/;
   let errors = 0;
   const open = (p: number) => {
     const c = certs[p % accounts]!;
@@ -206,21 +189,12 @@ try {
       agent: false,
     });
     req.on('response', (res) => {
-      let atLineStart = true;
-      res.on('data', (chunk: Buffer) => {
-        let i = 0;
-        while (i < chunk.length) {
-          if (atLineStart) {
-            const m = VERSION.exec(chunk.toString('latin1', i, Math.min(chunk.length, i + 200)));
-            if (m !== null) seen[p] = { version: m[1]!, at: Date.now() };
-            atLineStart = false;
-          }
-          const nl = chunk.indexOf(10, i);
-          if (nl < 0) break;
-          i = nl + 1;
-          atLineStart = true;
-        }
-      });
+      res.on(
+        'data',
+        versionScanner((version) => {
+          seen[p] = { version, at: Date.now() };
+        }),
+      );
     });
     req.on('error', () => {
       errors++;

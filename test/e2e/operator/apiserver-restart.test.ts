@@ -7,7 +7,6 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { splitPemCertificates } from '../../../operator/src/identity/index.ts';
-import { opensslCsr } from '../../../operator/src/identity/testing.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../kube.ts';
 import {
   type ApiserverLaunch,
@@ -21,7 +20,7 @@ import {
   type ConfigStream,
   openConfigStream,
   type RunningOperator,
-  request,
+  requestCertificate,
   startOperator,
 } from './harness.ts';
 
@@ -82,17 +81,10 @@ beforeAll(async () => {
   });
   const cm = await getJson<{ data: Record<string, string> }>(['-n', ns, 'configmap', 'weft-trust-anchors']);
   const ca = splitPemCertificates(cm.data['ca.pem']!);
-  const { stdout } = await kubectl([
-    ...['-n', ns, 'create', 'token', 'frontend', '--audience', 'weft.dev/identity'],
-    ...['--bound-object-kind', 'Pod', '--bound-object-name', 'frontend-1', '--duration', '10m'],
-  ]);
-  const { keyPem, csrPem } = opensslCsr();
-  const res = await request(op.controlPlanePort, {
-    method: 'POST',
-    path: '/v1alpha1/certificates',
-    ca,
-    headers: { authorization: `Bearer ${stdout.trim()}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ csr: csrPem, pod: { namespace: ns, name: 'frontend-1' } }),
+  const { res, keyPem } = await requestCertificate(op.controlPlanePort, ca, {
+    namespace: ns,
+    serviceAccount: 'frontend',
+    pod: 'frontend-1',
   });
   expect(res.status).toBe(200);
   const cert = (JSON.parse(res.body) as { certificateChain: string }).certificateChain;

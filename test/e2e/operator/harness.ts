@@ -3,7 +3,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as https from 'node:https';
 import { createInterface } from 'node:readline';
+import { opensslCsr } from '../../../operator/src/identity/testing.ts';
 import { OPERATOR_NODE_FLAGS } from '../../../operator/src/node-flags.ts';
+import { kubectl } from '../kube.ts';
 
 export interface RunningOperator {
   /** Process id (benchmarks read its memory from /proc). */
@@ -128,6 +130,38 @@ export function request(
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/**
+ * A proxy's certificate round trip: a fresh key and CSR, a token of `serviceAccount` bound to `pod` (as kubelet
+ * projects it), POST /v1alpha1/certificates claiming to be `asPod` (default: `pod`).
+ */
+export async function requestCertificate(
+  port: number,
+  ca: string[],
+  o: { namespace: string; serviceAccount: string; pod: string; asPod?: string; audience?: string },
+): Promise<{ res: HttpsResult; keyPem: string }> {
+  const { stdout } = await kubectl([
+    ...[
+      '-n',
+      o.namespace,
+      'create',
+      'token',
+      o.serviceAccount,
+      '--audience',
+      o.audience ?? 'weft.dev/identity',
+    ],
+    ...['--bound-object-kind', 'Pod', '--bound-object-name', o.pod, '--duration', '10m'],
+  ]);
+  const { keyPem, csrPem } = opensslCsr();
+  const res = await request(port, {
+    method: 'POST',
+    path: '/v1alpha1/certificates',
+    ca,
+    headers: { authorization: `Bearer ${stdout.trim()}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ csr: csrPem, pod: { namespace: o.namespace, name: o.asPod ?? o.pod } }),
+  });
+  return { res, keyPem };
 }
 
 /** An open config stream: the messages received so far and a way to wait for one. */

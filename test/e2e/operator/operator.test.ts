@@ -11,13 +11,14 @@ import {
   keyToPem,
   splitPemCertificates,
 } from '../../../operator/src/identity/index.ts';
-import { opensslCsr, opensslVerify } from '../../../operator/src/identity/testing.ts';
+import { opensslVerify } from '../../../operator/src/identity/testing.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../kube.ts';
 import {
   type ConfigStream,
   openConfigStream,
   type RunningOperator,
   request,
+  requestCertificate,
   startOperator,
 } from './harness.ts';
 
@@ -98,39 +99,14 @@ spec:
 `;
 }
 
-async function token(sa: string, pod: string, audience = 'weft.dev/identity'): Promise<string> {
-  const { stdout } = await kubectl([
-    '-n',
-    ns,
-    'create',
-    'token',
-    sa,
-    '--audience',
-    audience,
-    '--bound-object-kind',
-    'Pod',
-    '--bound-object-name',
+const certify = (sa: string, pod: string, asPod = pod, audience?: string) =>
+  requestCertificate(op.controlPlanePort, anchors, {
+    namespace: ns,
+    serviceAccount: sa,
     pod,
-    '--duration',
-    '10m',
-  ]);
-  return stdout.trim();
-}
-
-async function certify(sa: string, pod: string, asPod = pod, audience?: string) {
-  const { keyPem, csrPem } = opensslCsr();
-  const res = await request(op.controlPlanePort, {
-    method: 'POST',
-    path: '/v1alpha1/certificates',
-    ca: anchors,
-    headers: {
-      authorization: `Bearer ${await token(sa, pod, audience)}`,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({ csr: csrPem, pod: { namespace: ns, name: asPod } }),
+    asPod,
+    ...(audience === undefined ? {} : { audience }),
   });
-  return { res, keyPem };
-}
 
 const checkoutOf = (c: ProxyConfig) =>
   c.outbound.services.find((s) => s.name === 'checkout' && s.namespace === ns);
