@@ -111,6 +111,67 @@ describe('outbound lookup', () => {
     }
   });
 
+  test("an endpoint's own address and port: its service port, pinned to that endpoint (pod IP, headless)", () => {
+    const pick = (lp: LogicalPort) => {
+      const e = t.pickEndpoint(t.backend(lp, t.route(lp, req('GET', '/api/v1/cart'))));
+      if (e.kind !== 'endpoint') throw new Error(e.reason);
+      t.observe(e, 1, 'success');
+      return e;
+    };
+    // A pod of the split root: the service's routes and metrics authority, no split (the client chose the pod).
+    const root = asService(t.lookupByAddress('10.244.1.17', 8080));
+    expect(root.service.name).toBe('checkout');
+    expect(root.authority).toBe('checkout.shop.svc.cluster.local:8080');
+    expect(root.routes.map((r) => r.name)).toEqual(['checkout-routes/cart-api']);
+    expect(root.split).toBeNull();
+    expect(root.protocol).toBe('http1');
+    for (let i = 0; i < 20; i++) {
+      expect(pick(root)).toMatchObject({
+        address: '10.244.1.17',
+        port: 8080,
+        identity: 'spiffe://cluster.local/ns/shop/sa/checkout',
+      });
+    }
+    // A canary pod (its backend is no service of this config), and a pod that is not ready: still that pod.
+    const canary = asService(t.lookupByAddress('10.244.3.4', 8080));
+    expect(canary.service.name).toBe('checkout-canary');
+    expect(pick(canary)).toMatchObject({
+      address: '10.244.3.4',
+      identity: 'spiffe://cluster.local/ns/shop/sa/checkout',
+    });
+    expect(pick(asService(t.lookupByAddress('10.244.2.9', 8080))).address).toBe('10.244.2.9');
+    // An unmeshed endpoint keeps identity null (plaintext); an IP-literal authority finds the same port.
+    const payments = asService(t.lookupByAddress('10.244.5.21', 9090));
+    expect(payments.protocol).toBe('grpc');
+    expect(pick(payments).identity).toBeNull();
+    expect(asService(t.lookupByAuthority('10.244.3.4:8080', 80))).toBe(canary);
+    expect(t.lookupByAddress('10.244.3.4', 8080)).toBe(canary);
+    // Another port of a known pod, or an address nobody lists: passthrough as before.
+    expect(t.lookupByAddress('10.244.3.4', 9999)).toMatchObject({ kind: 'passthrough', protocol: 'detect' });
+    expect(t.lookupByAddress('10.244.9.9', 8080)).toMatchObject({ kind: 'passthrough' });
+  });
+
+  test('endpoint addresses: IPv6 in any form; one address listed with two identities is passthrough', () => {
+    const doc = example('enforcing-split.json');
+    const backends = doc.outbound.backends as Json[];
+    backends[2]!.ports[0].endpoints.push({
+      address: 'fd00:244::5',
+      port: 8080,
+      identity: 'spiffe://cluster.local/ns/shop/sa/checkout',
+    });
+    // The payments pod's address and port listed again under another identity.
+    backends[2]!.ports[0].endpoints.push({
+      address: '10.244.5.21',
+      port: 9090,
+      identity: 'spiffe://cluster.local/ns/shop/sa/impostor',
+    });
+    const t6 = compileTables(validated(doc), fakeDeps().deps);
+    expect(
+      asService(t6.lookupByAddress('FD00:244:0:0:0:0:0:5', 8080)).root.balancer.endpoints[0]!.address,
+    ).toBe('fd00:244::5');
+    expect(t6.lookupByAddress('10.244.5.21', 9090)).toMatchObject({ kind: 'passthrough' });
+  });
+
   test('effective protocol: declared hint kept', () => {
     expect(asService(t.lookupByAddress('10.96.40.2', 9090)).protocol).toBe('grpc');
     expect(asService(t.lookupByAddress('10.96.12.34', 8080)).protocol).toBe('http1');

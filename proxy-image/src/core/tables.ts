@@ -348,6 +348,8 @@ export class Tables {
   readonly endpointStates: Map<string, EndpointState>;
   readonly services: readonly LogicalService[];
   private servicesByKey: Map<string, LogicalService> | null = null;
+  /** Traffic sent straight to an endpoint (pod IP, headless service): see lookupByAddress. */
+  private readonly directEndpoint: (address: string, port: number) => LogicalPort | null;
 
   constructor(args: {
     config: ProxyConfig;
@@ -358,6 +360,7 @@ export class Tables {
     inboundPorts: Map<number, InboundPortTable>;
     endpointStates: Map<string, EndpointState>;
     services: LogicalService[];
+    directEndpoint?: (address: string, port: number) => LogicalPort | null;
   }) {
     this.version = args.config.version;
     this.config = args.config;
@@ -370,22 +373,28 @@ export class Tables {
     this.inboundPorts = args.inboundPorts;
     this.endpointStates = args.endpointStates;
     this.services = args.services;
+    this.directEndpoint = args.directEndpoint ?? (() => null);
   }
 
   // --- outbound lookup ---
 
   /**
-   * The logical service port for an original destination (cluster IP, port), or passthrough with a reason
-   * and whether the port is opaque. IPv6 in any textual form and IPv4-mapped IPv6 are accepted.
+   * The logical service port for an original destination, or passthrough with a reason and whether the port
+   * is opaque. A cluster IP and service port find the service. An endpoint's own address and port (a pod IP,
+   * as a headless service's DNS or a StatefulSet pod name resolves to) find that endpoint's service port
+   * pinned to the endpoint: no split and no balancing (the client chose the pod), but mTLS with the identity
+   * the config expects for it, so enforcing servers accept it. IPv6 in any textual form and IPv4-mapped IPv6
+   * are accepted.
    */
   lookupByAddress(ip: string, port: number): LogicalPort | OutboundPassthrough {
     let ports = this.byAddress.get(ip);
+    let canonical = ip;
     if (ports === undefined && ip.includes(':')) {
-      const canonical = canonicalIp(ip);
-      if (canonical !== null) ports = this.byAddress.get(canonical);
+      canonical = canonicalIp(ip) ?? ip;
+      ports = this.byAddress.get(canonical);
     }
-    const lp = ports?.get(port);
-    if (lp !== undefined) return lp;
+    const lp = ports?.get(port) ?? this.directEndpoint(canonical, port);
+    if (lp !== null) return lp;
     return this.opaquePorts.has(port) ? PASSTHROUGH_OPAQUE : PASSTHROUGH_DETECT;
   }
 
@@ -744,6 +753,46 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
     }
   });
 
+  // Traffic to one endpoint: its service port (routes, timeouts, retry budget, metrics authority) with the
+  // endpoint as the only backend. A backend that is not a service of the config gets a plain default route.
+  const directDefaultSpec = { useSplit: false, timeoutMs: null, retry: null };
+  const directDefault = new RouteTable('default', directDefaultSpec, null, maxBody);
+  const pinEndpoint = (ref: EndpointRef): LogicalPort => {
+    let service = services.find((s) => s.namespace === ref.namespace && s.name === ref.name);
+    const of = service?.ports.get(ref.servicePort);
+    const protocol: PortProtocol = of?.protocol ?? (opaquePorts.has(ref.endpoint.port) ? 'opaque' : 'detect');
+    service ??= new LogicalService(
+      {
+        name: ref.name,
+        namespace: ref.namespace,
+        clusterIPs: [],
+        dnsNames: [],
+        ports: [],
+        routes: [],
+        defaultRoute: directDefaultSpec,
+        split: null,
+      },
+      new RetryBudget(budgetSettings, now),
+    );
+    const state = endpointState(ref.endpoint, protocol);
+    const root = new ConcreteBackend(
+      ref.name,
+      ref.namespace,
+      ref.servicePort,
+      new P2cBalancer([state], ewma),
+    );
+    return new LogicalPort(
+      service,
+      ref.servicePort,
+      of?.portName ?? null,
+      protocol,
+      of?.routes ?? [],
+      of?.defaultRoute ?? directDefault,
+      root,
+      null,
+    );
+  };
+
   const trustDomain = config.identity.trustDomain;
   const inboundPorts = new Map<number, InboundPortTable>();
   config.inbound.ports.forEach((p, pi) => {
@@ -759,7 +808,64 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
     inboundPorts.set(p.port, new InboundPortTable(p.port, protocol, auths));
   });
 
-  return new Tables({ config, deps, ewma, byAddress, byName, inboundPorts, endpointStates, services });
+  return new Tables({
+    config,
+    deps,
+    ewma,
+    byAddress,
+    byName,
+    inboundPorts,
+    endpointStates,
+    services,
+    directEndpoint: directEndpoints(config, pinEndpoint),
+  });
+}
+
+/** An endpoint address and port, and the backend service port that lists it. */
+export interface EndpointRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly servicePort: number;
+  readonly endpoint: BackendPort['endpoints'][number];
+}
+
+/**
+ * The lookup for traffic addressed to an endpoint itself. The index (every endpoint of every backend, ready or
+ * not: the client picked it, the config only says who it is) is built on the first such lookup and each pinned
+ * port once, so proxies that only ever talk to cluster IPs pay nothing. An address and port listed with two
+ * different identities is left out (passthrough): there is no telling which one to expect.
+ */
+function directEndpoints(
+  config: ProxyConfig,
+  pin: (ref: EndpointRef) => LogicalPort,
+): (address: string, port: number) => LogicalPort | null {
+  let index: Map<string, EndpointRef | null> | null = null;
+  const pinned = new Map<string, LogicalPort | null>();
+  return (address, port) => {
+    const key = `${address}|${port}`;
+    let lp = pinned.get(key);
+    if (lp !== undefined) return lp;
+    if (index === null) {
+      index = new Map();
+      for (const b of config.outbound.backends) {
+        for (const bp of b.ports) {
+          for (const endpoint of bp.endpoints) {
+            const k = `${canonicalIp(endpoint.address) ?? endpoint.address}|${endpoint.port}`;
+            const seen = index.get(k);
+            if (seen === undefined) {
+              index.set(k, { namespace: b.namespace, name: b.name, servicePort: bp.port, endpoint });
+            } else if (seen !== null && seen.endpoint.identity !== endpoint.identity) {
+              index.set(k, null);
+            }
+          }
+        }
+      }
+    }
+    const ref = index.get(key);
+    lp = ref == null ? null : pin(ref);
+    pinned.set(key, lp);
+    return lp;
+  };
 }
 
 function sameBackendNames(a: readonly ConcreteBackend[], b: readonly ConcreteBackend[]): boolean {

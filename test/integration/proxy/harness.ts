@@ -89,7 +89,8 @@ export interface Endpoint {
 
 export interface ServiceSpec {
   name: string;
-  clusterIP: string;
+  /** null: a headless service (no cluster IP; clients reach its pods by their own addresses). */
+  clusterIP: string | null;
   port: number;
   protocol?: string;
   endpoints: Endpoint[];
@@ -124,7 +125,7 @@ export function proxyConfig(opts: {
       services: services.map((s) => ({
         name: s.name,
         namespace: 'test',
-        clusterIPs: [s.clusterIP],
+        clusterIPs: s.clusterIP === null ? [] : [s.clusterIP],
         dnsNames: [`${s.name}.test.svc.cluster.local`, `${s.name}.test`, s.name],
         ports: [{ port: s.port, protocol: s.protocol ?? 'detect' }],
         ...(s.routes ? { routes: s.routes } : {}),

@@ -27,6 +27,9 @@ let serverHttp: ProxyProcess;
 let serverTcp: ProxyProcess;
 let clientHttp: ProxyProcess;
 let clientTcp: ProxyProcess;
+/** Client proxies whose original destination is the server pod's own address (pod IP, headless service). */
+let directHttp: ProxyProcess;
+let directTcp: ProxyProcess;
 let serverCert: { cert: string; key: string };
 
 const CLIENT = spiffe('test', 'client');
@@ -114,10 +117,43 @@ beforeAll(async () => {
     cert: clientCert,
     outboundDst: '10.96.0.12:9000',
   });
+  // A headless service ("web-headless", no cluster IP) and a TCP service: the client dials the endpoint itself.
+  const directConfig = proxyConfig({
+    version: 'd1',
+    sa: 'client',
+    trustAnchors: [pki.caPem],
+    services: [
+      {
+        name: 'web-headless',
+        clusterIP: null,
+        port: 80,
+        endpoints: [{ address: '127.0.0.1', port: serverHttp.inbound, identity: SERVER }],
+      },
+      {
+        name: 'echo',
+        clusterIP: '10.96.0.12',
+        port: 9000,
+        protocol: 'opaque',
+        endpoints: [{ address: '127.0.0.1', port: serverTcp.inbound, identity: SERVER }],
+      },
+    ],
+  });
+  directHttp = await startProxyProcess({
+    config: directConfig,
+    cert: clientCert,
+    outboundDst: `127.0.0.1:${serverHttp.inbound}`,
+  });
+  directTcp = await startProxyProcess({
+    config: directConfig,
+    cert: clientCert,
+    outboundDst: `127.0.0.1:${serverTcp.inbound}`,
+  });
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([clientHttp, clientTcp, serverHttp, serverTcp].map((p) => p?.stop()));
+  await Promise.all(
+    [clientHttp, clientTcp, directHttp, directTcp, serverHttp, serverTcp].map((p) => p?.stop()),
+  );
   await app?.close();
   pki?.cleanup();
   removeTmpDirs();
@@ -289,3 +325,43 @@ describe('certificate rotation', () => {
 function readPem(file: string): string {
   return readFileSync(file, 'utf8');
 }
+
+describe('traffic addressed to a pod itself (pod IP, headless service, StatefulSet pod name)', () => {
+  // The enforcing server refuses plaintext (see above): these pass only if the client proxy recognises the
+  // endpoint address and speaks mTLS with the identity the config gives it.
+  test('HTTP: mTLS to that pod, the app sees the client identity; the route policy still applies', async () => {
+    const r = await curl([
+      '-H',
+      'Host: web-0.web-headless.test.svc.cluster.local',
+      `http://127.0.0.1:${directHttp.outbound}/echo`,
+    ]);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).headers['x-weft-client-id']).toBe(CLIENT);
+    const denied = await curl(['-H', 'Host: 10.0.0.1', `http://127.0.0.1:${directHttp.outbound}/counters`]);
+    expect(denied.status).toBe(403);
+    const metrics = (await curl([`http://127.0.0.1:${directHttp.admin}/metrics`])).body;
+    expect(
+      metricValue(metrics, 'response_total', {
+        direction: 'outbound',
+        authority: 'web-headless.test.svc.cluster.local:80',
+        tls: 'true',
+        server_id: SERVER,
+        status_code: '200',
+      }),
+    ).toBe(1);
+  });
+
+  test('opaque TCP: mTLS to that pod, authorized on the server side', async () => {
+    const got = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(directTcp.outbound, '127.0.0.1', () => s.write('hello, pod\n'));
+      let out = '';
+      s.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) s.end();
+      });
+      s.on('close', () => resolve(out));
+      s.on('error', reject);
+    });
+    expect(got).toBe('hello, pod\n');
+  });
+});
