@@ -352,6 +352,10 @@ export class Operator {
     const out = this.#compiler.compile(snapshot);
     const compiled = performance.now();
     this.#hub!.publish(out.proxies, started);
+    const published = performance.now();
+    // The HTTP layer hands the new messages to the sockets (TLS, write) on the next tick: let that happen before
+    // the status bookkeeping below, which no proxy waits for.
+    await new Promise((r) => setImmediate(r));
     ctx?.log.info(
       {
         proxies: out.proxies.size,
@@ -359,7 +363,9 @@ export class Operator {
         changedAt,
         queuedMs: changedAt === 0 ? 0 : startedAt - changedAt,
         compileMs: Math.round(compiled - started),
-        publishMs: Math.round(performance.now() - compiled),
+        publishMs: Math.round(published - compiled),
+        // From the end of publish until the sockets had every message (encrypted and written).
+        sentMs: Math.round(performance.now() - published),
       },
       'compiled and published',
     );

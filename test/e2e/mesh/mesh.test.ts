@@ -299,6 +299,21 @@ describe('access policy (enforcing)', () => {
     expect((await get('/status/200')).status).toBe(403);
   }, 120_000);
 
+  test('a pod addressed by its own IP gets mTLS and the same policy as through its Service', async () => {
+    // As a headless service or a StatefulSet pod name resolves: the client dials the pod IP itself.
+    const [web] = await podsOf(enforcing, 'app=web,version=v1');
+    const direct = (path: string, method = 'GET') =>
+      clientIP(enforcing).then((ip) =>
+        post<Outcome>(ip, { url: `http://${web!.status.podIP}:8080${path}`, method }),
+      );
+    const allowed = await direct('/echo/direct');
+    expect(allowed.status).toBe(200);
+    expect(JSON.parse(allowed.body).headers['x-weft-client-id']).toMatch(/\/ns\/[^/]+\/sa\/client$/);
+    const denied = await direct('/echo/direct', 'POST');
+    expect(denied.status).toBe(403);
+    measured('pod IP in enforcing mode', { get: allowed.status, post: denied.status });
+  }, 60_000);
+
   test('a TCPRoute TrafficTarget allows the connection; deleting it denies again', async () => {
     const ip = await clientIP(enforcing);
     const tcp = () => post<Outcome>(ip, { url: 'tcp://web-v1:9000', body: 'x', timeoutMs: 3000 });

@@ -137,16 +137,15 @@ test('apiserver restart: operator stays ready, pushes nothing bogus, recovers, a
   });
   expect(weightsOf(changed.config)).toEqual([20, 80]);
 
-  // Every config the subscriber ever received is a valid, complete mesh: the first one, possibly re-sent
-  // unchanged, then the change. Nothing in between (no empty or partial config from a relist).
+  // Every config the subscriber ever received is a valid, complete mesh (weightsOf checks this namespace's
+  // services and endpoints): the first state, possibly re-sent, then the change. Nothing in between (no empty
+  // or partial config from a relist). Other namespaces may change meanwhile (another suite's meshed namespaces
+  // still terminating), so versions can differ for reasons of their own; this namespace's content cannot.
   const seen = configs();
-  for (const m of seen) {
-    expect(validateProxyConfig(m.config)).toMatchObject({ ok: true });
-    weightsOf(m.config);
-  }
-  expect(seen.map((m) => m.version).filter((v, i, a) => a.indexOf(v) === i)).toEqual([
-    first.version,
-    changed.version,
-  ]);
+  for (const m of seen) expect(validateProxyConfig(m.config)).toMatchObject({ ok: true });
+  const states = seen
+    .map((m) => weightsOf(m.config).join('/'))
+    .filter((w, i, a) => i === 0 || a[i - 1] !== w);
+  expect(states).toEqual(['50/50', '20/80']);
   expect(stream!.messages.some((m) => m.type === 'error')).toBe(false);
 }, 240_000);

@@ -23,10 +23,11 @@ const repo = new URL('../../../', import.meta.url).pathname;
 export async function startOperator(
   namespace: string,
   env: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
 ): Promise<RunningOperator> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [...OPERATOR_NODE_FLAGS, `${repo}operator/src/main.ts`],
+    [...OPERATOR_NODE_FLAGS, ...nodeArgs, `${repo}operator/src/main.ts`],
     {
       env: {
         ...process.env,
