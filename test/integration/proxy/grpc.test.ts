@@ -21,6 +21,8 @@ let app: TestApp;
 let pki: Pki;
 let server: ProxyProcess;
 let client: ProxyProcess;
+/** A client proxy whose original destination is the server pod's own address (headless service). */
+let direct: ProxyProcess;
 // biome-ignore lint/suspicious/noExplicitAny: generated gRPC client
 let echo: any;
 
@@ -53,6 +55,24 @@ beforeAll(async () => {
     cert: pki.issue('client', CLIENT),
     outboundDst: '10.96.0.20:8081',
   });
+  direct = await startProxyProcess({
+    config: proxyConfig({
+      version: 'd',
+      sa: 'client',
+      trustAnchors: [pki.caPem],
+      services: [
+        {
+          name: 'grpc-headless',
+          clusterIP: null,
+          port: 8081,
+          protocol: 'grpc',
+          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
+        },
+      ],
+    }),
+    cert: pki.issue('client', CLIENT),
+    outboundDst: `127.0.0.1:${server.inbound}`,
+  });
   const { Client } = loadEchoService();
   echo = new Client(`127.0.0.1:${client.outbound}`, credentials.createInsecure(), {
     'grpc.default_authority': 'grpc.test.svc.cluster.local:8081',
@@ -61,7 +81,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   echo?.close();
-  await Promise.all([client?.stop(), server?.stop()]);
+  await Promise.all([client?.stop(), direct?.stop(), server?.stop()]);
   await app?.close();
   pki?.cleanup();
   removeTmpDirs();
@@ -109,4 +129,23 @@ test('metrics classify by grpc-status', async () => {
   expect(
     metricValue(text, 'response_total', { ...grpc, grpc_status_code: '0', classification: 'success' }),
   ).toBe(2);
+});
+
+test('a call addressed to a pod itself (headless service, StatefulSet pod name) goes over mTLS to it', async () => {
+  const { Client } = loadEchoService();
+  // biome-ignore lint/suspicious/noExplicitAny: generated gRPC client
+  const pod: any = new Client(`127.0.0.1:${direct.outbound}`, credentials.createInsecure(), {
+    'grpc.default_authority': 'grpc-0.grpc-headless.test.svc.cluster.local:8081',
+  });
+  try {
+    const reply = await new Promise<EchoReply>((resolve, reject) =>
+      pod.Unary({ message: 'to the pod' }, new Metadata(), (err: ServiceError | null, r: EchoReply) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
+    expect(reply.message).toBe('to the pod');
+    expect(reply.metadata['x-weft-client-id']).toBe(CLIENT);
+  } finally {
+    pod.close();
+  }
 });
