@@ -1,11 +1,13 @@
-// In a pod, the control-plane client feeds the proxy through files in the in-memory identity volume:
-// key, certificate chain and trust anchors, and the config document. The data path already hot-reloads
-// those files (the same path standalone and test use), so there is one reload mechanism, not two.
+// In a pod, the control-plane client feeds the proxy through files in the in-memory identity volume: key,
+// certificate chain and trust anchors, which the data path hot-reloads (the same path standalone and tests
+// use). Configs go to the data path in-process (onConfig); a copy of the newest one is kept in the volume as
+// config.json for people and tools, rewritten at most once per CONFIG_COPY_INTERVAL_MS.
 // Writes are atomic (temp file + rename) so a reader never sees half a key or half a config.
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ControlPlaneClient } from './client.ts';
+import { LatestOnly } from './latest-only.ts';
 
 export const IDENTITY_FILES = {
   key: 'key.pem',
@@ -13,6 +15,9 @@ export const IDENTITY_FILES = {
   anchors: 'ca.pem',
   config: 'config.json',
 } as const;
+
+/** How stale the config.json copy may be during a burst of updates. */
+export const CONFIG_COPY_INTERVAL_MS = 1000;
 
 export interface AgentSettings {
   pod: { namespace: string; name: string };
@@ -91,12 +96,19 @@ export async function startAgent(
       logger.info({ notAfter: new Date(id.facts.notAfter).toISOString() }, 'certificate issued');
     });
   });
+  // The file copy follows the newest config, at most once per CONFIG_COPY_INTERVAL_MS: a burst of updates
+  // (a rolling restart of a large deployment) costs one serialization per interval, not one per update.
+  const copy = new LatestOnly<unknown>(async (config) => {
+    try {
+      await writeAtomically(dir, IDENTITY_FILES.config, `${JSON.stringify(config)}\n`, 0o644);
+    } catch (error) {
+      logger.error({ err: error, what: 'config' }, 'could not write');
+    }
+  }, CONFIG_COPY_INTERVAL_MS);
   client.on('config', (version, config) => {
     onConfig?.(version, config);
-    queue('config', async () => {
-      await writeAtomically(dir, IDENTITY_FILES.config, `${JSON.stringify(config)}\n`, 0o644);
-      logger.info({ version }, 'config received');
-    });
+    logger.info({ version }, 'config received');
+    copy.push(config);
   });
   await client.start();
   await writes;

@@ -246,6 +246,30 @@ describe('traffic split', () => {
     measured('split', { '90-10': s90, '50-50': s50, '100-0': s100, propagationMs });
   }, 300_000);
 
+  test('the identity volume keeps a copy of the newest config for people and tools (config.json)', async () => {
+    const [client] = await podsOf(permissive, 'app=client');
+    const ip = await clientIP(permissive);
+    const held = (await (await fetch(`http://${ip}:15190/config`)).json()) as { config: { version: string } };
+    // The copy is rewritten at most once a second; it catches up with what the data path holds.
+    await waitFor('config.json matches the config the proxy holds', 15_000, async () => {
+      const { stdout } = await kubectl([
+        '-n',
+        permissive,
+        'exec',
+        client!.metadata.name,
+        '-c',
+        'weft-proxy',
+        '--',
+        '/usr/local/bin/node',
+        '-e',
+        "process.stdout.write(require('fs').readFileSync('/var/run/secrets/weft.dev/identity/config.json','utf8'))",
+      ]);
+      const copy = JSON.parse(stdout) as { version: string; identity: { spiffeId: string } };
+      expect(copy.identity.spiffeId).toBe(`spiffe://cluster.local/ns/${permissive}/sa/client`);
+      return copy.version === held.config.version;
+    });
+  }, 60_000);
+
   test('moving weights while load runs loses no request', async () => {
     const ip = await clientIP(permissive);
     const load = post<Summary>(ip, { url: 'http://web/echo', count: 1500, concurrency: 4 }, 300_000);
