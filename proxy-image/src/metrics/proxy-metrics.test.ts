@@ -269,4 +269,21 @@ describe('ProxyMetrics', () => {
     expect(await registry.metrics()).toContain('request_total{');
     expect(() => createProxyMetrics({ version: 'x', registry })).toThrow(/already been registered/);
   });
+
+  test('process metrics: the usual ones, without the per-GC histogram', async () => {
+    const registry = new Registry();
+    createProxyMetrics({ version: 'x', registry, processMetrics: true });
+    const text = await registry.metrics();
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'process_open_fds',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_version_info',
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    expect(text).not.toContain('nodejs_gc_duration_seconds');
+  });
 });
