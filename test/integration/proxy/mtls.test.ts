@@ -64,6 +64,20 @@ function serverConfig(version: string) {
   });
 }
 
+/** Sends one line to an echo behind `port` and returns everything read until the connection closes. */
+function echoLine(port: number, line: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(line));
+    let out = '';
+    s.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) s.end();
+    });
+    s.on('close', () => resolve(out));
+    s.on('error', reject);
+  });
+}
+
 beforeAll(async () => {
   app = await startTestApp({ logLevel: 'silent' });
   pki = makePki();
@@ -254,16 +268,7 @@ describe('HTTP over mTLS', () => {
 
 describe('opaque TCP over mTLS', () => {
   test('bytes echo through both proxies and the server side authorizes the connection', async () => {
-    const got = await new Promise<string>((resolve, reject) => {
-      const s = net.connect(clientTcp.outbound, '127.0.0.1', () => s.write('hello over mtls\n'));
-      let out = '';
-      s.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) s.end();
-      });
-      s.on('close', () => resolve(out));
-      s.on('error', reject);
-    });
+    const got = await echoLine(clientTcp.outbound, 'hello over mtls\n');
     expect(got).toBe('hello over mtls\n');
     const metrics = (await curl([`http://127.0.0.1:${serverTcp.admin}/metrics`])).body;
     const tcp = { direction: 'inbound', authority: `app:${app.tcpEchoPort}`, tls: 'true', client_id: CLIENT };
@@ -352,16 +357,7 @@ describe('traffic addressed to a pod itself (pod IP, headless service, StatefulS
   });
 
   test('opaque TCP: mTLS to that pod, authorized on the server side', async () => {
-    const got = await new Promise<string>((resolve, reject) => {
-      const s = net.connect(directTcp.outbound, '127.0.0.1', () => s.write('hello, pod\n'));
-      let out = '';
-      s.on('data', (d) => {
-        out += d;
-        if (out.includes('\n')) s.end();
-      });
-      s.on('close', () => resolve(out));
-      s.on('error', reject);
-    });
+    const got = await echoLine(directTcp.outbound, 'hello, pod\n');
     expect(got).toBe('hello, pod\n');
   });
 });
