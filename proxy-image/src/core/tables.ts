@@ -840,11 +840,13 @@ function directEndpoints(
   pin: (ref: EndpointRef) => LogicalPort,
 ): (address: string, port: number) => LogicalPort | null {
   let index: Map<string, EndpointRef | null> | null = null;
-  const pinned = new Map<string, LogicalPort | null>();
+  // Only endpoints of the config are remembered (misses are one Map lookup): destinations outside the mesh,
+  // however many an app dials, add nothing.
+  const pinned = new Map<string, LogicalPort>();
   return (address, port) => {
     const key = `${address}|${port}`;
-    let lp = pinned.get(key);
-    if (lp !== undefined) return lp;
+    const known = pinned.get(key);
+    if (known !== undefined) return known;
     if (index === null) {
       index = new Map();
       for (const b of config.outbound.backends) {
@@ -862,7 +864,8 @@ function directEndpoints(
       }
     }
     const ref = index.get(key);
-    lp = ref == null ? null : pin(ref);
+    if (ref == null) return null;
+    const lp = pin(ref);
     pinned.set(key, lp);
     return lp;
   };
