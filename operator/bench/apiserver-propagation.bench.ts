@@ -281,7 +281,7 @@ try {
           queuedMs: number;
           compileMs: number;
           publishMs: number;
-          sentMs?: number;
+          sentMs: number;
         },
     );
   // Same host, same clock: from the PATCH request to the operator's informer event is the apiserver's share.
@@ -290,7 +290,7 @@ try {
   log(`operator queue ms: ${timings.map((t) => t.queuedMs).join(' ')}`);
   log(`operator compile ms: ${timings.map((t) => t.compileMs).join(' ')}`);
   log(`operator publish ms: ${timings.map((t) => t.publishMs).join(' ')}`);
-  log(`operator sent ms: ${timings.map((t) => t.sentMs ?? -1).join(' ')}`);
+  log(`operator sent ms: ${timings.map((t) => t.sentMs).join(' ')}`);
   const roundMs = [...latencies];
   latencies.sort((a, b) => a - b);
   const result = { p50_ms: q(latencies, 0.5), p99_ms: q(latencies, 0.99), max_ms: latencies.at(-1)! };
@@ -310,7 +310,7 @@ try {
     queue_ms: timings.map((t) => t.queuedMs),
     compile_ms: timings.map((t) => t.compileMs),
     publish_ms: timings.map((t) => t.publishMs),
-    sent_ms: timings.map((t) => t.sentMs ?? -1),
+    sent_ms: timings.map((t) => t.sentMs),
     stream_errors: errors,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -65,12 +65,12 @@ interface Run {
   initial_distribution_s: number;
   operator_ready: { rss_mb: number; peak_rss_mb: number };
   operator: { rss_mb: number; peak_rss_mb: number };
-  round_ms?: number[];
-  apiserver_ms?: number[];
-  compile_ms?: number[];
-  publish_ms?: number[];
-  sent_ms?: number[];
-  warmup_ms?: number;
+  round_ms: number[];
+  apiserver_ms: number[];
+  compile_ms: number[];
+  publish_ms: number[];
+  sent_ms: number[];
+  warmup_ms: number;
 }
 const r = JSON.parse(readFileSync(OUT, 'utf8')) as {
   machine: string;
@@ -111,12 +111,10 @@ const row = (n: string) => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const split = (n: string) => {
   const x = r.runs[n]!;
-  if (!x.round_ms || !x.apiserver_ms || !x.compile_ms || !x.publish_ms || !x.sent_ms)
-    return `| ${n} | | | | | |`;
   const rest = x.round_ms.map(
-    (t, i) => t - Math.max(0, x.apiserver_ms![i]!) - x.compile_ms![i]! - x.publish_ms![i]! - x.sent_ms![i]!,
+    (t, i) => t - Math.max(0, x.apiserver_ms[i]!) - x.compile_ms[i]! - x.publish_ms[i]! - x.sent_ms[i]!,
   );
-  return `| ${n} | ${median(x.apiserver_ms)} ms | ${median(x.compile_ms)} ms | ${median(x.publish_ms)} ms | ${median(x.sent_ms)} ms | ${Math.max(0, median(rest))} ms | ${x.warmup_ms ?? '-'} ms |`;
+  return `| ${n} | ${median(x.apiserver_ms)} ms | ${median(x.compile_ms)} ms | ${median(x.publish_ms)} ms | ${median(x.sent_ms)} ms | ${Math.max(0, median(rest))} ms | ${x.warmup_ms} ms |`;
 };
 writeFileSync(
   'bench/results/control-plane.md',

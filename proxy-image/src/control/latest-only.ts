@@ -25,7 +25,6 @@ export class LatestOnly<T> {
   /** A write is scheduled or running. */
   #busy = false;
   #lastStart = Number.NEGATIVE_INFINITY;
-  #idle: (() => void)[] = [];
 
   constructor(write: (value: T) => Promise<void>, intervalMs: number, clock: LatestOnlyClock = REAL_CLOCK) {
     this.#write = write;
@@ -39,16 +38,9 @@ export class LatestOnly<T> {
     if (!this.#busy) this.#next();
   }
 
-  /** Resolves once nothing is pending or being written. */
-  idle(): Promise<void> {
-    if (!this.#busy) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
-  }
-
   #next(): void {
     if (this.#pending === null) {
       this.#busy = false;
-      for (const resolve of this.#idle.splice(0)) resolve();
       return;
     }
     this.#busy = true;

@@ -360,7 +360,7 @@ export class Tables {
     inboundPorts: Map<number, InboundPortTable>;
     endpointStates: Map<string, EndpointState>;
     services: LogicalService[];
-    directEndpoint?: (address: string, port: number) => LogicalPort | null;
+    directEndpoint: (address: string, port: number) => LogicalPort | null;
   }) {
     this.version = args.config.version;
     this.config = args.config;
@@ -373,7 +373,7 @@ export class Tables {
     this.inboundPorts = args.inboundPorts;
     this.endpointStates = args.endpointStates;
     this.services = args.services;
-    this.directEndpoint = args.directEndpoint ?? (() => null);
+    this.directEndpoint = args.directEndpoint;
   }
 
   // --- outbound lookup ---
@@ -758,7 +758,7 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
   const directDefaultSpec = { useSplit: false, timeoutMs: null, retry: null };
   const directDefault = new RouteTable('default', directDefaultSpec, null, maxBody);
   const pinEndpoint = (ref: EndpointRef): LogicalPort => {
-    let service = services.find((s) => s.namespace === ref.namespace && s.name === ref.name);
+    let service = tables.serviceByKey(ref.namespace, ref.name);
     const of = service?.ports.get(ref.servicePort);
     const protocol: PortProtocol = of?.protocol ?? (opaquePorts.has(ref.endpoint.port) ? 'opaque' : 'detect');
     service ??= new LogicalService(
@@ -808,7 +808,7 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
     inboundPorts.set(p.port, new InboundPortTable(p.port, protocol, auths));
   });
 
-  return new Tables({
+  const tables: Tables = new Tables({
     config,
     deps,
     ewma,
@@ -819,6 +819,7 @@ export function compileTables(config: ProxyConfig, deps: TablesDeps, previous?: 
     services,
     directEndpoint: directEndpoints(config, pinEndpoint),
   });
+  return tables;
 }
 
 /** An endpoint address and port, and the backend service port that lists it. */

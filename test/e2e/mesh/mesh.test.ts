@@ -249,9 +249,11 @@ describe('traffic split', () => {
   test('the identity volume keeps a copy of the newest config for people and tools (config.json)', async () => {
     const [client] = await podsOf(permissive, 'app=client');
     const ip = await clientIP(permissive);
-    const held = (await (await fetch(`http://${ip}:15190/config`)).json()) as { config: { version: string } };
     // The copy is rewritten at most once a second; it catches up with what the data path holds.
     await waitFor('config.json matches the config the proxy holds', 15_000, async () => {
+      const held = (await (await fetch(`http://${ip}:15190/config`)).json()) as {
+        config: { version: string };
+      };
       const { stdout } = await kubectl([
         '-n',
         permissive,

@@ -143,16 +143,19 @@ export async function requestCertificate(
   o: { namespace: string; serviceAccount: string; pod: string; asPod?: string; audience?: string },
 ): Promise<{ res: HttpsResult; keyPem: string }> {
   const { stdout } = await kubectl([
-    ...[
-      '-n',
-      o.namespace,
-      'create',
-      'token',
-      o.serviceAccount,
-      '--audience',
-      o.audience ?? 'weft.dev/identity',
-    ],
-    ...['--bound-object-kind', 'Pod', '--bound-object-name', o.pod, '--duration', '10m'],
+    '-n',
+    o.namespace,
+    'create',
+    'token',
+    o.serviceAccount,
+    '--audience',
+    o.audience ?? 'weft.dev/identity',
+    '--bound-object-kind',
+    'Pod',
+    '--bound-object-name',
+    o.pod,
+    '--duration',
+    '10m',
   ]);
   const { keyPem, csrPem } = opensslCsr();
   const res = await request(port, {
