@@ -93,6 +93,14 @@ beforeAll(async () => {
     cert: serverCert,
     inboundApp: `127.0.0.1:${app.tcpEchoPort}`,
   });
+  // The TCP echo service, in both client configs.
+  const echo = {
+    name: 'echo',
+    clusterIP: '10.96.0.12',
+    port: 9000,
+    protocol: 'opaque',
+    endpoints: [{ address: '127.0.0.1', port: serverTcp.inbound, identity: SERVER }],
+  };
   const clientConfig = proxyConfig({
     version: 'c1',
     sa: 'client',
@@ -112,13 +120,7 @@ beforeAll(async () => {
           { address: '127.0.0.1', port: serverHttp.inbound, identity: spiffe('test', 'somebody-else') },
         ],
       },
-      {
-        name: 'echo',
-        clusterIP: '10.96.0.12',
-        port: 9000,
-        protocol: 'opaque',
-        endpoints: [{ address: '127.0.0.1', port: serverTcp.inbound, identity: SERVER }],
-      },
+      echo,
     ],
   });
   clientHttp = await startProxyProcess({
@@ -143,13 +145,7 @@ beforeAll(async () => {
         port: 80,
         endpoints: [{ address: '127.0.0.1', port: serverHttp.inbound, identity: SERVER }],
       },
-      {
-        name: 'echo',
-        clusterIP: '10.96.0.12',
-        port: 9000,
-        protocol: 'opaque',
-        endpoints: [{ address: '127.0.0.1', port: serverTcp.inbound, identity: SERVER }],
-      },
+      echo,
     ],
   });
   directHttp = await startProxyProcess({
