@@ -1,7 +1,6 @@
 // The mesh certificate authority: a trust anchor (root, long-lived, key offline-able), an issuer
 // (intermediate, signs leaf certificates) and the leaf issuance policy.
 import { createPrivateKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
-import { isValidTrustDomain } from './spiffe.ts';
 import {
   derToPem,
   encodeName,
@@ -11,7 +10,8 @@ import {
   subjectOf,
   type VerifiedCsr,
   verifyCsr,
-} from './x509.ts';
+} from '../../../crds/x509/certificate.ts';
+import { isValidTrustDomain } from './spiffe.ts';
 
 export const DEFAULT_LEAF_LIFETIME_MS = 24 * 3600_000;
 export const DEFAULT_BACKDATE_MS = 60_000;

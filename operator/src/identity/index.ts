@@ -1,6 +1,3 @@
-export * from './authority.ts';
-export * from './spiffe.ts';
-export * from './token.ts';
 export {
   CsrError,
   type CsrErrorCode,
@@ -8,4 +5,7 @@ export {
   uriSans,
   type VerifiedCsr,
   verifyCsr,
-} from './x509.ts';
+} from '../../../crds/x509/certificate.ts';
+export * from './authority.ts';
+export * from './spiffe.ts';
+export * from './token.ts';

@@ -16,8 +16,8 @@ afterAll(async () => {
 });
 
 async function writePair(now: Date) {
-  const ca = await createCertificateAuthority('test-ca', now, 3600_000);
-  const leaf = await issueServingCertificate(ca, { dnsNames: ['localhost'], ipAddresses: [] }, now, 600_000);
+  const ca = createCertificateAuthority('test-ca', now, 3600_000);
+  const leaf = issueServingCertificate(ca, { dnsNames: ['localhost'], ipAddresses: [] }, now, 600_000);
   await writeFile(join(dir, 'tls.crt'), leaf.certPem);
   await writeFile(join(dir, 'tls.key'), leaf.keyPem);
   return leaf;

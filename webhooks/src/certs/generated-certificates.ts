@@ -80,12 +80,7 @@ export class GeneratedCertificates {
       s === undefined ||
       (published && (s.issuerPem !== signing.certPem || dueForRenewal(s, now, this.#policy.renewAtFraction)));
     if (renew) {
-      const issued = await issueServingCertificate(
-        signing,
-        this.#o.names,
-        now,
-        this.#policy.servingValidityMs,
-      );
+      const issued = issueServingCertificate(signing, this.#o.names, now, this.#policy.servingValidityMs);
       this.#serving = { ...issued, issuerPem: signing.certPem };
       this.#o.logger.info({ notAfter: issued.notAfter.toISOString() }, 'serving certificate issued');
       this.#o.onCertificate({ cert: issued.certPem, key: issued.keyPem }, issued.notAfter);
@@ -107,7 +102,7 @@ export class GeneratedCertificates {
         .map(({ certPem, keyPem }) => ({ certPem, keyPem }));
       if (!plan.createCa && kept.length === snap.cas.length) return kept;
       const next = plan.createCa
-        ? [await createCertificateAuthority('weft-webhooks-ca', now, this.#policy.caValidityMs), ...kept]
+        ? [createCertificateAuthority('weft-webhooks-ca', now, this.#policy.caValidityMs), ...kept]
         : kept;
       const cas = next.map(({ certPem, keyPem }) => ({ certPem, keyPem }));
       if ((await this.#o.store.save(cas, snap.revision)) === 'saved') {

@@ -1,22 +1,8 @@
-// Certificate authority and serving certificates: ECDSA P-256, generated in-process with @peculiar/x509 on
-// WebCrypto. Keys never leave the process except into the CA Secret (see ca-store.ts).
-import { webcrypto, X509Certificate } from 'node:crypto';
-
-type X509Lib = typeof import('@peculiar/x509');
-let loaded: Promise<X509Lib> | undefined;
-
-/** Loads @peculiar/x509 after the Reflect metadata it needs (see reflect-metadata.ts). */
-function x509Lib(): Promise<X509Lib> {
-  loaded ??= (async () => {
-    await import('./reflect-metadata.ts');
-    const lib = await import('@peculiar/x509');
-    lib.cryptoProvider.set(webcrypto as never);
-    return lib;
-  })();
-  return loaded;
-}
-
-const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+// Certificate authority and serving certificates for the webhooks: ECDSA P-256, generated in-process with
+// node:crypto and the project's one X.509 builder (crds/x509/certificate.ts). Keys never leave the process
+// except into the CA Secret (see ca-store.ts).
+import { createPrivateKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
+import { encodeName, signCertificate, spkiOf, subjectOf } from '../../../crds/x509/certificate.ts';
 
 /** A certificate and its key, PEM-encoded. */
 export interface KeyedCertificate {
@@ -26,101 +12,63 @@ export interface KeyedCertificate {
   notAfter: Date;
 }
 
-function pemKey(der: ArrayBuffer): string {
-  const b64 = Buffer.from(der)
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .trim();
-  return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
-}
+/** Backdating for clock skew between the webhook and the apiserver. */
+const BACKDATE_MS = 5 * 60_000;
 
-async function importKey(keyPem: string): Promise<webcrypto.CryptoKey> {
-  const der = Buffer.from(keyPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  return webcrypto.subtle.importKey('pkcs8', der, ALG, true, ['sign']);
-}
-
-function serial(): string {
-  // Positive 128-bit serial.
-  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
-  bytes[0] = bytes[0]! & 0x7f;
-  return Buffer.from(bytes).toString('hex');
-}
-
-/** Creates a self-signed CA valid from now (minus clock skew) for `validityMs`. */
-export async function createCertificateAuthority(
-  commonName: string,
-  now: Date,
-  validityMs: number,
-): Promise<KeyedCertificate> {
-  const x509 = await x509Lib();
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const notBefore = new Date(now.getTime() - 5 * 60_000);
-  const notAfter = new Date(now.getTime() + validityMs);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: `CN=${commonName}`,
-    notBefore,
-    notAfter,
-    keys,
-    signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
+function newKey(): { key: KeyObject; spki: Buffer; keyPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return {
-    certPem: cert.toString('pem'),
-    keyPem: pemKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as never)),
-    notBefore,
-    notAfter,
+    key: privateKey,
+    spki: publicKey.export({ type: 'spki', format: 'der' }),
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
   };
 }
 
-/** Issues a serving certificate for `dnsNames` and `ipAddresses`, signed by `ca`. */
-export async function issueServingCertificate(
+/** Creates a self-signed CA valid from now (minus clock skew) for `validityMs`. */
+export function createCertificateAuthority(
+  commonName: string,
+  now: Date,
+  validityMs: number,
+): KeyedCertificate {
+  const k = newKey();
+  const subject = encodeName({ commonName });
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
+  const notAfter = new Date(now.getTime() + validityMs);
+  const cert = signCertificate(
+    { subject, spki: k.spki, notBefore, notAfter, ca: { pathLen: 0 } },
+    { subject, spki: k.spki, key: k.key },
+  );
+  return { certPem: cert.toString(), keyPem: k.keyPem, notBefore, notAfter };
+}
+
+/** Issues a serving certificate for `dnsNames` and `ipAddresses`, signed by `ca`, never outliving it. */
+export function issueServingCertificate(
   ca: Pick<KeyedCertificate, 'certPem' | 'keyPem'>,
   names: { dnsNames: readonly string[]; ipAddresses: readonly string[] },
   now: Date,
   validityMs: number,
-): Promise<KeyedCertificate> {
-  const x509 = await x509Lib();
-  const caCert = new x509.X509Certificate(ca.certPem);
-  const caKey = await importKey(ca.keyPem);
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const notBefore = new Date(now.getTime() - 5 * 60_000);
-  const notAfter = new Date(Math.min(now.getTime() + validityMs, caCert.notAfter.getTime()));
-  const sans = [
-    ...names.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-    ...names.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
-  ];
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial(),
-    subject: `CN=${names.dnsNames[0] ?? names.ipAddresses[0] ?? 'weft-webhooks'}`,
-    issuer: caCert.subject,
-    notBefore,
-    notAfter,
-    publicKey: keys.publicKey,
-    signingKey: caKey,
-    signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(sans),
-      await x509.AuthorityKeyIdentifierExtension.create(caCert),
-    ],
-  });
-  return {
-    certPem: cert.toString('pem'),
-    keyPem: pemKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as never)),
-    notBefore,
-    notAfter,
-  };
+): KeyedCertificate {
+  const caCert = new X509Certificate(ca.certPem);
+  const k = newKey();
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
+  const notAfter = new Date(Math.min(now.getTime() + validityMs, caCert.validToDate.getTime()));
+  const cert = signCertificate(
+    {
+      subject: encodeName({ commonName: names.dnsNames[0] ?? names.ipAddresses[0] ?? 'weft-webhooks' }),
+      spki: k.spki,
+      notBefore,
+      notAfter,
+      ca: null,
+      dnsNames: [...names.dnsNames],
+      ipAddresses: [...names.ipAddresses],
+    },
+    { subject: subjectOf(caCert), spki: spkiOf(caCert), key: createPrivateKey(ca.keyPem) },
+  );
+  return { certPem: cert.toString(), keyPem: k.keyPem, notBefore, notAfter };
 }
 
 /** Validity of a PEM certificate. */
 export function certificateValidity(certPem: string): { notBefore: Date; notAfter: Date } {
   const c = new X509Certificate(certPem);
-  return { notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo) };
+  return { notBefore: c.validFromDate, notAfter: c.validToDate };
 }

@@ -1,5 +1,6 @@
-// Certificates and CSRs for the mesh identity: ECDSA P-256 with SHA-256 only. Built with the DER writer in
-// der.ts, signed and verified by node:crypto (OpenSSL underneath).
+// Certificates and CSRs: ECDSA P-256 with SHA-256 only. Built with the DER writer in der.ts, signed and
+// verified by node:crypto (OpenSSL underneath). The operator's mesh identity (anchor, issuer, leaves from
+// CSRs) and the webhooks' own CA and serving certificates both use it: one X.509 code path in the project.
 
 import {
   createHash,
@@ -30,7 +31,7 @@ import {
   tlv,
   uintBytes,
   utf8,
-} from '../../../crds/x509/der.ts';
+} from './der.ts';
 
 const OID = {
   ecPublicKey: '1.2.840.10045.2.1',
