@@ -90,7 +90,7 @@ demo: deps ## the main job: local cluster, sample app, traffic visible
 .PHONY: bench bench-proxy bench-control-plane
 bench: bench-proxy bench-webhooks bench-control-plane ## every benchmark; results in bench/results/ and BENCHMARKS.md
 	node scripts/benchmarks.ts
-bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=10)
+bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=5 BENCH_ROUNDS=3, medians over interleaved rounds)
 	node bench/proxy/run.ts
 bench-control-plane: deps ## operator: propagation at 1,000/5,000 proxies through the apiserver, resync, CSR/s, RSS (needs the cluster)
 	node operator/bench/control-plane.ts

@@ -14,10 +14,12 @@ interface Measured {
   rss_idle_mb?: number;
   rss_idle_anon_mb?: number;
   errors: number;
+  rps_rounds?: number[];
 }
 interface ProxyResults {
   machine: string;
   seconds: number;
+  rounds?: number;
   pinning: string;
   configs: Record<string, Measured>;
   notes?: string[];
@@ -37,7 +39,8 @@ if (existsSync('bench/results/proxy.json')) {
   parts.push(
     '## Proxy: HTTP/1.1 and TCP through one proxy, against nginx and haproxy',
     '',
-    `Command: \`make bench-proxy\` (BENCH_SECONDS=${r.seconds}). Machine: ${r.machine}. Pinning: ${r.pinning}.`,
+    `Command: \`make bench-proxy\` (BENCH_SECONDS=${r.seconds}, BENCH_ROUNDS=${r.rounds ?? 1}). Machine: ${r.machine}. Pinning: ${r.pinning}.`,
+    'Each config is measured once per round, the rounds interleaved; every figure is the median over the rounds.',
     'Load: wrk, 16 keep-alive connections for throughput and latency under load; 1 connection for the',
     "unloaded latency (c1). CPU per request is the proxy process's user+system time over requests served.",
     '',
@@ -70,23 +73,33 @@ function proxyTargets(r: ProxyResults): string[] {
     got: number | undefined,
     unit: 'x' | 'MB',
     bound: ['>=' | '<=', number] | null,
+    detail = '',
   ) => {
     if (got === undefined || !Number.isFinite(got)) return;
     const value = unit === 'x' ? `${got.toFixed(2)}x` : `${got.toFixed(1)} MB`;
     const target = bound === null ? '' : `${bound[0]} ${bound[1]}${unit === 'MB' ? ' MB' : ''}`;
     const met =
       bound === null ? '' : (bound[0] === '>=' ? got >= bound[1] : got <= bound[1]) ? 'met' : 'not met';
-    rows.push(`| ${what} | ${target} | ${value} | ${met} |`);
+    rows.push(`| ${what} | ${target} | ${value}${detail} | ${met} |`);
   };
   const ratio = (a?: Measured, b?: Measured) => (a && b ? a.rps / b.rps : undefined);
+  /** The same ratio round by round, as " (rounds: 0.61, 0.66, 0.70)". */
+  const byRound = (a?: Measured, b?: Measured) => {
+    const x = a?.rps_rounds;
+    const y = b?.rps_rounds;
+    if (!x || !y || x.length < 2 || x.length !== y.length) return '';
+    return ` (rounds: ${x.map((v, i) => (v / y[i]!).toFixed(2)).join(', ')})`;
+  };
   const added = (m: Measured | undefined, k: 'p50_us' | 'c1_p50_us', hops = 1) =>
     m && c.direct ? (m[k] - c.direct[k]) / hops : undefined;
   const per = (w?: number, n?: number) => (w !== undefined && n ? w / n : undefined);
   const pair = c['weft-pair-mtls'];
-  row('single hop HTTP/1.1 rps, weft / nginx', ratio(c.weft, c.nginx), 'x', ['>=', 0.5]);
-  row('mTLS pair rps, weft / nginx pair', ratio(pair, c['nginx-pair-mtls']), 'x', ['>=', 0.5]);
-  row('opaque TCP rps, weft / haproxy TCP', ratio(c['weft-tcp'], c['haproxy-tcp']), 'x', ['>=', 0.8]);
-  row('opaque TCP rps, weft / nginx (HTTP)', ratio(c['weft-tcp'], c.nginx), 'x', ['>=', 0.8]);
+  const rpsRow = (what: string, a: Measured | undefined, b: Measured | undefined, min: number) =>
+    row(what, ratio(a, b), 'x', ['>=', min], byRound(a, b));
+  rpsRow('single hop HTTP/1.1 rps, weft / nginx', c.weft, c.nginx, 0.5);
+  rpsRow('mTLS pair rps, weft / nginx pair', pair, c['nginx-pair-mtls'], 0.5);
+  rpsRow('opaque TCP rps, weft / haproxy TCP', c['weft-tcp'], c['haproxy-tcp'], 0.8);
+  rpsRow('opaque TCP rps, weft / nginx (HTTP)', c['weft-tcp'], c.nginx, 0.8);
   for (const [conns, k] of [
     ['1 connection', 'c1_p50_us'],
     ['16 connections', 'p50_us'],

@@ -1,7 +1,10 @@
 // make bench-proxy: direct, nginx, haproxy and Weft measured in one run, pinned the same way
 // (load generator and backend on core 0, the proxies under test on core 1). Writes
 // bench/results/proxy.json and the proxy table in BENCHMARKS.md.
-//   node bench/proxy/run.ts [--seconds N] [--only name,name]
+//   node bench/proxy/run.ts [--seconds N] [--rounds N] [--only name,name]
+// Every config is measured --rounds times, interleaved (round 1 measures all configs, then round 2, ...), and
+// each figure reported is the median over the rounds: this VM's neighbours move single runs by up to 30%, and
+// interleaving spreads that noise over every config instead of landing on one.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -22,6 +25,8 @@ interface Measured {
   /** Private (anonymous) part of the idle RSS; the rest is file pages of the node binary, shared host-wide. */
   rss_idle_anon_mb?: number;
   errors: number;
+  /** rps of each round, in round order (the reported rps is their median). */
+  rps_rounds?: number[];
 }
 interface Config {
   readonly name: string;
@@ -38,7 +43,8 @@ const argValue = (flag: string): string | undefined => {
   const i = args.indexOf(flag);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const seconds = Number(argValue('--seconds') ?? process.env.BENCH_SECONDS ?? 10);
+const seconds = Number(argValue('--seconds') ?? process.env.BENCH_SECONDS ?? 5);
+const rounds = Math.max(1, Number(argValue('--rounds') ?? process.env.BENCH_ROUNDS ?? 3));
 const only = argValue('--only')?.split(',');
 const BACKEND = 28080;
 const BACKEND_H2 = 28082;
@@ -537,19 +543,23 @@ async function main(): Promise<void> {
       start: () => weftPair('weft-h2', 'http2', BACKEND_H2),
     },
   ];
-  const results: Record<string, Measured> = {};
   const notes: string[] = [];
-  for (const cfg of configs) {
-    if (only && !only.includes(cfg.name)) continue;
+  const measured: Record<string, Measured[]> = {};
+  const selected = configs.filter((cfg) => {
+    if (only && !only.includes(cfg.name)) return false;
     const why = cfg.available?.();
-    if (why) {
-      notes.push(`${cfg.name}: not measured (${why})`);
-      continue;
+    if (why) notes.push(`${cfg.name}: not measured (${why})`);
+    return !why;
+  });
+  for (let round = 1; round <= rounds; round++) {
+    for (const cfg of selected) {
+      process.stderr.write(`bench-proxy: round ${round}/${rounds}: ${cfg.name} (${cfg.description})...\n`);
+      const m = await measure(cfg);
+      (measured[cfg.name] ??= []).push(m);
+      process.stderr.write(`  ${JSON.stringify(m)}\n`);
     }
-    process.stderr.write(`bench-proxy: ${cfg.name} (${cfg.description})...\n`);
-    results[cfg.name] = await measure(cfg);
-    process.stderr.write(`  ${JSON.stringify(results[cfg.name])}\n`);
   }
+  const results = Object.fromEntries(Object.entries(measured).map(([name, ms]) => [name, medianOf(ms)]));
   backend.kill('SIGTERM');
   backendH2.kill('SIGTERM');
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
@@ -557,12 +567,42 @@ async function main(): Promise<void> {
   const out = {
     machine,
     seconds,
+    rounds,
     pinning: `load+backend on core ${LOAD_CORE}, proxies on core ${PROXY_CORE}`,
     configs: results,
     notes,
   };
   writeFileSync('bench/results/proxy.json', `${JSON.stringify(out, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+/** Per-figure median over the rounds (errors are summed); rps_rounds keeps each round's rps. */
+function medianOf(ms: readonly Measured[]): Measured {
+  const med = (k: keyof Measured): number | undefined => {
+    const v = ms
+      .map((m) => m[k])
+      .filter((x): x is number => typeof x === 'number')
+      .sort((a, b) => a - b);
+    if (v.length === 0) return undefined;
+    const mid = Math.floor(v.length / 2);
+    return v.length % 2 === 1 ? v[mid]! : Math.round(((v[mid - 1]! + v[mid]!) / 2) * 10) / 10;
+  };
+  const out: Measured = {
+    rps: med('rps')!,
+    p50_us: med('p50_us')!,
+    p99_us: med('p99_us')!,
+    c1_p50_us: med('c1_p50_us')!,
+    c1_p99_us: med('c1_p99_us')!,
+    cpu_us_per_req: med('cpu_us_per_req')!,
+    rss_mb: med('rss_mb')!,
+    errors: ms.reduce((n, m) => n + m.errors, 0),
+    rps_rounds: ms.map((m) => m.rps),
+  };
+  const idle = med('rss_idle_mb');
+  if (idle !== undefined) out.rss_idle_mb = idle;
+  const anon = med('rss_idle_anon_mb');
+  if (anon !== undefined) out.rss_idle_anon_mb = anon;
+  return out;
 }
 
 function cleanup(): void {
