@@ -39,8 +39,8 @@ typecheck: deps ## tsc, strict, no emit
 REPORT = --json --outputFile=$(shell mkdir -p dist/test-results && echo dist/test-results)/$(1).json
 unit: deps ## pure unit tests (seconds)
 	$(JEST) --selectProjects unit $(call REPORT,unit)
-integration: deps ## real sockets on loopback and in network namespaces (installs iptables and friends if missing)
-	$(CLUSTER)/host-deps.sh iptables iproute2 curl openssl
+integration: deps ## real sockets on loopback and in network namespaces (installs iptables, lua5.1 and friends if missing)
+	$(CLUSTER)/host-deps.sh iptables iproute2 curl openssl lua5.1
 	$(JEST) --selectProjects integration $(call REPORT,integration)
 e2e: deps ## end-to-end on the local cluster (brings it up; WEFT_REUSE_CLUSTER=1 keeps a running one)
 	test/e2e/run.sh $(call REPORT,e2e)

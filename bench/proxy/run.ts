@@ -555,7 +555,7 @@ async function main(): Promise<void> {
     for (const cfg of selected) {
       process.stderr.write(`bench-proxy: round ${round}/${rounds}: ${cfg.name} (${cfg.description})...\n`);
       const m = await measure(cfg);
-      (measured[cfg.name] ??= []).push(m);
+      measured[cfg.name] = [...(measured[cfg.name] ?? []), m];
       process.stderr.write(`  ${JSON.stringify(m)}\n`);
     }
   }

@@ -4,10 +4,9 @@ import { parse } from 'yaml';
 import { SMI_KINDS } from '../smi/kinds.ts';
 import { argocdConfigMapPatch, HEALTH_LUA } from './render.ts';
 
-// No Lua interpreter is available to the tests (none installed, no pure-JS one in node_modules), so the Lua
-// script is not executed here: its decision table is tested through smiHealth (crds/smi/status.test.ts),
-// which mirrors it branch by branch. These tests keep the committed files equal to the generator output
-// and check the script's shape.
+// The script itself is run by a real Lua 5.1 interpreter against smiHealth, the decision table it mirrors, in
+// test/integration/crds/argocd-health.test.ts. These tests keep the committed files equal to the generator
+// output and check the script's shape.
 
 test('health.lua and argocd-cm-patch.yaml are the generator output (node crds/argocd/generate.ts)', () => {
   expect(readFileSync(new URL('./health.lua', import.meta.url), 'utf8')).toBe(HEALTH_LUA);

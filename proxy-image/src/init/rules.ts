@@ -6,6 +6,14 @@
 // Outbound: every TCP connection the pod opens is redirected to the outbound port, except the
 //           proxy's own (by uid), loopback, skipped ports and skipped destination subnets.
 
+import {
+  type ListResult,
+  type PortRange,
+  parsePort,
+  parsePortRanges,
+  parseSubnets,
+} from '../../../crds/net-lists.ts';
+
 export interface InitOptions {
   outboundPort: number;
   inboundPort: number;
@@ -16,10 +24,7 @@ export interface InitOptions {
   skipOutboundSubnets: string[];
 }
 
-export interface PortRange {
-  from: number;
-  to: number;
-}
+export type { PortRange } from '../../../crds/net-lists.ts';
 
 export const CHAINS = {
   inbound: 'WEFT-INBOUND',
@@ -37,44 +42,15 @@ export const JUMPS: readonly (readonly string[])[] = [
 export class InitArgumentError extends Error {}
 
 function port(text: string, flag: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
-    throw new InitArgumentError(`${flag}: "${text}" is not a port from 1 to 65535`);
-  }
-  return Number(text);
+  const n = parsePort(text);
+  if (n === undefined) throw new InitArgumentError(`${flag}: "${text}" is not a port from 1 to 65535`);
+  return n;
 }
 
-function ranges(text: string, flag: string): PortRange[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((item) => {
-      const [a, b, extra] = item.split('-');
-      if (a === undefined || extra !== undefined)
-        throw new InitArgumentError(`${flag}: "${item}" is not a port range`);
-      const from = port(a, flag);
-      const to = b === undefined ? from : port(b, flag);
-      if (to < from) throw new InitArgumentError(`${flag}: range "${item}" ends before it starts`);
-      return { from, to };
-    });
-}
-
-const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-const IPV6_CIDR = /^[0-9a-fA-F:]+\/(\d{1,3})$/;
-
-function subnets(text: string, flag: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((item) => {
-      const cidr = item.includes('/') ? item : item.includes(':') ? `${item}/128` : `${item}/32`;
-      const v4 = IPV4_CIDR.exec(cidr);
-      if (v4 && v4.slice(1, 5).every((o) => Number(o) <= 255) && Number(v4[5]) <= 32) return cidr;
-      const v6 = IPV6_CIDR.exec(cidr);
-      if (v6 && Number(v6[1]) <= 128 && cidr.split('::').length <= 2) return cidr;
-      throw new InitArgumentError(`${flag}: "${item}" is not an IPv4 or IPv6 CIDR`);
-    });
+/** A list flag, parsed by the same code that parsed the annotation it came from (crds/net-lists.ts). */
+function list<T>(result: ListResult<T>, flag: string): T[] {
+  if (!result.ok) throw new InitArgumentError(`${flag}: ${result.error}`);
+  return result.value;
 }
 
 /** Parses `--name=value` arguments; unknown flags and missing required ones are errors. */
@@ -113,10 +89,19 @@ export function parseInitArgs(argv: readonly string[]): InitOptions {
     outboundPort: port(required('outbound-port'), '--outbound-port'),
     inboundPort: port(required('inbound-port'), '--inbound-port'),
     proxyUid: Number(uid),
-    skipInboundPorts: ranges(values.get('skip-inbound-ports') ?? '', '--skip-inbound-ports'),
-    skipOutboundPorts: ranges(values.get('skip-outbound-ports') ?? '', '--skip-outbound-ports'),
-    skipInboundSubnets: subnets(values.get('skip-inbound-subnets') ?? '', '--skip-inbound-subnets'),
-    skipOutboundSubnets: subnets(values.get('skip-outbound-subnets') ?? '', '--skip-outbound-subnets'),
+    skipInboundPorts: list(parsePortRanges(values.get('skip-inbound-ports') ?? ''), '--skip-inbound-ports'),
+    skipOutboundPorts: list(
+      parsePortRanges(values.get('skip-outbound-ports') ?? ''),
+      '--skip-outbound-ports',
+    ),
+    skipInboundSubnets: list(
+      parseSubnets(values.get('skip-inbound-subnets') ?? ''),
+      '--skip-inbound-subnets',
+    ),
+    skipOutboundSubnets: list(
+      parseSubnets(values.get('skip-outbound-subnets') ?? ''),
+      '--skip-outbound-subnets',
+    ),
   };
 }
 

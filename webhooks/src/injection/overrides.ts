@@ -16,12 +16,10 @@ import {
   SKIP_OUTBOUND_PORTS,
   SKIP_OUTBOUND_SUBNETS,
 } from '../../../crds/annotations.ts';
+import { type ListResult, type PortRange, parsePortRanges, parseSubnets } from '../../../crds/net-lists.ts';
 import type { MeshConfig } from './mesh-config.ts';
 
-export interface PortRange {
-  from: number;
-  to: number;
-}
+export { formatPortRanges, type PortRange } from '../../../crds/net-lists.ts';
 
 export interface Overrides {
   skipInboundPorts: PortRange[];
@@ -47,60 +45,6 @@ const LOG_LEVELS: readonly MeshConfig['logLevel'][] = ['fatal', 'error', 'warn',
 const POLICY_MODES: readonly MeshConfig['policyMode'][] = ['permissive', 'enforcing'];
 // Kubernetes resource.Quantity, as the apiserver accepts it.
 const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?$/;
-
-function parsePort(text: string): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) return undefined;
-  const n = Number(text);
-  return n >= 1 && n <= 65535 ? n : undefined;
-}
-
-function parsePortRanges(value: string): PortRange[] | string {
-  const out: PortRange[] = [];
-  for (const raw of value.split(',')) {
-    const item = raw.trim();
-    if (item === '') continue;
-    const dash = item.indexOf('-');
-    const from = parsePort(dash < 0 ? item : item.slice(0, dash));
-    const to = dash < 0 ? from : parsePort(item.slice(dash + 1));
-    if (from === undefined || to === undefined || to < from) {
-      return `"${item}" is not a port (1-65535) or a range like 8000-8010`;
-    }
-    out.push({ from, to });
-  }
-  return out;
-}
-
-function parseIPv4(text: string): boolean {
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function parseIPv6(text: string): boolean {
-  if (!/^[0-9a-fA-F:]+$/.test(text) || text.split('::').length > 2) return false;
-  const groups = text.split(':').filter((g) => g !== '');
-  return (
-    groups.every((g) => g.length <= 4) && (text.includes('::') ? groups.length < 8 : groups.length === 8)
-  );
-}
-
-function parseSubnets(value: string): string[] | string {
-  const out: string[] = [];
-  for (const raw of value.split(',')) {
-    const item = raw.trim();
-    if (item === '') continue;
-    const slash = item.indexOf('/');
-    const address = slash < 0 ? item : item.slice(0, slash);
-    const v4 = parseIPv4(address);
-    const v6 = !v4 && parseIPv6(address);
-    const max = v4 ? 32 : 128;
-    const prefix = slash < 0 ? String(max) : item.slice(slash + 1);
-    if ((!v4 && !v6) || !/^\d{1,3}$/.test(prefix) || Number(prefix) > max) {
-      return `"${item}" is not an IPv4 or IPv6 address or CIDR`;
-    }
-    out.push(`${address}/${Number(prefix)}`);
-  }
-  return out;
-}
 
 /** Pod value, else namespace value, with where it came from. */
 function lookup(
@@ -136,13 +80,13 @@ export function readOverrides(
     }
   }
 
-  // Lists parse to an array or to an error message; enums must be one of their values.
-  const parsed = <T>(key: ConfigKey, parse: (value: string) => T[] | string, fallback: T[]): T[] => {
+  // Lists parse to their values or to an error message; enums must be one of their values.
+  const parsed = <T>(key: ConfigKey, parse: (value: string) => ListResult<T>, fallback: T[]): T[] => {
     const found = lookup(key, podAnnotations, namespaceAnnotations);
     if (found === undefined) return fallback;
     const result = parse(found.value);
-    if (typeof result !== 'string') return result;
-    report(key, found.object, result);
+    if (result.ok) return result.value;
+    report(key, found.object, result.error);
     return fallback;
   };
   const enumValue = <T extends string>(key: ConfigKey, allowed: readonly T[], fallback: T): T => {
@@ -207,8 +151,4 @@ export function readOverrides(
     },
     problems,
   };
-}
-
-export function formatPortRanges(ranges: readonly PortRange[]): string {
-  return ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(',');
 }
