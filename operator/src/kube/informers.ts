@@ -1,7 +1,7 @@
 // Informers for every kind the compiler reads, feeding one mutable store of records (model/cluster.ts).
-// client-node's ListWatch relists on 410 Gone by itself; on any other error it stops, so we restart it with
-// backoff. A record is replaced only when its content changed, so unrelated updates (status, managedFields,
-// resourceVersion) never trigger recompilation.
+// Each is a RecordInformer (record-informer.ts): it relists on 410 Gone by itself and keeps no copy of the
+// objects; on any other error it stops, so we restart it with backoff. A record is replaced only when its
+// content changed, so unrelated updates (status, managedFields, resourceVersion) never trigger recompilation.
 import {
   CoreV1Api,
   CustomObjectsApi,
@@ -9,7 +9,6 @@ import {
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  ListWatch,
   Watch,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -23,6 +22,7 @@ import {
   serviceAccountRecord,
   serviceRecord,
 } from './convert.ts';
+import { objectKey, RecordInformer } from './record-informer.ts';
 import { smiRecord } from './smi.ts';
 
 export type WatchedKindName =
@@ -51,7 +51,7 @@ interface KindSpec {
 
 interface InformerEntry {
   spec: KindSpec;
-  lw: ListWatch<KubernetesObject>;
+  informer: RecordInformer;
   synced: boolean;
   failures: number;
 }
@@ -136,8 +136,6 @@ export class ClusterWatcher {
     ];
     const watch = new Watch(o.kubeConfig);
     for (const spec of specs) {
-      const lw = new ListWatch<KubernetesObject>(spec.path, watch, spec.list, false);
-      const entry = { spec, lw, synced: false, failures: 0 };
       const map = this.#store[spec.kind] as Map<string, unknown>;
       const upsert = (obj: KubernetesObject) => {
         const k = objectKey(obj);
@@ -154,13 +152,28 @@ export class ClusterWatcher {
         map.set(k, rec);
         this.#changed(spec.kind, k);
       };
-      lw.on('add', upsert);
-      lw.on('update', upsert);
-      lw.on('delete', (obj) => {
-        const k = objectKey(obj);
+      const remove = (k: string) => {
         if (map.delete(k)) this.#changed(spec.kind, k);
-      });
-      lw.on('error', (err) => this.#restart(entry, err));
+      };
+      const entry: InformerEntry = {
+        spec,
+        synced: false,
+        failures: 0,
+        informer: new RecordInformer({
+          path: spec.path,
+          watch,
+          list: spec.list,
+          handlers: {
+            upsert,
+            remove,
+            // Deleted while no watch was open (a relist after 410 or a restart): drop their records.
+            listed: (keys) => {
+              for (const k of [...map.keys()]) if (!keys.has(k)) remove(k);
+            },
+            error: (err) => this.#restart(entry, err),
+          },
+        }),
+      };
       this.#informers.push(entry);
     }
   }
@@ -177,8 +190,8 @@ export class ClusterWatcher {
 
   async #startOne(e: InformerEntry): Promise<void> {
     if (this.#stopped) return;
-    await e.lw.start();
-    if (e.lw.latestResourceVersion() !== '') {
+    await e.informer.start();
+    if (e.informer.latestResourceVersion() !== '') {
       if (!e.synced) this.#o.log.info({ kind: e.spec.kind }, 'informer synced');
       e.synced = true;
       e.failures = 0;
@@ -219,11 +232,6 @@ export class ClusterWatcher {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    await Promise.all(this.#informers.map((e) => e.lw.stop()));
+    for (const e of this.#informers) e.informer.stop();
   }
-}
-
-function objectKey(o: KubernetesObject): string {
-  const ns = o.metadata?.namespace;
-  return ns === undefined ? (o.metadata?.name ?? '') : `${ns}/${o.metadata?.name ?? ''}`;
 }

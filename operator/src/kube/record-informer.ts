@@ -1,0 +1,162 @@
+// List and watch one kind, keeping no copy of its objects: each object is handed to the caller, which keeps
+// the compact record the compiler reads (convert.ts), and then dropped. client-node's ListWatch also caches
+// every object it has seen, in full, for its own get/list: for realistic pods (about 7 KB of JSON each) that
+// is 12-16 KB of heap per pod, 60-78 MB at 5,000 pods, on top of the records (measured, docs/operator.md).
+//
+// Semantics follow ListWatch's: list, then watch from the list's resourceVersion; resume from the last
+// version seen after a watch ends; relist on 410 Gone (the version is older than the apiserver keeps);
+// report any other error and stop (the caller restarts with backoff). Bookmarks keep the version fresh, so a
+// quiet kind resumes without a relist.
+import type { KubernetesListObject, KubernetesObject, Watch } from '@kubernetes/client-node';
+
+export interface RecordInformerHandlers {
+  /** An object as listed, added or modified. */
+  upsert(obj: KubernetesObject): void;
+  /** A deleted object, by key (`namespace/name`, or `name` for cluster-scoped kinds). */
+  remove(key: string): void;
+  /** After every (re)list, the keys it held: whatever the caller holds beyond them was deleted meanwhile. */
+  listed(keys: ReadonlySet<string>): void;
+  /** The list or the watch failed (not a 410): the informer stopped; start() it again to resume. */
+  error(err: unknown): void;
+}
+
+export interface RecordInformerOptions {
+  path: string;
+  watch: Watch;
+  list: () => Promise<KubernetesListObject<KubernetesObject>>;
+  handlers: RecordInformerHandlers;
+  /** Resume from this resourceVersion instead of listing first (relists if the apiserver answers 410). */
+  resumeFrom?: string;
+}
+
+const MAX_QUIET_RECONNECT_MS = 30_000;
+
+export function objectKey(o: KubernetesObject): string {
+  const ns = o.metadata?.namespace;
+  return ns === undefined ? (o.metadata?.name ?? '') : `${ns}/${o.metadata?.name ?? ''}`;
+}
+
+function isGone(err: unknown): boolean {
+  const e = err as { statusCode?: number; code?: number } | null;
+  return e?.statusCode === 410 || e?.code === 410;
+}
+
+export class RecordInformer {
+  readonly #o: RecordInformerOptions;
+  #version: string;
+  #request: AbortController | undefined;
+  /** Identifies the current watch: a callback from an earlier one (aborted or ended) is ignored. */
+  #generation = 0;
+  #stopped = false;
+  /** Events since the current watch started; a watch that ends without any reconnects after a delay. */
+  #events = 0;
+  #quietDelayMs = 0;
+  #relists = 0;
+
+  constructor(o: RecordInformerOptions) {
+    this.#o = o;
+    this.#version = o.resumeFrom ?? '';
+  }
+
+  /** The resourceVersion the informer is current to; '' before its first list. */
+  latestResourceVersion(): string {
+    return this.#version;
+  }
+
+  /** Lists completed, including the first. */
+  get relists(): number {
+    return this.#relists;
+  }
+
+  /** Lists (unless resuming) and starts watching; resolves once the watch is open. Failures go to `error`. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#quietDelayMs = 0;
+    await this.#run(++this.#generation);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#generation++;
+    this.#request?.abort();
+    this.#request = undefined;
+  }
+
+  async #run(generation: number): Promise<void> {
+    try {
+      this.#request?.abort();
+      this.#request = undefined;
+      if (this.#version === '') {
+        const list = await this.#o.list();
+        if (generation !== this.#generation) return;
+        const keys = new Set<string>();
+        for (const obj of list.items) {
+          keys.add(objectKey(obj));
+          this.#o.handlers.upsert(obj);
+        }
+        this.#o.handlers.listed(keys);
+        this.#version = list.metadata?.resourceVersion ?? '';
+        this.#relists++;
+      }
+      this.#events = 0;
+      const request = await this.#o.watch.watch(
+        this.#o.path,
+        { resourceVersion: this.#version, allowWatchBookmarks: true },
+        (phase, obj) => {
+          if (generation === this.#generation)
+            this.#event(phase, obj as KubernetesObject & { code?: number });
+        },
+        (err) => {
+          if (generation === this.#generation) this.#ended(err);
+        },
+      );
+      if (generation === this.#generation) this.#request = request;
+      else request.abort();
+    } catch (err) {
+      if (generation === this.#generation && !this.#stopped) this.#o.handlers.error(err);
+    }
+  }
+
+  #event(phase: string, obj: KubernetesObject & { code?: number }): void {
+    switch (phase) {
+      case 'ADDED':
+      case 'MODIFIED':
+        this.#o.handlers.upsert(obj);
+        break;
+      case 'DELETED':
+        this.#o.handlers.remove(objectKey(obj));
+        break;
+      case 'BOOKMARK':
+        break;
+      case 'ERROR':
+        // The apiserver ends the watch after an ERROR event; on 410 the next round relists.
+        if (obj.code === 410) this.#version = '';
+        return;
+      default:
+        return;
+    }
+    this.#events++;
+    const version = obj.metadata?.resourceVersion;
+    if (version !== undefined && version !== '') this.#version = version;
+  }
+
+  #ended(err: unknown): void {
+    this.#request = undefined;
+    if (this.#stopped) return;
+    if (isGone(err)) this.#version = '';
+    else if (err !== null && err !== undefined && (err as { name?: string }).name !== 'TimeoutError') {
+      this.#o.handlers.error(err);
+      return;
+    }
+    // The watch ended normally (server or client timeout) or with 410: resume, or relist. A watch that ended
+    // without delivering anything waits before reconnecting, 1 s doubling to 30 s, so a server that keeps
+    // closing watches at once is not hammered.
+    this.#quietDelayMs =
+      this.#events > 0 || this.#version === ''
+        ? 0
+        : Math.min(MAX_QUIET_RECONNECT_MS, Math.max(1000, this.#quietDelayMs * 2));
+    const generation = ++this.#generation;
+    const timer = setTimeout(() => void this.#run(generation), this.#quietDelayMs);
+    timer.unref();
+  }
+}
