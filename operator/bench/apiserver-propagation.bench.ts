@@ -1,4 +1,4 @@
-// Propagation through the real apiserver: the operator runs as its own host process (operator/src/main.ts) against
+// Propagation through the real apiserver: the operator runs as its own host process (the bundle of operator/src/main.ts) against
 // the cluster in KUBECONFIG, so its memory is measured apart from the simulated proxies. N meshed pods
 // (scheduling-gated, so no kubelet work) behind S Services (one EndpointSlice each, endpoints naming their pods)
 // in one meshed namespace; every pod gets an mTLS config stream (patch mode) from this process; R times a
@@ -7,6 +7,7 @@
 // compiled), the time until every stream has its first config, and the operator's RSS (VmRSS, peak VmHWM).
 // Creates and deletes its own namespace. Bench pods carry weft.dev/control-plane so an installed injector skips them.
 //   KUBECONFIG=... WEFT_KUBECTL=... node operator/bench/apiserver-propagation.bench.ts [pods] [services] [rounds]
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import {
@@ -18,7 +19,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../../test/e2e/kube.ts';
-import { requestCertificate, startOperator } from '../../test/e2e/operator/harness.ts';
+import { OPERATOR_BUNDLE, requestCertificate, startOperator } from '../../test/e2e/operator/harness.ts';
 import { splitPemCertificates } from '../src/identity/index.ts';
 import { mergeResults } from './results.ts';
 import { versionScanner } from './stream-versions.ts';
@@ -145,7 +146,13 @@ try {
   const spawned = Date.now();
   // WEFT_BENCH_OPERATOR_NODE_ARGS (e.g. "--cpu-prof --trace-gc") go to the operator's node only.
   const nodeArgs = (process.env.WEFT_BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  op = await startOperator(ns, {}, nodeArgs);
+  // The operator runs as it ships: the esbuild bundle (built just before the run), not the TypeScript sources,
+  // whose type stripping and per-module sources cost the process memory the image never has.
+  execFileSync(process.execPath, ['scripts/bundle.ts', 'operator'], {
+    stdio: 'ignore',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  op = await startOperator(ns, {}, nodeArgs, OPERATOR_BUNDLE);
   const admin = op.adminPort;
   for (;;) {
     const r = await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => null);

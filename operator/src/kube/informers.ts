@@ -22,7 +22,7 @@ import {
   serviceAccountRecord,
   serviceRecord,
 } from './convert.ts';
-import { objectKey, RecordInformer } from './record-informer.ts';
+import { type ListPage, objectKey, RecordInformer } from './record-informer.ts';
 import { smiRecord } from './smi.ts';
 
 export type WatchedKindName =
@@ -45,7 +45,7 @@ export interface InformerObserver {
 interface KindSpec {
   kind: WatchedKindName;
   path: string;
-  list: () => Promise<KubernetesListObject<KubernetesObject>>;
+  list: ListPage;
   toRecord: (o: KubernetesObject) => unknown;
 }
 
@@ -97,40 +97,44 @@ export class ClusterWatcher {
       {
         kind: 'namespaces',
         path: '/api/v1/namespaces',
-        list: () => core.listNamespace(),
+        list: (p) => core.listNamespace({ limit: p.limit, _continue: p.continue }),
         toRecord: (x) => namespaceRecord(x),
       },
       {
         kind: 'services',
         path: '/api/v1/services',
-        list: () => core.listServiceForAllNamespaces(),
+        list: (p) => core.listServiceForAllNamespaces({ limit: p.limit, _continue: p.continue }),
         toRecord: (x) => serviceRecord(x),
       },
       {
         kind: 'endpointSlices',
         path: '/apis/discovery.k8s.io/v1/endpointslices',
-        list: () => discovery.listEndpointSliceForAllNamespaces(),
+        list: (p) => discovery.listEndpointSliceForAllNamespaces({ limit: p.limit, _continue: p.continue }),
         toRecord: (x) => endpointSliceRecord(x as never),
       },
       {
         kind: 'pods',
         path: '/api/v1/pods',
-        list: () => core.listPodForAllNamespaces(),
+        list: (p) => core.listPodForAllNamespaces({ limit: p.limit, _continue: p.continue }),
         toRecord: (x) => podRecord(x),
       },
       {
         kind: 'serviceAccounts',
         path: '/api/v1/serviceaccounts',
-        list: () => core.listServiceAccountForAllNamespaces(),
+        list: (p) => core.listServiceAccountForAllNamespaces({ limit: p.limit, _continue: p.continue }),
         toRecord: (x) => serviceAccountRecord(x),
       },
       ...SMI.map(([kind, group, version, plural]) => ({
         kind,
         path: `/apis/${group}/${version}/${plural}`,
-        list: () =>
-          custom.listClusterCustomObject({ group, version, plural }) as Promise<
-            KubernetesListObject<KubernetesObject>
-          >,
+        list: (p: { limit: number; continue: string | undefined }) =>
+          custom.listClusterCustomObject({
+            group,
+            version,
+            plural,
+            limit: p.limit,
+            _continue: p.continue,
+          }) as Promise<KubernetesListObject<KubernetesObject>>,
         toRecord: (x: KubernetesObject) => smiRecord(x),
       })),
     ];

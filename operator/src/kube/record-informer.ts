@@ -3,6 +3,9 @@
 // every object it has seen, in full, for its own get/list: for realistic pods (about 7 KB of JSON each) that
 // is 12-16 KB of heap per pod, 60-78 MB at 5,000 pods, on top of the records (measured, docs/operator.md).
 //
+// Lists are paged (LIST_PAGE objects a request, like client-go's reflector), so a relist of thousands of pods
+// never holds the whole list in memory at once.
+//
 // Semantics follow ListWatch's: list, then watch from the list's resourceVersion; resume from the last
 // version seen after a watch ends; relist on 410 Gone (the version is older than the apiserver keeps);
 // report any other error and stop (the caller restarts with backoff). Bookmarks keep the version fresh, so a
@@ -20,16 +23,25 @@ export interface RecordInformerHandlers {
   error(err: unknown): void;
 }
 
+/** One page of a list: at most `limit` objects, after the page `continue` points at (none: the first). */
+export type ListPage = (page: {
+  limit: number;
+  continue: string | undefined;
+}) => Promise<KubernetesListObject<KubernetesObject>>;
+
 export interface RecordInformerOptions {
   path: string;
   watch: Watch;
-  list: () => Promise<KubernetesListObject<KubernetesObject>>;
+  list: ListPage;
+  /** Objects per list request (default LIST_PAGE). */
+  pageSize?: number;
   handlers: RecordInformerHandlers;
   /** Resume from this resourceVersion instead of listing first (relists if the apiserver answers 410). */
   resumeFrom?: string;
 }
 
 const MAX_QUIET_RECONNECT_MS = 30_000;
+export const LIST_PAGE = 500;
 
 export function objectKey(o: KubernetesObject): string {
   const ns = o.metadata?.namespace;
@@ -87,15 +99,25 @@ export class RecordInformer {
       this.#request?.abort();
       this.#request = undefined;
       if (this.#version === '') {
-        const list = await this.#o.list();
-        if (generation !== this.#generation) return;
+        // Pages of one list come from one snapshot of the store; the last page's version is the list's. A
+        // continue token that expired mid-list fails the request with 410: the caller's restart lists again.
         const keys = new Set<string>();
-        for (const obj of list.items) {
-          keys.add(objectKey(obj));
-          this.#o.handlers.upsert(obj);
-        }
+        let next: string | undefined;
+        let version = '';
+        do {
+          const page = await this.#o.list({ limit: this.#o.pageSize ?? LIST_PAGE, continue: next });
+          if (generation !== this.#generation) return;
+          for (const obj of page.items) {
+            keys.add(objectKey(obj));
+            this.#o.handlers.upsert(obj);
+          }
+          // Typed lists name the token _continue; custom objects come as the apiserver's JSON (continue).
+          const meta = page.metadata as { _continue?: string; continue?: string } | undefined;
+          next = meta?._continue || meta?.continue || undefined;
+          version = page.metadata?.resourceVersion ?? '';
+        } while (next !== undefined);
         this.#o.handlers.listed(keys);
-        this.#version = list.metadata?.resourceVersion ?? '';
+        this.#version = version;
         this.#relists++;
       }
       this.#events = 0;

@@ -20,28 +20,29 @@ export interface RunningOperator {
 
 const repo = new URL('../../../', import.meta.url).pathname;
 
+/** The operator's entrypoint as the image runs it: the esbuild bundle `node scripts/bundle.ts operator` writes. */
+export const OPERATOR_BUNDLE = `${repo}dist/controller/operator.mjs`;
+
 export async function startOperator(
   namespace: string,
   env: Record<string, string> = {},
   nodeArgs: readonly string[] = [],
+  /** The script to run: the TypeScript sources (tests), or OPERATOR_BUNDLE (benchmarks: what ships). */
+  main = `${repo}operator/src/main.ts`,
 ): Promise<RunningOperator> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...OPERATOR_NODE_FLAGS, ...nodeArgs, `${repo}operator/src/main.ts`],
-    {
-      env: {
-        ...process.env,
-        NODE_OPTIONS: '',
-        WEFT_NAMESPACE: namespace,
-        WEFT_CONTROL_PLANE_PORT: '0',
-        WEFT_ADMIN_PORT: '0',
-        WEFT_LISTEN_ADDRESS: '127.0.0.1',
-        WEFT_LOG_LEVEL: 'info',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child: ChildProcess = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, ...nodeArgs, main], {
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      WEFT_NAMESPACE: namespace,
+      WEFT_CONTROL_PLANE_PORT: '0',
+      WEFT_ADMIN_PORT: '0',
+      WEFT_LISTEN_ADDRESS: '127.0.0.1',
+      WEFT_LOG_LEVEL: 'info',
+      ...env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: string[] = [];
   const started = new Promise<{ controlPlanePort: number; adminPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`operator did not start:\n${logs.join('\n')}`)), 30_000);

@@ -1,5 +1,5 @@
 // The operator's informer (operator/src/kube/record-informer.ts) against the cluster's real kube-apiserver:
-// list then watch, adds, updates and deletes as they happen, and a resume from a resourceVersion the
+// a paged list then watch, adds, updates and deletes as they happen, and a resume from a resourceVersion the
 // apiserver no longer keeps (410 Gone), which must relist and report what was deleted meanwhile.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { CoreV1Api, KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node';
@@ -30,11 +30,17 @@ function mirror(resumeFrom?: string) {
   const state = new Map<string, string>();
   const listed: string[][] = [];
   const errors: unknown[] = [];
+  let pages = 0;
   const name = (key: string) => key.slice(ns.length + 1);
   const informer = new RecordInformer({
     path: `/api/v1/namespaces/${ns}/configmaps`,
     watch: new Watch(kc),
-    list: () => core.listNamespacedConfigMap({ namespace: ns }),
+    // Pages of two objects: every list here takes several requests.
+    list: (p) => {
+      pages++;
+      return core.listNamespacedConfigMap({ namespace: ns, limit: p.limit, _continue: p.continue });
+    },
+    pageSize: 2,
     handlers: {
       upsert: (o: KubernetesObject & { data?: Record<string, string> }) =>
         state.set(o.metadata!.name!, o.data?.v ?? ''),
@@ -49,7 +55,7 @@ function mirror(resumeFrom?: string) {
   });
   informers.push(informer);
   const names = () => [...state.keys()].filter((k) => k !== 'kube-root-ca.crt').sort();
-  return { informer, state, listed, errors, names };
+  return { informer, state, listed, errors, names, pages: () => pages };
 }
 
 test('lists, then follows adds, updates and deletes as they happen', async () => {
@@ -57,6 +63,7 @@ test('lists, then follows adds, updates and deletes as they happen', async () =>
   await m.informer.start();
   expect(m.names()).toEqual(['a', 'b', 'c']);
   expect(m.informer.relists).toBe(1);
+  expect(m.pages()).toBe(2); // a, b, c and kube-root-ca.crt
   expect(m.informer.latestResourceVersion()).not.toBe('');
 
   await core.createNamespacedConfigMap({
