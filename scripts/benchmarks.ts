@@ -100,6 +100,16 @@ function proxyTargets(r: ProxyResults): string[] {
   rpsRow('mTLS pair rps, weft / nginx pair', pair, c['nginx-pair-mtls'], 0.5);
   rpsRow('opaque TCP rps, weft / haproxy TCP', c['weft-tcp'], c['haproxy-tcp'], 0.8);
   rpsRow('opaque TCP rps, weft / nginx (HTTP)', c['weft-tcp'], c.nginx, 0.8);
+  // Throughput per core, from CPU time: requests per CPU-second of the proxies under test. Unlike rps, it does not
+  // depend on whether the proxy or the load generator's core was the bottleneck in that run.
+  const perCore = (what: string, a: Measured | undefined, b: Measured | undefined, min: number) =>
+    row(what, a && b && a.cpu_us_per_req > 0 ? b.cpu_us_per_req / a.cpu_us_per_req : undefined, 'x', [
+      '>=',
+      min,
+    ]);
+  perCore('single hop, requests per CPU-second, weft / nginx', c.weft, c.nginx, 0.5);
+  perCore('mTLS pair, requests per CPU-second, weft / nginx pair', pair, c['nginx-pair-mtls'], 0.5);
+  perCore('opaque TCP, requests per CPU-second, weft / haproxy TCP', c['weft-tcp'], c['haproxy-tcp'], 0.8);
   for (const [conns, k] of [
     ['1 connection', 'c1_p50_us'],
     ['16 connections', 'p50_us'],

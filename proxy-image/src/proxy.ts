@@ -18,7 +18,7 @@ import {
   routeOutbound,
   routeOutboundH2,
 } from './forward/routers.ts';
-import { pipeTcp } from './forward/tcp-pipe.ts';
+import { connectRelayed, pipeTcp } from './forward/tcp-pipe.ts';
 import { type MeshConnector, UpstreamPool, type UpstreamTarget } from './forward/upstream.ts';
 import { type Detected, detectProtocol, MAX_DETECT_BYTES } from './listeners/detect.ts';
 import { originalDestination } from './net/original-dst.ts';
@@ -357,7 +357,7 @@ export class ProxyRuntime {
       upstream =
         target.identity !== null
           ? this.meshConnector.connect(target, tables.config.limits.connectTimeoutMs)
-          : net.connect({ host: target.address, port: target.port, allowHalfOpen: true });
+          : connectRelayed(target.address, target.port, socket);
     } catch {
       if (ep !== null) tables.observe(ep, 0, 'connect-failure');
       socket.destroy();
@@ -485,7 +485,7 @@ export class ProxyRuntime {
       return;
     }
     const labels = tcpLabels('inbound', `app:${app.port}`, secure, clientId);
-    const upstream = net.connect({ host: app.address, port: app.port, allowHalfOpen: true });
+    const upstream = connectRelayed(app.address, app.port, socket);
     upstream.setTimeout(tables.config.limits.connectTimeoutMs);
     this.opts.observer.tcpOpen(labels);
     this.pipes.add(socket);

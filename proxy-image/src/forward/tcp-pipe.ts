@@ -1,7 +1,7 @@
 // Opaque TCP: bytes both ways with backpressure (stream.pipe pauses the fast side) and half-close (a FIN
 // from one side ends only that direction; both sockets are allowHalfOpen).
 
-import type net from 'node:net';
+import net from 'node:net';
 
 export interface PipeResult {
   /** Bytes from the client to the upstream, and back. */
@@ -10,6 +10,43 @@ export interface PipeResult {
   readonly error: Error | null;
   /** The upstream connection was never established. */
   readonly connectFailed: boolean;
+}
+
+const RELAY_BUFFER = 16 * 1024;
+/** Upstream sockets whose bytes go to their client straight from the read callback (connectRelayed). */
+const relayed = new WeakSet<net.Socket>();
+
+/**
+ * A plaintext upstream connection whose reads are written to `client` straight from the socket's read
+ * callback, into a buffer of its own (net's `onread`): no Buffer, ArrayBuffer or stream event per read. The
+ * buffer is reused while the client takes each write at once; when a write has to wait (the client is slow),
+ * the buffer stays with that write and reads continue into a new one, and reading pauses until the client
+ * drains. pipeTcp wires the rest (end, errors, the other direction).
+ */
+export function connectRelayed(host: string, port: number, client: net.Socket): net.Socket {
+  let buffer = Buffer.allocUnsafe(RELAY_BUFFER);
+  let upstream: net.Socket | null = null;
+  const s = net.connect({
+    host,
+    port,
+    allowHalfOpen: true,
+    onread: {
+      // Called once at connect and after every read: the buffer for the next read.
+      buffer: () => {
+        if (client.writableLength > 0) buffer = Buffer.allocUnsafe(RELAY_BUFFER);
+        return buffer;
+      },
+      callback: (n, buf) => {
+        if (client.destroyed) return false;
+        if (client.write(buf.subarray(0, n))) return true;
+        client.once('drain', () => upstream?.resume());
+        return false;
+      },
+    },
+  });
+  upstream = s;
+  relayed.add(s);
+  return s;
 }
 
 /**
@@ -43,7 +80,8 @@ export function pipeTcp(
     upstream.setTimeout(0);
     if (initial !== null && initial.length > 0) upstream.write(initial);
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (relayed.has(upstream)) upstream.once('end', () => client.end());
+    else upstream.pipe(client);
     client.resume();
   });
   const onError = (err: Error): void => {
