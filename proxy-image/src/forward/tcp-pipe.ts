@@ -2,6 +2,7 @@
 // from one side ends only that direction; both sockets are allowHalfOpen).
 
 import net from 'node:net';
+import { ReadBuffer } from './read-buffer.ts';
 
 export interface PipeResult {
   /** Bytes from the client to the upstream, and back. */
@@ -12,41 +13,28 @@ export interface PipeResult {
   readonly connectFailed: boolean;
 }
 
-const RELAY_BUFFER = 16 * 1024;
+const RELAY_BUFFER_BYTES = 16 * 1024;
 /** Upstream sockets whose bytes go to their client straight from the read callback (connectRelayed). */
 const relayed = new WeakSet<net.Socket>();
 
 /**
- * A plaintext upstream connection whose reads are written to `client` straight from the socket's read
- * callback, into a buffer of its own (net's `onread`): no Buffer, ArrayBuffer or stream event per read. The
- * buffer is reused while the client takes each write at once; when a write has to wait (the client is slow),
- * the buffer stays with that write and reads continue into a new one, and reading pauses until the client
- * drains. pipeTcp wires the rest (end, errors, the other direction).
+ * A plaintext upstream connection whose reads are written to `client` straight from the read callback, into
+ * a ReadBuffer of its own: no Buffer, ArrayBuffer or stream event per read. When a write has to wait (the
+ * client is slow), the buffer is pinned to that write and reads continue into a new one; reading pauses
+ * until the client drains. pipeTcp wires the rest (end, errors, the other direction).
  */
 export function connectRelayed(host: string, port: number, client: net.Socket): net.Socket {
-  let buffer = Buffer.allocUnsafe(RELAY_BUFFER);
-  let upstream: net.Socket | null = null;
-  const s = net.connect({
-    host,
-    port,
-    allowHalfOpen: true,
-    onread: {
-      // Called once at connect and after every read: the buffer for the next read.
-      buffer: () => {
-        if (client.writableLength > 0) buffer = Buffer.allocUnsafe(RELAY_BUFFER);
-        return buffer;
-      },
-      callback: (n, buf) => {
-        if (client.destroyed) return false;
-        if (client.write(buf.subarray(0, n))) return true;
-        client.once('drain', () => upstream?.resume());
-        return false;
-      },
-    },
-  });
-  upstream = s;
-  relayed.add(s);
-  return s;
+  const reads = new ReadBuffer(RELAY_BUFFER_BYTES);
+  const upstream = net.connect({ host, port, allowHalfOpen: true, onread: reads.options });
+  reads.onData = (chunk) => {
+    if (client.destroyed) return false;
+    const more = client.write(chunk);
+    if (client.writableLength > 0) reads.pin();
+    if (!more) client.once('drain', () => upstream.resume());
+    return more;
+  };
+  relayed.add(upstream);
+  return upstream;
 }
 
 /**

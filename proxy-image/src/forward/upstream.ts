@@ -4,6 +4,7 @@
 
 import net from 'node:net';
 import type tls from 'node:tls';
+import { ReadBuffer } from './read-buffer.ts';
 
 /** Where a request or connection goes: an endpoint, plaintext or mTLS to a peer proxy. */
 export interface UpstreamTarget {
@@ -35,36 +36,6 @@ export interface UpstreamOwner {
 
 /** Bytes a plaintext upstream connection reads at most per read (Node's own default read size). */
 const READ_BUFFER_BYTES = 65536;
-
-/**
- * A plaintext connection's own read buffer (net's `onread`): reads land in it without a Buffer, an
- * ArrayBuffer and a Readable push per read. The chunk handed to the owner is a view of it that the next
- * read overwrites, so an owner that keeps any of it past the call must copy it, or pin() the buffer
- * when a write queued a view of it (the next read then goes to a fresh buffer).
- */
-class ReadBuffer {
-  private buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-  private pinned = false;
-  onData: (chunk: Buffer) => void = () => undefined;
-
-  readonly options = {
-    buffer: (): Buffer => {
-      if (this.pinned) {
-        this.buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-        this.pinned = false;
-      }
-      return this.buf;
-    },
-    callback: (n: number, buf: Uint8Array): boolean => {
-      this.onData((buf as Buffer).subarray(0, n));
-      return true;
-    },
-  };
-
-  pin(): void {
-    this.pinned = true;
-  }
-}
 
 export class UpstreamConn {
   readonly socket: net.Socket;
@@ -222,7 +193,7 @@ export class UpstreamPool {
       if (this.mesh === null) throw new Error(`no mTLS connector for ${target.key}`);
       socket = this.mesh.connect(target, this.settings.connectTimeoutMs);
     } else {
-      reads = new ReadBuffer();
+      reads = new ReadBuffer(READ_BUFFER_BYTES);
       socket = net.connect({ host: target.address, port: target.port, onread: reads.options });
     }
     socket.setTimeout(this.settings.connectTimeoutMs);
