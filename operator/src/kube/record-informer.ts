@@ -165,16 +165,19 @@ export class RecordInformer {
   #ended(err: unknown): void {
     this.#request = undefined;
     if (this.#stopped) return;
+    // client-node's Watch ends a watch that delivered nothing for its request timeout (30 s) with TimeoutError:
+    // the watch was healthy, only quiet, so resume at once (as ListWatch does).
+    const quietTimeout = (err as { name?: string } | null)?.name === 'TimeoutError';
     if (isGone(err)) this.#version = '';
-    else if (err !== null && err !== undefined && (err as { name?: string }).name !== 'TimeoutError') {
+    else if (err !== null && err !== undefined && !quietTimeout) {
       this.#o.handlers.error(err);
       return;
     }
-    // The watch ended normally (server or client timeout) or with 410: resume, or relist. A watch that ended
-    // without delivering anything waits before reconnecting, 1 s doubling to 30 s, so a server that keeps
-    // closing watches at once is not hammered.
+    // Resume, or relist after 410, at once. Only a watch the server closed without delivering anything waits
+    // before reconnecting, 1 s doubling to 30 s, so a server that keeps closing watches at once is not
+    // hammered; anything delivered resets the wait.
     this.#quietDelayMs =
-      this.#events > 0 || this.#version === ''
+      this.#events > 0 || this.#version === '' || quietTimeout
         ? 0
         : Math.min(MAX_QUIET_RECONNECT_MS, Math.max(1000, this.#quietDelayMs * 2));
     const generation = ++this.#generation;

@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 /** A RecordInformer on this namespace's ConfigMaps that mirrors them into a map of name -> data.v. */
-function mirror(resumeFrom?: string) {
+function mirror(resumeFrom?: string, watch = new Watch(kc)) {
   const state = new Map<string, string>();
   const listed: string[][] = [];
   const errors: unknown[] = [];
@@ -34,7 +34,7 @@ function mirror(resumeFrom?: string) {
   const name = (key: string) => key.slice(ns.length + 1);
   const informer = new RecordInformer({
     path: `/api/v1/namespaces/${ns}/configmaps`,
-    watch: new Watch(kc),
+    watch,
     // Pages of two objects: every list here takes several requests.
     list: (p) => {
       pages++;
@@ -97,6 +97,28 @@ test('resuming from a version the apiserver no longer keeps (410 Gone) relists a
   });
   await waitFor('the add after the relist', 30_000, async () => (m.state.has('e') ? true : undefined));
 });
+
+test('a quiet kind stays watched: after watches end for inactivity, a change still arrives at once', async () => {
+  // client-node's Watch ends a watch that delivered nothing for requestTimeoutMs (30 s) with TimeoutError;
+  // shortened here so that several quiet timeouts pass within the test.
+  const watch = new Watch(kc);
+  (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 1000;
+  const m = mirror(undefined, watch);
+  await m.informer.start();
+  await new Promise((r) => setTimeout(r, 7000));
+  const created = Date.now();
+  await core.createNamespacedConfigMap({
+    namespace: ns,
+    body: { metadata: { name: 'quiet' }, data: { v: '1' } },
+  });
+  await waitFor('the add after quiet timeouts', 30_000, async () =>
+    m.state.has('quiet') ? true : undefined,
+  );
+  // At most one reconnect's worth of delay (the resume finds the add by its resourceVersion), not a backoff.
+  expect(Date.now() - created).toBeLessThan(1500);
+  expect(m.informer.relists).toBe(1);
+  expect(m.errors).toEqual([]);
+}, 30_000);
 
 test('a stopped informer delivers nothing more', async () => {
   const m = mirror();
