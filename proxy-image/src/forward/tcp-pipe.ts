@@ -27,7 +27,11 @@ export function connectRelayed(host: string, port: number, client: net.Socket): 
   const reads = new ReadBuffer(RELAY_BUFFER_BYTES);
   const upstream = net.connect({ host, port, allowHalfOpen: true, onread: reads.options });
   reads.onData = (chunk) => {
-    if (client.destroyed) return false;
+    if (client.destroyed) {
+      // Nobody to deliver to: close the upstream rather than leave it paused.
+      upstream.destroy();
+      return false;
+    }
     const more = client.write(chunk);
     if (client.writableLength > 0) reads.pin();
     if (!more) client.once('drain', () => upstream.resume());
