@@ -34,3 +34,47 @@ export async function createNetns(prefix: string): Promise<TestNetns> {
     },
   };
 }
+
+/**
+ * Joins two namespaces with a veth pair: `a` gets `addrA` (and `a6` if given), `b` gets `addrB` (and `b6`),
+ * each a CIDR; both ends are up. Returns the interface names. Removing either namespace removes the pair.
+ */
+export async function linkNetns(
+  a: TestNetns,
+  b: TestNetns,
+  addrs: { a: string[]; b: string[] },
+): Promise<{ a: string; b: string }> {
+  const base = `wv${randomBytes(3).toString('hex')}`;
+  const names = { a: `${base}a`, b: `${base}b` };
+  await run('ip', [
+    'link',
+    'add',
+    names.a,
+    'netns',
+    a.name,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    names.b,
+    'netns',
+    b.name,
+  ]);
+  for (const [ns, dev, list] of [
+    [a, names.a, addrs.a],
+    [b, names.b, addrs.b],
+  ] as const) {
+    for (const cidr of list)
+      await ns.exec('ip', [
+        ...(cidr.includes(':') ? ['-6'] : []),
+        'addr',
+        'add',
+        cidr,
+        'dev',
+        dev,
+        ...(cidr.includes(':') ? ['nodad'] : []),
+      ]);
+    await ns.exec('ip', ['link', 'set', dev, 'up']);
+  }
+  return names;
+}

@@ -4,7 +4,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { applyRules } from '../../proxy-image/src/init/main.ts';
 import { natRules, parseInitArgs } from '../../proxy-image/src/init/rules.ts';
-import { createNetns, type TestNetns } from './netns.ts';
+import { createNetns, linkNetns, type TestNetns } from './netns.ts';
 
 const PROXY_UID = 2102;
 const args = [
@@ -32,29 +32,11 @@ beforeAll(async () => {
   execFileSync('proxy-image/native/build.sh');
   pod = await createNetns('init-pod');
   client = await createNetns('init-cli');
-  const veth = `wi${pod.name.slice(-6)}`;
-  execFileSync('ip', [
-    'link',
-    'add',
-    `${veth}a`,
-    'netns',
-    pod.name,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    `${veth}b`,
-    'netns',
-    client.name,
-  ]);
-  await pod.exec('ip', ['addr', 'add', '10.252.0.2/24', 'dev', `${veth}a`]);
-  await pod.exec('ip', ['-6', 'addr', 'add', 'fd98::2/64', 'dev', `${veth}a`, 'nodad']);
-  await pod.exec('ip', ['link', 'set', `${veth}a`, 'up']);
-  await pod.exec('ip', ['route', 'add', '10.252.1.0/24', 'dev', `${veth}a`]);
-  await client.exec('ip', ['addr', 'add', '10.252.0.1/24', 'dev', `${veth}b`]);
-  await client.exec('ip', ['addr', 'add', '10.252.1.1/24', 'dev', `${veth}b`]);
-  await client.exec('ip', ['-6', 'addr', 'add', 'fd98::1/64', 'dev', `${veth}b`, 'nodad']);
-  await client.exec('ip', ['link', 'set', `${veth}b`, 'up']);
+  const veth = await linkNetns(pod, client, {
+    a: ['10.252.0.2/24', 'fd98::2/64'],
+    b: ['10.252.0.1/24', '10.252.1.1/24', 'fd98::1/64'],
+  });
+  await pod.exec('ip', ['route', 'add', '10.252.1.0/24', 'dev', veth.a]);
 
   // The entry point itself, run inside the pod namespace twice: a restarted init container must
   // leave exactly one set of rules.

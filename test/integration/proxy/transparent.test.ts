@@ -1,42 +1,53 @@
-// Transparent mode in a network namespace of our own: iptables REDIRECT sends the app's outbound
-// connections to the proxy's outbound port and connections to the pod address to its inbound port, as
-// proxy-init would. The proxy recovers each original destination with SO_ORIGINAL_DST, routes the
-// service's cluster IP to the endpoint over mTLS, and the endpoint (itself, here) hands it to the app.
+// Transparent mode as in a meshed pod: two network namespaces of our own ("client" and "server" pods) joined by
+// a veth pair, each with proxy-init's own rules (the entry point, run as the init container runs it) and a proxy
+// running as the proxy uid those rules exempt. The client app talks plain HTTP to a cluster IP; its proxy finds
+// the original destination with SO_ORIGINAL_DST, routes it to the server pod over mTLS, the server pod's
+// PREROUTING redirect hands the connection to its proxy's inbound port, and that proxy forwards to the app on
+// localhost with the client's SPIFFE ID. Nothing here is redirected by hand.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { createNetns, type TestNetns } from '../netns.ts';
+import { createNetns, linkNetns, type TestNetns } from '../netns.ts';
 import { makePki, metricValue, type Pki, proxyConfig, removeTmpDirs, spiffe, tmpDir } from './harness.ts';
 
-let ns: TestNetns;
+const PROXY_UID = 2102;
+const CLIENT_IP = '10.253.0.1';
+const SERVER_IP = '10.253.0.2';
+const APP_PORT = 18080;
+const CLIENT_ID = spiffe('test', 'client');
+const SERVER_ID = spiffe('test', 'web');
+
+let client: TestNetns;
+let server: TestNetns;
 let pki: Pki;
 const procs: ChildProcess[] = [];
 let output = '';
-const POD_IP = '10.251.0.2';
-const APP_PORT = 18080;
-const SELF = spiffe('test', 'web');
 
-function startInNs(args: string[]): ChildProcess {
-  const p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
+/** Starts a process in a namespace; `uid` drops root for it, as the proxy container runs. */
+function startIn(ns: TestNetns, args: string[], uid?: number): ChildProcess {
+  const as = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  const p = spawn('ip', ['netns', 'exec', ns.name, ...as, process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
   });
+  const tag = `[${ns.name}${uid === undefined ? '' : ` uid ${uid}`}] `;
   p.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
+    output += tag + d.toString();
   });
   p.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
+    output += tag + d.toString();
   });
   procs.push(p);
   return p;
 }
 
-async function curlInNs(url: string): Promise<string> {
+/** curl from the client pod (as root, so its connections are redirected like the app's), retried until up. */
+async function curlFromClient(args: string[]): Promise<string> {
   for (let i = 0; ; i++) {
     try {
-      return await ns.exec('curl', ['-sS', '--max-time', '5', url], 10_000);
+      return await client.exec('curl', ['-sS', '--max-time', '5', ...args], 10_000);
     } catch (err) {
       if (i > 40) throw new Error(`${(err as Error).message}\nprocess output:\n${output}`);
       await new Promise((r) => setTimeout(r, 250));
@@ -44,110 +55,118 @@ async function curlInNs(url: string): Promise<string> {
   }
 }
 
-beforeAll(async () => {
-  execFileSync('proxy-image/native/build.sh');
-  pki = makePki();
-  ns = await createNetns('tproxy');
-  // The pod's address, on a veth pair with both ends in the namespace.
-  await ns.exec('ip', ['link', 'add', 'pod0', 'type', 'veth', 'peer', 'name', 'pod1']);
-  await ns.exec('ip', ['link', 'set', 'pod1', 'up']);
-  await ns.exec('ip', ['addr', 'add', `${POD_IP}/24`, 'dev', 'pod0']);
-  await ns.exec('ip', ['link', 'set', 'pod0', 'up']);
-  // Cluster IPs need a route for the kernel to reach the nat OUTPUT hook, as in a pod.
-  await ns.exec('ip', ['route', 'add', 'default', 'dev', 'pod0']);
-  // proxy-init's two rules: outbound to the service range, inbound to the pod's address.
-  await ns.exec('iptables', [
-    '-t',
-    'nat',
-    '-A',
-    'OUTPUT',
-    '-p',
-    'tcp',
-    '-d',
-    '10.96.0.0/16',
-    '-j',
-    'REDIRECT',
-    '--to-ports',
-    '15101',
+/** proxy-init as the injector runs it: the proxy's default ports, its uid exempt, its admin port not redirected. */
+async function proxyInit(ns: TestNetns): Promise<void> {
+  await ns.exec(process.execPath, [
+    'proxy-image/src/entry.ts',
+    'init',
+    '--outbound-port=15101',
+    '--inbound-port=15106',
+    `--proxy-uid=${PROXY_UID}`,
+    '--skip-inbound-ports=15190',
   ]);
-  await ns.exec('iptables', [
-    '-t',
-    'nat',
-    '-A',
-    'OUTPUT',
-    '-p',
-    'tcp',
-    '-d',
-    POD_IP,
-    '-j',
-    'REDIRECT',
-    '--to-ports',
-    '15106',
-  ]);
+}
+
+function startProxy(
+  ns: TestNetns,
+  sa: string,
+  id: string,
+  services: Parameters<typeof proxyConfig>[0]['services'],
+) {
   const dir = tmpDir();
-  const cert = pki.issue('web', SELF);
+  const cert = pki.issue(sa, id);
   const configFile = path.join(dir, 'proxy.json');
   writeFileSync(
     configFile,
-    JSON.stringify(
-      proxyConfig({
-        version: 't1',
-        sa: 'web',
-        trustAnchors: [pki.caPem],
-        services: [
-          {
-            name: 'web',
-            clusterIP: '10.96.0.10',
-            port: 80,
-            endpoints: [{ address: POD_IP, port: APP_PORT, identity: SELF }],
-          },
-        ],
-      }),
-    ),
+    JSON.stringify(proxyConfig({ version: `${sa}-1`, sa, trustAnchors: [pki.caPem], services })),
   );
-  startInNs(['test/integration/proxy/fixtures/echo-server.ts', String(APP_PORT)]);
-  startInNs([
-    'proxy-image/src/main.ts',
-    '--config',
-    configFile,
-    '--cert',
-    cert.cert,
-    '--key',
-    cert.key,
-    '--admin-address',
-    '127.0.0.1',
+  // The proxy runs as PROXY_UID: let it read this test's material.
+  for (const p of [dir, configFile, path.dirname(cert.cert), cert.cert, cert.key]) chmodSync(p, 0o755);
+  startIn(
+    ns,
+    [
+      'proxy-image/src/main.ts',
+      '--config',
+      configFile,
+      '--cert',
+      cert.cert,
+      '--key',
+      cert.key,
+      '--admin-address',
+      '127.0.0.1',
+    ],
+    PROXY_UID,
+  );
+}
+
+beforeAll(async () => {
+  execFileSync('proxy-image/native/build.sh');
+  pki = makePki();
+  client = await createNetns('tp-cli');
+  server = await createNetns('tp-srv');
+  const veth = await linkNetns(client, server, { a: [`${CLIENT_IP}/24`], b: [`${SERVER_IP}/24`] });
+  // Cluster IPs need a route for the kernel to reach the nat OUTPUT hook, as in a pod.
+  await client.exec('ip', ['route', 'add', 'default', 'dev', veth.a]);
+  await server.exec('ip', ['route', 'add', 'default', 'dev', veth.b]);
+  await proxyInit(client);
+  await proxyInit(server);
+
+  startIn(server, ['test/integration/proxy/fixtures/echo-server.ts', String(APP_PORT)]);
+  startProxy(server, 'web', SERVER_ID, []);
+  startProxy(client, 'client', CLIENT_ID, [
+    {
+      name: 'web',
+      clusterIP: '10.96.0.10',
+      port: 80,
+      endpoints: [{ address: SERVER_IP, port: APP_PORT, identity: SERVER_ID }],
+    },
   ]);
 }, 60_000);
 
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');
-  await ns?.remove();
+  await client?.remove();
+  await server?.remove();
   pki?.cleanup();
   removeTmpDirs();
 }, 30_000);
 
-test('a request to a cluster IP is routed by original destination over mTLS to the app', async () => {
-  const out = JSON.parse(await curlInNs('http://10.96.0.10/hello?x=1'));
+test('a request to a cluster IP crosses pods over mTLS and reaches the app with the client identity', async () => {
+  const out = JSON.parse(await curlFromClient(['http://10.96.0.10/hello?x=1']));
   expect(out.url).toBe('/hello?x=1');
   expect(out.headers.host).toBe('10.96.0.10');
-  // The inbound side learnt the client identity from the mTLS handshake (the proxy talked to itself).
-  expect(out.headers['x-weft-client-id']).toBe(SELF);
-  const metrics = await ns.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
-  const outbound = {
-    direction: 'outbound',
-    authority: 'web.test.svc.cluster.local:80',
-    tls: 'true',
-    server_id: SELF,
-  };
-  expect(metricValue(metrics, 'request_total', outbound)).toBe(1);
-  const inbound = { direction: 'inbound', authority: `app:${APP_PORT}`, tls: 'true', client_id: SELF };
-  expect(metricValue(metrics, 'request_total', inbound)).toBe(1);
+  // The server pod's proxy learnt the client identity from the mTLS handshake.
+  expect(out.headers['x-weft-client-id']).toBe(CLIENT_ID);
+  const outbound = await client.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
+  expect(
+    metricValue(outbound, 'request_total', {
+      direction: 'outbound',
+      authority: 'web.test.svc.cluster.local:80',
+      tls: 'true',
+      server_id: SERVER_ID,
+    }),
+  ).toBe(1);
+  const inbound = await server.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
+  expect(
+    metricValue(inbound, 'request_total', {
+      direction: 'inbound',
+      authority: `app:${APP_PORT}`,
+      tls: 'true',
+      client_id: CLIENT_ID,
+    }),
+  ).toBe(1);
 }, 30_000);
+
+test("the server pod's own address and port is meshed too (pinned endpoint, mTLS)", async () => {
+  const out = JSON.parse(await curlFromClient([`http://${SERVER_IP}:${APP_PORT}/direct`]));
+  expect(out.url).toBe('/direct');
+  expect(out.headers['x-weft-client-id']).toBe(CLIENT_ID);
+});
 
 test('a destination that is no service passes through in plaintext', async () => {
   // 10.96.0.99 is redirected to the proxy but unknown: passthrough to the original destination, which
   // nothing serves, so the proxy answers 502 itself.
-  const out = await ns.exec('curl', [
+  const out = await client.exec('curl', [
     '-sS',
     '-o',
     '/dev/null',
@@ -158,4 +177,15 @@ test('a destination that is no service passes through in plaintext', async () =>
     'http://10.96.0.99:81/',
   ]);
   expect(out).toBe('502');
+});
+
+test('the rules in both pods are proxy-init’s, and the proxies run as the exempt uid', async () => {
+  for (const ns of [client, server]) {
+    const saved = await ns.exec('iptables-save', ['-t', 'nat']);
+    expect(saved).toContain('-A PREROUTING -p tcp -j WEFT-INBOUND');
+    expect(saved).toContain('-A OUTPUT -p tcp -j WEFT-OUTBOUND');
+    expect(saved).toContain(`--uid-owner ${PROXY_UID}`);
+  }
+  const owners = await client.exec('ss', ['-Htlnpe', 'sport = :15101']);
+  expect(owners).toContain(`uid:${PROXY_UID}`);
 });
