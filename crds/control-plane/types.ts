@@ -9,6 +9,11 @@ export const DEFAULT_CONTROL_PLANE_PORT = 15012;
 export const IDENTITY_TOKEN_AUDIENCE = 'weft.dev/identity';
 export const CERTIFICATES_PATH = '/v1alpha1/certificates';
 export const CONFIG_PATH = '/v1alpha1/config';
+/**
+ * The Upgrade token a client sends to get the config stream as a bare NDJSON byte stream after
+ * `101 Switching Protocols` (README.md, section 2), instead of a chunked 200 response.
+ */
+export const CONFIG_STREAM_UPGRADE = 'weft-config-stream';
 /** Content type of the config stream: one JSON document per line. */
 export const CONFIG_STREAM_CONTENT_TYPE = 'application/x-ndjson';
 /** Default interval between keepalive messages on an idle config stream. */

@@ -18,6 +18,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { CONFIG_STREAM_UPGRADE } from '../../crds/control-plane/types.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../../test/e2e/kube.ts';
 import { OPERATOR_BUNDLE, requestCertificate, startOperator } from '../../test/e2e/operator/harness.ts';
 import { splitPemCertificates } from '../src/identity/index.ts';
@@ -183,11 +184,15 @@ try {
   // Last version seen per pod and when.
   const seen: ({ version: string; at: number } | undefined)[] = new Array(pods);
   let errors = 0;
+  // WEFT_BENCH_STREAM=response: the streams ask for a plain 200 response (HTTP/1.0, so the body is unframed), as
+  // proxies from before the Upgrade path did; for comparing the two transports.
+  const chunkedStream = process.env.WEFT_BENCH_STREAM === 'response';
   // One TLS context per ServiceAccount, shared by its pods' streams.
   const contexts = certs.map((c) => tls.createSecureContext({ ca, key: c.key, cert: c.cert }));
-  // Each simulated proxy is a bare mTLS socket with an HTTP/1.0 request: the response body is then the NDJSON
-  // stream itself (no chunked framing), scanned as it arrives. One process stands in for 1,000 proxies on
-  // other machines, so it does only what measuring needs: TLS and the version scan, no HTTP client.
+  // Each simulated proxy is a bare mTLS socket asking for the stream by HTTP Upgrade, as proxies do: after the
+  // 101 head the bytes are the NDJSON stream itself (no chunked framing), scanned as it arrives. One process
+  // stands in for 1,000 proxies on other machines, so it does only what measuring needs: TLS and the version
+  // scan, no HTTP client.
   /** Opens pod p's stream; resolves once its TLS handshake is done (or failed: counted in `errors`). */
   const open = (p: number) =>
     new Promise<void>((resolve) => {
@@ -197,7 +202,12 @@ try {
         secureContext: contexts[p % accounts]!,
         servername: 'localhost',
       });
-      socket.write(`GET /v1alpha1/config?pod=${ns}/p${p}&accept=patch HTTP/1.0\r\nHost: localhost\r\n\r\n`);
+      socket.write(
+        chunkedStream
+          ? `GET /v1alpha1/config?pod=${ns}/p${p}&accept=patch HTTP/1.0\r\nHost: localhost\r\n\r\n`
+          : `GET /v1alpha1/config?pod=${ns}/p${p}&accept=patch HTTP/1.1\r\nHost: localhost\r\n` +
+              `Connection: Upgrade\r\nUpgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`,
+      );
       socket.on(
         'data',
         versionScanner((version) => {

@@ -90,7 +90,7 @@ const final = {
   },
   notes: {
     propagation:
-      'Through the real apiserver of the local cluster: the operator as its own host process; N scheduling-gated meshed pods behind N/5 Services (one EndpointSlice each) in one meshed namespace; one mTLS config stream per pod (accept=patch), each a bare TLS socket with an HTTP/1.0 request opened by the bench process on the same machine (TLS and a version scan per message, no HTTP client); a TrafficSplit weight merge-patched through the API; time from the PATCH call until the last of the N streams has the new version, over 20 changes after one unmeasured warm-up change (warmup_ms). Every pod sees the split, so all N are affected.',
+      'Through the real apiserver of the local cluster: the operator as its own host process; N scheduling-gated meshed pods behind N/5 Services (one EndpointSlice each) in one meshed namespace; one mTLS config stream per pod (accept=patch), each a bare TLS socket asking for the stream by HTTP Upgrade (as proxies do), opened by the bench process on the same machine (TLS and a version scan per message, no HTTP client); a TrafficSplit weight merge-patched through the API; time from the PATCH call until the last of the N streams has the new version, over 20 changes after one unmeasured warm-up change (warmup_ms). Every pod sees the split, so all N are affected.',
     resync_s:
       'Operator process start until /readyz (CA loaded, every informer listed, every config compiled) with 5,000 pods and 1,000 services.',
     csr_per_second:
@@ -130,10 +130,11 @@ writeFileSync(
     row('5000'),
     '',
     "Where a change spends its time (medians over the rounds): from the PATCH call to the operator's informer event",
-    '(apiserver, etcd, watch), compiling every proxy config, publishing (a patch per subscriber, queued on its stream),',
-    "sending (the HTTP layer's TLS encryption and write(2) per socket; on loopback write(2) also runs the receiver's",
-    'TCP path), and the rest until the last simulated proxy has read it (delivery, on the same two cores). Each size',
-    'starts with one unmeasured warm-up change (the first patch after start-up runs cold code), shown last.',
+    '(apiserver, etcd, watch), compiling every proxy config, publishing (a patch per subscriber, written to its',
+    'stream: on an upgraded stream that is the TLS encryption and write(2) itself, and on loopback write(2) also runs',
+    "the receiver's TCP path), sending (whatever writes were left for the next turn of the event loop), and the rest",
+    'until the last simulated proxy has read it (delivery, on the same two cores). Each size starts with one',
+    'unmeasured warm-up change (the first patch after start-up runs cold code), shown last.',
     '',
     '| proxies | apiserver | compile | publish | send | delivery | warm-up change |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

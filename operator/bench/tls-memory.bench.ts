@@ -1,6 +1,7 @@
 // What one held TLS connection costs a Node.js server in resident memory: the floor under the operator's
 // "RSS with N config streams". A TLS server (and an HTTPS server, as the operator's control plane is) runs in
-// a child process; this process opens N connections to it, the server writes one message of B bytes to each,
+// a child process (and an HTTPS server that takes each connection over with HTTP Upgrade, the way a stream can
+// shed the HTTP objects); this process opens N connections to it, the server writes one message of B bytes to each,
 // and the child reports its RSS before and after. No mesh code: this is Node's and OpenSSL's share (the SSL
 // object, its record buffers, the TLSWrap BIOs, and for HTTPS the parser and response objects).
 //   node operator/bench/tls-memory.bench.ts [connections=2000]
@@ -26,6 +27,15 @@ if (process.argv[2] === 'server') {
           res.writeHead(200);
           res.write(payload);
         });
+  // https-upgrade: the HTTPS server takes the stream over with HTTP Upgrade (101), then writes on the bare
+  // TLS socket, so no parser, request or response object stays attached to the connection.
+  if (kind === 'https-upgrade')
+    server.on('upgrade', (_req, socket) => {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: weft-config-stream\r\n\r\n',
+      );
+      socket.write(payload);
+    });
   server.listen(0, '127.0.0.1', () => {
     process.stdout.write(`port ${(server.address() as { port: number }).port}\n`);
   });
@@ -58,7 +68,7 @@ if (process.argv[2] === 'server') {
   );
   const secureContext = tls.createSecureContext({ ca: readFileSync(cert) });
 
-  async function measure(kind: 'tls' | 'https', bytes: number): Promise<number> {
+  async function measure(kind: 'tls' | 'https' | 'https-upgrade', bytes: number): Promise<number> {
     const child = spawn(process.execPath, [import.meta.filename, 'server', kind, String(bytes), key, cert], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -79,7 +89,11 @@ if (process.argv[2] === 'server') {
           () =>
             new Promise<void>((resolve, reject) => {
               const s = tls.connect({ port, host: '127.0.0.1', secureContext, servername: 'localhost' });
-              s.write('GET / HTTP/1.0\r\nHost: localhost\r\n\r\n');
+              s.write(
+                kind === 'https-upgrade'
+                  ? 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: weft-config-stream\r\n\r\n'
+                  : 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n',
+              );
               s.once('data', () => resolve());
               s.on('error', reject);
               held.push(s);
@@ -95,7 +109,7 @@ if (process.argv[2] === 'server') {
   }
 
   const rows: string[] = [];
-  for (const kind of ['tls', 'https'] as const) {
+  for (const kind of ['tls', 'https', 'https-upgrade'] as const) {
     for (const bytes of [100, 16_384]) {
       rows.push(
         `${kind} server, one ${bytes}-byte message per connection: ${await measure(kind, bytes)} KB RSS each`,

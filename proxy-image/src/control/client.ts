@@ -5,10 +5,11 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import { applyConfigPatch } from '../../../crds/control-plane/patch.ts';
-import type { PatchMessage } from '../../../crds/control-plane/types.ts';
+import { CONFIG_STREAM_UPGRADE, type PatchMessage } from '../../../crds/control-plane/types.ts';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { ExponentialBackoff } from '../core/backoff.ts';
 import type { RandomSource } from '../core/random.ts';
@@ -249,11 +250,17 @@ export class ControlPlaneClient extends EventEmitter<{
       key: identity.privateKeyPem,
       cert: identity.certificateChainPem,
       checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
-      headers: { accept: 'application/x-ndjson' },
+      headers: {
+        accept: 'application/x-ndjson',
+        connection: 'Upgrade',
+        upgrade: CONFIG_STREAM_UPGRADE,
+      },
       agent: false,
     });
     this.#streamRequest = req;
     let done = false;
+    /** The socket the operator took over with 101 Switching Protocols (null: a chunked 200 response). */
+    let upgraded: Duplex | null = null;
     // Every way a stream can end leads here exactly once: request error, response error, the response
     // closing (a peer that vanished or reset mid-stream emits no 'end'), or silence past the watchdog.
     const retry = (error: Error) => {
@@ -261,6 +268,7 @@ export class ControlPlaneClient extends EventEmitter<{
       if (done || this.#stopped) return;
       done = true;
       req.destroy();
+      upgraded?.destroy();
       const next = received ? 0 : attempt + 1;
       const delay = this.#backoff.delayMs(next, mathRandom);
       this.#s.logger.warn({ err: error, retryInMs: Math.round(delay) }, 'config stream lost');
@@ -272,8 +280,67 @@ export class ControlPlaneClient extends EventEmitter<{
       silence = setTimeout(() => retry(new Error(why)), ms);
     };
     const watchdog = () => arm(this.#s.silenceTimeoutMs ?? 45_000, 'config stream silent for too long');
+    const onData = (chunk: Buffer) => {
+      watchdog();
+      let messages: unknown[];
+      try {
+        messages = decoder.push(chunk);
+      } catch (error) {
+        retry(error as Error);
+        return;
+      }
+      for (const m of messages) {
+        const message = m as { type?: string; version?: string; base?: string; config?: unknown };
+        if (typeof message.version !== 'string') continue;
+        if (message.type === 'config') {
+          received = true;
+          this.#version = message.version;
+          this.#config = message.config as ProxyConfig;
+          this.emit('config', message.version, message.config);
+        } else if (message.type === 'patch') {
+          if (this.#config === undefined || message.base !== this.#version) {
+            // Not against what we hold: start over with a full document.
+            const held = this.#version || 'nothing';
+            this.#version = '';
+            this.#config = undefined;
+            retry(new Error(`config patch against ${message.base}, holding ${held}`));
+            return;
+          }
+          let next: ProxyConfig;
+          try {
+            next = applyConfigPatch(this.#config, m as PatchMessage);
+          } catch (error) {
+            this.#version = '';
+            this.#config = undefined;
+            retry(error as Error);
+            return;
+          }
+          received = true;
+          this.#version = message.version;
+          this.#config = next;
+          this.emit('config', message.version, next);
+        }
+      }
+    };
+    const follow = (stream: NodeJS.ReadableStream) => {
+      watchdog();
+      stream.on('data', onData);
+      stream.on('error', retry);
+      stream.on('end', () => retry(new Error('config stream ended')));
+      stream.on('close', () => retry(new Error('config stream closed')));
+    };
     req.on('error', retry);
-    req.on('close', () => retry(new Error('config stream closed')));
+    // After an upgrade the request is over ('close') but the stream goes on, on the upgraded socket.
+    req.on('close', () => {
+      if (upgraded === null) retry(new Error('config stream closed'));
+    });
+    // Operators that take the stream over with Upgrade answer 101; earlier ones ignore the header and stream a
+    // chunked 200 response. Both carry the same NDJSON.
+    req.on('upgrade', (_res, socket: Duplex, head: Buffer) => {
+      upgraded = socket;
+      follow(socket);
+      if (head.length > 0) onData(head);
+    });
     req.on('response', (res) => {
       if (res.statusCode !== 200) {
         res.resume();
@@ -282,52 +349,7 @@ export class ControlPlaneClient extends EventEmitter<{
         );
         return;
       }
-      watchdog();
-      res.on('data', (chunk: Buffer) => {
-        watchdog();
-        let messages: unknown[];
-        try {
-          messages = decoder.push(chunk);
-        } catch (error) {
-          retry(error as Error);
-          return;
-        }
-        for (const m of messages) {
-          const message = m as { type?: string; version?: string; base?: string; config?: unknown };
-          if (typeof message.version !== 'string') continue;
-          if (message.type === 'config') {
-            received = true;
-            this.#version = message.version;
-            this.#config = message.config as ProxyConfig;
-            this.emit('config', message.version, message.config);
-          } else if (message.type === 'patch') {
-            if (this.#config === undefined || message.base !== this.#version) {
-              // Not against what we hold: start over with a full document.
-              const held = this.#version || 'nothing';
-              this.#version = '';
-              this.#config = undefined;
-              retry(new Error(`config patch against ${message.base}, holding ${held}`));
-              return;
-            }
-            let next: ProxyConfig;
-            try {
-              next = applyConfigPatch(this.#config, m as PatchMessage);
-            } catch (error) {
-              this.#version = '';
-              this.#config = undefined;
-              retry(error as Error);
-              return;
-            }
-            received = true;
-            this.#version = message.version;
-            this.#config = next;
-            this.emit('config', message.version, next);
-          }
-        }
-      });
-      res.on('error', retry);
-      res.on('end', () => retry(new Error('config stream ended')));
-      res.on('close', () => retry(new Error('config stream closed')));
+      follow(res);
     });
     // The connection itself (connect, TLS, response headers, which the operator sends at once) gets the
     // request timeout, not the silence allowance: a SYN into a Service with no endpoints can hang with no

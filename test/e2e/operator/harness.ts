@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as https from 'node:https';
 import { createInterface } from 'node:readline';
+import { CONFIG_STREAM_UPGRADE } from '../../../crds/control-plane/types.ts';
 import { opensslCsr } from '../../../operator/src/identity/testing.ts';
 import { OPERATOR_NODE_FLAGS } from '../../../operator/src/node-flags.ts';
 import { kubectl } from '../kube.ts';
@@ -183,7 +184,16 @@ export interface ConfigStream {
 
 export function openConfigStream(
   port: number,
-  opts: { pod: string; since?: string; acceptPatch?: boolean; ca: string[]; key: string; cert: string },
+  opts: {
+    pod: string;
+    since?: string;
+    acceptPatch?: boolean;
+    /** Ask for the stream by HTTP Upgrade (101, then bare NDJSON), as proxies do, instead of a chunked 200. */
+    upgrade?: boolean;
+    ca: string[];
+    key: string;
+    cert: string;
+  },
 ): Promise<ConfigStream> {
   return new Promise((resolve, reject) => {
     const q = new URLSearchParams({
@@ -191,65 +201,70 @@ export function openConfigStream(
       ...(opts.since === undefined ? {} : { since: opts.since }),
       ...(opts.acceptPatch ? { accept: 'patch' } : {}),
     });
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'GET',
-        path: `/v1alpha1/config?${q}`,
-        ca: opts.ca,
-        key: opts.key,
-        cert: opts.cert,
-        servername: 'localhost',
-        agent: false,
-      },
-      (res) => {
-        const messages: ConfigStream['messages'] = [];
-        const waiters = new Set<() => void>();
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          buf += c;
-          let nl = buf.indexOf('\n');
-          while (nl >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            if (line.trim() !== '') messages.push(JSON.parse(line));
-            nl = buf.indexOf('\n');
-          }
-          for (const w of waiters) w();
-        });
-        resolve({
-          status: res.statusCode ?? 0,
-          messages,
-          waitFor: (what, timeoutMs, pick) =>
-            new Promise((ok, fail) => {
-              const check = () => {
-                for (const m of messages) {
-                  const v = pick(m);
-                  if (v !== undefined) {
-                    waiters.delete(check);
-                    clearTimeout(timer);
-                    ok(v);
-                    return;
-                  }
+    const req = https.request({
+      host: '127.0.0.1',
+      port,
+      method: 'GET',
+      path: `/v1alpha1/config?${q}`,
+      ca: opts.ca,
+      key: opts.key,
+      cert: opts.cert,
+      servername: 'localhost',
+      agent: false,
+      ...(opts.upgrade ? { headers: { connection: 'Upgrade', upgrade: CONFIG_STREAM_UPGRADE } } : {}),
+    });
+    const follow = (status: number, body: NodeJS.ReadableStream, head: Buffer | null, close: () => void) => {
+      const messages: ConfigStream['messages'] = [];
+      const waiters = new Set<() => void>();
+      let buf = '';
+      const onData = (c: Buffer | string) => {
+        buf += c.toString();
+        let nl = buf.indexOf('\n');
+        while (nl >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim() !== '') messages.push(JSON.parse(line));
+          nl = buf.indexOf('\n');
+        }
+        for (const w of waiters) w();
+      };
+      body.on('data', onData);
+      if (head !== null && head.length > 0) onData(head);
+      resolve({
+        status,
+        messages,
+        waitFor: (what, timeoutMs, pick) =>
+          new Promise((ok, fail) => {
+            const check = () => {
+              for (const m of messages) {
+                const v = pick(m);
+                if (v !== undefined) {
+                  waiters.delete(check);
+                  clearTimeout(timer);
+                  ok(v);
+                  return;
                 }
-              };
-              const timer = setTimeout(() => {
-                waiters.delete(check);
-                fail(
-                  new Error(
-                    `timed out waiting for ${what}; got ${JSON.stringify(messages.map((m) => [m.type, m.version, m.base]))}`,
-                  ),
-                );
-              }, timeoutMs);
-              waiters.add(check);
-              check();
-            }),
-          close: () => req.destroy(),
-        });
-      },
-    );
+              }
+            };
+            const timer = setTimeout(() => {
+              waiters.delete(check);
+              fail(
+                new Error(
+                  `timed out waiting for ${what}; got ${JSON.stringify(messages.map((m) => [m.type, m.version, m.base]))}`,
+                ),
+              );
+            }, timeoutMs);
+            waiters.add(check);
+            check();
+          }),
+        close,
+      });
+    };
+    req.on('response', (res) => follow(res.statusCode ?? 0, res, null, () => req.destroy()));
+    req.on('upgrade', (res, socket, head) => {
+      socket.on('error', () => undefined);
+      follow(res.statusCode ?? 0, socket, head, () => socket.destroy());
+    });
     req.on('error', reject);
     req.end();
   });

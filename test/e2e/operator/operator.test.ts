@@ -200,14 +200,18 @@ describe('operator against the real apiserver', () => {
       },
     ]);
 
+    // The patch stream by HTTP Upgrade, as proxies ask for it; the stream above is the chunked 200 that proxies
+    // from before the Upgrade path get.
     const patching = await openConfigStream(op.controlPlanePort, {
       pod: `${ns}/frontend-1`,
       acceptPatch: true,
+      upgrade: true,
       ca: anchors,
       key: frontendKey,
       cert: frontendChain,
     });
     streams.push(patching);
+    expect(patching.status).toBe(101);
     const base = await patching.waitFor('full config on the patch stream', 10_000, (m) =>
       m.type === 'config' ? (m.config as ProxyConfig) : undefined,
     );
@@ -289,6 +293,27 @@ describe('operator against the real apiserver', () => {
     });
     expect(wrong.status).toBe(403);
     expect(JSON.parse(wrong.body)).toMatchObject({ reason: 'IdentityMismatch' });
+    // The same refusal when the stream is asked for by Upgrade: an HTTP error, no 101.
+    const wrongUpgrade = await request(op.controlPlanePort, {
+      method: 'GET',
+      path: `/v1alpha1/config?pod=${ns}/checkout-1`,
+      ca: anchors,
+      key: frontendKey,
+      cert: frontendChain,
+      headers: { connection: 'Upgrade', upgrade: 'weft-config-stream' },
+    });
+    expect(wrongUpgrade.status).toBe(403);
+    expect(JSON.parse(wrongUpgrade.body)).toMatchObject({ reason: 'IdentityMismatch', field: 'query:pod' });
+    const otherUpgrade = await request(op.controlPlanePort, {
+      method: 'GET',
+      path: `/v1alpha1/config?pod=${ns}/frontend-1`,
+      ca: anchors,
+      key: frontendKey,
+      cert: frontendChain,
+      headers: { connection: 'Upgrade', upgrade: 'websocket' },
+    });
+    expect(otherUpgrade.status).toBe(400);
+    expect(JSON.parse(otherUpgrade.body)).toMatchObject({ reason: 'BadRequest', field: 'header:upgrade' });
     const anonymous = await request(op.controlPlanePort, {
       method: 'GET',
       path: `/v1alpha1/config?pod=${ns}/frontend-1`,

@@ -4,12 +4,15 @@
 // peer's network namespace vanished), and a clean end (graceful shutdown). Each time the client must
 // reconnect, resume with `since`, and receive what changed.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import type { Duplex } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
+import { CONFIG_STREAM_UPGRADE } from '../../../crds/control-plane/types.ts';
 import {
   CertificateAuthority,
   generateIssuer,
@@ -35,6 +38,69 @@ const resumes: (string | null)[] = [];
 const accepts: (string | null)[] = [];
 let version = 1;
 const sockets = new Set<Socket>();
+
+/** How the stream's bytes leave: a chunked 200 response, or a socket taken over by 101 Upgrade. */
+interface StreamOut {
+  write(line: string): void;
+  end(): void;
+  cut(): void;
+}
+
+/** One config connection, after `start` (response head or 101) unless the plan says 'hang'. */
+function serveStream(url: URL, start: () => void, out: StreamOut): void {
+  resumes.push(url.searchParams.get('since'));
+  accepts.push(url.searchParams.get('accept'));
+  // 'hang': the connection is up but no response ever starts (a peer that stopped answering).
+  if (plan[0] === 'hang') {
+    plan.shift();
+    return;
+  }
+  start();
+  const base = `v${version}`;
+  const outbound = { services: [{ namespace: 'shop', name: 'a' }], backends: [] };
+  out.write(
+    `${JSON.stringify({ type: 'config', version: base, config: { version: base, n: version, outbound } })}\n`,
+  );
+  version++;
+  const behaviour = plan.shift() ?? 'stay';
+  if (behaviour === 'patch' || behaviour === 'bad-patch') {
+    const v = `v${version++}`;
+    const patch = {
+      type: 'patch',
+      version: v,
+      base: behaviour === 'patch' ? base : 'v-unknown',
+      config: { version: v, n: version - 1 },
+      outbound: {
+        services: {
+          upsert: [{ namespace: 'shop', name: 'b' }],
+          remove: [{ namespace: 'shop', name: 'a' }],
+        },
+        backends: { upsert: [], remove: [] },
+      },
+    };
+    setTimeout(() => out.write(`${JSON.stringify(patch)}\n`), 50);
+    // A good patch is followed by a clean end, so the next connection shows what `since` was.
+    if (behaviour === 'patch') setTimeout(() => out.end(), 150);
+  }
+  if (behaviour === 'reset') setTimeout(() => out.cut(), 50);
+  if (behaviour === 'end') setTimeout(() => out.end(), 50);
+  // 'silent' and 'stay' keep the connection open and say nothing more.
+}
+
+/** The operator's Upgrade path (101, then bare NDJSON): installed for the second pass of the tests. */
+function onUpgrade(req: IncomingMessage, socket: Duplex): void {
+  socket.on('error', () => undefined);
+  upgrades++;
+  serveStream(
+    new URL(req.url ?? '/', 'https://x'),
+    () =>
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`,
+      ),
+    { write: (line) => socket.write(line), end: () => socket.end(), cut: () => socket.destroy() },
+  );
+}
+let upgrades = 0;
 
 beforeAll(async () => {
   const anchor = generateTrustAnchor(TRUST_DOMAIN);
@@ -71,43 +137,11 @@ beforeAll(async () => {
         return;
       }
       if (req.method === 'GET' && url.pathname === '/v1alpha1/config') {
-        resumes.push(url.searchParams.get('since'));
-        accepts.push(url.searchParams.get('accept'));
-        // 'hang': the connection is up but no response ever starts (a peer that stopped answering).
-        if (plan[0] === 'hang') {
-          plan.shift();
-          return;
-        }
-        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-        const base = `v${version}`;
-        const outbound = { services: [{ namespace: 'shop', name: 'a' }], backends: [] };
-        res.write(
-          `${JSON.stringify({ type: 'config', version: base, config: { version: base, n: version, outbound } })}\n`,
-        );
-        version++;
-        const behaviour = plan.shift() ?? 'stay';
-        if (behaviour === 'patch' || behaviour === 'bad-patch') {
-          const v = `v${version++}`;
-          const patch = {
-            type: 'patch',
-            version: v,
-            base: behaviour === 'patch' ? base : 'v-unknown',
-            config: { version: v, n: version - 1 },
-            outbound: {
-              services: {
-                upsert: [{ namespace: 'shop', name: 'b' }],
-                remove: [{ namespace: 'shop', name: 'a' }],
-              },
-              backends: { upsert: [], remove: [] },
-            },
-          };
-          setTimeout(() => res.write(`${JSON.stringify(patch)}\n`), 50);
-          // A good patch is followed by a clean end, so the next connection shows what `since` was.
-          if (behaviour === 'patch') setTimeout(() => res.end(), 150);
-        }
-        if (behaviour === 'reset') setTimeout(() => req.socket.destroy(), 50);
-        if (behaviour === 'end') setTimeout(() => res.end(), 50);
-        // 'silent' and 'stay' keep the connection open and say nothing more.
+        serveStream(url, () => res.writeHead(200, { 'content-type': 'application/x-ndjson' }), {
+          write: (line) => res.write(line),
+          end: () => res.end(),
+          cut: () => req.socket.destroy(),
+        });
         return;
       }
       res.writeHead(404).end();
@@ -168,66 +202,82 @@ function nextConfigs(
   });
 }
 
-test('a stream that is cut, goes silent or ends is resumed with since, and later versions arrive', async () => {
-  plan.push('reset', 'silent', 'end', 'stay');
-  resumes.length = 0;
-  const c = client(1_000);
-  const configs = nextConfigs(c, 4, 20_000);
-  try {
-    await c.start();
-    expect(c.identity?.facts.spiffeIds).toEqual([WORKLOAD_ID]);
-    const seen = await configs;
-    expect(seen).toHaveLength(4);
-    // First connection starts fresh; each reconnection resumes from the version it last received.
-    expect(resumes[0]).toBeNull();
-    expect(resumes.slice(1, 4)).toEqual(seen.slice(0, 3));
-  } finally {
-    c.stop();
-  }
-}, 30_000);
+// Operators before the Upgrade path ignore the header and answer a chunked 200; current ones answer 101.
+describe.each([
+  ['a chunked 200 response (an operator without Upgrade)', false],
+  ['101 Upgrade to a bare NDJSON stream', true],
+] as const)('config stream as %s', (_what, upgrade) => {
+  beforeAll(() => {
+    upgrades = 0;
+    if (upgrade) server.on('upgrade', onUpgrade);
+  });
+  afterAll(() => {
+    server.off('upgrade', onUpgrade);
+    // The client asks for the upgrade every time; only the second pass may take it.
+    expect(upgrades > 0).toBe(upgrade);
+  });
 
-test('patches apply to the config held; a patch against another base starts over with a full document', async () => {
-  plan.length = 0;
-  plan.push('patch', 'bad-patch', 'stay');
-  resumes.length = 0;
-  accepts.length = 0;
-  const c = client(30_000);
-  const docs: unknown[] = [];
-  const configs = nextConfigs(c, 4, 20_000, docs);
-  try {
-    await c.start();
-    const seen = await configs;
-    expect(accepts.every((a) => a === 'patch')).toBe(true);
-    // full, patched, then (bad patch dropped) full again without since, then the next full.
-    const [full, patched] = docs as {
-      version: string;
-      n: number;
-      outbound: { services: { name: string }[] };
-    }[];
-    expect(patched!.version).toBe(seen[1]);
-    expect(patched!.n).toBe(full!.n + 1);
-    expect(patched!.outbound.services.map((s) => s.name)).toEqual(['b']);
-    expect(resumes[0]).toBeNull();
-    expect(resumes[1]).toBe(seen[1]);
-    expect(resumes[2]).toBeNull();
-  } finally {
-    c.stop();
-  }
-}, 30_000);
+  test('a stream that is cut, goes silent or ends is resumed with since, and later versions arrive', async () => {
+    plan.push('reset', 'silent', 'end', 'stay');
+    resumes.length = 0;
+    const c = client(1_000);
+    const configs = nextConfigs(c, 4, 20_000);
+    try {
+      await c.start();
+      expect(c.identity?.facts.spiffeIds).toEqual([WORKLOAD_ID]);
+      const seen = await configs;
+      expect(seen).toHaveLength(4);
+      // First connection starts fresh; each reconnection resumes from the version it last received.
+      expect(resumes[0]).toBeNull();
+      expect(resumes.slice(1, 4)).toEqual(seen.slice(0, 3));
+    } finally {
+      c.stop();
+    }
+  }, 30_000);
 
-test('a config request that never gets an answer is retried after the request timeout, not the silence allowance', async () => {
-  plan.length = 0;
-  plan.push('hang', 'stay');
-  resumes.length = 0;
-  const c = client(60_000, 1_000);
-  // Well inside the 60 s silence allowance: only the 1 s request timeout can get the snapshot here in time.
-  const configs = nextConfigs(c, 1, 15_000);
-  try {
-    await c.start();
-    await configs;
-    // Two config requests: the one left hanging, then the retry that got the snapshot.
-    expect(resumes).toHaveLength(2);
-  } finally {
-    c.stop();
-  }
-}, 30_000);
+  test('patches apply to the config held; a patch against another base starts over with a full document', async () => {
+    plan.length = 0;
+    plan.push('patch', 'bad-patch', 'stay');
+    resumes.length = 0;
+    accepts.length = 0;
+    const c = client(30_000);
+    const docs: unknown[] = [];
+    const configs = nextConfigs(c, 4, 20_000, docs);
+    try {
+      await c.start();
+      const seen = await configs;
+      expect(accepts.every((a) => a === 'patch')).toBe(true);
+      // full, patched, then (bad patch dropped) full again without since, then the next full.
+      const [full, patched] = docs as {
+        version: string;
+        n: number;
+        outbound: { services: { name: string }[] };
+      }[];
+      expect(patched!.version).toBe(seen[1]);
+      expect(patched!.n).toBe(full!.n + 1);
+      expect(patched!.outbound.services.map((s) => s.name)).toEqual(['b']);
+      expect(resumes[0]).toBeNull();
+      expect(resumes[1]).toBe(seen[1]);
+      expect(resumes[2]).toBeNull();
+    } finally {
+      c.stop();
+    }
+  }, 30_000);
+
+  test('a config request that never gets an answer is retried after the request timeout, not the silence allowance', async () => {
+    plan.length = 0;
+    plan.push('hang', 'stay');
+    resumes.length = 0;
+    const c = client(60_000, 1_000);
+    // Well inside the 60 s silence allowance: only the 1 s request timeout can get the snapshot here in time.
+    const configs = nextConfigs(c, 1, 15_000);
+    try {
+      await c.start();
+      await configs;
+      // Two config requests: the one left hanging, then the retry that got the snapshot.
+      expect(resumes).toHaveLength(2);
+    } finally {
+      c.stop();
+    }
+  }, 30_000);
+});
