@@ -3,10 +3,10 @@
 // validating webhook, the compiler and the proxy agree on what is legal without importing each other.
 //
 // Why a subset: user regexes run on the proxy's hot path against attacker-controlled input, so every
-// accepted pattern must run in time linear in the input. The proxy compiles patterns with V8's linear-time
-// engine (the `l` flag). That engine refuses backreferences and lookahead and limits counted repetition,
-// so this dialect refuses them too, and rewrites counted repetition (`x{2,40}`) into plain copies the
-// linear engine accepts. It also refuses syntax that silently means something else in RE2, Go or Rust
+// accepted pattern must run in time linear in the input. The proxy compiles the translated pattern to its own
+// automaton (proxy-image/src/core/regex.ts: a Thompson NFA with a lazily built DFA, no backtracking). The
+// dialect refuses backreferences and lookaround, which no linear-time engine can run, and rewrites counted
+// repetition (`x{2,40}`) into plain copies. It also refuses syntax that silently means something else in RE2, Go or Rust
 // (`\z`, `[[:alpha:]]`, `(?i)`, `{,5}`), because users copy route regexes from other meshes.
 
 /** Longest pattern accepted, in UTF-16 code units. */
@@ -30,7 +30,8 @@ export function classifyRegex(src: string): RegexClassification {
 }
 
 /**
- * Translates a dialect pattern into an equivalent source for `new RegExp(source, 'l')`: captures become
+ * Translates a dialect pattern into an equivalent core source (the proxy's matcher parses it; it is also valid
+ * ECMAScript, and `new RegExp` checks that): captures become
  * non-capturing groups, lazy quantifiers become greedy (same language, and the proxy only tests for a
  * match) and counted repetition is expanded. The result is not anchored.
  */
