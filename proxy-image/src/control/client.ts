@@ -98,6 +98,8 @@ export class ControlPlaneClient extends EventEmitter<{
   #stopped = false;
   #renewTimer: NodeJS.Timeout | undefined;
   #streamRequest: ClientRequest | undefined;
+  /** The socket of the current stream once the operator upgraded it (101): the request no longer owns it. */
+  #streamSocket: Duplex | undefined;
 
   constructor(settings: ControlPlaneSettings) {
     super();
@@ -119,6 +121,7 @@ export class ControlPlaneClient extends EventEmitter<{
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
     this.#streamRequest?.destroy();
+    this.#streamSocket?.destroy();
   }
 
   async #renewUntilDone(): Promise<void> {
@@ -258,6 +261,7 @@ export class ControlPlaneClient extends EventEmitter<{
       agent: false,
     });
     this.#streamRequest = req;
+    this.#streamSocket = undefined;
     let done = false;
     /** The socket the operator took over with 101 Switching Protocols (null: a chunked 200 response). */
     let upgraded: Duplex | null = null;
@@ -265,10 +269,10 @@ export class ControlPlaneClient extends EventEmitter<{
     // closing (a peer that vanished or reset mid-stream emits no 'end'), or silence past the watchdog.
     const retry = (error: Error) => {
       clearTimeout(silence);
-      if (done || this.#stopped) return;
-      done = true;
       req.destroy();
       upgraded?.destroy();
+      if (done || this.#stopped) return;
+      done = true;
       const next = received ? 0 : attempt + 1;
       const delay = this.#backoff.delayMs(next, mathRandom);
       this.#s.logger.warn({ err: error, retryInMs: Math.round(delay) }, 'config stream lost');
@@ -338,6 +342,11 @@ export class ControlPlaneClient extends EventEmitter<{
     // chunked 200 response. Both carry the same NDJSON.
     req.on('upgrade', (_res, socket: Duplex, head: Buffer) => {
       upgraded = socket;
+      this.#streamSocket = socket;
+      if (this.#stopped) {
+        socket.destroy();
+        return;
+      }
       follow(socket);
       if (head.length > 0) onData(head);
     });

@@ -46,6 +46,9 @@ interface StreamOut {
   cut(): void;
 }
 
+/** Config connections whose socket is still open (a stopped client must close its stream). */
+let openStreams = 0;
+
 /** One config connection, after `start` (response head or 101) unless the plan says 'hang'. */
 function serveStream(url: URL, start: () => void, out: StreamOut): void {
   resumes.push(url.searchParams.get('since'));
@@ -91,6 +94,8 @@ function serveStream(url: URL, start: () => void, out: StreamOut): void {
 function onUpgrade(req: IncomingMessage, socket: Duplex): void {
   socket.on('error', () => undefined);
   upgrades++;
+  openStreams++;
+  socket.on('close', () => openStreams--);
   serveStream(
     new URL(req.url ?? '/', 'https://x'),
     () =>
@@ -137,6 +142,8 @@ beforeAll(async () => {
         return;
       }
       if (req.method === 'GET' && url.pathname === '/v1alpha1/config') {
+        openStreams++;
+        res.on('close', () => openStreams--);
         serveStream(url, () => res.writeHead(200, { 'content-type': 'application/x-ndjson' }), {
           write: (line) => res.write(line),
           end: () => res.end(),
@@ -279,5 +286,21 @@ describe.each([
     } finally {
       c.stop();
     }
+  }, 30_000);
+  test('stop() closes the stream it follows, and no config arrives after it', async () => {
+    plan.length = 0;
+    plan.push('stay');
+    const c = client(30_000);
+    const first = nextConfigs(c, 1, 10_000);
+    await c.start();
+    await first;
+    expect(openStreams).toBe(1);
+    let after = 0;
+    c.on('config', () => after++);
+    c.stop();
+    const deadline = Date.now() + 5_000;
+    while (openStreams > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(openStreams).toBe(0);
+    expect(after).toBe(0);
   }, 30_000);
 });
