@@ -194,12 +194,14 @@ export class ClusterWatcher {
 
   async #startOne(e: InformerEntry): Promise<void> {
     if (this.#stopped) return;
-    await e.informer.start();
+    const watching = await e.informer.start();
     if (e.informer.latestResourceVersion() !== '') {
       if (!e.synced) this.#o.log.info({ kind: e.spec.kind }, 'informer synced');
       e.synced = true;
-      e.failures = 0;
     }
+    // Only an open watch resets the backoff: a kind whose list works but whose watch keeps failing (5xx, RBAC
+    // without watch) would otherwise be retried every 500 ms for ever.
+    if (watching) e.failures = 0;
   }
 
   #restart(e: InformerEntry, err: unknown): void {

@@ -63,6 +63,8 @@ export class RecordInformer {
   /** Events since the current watch started; a watch that ends without any reconnects after a delay. */
   #events = 0;
   #quietDelayMs = 0;
+  /** A pending reconnect (after a watch ended): cleared by stop() and start(). */
+  #reconnect: NodeJS.Timeout | undefined;
   #relists = 0;
 
   constructor(o: RecordInformerOptions) {
@@ -80,27 +82,36 @@ export class RecordInformer {
     return this.#relists;
   }
 
-  /** Lists (unless resuming) and starts watching; resolves once the watch is open. Failures go to `error`. */
-  async start(): Promise<void> {
+  /**
+   * Lists (unless resuming) and starts watching. Resolves true once the watch is open, false when the list or
+   * the watch failed (the failure went to `error`) or the informer was stopped meanwhile.
+   */
+  async start(): Promise<boolean> {
     this.#stopped = false;
     this.#quietDelayMs = 0;
-    await this.#run(++this.#generation);
+    clearTimeout(this.#reconnect);
+    const generation = ++this.#generation;
+    await this.#run(generation);
+    return generation === this.#generation && this.#request !== undefined;
   }
 
   stop(): void {
     this.#stopped = true;
     this.#generation++;
+    clearTimeout(this.#reconnect);
     this.#request?.abort();
     this.#request = undefined;
   }
 
   async #run(generation: number): Promise<void> {
+    // A reconnect scheduled for an earlier generation must not touch the current one's watch.
+    if (generation !== this.#generation || this.#stopped) return;
     try {
       this.#request?.abort();
       this.#request = undefined;
       if (this.#version === '') {
         // Pages of one list come from one snapshot of the store; the last page's version is the list's. A
-        // continue token that expired mid-list fails the request with 410: the caller's restart lists again.
+        // continue token that expired mid-list fails the request with 410: the list starts over (catch below).
         const keys = new Set<string>();
         let next: string | undefined;
         let version = '';
@@ -121,6 +132,8 @@ export class RecordInformer {
         this.#relists++;
       }
       this.#events = 0;
+      // Watch calls `done` before it returns when the request fails (connect error, non-200).
+      let ended = false;
       const request = await this.#o.watch.watch(
         this.#o.path,
         { resourceVersion: this.#version, allowWatchBookmarks: true },
@@ -129,14 +142,30 @@ export class RecordInformer {
             this.#event(phase, obj as KubernetesObject & { code?: number });
         },
         (err) => {
+          ended = true;
           if (generation === this.#generation) this.#ended(err);
         },
       );
-      if (generation === this.#generation) this.#request = request;
-      else request.abort();
+      if (generation !== this.#generation) request.abort();
+      else if (!ended) this.#request = request;
     } catch (err) {
-      if (generation === this.#generation && !this.#stopped) this.#o.handlers.error(err);
+      if (generation !== this.#generation || this.#stopped) return;
+      // A continue token that expired during a long list: list again from the start, at once.
+      if (isGone(err)) {
+        this.#version = '';
+        this.#schedule(0);
+        return;
+      }
+      this.#o.handlers.error(err);
     }
+  }
+
+  /** Runs the informer again after `delayMs`, as a new generation. */
+  #schedule(delayMs: number): void {
+    const generation = ++this.#generation;
+    clearTimeout(this.#reconnect);
+    this.#reconnect = setTimeout(() => void this.#run(generation), delayMs);
+    this.#reconnect.unref();
   }
 
   #event(phase: string, obj: KubernetesObject & { code?: number }): void {
@@ -180,8 +209,6 @@ export class RecordInformer {
       this.#events > 0 || this.#version === '' || quietTimeout
         ? 0
         : Math.min(MAX_QUIET_RECONNECT_MS, Math.max(1000, this.#quietDelayMs * 2));
-    const generation = ++this.#generation;
-    const timer = setTimeout(() => void this.#run(generation), this.#quietDelayMs);
-    timer.unref();
+    this.#schedule(this.#quietDelayMs);
   }
 }
