@@ -3,6 +3,8 @@
 // to proxy-init as flags, which parses them again; one parser means a value the webhook accepts is exactly a
 // value proxy-init accepts. Each parser returns the values, or a message naming the bad item.
 
+import { isIPv4, isIPv6 } from 'node:net';
+
 export interface PortRange {
   from: number;
   to: number;
@@ -43,27 +45,19 @@ export function formatPortRanges(ranges: readonly PortRange[]): string {
   return ranges.map((r) => (r.from === r.to ? String(r.from) : `${r.from}-${r.to}`)).join(',');
 }
 
-function isIPv4(text: string): boolean {
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function isIPv6(text: string): boolean {
-  if (!/^[0-9a-fA-F:]+$/.test(text) || text.split('::').length > 2) return false;
-  const groups = text.split(':').filter((g) => g !== '');
-  return (
-    groups.every((g) => g.length <= 4) && (text.includes('::') ? groups.length < 8 : groups.length === 8)
-  );
-}
-
-/** "10.0.0.0/8,192.168.1.1,fd00::/8": addresses and CIDRs, each returned as address/prefix. */
+/**
+ * "10.0.0.0/8,192.168.1.1,fd00::/8": addresses and CIDRs, each returned as address/prefix. Addresses are
+ * checked by node:net, which refuses what iptables would refuse or read differently (":::", leading zeros
+ * such as 10.0.0.010, which libxtables reads as octal, and zones such as %eth0).
+ */
 export function parseSubnets(value: string): ListResult<string> {
   const out: string[] = [];
   for (const item of items(value)) {
     const slash = item.indexOf('/');
     const address = slash < 0 ? item : item.slice(0, slash);
     const v4 = isIPv4(address);
-    const v6 = !v4 && isIPv6(address);
+    // node:net also takes a zone ("fe80::1%eth0"), which is no part of a rule.
+    const v6 = !v4 && isIPv6(address) && !address.includes('%');
     const max = v4 ? 32 : 128;
     const prefix = slash < 0 ? String(max) : item.slice(slash + 1);
     if ((!v4 && !v6) || !/^\d{1,3}$/.test(prefix) || Number(prefix) > max)
