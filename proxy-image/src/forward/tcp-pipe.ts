@@ -85,7 +85,9 @@ export function pipeTcp(
   upstream.on('error', onError);
   upstream.on('timeout', () => onError(new Error('connect timed out')));
   client.once('close', () => {
-    if (!connected) upstream.destroy();
+    // The client is gone. After a clean exchange (its FIN read, ours written) the upstream ends by itself;
+    // otherwise (destroyed by drain, or never connected) nothing would ever close the upstream.
+    if (!connected || !(client.readableEnded && client.writableFinished)) upstream.destroy();
     finish();
   });
   upstream.once('close', () => {
