@@ -121,15 +121,24 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
   );
   // The config stream by HTTP Upgrade: after the 101 the connection is a bare TLS byte stream, so no HTTP
   // parser, request or response object stays attached to it for the stream's life (12-20 KB less per held
-  // stream than a chunked response: operator/bench/tls-memory.bench.ts). Everything else is refused.
+  // stream than a chunked response: operator/bench/tls-memory.bench.ts). Node hands every request that carries
+  // `Connection: Upgrade` here, whatever its path; the others are refused with an error that says so.
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
     // A socket taken over by 'upgrade' is no longer the server's: its errors are ours to absorb ('close'
     // follows and unsubscribes).
     socket.on('error', () => undefined);
+    let switched = false;
     try {
       const url = new URL(req.url ?? '/', 'https://operator');
-      if (url.pathname !== CONFIG_PATH)
-        throw new RequestError({ reason: 'NotFound', message: `no such path ${url.pathname}`, field: null });
+      if (url.pathname !== CONFIG_PATH) {
+        const refusal: ErrorResponse = {
+          reason: 'BadRequest',
+          message: `Upgrade is offered only on ${CONFIG_PATH}; send this request without Connection: Upgrade`,
+          field: 'header:upgrade',
+        };
+        if (url.pathname === CERTIFICATES_PATH) d.metrics.certificateFailures.inc({ reason: refusal.reason });
+        throw new RequestError(refusal);
+      }
       if (req.method !== 'GET')
         throw new RequestError({ reason: 'MethodNotAllowed', message: 'use GET', field: null });
       if ((req.headers.upgrade ?? '').toLowerCase() !== CONFIG_STREAM_UPGRADE)
@@ -143,6 +152,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
         `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${CONFIG_STREAM_UPGRADE}\r\n` +
           `content-type: ${CONFIG_STREAM_CONTENT_TYPE}\r\n\r\n`,
       );
+      switched = true;
       subscribeStream(d, s, {
         write: (piece, done) => {
           socket.write(piece, done);
@@ -150,12 +160,15 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
         end: () => socket.end(),
         destroy: () => socket.destroy(),
         onClose: (cb) => socket.on('close', cb),
+        closed: () => socket.destroyed,
       });
     } catch (err) {
       if (err instanceof RequestError) sendErrorOnSocket(socket, err.body);
       else {
         d.log.error({ err: (err as Error).message, path: req.url }, 'upgrade failed');
-        socket.destroy();
+        // Before the 101 the client still expects an HTTP answer: the same 500 the plain path gives.
+        if (switched) socket.destroy();
+        else sendErrorOnSocket(socket, { reason: 'Internal', message: 'internal error', field: null });
       }
     }
   });
@@ -315,11 +328,21 @@ interface StreamTransport {
   end(): void;
   destroy(): void;
   onClose(cb: () => void): void;
+  /** Already closed (the client went away before the subscription). */
+  closed(): boolean;
 }
 
 function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, t: StreamTransport): void {
+  // Cleanup is registered before subscribing, so nothing stays subscribed whatever happens below.
+  let unsubscribe = (): void => {};
+  let expiry: NodeJS.Timeout | undefined;
+  t.onClose(() => {
+    clearTimeout(expiry);
+    unsubscribe();
+  });
+  if (t.closed()) return;
   const paced = new PacedWriter((piece, done) => t.write(piece, done));
-  const unsubscribe = d.hub.subscribe(
+  unsubscribe = d.hub.subscribe(
     s.podKey,
     {
       write: (chunks, flushed) => paced.write(chunks, flushed),
@@ -332,12 +355,8 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, t: StreamTran
     { since: s.since, acceptPatch: s.acceptPatch },
   );
   // The stream ends with the client certificate: the proxy reconnects with its renewed one.
-  const expiry = setTimeout(() => t.end(), Math.max(0, Date.parse(s.cert.validTo) - Date.now()));
+  expiry = setTimeout(() => t.end(), Math.max(0, Date.parse(s.cert.validTo) - Date.now()));
   expiry.unref();
-  t.onClose(() => {
-    clearTimeout(expiry);
-    unsubscribe();
-  });
 }
 
 function streamConfig(
@@ -356,6 +375,7 @@ function streamConfig(
     end: () => res.end(),
     destroy: () => res.destroy(),
     onClose: (cb) => res.on('close', cb),
+    closed: () => res.destroyed,
   });
 }
 

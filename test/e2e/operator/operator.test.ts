@@ -314,6 +314,19 @@ describe('operator against the real apiserver', () => {
     });
     expect(otherUpgrade.status).toBe(400);
     expect(JSON.parse(otherUpgrade.body)).toMatchObject({ reason: 'BadRequest', field: 'header:upgrade' });
+    // Node routes any request with Connection: Upgrade to the upgrade path; elsewhere it is a clear refusal.
+    const certificateUpgrade = await request(op.controlPlanePort, {
+      method: 'POST',
+      path: '/v1alpha1/certificates',
+      ca: anchors,
+      body: '{}',
+      headers: { connection: 'Upgrade', upgrade: 'h2c' },
+    });
+    expect(certificateUpgrade.status).toBe(400);
+    expect(JSON.parse(certificateUpgrade.body)).toMatchObject({
+      reason: 'BadRequest',
+      field: 'header:upgrade',
+    });
     const anonymous = await request(op.controlPlanePort, {
       method: 'GET',
       path: `/v1alpha1/config?pod=${ns}/frontend-1`,
