@@ -217,7 +217,14 @@ export function signCertificate(t: CertificateTemplate, signer: Signer): X509Cer
 function ipBytes(ip: string): Buffer {
   if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
   if (!isIPv6(ip)) throw new Error(`not an IP address: ${ip}`);
-  const [head, tail] = ip.split('::') as [string, string | undefined];
+  // An embedded IPv4 tail (::ffff:10.0.0.1) is the last two 16-bit groups.
+  let groupsText = ip;
+  const v4tail = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  if (v4tail !== null) {
+    const [a, b, c, d] = v4tail[2]!.split('.').map(Number) as [number, number, number, number];
+    groupsText = `${v4tail[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = groupsText.split('::') as [string, string | undefined];
   const h = head === '' ? [] : head.split(':');
   const t = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];

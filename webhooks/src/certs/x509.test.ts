@@ -14,7 +14,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const now = new Date('2026-11-23T12:00:00Z');
 const ca = createCertificateAuthority('weft-webhooks-ca', now, 30 * 24 * 3600_000);
-const names = { dnsNames: ['weft-webhooks.weft-system.svc', 'localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+const names = {
+  dnsNames: ['weft-webhooks.weft-system.svc', 'localhost'],
+  ipAddresses: ['127.0.0.1', '::1', '::ffff:10.0.0.1'],
+};
 
 test('openssl accepts the serving certificate as a TLS server certificate under the CA (strict)', () => {
   const leaf = issueServingCertificate(ca, names, now, 7 * 24 * 3600_000);
@@ -46,6 +49,7 @@ test('openssl accepts the serving certificate as a TLS server certificate under 
   expect(text).toContain('DNS:weft-webhooks.weft-system.svc');
   expect(text).toContain('IP Address:127.0.0.1');
   expect(text).toContain('IP Address:0:0:0:0:0:0:0:1');
+  expect(text).toContain('IP Address:0:0:0:0:0:FFFF:A00:1');
   expect(text).toContain('CA:FALSE');
 });
 
