@@ -340,11 +340,16 @@ export class ControlPlaneClient extends EventEmitter<{
     });
     // Operators that take the stream over with Upgrade answer 101; earlier ones ignore the header and stream a
     // chunked 200 response. Both carry the same NDJSON.
-    req.on('upgrade', (_res, socket: Duplex, head: Buffer) => {
+    req.on('upgrade', (res, socket: Duplex, head: Buffer) => {
       upgraded = socket;
       this.#streamSocket = socket;
       if (this.#stopped) {
         socket.destroy();
+        return;
+      }
+      const protocol = String(res.headers.upgrade ?? '').toLowerCase();
+      if (protocol !== CONFIG_STREAM_UPGRADE) {
+        retry(new Error(`config stream upgraded to "${protocol}", not ${CONFIG_STREAM_UPGRADE}`));
         return;
       }
       follow(socket);
