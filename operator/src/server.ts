@@ -153,15 +153,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
           `content-type: ${CONFIG_STREAM_CONTENT_TYPE}\r\n\r\n`,
       );
       switched = true;
-      subscribeStream(d, s, {
-        write: (piece, done) => {
-          socket.write(piece, done);
-        },
-        end: () => socket.end(),
-        destroy: () => socket.destroy(),
-        onClose: (cb) => socket.on('close', cb),
-        closed: () => socket.destroyed,
-      });
+      subscribeStream(d, s, socket);
     } catch (err) {
       if (err instanceof RequestError) sendErrorOnSocket(socket, err.body);
       else {
@@ -322,26 +314,31 @@ function authorizeStream(d: ControlPlaneDeps, socket: TLSSocket, url: URL): Auth
   };
 }
 
-/** Where a stream's bytes go: a chunked HTTP response, or a socket taken over by Upgrade. */
-interface StreamTransport {
-  write(piece: string | Buffer, done: (err?: Error | null) => void): void;
-  end(): void;
-  destroy(): void;
-  onClose(cb: () => void): void;
-  /** Already closed (the client went away before the subscription). */
-  closed(): boolean;
+/**
+ * Where a stream's bytes go: a chunked HTTP response, or a socket taken over by Upgrade. Both are Node streams
+ * with exactly these members.
+ */
+interface StreamOut {
+  write(piece: string | Buffer, done: (err?: Error | null) => void): boolean;
+  end(): unknown;
+  destroy(): unknown;
+  readonly destroyed: boolean;
+  once(event: 'close', cb: () => void): unknown;
 }
 
-function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, t: StreamTransport): void {
+function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOut): void {
   // Cleanup is registered before subscribing, so nothing stays subscribed whatever happens below.
   let unsubscribe = (): void => {};
   let expiry: NodeJS.Timeout | undefined;
-  t.onClose(() => {
+  out.once('close', () => {
     clearTimeout(expiry);
     unsubscribe();
   });
-  if (t.closed()) return;
-  const paced = new PacedWriter((piece, done) => t.write(piece, done));
+  // Already closed: the client went away before the subscription.
+  if (out.destroyed) return;
+  const paced = new PacedWriter((piece, done) => {
+    out.write(piece, done);
+  });
   unsubscribe = d.hub.subscribe(
     s.podKey,
     {
@@ -349,13 +346,13 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, t: StreamTran
       onDrain: (cb) => paced.onDrain(cb),
       close: (reason) => {
         d.log.info({ pod: s.podKey, reason }, 'closing config stream');
-        t.destroy();
+        out.destroy();
       },
     },
     { since: s.since, acceptPatch: s.acceptPatch },
   );
   // The stream ends with the client certificate: the proxy reconnects with its renewed one.
-  expiry = setTimeout(() => t.end(), Math.max(0, Date.parse(s.cert.validTo) - Date.now()));
+  expiry = setTimeout(() => out.end(), Math.max(0, Date.parse(s.cert.validTo) - Date.now()));
   expiry.unref();
 }
 
@@ -368,15 +365,7 @@ function streamConfig(
   const s = authorizeStream(d, req.socket as TLSSocket, url);
   res.writeHead(200, { 'content-type': CONFIG_STREAM_CONTENT_TYPE, 'cache-control': 'no-store' });
   res.flushHeaders();
-  subscribeStream(d, s, {
-    write: (piece, done) => {
-      res.write(piece, done);
-    },
-    end: () => res.end(),
-    destroy: () => res.destroy(),
-    onClose: (cb) => res.on('close', cb),
-    closed: () => res.destroyed,
-  });
+  subscribeStream(d, s, res);
 }
 
 export interface AdminDeps {

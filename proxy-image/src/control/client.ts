@@ -3,7 +3,6 @@
 // stream. Every connection to the operator checks the operator's SPIFFE ID against the trust anchors.
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import type { ClientRequest } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate } from 'node:tls';
@@ -97,9 +96,8 @@ export class ControlPlaneClient extends EventEmitter<{
   #config: ProxyConfig | undefined;
   #stopped = false;
   #renewTimer: NodeJS.Timeout | undefined;
-  #streamRequest: ClientRequest | undefined;
-  /** The socket of the current stream once the operator upgraded it (101): the request no longer owns it. */
-  #streamSocket: Duplex | undefined;
+  /** Closes the current config stream: its request, and its socket once upgraded (the request no longer owns it). */
+  #closeStream: (() => void) | undefined;
 
   constructor(settings: ControlPlaneSettings) {
     super();
@@ -120,8 +118,7 @@ export class ControlPlaneClient extends EventEmitter<{
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
-    this.#streamRequest?.destroy();
-    this.#streamSocket?.destroy();
+    this.#closeStream?.();
   }
 
   async #renewUntilDone(): Promise<void> {
@@ -260,17 +257,19 @@ export class ControlPlaneClient extends EventEmitter<{
       },
       agent: false,
     });
-    this.#streamRequest = req;
-    this.#streamSocket = undefined;
     let done = false;
     /** The socket the operator took over with 101 Switching Protocols (null: a chunked 200 response). */
     let upgraded: Duplex | null = null;
+    const close = () => {
+      req.destroy();
+      upgraded?.destroy();
+    };
+    this.#closeStream = close;
     // Every way a stream can end leads here exactly once: request error, response error, the response
     // closing (a peer that vanished or reset mid-stream emits no 'end'), or silence past the watchdog.
     const retry = (error: Error) => {
       clearTimeout(silence);
-      req.destroy();
-      upgraded?.destroy();
+      close();
       if (done || this.#stopped) return;
       done = true;
       const next = received ? 0 : attempt + 1;
@@ -342,7 +341,6 @@ export class ControlPlaneClient extends EventEmitter<{
     // chunked 200 response. Both carry the same NDJSON.
     req.on('upgrade', (res, socket: Duplex, head: Buffer) => {
       upgraded = socket;
-      this.#streamSocket = socket;
       if (this.#stopped) {
         socket.destroy();
         return;
