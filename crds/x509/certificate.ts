@@ -5,6 +5,7 @@
 import {
   createHash,
   createPublicKey,
+  generateKeyPairSync,
   type KeyObject,
   randomBytes,
   sign,
@@ -128,6 +129,12 @@ export function verifyCsr(pem: string): VerifiedCsr {
     throw new CsrError('BadSignature', 'csr signature does not match its public key');
   }
   return { spki: Buffer.from(spki.raw), publicKey };
+}
+
+/** A new ECDSA P-256 key pair: the private key and the DER SubjectPublicKeyInfo a certificate embeds. */
+export function newP256Key(): { key: KeyObject; spki: Buffer } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { key: privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }) };
 }
 
 /** A distinguished name with an optional organization and a common name; empty for leaf certificates. */

@@ -1,9 +1,10 @@
 // The mesh certificate authority: a trust anchor (root, long-lived, key offline-able), an issuer
 // (intermediate, signs leaf certificates) and the leaf issuance policy.
-import { createPrivateKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import {
   derToPem,
   encodeName,
+  newP256Key,
   signCertificate,
   spkiOf,
   splitPemCertificates,
@@ -31,18 +32,13 @@ export interface IssuerMaterial {
   issuer: KeyedCertificate;
 }
 
-function newKey(): { key: KeyObject; spki: Buffer } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { key: privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }) };
-}
-
 /** Generates a self-signed trust anchor for a trust domain. */
 export function generateTrustAnchor(
   trustDomain: string,
   now = new Date(),
   lifetimeMs = DEFAULT_ANCHOR_LIFETIME_MS,
 ): KeyedCertificate {
-  const { key, spki } = newKey();
+  const { key, spki } = newP256Key();
   const subject = encodeName({ organization: 'weft', commonName: `root.${trustDomain}` });
   const cert = signCertificate(
     {
@@ -64,7 +60,7 @@ export function generateIssuer(
   now = new Date(),
   lifetimeMs = DEFAULT_ISSUER_LIFETIME_MS,
 ): KeyedCertificate {
-  const { key, spki } = newKey();
+  const { key, spki } = newP256Key();
   const notAfter = Math.min(now.getTime() + lifetimeMs, Date.parse(anchor.cert.validTo));
   const cert = signCertificate(
     {

@@ -1,8 +1,14 @@
 // Certificate authority and serving certificates for the webhooks: ECDSA P-256, generated in-process with
 // node:crypto and the project's one X.509 builder (crds/x509/certificate.ts). Keys never leave the process
 // except into the CA Secret (see ca-store.ts).
-import { createPrivateKey, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
-import { encodeName, signCertificate, spkiOf, subjectOf } from '../../../crds/x509/certificate.ts';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import {
+  encodeName,
+  newP256Key,
+  signCertificate,
+  spkiOf,
+  subjectOf,
+} from '../../../crds/x509/certificate.ts';
 
 /** A certificate and its key, PEM-encoded. */
 export interface KeyedCertificate {
@@ -16,12 +22,8 @@ export interface KeyedCertificate {
 const BACKDATE_MS = 5 * 60_000;
 
 function newKey(): { key: KeyObject; spki: Buffer; keyPem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return {
-    key: privateKey,
-    spki: publicKey.export({ type: 'spki', format: 'der' }),
-    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
-  };
+  const k = newP256Key();
+  return { ...k, keyPem: k.key.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
 
 /** Creates a self-signed CA valid from now (minus clock skew) for `validityMs`. */
