@@ -41,7 +41,7 @@ export interface RecordInformerOptions {
 }
 
 const MAX_QUIET_RECONNECT_MS = 30_000;
-export const LIST_PAGE = 500;
+const LIST_PAGE = 500;
 
 export function objectKey(o: KubernetesObject): string {
   const ns = o.metadata?.namespace;
@@ -65,7 +65,6 @@ export class RecordInformer {
   #quietDelayMs = 0;
   /** A pending reconnect (after a watch ended): cleared by stop() and start(). */
   #reconnect: NodeJS.Timeout | undefined;
-  #relists = 0;
 
   constructor(o: RecordInformerOptions) {
     this.#o = o;
@@ -75,11 +74,6 @@ export class RecordInformer {
   /** The resourceVersion the informer is current to; '' before its first list. */
   latestResourceVersion(): string {
     return this.#version;
-  }
-
-  /** Lists completed, including the first. */
-  get relists(): number {
-    return this.#relists;
   }
 
   /**
@@ -129,7 +123,6 @@ export class RecordInformer {
         } while (next !== undefined);
         this.#o.handlers.listed(keys);
         this.#version = version;
-        this.#relists++;
       }
       this.#events = 0;
       // Watch calls `done` before it returns when the request fails (connect error, non-200).
