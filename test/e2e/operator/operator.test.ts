@@ -293,40 +293,54 @@ describe('operator against the real apiserver', () => {
     });
     expect(wrong.status).toBe(403);
     expect(JSON.parse(wrong.body)).toMatchObject({ reason: 'IdentityMismatch' });
-    // The same refusal when the stream is asked for by Upgrade: an HTTP error, no 101.
-    const wrongUpgrade = await request(op.controlPlanePort, {
-      method: 'GET',
-      path: `/v1alpha1/config?pod=${ns}/checkout-1`,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-      headers: { connection: 'Upgrade', upgrade: 'weft-config-stream' },
-    });
-    expect(wrongUpgrade.status).toBe(403);
-    expect(JSON.parse(wrongUpgrade.body)).toMatchObject({ reason: 'IdentityMismatch', field: 'query:pod' });
-    const otherUpgrade = await request(op.controlPlanePort, {
-      method: 'GET',
-      path: `/v1alpha1/config?pod=${ns}/frontend-1`,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-      headers: { connection: 'Upgrade', upgrade: 'websocket' },
-    });
-    expect(otherUpgrade.status).toBe(400);
-    expect(JSON.parse(otherUpgrade.body)).toMatchObject({ reason: 'BadRequest', field: 'header:upgrade' });
-    // Node routes any request with Connection: Upgrade to the upgrade path; elsewhere it is a clear refusal.
-    const certificateUpgrade = await request(op.controlPlanePort, {
-      method: 'POST',
-      path: '/v1alpha1/certificates',
-      ca: anchors,
-      body: '{}',
-      headers: { connection: 'Upgrade', upgrade: 'h2c' },
-    });
-    expect(certificateUpgrade.status).toBe(400);
-    expect(JSON.parse(certificateUpgrade.body)).toMatchObject({
-      reason: 'BadRequest',
-      field: 'header:upgrade',
-    });
+    // Refusals on the upgrade path are HTTP errors, no 101: the same identity check as above; an upgrade to
+    // anything else; and Connection: Upgrade on another path (Node routes every such request there).
+    const upgradeRefusals = [
+      {
+        method: 'GET',
+        path: `/v1alpha1/config?pod=${ns}/checkout-1`,
+        upgrade: 'weft-config-stream',
+        status: 403,
+        reason: 'IdentityMismatch',
+        field: 'query:pod',
+      },
+      {
+        method: 'GET',
+        path: `/v1alpha1/config?pod=${ns}/frontend-1`,
+        upgrade: 'websocket',
+        status: 400,
+        reason: 'BadRequest',
+        field: 'header:upgrade',
+      },
+      {
+        method: 'POST',
+        path: '/v1alpha1/certificates',
+        upgrade: 'h2c',
+        status: 400,
+        reason: 'BadRequest',
+        field: 'header:upgrade',
+      },
+    ];
+    for (const r of upgradeRefusals) {
+      const res = await request(op.controlPlanePort, {
+        method: r.method,
+        path: r.path,
+        ca: anchors,
+        key: frontendKey,
+        cert: frontendChain,
+        headers: { connection: 'Upgrade', upgrade: r.upgrade },
+        ...(r.method === 'POST' ? { body: '{}' } : {}),
+      });
+      expect({
+        path: r.path,
+        upgrade: r.upgrade,
+        status: res.status,
+        body: JSON.parse(res.body),
+      }).toMatchObject({
+        status: r.status,
+        body: { reason: r.reason, field: r.field },
+      });
+    }
     const anonymous = await request(op.controlPlanePort, {
       method: 'GET',
       path: `/v1alpha1/config?pod=${ns}/frontend-1`,

@@ -37,20 +37,20 @@ beforeAll(async () => {
     cert: pki.issue('server', SERVER),
     inboundApp: `127.0.0.1:${app.grpcPort}`,
   });
+  // The server proxy's gRPC port as a service of the client: by cluster IP, or headless (no cluster IP).
+  const grpcService = (name: string, clusterIP: string | null) => ({
+    name,
+    clusterIP,
+    port: 8081,
+    protocol: 'grpc',
+    endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
+  });
   client = await startProxyProcess({
     config: proxyConfig({
       version: 'c',
       sa: 'client',
       trustAnchors: [pki.caPem],
-      services: [
-        {
-          name: 'grpc',
-          clusterIP: '10.96.0.20',
-          port: 8081,
-          protocol: 'grpc',
-          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
-        },
-      ],
+      services: [grpcService('grpc', '10.96.0.20')],
     }),
     cert: pki.issue('client', CLIENT),
     outboundDst: '10.96.0.20:8081',
@@ -60,15 +60,7 @@ beforeAll(async () => {
       version: 'd',
       sa: 'client',
       trustAnchors: [pki.caPem],
-      services: [
-        {
-          name: 'grpc-headless',
-          clusterIP: null,
-          port: 8081,
-          protocol: 'grpc',
-          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
-        },
-      ],
+      services: [grpcService('grpc-headless', null)],
     }),
     cert: pki.issue('client', CLIENT),
     outboundDst: `127.0.0.1:${server.inbound}`,

@@ -93,6 +93,13 @@ beforeAll(async () => {
     cert: serverCert,
     inboundApp: `127.0.0.1:${app.tcpEchoPort}`,
   });
+  // The server proxy's HTTP port as a service of the client: by cluster IP, or headless (no cluster IP).
+  const web = (name: string, clusterIP: string | null) => ({
+    name,
+    clusterIP,
+    port: 80,
+    endpoints: [{ address: '127.0.0.1', port: serverHttp.inbound, identity: SERVER }],
+  });
   // The TCP echo service, in both client configs.
   const echo = {
     name: 'echo',
@@ -106,12 +113,7 @@ beforeAll(async () => {
     sa: 'client',
     trustAnchors: [pki.caPem],
     services: [
-      {
-        name: 'web',
-        clusterIP: '10.96.0.10',
-        port: 80,
-        endpoints: [{ address: '127.0.0.1', port: serverHttp.inbound, identity: SERVER }],
-      },
+      web('web', '10.96.0.10'),
       {
         name: 'impostor',
         clusterIP: '10.96.0.11',
@@ -138,15 +140,7 @@ beforeAll(async () => {
     version: 'd1',
     sa: 'client',
     trustAnchors: [pki.caPem],
-    services: [
-      {
-        name: 'web-headless',
-        clusterIP: null,
-        port: 80,
-        endpoints: [{ address: '127.0.0.1', port: serverHttp.inbound, identity: SERVER }],
-      },
-      echo,
-    ],
+    services: [web('web-headless', null), echo],
   });
   directHttp = await startProxyProcess({
     config: directConfig,
