@@ -10,6 +10,7 @@ interface Measured {
   c1_p50_us: number;
   c1_p99_us: number;
   cpu_us_per_req: number;
+  cpu_user_us_per_req?: number;
   rss_mb: number;
   rss_idle_mb?: number;
   rss_idle_anon_mb?: number;
@@ -42,15 +43,16 @@ if (existsSync('bench/results/proxy.json')) {
     `Command: \`make bench-proxy\` (BENCH_SECONDS=${r.seconds}, BENCH_ROUNDS=${r.rounds ?? 1}). Machine: ${r.machine}. Pinning: ${r.pinning}.`,
     'Each config is measured once per round, the rounds interleaved; every figure is the median over the rounds.',
     'Load: wrk, 16 keep-alive connections for throughput and latency under load; 1 connection for the',
-    "unloaded latency (c1). CPU per request is the proxy process's user+system time over requests served.",
+    "unloaded latency (c1). CPU per request is the proxy process's user+system time over requests served; the",
+    'user column is its user-space part (the rest is the kernel: syscalls and loopback TCP).',
     '',
-    '| config | rps | vs nginx | p50 | p99 | c1 p50 | c1 p99 | CPU/req | RSS | errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| config | rps | vs nginx | p50 | p99 | c1 p50 | c1 p99 | CPU/req | user | RSS | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const [name, m] of Object.entries(r.configs)) {
     const ratio = nginx ? (m.rps / nginx).toFixed(2) : '';
     parts.push(
-      `| ${name} | ${m.rps} | ${ratio} | ${m.p50_us} us | ${m.p99_us} us | ${m.c1_p50_us} us | ${m.c1_p99_us} us | ${m.cpu_us_per_req} us | ${m.rss_mb} MB | ${m.errors} |`,
+      `| ${name} | ${m.rps} | ${ratio} | ${m.p50_us} us | ${m.p99_us} us | ${m.c1_p50_us} us | ${m.c1_p99_us} us | ${m.cpu_us_per_req} us | ${m.cpu_user_us_per_req ?? ''}${m.cpu_user_us_per_req === undefined ? '' : ' us'} | ${m.rss_mb} MB | ${m.errors} |`,
     );
   }
   for (const note of r.notes ?? []) parts.push('', note);

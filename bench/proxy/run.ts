@@ -20,6 +20,8 @@ interface Measured {
   c1_p50_us: number;
   c1_p99_us: number;
   cpu_us_per_req: number;
+  /** The user-space part of cpu_us_per_req (the rest is the kernel: syscalls, loopback TCP). */
+  cpu_user_us_per_req: number;
   rss_mb: number;
   rss_idle_mb?: number;
   /** Private (anonymous) part of the idle RSS; the rest is file pages of the node binary, shared host-wide. */
@@ -172,15 +174,18 @@ function tree(pid: number): number[] {
   return out;
 }
 const CLK = Number(sh('getconf', ['CLK_TCK']).trim());
-function cpuUs(pids: number[]): number {
-  let ticks = 0;
+/** CPU time of the processes so far, in microseconds: user + system, and the user part alone. */
+function cpuUs(pids: number[]): { total: number; user: number } {
+  let user = 0;
+  let sys = 0;
   for (const p of pids) {
     try {
       const f = readFileSync(`/proc/${p}/stat`, 'utf8').slice(0).split(') ')[1]!.split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      user += Number(f[11]);
+      sys += Number(f[12]);
     } catch {}
   }
-  return (ticks / CLK) * 1e6;
+  return { total: ((user + sys) / CLK) * 1e6, user: (user / CLK) * 1e6 };
 }
 function rssMb(pids: number[], field = 'VmRSS'): number {
   let kb = 0;
@@ -300,7 +305,8 @@ async function measure(cfg: Config): Promise<Measured> {
   }, 200);
   const c16 = await load(port, 16, seconds);
   clearInterval(sampler);
-  const cpu = cpuUs(pids) - cpu0;
+  const cpu1 = cpuUs(pids);
+  const perReq = (us: number) => (procs.length ? Math.round((us / Math.max(1, c16.requests)) * 10) / 10 : 0);
   const c1 = await load(port, 1, seconds);
   for (const p of procs) p.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));
@@ -310,7 +316,8 @@ async function measure(cfg: Config): Promise<Measured> {
     p99_us: c16.p99,
     c1_p50_us: c1.p50,
     c1_p99_us: c1.p99,
-    cpu_us_per_req: procs.length ? Math.round((cpu / Math.max(1, c16.requests)) * 10) / 10 : 0,
+    cpu_us_per_req: perReq(cpu1.total - cpu0.total),
+    cpu_user_us_per_req: perReq(cpu1.user - cpu0.user),
     rss_mb: rssPeak,
     errors: c16.errors + c1.errors,
   };
@@ -594,6 +601,7 @@ function medianOf(ms: readonly Measured[]): Measured {
     c1_p50_us: med('c1_p50_us')!,
     c1_p99_us: med('c1_p99_us')!,
     cpu_us_per_req: med('cpu_us_per_req')!,
+    cpu_user_us_per_req: med('cpu_user_us_per_req') ?? 0,
     rss_mb: med('rss_mb')!,
     errors: ms.reduce((n, m) => n + m.errors, 0),
     rps_rounds: ms.map((m) => m.rps),

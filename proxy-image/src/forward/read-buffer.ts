@@ -2,7 +2,9 @@
 // and a Readable push per read. The chunk handed to onData is a view of it that the next read overwrites, so
 // an owner that keeps any of it past the call must copy it, or pin() the buffer when a write queued a view of
 // it (the next read then goes to a fresh buffer). Used by pooled HTTP/1 upstreams (upstream.ts) and by
-// opaque TCP relays to plaintext upstreams (tcp-pipe.ts).
+// opaque TCP relays, on both of their sockets (tcp-pipe.ts).
+
+import net from 'node:net';
 
 export class ReadBuffer {
   private readonly size: number;
@@ -32,4 +34,56 @@ export class ReadBuffer {
   pin(): void {
     this.pinned = true;
   }
+
+  /**
+   * Moves an accepted socket's reads into this buffer, as `onread` does for a socket we connect. net.Server
+   * has no `onread` option, so this sets the three fields net.Socket's constructor sets from it (found by
+   * their descriptions on a probe socket) and switches the handle to the user buffer, as net does at
+   * connect. Bytes that the socket already read and holds in its Readable buffer are returned: they come
+   * before anything onData sees. The socket must be paused and have no 'data' listener. Returns null, and
+   * changes nothing, where this Node does not have those fields (the caller then pipes as usual).
+   */
+  adopt(socket: net.Socket): { buffered: Buffer | null } | null {
+    const handle = (socket as unknown as { _handle: UserBufferHandle | null })._handle;
+    if (userBufferFields === null || handle === null || typeof handle.useUserBuffer !== 'function')
+      return null;
+    if (socket.destroyed || socket.readableEnded) return null;
+    if (handle.reading) {
+      handle.reading = false;
+      handle.readStop();
+    }
+    const s = socket as unknown as Record<symbol, unknown>;
+    const first = this.options.buffer();
+    s[userBufferFields.buffer] = first;
+    s[userBufferFields.callback] = this.options.callback;
+    s[userBufferFields.generator] = this.options.buffer;
+    handle.useUserBuffer(first);
+    // Still in the Readable buffer: read it out while no read can run (reads land on a later tick).
+    const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+    return { buffered };
+  }
 }
+
+interface UserBufferHandle {
+  reading: boolean;
+  readStop(): number;
+  useUserBuffer?(buf: Uint8Array): void;
+}
+
+/** The symbols net.Socket keeps `onread` in (kBuffer, kBufferCb, kBufferGen), or null if this Node has none. */
+const userBufferFields = ((): { buffer: symbol; callback: symbol; generator: symbol } | null => {
+  const probe = new net.Socket({ onread: { buffer: () => Buffer.alloc(1), callback: () => true } });
+  const by = new Map(Object.getOwnPropertySymbols(probe).map((sym) => [sym.description, sym]));
+  const buffer = by.get('kBuffer');
+  const callback = by.get('kBufferCb');
+  const generator = by.get('kBufferGen');
+  probe.destroy();
+  if (buffer === undefined || callback === undefined || generator === undefined) return null;
+  const p = probe as unknown as Record<symbol, unknown>;
+  // Shape check: what the constructor stored from the onread above.
+  if (typeof p[callback] !== 'function' || typeof p[generator] !== 'function') return null;
+  return { buffer, callback, generator };
+})();
+
+/** Whether ReadBuffer.adopt works on this Node (tests assert it does on the version we ship). */
+export const canAdoptSockets = userBufferFields !== null;

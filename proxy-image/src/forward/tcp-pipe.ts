@@ -1,7 +1,9 @@
-// Opaque TCP: bytes both ways with backpressure (stream.pipe pauses the fast side) and half-close (a FIN
-// from one side ends only that direction; both sockets are allowHalfOpen).
+// Opaque TCP: bytes both ways with backpressure (a slow side pauses the reads of the other) and half-close (a
+// FIN from one side ends only that direction; both sockets are allowHalfOpen). Plaintext sockets are read
+// into a buffer of their own (ReadBuffer) and relayed from the read callback; TLS sockets are piped.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { ReadBuffer } from './read-buffer.ts';
 
 export interface PipeResult {
@@ -19,26 +21,52 @@ const relayed = new WeakSet<net.Socket>();
 
 /**
  * A plaintext upstream connection whose reads are written to `client` straight from the read callback, into
- * a ReadBuffer of its own: no Buffer, ArrayBuffer or stream event per read. When a write has to wait (the
- * client is slow), the buffer is pinned to that write and reads continue into a new one; reading pauses
- * until the client drains. pipeTcp wires the rest (end, errors, the other direction).
+ * a ReadBuffer of its own: no Buffer, ArrayBuffer or stream event per read. pipeTcp wires the rest (end,
+ * errors, the other direction).
  */
 export function connectRelayed(host: string, port: number, client: net.Socket): net.Socket {
   const reads = new ReadBuffer(RELAY_BUFFER_BYTES);
   const upstream = net.connect({ host, port, allowHalfOpen: true, onread: reads.options });
-  reads.onData = (chunk) => {
-    if (client.destroyed) {
-      // Nobody to deliver to: close the upstream rather than leave it paused.
-      upstream.destroy();
-      return false;
-    }
-    const more = client.write(chunk);
-    if (client.writableLength > 0) reads.pin();
-    if (!more) client.once('drain', () => upstream.resume());
-    return more;
-  };
+  relayReads(reads, upstream, client);
   relayed.add(upstream);
   return upstream;
+}
+
+/**
+ * What `from` reads (into `reads`) is written to `to` from the read callback. When a write has to wait (`to`
+ * is slow), the buffer is pinned to that write and reads continue into a new one; reading pauses until `to`
+ * drains. If `to` is gone, `from` is closed rather than left paused.
+ */
+function relayReads(reads: ReadBuffer, from: net.Socket, to: net.Socket): void {
+  reads.onData = (chunk) => {
+    if (to.destroyed) {
+      from.destroy();
+      return false;
+    }
+    const more = to.write(chunk);
+    if (to.writableLength > 0) reads.pin();
+    if (!more) to.once('drain', () => from.resume());
+    return more;
+  };
+}
+
+/**
+ * The client's direction, relayed the same way when its socket can be adopted (a plain accepted socket on a
+ * Node where ReadBuffer.adopt works). Returns false when it cannot: the caller pipes instead.
+ */
+function relayClient(client: net.Socket, upstream: net.Socket): boolean {
+  if (client instanceof tls.TLSSocket) return false;
+  const reads = new ReadBuffer(RELAY_BUFFER_BYTES);
+  const adopted = reads.adopt(client);
+  if (adopted === null) return false;
+  relayReads(reads, client, upstream);
+  client.once('end', () => upstream.end());
+  if (adopted.buffered !== null && !upstream.write(adopted.buffered)) {
+    upstream.once('drain', () => client.resume());
+    return true;
+  }
+  client.resume();
+  return true;
 }
 
 /**
@@ -71,10 +99,12 @@ export function pipeTcp(
     connected = true;
     upstream.setTimeout(0);
     if (initial !== null && initial.length > 0) upstream.write(initial);
-    client.pipe(upstream);
     if (relayed.has(upstream)) upstream.once('end', () => client.end());
     else upstream.pipe(client);
-    client.resume();
+    if (!relayClient(client, upstream)) {
+      client.pipe(upstream);
+      client.resume();
+    }
   });
   const onError = (err: Error): void => {
     error ??= err;

@@ -6,33 +6,40 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { metricValue, type ProxyProcess, proxyConfig, removeTmpDirs, startProxyProcess } from './harness.ts';
 
 const MIB = 1024 * 1024;
+const HOLD_MS = 1500;
 const download = randomBytes(8 * MIB);
 let server: net.Server;
 let proxy: ProxyProcess;
 
 /**
  * The upstream app. The first line a client sends says what to do:
- * "get\n": send `download`, then end; "put\n": hash everything until the client's FIN, then answer the hash.
+ * "get\n": send `download`, then end; "put\n": hash everything until the client's FIN, then answer the hash;
+ * "hold\n": as put, but stop reading for HOLD_MS first (an upstream that does not keep up).
  */
 function startServer(): Promise<number> {
   server = net.createServer({ allowHalfOpen: true }, (s) => {
     let head = Buffer.alloc(0);
-    let mode: 'get' | 'put' | null = null;
+    let mode: 'get' | 'put' | 'hold' | null = null;
     const hash = createHash('sha256');
     s.on('data', (d: Buffer) => {
-      if (mode === 'put') {
+      if (mode === 'put' || mode === 'hold') {
         hash.update(d);
         return;
       }
       head = Buffer.concat([head, d]);
       const nl = head.indexOf(10);
       if (nl < 0) return;
-      mode = head.subarray(0, nl).toString() === 'put' ? 'put' : 'get';
-      if (mode === 'put') hash.update(head.subarray(nl + 1));
-      else s.end(download);
+      const verb = head.subarray(0, nl).toString();
+      mode = verb === 'put' || verb === 'hold' ? verb : 'get';
+      if (mode === 'get') s.end(download);
+      else hash.update(head.subarray(nl + 1));
+      if (mode === 'hold') {
+        s.pause();
+        setTimeout(() => s.resume(), HOLD_MS);
+      }
     });
     s.on('end', () => {
-      if (mode === 'put') s.end(`${hash.digest('hex')}\n`);
+      if (mode === 'put' || mode === 'hold') s.end(`${hash.digest('hex')}\n`);
     });
     s.on('error', () => undefined);
   });
@@ -116,10 +123,43 @@ test('8 MiB from the client, then its FIN: the server sees every byte and its an
   expect(received.toString()).toBe(`${createHash('sha256').update(upload).digest('hex')}\n`);
 });
 
+test('an upstream that stops reading holds the client back: the proxy does not buffer its upload', async () => {
+  // The client offers 64 MiB while the server reads nothing for HOLD_MS. Only what the sockets' kernel
+  // buffers hold (a few MiB each on loopback) may get in; a proxy that read on regardless would take it all.
+  const upload = randomBytes(64 * MIB);
+  const s = net.connect({ port: proxy.outbound, host: '127.0.0.1', allowHalfOpen: true });
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  const chunks: Buffer[] = [];
+  s.on('data', (d: Buffer) => chunks.push(d));
+  const ended = new Promise((r) => s.once('end', r));
+  let offered = 0;
+  const CHUNK = 64 * 1024;
+  const write = (): void => {
+    while (offered < upload.length) {
+      const more = s.write(upload.subarray(offered, offered + CHUNK));
+      offered += CHUNK;
+      if (!more) {
+        s.once('drain', write);
+        return;
+      }
+    }
+    s.end();
+  };
+  s.write('hold\n');
+  write();
+  // While the server holds, what the client could hand over stops growing well short of 64 MiB.
+  await new Promise((r) => setTimeout(r, HOLD_MS - 300));
+  const accepted = offered - s.writableLength;
+  expect(accepted).toBeLessThan(40 * MIB);
+  await ended;
+  expect(Buffer.concat(chunks).toString()).toBe(`${createHash('sha256').update(upload).digest('hex')}\n`);
+}, 60_000);
+
 test('the connections are counted with their bytes', async () => {
   const metrics = await fetch(`http://127.0.0.1:${proxy.admin}/metrics`).then((r) => r.text());
   const labels = { direction: 'outbound', authority: 'bulk.test.svc.cluster.local:7000' };
-  expect(metricValue(metrics, 'tcp_close_total', labels)).toBe(3);
+  expect(metricValue(metrics, 'tcp_close_total', labels)).toBe(4);
   expect(metricValue(metrics, 'tcp_write_bytes_total', labels)).toBeGreaterThanOrEqual(2 * download.length);
-  expect(metricValue(metrics, 'tcp_read_bytes_total', labels)).toBeGreaterThanOrEqual(8 * MIB);
+  expect(metricValue(metrics, 'tcp_read_bytes_total', labels)).toBeGreaterThanOrEqual(72 * MIB);
 });

@@ -1,0 +1,101 @@
+// ReadBuffer.adopt on real accepted sockets: the opaque TCP relay moves a client socket's reads into a buffer
+// of its own through net.Socket fields Node does not document, so this pins down that the Node we ship still
+// has them and that nothing read before or after the switch is lost or reordered.
+import net from 'node:net';
+import { afterEach, expect, test } from '@jest/globals';
+import { canAdoptSockets, ReadBuffer } from '../../../proxy-image/src/forward/read-buffer.ts';
+
+const cleanup: Array<() => void> = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+/** A connected pair on loopback: [the accepted socket, paused, as detection leaves it; the client]. */
+async function pair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer({ allowHalfOpen: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
+  const s = await accepted;
+  s.pause();
+  cleanup.push(() => {
+    client.destroy();
+    s.destroy();
+    server.close();
+  });
+  return [s, client];
+}
+
+const until = (f: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setInterval(() => {
+      if (f()) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 5);
+  });
+
+test('the Node we ship lets accepted sockets be adopted', () => {
+  expect(canAdoptSockets).toBe(true);
+});
+
+test('bytes buffered before adoption come first, later reads reach onData in order, then end', async () => {
+  const [s, client] = await pair();
+  // Read in the ordinary way first, as protocol detection does, and leave some of it buffered.
+  s.resume();
+  client.write('first ');
+  await new Promise((r) => s.once('data', r));
+  s.pause();
+  client.write('buffered ');
+  await until(() => s.readableLength > 0);
+
+  const reads = new ReadBuffer(8);
+  const seen: string[] = [];
+  reads.onData = (chunk) => {
+    seen.push(chunk.toString()); // a view of the reused buffer: copied out before the next read
+  };
+  const adopted = reads.adopt(s);
+  expect(adopted).not.toBeNull();
+  expect(adopted?.buffered?.toString()).toBe('buffered ');
+  const ended = new Promise((r) => s.once('end', r));
+  s.resume();
+  client.end('then more than one 8-byte buffer holds');
+  await ended;
+  expect(seen.join('')).toBe('then more than one 8-byte buffer holds');
+  expect(seen.length).toBeGreaterThan(1);
+});
+
+test('returning false stops reading until resume(); nothing is lost', async () => {
+  const [s, client] = await pair();
+  const reads = new ReadBuffer(4);
+  let got = '';
+  let stops = 0;
+  reads.onData = (chunk) => {
+    got += chunk.toString();
+    stops++;
+    return false;
+  };
+  reads.adopt(s);
+  s.resume();
+  client.write('abcdefgh');
+  await until(() => got.length > 0);
+  // Stopped after one read: no more arrive while paused.
+  await new Promise((r) => setTimeout(r, 50));
+  expect(got).toBe('abcd');
+  reads.onData = (chunk) => {
+    got += chunk.toString();
+  };
+  s.resume();
+  await until(() => got.length === 8);
+  expect(got).toBe('abcdefgh');
+  expect(stops).toBe(1);
+});
+
+test('a socket that already ended is not adopted', async () => {
+  const [s, client] = await pair();
+  s.resume();
+  client.end();
+  await new Promise((r) => s.once('end', r));
+  expect(new ReadBuffer(8).adopt(s)).toBeNull();
+});
