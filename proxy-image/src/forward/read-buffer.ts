@@ -45,6 +45,7 @@ export class ReadBuffer {
    */
   adopt(socket: net.Socket): { buffered: Buffer | null } | null {
     const handle = (socket as unknown as { _handle: UserBufferHandle | null })._handle;
+    const userBufferFields = netUserBufferFields();
     if (userBufferFields === null || handle === null || typeof handle.useUserBuffer !== 'function')
       return null;
     if (socket.destroyed || socket.readableEnded) return null;
@@ -70,20 +71,33 @@ interface UserBufferHandle {
   useUserBuffer?(buf: Uint8Array): void;
 }
 
-/** The symbols net.Socket keeps `onread` in (kBuffer, kBufferCb, kBufferGen), or null if this Node has none. */
-const userBufferFields = ((): { buffer: symbol; callback: symbol; generator: symbol } | null => {
+type UserBufferFields = { buffer: symbol; callback: symbol; generator: symbol };
+let fields: UserBufferFields | null | undefined;
+
+/**
+ * The symbols net.Socket keeps `onread` in (kBuffer, kBufferCb, kBufferGen), or null if this Node has none.
+ * Found on first use.
+ */
+function netUserBufferFields(): UserBufferFields | null {
+  if (fields !== undefined) return fields;
   const probe = new net.Socket({ onread: { buffer: () => Buffer.alloc(1), callback: () => true } });
   const by = new Map(Object.getOwnPropertySymbols(probe).map((sym) => [sym.description, sym]));
   const buffer = by.get('kBuffer');
   const callback = by.get('kBufferCb');
   const generator = by.get('kBufferGen');
   probe.destroy();
-  if (buffer === undefined || callback === undefined || generator === undefined) return null;
   const p = probe as unknown as Record<symbol, unknown>;
   // Shape check: what the constructor stored from the onread above.
-  if (typeof p[callback] !== 'function' || typeof p[generator] !== 'function') return null;
-  return { buffer, callback, generator };
-})();
+  fields =
+    buffer === undefined ||
+    callback === undefined ||
+    generator === undefined ||
+    typeof p[callback] !== 'function' ||
+    typeof p[generator] !== 'function'
+      ? null
+      : { buffer, callback, generator };
+  return fields;
+}
 
 /** Whether ReadBuffer.adopt works on this Node (tests assert it does on the version we ship). */
-export const canAdoptSockets = userBufferFields !== null;
+export const canAdoptSockets = (): boolean => netUserBufferFields() !== null;

@@ -3,7 +3,6 @@
 // into a buffer of their own (ReadBuffer) and relayed from the read callback; TLS sockets are piped.
 
 import net from 'node:net';
-import tls from 'node:tls';
 import { ReadBuffer } from './read-buffer.ts';
 
 export interface PipeResult {
@@ -55,7 +54,8 @@ function relayReads(reads: ReadBuffer, from: net.Socket, to: net.Socket): void {
  * Node where ReadBuffer.adopt works). Returns false when it cannot: the caller pipes instead.
  */
 function relayClient(client: net.Socket, upstream: net.Socket): boolean {
-  if (client instanceof tls.TLSSocket) return false;
+  // A TLSSocket (`encrypted`) reads through its TLSWrap; tls itself is not imported here (loaded lazily).
+  if ((client as { encrypted?: boolean }).encrypted === true) return false;
   const reads = new ReadBuffer(RELAY_BUFFER_BYTES);
   const adopted = reads.adopt(client);
   if (adopted === null) return false;

@@ -37,7 +37,7 @@ const until = (f: () => boolean): Promise<void> =>
   });
 
 test('the Node we ship lets accepted sockets be adopted', () => {
-  expect(canAdoptSockets).toBe(true);
+  expect(canAdoptSockets()).toBe(true);
 });
 
 test('bytes buffered before adoption come first, later reads reach onData in order, then end', async () => {

@@ -1,0 +1,34 @@
+// The standalone proxy (`run --config`, what tests and `make bench-proxy` run) must not load Node's TLS,
+// HTTP/2, HTTP or crypto machinery at startup while its config needs none of it: each costs resident memory
+// (node:tls alone ~4 MB) that the idle-RSS figure counts. They are loaded on first use with
+// process.getBuiltinModule. A static `import` of one of them anywhere in the module graph would be hoisted to
+// the bundle's top and loaded at startup, so this checks the bundle's imports. (The image's entry.ts also
+// carries the pod mode, whose first act is a CSR over HTTPS: it loads https and crypto at once anyway.)
+import { describe, expect, test } from '@jest/globals';
+import { build } from 'esbuild';
+
+const LAZY = ['node:tls', 'node:http2', 'node:https', 'node:http', 'node:crypto'];
+
+describe('the standalone proxy bundle (proxy-image/src/main.ts)', () => {
+  test('statically imports none of the built-ins that are loaded on first use', async () => {
+    const result = await build({
+      entryPoints: ['proxy-image/src/main.ts'],
+      bundle: true,
+      write: false,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      metafile: true,
+      logLevel: 'silent',
+      outdir: 'unused',
+    });
+    // Static imports, and require() calls in bundled CommonJS dependencies (pino's run when it loads).
+    const statics = Object.values(result.metafile.outputs).flatMap((o) =>
+      o.imports
+        .filter((i) => i.external && (i.kind === 'import-statement' || i.kind === 'require-call'))
+        .map((i) => (i.path.startsWith('node:') ? i.path : `node:${i.path}`)),
+    );
+    expect(statics.filter((p) => LAZY.includes(p))).toEqual([]);
+    expect(statics).toContain('node:net'); // the check sees the bundle's imports at all
+  });
+});
