@@ -292,7 +292,6 @@ export class ProxyRuntime {
       'outbound',
     );
     this.track(new Http1Session(socket, ctx, initial));
-    socket.resume();
   }
 
   private outboundH2(
@@ -466,7 +465,6 @@ export class ProxyRuntime {
       'inbound',
     );
     this.track(new Http1Session(socket, ctx, initial));
-    socket.resume();
   }
 
   private inboundTcp(

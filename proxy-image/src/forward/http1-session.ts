@@ -22,6 +22,7 @@ import {
   serializeRequestHead,
   serializeResponseHead,
 } from '../http1/serialize.ts';
+import { ReadBuffer } from './read-buffer.ts';
 import type { UpstreamConn, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream.ts';
 
 /** Stable reasons the proxy answers or fails a request itself (x-weft-reason, metric labels, logs). */
@@ -135,10 +136,20 @@ const RESPONSE_LIMITS: HeadLimits = { maxHeaderBytes: 65536, maxHeaderCount: 500
  * as one latin1 string (byte-exact; Node writes such strings from a stack buffer, no allocation).
  */
 const INLINE_BODY_BYTES = 8192;
+/**
+ * A plain client socket's own read buffer (ReadBuffer.adopt), held while the connection is open: it spares
+ * each read an ArrayBuffer and a stream event. 16 KiB per client connection from the app.
+ */
+const CLIENT_READ_BYTES = 16 * 1024;
 
 export class Http1Session implements UpstreamOwner {
   private readonly client: net.Socket;
   private readonly ctx: Http1Context;
+  /**
+   * The client socket's own read buffer when it could be adopted (a plain socket): each read is then a view
+   * of it that the next read overwrites (see onClientRead). Null for TLS clients, which read as a stream.
+   */
+  private readonly reads: ReadBuffer | null;
   private state = S_HEAD;
   private paused = 0;
   private buf: Buffer | null = null;
@@ -184,13 +195,25 @@ export class Http1Session implements UpstreamOwner {
     client.setNoDelay(true);
     client.setTimeout(ctx.idleTimeoutMs);
     // A bug in this connection's handling must cost this connection only, never the process.
-    client.on('data', (chunk: Buffer) => {
-      try {
-        this.onClientData(chunk);
-      } catch (err) {
-        this.onBug(err);
-      }
-    });
+    const reads = (client as { encrypted?: boolean }).encrypted ? null : new ReadBuffer(CLIENT_READ_BYTES);
+    const adopted = reads?.adopt(client) ?? null;
+    this.reads = adopted === null ? null : reads;
+    if (adopted !== null)
+      reads!.onData = (chunk) => {
+        try {
+          this.onClientRead(chunk);
+        } catch (err) {
+          this.onBug(err);
+        }
+      };
+    else
+      client.on('data', (chunk: Buffer) => {
+        try {
+          this.onClientData(chunk);
+        } catch (err) {
+          this.onBug(err);
+        }
+      });
     client.on('end', () => {
       try {
         this.onClientEnd();
@@ -208,7 +231,26 @@ export class Http1Session implements UpstreamOwner {
     });
     client.on('error', () => undefined);
     client.on('close', () => this.onClientClose());
+    // What detection read comes first, then what the socket read after it (both fresh buffers).
     if (initial !== null && initial.length > 0) this.onClientData(initial);
+    if (adopted?.buffered && this.state !== S_CLOSED) this.onClientData(adopted.buffered);
+    // Reading starts here unless the first bytes already paused it (a body waiting for its upstream).
+    if (this.paused === 0 && this.state !== S_CLOSED) client.resume();
+  }
+
+  /**
+   * A read into the client's own buffer: the chunk is processed as any other, then nothing may keep a view of
+   * it past this call. A head or body still waiting (incomplete, pipelined, or for its upstream) is copied; a
+   * write to the upstream that queued a view pins the buffer, so the next read goes to a new one.
+   */
+  private onClientRead(chunk: Buffer): void {
+    this.onClientData(chunk);
+    const buf = this.buf;
+    if (buf !== null && buf.buffer === chunk.buffer) {
+      this.buf = Buffer.from(buf.subarray(this.bufStart));
+      this.bufStart = 0;
+    }
+    if (this.upstream !== null && this.upstream.socket.writableLength > 0) this.reads!.pin();
   }
 
   /** Cuts both sides after an unexpected exception. */
@@ -301,8 +343,8 @@ export class Http1Session implements UpstreamOwner {
             const slice =
               this.bufStart === 0 && sliceEnd === buf.length ? buf : buf.subarray(this.bufStart, sliceEnd);
             this.reqBytesSent += slice.length;
-            // Client chunks are fresh buffers per read, so keeping slices of them is safe.
-            if (this.replay !== null) this.replay.push(slice);
+            // Reads into the client's own buffer are overwritten by the next read: the replay keeps a copy.
+            if (this.replay !== null) this.replay.push(this.reads === null ? slice : Buffer.from(slice));
             if (!this.upstream.socket.write(slice)) this.pauseClient(P_UPSTREAM_FULL);
           }
           this.bufStart = sliceEnd;
