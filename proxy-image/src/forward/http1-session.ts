@@ -22,7 +22,7 @@ import {
   serializeRequestHead,
   serializeResponseHead,
 } from '../http1/serialize.ts';
-import { ReadBuffer } from './read-buffer.ts';
+import { adoptSocket, type ReadBuffer } from './read-buffer.ts';
 import type { UpstreamConn, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream.ts';
 
 /** Stable reasons the proxy answers or fails a request itself (x-weft-reason, metric labels, logs). */
@@ -137,7 +137,7 @@ const RESPONSE_LIMITS: HeadLimits = { maxHeaderBytes: 65536, maxHeaderCount: 500
  */
 const INLINE_BODY_BYTES = 8192;
 /**
- * A plain client socket's own read buffer (ReadBuffer.adopt), held while the connection is open: it spares
+ * A plain client socket's own read buffer (adoptSocket), held while the connection is open: it spares
  * each read an ArrayBuffer and a stream event. 16 KiB per client connection from the app.
  */
 const CLIENT_READ_BYTES = 16 * 1024;
@@ -195,25 +195,18 @@ export class Http1Session implements UpstreamOwner {
     client.setNoDelay(true);
     client.setTimeout(ctx.idleTimeoutMs);
     // A bug in this connection's handling must cost this connection only, never the process.
-    const reads = (client as { encrypted?: boolean }).encrypted ? null : new ReadBuffer(CLIENT_READ_BYTES);
-    const adopted = reads?.adopt(client) ?? null;
-    this.reads = adopted === null ? null : reads;
-    if (adopted !== null)
-      reads!.onData = (chunk) => {
-        try {
-          this.onClientRead(chunk);
-        } catch (err) {
-          this.onBug(err);
-        }
-      };
-    else
-      client.on('data', (chunk: Buffer) => {
-        try {
-          this.onClientData(chunk);
-        } catch (err) {
-          this.onBug(err);
-        }
-      });
+    const adopted = adoptSocket(client, CLIENT_READ_BYTES);
+    this.reads = adopted?.reads ?? null;
+    const onChunk = (chunk: Buffer): void => {
+      try {
+        if (this.reads === null) this.onClientData(chunk);
+        else this.onClientRead(chunk);
+      } catch (err) {
+        this.onBug(err);
+      }
+    };
+    if (this.reads !== null) this.reads.onData = onChunk;
+    else client.on('data', onChunk);
     client.on('end', () => {
       try {
         this.onClientEnd();

@@ -34,35 +34,40 @@ export class ReadBuffer {
   pin(): void {
     this.pinned = true;
   }
+}
 
-  /**
-   * Moves an accepted socket's reads into this buffer, as `onread` does for a socket we connect. net.Server
-   * has no `onread` option, so this sets the three fields net.Socket's constructor sets from it (found by
-   * their descriptions on a probe socket) and switches the handle to the user buffer, as net does at
-   * connect. Bytes that the socket already read and holds in its Readable buffer are returned: they come
-   * before anything onData sees. The socket must be paused and have no 'data' listener. Returns null, and
-   * changes nothing, where this Node does not have those fields (the caller then pipes as usual).
-   */
-  adopt(socket: net.Socket): { buffered: Buffer | null } | null {
-    const handle = (socket as unknown as { _handle: UserBufferHandle | null })._handle;
-    const userBufferFields = netUserBufferFields();
-    if (userBufferFields === null || handle === null || typeof handle.useUserBuffer !== 'function')
-      return null;
-    if (socket.destroyed || socket.readableEnded) return null;
-    if (handle.reading) {
-      handle.reading = false;
-      handle.readStop();
-    }
-    const s = socket as unknown as Record<symbol, unknown>;
-    const first = this.options.buffer();
-    s[userBufferFields.buffer] = first;
-    s[userBufferFields.callback] = this.options.callback;
-    s[userBufferFields.generator] = this.options.buffer;
-    handle.useUserBuffer(first);
-    // Still in the Readable buffer: read it out while no read can run (reads land on a later tick).
-    const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-    return { buffered };
+/**
+ * Moves an accepted socket's reads into a ReadBuffer of `size` bytes, as `onread` does for a socket we connect.
+ * net.Server has no `onread` option, so this sets the three fields net.Socket's constructor sets from it (found
+ * by their descriptions on a probe socket) and switches the handle to the user buffer, as net does at connect.
+ * Bytes that the socket already read and holds in its Readable buffer are returned: they come before anything
+ * onData sees. The socket must be paused and have no 'data' listener. Returns null, and changes nothing, for a
+ * TLS socket (its reads go through TLSWrap), a socket that ended, or a Node without those fields: the caller
+ * then reads the socket as a stream.
+ */
+export function adoptSocket(
+  socket: net.Socket,
+  size: number,
+): { reads: ReadBuffer; buffered: Buffer | null } | null {
+  if ((socket as { encrypted?: boolean }).encrypted === true || socket.destroyed || socket.readableEnded)
+    return null;
+  const handle = (socket as unknown as { _handle: UserBufferHandle | null })._handle;
+  const fields = netUserBufferFields();
+  if (fields === null || handle === null || typeof handle.useUserBuffer !== 'function') return null;
+  if (handle.reading) {
+    handle.reading = false;
+    handle.readStop();
   }
+  const reads = new ReadBuffer(size);
+  const s = socket as unknown as Record<symbol, unknown>;
+  const first = reads.options.buffer();
+  s[fields.buffer] = first;
+  s[fields.callback] = reads.options.callback;
+  s[fields.generator] = reads.options.buffer;
+  handle.useUserBuffer(first);
+  // Still in the Readable buffer: read it out while no read can run (reads land on a later tick).
+  const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+  return { reads, buffered };
 }
 
 interface UserBufferHandle {
@@ -72,14 +77,14 @@ interface UserBufferHandle {
 }
 
 type UserBufferFields = { buffer: symbol; callback: symbol; generator: symbol };
-let fields: UserBufferFields | null | undefined;
+let found: UserBufferFields | null | undefined;
 
 /**
  * The symbols net.Socket keeps `onread` in (kBuffer, kBufferCb, kBufferGen), or null if this Node has none.
  * Found on first use.
  */
 function netUserBufferFields(): UserBufferFields | null {
-  if (fields !== undefined) return fields;
+  if (found !== undefined) return found;
   const probe = new net.Socket({ onread: { buffer: () => Buffer.alloc(1), callback: () => true } });
   const by = new Map(Object.getOwnPropertySymbols(probe).map((sym) => [sym.description, sym]));
   const buffer = by.get('kBuffer');
@@ -88,7 +93,7 @@ function netUserBufferFields(): UserBufferFields | null {
   probe.destroy();
   const p = probe as unknown as Record<symbol, unknown>;
   // Shape check: what the constructor stored from the onread above.
-  fields =
+  found =
     buffer === undefined ||
     callback === undefined ||
     generator === undefined ||
@@ -96,8 +101,5 @@ function netUserBufferFields(): UserBufferFields | null {
     typeof p[generator] !== 'function'
       ? null
       : { buffer, callback, generator };
-  return fields;
+  return found;
 }
-
-/** Whether ReadBuffer.adopt works on this Node (tests assert it does on the version we ship). */
-export const canAdoptSockets = (): boolean => netUserBufferFields() !== null;

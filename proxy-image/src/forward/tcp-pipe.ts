@@ -3,7 +3,7 @@
 // into a buffer of their own (ReadBuffer) and relayed from the read callback; TLS sockets are piped.
 
 import net from 'node:net';
-import { ReadBuffer } from './read-buffer.ts';
+import { adoptSocket, ReadBuffer } from './read-buffer.ts';
 
 export interface PipeResult {
   /** Bytes from the client to the upstream, and back. */
@@ -50,16 +50,13 @@ function relayReads(reads: ReadBuffer, from: net.Socket, to: net.Socket): void {
 }
 
 /**
- * The client's direction, relayed the same way when its socket can be adopted (a plain accepted socket on a
- * Node where ReadBuffer.adopt works). Returns false when it cannot: the caller pipes instead.
+ * The client's direction, relayed the same way when its socket can be adopted (adoptSocket: a plain
+ * accepted socket). Returns false when it cannot: the caller pipes instead.
  */
 function relayClient(client: net.Socket, upstream: net.Socket): boolean {
-  // A TLSSocket (`encrypted`) reads through its TLSWrap; tls itself is not imported here (loaded lazily).
-  if ((client as { encrypted?: boolean }).encrypted === true) return false;
-  const reads = new ReadBuffer(RELAY_BUFFER_BYTES);
-  const adopted = reads.adopt(client);
+  const adopted = adoptSocket(client, RELAY_BUFFER_BYTES);
   if (adopted === null) return false;
-  relayReads(reads, client, upstream);
+  relayReads(adopted.reads, client, upstream);
   client.once('end', () => upstream.end());
   if (adopted.buffered !== null && !upstream.write(adopted.buffered)) {
     upstream.once('drain', () => client.resume());

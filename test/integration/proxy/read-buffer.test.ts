@@ -1,9 +1,12 @@
-// ReadBuffer.adopt on real accepted sockets: the opaque TCP relay moves a client socket's reads into a buffer
-// of its own through net.Socket fields Node does not document, so this pins down that the Node we ship still
-// has them and that nothing read before or after the switch is lost or reordered.
+// adoptSocket on real accepted sockets: the opaque TCP relay and HTTP/1 sessions move a client socket's reads
+// into a buffer of their own through net.Socket fields Node does not document, so this pins down that the
+// Node we ship still has them (adoption returns non-null) and that nothing read before or after the switch is
+// lost or reordered.
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, expect, test } from '@jest/globals';
-import { canAdoptSockets, ReadBuffer } from '../../../proxy-image/src/forward/read-buffer.ts';
+import { adoptSocket } from '../../../proxy-image/src/forward/read-buffer.ts';
+import { waitFor } from './harness.ts';
 
 const cleanup: Array<() => void> = [];
 afterEach(() => {
@@ -26,19 +29,9 @@ async function pair(): Promise<[net.Socket, net.Socket]> {
   return [s, client];
 }
 
-const until = (f: () => boolean): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setInterval(() => {
-      if (f()) {
-        clearInterval(t);
-        resolve();
-      }
-    }, 5);
-  });
-
-test('the Node we ship lets accepted sockets be adopted', () => {
-  expect(canAdoptSockets()).toBe(true);
-});
+/** Waits until `f` holds (harness.waitFor wants a value, not a boolean). */
+const until = (what: string, f: () => boolean): Promise<true> =>
+  waitFor(what, () => (f() ? true : undefined));
 
 test('bytes buffered before adoption come first, later reads reach onData in order, then end', async () => {
   const [s, client] = await pair();
@@ -48,16 +41,16 @@ test('bytes buffered before adoption come first, later reads reach onData in ord
   await new Promise((r) => s.once('data', r));
   s.pause();
   client.write('buffered ');
-  await until(() => s.readableLength > 0);
+  await until('bytes held in the Readable buffer', () => s.readableLength > 0);
 
-  const reads = new ReadBuffer(8);
-  const seen: string[] = [];
-  reads.onData = (chunk) => {
-    seen.push(chunk.toString()); // a view of the reused buffer: copied out before the next read
-  };
-  const adopted = reads.adopt(s);
+  // Non-null: the Node we ship has the fields adoption needs.
+  const adopted = adoptSocket(s, 8);
   expect(adopted).not.toBeNull();
   expect(adopted?.buffered?.toString()).toBe('buffered ');
+  const seen: string[] = [];
+  adopted!.reads.onData = (chunk) => {
+    seen.push(chunk.toString()); // a view of the reused buffer: copied out before the next read
+  };
   const ended = new Promise((r) => s.once('end', r));
   s.resume();
   client.end('then more than one 8-byte buffer holds');
@@ -68,7 +61,7 @@ test('bytes buffered before adoption come first, later reads reach onData in ord
 
 test('returning false stops reading until resume(); nothing is lost', async () => {
   const [s, client] = await pair();
-  const reads = new ReadBuffer(4);
+  const { reads } = adoptSocket(s, 4)!;
   let got = '';
   let stops = 0;
   reads.onData = (chunk) => {
@@ -76,10 +69,9 @@ test('returning false stops reading until resume(); nothing is lost', async () =
     stops++;
     return false;
   };
-  reads.adopt(s);
   s.resume();
   client.write('abcdefgh');
-  await until(() => got.length > 0);
+  await until('the first read', () => got.length > 0);
   // Stopped after one read: no more arrive while paused.
   await new Promise((r) => setTimeout(r, 50));
   expect(got).toBe('abcd');
@@ -87,7 +79,7 @@ test('returning false stops reading until resume(); nothing is lost', async () =
     got += chunk.toString();
   };
   s.resume();
-  await until(() => got.length === 8);
+  await until('the rest after resume()', () => got.length === 8);
   expect(got).toBe('abcdefgh');
   expect(stops).toBe(1);
 });
@@ -97,5 +89,12 @@ test('a socket that already ended is not adopted', async () => {
   s.resume();
   client.end();
   await new Promise((r) => s.once('end', r));
-  expect(new ReadBuffer(8).adopt(s)).toBeNull();
+  expect(adoptSocket(s, 8)).toBeNull();
+});
+
+test('a TLS socket is not adopted: its reads go through TLSWrap', async () => {
+  const [, client] = await pair();
+  const secure = new tls.TLSSocket(client);
+  cleanup.push(() => secure.destroy());
+  expect(adoptSocket(secure, 8)).toBeNull();
 });
