@@ -3,6 +3,7 @@
 
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -274,6 +275,39 @@ export async function curl(
     }
     return { status, headers, body: rest.slice(end + 4) };
   }
+}
+
+/**
+ * Sends raw bytes to 127.0.0.1:port and returns everything answered (latin1) until the peer closed or went
+ * quiet for quietMs. Several parts are written gapMs apart, so that the peer reads them separately.
+ */
+export function raw(
+  port: number,
+  data: string | Buffer | ReadonlyArray<string | Buffer>,
+  quietMs = 800,
+  gapMs = 0,
+): Promise<string> {
+  const parts = typeof data === 'string' || Buffer.isBuffer(data) ? [data] : data;
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', async () => {
+      for (const [i, p] of parts.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
+        s.write(p);
+      }
+    });
+    let out = '';
+    let timer = setTimeout(() => s.destroy(), quietMs);
+    s.on('data', (d: Buffer) => {
+      out += d.toString('latin1');
+      clearTimeout(timer);
+      timer = setTimeout(() => s.destroy(), quietMs);
+    });
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
 }
 
 export async function waitFor<T>(

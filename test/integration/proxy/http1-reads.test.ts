@@ -4,9 +4,9 @@
 // several reads. Each must reach the upstream byte-exact; each test fails if its copy or pin is removed.
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { type ProxyProcess, proxyConfig, removeTmpDirs, startProxyProcess } from './harness.ts';
+import { type ProxyProcess, proxyConfig, raw, removeTmpDirs, startProxyProcess } from './harness.ts';
 
 let upstream: http.Server;
 let proxy: ProxyProcess;
@@ -74,22 +74,8 @@ afterAll(async () => {
   removeTmpDirs();
 }, 30_000);
 
-/** Writes the parts to the proxy with a pause between them (separate reads), returns all it answered. */
-function sendInParts(parts: Array<string | Buffer>, gapMs = 80): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(proxy.outbound, '127.0.0.1');
-    const got: Buffer[] = [];
-    s.on('data', (d: Buffer) => got.push(d));
-    s.on('error', reject);
-    s.on('close', () => resolve(Buffer.concat(got).toString('latin1')));
-    s.on('connect', async () => {
-      for (const [i, p] of parts.entries()) {
-        if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
-        s.write(p);
-      }
-    });
-  });
-}
+/** Writes the parts to the proxy 80 ms apart (separate reads), returns all it answered. */
+const sendInParts = (parts: Array<string | Buffer>) => raw(proxy.outbound, parts, 800, 80);
 
 const bodies = (answer: string) =>
   [...answer.matchAll(/HTTP\/1\.1 (\d+)[\s\S]*?\r\n\r\n([0-9a-f]{64})/g)].map((m) => [m[1], m[2]]);

@@ -2,7 +2,7 @@
 
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
@@ -11,6 +11,7 @@ import {
   metricValue,
   type ProxyProcess,
   proxyConfig,
+  raw,
   removeTmpDirs,
   startProxyProcess,
   tmpDir,
@@ -74,25 +75,6 @@ function slowGet(path: string, stallMs: number): Promise<{ status: number; body:
       },
     );
     req.on('error', reject);
-  });
-}
-
-/** Sends raw bytes, returns everything the proxy answered until it closed or went quiet. */
-function raw(port: number, data: string | Buffer, quietMs = 800): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(data));
-    let out = '';
-    let timer = setTimeout(() => s.destroy(), quietMs);
-    s.on('data', (d) => {
-      out += d.toString('latin1');
-      clearTimeout(timer);
-      timer = setTimeout(() => s.destroy(), quietMs);
-    });
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
   });
 }
 
