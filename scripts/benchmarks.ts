@@ -52,7 +52,7 @@ if (existsSync('bench/results/proxy.json')) {
   for (const [name, m] of Object.entries(r.configs)) {
     const ratio = nginx ? (m.rps / nginx).toFixed(2) : '';
     parts.push(
-      `| ${name} | ${m.rps} | ${ratio} | ${m.p50_us} us | ${m.p99_us} us | ${m.c1_p50_us} us | ${m.c1_p99_us} us | ${m.cpu_us_per_req} us | ${m.cpu_user_us_per_req ?? ''}${m.cpu_user_us_per_req === undefined ? '' : ' us'} | ${m.rss_mb} MB | ${m.errors} |`,
+      `| ${name} | ${m.rps} | ${ratio} | ${m.p50_us} us | ${m.p99_us} us | ${m.c1_p50_us} us | ${m.c1_p99_us} us | ${m.cpu_us_per_req} us | ${m.cpu_user_us_per_req === undefined ? '' : `${m.cpu_user_us_per_req} us`} | ${m.rss_mb} MB | ${m.errors} |`,
     );
   }
   for (const note of r.notes ?? []) parts.push('', note);
