@@ -145,7 +145,12 @@ export class ProxyRuntime {
       maxIdlePerKey: 256,
     };
     this.pool.updateSettings(settings);
-    this.h2.setConnectTimeout(l.connectTimeoutMs);
+    this.h2.setLimits({
+      connectTimeoutMs: l.connectTimeoutMs,
+      idleTimeoutMs: l.idleTimeoutMs,
+      maxHeaderBytes: l.maxHeaderBytes,
+      maxHeaderCount: l.maxHeaderCount,
+    });
     this.appPool.updateSettings(settings);
     this.tablesValue = tables;
     if (this.outboundServer !== null) this.outboundServer.maxConnections = l.maxOutboundConnections;
@@ -203,21 +208,29 @@ export class ProxyRuntime {
     this.outboundServer?.close();
     this.inboundServer?.close();
     for (const s of this.sessions) s.drain();
+    this.h2.drain();
     const deadline = Date.now() + graceMs;
-    while ((this.sessions.size > 0 || this.pipes.size > 0) && Date.now() < deadline) {
+    const busy = () => this.sessions.size > 0 || this.pipes.size > 0 || this.h2.openSessions > 0;
+    while (busy() && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
+    const left = {
+      leftSessions: this.sessions.size,
+      leftPipes: this.pipes.size,
+      leftH2Sessions: this.h2.openSessions,
+    };
     for (const p of this.pipes) p.destroy();
     this.h2.close();
     this.pool.close(true);
     this.appPool.close(true);
-    this.log.info({ leftSessions: this.sessions.size }, 'proxy drained');
+    this.log.info(left, 'proxy drained');
   }
 
   /** Connections and pools, for the config dump. */
   stats(): Record<string, number> {
     return {
       httpSessions: this.sessions.size,
+      h2Sessions: this.h2.openSessions,
       tcpPipes: this.pipes.size,
       upstreamConnections: this.pool.size,
       upstreamIdle: this.pool.idleCount(),

@@ -2,11 +2,16 @@
 // connection is handed to a non-listening Http2Server; each stream is routed like an HTTP/1 request and
 // forwarded on a pooled client session per endpoint (plaintext, or mTLS to a peer proxy with ALPN
 // weft.h2). Response headers, data and trailers (grpc-status) pass through; backpressure is stream.pipe's.
+// The config's head limits apply per stream (431, as for HTTP/1); a session without open streams for
+// idleTimeoutMs is closed with GOAWAY; a session that breaks the protocol or floods (nghttp2's and
+// Node's defences) is counted by cause in weft_protocol_errors_total; drain sends GOAWAY and lets the
+// streams in flight finish.
 
 import type http2 from 'node:http2';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { classifyResponse, parseGrpcStatus } from '../core/classify.ts';
+import { type H2HeadLimits, h2HeadError } from '../core/h2-head.ts';
 import type { HttpRequestView } from '../core/http-request.ts';
 import { pathOnly } from '../core/http-request.ts';
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
@@ -20,6 +25,52 @@ const h2 = () => process.getBuiltinModule('node:http2');
 const NGHTTP2_FLAG_END_STREAM = 0x1;
 const NGHTTP2_CANCEL = 0x8;
 const NGHTTP2_REFUSED_STREAM = 0x7;
+const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
+// Rapid reset (CVE-2023-44487): each stream a client opens and cancels is opened and cancelled upstream
+// too. A cancellation within PREMATURE_RESET_MS of the stream's start is premature; a client session with
+// PREMATURE_RESET_MIN of them, at least half of the streams it opened, is closed (GOAWAY
+// ENHANCE_YOUR_CALM; Envoy's defaults are the same: 500 streams, half, 1 s). A pooled upstream session is
+// retired after UPSTREAM_RESETS_MAX cancellations, gracefully (its streams in flight finish), so that the
+// cancellations of all clients together stay below the peer's reset limit (nghttp2 and Node: a burst of
+// 1,000), which would otherwise close the session with the streams of every other client on it.
+const PREMATURE_RESET_MS = 1000;
+const PREMATURE_RESET_MIN = 500;
+const UPSTREAM_RESETS_MAX = 200;
+// nghttp2 library error codes (errno of ERR_HTTP2_ERROR) -> weft_protocol_errors_total code. -902 is what
+// Node's own defences return: more invalid frames or refused streams than allowed (rapid reset).
+const SESSION_ERROR_CODES: ReadonlyMap<number, string> = new Map([
+  [-505, 'h2-protocol-error'],
+  [-902, 'h2-stream-abuse'],
+  [-904, 'h2-flood'],
+  [-905, 'h2-continuation-flood'],
+]);
+// nghttp2's own per-stream header cap, above the config's (schema maximum 10,000 fields) plus the
+// pseudo-headers, so that every request over the configured limit reaches h2HeadError and is answered
+// and counted rather than reset silently.
+const MAX_HEADER_LIST_PAIRS = 10_016;
+
+export interface H2Limits extends H2HeadLimits {
+  readonly connectTimeoutMs: number;
+  /** A session with no open stream for this long is closed (GOAWAY). */
+  readonly idleTimeoutMs: number;
+}
+
+/** One accepted client connection. */
+interface Accepted {
+  readonly conn: H2Connection;
+  session: http2.ServerHttp2Session | null;
+  open: number;
+  idle: NodeJS.Timeout | null;
+  /** Streams opened, and of those cancelled by the client prematurely (see PREMATURE_RESET_MS). */
+  streams: number;
+  cancelled: number;
+}
+
+/** A pooled upstream session and the cancellations sent on it. */
+interface Pooled {
+  readonly session: http2.ClientHttp2Session;
+  resets: number;
+}
 
 /** Where one stream goes, decided by the router. */
 export type H2Decision =
@@ -62,14 +113,19 @@ class H2HeadersView implements HttpRequestView {
 }
 
 export class H2Proxy {
-  /** Created with the first HTTP/2 connection (see h2()). */
+  /** Created with the first HTTP/2 connection (see h2()), again when the limits change. */
   private serverValue: http2.Http2Server | null = null;
-  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
-  private readonly connections = new Map<string, H2Connection>();
+  private readonly sessions = new Map<string, Pooled>();
+  private readonly connections = new Map<string, Accepted>();
   private readonly mesh: MeshConnector;
   private readonly observer: DataPathObserver;
   private readonly log: Logger;
-  private connectTimeoutMs = 1000;
+  private limits: H2Limits = {
+    connectTimeoutMs: 1000,
+    idleTimeoutMs: 60_000,
+    maxHeaderBytes: 16384,
+    maxHeaderCount: 100,
+  };
 
   constructor(mesh: MeshConnector, observer: DataPathObserver, log: Logger) {
     this.mesh = mesh;
@@ -79,29 +135,49 @@ export class H2Proxy {
 
   private get server(): http2.Http2Server {
     if (this.serverValue !== null) return this.serverValue;
-    const server = h2().createServer({ peerMaxConcurrentStreams: 1000 });
-    server.on('stream', (stream, headers) => {
+    const l = this.limits;
+    const server = h2().createServer({
+      peerMaxConcurrentStreams: 1000,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
+      // Advertised so that well-behaved clients fail locally; larger than any head h2HeadError admits.
+      settings: { maxHeaderListSize: l.maxHeaderBytes + 32 * (l.maxHeaderCount + 8) },
+    });
+    server.on('session', (session) => this.onSession(session));
+    server.on('stream', (stream, headers, _flags, rawHeaders) => {
       try {
-        this.onStream(stream, headers);
+        this.onStream(stream, headers, rawHeaders);
       } catch (err) {
         this.log.error({ err }, 'internal error on an HTTP/2 stream; stream reset');
         stream.destroy();
       }
     });
-    server.on('sessionError', () => undefined);
+    server.on('sessionError', (err: NodeJS.ErrnoException, session: http2.ServerHttp2Session) => {
+      const a = this.acceptedOf(session);
+      const code = SESSION_ERROR_CODES.get(Number(err.errno)) ?? 'h2-error';
+      this.log.debug({ code, err: err.message }, 'HTTP/2 session closed on a protocol error');
+      this.observer.protocolError(a?.conn.inbound ? 'inbound' : 'outbound', code);
+    });
     this.serverValue = server;
     return server;
   }
 
-  setConnectTimeout(ms: number): void {
-    this.connectTimeoutMs = ms;
+  /** Applies the config's limits; a change takes effect for connections accepted after it. */
+  setLimits(limits: H2Limits): void {
+    const l = this.limits;
+    if (l.maxHeaderBytes !== limits.maxHeaderBytes || l.maxHeaderCount !== limits.maxHeaderCount)
+      this.serverValue = null;
+    this.limits = limits;
   }
 
   /** Takes over an accepted socket whose first bytes (the preface) were already read into `initial`. */
   accept(socket: net.Socket, initial: Buffer | null, conn: H2Connection): void {
     const key = `${socket.remoteAddress}|${socket.remotePort}`;
-    this.connections.set(key, conn);
-    socket.once('close', () => this.connections.delete(key));
+    const accepted: Accepted = { conn, session: null, open: 0, idle: null, streams: 0, cancelled: 0 };
+    this.connections.set(key, accepted);
+    socket.once('close', () => {
+      if (accepted.idle !== null) clearTimeout(accepted.idle);
+      this.connections.delete(key);
+    });
     // Frames are written as they are ready; with Nagle a small frame waits for the peer's delayed ACK (40 ms).
     socket.setNoDelay(true);
     if (initial !== null && initial.length > 0) socket.unshift(initial);
@@ -109,22 +185,63 @@ export class H2Proxy {
     socket.resume();
   }
 
-  /** Closes pooled upstream sessions (drain). */
+  /** Client sessions still open. */
+  get openSessions(): number {
+    let n = 0;
+    for (const a of this.connections.values()) if (a.session !== null && !a.session.destroyed) n++;
+    return n;
+  }
+
+  /** Drain: every client session gets GOAWAY; the streams in flight may finish, new ones are refused. */
+  drain(): void {
+    for (const a of this.connections.values()) {
+      if (a.session !== null && !a.session.closed) a.session.close();
+    }
+  }
+
+  /** Cuts the client sessions left and closes the pooled upstream sessions (end of drain). */
   close(): void {
-    for (const s of this.sessions.values()) s.close();
+    for (const a of this.connections.values()) a.session?.destroy();
+    for (const p of this.sessions.values()) p.session.close();
     this.sessions.clear();
   }
 
-  private upstream(target: UpstreamTarget): http2.ClientHttp2Session {
+  private acceptedOf(session: http2.Http2Session): Accepted | undefined {
+    const sock = session.socket;
+    return sock === undefined ? undefined : this.connections.get(`${sock.remoteAddress}|${sock.remotePort}`);
+  }
+
+  private onSession(session: http2.ServerHttp2Session): void {
+    const a = this.acceptedOf(session);
+    if (a === undefined) {
+      session.destroy();
+      return;
+    }
+    a.session = session;
+    this.armIdle(a);
+  }
+
+  /** While the session has no open stream, it is closed after idleTimeoutMs (a preface and nothing else, or pings only). */
+  private armIdle(a: Accepted): void {
+    if (a.idle !== null) clearTimeout(a.idle);
+    a.idle = setTimeout(() => {
+      a.idle = null;
+      if (a.open === 0 && a.session !== null && !a.session.closed) a.session.close();
+    }, this.limits.idleTimeoutMs);
+    a.idle.unref();
+  }
+
+  private upstream(target: UpstreamTarget): Pooled {
     const existing = this.sessions.get(target.key);
-    if (existing !== undefined && !existing.closed && !existing.destroyed) return existing;
+    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
     const session = h2().connect(
       `http://${net.isIPv6(target.address) ? `[${target.address}]` : target.address}:${target.port}`,
       {
+        maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
         createConnection: () => {
           const s =
             target.identity !== null
-              ? this.mesh.connect(target, this.connectTimeoutMs)
+              ? this.mesh.connect(target, this.limits.connectTimeoutMs)
               : net.connect({ host: target.address, port: target.port });
           s.setNoDelay(true);
           return s;
@@ -132,23 +249,64 @@ export class H2Proxy {
       },
     );
     session.on('error', (err) => this.log.debug({ err, target: target.key }, 'h2 upstream session error'));
+    const pooled: Pooled = { session, resets: 0 };
     const forget = () => {
-      if (this.sessions.get(target.key) === session) this.sessions.delete(target.key);
+      if (this.sessions.get(target.key) === pooled) this.sessions.delete(target.key);
     };
     session.on('close', forget);
     session.on('goaway', forget);
     session.setTimeout(60_000, () => session.close());
-    this.sessions.set(target.key, session);
-    return session;
+    this.sessions.set(target.key, pooled);
+    return pooled;
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  /** Cancels an upstream stream; retires its session (gracefully) once it carried UPSTREAM_RESETS_MAX. */
+  private cancelUpstream(up: http2.ClientHttp2Stream, pooled: Pooled): void {
+    up.close(NGHTTP2_CANCEL);
+    if (++pooled.resets < UPSTREAM_RESETS_MAX) return;
+    for (const [key, p] of this.sessions) if (p === pooled) this.sessions.delete(key);
+    if (!pooled.session.closed) pooled.session.close();
+  }
+
+  /** Counts a client's premature cancellation; closes its session when they make a rapid reset. */
+  private clientCancelled(a: Accepted): void {
+    a.cancelled++;
+    if (a.cancelled < PREMATURE_RESET_MIN || a.cancelled * 2 < a.streams) return;
+    const session = a.session;
+    if (session === null || session.destroyed) return;
+    this.observer.protocolError(a.conn.inbound ? 'inbound' : 'outbound', 'h2-rapid-reset');
+    this.log.debug({ streams: a.streams, cancelled: a.cancelled }, 'HTTP/2 session closed: rapid reset');
+    session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+    session.destroy();
+  }
+
+  private onStream(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    rawHeaders: readonly string[],
+  ): void {
     stream.on('error', () => undefined);
-    const sock = stream.session?.socket;
-    const conn =
-      sock === undefined ? undefined : this.connections.get(`${sock.remoteAddress}|${sock.remotePort}`);
-    if (conn === undefined) {
+    const a = stream.session === undefined ? undefined : this.acceptedOf(stream.session);
+    if (a === undefined) {
       stream.close(NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const conn = a.conn;
+    a.open++;
+    a.streams++;
+    if (a.idle !== null) {
+      clearTimeout(a.idle);
+      a.idle = null;
+    }
+    stream.once('close', () => {
+      if (--a.open === 0) this.armIdle(a);
+    });
+    const headErr = h2HeadError(rawHeaders, this.limits);
+    if (headErr !== null) {
+      this.observer.protocolError(conn.inbound ? 'inbound' : 'outbound', headErr.code);
+      if (!stream.destroyed)
+        stream.respond({ ':status': 431, [REASON_HEADER]: headErr.code }, { endStream: true });
+      stream.resume();
       return;
     }
     const started = performance.now();
@@ -189,8 +347,10 @@ export class H2Proxy {
       this.observer.response(d.labels, status, grpcStatus, latency, reason);
     };
     let up: http2.ClientHttp2Stream;
+    let pooled: Pooled;
     try {
-      up = this.upstream(d.target).request(out, { endStream: stream.endAfterHeaders });
+      pooled = this.upstream(d.target);
+      up = pooled.session.request(out, { endStream: stream.endAfterHeaders });
     } catch (err) {
       this.log.debug({ err }, 'h2 upstream request failed');
       finish(502, null, 'connect-failed', 'connect-failure');
@@ -198,13 +358,19 @@ export class H2Proxy {
         stream.respond({ ':status': 502, [REASON_HEADER]: 'connect-failed' }, { endStream: true });
       return;
     }
+    // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
+    let resetByProxy = false;
+    const resetClient = () => {
+      resetByProxy = true;
+      stream.close(NGHTTP2_CANCEL);
+    };
     let timer: NodeJS.Timeout | null = null;
     if (d.timeoutMs !== null) {
       timer = setTimeout(() => {
-        up.close(NGHTTP2_CANCEL);
+        this.cancelUpstream(up, pooled);
         if (!stream.headersSent && !stream.destroyed)
           stream.respond({ ':status': 504, [REASON_HEADER]: 'timeout' }, { endStream: true });
-        else stream.close(NGHTTP2_CANCEL);
+        else resetClient();
         finish(504, null, 'timeout', 'failure');
       }, d.timeoutMs);
     }
@@ -253,16 +419,18 @@ export class H2Proxy {
         stream.respond({ ':status': 502, [REASON_HEADER]: reason }, { endStream: true });
         finish(502, null, reason, status === 0 ? 'connect-failure' : 'failure');
       } else {
-        stream.close(NGHTTP2_CANCEL);
+        resetClient();
         finish(status, null, 'upstream-reset', 'failure');
       }
     });
     up.on('close', () => {
-      if (!finished && !stream.destroyed && stream.headersSent && !stream.writableEnded)
-        stream.close(NGHTTP2_CANCEL);
+      if (!finished && !stream.destroyed && stream.headersSent && !stream.writableEnded) resetClient();
+    });
+    stream.on('aborted', () => {
+      if (!resetByProxy && performance.now() - started < PREMATURE_RESET_MS) this.clientCancelled(a);
     });
     stream.on('close', () => {
-      if (!up.closed) up.close(NGHTTP2_CANCEL);
+      if (!up.closed) this.cancelUpstream(up, pooled);
       finish(status, null, null, 'cancelled');
     });
     if (!stream.endAfterHeaders) stream.pipe(up);

@@ -229,6 +229,73 @@ describe('HTTP over mTLS', () => {
     );
   });
 
+  test('a mesh ClientHello followed by garbage, mangled, or abandoned: closed and counted; mesh clients keep being served', async () => {
+    const handshakeErrors = async () =>
+      metricValue(
+        (await curl([`http://127.0.0.1:${serverHttp.admin}/metrics`])).body,
+        'weft_protocol_errors_total',
+        {
+          direction: 'inbound',
+          code: 'tls-handshake',
+        },
+      ) ?? 0;
+    // A real ClientHello offering the mesh ALPN, as a peer proxy sends it.
+    const hello = await new Promise<Buffer>((resolve) => {
+      const catcher = net.createServer((c) => {
+        c.once('data', (d: Buffer) => {
+          resolve(d);
+          c.destroy();
+          catcher.close();
+        });
+      });
+      catcher.listen(0, '127.0.0.1', () => {
+        const port = (catcher.address() as net.AddressInfo).port;
+        tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['weft.http1'] }).on('error', () => undefined);
+      });
+    });
+    const mangled = Buffer.from(hello);
+    mangled.writeUInt16BE(0x0000, 9); // legacy_version of the handshake body
+    /** Writes the parts; resolves true when the proxy closes the connection, false if it is still open after 5 s. */
+    const send = (parts: Buffer[]) =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect(serverHttp.inbound, '127.0.0.1', () => {
+          for (const p of parts) s.write(p);
+        });
+        s.on('data', () => undefined);
+        s.on('error', () => undefined);
+        const t = setTimeout(() => {
+          s.destroy();
+          resolve(false);
+        }, 5000);
+        s.on('close', () => {
+          clearTimeout(t);
+          resolve(true);
+        });
+      });
+    const before = await handshakeErrors();
+    // An application-data record of junk where the client's encrypted Finished belongs: bad record MAC.
+    expect(await send([hello, Buffer.from([0x17, 0x03, 0x03, 0x00, 0x40]), Buffer.alloc(64, 0xa5)])).toBe(
+      true,
+    );
+    // A hello with a broken version field: refused at once.
+    expect(await send([mangled])).toBe(true);
+    // A client that sends its hello and goes away: Node's TLS server does not see the end of a connection
+    // during the handshake, so this one is closed and counted when the handshake times out (10 s).
+    await new Promise<void>((resolve) => {
+      const s = net.connect(serverHttp.inbound, '127.0.0.1', () => {
+        s.write(hello, () => setTimeout(() => s.destroy(), 100));
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => resolve());
+    });
+    await waitFor('all three counted', async () =>
+      (await handshakeErrors()) === before + 3 ? true : undefined,
+    );
+    expect((await curl(['-H', 'Host: web', `http://127.0.0.1:${clientHttp.outbound}/healthz`])).status).toBe(
+      200,
+    );
+  }, 30_000);
+
   test('metrics on both sides carry the identities', async () => {
     const server = (await curl([`http://127.0.0.1:${serverHttp.admin}/metrics`])).body;
     expect(

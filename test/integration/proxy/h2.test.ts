@@ -1,0 +1,360 @@
+// HTTP/2 through the proxy under bad input and at shutdown: frames that break the protocol, floods
+// (ping, settings, CONTINUATION, rapid reset), heads over the config's limits, sessions that open no
+// stream, and a SIGTERM with a stream in flight. Raw frames are written on a socket; the well-behaved
+// side is node:http2's client. Every case checks what the client sees, the metric it is counted in, and
+// that a session opened before it keeps working.
+
+import http2 from 'node:http2';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import {
+  curl,
+  metricValue,
+  type ProxyProcess,
+  proxyConfig,
+  removeTmpDirs,
+  startProxyProcess,
+  waitFor,
+} from './harness.ts';
+
+const IDLE_MS = 3000;
+const SLOW_MS = 2000;
+
+let app: http2.Http2Server;
+let appPort: number;
+/** Sessions the app closed on a protocol error (its own reset limit, for one). */
+let appSessionErrors = 0;
+let proxy: ProxyProcess;
+
+/** An h2c app: /slow answers after SLOW_MS, everything else at once; the body names the path. */
+async function startApp(): Promise<void> {
+  app = http2.createServer();
+  app.on('sessionError', () => {
+    appSessionErrors++;
+  });
+  app.on('stream', (stream, headers) => {
+    stream.on('error', () => undefined);
+    const answer = () => {
+      if (stream.destroyed) return;
+      stream.respond({ ':status': 200 });
+      stream.end(`app ${headers[':path']}`);
+    };
+    if (headers[':path'] === '/slow') setTimeout(answer, SLOW_MS);
+    else answer();
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  appPort = (app.address() as net.AddressInfo).port;
+}
+
+function config(version: string): unknown {
+  return proxyConfig({
+    version,
+    sa: 'client',
+    trustAnchors: [],
+    services: [
+      {
+        name: 'h2app',
+        clusterIP: '10.96.0.30',
+        port: 80,
+        protocol: 'http2',
+        endpoints: [{ address: '127.0.0.1', port: appPort, identity: null }],
+      },
+    ],
+    limits: { idleTimeoutMs: IDLE_MS, maxHeaderCount: 20, maxHeaderBytes: 2048 },
+  });
+}
+
+function startProxy(): Promise<ProxyProcess> {
+  return startProxyProcess({ config: config('v1'), outboundDst: '10.96.0.30:80' });
+}
+
+// ---- raw frames ----
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const DATA = 0x0;
+const HEADERS = 0x1;
+const RST_STREAM = 0x3;
+const SETTINGS = 0x4;
+const PING = 0x6;
+const GOAWAY = 0x7;
+const CONTINUATION = 0x9;
+const END_STREAM = 0x1;
+const END_HEADERS = 0x4;
+
+function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(stream, 5);
+  return Buffer.concat([h, payload]);
+}
+/** HPACK: GET, /, http (static table), :authority "h2app" (literal, indexed name). */
+const GET_HEADERS = Buffer.concat([Buffer.from([0x82, 0x84, 0x86, 0x41, 5]), Buffer.from('h2app')]);
+/** HPACK literal field without indexing, new name (short name and value). */
+function literal(name: string, value: string): Buffer {
+  return Buffer.concat([
+    Buffer.from([0x00, name.length]),
+    Buffer.from(name),
+    Buffer.from([value.length]),
+    Buffer.from(value),
+  ]);
+}
+
+interface RawResult {
+  closed: boolean;
+  /** GOAWAY error codes received, in order. */
+  goaway: number[];
+  /** Milliseconds from connect until the proxy closed the connection. */
+  closedAfterMs: number;
+}
+
+/** Writes the client preface, an empty SETTINGS and `frames`; collects what comes back until close or waitMs. */
+function rawSession(frames: Buffer[], waitMs = 2000): Promise<RawResult> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const s = net.connect(proxy.outbound, '127.0.0.1', () => {
+      s.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0), ...frames]));
+    });
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+    });
+    s.on('error', () => undefined);
+    const timer = setTimeout(() => finish(false), waitMs);
+    s.once('close', () => finish(true));
+    let done = false;
+    function finish(closed: boolean): void {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.destroy();
+      const goaway: number[] = [];
+      for (let i = 0; i + 9 <= got.length; ) {
+        const len = got.readUIntBE(i, 3);
+        if (got[i + 3] === GOAWAY && i + 9 + len <= got.length) goaway.push(got.readUInt32BE(i + 9 + 4));
+        i += 9 + len;
+      }
+      resolve({ closed, goaway, closedAfterMs: Date.now() - started });
+    }
+  });
+}
+
+// ---- node:http2 client ----
+
+function connect(): http2.ClientHttp2Session {
+  const session = http2.connect(`http://127.0.0.1:${proxy.outbound}`);
+  session.on('error', () => undefined);
+  return session;
+}
+
+function get(
+  session: http2.ClientHttp2Session,
+  path: string,
+  extra: http2.OutgoingHttpHeaders = {},
+): Promise<{ status: number; reason: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':path': path, ':authority': 'h2app', ...extra }, { endStream: true });
+    let status = 0;
+    let reason: string | undefined;
+    let body = '';
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+      reason = h['x-weft-reason'] as string | undefined;
+    });
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => {
+      body += d;
+    });
+    req.on('end', () => resolve({ status, reason, body }));
+    req.on('error', reject);
+  });
+}
+
+async function metrics(): Promise<string> {
+  return (await curl([`http://127.0.0.1:${proxy.admin}/metrics`])).body;
+}
+const errors = (text: string, code: string) =>
+  metricValue(text, 'weft_protocol_errors_total', { direction: 'outbound', code }) ?? 0;
+
+beforeAll(async () => {
+  await startApp();
+  proxy = await startProxy();
+}, 30_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await new Promise((r) => app?.close(r));
+  removeTmpDirs();
+}, 30_000);
+
+describe('bad input', () => {
+  let good: http2.ClientHttp2Session;
+  beforeAll(async () => {
+    good = connect();
+    expect((await get(good, '/before')).body).toBe('app /before');
+  });
+  afterAll(() => good.close());
+
+  const rapidReset = (n: number) =>
+    Array.from({ length: n }, (_, k) => [
+      frame(HEADERS, END_HEADERS, 2 * k + 1, GET_HEADERS),
+      frame(RST_STREAM, 0, 2 * k + 1, Buffer.from([0, 0, 0, 8])),
+    ]).flat();
+
+  test.each([
+    // [case, frames, GOAWAY code the client gets, counted as]
+    ['DATA on stream 0', [frame(DATA, 0, 0, Buffer.from('x'))], 0x1, 'h2-protocol-error'],
+    [
+      'a SETTINGS frame of the wrong length',
+      [frame(SETTINGS, 0, 0, Buffer.alloc(5))],
+      0x6,
+      'h2-protocol-error',
+    ],
+    [
+      'a frame over the maximum frame size',
+      [frame(DATA, 0, 1, Buffer.alloc(20_000))],
+      0x6,
+      'h2-protocol-error',
+    ],
+    [
+      'an undecodable header block',
+      [frame(HEADERS, END_HEADERS, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f]))],
+      0x9,
+      'h2-protocol-error',
+    ],
+    [
+      'a ping flood',
+      Array.from({ length: 20_000 }, () => frame(PING, 0, 0, Buffer.alloc(8))),
+      0x2,
+      'h2-flood',
+    ],
+    ['a settings flood', Array.from({ length: 20_000 }, () => frame(SETTINGS, 0, 0)), 0x2, 'h2-flood'],
+    [
+      'a CONTINUATION flood',
+      [
+        frame(HEADERS, 0, 1, GET_HEADERS),
+        ...Array.from({ length: 100 }, (_, k) => frame(CONTINUATION, 0, 1, literal(`y${k}`, 'v'))),
+      ],
+      0x2,
+      'h2-continuation-flood',
+    ],
+  ])('%s: GOAWAY and close, counted; another session keeps working', async (_name, frames, goaway, code) => {
+    const before = errors(await metrics(), code);
+    const r = await rawSession(frames);
+    expect(r.closed).toBe(true);
+    expect(r.goaway).toContain(goaway);
+    expect(errors(await metrics(), code)).toBe(before + 1);
+    expect((await get(good, '/after')).body).toBe('app /after');
+  });
+
+  test('a rapid reset closes that session (GOAWAY ENHANCE_YOUR_CALM), counted; a request in flight from another client completes and the app never has to close a session', async () => {
+    const before = errors(await metrics(), 'h2-rapid-reset');
+    const appErrors = appSessionErrors;
+    const inFlight = get(good, '/slow');
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await rawSession(rapidReset(3000));
+    expect(r.closed).toBe(true);
+    expect(r.goaway).toContain(0xb);
+    expect(errors(await metrics(), 'h2-rapid-reset')).toBe(before + 1);
+    expect((await inFlight).body).toBe('app /slow');
+    expect(appSessionErrors).toBe(appErrors);
+  }, 15_000);
+
+  test('cancellations spread over many sessions, each under the rapid-reset limit, never reach the app as a flood', async () => {
+    const appErrors = appSessionErrors;
+    const inFlight = get(good, '/slow');
+    await new Promise((r) => setTimeout(r, 100));
+    // 20 x 400 = 8,000 streams opened and cancelled through one pooled upstream session: beyond the app's
+    // reset burst (1,000), so the proxy must move to fresh upstream sessions on the way.
+    const results = await Promise.all(Array.from({ length: 20 }, () => rawSession(rapidReset(400), 800)));
+    expect(results.every((r) => !r.goaway.includes(0xb))).toBe(true);
+    expect((await inFlight).body).toBe('app /slow');
+    expect(appSessionErrors).toBe(appErrors);
+    expect((await get(good, '/after')).body).toBe('app /after');
+  }, 15_000);
+
+  test('a head over maxHeaderCount or maxHeaderBytes gets 431 with a reason, counted; the session stays usable', async () => {
+    const session = connect();
+    const before = await metrics();
+    const many: http2.OutgoingHttpHeaders = {};
+    for (let i = 0; i < 21; i++) many[`x-h${i}`] = 'v';
+    expect(await get(session, '/many', many)).toMatchObject({ status: 431, reason: 'too-many-headers' });
+    expect(await get(session, '/big', { 'x-big': 'a'.repeat(2100) })).toMatchObject({
+      status: 431,
+      reason: 'head-too-large',
+    });
+    // At the limits exactly: forwarded.
+    const twenty: http2.OutgoingHttpHeaders = {};
+    for (let i = 0; i < 20; i++) twenty[`x-h${i}`] = 'v';
+    expect((await get(session, '/twenty', twenty)).body).toBe('app /twenty');
+    const after = await metrics();
+    expect(errors(after, 'too-many-headers')).toBe(errors(before, 'too-many-headers') + 1);
+    expect(errors(after, 'head-too-large')).toBe(errors(before, 'head-too-large') + 1);
+    session.close();
+  });
+
+  test('after all of it, the proxy holds only the session still open', async () => {
+    const dump = async () =>
+      JSON.parse((await curl([`http://127.0.0.1:${proxy.admin}/config`])).body).connections
+        .h2Sessions as number;
+    // The well-behaved session of this block is the one left: nothing of the others stays behind.
+    expect(await waitFor('h2 sessions to settle', async () => ((await dump()) === 1 ? 1 : undefined))).toBe(
+      1,
+    );
+  });
+
+  test('a session that opens no stream is closed with GOAWAY(NO_ERROR) after idleTimeoutMs', async () => {
+    const r = await rawSession([], IDLE_MS + 3000);
+    expect(r.closed).toBe(true);
+    // Node sends GOAWAY(NO_ERROR) on close() and again as the session ends.
+    expect(r.goaway.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(r.goaway)).toEqual(new Set([0]));
+    expect(r.closedAfterMs).toBeGreaterThanOrEqual(IDLE_MS - 100);
+  }, 15_000);
+
+  test('a stream open longer than idleTimeoutMs is not cut by it', async () => {
+    const session = connect();
+    // SLOW_MS after the first: the session has a stream open across more than IDLE_MS.
+    const first = get(session, '/slow');
+    await new Promise((r) => setTimeout(r, SLOW_MS / 2));
+    const second = get(session, '/slow');
+    expect((await first).body).toBe('app /slow');
+    expect((await second).body).toBe('app /slow');
+    session.close();
+  }, 15_000);
+});
+
+test('SIGTERM: the client gets GOAWAY(NO_ERROR), the stream in flight completes, the proxy exits 0', async () => {
+  const p = await startProxy();
+  const session = http2.connect(`http://127.0.0.1:${p.outbound}`);
+  session.on('error', () => undefined);
+  const goaway = new Promise<number>((r) => session.once('goaway', (code) => r(code)));
+  const ready = await new Promise<number>((resolve, reject) => {
+    const req = session.request({ ':path': '/', ':authority': 'h2app' }, { endStream: true });
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    req.on('error', reject);
+    req.resume();
+  });
+  expect(ready).toBe(200);
+  const slow = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = session.request({ ':path': '/slow', ':authority': 'h2app' }, { endStream: true });
+    let status = 0;
+    let body = '';
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+    });
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => {
+      body += d;
+    });
+    req.on('end', () => resolve({ status, body }));
+    req.on('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, 200));
+  const exited = p.stop();
+  expect(await goaway).toBe(0);
+  expect(await slow).toEqual({ status: 200, body: 'app /slow' });
+  expect(await exited).toBe(0);
+  session.destroy();
+}, 30_000);
