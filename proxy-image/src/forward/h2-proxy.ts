@@ -185,11 +185,9 @@ export class H2Proxy {
     socket.resume();
   }
 
-  /** Client sessions still open. */
+  /** Client connections still open (each holds one session); what the drain waits for. */
   get openSessions(): number {
-    let n = 0;
-    for (const a of this.connections.values()) if (a.session !== null && !a.session.destroyed) n++;
-    return n;
+    return this.connections.size;
   }
 
   /** Drain: every client session gets GOAWAY; the streams in flight may finish, new ones are refused. */
