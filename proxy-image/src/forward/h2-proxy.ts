@@ -48,6 +48,9 @@ const SESSION_ERROR_CODES: ReadonlyMap<number, string> = new Map([
 // pseudo-headers, so that every request over the configured limit reaches h2HeadError and is answered
 // and counted rather than reset silently.
 const MAX_HEADER_LIST_PAIRS = 10_016;
+// Responses from upstream: the same cap on fields as HTTP/1 responses (RESPONSE_LIMITS in
+// http1-session.ts, 500) plus the pseudo-header; nghttp2 resets a stream whose response has more.
+const RESPONSE_HEADER_LIST_PAIRS = 501;
 
 export interface H2Limits extends H2HeadLimits {
   readonly connectTimeoutMs: number;
@@ -235,7 +238,7 @@ export class H2Proxy {
     const session = h2().connect(
       `http://${net.isIPv6(target.address) ? `[${target.address}]` : target.address}:${target.port}`,
       {
-        maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
+        maxHeaderListPairs: RESPONSE_HEADER_LIST_PAIRS,
         createConnection: () => {
           const s =
             target.identity !== null
