@@ -37,7 +37,7 @@ const PREMATURE_RESET_MS = 1000;
 const PREMATURE_RESET_MIN = 500;
 const UPSTREAM_RESETS_MAX = 200;
 // nghttp2 library error codes (errno of ERR_HTTP2_ERROR) -> weft_protocol_errors_total code. -902 is what
-// Node's own defences return: more invalid frames or refused streams than allowed (rapid reset).
+// Node's own defences return: more invalid frames or refused streams than its limits allow.
 const SESSION_ERROR_CODES: ReadonlyMap<number, string> = new Map([
   [-505, 'h2-protocol-error'],
   [-902, 'h2-stream-abuse'],
@@ -120,6 +120,8 @@ export class H2Proxy {
   private serverValue: http2.Http2Server | null = null;
   private readonly sessions = new Map<string, Pooled>();
   private readonly connections = new Map<string, Accepted>();
+  /** The same entries by their session, for the per-stream and per-error lookups. */
+  private readonly bySession = new WeakMap<http2.Http2Session, Accepted>();
   private readonly mesh: MeshConnector;
   private readonly observer: DataPathObserver;
   private readonly log: Logger;
@@ -155,7 +157,7 @@ export class H2Proxy {
       }
     });
     server.on('sessionError', (err: NodeJS.ErrnoException, session: http2.ServerHttp2Session) => {
-      const a = this.acceptedOf(session);
+      const a = this.bySession.get(session);
       const code = SESSION_ERROR_CODES.get(Number(err.errno)) ?? 'h2-error';
       this.log.debug({ code, err: err.message }, 'HTTP/2 session closed on a protocol error');
       this.observer.protocolError(a?.conn.inbound ? 'inbound' : 'outbound', code);
@@ -207,18 +209,16 @@ export class H2Proxy {
     this.sessions.clear();
   }
 
-  private acceptedOf(session: http2.Http2Session): Accepted | undefined {
-    const sock = session.socket;
-    return sock === undefined ? undefined : this.connections.get(`${sock.remoteAddress}|${sock.remotePort}`);
-  }
-
   private onSession(session: http2.ServerHttp2Session): void {
-    const a = this.acceptedOf(session);
+    const sock = session.socket;
+    const a =
+      sock === undefined ? undefined : this.connections.get(`${sock.remoteAddress}|${sock.remotePort}`);
     if (a === undefined) {
       session.destroy();
       return;
     }
     a.session = session;
+    this.bySession.set(session, a);
     this.armIdle(a);
   }
 
@@ -287,7 +287,7 @@ export class H2Proxy {
     rawHeaders: readonly string[],
   ): void {
     stream.on('error', () => undefined);
-    const a = stream.session === undefined ? undefined : this.acceptedOf(stream.session);
+    const a = stream.session === undefined ? undefined : this.bySession.get(stream.session);
     if (a === undefined) {
       stream.close(NGHTTP2_REFUSED_STREAM);
       return;

@@ -142,8 +142,8 @@ function rawSession(frames: Buffer[], waitMs = 2000): Promise<RawResult> {
 
 // ---- node:http2 client ----
 
-function connect(): http2.ClientHttp2Session {
-  const session = http2.connect(`http://127.0.0.1:${proxy.outbound}`);
+function connect(port = proxy.outbound): http2.ClientHttp2Session {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on('error', () => undefined);
   return session;
 }
@@ -327,34 +327,14 @@ describe('bad input', () => {
 
 test('SIGTERM: the client gets GOAWAY(NO_ERROR), the stream in flight completes, the proxy exits 0', async () => {
   const p = await startProxy();
-  const session = http2.connect(`http://127.0.0.1:${p.outbound}`);
-  session.on('error', () => undefined);
+  const session = connect(p.outbound);
   const goaway = new Promise<number>((r) => session.once('goaway', (code) => r(code)));
-  const ready = await new Promise<number>((resolve, reject) => {
-    const req = session.request({ ':path': '/', ':authority': 'h2app' }, { endStream: true });
-    req.on('response', (h) => resolve(Number(h[':status'])));
-    req.on('error', reject);
-    req.resume();
-  });
-  expect(ready).toBe(200);
-  const slow = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = session.request({ ':path': '/slow', ':authority': 'h2app' }, { endStream: true });
-    let status = 0;
-    let body = '';
-    req.on('response', (h) => {
-      status = Number(h[':status']);
-    });
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => {
-      body += d;
-    });
-    req.on('end', () => resolve({ status, body }));
-    req.on('error', reject);
-  });
+  expect((await get(session, '/')).status).toBe(200);
+  const slow = get(session, '/slow');
   await new Promise((r) => setTimeout(r, 200));
   const exited = p.stop();
   expect(await goaway).toBe(0);
-  expect(await slow).toEqual({ status: 200, body: 'app /slow' });
+  expect(await slow).toMatchObject({ status: 200, body: 'app /slow' });
   expect(await exited).toBe(0);
   session.destroy();
 }, 30_000);

@@ -288,8 +288,11 @@ describe('HTTP over mTLS', () => {
       s.on('error', () => undefined);
       s.on('close', () => resolve());
     });
-    await waitFor('all three counted', async () =>
-      (await handshakeErrors()) === before + 3 ? true : undefined,
+    // Past the 10 s handshake timeout of the abandoned one.
+    await waitFor(
+      'all three counted',
+      async () => ((await handshakeErrors()) === before + 3 ? true : undefined),
+      15_000,
     );
     expect((await curl(['-H', 'Host: web', `http://127.0.0.1:${clientHttp.outbound}/healthz`])).status).toBe(
       200,
