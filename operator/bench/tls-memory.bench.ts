@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import * as tls from 'node:tls';
+import { CONFIG_STREAM_UPGRADE } from '../../crds/control-plane/types.ts';
 
 const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
 
@@ -32,7 +33,7 @@ if (process.argv[2] === 'server') {
   if (kind === 'https-upgrade')
     server.on('upgrade', (_req, socket) => {
       socket.write(
-        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: weft-config-stream\r\n\r\n',
+        `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`,
       );
       socket.write(payload);
     });
@@ -91,7 +92,7 @@ if (process.argv[2] === 'server') {
               const s = tls.connect({ port, host: '127.0.0.1', secureContext, servername: 'localhost' });
               s.write(
                 kind === 'https-upgrade'
-                  ? 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: weft-config-stream\r\n\r\n'
+                  ? `GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`
                   : 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n',
               );
               s.once('data', () => resolve());

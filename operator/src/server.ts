@@ -136,7 +136,6 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
           message: `Upgrade is offered only on ${CONFIG_PATH}; send this request without Connection: Upgrade`,
           field: 'header:upgrade',
         };
-        if (url.pathname === CERTIFICATES_PATH) d.metrics.certificateFailures.inc({ reason: refusal.reason });
         throw new RequestError(refusal);
       }
       if (req.method !== 'GET')
@@ -155,8 +154,11 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
       switched = true;
       subscribeStream(d, s, socket);
     } catch (err) {
-      if (err instanceof RequestError) sendErrorOnSocket(socket, err.body);
-      else {
+      if (err instanceof RequestError) {
+        if (req.url?.startsWith(CERTIFICATES_PATH))
+          d.metrics.certificateFailures.inc({ reason: err.body.reason });
+        sendErrorOnSocket(socket, err.body);
+      } else {
         d.log.error({ err: (err as Error).message, path: req.url }, 'upgrade failed');
         // Before the 101 the client still expects an HTTP answer: the same 500 the plain path gives.
         if (switched) socket.destroy();

@@ -59,7 +59,6 @@ export class RecordInformer {
   #request: AbortController | undefined;
   /** Identifies the current watch: a callback from an earlier one (aborted or ended) is ignored. */
   #generation = 0;
-  #stopped = false;
   /** Events since the current watch started; a watch that ends without any reconnects after a delay. */
   #events = 0;
   #quietDelayMs = 0;
@@ -81,7 +80,6 @@ export class RecordInformer {
    * the watch failed (the failure went to `error`) or the informer was stopped meanwhile.
    */
   async start(): Promise<boolean> {
-    this.#stopped = false;
     this.#quietDelayMs = 0;
     clearTimeout(this.#reconnect);
     const generation = ++this.#generation;
@@ -90,7 +88,6 @@ export class RecordInformer {
   }
 
   stop(): void {
-    this.#stopped = true;
     this.#generation++;
     clearTimeout(this.#reconnect);
     this.#request?.abort();
@@ -99,7 +96,7 @@ export class RecordInformer {
 
   async #run(generation: number): Promise<void> {
     // A reconnect scheduled for an earlier generation must not touch the current one's watch.
-    if (generation !== this.#generation || this.#stopped) return;
+    if (generation !== this.#generation) return;
     try {
       this.#request?.abort();
       this.#request = undefined;
@@ -142,7 +139,7 @@ export class RecordInformer {
       if (generation !== this.#generation) request.abort();
       else if (!ended) this.#request = request;
     } catch (err) {
-      if (generation !== this.#generation || this.#stopped) return;
+      if (generation !== this.#generation) return;
       // A continue token that expired during a long list: list again from the start, at once.
       if (isGone(err)) {
         this.#version = '';
@@ -186,7 +183,6 @@ export class RecordInformer {
 
   #ended(err: unknown): void {
     this.#request = undefined;
-    if (this.#stopped) return;
     // client-node's Watch ends a watch that delivered nothing for its request timeout (30 s) with TimeoutError:
     // the watch was healthy, only quiet, so resume at once (as ListWatch does).
     const quietTimeout = (err as { name?: string } | null)?.name === 'TimeoutError';

@@ -8,9 +8,10 @@ import {
   WORKLOAD_KIND_LABEL,
   WORKLOAD_NAME_LABEL,
 } from '../../../crds/annotations.ts';
+import { formatPortRanges } from '../../../crds/net-lists.ts';
 import { escapePointer, type JsonPatchOperation } from './json-patch.ts';
 import type { MeshConfig } from './mesh-config.ts';
-import { formatPortRanges, type OverrideProblem, type Overrides, readOverrides } from './overrides.ts';
+import { type OverrideProblem, type Overrides, readOverrides } from './overrides.ts';
 
 export const PROXY_CONTAINER = 'weft-proxy';
 export const INIT_CONTAINER = 'weft-init';

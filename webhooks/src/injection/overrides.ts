@@ -19,8 +19,6 @@ import {
 import { type ListResult, type PortRange, parsePortRanges, parseSubnets } from '../../../crds/net-lists.ts';
 import type { MeshConfig } from './mesh-config.ts';
 
-export { formatPortRanges, type PortRange } from '../../../crds/net-lists.ts';
-
 export interface Overrides {
   skipInboundPorts: PortRange[];
   skipOutboundPorts: PortRange[];
