@@ -15,19 +15,17 @@ export interface PipeResult {
 }
 
 const RELAY_BUFFER_BYTES = 16 * 1024;
-/** Upstream sockets whose bytes go to their client straight from the read callback (connectRelayed). */
-const relayed = new WeakSet<net.Socket>();
 
 /**
  * A plaintext upstream connection whose reads are written to `client` straight from the read callback, into
- * a ReadBuffer of its own: no Buffer, ArrayBuffer or stream event per read. pipeTcp wires the rest (end,
- * errors, the other direction).
+ * a ReadBuffer of its own: no Buffer, ArrayBuffer or stream event per read; its FIN ends the client. pipeTcp
+ * wires the rest (errors, the other direction).
  */
 export function connectRelayed(host: string, port: number, client: net.Socket): net.Socket {
   const reads = new ReadBuffer(RELAY_BUFFER_BYTES);
   const upstream = net.connect({ host, port, allowHalfOpen: true, onread: reads.options });
   relayReads(reads, upstream, client);
-  relayed.add(upstream);
+  upstream.once('end', () => client.end());
   return upstream;
 }
 
@@ -58,17 +56,15 @@ function relayClient(client: net.Socket, upstream: net.Socket): boolean {
   if (adopted === null) return false;
   relayReads(adopted.reads, client, upstream);
   client.once('end', () => upstream.end());
-  if (adopted.buffered !== null && !upstream.write(adopted.buffered)) {
-    upstream.once('drain', () => client.resume());
-    return true;
-  }
-  client.resume();
+  // Bytes the socket read before adoption go first, as any read would.
+  if (adopted.buffered === null || adopted.reads.onData(adopted.buffered) !== false) client.resume();
   return true;
 }
 
 /**
  * Pipes client <-> upstream. `initial` holds bytes already read from the client (protocol detection);
- * they are written first. The upstream socket must be created with allowHalfOpen.
+ * they are written first. The upstream socket must be created with allowHalfOpen: a TLS socket (`secure`,
+ * piped) or a plaintext one from connectRelayed.
  */
 export function pipeTcp(
   client: net.Socket,
@@ -96,8 +92,7 @@ export function pipeTcp(
     connected = true;
     upstream.setTimeout(0);
     if (initial !== null && initial.length > 0) upstream.write(initial);
-    if (relayed.has(upstream)) upstream.once('end', () => client.end());
-    else upstream.pipe(client);
+    if (secure) upstream.pipe(client);
     if (!relayClient(client, upstream)) {
       client.pipe(upstream);
       client.resume();

@@ -24,8 +24,6 @@ export interface InitOptions {
   skipOutboundSubnets: string[];
 }
 
-export type { PortRange } from '../../../crds/net-lists.ts';
-
 export const CHAINS = {
   inbound: 'WEFT-INBOUND',
   inboundRedirect: 'WEFT-IN-REDIRECT',

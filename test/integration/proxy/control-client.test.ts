@@ -301,6 +301,10 @@ describe.each([
     const deadline = Date.now() + 5_000;
     while (openStreams > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(openStreams).toBe(0);
+    // Longer than the client's reconnect delay (500 ms base, jitter 0.5): a client that only lost its stream
+    // would be back with a new one, and every new stream starts with a config.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(openStreams).toBe(0);
     expect(after).toBe(0);
   }, 30_000);
 });

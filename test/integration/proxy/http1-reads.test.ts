@@ -1,4 +1,4 @@
-// The HTTP/1 client side reads into a buffer of its own that every read overwrites (ReadBuffer.adopt in
+// The HTTP/1 client side reads into a buffer of its own that every read overwrites (adoptSocket in
 // Http1Session). These are the three ways a view of it could outlive its read, each made to happen: a head
 // split across reads, an upload queued behind a slow upstream, and a body kept for a retry that arrived in
 // several reads. Each must reach the upstream byte-exact; each test fails if its copy or pin is removed.
