@@ -29,6 +29,12 @@ describe('the standalone proxy bundle (proxy-image/src/main.ts)', () => {
         .map((i) => (i.path.startsWith('node:') ? i.path : `node:${i.path}`)),
     );
     expect(statics.filter((p) => LAZY.includes(p))).toEqual([]);
+    // An ESM import of node:fs makes Node build its facade, which reads every export: fs.promises, and with it
+    // readline and the REPL history module (0.5 MB). CommonJS require() and getBuiltinModule do not.
+    const esmFs = Object.values(result.metafile.outputs).flatMap((o) =>
+      o.imports.filter((i) => i.kind === 'import-statement' && (i.path === 'node:fs' || i.path === 'fs')),
+    );
+    expect(esmFs).toEqual([]);
     expect(statics).toContain('node:net'); // the check sees the bundle's imports at all
   });
 });
