@@ -232,7 +232,8 @@ export class H2Proxy {
     a.idle.unref();
   }
 
-  private upstream(target: UpstreamTarget): Pooled {
+  /** The pooled session to target (opened on first use; `inbound` labels what it counts). */
+  private upstream(target: UpstreamTarget, inbound: boolean): Pooled {
     const existing = this.sessions.get(target.key);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
     const session = h2().connect(
@@ -249,7 +250,17 @@ export class H2Proxy {
         },
       },
     );
-    session.on('error', (err) => this.log.debug({ err, target: target.key }, 'h2 upstream session error'));
+    session.on('error', (err: NodeJS.ErrnoException) => {
+      // An upstream that breaks the protocol: nghttp2 answered it with GOAWAY and closed the session (its
+      // streams get 502 upstream-reset). Counted as upstream-<code>, as HTTP/1 upstreams' bad responses are.
+      // A failed connect is no protocol error: it shows as 502 connect-failed.
+      if (err.code === 'ERR_HTTP2_ERROR')
+        this.observer.protocolError(
+          inbound ? 'inbound' : 'outbound',
+          `upstream-${SESSION_ERROR_CODES.get(Number(err.errno)) ?? 'h2-error'}`,
+        );
+      this.log.debug({ err, target: target.key }, 'h2 upstream session error');
+    });
     const pooled: Pooled = { session, resets: 0 };
     const forget = () => {
       if (this.sessions.get(target.key) === pooled) this.sessions.delete(target.key);
@@ -350,7 +361,7 @@ export class H2Proxy {
     let up: http2.ClientHttp2Stream;
     let pooled: Pooled;
     try {
-      pooled = this.upstream(d.target);
+      pooled = this.upstream(d.target, conn.inbound);
       up = pooled.session.request(out, { endStream: stream.endAfterHeaders });
     } catch (err) {
       this.log.debug({ err }, 'h2 upstream request failed');
@@ -413,15 +424,18 @@ export class H2Proxy {
       const g = trailers?.['grpc-status'];
       finish(status, g === undefined ? null : Number(g), null, classify(status, g));
     });
-    up.on('error', (err) => {
+    up.on('error', (err: NodeJS.ErrnoException) => {
       this.log.debug({ err }, 'h2 upstream stream error');
+      // ERR_HTTP2_ERROR: the upstream broke the protocol and nghttp2 closed its session (counted there), as
+      // HTTP/1 answers a malformed response: bad-response. Otherwise no response yet means no connection.
+      const broken = err.code === 'ERR_HTTP2_ERROR';
       if (!stream.headersSent && !stream.destroyed) {
-        const reason = status === 0 ? 'connect-failed' : 'upstream-reset';
+        const reason = broken ? 'bad-response' : status === 0 ? 'connect-failed' : 'upstream-reset';
         stream.respond({ ':status': 502, [REASON_HEADER]: reason }, { endStream: true });
-        finish(502, null, reason, status === 0 ? 'connect-failure' : 'failure');
+        finish(502, null, reason, reason === 'connect-failed' ? 'connect-failure' : 'failure');
       } else {
         resetClient();
-        finish(status, null, 'upstream-reset', 'failure');
+        finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure');
       }
     });
     up.on('close', () => {

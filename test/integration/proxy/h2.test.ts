@@ -325,6 +325,63 @@ describe('bad input', () => {
   }, 15_000);
 });
 
+test('an upstream that breaks the protocol: its session is closed, the request gets 502 bad-response, counted as upstream-h2-protocol-error', async () => {
+  // An h2c "app" that answers the proxy's preface with its SETTINGS, and what comes next (the request, or the
+  // ACK of its SETTINGS) with DATA on stream 0.
+  const broken = net.createServer((s) => {
+    s.on('error', () => undefined);
+    let reads = 0;
+    s.on('data', () => {
+      reads++;
+      if (reads === 1) s.write(frame(SETTINGS, 0, 0));
+      else if (reads === 2) s.write(frame(DATA, 0, 0, Buffer.from('x')));
+    });
+  });
+  await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+  const p = await startProxyProcess({
+    config: proxyConfig({
+      version: 'broken',
+      sa: 'client',
+      trustAnchors: [],
+      services: [
+        {
+          name: 'h2app',
+          clusterIP: '10.96.0.30',
+          port: 80,
+          protocol: 'http2',
+          endpoints: [
+            { address: '127.0.0.1', port: (broken.address() as net.AddressInfo).port, identity: null },
+          ],
+        },
+      ],
+    }),
+    outboundDst: '10.96.0.30:80',
+  });
+  try {
+    const count = async () =>
+      metricValue((await curl([`http://127.0.0.1:${p.admin}/metrics`])).body, 'weft_protocol_errors_total', {
+        direction: 'outbound',
+        code: 'upstream-h2-protocol-error',
+      }) ?? 0;
+    const session = connect(p.outbound);
+    expect(await get(session, '/')).toMatchObject({ status: 502, reason: 'bad-response' });
+    expect(
+      await waitFor('the upstream protocol error counted', async () =>
+        (await count()) > 0 ? count() : undefined,
+      ),
+    ).toBe(1);
+    // The client's session is not the broken one: it stays open and usable (a new upstream session is opened).
+    expect(await get(session, '/again')).toMatchObject({ status: 502, reason: 'bad-response' });
+    expect(
+      await waitFor('the second one counted', async () => ((await count()) > 1 ? count() : undefined)),
+    ).toBe(2);
+    session.close();
+  } finally {
+    await p.stop();
+    await new Promise((r) => broken.close(r));
+  }
+}, 30_000);
+
 test('SIGTERM: the client gets GOAWAY(NO_ERROR), the stream in flight completes, the proxy exits 0', async () => {
   const p = await startProxy();
   const session = connect(p.outbound);
