@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -21,6 +21,7 @@ import {
 } from '../../../operator/src/identity/index.ts';
 import { opensslCsr } from '../../../operator/src/identity/testing.ts';
 import { ControlPlaneClient } from '../../../proxy-image/src/control/client.ts';
+import { listenLoopback } from './harness.ts';
 
 const TRUST_DOMAIN = 'cluster.local';
 const OPERATOR_ID = `spiffe://${TRUST_DOMAIN}/ns/weft-system/sa/weft-operator`;
@@ -158,8 +159,7 @@ beforeAll(async () => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
+  port = await listenLoopback(server);
   dir = mkdtempSync(join(tmpdir(), 'weft-control-'));
   writeFileSync(join(dir, 'token'), 'a-projected-token\n');
 });

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
   curl,
+  listenLoopback,
   metricValue,
   type ProxyProcess,
   proxyConfig,
@@ -42,8 +43,7 @@ async function startApp(): Promise<void> {
     if (headers[':path'] === '/slow') setTimeout(answer, SLOW_MS);
     else answer();
   });
-  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
-  appPort = (app.address() as net.AddressInfo).port;
+  appPort = await listenLoopback(app);
 }
 
 function config(version: string): unknown {
@@ -78,7 +78,6 @@ const SETTINGS = 0x4;
 const PING = 0x6;
 const GOAWAY = 0x7;
 const CONTINUATION = 0x9;
-const END_STREAM = 0x1;
 const END_HEADERS = 0x4;
 
 function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -337,7 +336,7 @@ test('an upstream that breaks the protocol: its session is closed, the request g
       else if (reads === 2) s.write(frame(DATA, 0, 0, Buffer.from('x')));
     });
   });
-  await new Promise<void>((r) => broken.listen(0, '127.0.0.1', r));
+  const brokenPort = await listenLoopback(broken);
   const p = await startProxyProcess({
     config: proxyConfig({
       version: 'broken',
@@ -349,9 +348,7 @@ test('an upstream that breaks the protocol: its session is closed, the request g
           clusterIP: '10.96.0.30',
           port: 80,
           protocol: 'http2',
-          endpoints: [
-            { address: '127.0.0.1', port: (broken.address() as net.AddressInfo).port, identity: null },
-          ],
+          endpoints: [{ address: '127.0.0.1', port: brokenPort, identity: null }],
         },
       ],
     }),

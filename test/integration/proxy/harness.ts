@@ -310,6 +310,13 @@ export function raw(
   });
 }
 
+/** Starts `server` on an ephemeral port of 127.0.0.1; resolves with the port. */
+export function listenLoopback(server: Pick<net.Server, 'listen' | 'address'>): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+  );
+}
+
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined> | T | undefined,

@@ -4,9 +4,15 @@
 // several reads. Each must reach the upstream byte-exact; each test fails if its copy or pin is removed.
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { type ProxyProcess, proxyConfig, raw, removeTmpDirs, startProxyProcess } from './harness.ts';
+import {
+  listenLoopback,
+  type ProxyProcess,
+  proxyConfig,
+  raw,
+  removeTmpDirs,
+  startProxyProcess,
+} from './harness.ts';
 
 let upstream: http.Server;
 let proxy: ProxyProcess;
@@ -40,9 +46,7 @@ function startUpstream(): Promise<number> {
       res.end(hash.digest('hex'));
     });
   });
-  return new Promise((r) =>
-    upstream.listen(0, '127.0.0.1', () => r((upstream.address() as net.AddressInfo).port)),
-  );
+  return listenLoopback(upstream);
 }
 
 beforeAll(async () => {

@@ -2,12 +2,12 @@
 
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
 import {
   curl,
+  listenLoopback,
   metricValue,
   type ProxyProcess,
   proxyConfig,
@@ -117,8 +117,7 @@ beforeAll(async () => {
     if (head.length) socket.write(head.toString().toUpperCase());
     socket.on('data', (d: Buffer) => socket.write(d.toString().toUpperCase()));
   });
-  await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
-  wsPort = (ws.address() as net.AddressInfo).port;
+  wsPort = await listenLoopback(ws);
   proxy = await startProxyProcess({ config: config('v1'), outboundDst: '10.96.0.10:80' });
   base = `http://127.0.0.1:${proxy.outbound}`;
 }, 30_000);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
 import {
   curl,
+  listenLoopback,
   metricValue,
   type ProxyProcess,
   proxyConfig,
@@ -37,8 +38,7 @@ beforeAll(async () => {
   c = apps[2]!;
   // A port nobody listens on: connections to it are refused.
   const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  deadPort = (s.address() as net.AddressInfo).port;
+  deadPort = await listenLoopback(s);
   await new Promise((r) => s.close(r));
   const ep = (app: TestApp) => ({ address: '127.0.0.1', port: app.httpPort, identity: null });
   const config = proxyConfig({

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, expect, test } from '@jest/globals';
 import { adoptSocket } from '../../../proxy-image/src/forward/read-buffer.ts';
-import { waitFor } from './harness.ts';
+import { listenLoopback, waitFor } from './harness.ts';
 
 const cleanup: Array<() => void> = [];
 afterEach(() => {
@@ -16,9 +16,9 @@ afterEach(() => {
 /** A connected pair on loopback: [the accepted socket, paused, as detection leaves it; the client]. */
 async function pair(): Promise<[net.Socket, net.Socket]> {
   const server = net.createServer({ allowHalfOpen: true });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = await listenLoopback(server);
   const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
-  const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
+  const client = net.connect({ port, host: '127.0.0.1' });
   const s = await accepted;
   s.pause();
   cleanup.push(() => {

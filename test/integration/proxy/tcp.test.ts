@@ -3,7 +3,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { metricValue, type ProxyProcess, proxyConfig, removeTmpDirs, startProxyProcess } from './harness.ts';
+import {
+  listenLoopback,
+  metricValue,
+  type ProxyProcess,
+  proxyConfig,
+  removeTmpDirs,
+  startProxyProcess,
+} from './harness.ts';
 
 const MIB = 1024 * 1024;
 const HOLD_MS = 1500;
@@ -43,9 +50,7 @@ function startServer(): Promise<number> {
     });
     s.on('error', () => undefined);
   });
-  return new Promise((r) =>
-    server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)),
-  );
+  return listenLoopback(server);
 }
 
 beforeAll(async () => {
