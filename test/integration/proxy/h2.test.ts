@@ -46,7 +46,8 @@ async function startApp(): Promise<void> {
   appPort = await listenLoopback(app);
 }
 
-function config(version: string): unknown {
+/** The proxy's config: service h2app at 10.96.0.30:80, its one endpoint the app (or another server's port). */
+function config(version: string, port = appPort): unknown {
   return proxyConfig({
     version,
     sa: 'client',
@@ -57,7 +58,7 @@ function config(version: string): unknown {
         clusterIP: '10.96.0.30',
         port: 80,
         protocol: 'http2',
-        endpoints: [{ address: '127.0.0.1', port: appPort, identity: null }],
+        endpoints: [{ address: '127.0.0.1', port, identity: null }],
       },
     ],
     limits: { idleTimeoutMs: IDLE_MS, maxHeaderCount: 20, maxHeaderBytes: 2048 },
@@ -337,23 +338,7 @@ test('an upstream that breaks the protocol: its session is closed, the request g
     });
   });
   const brokenPort = await listenLoopback(broken);
-  const p = await startProxyProcess({
-    config: proxyConfig({
-      version: 'broken',
-      sa: 'client',
-      trustAnchors: [],
-      services: [
-        {
-          name: 'h2app',
-          clusterIP: '10.96.0.30',
-          port: 80,
-          protocol: 'http2',
-          endpoints: [{ address: '127.0.0.1', port: brokenPort, identity: null }],
-        },
-      ],
-    }),
-    outboundDst: '10.96.0.30:80',
-  });
+  const p = await startProxyProcess({ config: config('broken', brokenPort), outboundDst: '10.96.0.30:80' });
   try {
     const count = async () =>
       metricValue((await curl([`http://127.0.0.1:${p.admin}/metrics`])).body, 'weft_protocol_errors_total', {
