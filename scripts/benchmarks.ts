@@ -23,6 +23,8 @@ interface ProxyResults {
   rounds?: number;
   pinning: string;
   configs: Record<string, Measured>;
+  /** Idle RSS of Node alone with the proxy's flags, bare and with a TCP listener and an HTTP server. */
+  node_floor?: { bare_mb: number; bare_anon_mb: number; listening_mb: number; listening_anon_mb: number };
   notes?: string[];
 }
 
@@ -123,6 +125,17 @@ function proxyTargets(r: ProxyResults): string[] {
   row('added p50 per hop in the mTLS pair, 1 connection, weft / nginx', pairAdded, 'x', ['<=', 2]);
   row('weft RSS idle', c.weft?.rss_idle_mb, 'MB', ['<=', 50]);
   row('weft RSS idle, private (anonymous) part', c.weft?.rss_idle_anon_mb, 'MB', null);
+  const f = r.node_floor;
+  if (f) {
+    row('reference: Node alone, idle (anonymous part)', f.bare_mb, 'MB', null, ` (${f.bare_anon_mb} MB)`);
+    row(
+      'reference: Node with a TCP listener and an HTTP server, idle',
+      f.listening_mb,
+      'MB',
+      null,
+      ` (${f.listening_anon_mb} MB)`,
+    );
+  }
   row('weft RSS under load (16 connections)', c.weft?.rss_mb, 'MB', ['<=', 80]);
   row('weft RSS under load, per proxy of the mTLS pair', per(pair?.rss_mb, 2), 'MB', ['<=', 80]);
   if (rows.length === 0) return [];
@@ -131,8 +144,9 @@ function proxyTargets(r: ProxyResults): string[] {
     '',
     'Added latency per hop is p50 minus the direct p50; with 16 connections every proxy runs at saturation, so its',
     'p50 there follows from throughput (Little: 16 / rps), while the 1-connection p50 is the latency one hop adds.',
-    'The idle RSS includes about 42 MB of file-backed pages of the node binary (shared by every proxy on a node);',
-    'the private part is listed below it.',
+    'The idle RSS includes about 40 MB of file-backed pages of the node binary (shared by every proxy on a node);',
+    'the private part is listed below it, and so is Node alone with the same flags, measured in the same run: bare, and',
+    'with what every proxy needs (a TCP listener, which makes Node load its cluster module, and the admin HTTP server).',
     '',
     '| what | target | measured | |',
     '| --- | --- | ---: | --- |',

@@ -328,6 +328,39 @@ async function measure(cfg: Config): Promise<Measured> {
   return r;
 }
 
+/** Idle RSS (and its anonymous part) of Node itself with the proxy's flags, MB: the floor under weft's idle figure. */
+interface NodeFloor {
+  bare_mb: number;
+  bare_anon_mb: number;
+  /** With what no proxy can do without: a TCP listener (which loads Node's cluster module) and an HTTP server. */
+  listening_mb: number;
+  listening_anon_mb: number;
+}
+const FLOOR_SCRIPTS = {
+  bare: 'setInterval(() => {}, 1e6);',
+  listening:
+    "require('node:net').createServer().listen(0, '127.0.0.1'); " +
+    "require('node:http').createServer().listen(0, '127.0.0.1'); setInterval(() => {}, 1e6);",
+};
+async function nodeFloor(): Promise<NodeFloor> {
+  const idle = async (script: string) => {
+    const p = pinned(PROXY_CORE, process.execPath, [...PROXY_NODE_FLAGS, '-e', script]);
+    // As the proxies' idle figure: a second after start-up.
+    await new Promise((r) => setTimeout(r, 1000));
+    const m = { rss: rssMb([p.pid!]), anon: rssMb([p.pid!], 'RssAnon') };
+    p.kill('SIGKILL');
+    return m;
+  };
+  const bare = await idle(FLOOR_SCRIPTS.bare);
+  const listening = await idle(FLOOR_SCRIPTS.listening);
+  return {
+    bare_mb: bare.rss,
+    bare_anon_mb: bare.anon,
+    listening_mb: listening.rss,
+    listening_anon_mb: listening.anon,
+  };
+}
+
 /** The proxy runs as an esbuild bundle, as in the image (no type stripping at startup, smaller heap). */
 let weftMain = '';
 async function bundleWeft(): Promise<string> {
@@ -558,7 +591,9 @@ async function main(): Promise<void> {
     if (why) notes.push(`${cfg.name}: not measured (${why})`);
     return !why;
   });
+  const floors: NodeFloor[] = [];
   for (let round = 1; round <= rounds; round++) {
+    floors.push(await nodeFloor());
     for (const cfg of selected) {
       process.stderr.write(`bench-proxy: round ${round}/${rounds}: ${cfg.name} (${cfg.description})...\n`);
       const m = await measure(cfg);
@@ -577,10 +612,25 @@ async function main(): Promise<void> {
     rounds,
     pinning: `load+backend on core ${LOAD_CORE}, proxies on core ${PROXY_CORE}`,
     configs: results,
+    node_floor: medianFloor(floors),
     notes,
   };
   writeFileSync('bench/results/proxy.json', `${JSON.stringify(out, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+function medianFloor(fs: readonly NodeFloor[]): NodeFloor {
+  const med = (k: keyof NodeFloor) => {
+    const v = fs.map((f) => f[k]).sort((a, b) => a - b);
+    const mid = Math.floor(v.length / 2);
+    return v.length % 2 === 1 ? v[mid]! : Math.round(((v[mid - 1]! + v[mid]!) / 2) * 10) / 10;
+  };
+  return {
+    bare_mb: med('bare_mb'),
+    bare_anon_mb: med('bare_anon_mb'),
+    listening_mb: med('listening_mb'),
+    listening_anon_mb: med('listening_anon_mb'),
+  };
 }
 
 /** Per-figure median over the rounds (errors are summed); rps_rounds keeps each round's rps. */
