@@ -619,12 +619,15 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 
+/** The median of non-empty `values` (the mean of the middle two, to 0.1, for an even count). */
+function median(values: readonly number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : Math.round(((v[mid - 1]! + v[mid]!) / 2) * 10) / 10;
+}
+
 function medianFloor(fs: readonly NodeFloor[]): NodeFloor {
-  const med = (k: keyof NodeFloor) => {
-    const v = fs.map((f) => f[k]).sort((a, b) => a - b);
-    const mid = Math.floor(v.length / 2);
-    return v.length % 2 === 1 ? v[mid]! : Math.round(((v[mid - 1]! + v[mid]!) / 2) * 10) / 10;
-  };
+  const med = (k: keyof NodeFloor) => median(fs.map((f) => f[k]));
   return {
     bare_mb: med('bare_mb'),
     bare_anon_mb: med('bare_anon_mb'),
@@ -636,13 +639,8 @@ function medianFloor(fs: readonly NodeFloor[]): NodeFloor {
 /** Per-figure median over the rounds (errors are summed); rps_rounds keeps each round's rps. */
 function medianOf(ms: readonly Measured[]): Measured {
   const med = (k: keyof Measured): number | undefined => {
-    const v = ms
-      .map((m) => m[k])
-      .filter((x): x is number => typeof x === 'number')
-      .sort((a, b) => a - b);
-    if (v.length === 0) return undefined;
-    const mid = Math.floor(v.length / 2);
-    return v.length % 2 === 1 ? v[mid]! : Math.round(((v[mid - 1]! + v[mid]!) / 2) * 10) / 10;
+    const v = ms.map((m) => m[k]).filter((x): x is number => typeof x === 'number');
+    return v.length === 0 ? undefined : median(v);
   };
   const out: Measured = {
     rps: med('rps')!,
