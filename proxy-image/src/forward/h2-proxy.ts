@@ -38,6 +38,13 @@ const PREMATURE_RESET_MIN = 500;
 const UPSTREAM_RESETS_MAX = 200;
 // nghttp2 library error codes (errno of ERR_HTTP2_ERROR) -> weft_protocol_errors_total code. -902 is what
 // Node's own defences return: more invalid frames or refused streams than its limits allow.
+// Errors with which Node destroys a session over what the peer sent: nghttp2's own (ERR_HTTP2_ERROR, errno
+// above) and Node's invalid-frame limit (-902). (ERR_HTTP2_ERROR also covers the rare local failure to submit a
+// request; it is counted the same.) A failed connect has a negative errno too, so errno alone does not say.
+const PEER_PROTOCOL_ERRORS: ReadonlySet<string | undefined> = new Set([
+  'ERR_HTTP2_ERROR',
+  'ERR_HTTP2_TOO_MANY_INVALID_FRAMES',
+]);
 const SESSION_ERROR_CODES: ReadonlyMap<number, string> = new Map([
   [-505, 'h2-protocol-error'],
   [-902, 'h2-stream-abuse'],
@@ -73,6 +80,8 @@ interface Accepted {
 interface Pooled {
   readonly session: http2.ClientHttp2Session;
   resets: number;
+  /** The connection (and, to a peer proxy, its mTLS handshake) succeeded. */
+  connected: boolean;
 }
 
 /** Where one stream goes, decided by the router. */
@@ -250,18 +259,21 @@ export class H2Proxy {
         },
       },
     );
+    const pooled: Pooled = { session, resets: 0, connected: false };
+    session.once('connect', () => {
+      pooled.connected = true;
+    });
     session.on('error', (err: NodeJS.ErrnoException) => {
-      // An upstream that breaks the protocol: nghttp2 answered it with GOAWAY and closed the session (its
-      // streams get 502 upstream-reset). Counted as upstream-<code>, as HTTP/1 upstreams' bad responses are.
-      // A failed connect is no protocol error: it shows as 502 connect-failed.
-      if (err.code === 'ERR_HTTP2_ERROR')
+      // An upstream that breaks the protocol: Node answered it with GOAWAY and closed the session (its streams
+      // get 502 bad-response, see onStream). Counted as upstream-<code>, as HTTP/1 upstreams' malformed
+      // responses are. A failed connect is no protocol error: it shows as 502 connect-failed.
+      if (PEER_PROTOCOL_ERRORS.has(err.code))
         this.observer.protocolError(
           inbound ? 'inbound' : 'outbound',
           `upstream-${SESSION_ERROR_CODES.get(Number(err.errno)) ?? 'h2-error'}`,
         );
       this.log.debug({ err, target: target.key }, 'h2 upstream session error');
     });
-    const pooled: Pooled = { session, resets: 0 };
     const forget = () => {
       if (this.sessions.get(target.key) === pooled) this.sessions.delete(target.key);
     };
@@ -426,11 +438,16 @@ export class H2Proxy {
     });
     up.on('error', (err: NodeJS.ErrnoException) => {
       this.log.debug({ err }, 'h2 upstream stream error');
-      // ERR_HTTP2_ERROR: the upstream broke the protocol and nghttp2 closed its session (counted there), as
-      // HTTP/1 answers a malformed response: bad-response. Otherwise no response yet means no connection.
-      const broken = err.code === 'ERR_HTTP2_ERROR';
+      // The upstream broke the protocol and Node closed its session (counted there): bad-response, as HTTP/1
+      // answers a malformed response. A stream reset on a live connection (a malformed response at stream
+      // level, or the app's RST_STREAM) is upstream-reset; connect-failed only if the connection never came up.
+      const broken = PEER_PROTOCOL_ERRORS.has(err.code);
       if (!stream.headersSent && !stream.destroyed) {
-        const reason = broken ? 'bad-response' : status === 0 ? 'connect-failed' : 'upstream-reset';
+        const reason = broken
+          ? 'bad-response'
+          : status === 0 && !pooled.connected
+            ? 'connect-failed'
+            : 'upstream-reset';
         stream.respond({ ':status': 502, [REASON_HEADER]: reason }, { endStream: true });
         finish(502, null, reason, reason === 'connect-failed' ? 'connect-failure' : 'failure');
       } else {

@@ -325,44 +325,79 @@ describe('bad input', () => {
   }, 15_000);
 });
 
-test('an upstream that breaks the protocol: its session is closed, the request gets 502 bad-response, counted as upstream-h2-protocol-error', async () => {
-  // An h2c "app" that answers the proxy's preface with its SETTINGS, and what comes next (the request, or the
-  // ACK of its SETTINGS) with DATA on stream 0.
-  const broken = net.createServer((s) => {
-    s.on('error', () => undefined);
-    let reads = 0;
-    s.on('data', () => {
-      reads++;
-      if (reads === 1) s.write(frame(SETTINGS, 0, 0));
-      else if (reads === 2) s.write(frame(DATA, 0, 0, Buffer.from('x')));
+describe('an upstream that breaks HTTP/2', () => {
+  /** An h2c "app" that answers the proxy's preface with its SETTINGS and what comes next with `reply`. */
+  async function brokenApp(reply: Buffer[]): Promise<{ port: number; close: () => Promise<unknown> }> {
+    const server = net.createServer((s) => {
+      s.on('error', () => undefined);
+      let reads = 0;
+      s.on('data', () => {
+        reads++;
+        if (reads === 1) s.write(frame(SETTINGS, 0, 0));
+        else if (reads === 2) s.write(Buffer.concat(reply));
+      });
     });
-  });
-  const brokenPort = await listenLoopback(broken);
-  const p = await startProxyProcess({ config: config('broken', brokenPort), outboundDst: '10.96.0.30:80' });
-  try {
-    const count = async () =>
-      metricValue((await curl([`http://127.0.0.1:${p.admin}/metrics`])).body, 'weft_protocol_errors_total', {
-        direction: 'outbound',
-        code: 'upstream-h2-protocol-error',
-      }) ?? 0;
-    const session = connect(p.outbound);
-    expect(await get(session, '/')).toMatchObject({ status: 502, reason: 'bad-response' });
-    expect(
-      await waitFor('the upstream protocol error counted', async () =>
-        (await count()) > 0 ? count() : undefined,
-      ),
-    ).toBe(1);
-    // The client's session is not the broken one: it stays open and usable (a new upstream session is opened).
-    expect(await get(session, '/again')).toMatchObject({ status: 502, reason: 'bad-response' });
-    expect(
-      await waitFor('the second one counted', async () => ((await count()) > 1 ? count() : undefined)),
-    ).toBe(2);
-    session.close();
-  } finally {
-    await p.stop();
-    await new Promise((r) => broken.close(r));
+    const port = await listenLoopback(server);
+    return { port, close: () => new Promise((r) => server.close(r)) };
   }
-}, 30_000);
+  const HEADERS_200 = frame(HEADERS, END_HEADERS, 1, Buffer.from([0x88])); // :status 200 (static table)
+
+  test.each([
+    // [case, reason the client gets (null: the response head had gone out, so its stream just ends early),
+    // counted as, what the app sends after the request]
+    ['DATA on stream 0', 'bad-response', 'upstream-h2-protocol-error', [frame(DATA, 0, 0, Buffer.from('x'))]],
+    [
+      'more invalid (empty) DATA frames than Node allows, after the response head',
+      null,
+      'upstream-h2-stream-abuse',
+      [HEADERS_200, ...Array.from({ length: 1100 }, () => frame(DATA, 0, 1))],
+    ],
+    [
+      'RST_STREAM on the request',
+      'upstream-reset',
+      null,
+      [frame(RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 1]))],
+    ],
+  ] as const)(
+    '%s: the client gets %s, counted as %s',
+    async (_case, reason, counted, reply) => {
+      const app = await brokenApp([...reply]);
+      const p = await startProxyProcess({ config: config('broken', app.port), outboundDst: '10.96.0.30:80' });
+      try {
+        const upstreamErrors = async () => {
+          const text = (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
+          return text
+            .split('\n')
+            .filter((l) => l.startsWith('weft_protocol_errors_total{') && l.includes('code="upstream-'));
+        };
+        const session = connect(p.outbound);
+        const res = await get(session, '/').catch(() => null);
+        if (reason === null) expect(res === null || res.status === 200).toBe(true);
+        else expect(res).toMatchObject({ status: 502, reason });
+        if (counted === null) {
+          // A stream reset on a live connection is no protocol error of the session.
+          await new Promise((r) => setTimeout(r, 500));
+          expect(await upstreamErrors()).toEqual([]);
+        } else {
+          const lines = await waitFor('the upstream protocol error counted', async () => {
+            const l = await upstreamErrors();
+            return l.length > 0 ? l : undefined;
+          });
+          expect(lines).toHaveLength(1);
+          expect(lines[0]).toContain(`code="${counted}"`);
+          expect(lines[0]).toMatch(/ 1$/);
+        }
+        // The client's own session with the proxy stays open.
+        expect(session.closed || session.destroyed).toBe(false);
+        session.close();
+      } finally {
+        await p.stop();
+        await app.close();
+      }
+    },
+    30_000,
+  );
+});
 
 test('SIGTERM: the client gets GOAWAY(NO_ERROR), the stream in flight completes, the proxy exits 0', async () => {
   const p = await startProxy();
