@@ -8,7 +8,7 @@
 //
 // --no-maglev: V8's mid-tier optimizing compiler stays off; hot code goes from the baseline tier straight to
 // TurboFan. Maglev compiles during startup and under load, and the pages of the node binary its code lives in
-// were 2 MB of every proxy's RSS: idle 57.3 -> 55.4 MB, the mTLS pair under load 82 -> 79 MB per proxy, with
-// user CPU per request unchanged (single hop 5.4-5.9 against 5.3-5.7 us; two interleaved rounds each way of
-// `node bench/proxy/run.ts --only weft,weft-pair-mtls`, 2026-11-23).
+// were 2 MB of every proxy's RSS: idle 57.3 -> 55.3 MB, the mTLS pair under load 82 -> 79 MB per proxy, with
+// user CPU per request unchanged within noise (three interleaved rounds each way on weft, weft-tcp, weft-h2 and the
+// h2 pair, 2026-11-23; the numbers are in docs/proxy.md).
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--no-maglev'];

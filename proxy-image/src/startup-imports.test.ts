@@ -30,9 +30,14 @@ describe('the standalone proxy bundle (proxy-image/src/main.ts)', () => {
     );
     expect(statics.filter((p) => LAZY.includes(p))).toEqual([]);
     // An ESM import of node:fs makes Node build its facade, which reads every export: fs.promises, and with it
-    // readline and the REPL history module (0.5 MB). CommonJS require() and getBuiltinModule do not.
+    // readline and the REPL history module (0.5 MB). CommonJS require() and getBuiltinModule do not. node:fs/promises
+    // loads readline by itself, however it is imported.
+    const FS = ['node:fs', 'fs'];
+    const FS_PROMISES = ['node:fs/promises', 'fs/promises'];
     const esmFs = Object.values(result.metafile.outputs).flatMap((o) =>
-      o.imports.filter((i) => i.kind === 'import-statement' && (i.path === 'node:fs' || i.path === 'fs')),
+      o.imports.filter(
+        (i) => (i.kind === 'import-statement' && FS.includes(i.path)) || FS_PROMISES.includes(i.path),
+      ),
     );
     expect(esmFs).toEqual([]);
     expect(statics).toContain('node:net'); // the check sees the bundle's imports at all

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
 import {
   curl,
+  listenLoopback,
   makePki,
   metricValue,
   type Pki,
@@ -248,10 +249,9 @@ describe('HTTP over mTLS', () => {
           catcher.close();
         });
       });
-      catcher.listen(0, '127.0.0.1', () => {
-        const port = (catcher.address() as net.AddressInfo).port;
-        tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['weft.http1'] }).on('error', () => undefined);
-      });
+      void listenLoopback(catcher).then((port) =>
+        tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['weft.http1'] }).on('error', () => undefined),
+      );
     });
     const mangled = Buffer.from(hello);
     mangled.writeUInt16BE(0x0000, 9); // legacy_version of the handshake body
