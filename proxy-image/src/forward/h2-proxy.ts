@@ -36,15 +36,15 @@ const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
 const PREMATURE_RESET_MS = 1000;
 const PREMATURE_RESET_MIN = 500;
 const UPSTREAM_RESETS_MAX = 200;
-// nghttp2 library error codes (errno of ERR_HTTP2_ERROR) -> weft_protocol_errors_total code. -902 is what
-// Node's own defences return: more invalid frames or refused streams than its limits allow.
-// Errors with which Node destroys a session over what the peer sent: nghttp2's own (ERR_HTTP2_ERROR, errno
-// above) and Node's invalid-frame limit (-902). (ERR_HTTP2_ERROR also covers the rare local failure to submit a
-// request; it is counted the same.) A failed connect has a negative errno too, so errno alone does not say.
+// Errors with which Node destroys a session over what the peer sent: nghttp2's own (ERR_HTTP2_ERROR) and Node's
+// invalid-frame limit (ERR_HTTP2_TOO_MANY_INVALID_FRAMES). (ERR_HTTP2_ERROR also covers the rare local failure to
+// submit a request; it is counted the same.) A failed connect has a negative errno too, so errno alone does not say.
 const PEER_PROTOCOL_ERRORS: ReadonlySet<string | undefined> = new Set([
   'ERR_HTTP2_ERROR',
   'ERR_HTTP2_TOO_MANY_INVALID_FRAMES',
 ]);
+// Their errno -> weft_protocol_errors_total code. -902 is what Node's own defences return: more invalid frames
+// or refused streams than its limits allow.
 const SESSION_ERROR_CODES: ReadonlyMap<number, string> = new Map([
   [-505, 'h2-protocol-error'],
   [-902, 'h2-stream-abuse'],
@@ -76,12 +76,11 @@ interface Accepted {
   cancelled: number;
 }
 
-/** A pooled upstream session and the cancellations sent on it. */
+/** A pooled upstream session (under its target's key) and the cancellations sent on it. */
 interface Pooled {
+  readonly key: string;
   readonly session: http2.ClientHttp2Session;
   resets: number;
-  /** The connection (and, to a peer proxy, its mTLS handshake) succeeded. */
-  connected: boolean;
 }
 
 /** Where one stream goes, decided by the router. */
@@ -259,10 +258,7 @@ export class H2Proxy {
         },
       },
     );
-    const pooled: Pooled = { session, resets: 0, connected: false };
-    session.once('connect', () => {
-      pooled.connected = true;
-    });
+    const pooled: Pooled = { key: target.key, session, resets: 0 };
     session.on('error', (err: NodeJS.ErrnoException) => {
       // An upstream that breaks the protocol: Node answered it with GOAWAY and closed the session (its streams
       // get 502 bad-response, see onStream). Counted as upstream-<code>, as HTTP/1 upstreams' malformed
@@ -274,9 +270,7 @@ export class H2Proxy {
         );
       this.log.debug({ err, target: target.key }, 'h2 upstream session error');
     });
-    const forget = () => {
-      if (this.sessions.get(target.key) === pooled) this.sessions.delete(target.key);
-    };
+    const forget = () => this.forget(pooled);
     session.on('close', forget);
     session.on('goaway', forget);
     session.setTimeout(60_000, () => session.close());
@@ -284,11 +278,16 @@ export class H2Proxy {
     return pooled;
   }
 
+  /** Takes a session out of the pool (new streams get a new one), if it is still the pooled one. */
+  private forget(pooled: Pooled): void {
+    if (this.sessions.get(pooled.key) === pooled) this.sessions.delete(pooled.key);
+  }
+
   /** Cancels an upstream stream; retires its session (gracefully) once it carried UPSTREAM_RESETS_MAX. */
   private cancelUpstream(up: http2.ClientHttp2Stream, pooled: Pooled): void {
     up.close(NGHTTP2_CANCEL);
     if (++pooled.resets < UPSTREAM_RESETS_MAX) return;
-    for (const [key, p] of this.sessions) if (p === pooled) this.sessions.delete(key);
+    this.forget(pooled);
     if (!pooled.session.closed) pooled.session.close();
   }
 
@@ -445,7 +444,7 @@ export class H2Proxy {
       if (!stream.headersSent && !stream.destroyed) {
         const reason = broken
           ? 'bad-response'
-          : status === 0 && !pooled.connected
+          : status === 0 && pooled.session.connecting
             ? 'connect-failed'
             : 'upstream-reset';
         stream.respond({ ':status': 502, [REASON_HEADER]: reason }, { endStream: true });

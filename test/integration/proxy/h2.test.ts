@@ -399,6 +399,22 @@ describe('an upstream that breaks HTTP/2', () => {
   );
 });
 
+test('an upstream that refuses the connection: 502 connect-failed, no protocol error counted', async () => {
+  const dead = net.createServer();
+  const port = await listenLoopback(dead);
+  await new Promise((r) => dead.close(r));
+  const p = await startProxyProcess({ config: config('refused', port), outboundDst: '10.96.0.30:80' });
+  try {
+    const session = connect(p.outbound);
+    expect(await get(session, '/')).toMatchObject({ status: 502, reason: 'connect-failed' });
+    const text = (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
+    expect(text.split('\n').filter((l) => l.includes('code="upstream-'))).toEqual([]);
+    session.close();
+  } finally {
+    await p.stop();
+  }
+}, 30_000);
+
 test('SIGTERM: the client gets GOAWAY(NO_ERROR), the stream in flight completes, the proxy exits 0', async () => {
   const p = await startProxy();
   const session = connect(p.outbound);
