@@ -171,9 +171,14 @@ function get(
   });
 }
 
-async function metrics(): Promise<string> {
-  return (await curl([`http://127.0.0.1:${proxy.admin}/metrics`])).body;
+async function metrics(p: ProxyProcess = proxy): Promise<string> {
+  return (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
 }
+/** The weft_protocol_errors_total lines of p whose code is an upstream's (upstream-*). */
+const upstreamErrors = async (p: ProxyProcess) =>
+  (await metrics(p))
+    .split('\n')
+    .filter((l) => l.startsWith('weft_protocol_errors_total{') && l.includes('code="upstream-'));
 const errors = (text: string, code: string) =>
   metricValue(text, 'weft_protocol_errors_total', { direction: 'outbound', code }) ?? 0;
 
@@ -364,12 +369,6 @@ describe('an upstream that breaks HTTP/2', () => {
       const app = await brokenApp([...reply]);
       const p = await startProxyProcess({ config: config('broken', app.port), outboundDst: '10.96.0.30:80' });
       try {
-        const upstreamErrors = async () => {
-          const text = (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
-          return text
-            .split('\n')
-            .filter((l) => l.startsWith('weft_protocol_errors_total{') && l.includes('code="upstream-'));
-        };
         const session = connect(p.outbound);
         const res = await get(session, '/').catch(() => null);
         if (reason === null) expect(res === null || res.status === 200).toBe(true);
@@ -377,10 +376,10 @@ describe('an upstream that breaks HTTP/2', () => {
         if (counted === null) {
           // A stream reset on a live connection is no protocol error of the session.
           await new Promise((r) => setTimeout(r, 500));
-          expect(await upstreamErrors()).toEqual([]);
+          expect(await upstreamErrors(p)).toEqual([]);
         } else {
           const lines = await waitFor('the upstream protocol error counted', async () => {
-            const l = await upstreamErrors();
+            const l = await upstreamErrors(p);
             return l.length > 0 ? l : undefined;
           });
           expect(lines).toHaveLength(1);
@@ -407,8 +406,7 @@ test('an upstream that refuses the connection: 502 connect-failed, no protocol e
   try {
     const session = connect(p.outbound);
     expect(await get(session, '/')).toMatchObject({ status: 502, reason: 'connect-failed' });
-    const text = (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
-    expect(text.split('\n').filter((l) => l.includes('code="upstream-'))).toEqual([]);
+    expect(await upstreamErrors(p)).toEqual([]);
     session.close();
   } finally {
     await p.stop();
