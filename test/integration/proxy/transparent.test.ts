@@ -10,7 +10,16 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createNetns, linkNetns, type TestNetns } from '../netns.ts';
-import { makePki, metricValue, type Pki, proxyConfig, removeTmpDirs, spiffe, tmpDir } from './harness.ts';
+import {
+  makePki,
+  metricValue,
+  type Pki,
+  proxyConfig,
+  removeTmpDirs,
+  spiffe,
+  tmpDir,
+  waitFor,
+} from './harness.ts';
 
 const PROXY_UID = 2102;
 const CLIENT_IP = '10.253.0.1';
@@ -121,6 +130,25 @@ beforeAll(async () => {
       endpoints: [{ address: SERVER_IP, port: APP_PORT, identity: SERVER_ID }],
     },
   ]);
+  // Both proxies ready (certificate and config loaded) and the app listening, so the first request measures the
+  // mesh, not start-up: before that, the client's proxy answers 502 itself and counts a failed request.
+  const succeeds = (ns: TestNetns, cmd: string, args: string[]) => () =>
+    ns.exec(cmd, args).then(
+      (out) => out,
+      () => undefined,
+    );
+  for (const ns of [client, server])
+    await waitFor(
+      `${ns.name}: proxy ready`,
+      succeeds(ns, 'curl', ['-sSf', 'http://127.0.0.1:15190/ready']),
+      30_000,
+    );
+  await waitFor(
+    'app listening',
+    async () =>
+      ((await succeeds(server, 'ss', ['-Hltn', `sport = :${APP_PORT}`])()) ?? '').trim() || undefined,
+    30_000,
+  );
 }, 60_000);
 
 afterAll(async () => {
