@@ -27,6 +27,8 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+      // Raises the default timeout of every hook and test here (a project's own testTimeout is ignored by Jest).
+      setupFilesAfterEnv: ['<rootDir>/test/e2e/timeout.ts'],
       testPathIgnorePatterns: ignore,
     },
   ],
