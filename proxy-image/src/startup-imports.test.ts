@@ -41,5 +41,10 @@ describe('the standalone proxy bundle (proxy-image/src/main.ts)', () => {
     );
     expect(esmFs).toEqual([]);
     expect(statics).toContain('node:net'); // the check sees the bundle's imports at all
+    // Dependencies that run at load and that the proxy does not use: @opentelemetry/api (prom-client's CPU
+    // metric, for exemplars) cost 1.3 MB of idle RSS; proxy-metrics.ts counts CPU itself.
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.filter((f) => f.includes('node_modules/@opentelemetry/'))).toEqual([]);
+    expect(inputs.some((f) => f.includes('node_modules/prom-client/'))).toBe(true);
   });
 });

@@ -92,22 +92,8 @@ abstract class Family<S extends { labels: Labels }> {
   abstract get(): Promise<FamilySnapshot>;
 }
 
-export class CounterFamily extends Family<ScalarSeries> {
-  readonly type = 'counter' as const;
-
-  with(key: string, labels: Labels): ScalarSeries {
-    return this.getOrCreate(key, labels, (l) => new ScalarSeries(l));
-  }
-
-  async get(): Promise<FamilySnapshot> {
-    const values: FamilySnapshot['values'] = [];
-    for (const s of this.series.values()) values.push({ labels: s.labels, value: s.value });
-    return { name: this.name, help: this.help, type: 'counter', values, aggregator: 'sum' };
-  }
-}
-
-export class GaugeFamily extends Family<ScalarSeries> {
-  readonly type = 'gauge' as const;
+/** Counters and gauges: one number per label set. */
+abstract class ScalarFamily extends Family<ScalarSeries> {
   private readonly compute: ((s: ScalarSeries) => number) | null;
 
   /** `compute`, when given, derives each series' value at scrape time. */
@@ -120,12 +106,28 @@ export class GaugeFamily extends Family<ScalarSeries> {
     return this.getOrCreate(key, labels, (l) => new ScalarSeries(l));
   }
 
-  async get(): Promise<FamilySnapshot> {
+  protected values(): FamilySnapshot['values'] {
     const values: FamilySnapshot['values'] = [];
     for (const s of this.series.values()) {
       values.push({ labels: s.labels, value: this.compute === null ? s.value : this.compute(s) });
     }
-    return { name: this.name, help: this.help, type: 'gauge', values, aggregator: 'omit' };
+    return values;
+  }
+}
+
+export class CounterFamily extends ScalarFamily {
+  readonly type = 'counter' as const;
+
+  async get(): Promise<FamilySnapshot> {
+    return { name: this.name, help: this.help, type: 'counter', values: this.values(), aggregator: 'sum' };
+  }
+}
+
+export class GaugeFamily extends ScalarFamily {
+  readonly type = 'gauge' as const;
+
+  async get(): Promise<FamilySnapshot> {
+    return { name: this.name, help: this.help, type: 'gauge', values: this.values(), aggregator: 'omit' };
   }
 }
 

@@ -285,5 +285,12 @@ describe('ProxyMetrics', () => {
       expect(text).toContain(`# TYPE ${name} `);
     }
     expect(text).not.toContain('nodejs_gc_duration_seconds');
+    // CPU, counted by the proxy itself (not prom-client's module, which loads @opentelemetry/api).
+    const cpu = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    const [user, system, total] = ['user_', 'system_', ''].map((k) => cpu(`process_cpu_${k}seconds_total`));
+    expect(user).toBeGreaterThan(0);
+    expect(system).toBeGreaterThan(0);
+    expect(total).toBeGreaterThanOrEqual(user! + system!);
+    expect(text).toContain('# TYPE process_cpu_seconds_total counter');
   });
 });
