@@ -174,6 +174,10 @@ export class MeshTls implements MeshConnector {
       this.pending.delete(key);
       cb.onFail('tls-handshake', 'connection closed before the handshake completed');
     });
+    // The TLS socket takes allowHalfOpen from this one. With it, a client that sends its hello and then its
+    // FIN leaves the handshake waiting for the 10 s timeout; without it, the end fails the handshake at once.
+    // Half-close is given back once the handshake is done (secureConnection), for opaque TCP over mTLS.
+    socket.allowHalfOpen = false;
     this.server.emit('connection', socket);
   }
 
@@ -218,6 +222,7 @@ export class MeshTls implements MeshConnector {
         s.destroy();
         return;
       }
+      s.allowHalfOpen = true;
       cb.onReady(s, id, alpn as MeshAlpn);
     });
     server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
