@@ -253,6 +253,9 @@ try {
     const before = seen.map((v) => v!.version);
     const start = Date.now();
     if (r >= 0) starts.push(start);
+    // 10..89 and round again: each round differs from the one before, for any number of rounds (a weight
+    // that went below 0 was refused by the CRD's validation past 90 rounds).
+    const w = 10 + ((r + 80) % 80);
     await custom.patchNamespacedCustomObject(
       {
         group: 'split.smi-spec.io',
@@ -263,8 +266,8 @@ try {
         body: {
           spec: {
             backends: [
-              { service: 'svc0', weight: 10 + r },
-              { service: 'svc1', weight: 90 - r },
+              { service: 'svc0', weight: w },
+              { service: 'svc1', weight: 100 - w },
             ],
           },
         },
