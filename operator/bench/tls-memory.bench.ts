@@ -3,7 +3,8 @@
 // a child process (and an HTTPS server that takes each connection over with HTTP Upgrade, the way a stream can
 // shed the HTTP objects); this process opens N connections to it, the server writes one message of B bytes to each,
 // and the child reports its RSS before and after. No mesh code: this is Node's and OpenSSL's share (the SSL
-// object, its record buffers, the TLSWrap BIOs, and for HTTPS the parser and response objects).
+// object, its record buffers, the TLSWrap BIOs, and for HTTPS the parser and response objects). The last kind is
+// the operator's: an upgraded stream whose client presented a certificate.
 //   node operator/bench/tls-memory.bench.ts [connections=2000]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,7 +20,15 @@ const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status
 if (process.argv[2] === 'server') {
   // Child: serve; print the port, then "rss <kB>" whenever asked on stdin.
   const [kind, bytes, key, cert] = process.argv.slice(3) as [string, string, string, string];
-  const opts = { key: readFileSync(key), cert: readFileSync(cert), minVersion: 'TLSv1.3' as const };
+  // https-upgrade-mtls: as the operator's control plane, the client must present a certificate (here the
+  // server's own self-signed one, which is also the CA), which the connection then holds.
+  const mtls = kind === 'https-upgrade-mtls';
+  const opts = {
+    key: readFileSync(key),
+    cert: readFileSync(cert),
+    minVersion: 'TLSv1.3' as const,
+    ...(mtls ? { requestCert: true, rejectUnauthorized: true, ca: readFileSync(cert) } : {}),
+  };
   const payload = Buffer.alloc(Number(bytes), 'x');
   const server =
     kind === 'tls'
@@ -30,7 +39,7 @@ if (process.argv[2] === 'server') {
         });
   // https-upgrade: the HTTPS server takes the stream over with HTTP Upgrade (101), then writes on the bare
   // TLS socket, so no parser, request or response object stays attached to the connection.
-  if (kind === 'https-upgrade')
+  if (kind.startsWith('https-upgrade'))
     server.on('upgrade', (_req, socket) => {
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`,
@@ -68,8 +77,16 @@ if (process.argv[2] === 'server') {
     { stdio: 'ignore' },
   );
   const secureContext = tls.createSecureContext({ ca: readFileSync(cert) });
+  const clientCertContext = tls.createSecureContext({
+    ca: readFileSync(cert),
+    key: readFileSync(key),
+    cert: readFileSync(cert),
+  });
 
-  async function measure(kind: 'tls' | 'https' | 'https-upgrade', bytes: number): Promise<number> {
+  async function measure(
+    kind: 'tls' | 'https' | 'https-upgrade' | 'https-upgrade-mtls',
+    bytes: number,
+  ): Promise<number> {
     const child = spawn(process.execPath, [import.meta.filename, 'server', kind, String(bytes), key, cert], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -89,9 +106,14 @@ if (process.argv[2] === 'server') {
           { length: Math.min(100, n - p) },
           () =>
             new Promise<void>((resolve, reject) => {
-              const s = tls.connect({ port, host: '127.0.0.1', secureContext, servername: 'localhost' });
+              const s = tls.connect({
+                port,
+                host: '127.0.0.1',
+                secureContext: kind === 'https-upgrade-mtls' ? clientCertContext : secureContext,
+                servername: 'localhost',
+              });
               s.write(
-                kind === 'https-upgrade'
+                kind.startsWith('https-upgrade')
                   ? `GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`
                   : 'GET / HTTP/1.0\r\nHost: localhost\r\n\r\n',
               );
@@ -110,7 +132,7 @@ if (process.argv[2] === 'server') {
   }
 
   const rows: string[] = [];
-  for (const kind of ['tls', 'https', 'https-upgrade'] as const) {
+  for (const kind of ['tls', 'https', 'https-upgrade', 'https-upgrade-mtls'] as const) {
     for (const bytes of [100, 16_384]) {
       rows.push(
         `${kind} server, one ${bytes}-byte message per connection: ${await measure(kind, bytes)} KB RSS each`,
