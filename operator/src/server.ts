@@ -325,7 +325,9 @@ interface StreamOut {
   end(): unknown;
   destroy(): unknown;
   readonly destroyed: boolean;
+  readonly writableEnded: boolean;
   once(event: 'close', cb: () => void): unknown;
+  on(event: 'error', cb: (err: Error) => void): unknown;
 }
 
 function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOut): void {
@@ -338,8 +340,12 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOu
   });
   // Already closed: the client went away before the subscription.
   if (out.destroyed) return;
+  // A write after end() would make a chunked response emit an error with no listener, which crashes the
+  // process: the writer stops instead (its queue counts as flushed), and late errors are absorbed here.
+  out.on('error', (err) => d.log.debug({ pod: s.podKey, err: err.message }, 'config stream error'));
   const paced = new PacedWriter((piece, done) => {
-    out.write(piece, done);
+    if (out.writableEnded || out.destroyed) done(new Error('config stream ended'));
+    else out.write(piece, done);
   });
   unsubscribe = d.hub.subscribe(
     s.podKey,
@@ -353,8 +359,16 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOu
     },
     { since: s.since, acceptPatch: s.acceptPatch },
   );
-  // The stream ends with the client certificate: the proxy reconnects with its renewed one.
-  expiry = setTimeout(() => out.end(), Math.max(0, Date.parse(s.cert.validTo) - Date.now()));
+  // The stream ends with the client certificate: the proxy reconnects with its renewed one. The subscription
+  // ends first, so no update is queued behind the end; a config still being written is cut (the proxy drops
+  // the partial line and resumes from the version it has).
+  expiry = setTimeout(
+    () => {
+      unsubscribe();
+      out.end();
+    },
+    Math.max(0, Date.parse(s.cert.validTo) - Date.now()),
+  );
   expiry.unref();
 }
 

@@ -1,0 +1,163 @@
+// The operator's config stream server (operator/src/server.ts) on real mTLS sockets on loopback, in this
+// process: what happens to a stream when the client certificate it was opened with expires while a large config
+// is still on its way.
+import { generateKeyPairSync } from 'node:crypto';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import { CONFIG_PATH } from '../../../crds/control-plane/types.ts';
+import { ProxyConfigCompiler } from '../../../operator/src/compiler/compile.ts';
+import { pod, put, service, slice, snapshot, split } from '../../../operator/src/compiler/fixtures.ts';
+import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
+import {
+  CertificateAuthority,
+  generateIssuer,
+  generateTrustAnchor,
+  keyToPem,
+  spiffeIdFor,
+} from '../../../operator/src/identity/index.ts';
+import { OperatorMetrics } from '../../../operator/src/metrics.ts';
+import { createControlPlaneServer } from '../../../operator/src/server.ts';
+
+const TD = 'cluster.local';
+const anchor = generateTrustAnchor(TD);
+const ca = new CertificateAuthority(
+  { anchors: [anchor.cert], issuer: generateIssuer(anchor, TD) },
+  { trustDomain: TD },
+);
+const LEAF_MS = 24 * 3600 * 1000;
+
+function keyPair() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return {
+    key: keyToPem(privateKey),
+    csr: { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
+  };
+}
+
+/** A client certificate for shop/frontend that expires `inMs` from now (issued as if a day earlier). */
+function clientCert(inMs: number) {
+  const k = keyPair();
+  const issued = ca.issueVerified(
+    k.csr,
+    spiffeIdFor(TD, 'shop', 'frontend'),
+    new Date(Date.now() - LEAF_MS + inMs),
+  );
+  return { key: k.key, cert: issued.certificateChain, notAfter: issued.notAfter };
+}
+
+// A mesh large enough that its config (about 13 MB) cannot all sit in loopback socket buffers (an 8,000-service
+// config, 3.5 MB, did: the whole of it was written before the certificate expired).
+const s = snapshot();
+const SERVICES = 30000;
+const ip = (i: number) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+for (let i = 0; i < SERVICES; i++) {
+  const svc = service('shop', `svc${i}`, ip(i));
+  put(s.services, svc);
+  put(s.endpointSlices, slice(svc, [[`p${i}`, `10.244.${(i >> 8) & 255}.${i & 255}`]]));
+}
+put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.250.0.1'));
+const compiler = new ProxyConfigCompiler();
+const weights = (w: number) => {
+  put(
+    s.trafficSplits,
+    split('shop', 'root', 'svc0', [
+      ['svc0', w],
+      ['svc1', 100 - w],
+    ]),
+  );
+  return compiler.compile(s).proxies;
+};
+
+const hub = new ConfigHub({ writeTimeoutMs: 60_000 });
+let configBytes = 0;
+let server: https.Server;
+let port = 0;
+
+beforeAll(async () => {
+  const first = weights(50);
+  configBytes = first.get('shop/frontend-1')!.chunks.reduce((n, c) => n + Buffer.byteLength(c), 0);
+  hub.publish(first);
+  const k = keyPair();
+  const serving = ca.issueServing(
+    k.csr,
+    spiffeIdFor(TD, 'weft', 'weft-operator'),
+    ['localhost'],
+    ['127.0.0.1'],
+  );
+  server = createControlPlaneServer({
+    ca,
+    serving: { certChain: serving.certificateChain, key: k.key },
+    hub,
+    pod: (key) => s.pods.get(key),
+    reviewToken: () => Promise.reject(new Error('not used')),
+    metrics: new OperatorMetrics(),
+    log: pino({ level: 'silent' }),
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+}, 60_000);
+
+afterAll(async () => {
+  hub.close();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+/** Opens the chunked (non-upgraded) stream with a certificate; resolves with the response, paused. */
+function openStream(cert: { key: string; cert: string }) {
+  return new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    const req = https.request({
+      host: '127.0.0.1',
+      port,
+      path: `${CONFIG_PATH}?pod=shop/frontend-1`,
+      key: cert.key,
+      cert: cert.cert,
+      ca: ca.trustAnchorsPem,
+      checkServerIdentity: () => undefined,
+      agent: false,
+    });
+    req.on('response', (res) => {
+      res.pause();
+      resolve(res);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a stream whose client certificate expires mid-config ends; updates meanwhile are not written after its end', async () => {
+  const cert = clientCert(2500);
+  const res = await openStream(cert);
+  expect(res.statusCode).toBe(200);
+  // The client reads nothing: the first config (megabytes) stays on its way past the certificate's expiry.
+  await new Promise((r) => setTimeout(r, Math.max(0, cert.notAfter.getTime() - Date.now()) + 500));
+  // A change for this pod after the stream was ended at expiry, while its first config is still being written.
+  hub.publish(weights(20));
+  let bytes = 0;
+  res.on('data', (d: Buffer) => {
+    bytes += d.length;
+  });
+  res.resume();
+  await new Promise<void>((resolve) => {
+    res.on('close', () => resolve());
+    res.on('error', () => resolve());
+  });
+  // Part of the first config, not all of it, and nothing after the end. Before the fix, the writer went on
+  // writing the config after end(): the response emitted 'write after end' with no listener, which failed this
+  // file as it crashed the operator.
+  await new Promise((r) => setTimeout(r, 200));
+  expect(bytes).toBeGreaterThan(0);
+  expect(bytes).toBeLessThan(configBytes);
+  // The server is fine: a stream with a valid certificate gets the current config.
+  const again = await openStream(clientCert(LEAF_MS - 60_000));
+  let first = '';
+  again.on('data', (d: Buffer) => {
+    first += d.toString('latin1', 0, Math.min(d.length, 200));
+  });
+  again.resume();
+  await new Promise<void>((resolve) => again.once('data', () => resolve()));
+  expect(first).toContain('"type"');
+  again.destroy();
+}, 60_000);
