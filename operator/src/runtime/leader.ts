@@ -79,11 +79,28 @@ export interface LeaderElectorOptions {
   leaseDurationSeconds?: number;
   /** How often the leader renews; must be well under the duration. */
   renewIntervalMs?: number;
-  /** How often a follower retries. */
+  /**
+   * How long after its last successful renewal a leader keeps leading without another (default two thirds of
+   * the lease duration, as client-go's renewDeadline): leadership ends then, before any other replica may
+   * take the lease, whether the renewals failed or never answered.
+   */
+  renewDeadlineMs?: number;
+  /** How often a follower retries, and a leader whose renewal failed. */
   retryIntervalMs?: number;
+  /** A lease request that has not answered by then counts as failed (default half the renew deadline). */
+  requestTimeoutMs?: number;
   log: Logger;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
+}
+
+/** Rejects when `p` has not settled within `ms`; `p` itself is left to finish on its own. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Runs until stopped: acquires, renews, and gives up leadership when a renewal cannot be made in time. */
@@ -91,13 +108,23 @@ export class LeaderElector {
   readonly #store: LeaseStore;
   readonly #o: Required<LeaderElectorOptions>;
   #leading = false;
-  #lastRenew = 0;
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
+  /** Ends leadership at #lastRenew + renewDeadlineMs unless a renewal moves it. */
+  #deadline: NodeJS.Timeout | null = null;
 
   constructor(store: LeaseStore, opts: LeaderElectorOptions) {
     this.#store = store;
-    this.#o = { leaseDurationSeconds: 15, renewIntervalMs: 5_000, retryIntervalMs: 2_000, ...opts };
+    const durationMs = (opts.leaseDurationSeconds ?? 15) * 1000;
+    const renewDeadlineMs = opts.renewDeadlineMs ?? Math.floor((durationMs * 2) / 3);
+    this.#o = {
+      leaseDurationSeconds: 15,
+      renewIntervalMs: 5_000,
+      retryIntervalMs: 2_000,
+      requestTimeoutMs: Math.max(100, Math.floor(renewDeadlineMs / 2)),
+      ...opts,
+      renewDeadlineMs,
+    };
   }
 
   get leading(): boolean {
@@ -110,37 +137,57 @@ export class LeaderElector {
 
   async #tick(): Promise<void> {
     if (this.#stopped) return;
+    let renewed = false;
     try {
-      const observed = await this.#store.get();
-      const d = decideLease(observed, this.#o.identity, new Date(), this.#o.leaseDurationSeconds);
+      const t = this.#o.requestTimeoutMs;
+      const observed = await within(this.#store.get(), t, 'lease read');
+      const now = new Date();
+      const d = decideLease(observed, this.#o.identity, now, this.#o.leaseDurationSeconds);
       if (d.action === 'wait') {
         this.#lose('another replica holds the lease');
-      } else if (await this.#store.write(d.next)) {
-        this.#lastRenew = Date.now();
-        if (!this.#leading) {
-          this.#leading = true;
-          this.#o.log.info({ identity: this.#o.identity, action: d.action }, 'became leader');
-          this.#o.onStartedLeading();
-        }
+      } else if (await within(this.#store.write(d.next), t, 'lease write')) {
+        renewed = true;
+        if (!this.#stopped) this.#renewedAt(now.getTime(), d.action);
       } else {
         this.#lose('lease write conflicted');
       }
     } catch (err) {
       this.#o.log.warn({ err: (err as Error).message }, 'lease request failed');
-      // Keep leading only while the last successful renewal is still inside the lease duration (minus margin).
-      if (this.#leading && Date.now() - this.#lastRenew > this.#o.leaseDurationSeconds * 1000 * 0.8) {
-        this.#lose('could not renew the lease in time');
-      }
     }
     if (this.#stopped) return;
-    this.#timer = setTimeout(
-      () => void this.#tick(),
-      this.#leading ? this.#o.renewIntervalMs : this.#o.retryIntervalMs,
-    );
+    // A leader whose renewal failed retries sooner than its renew interval, so that one slow answer does not
+    // use up the deadline.
+    const o = this.#o;
+    const next = !this.#leading
+      ? o.retryIntervalMs
+      : renewed
+        ? o.renewIntervalMs
+        : Math.min(o.retryIntervalMs, Math.floor(o.renewIntervalMs / 2));
+    this.#timer = setTimeout(() => void this.#tick(), next);
     this.#timer.unref();
   }
 
+  /** The lease was written with renewTime `at` (the time written into it, not when the write answered). */
+  #renewedAt(at: number, action: string): void {
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    const left = at + this.#o.renewDeadlineMs - Date.now();
+    if (left <= 0) {
+      // Written, but the answer came too late to lead on it safely; the next tick renews again.
+      this.#lose('could not renew the lease in time');
+      return;
+    }
+    this.#deadline = setTimeout(() => this.#lose('could not renew the lease in time'), left);
+    this.#deadline.unref();
+    if (!this.#leading) {
+      this.#leading = true;
+      this.#o.log.info({ identity: this.#o.identity, action }, 'became leader');
+      this.#o.onStartedLeading();
+    }
+  }
+
   #lose(why: string): void {
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    this.#deadline = null;
     if (!this.#leading) return;
     this.#leading = false;
     this.#o.log.warn({ identity: this.#o.identity, why }, 'lost leadership');
@@ -151,12 +198,17 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
-    if (!this.#leading) return;
+    const wasLeading = this.#leading;
     this.#lose('stopping');
+    if (!wasLeading) return;
     try {
-      const observed = await this.#store.get();
+      const observed = await within(this.#store.get(), this.#o.requestTimeoutMs, 'lease read');
       if (observed?.holderIdentity === this.#o.identity) {
-        await this.#store.write({ ...observed, holderIdentity: null, renewTime: null });
+        await within(
+          this.#store.write({ ...observed, holderIdentity: null, renewTime: null }),
+          this.#o.requestTimeoutMs,
+          'lease write',
+        );
       }
     } catch (err) {
       this.#o.log.warn({ err: (err as Error).message }, 'could not release the lease');

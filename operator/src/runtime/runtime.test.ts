@@ -1,6 +1,6 @@
-import { describe, expect, test } from '@jest/globals';
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { pino } from 'pino';
-import { decideLease, type LeaseState } from './leader.ts';
+import { decideLease, LeaderElector, type LeaseState, type LeaseStore } from './leader.ts';
 import { backoffMs, type ReconcileOutcome, TerminalError, WorkQueue } from './queue.ts';
 
 const log = pino({ level: 'silent' });
@@ -134,5 +134,95 @@ describe('decideLease', () => {
   });
   test('takes a released lease at once', () => {
     expect(decideLease({ ...held('b', 1), holderIdentity: null }, 'a', now, 15).action).toBe('acquire');
+  });
+});
+
+/**
+ * A Lease kept in memory, as the apiserver would keep it (optimistic on resourceVersion), whose requests can be
+ * made to hang or fail: what the elector must survive.
+ */
+class MemoryLease implements LeaseStore {
+  lease: LeaseState | null = null;
+  mode: 'ok' | 'hang' | 'fail' = 'ok';
+  #version = 0;
+  async get(): Promise<LeaseState | null> {
+    await this.#request();
+    return this.lease === null ? null : { ...this.lease };
+  }
+  async write(next: LeaseState): Promise<boolean> {
+    await this.#request();
+    if ((this.lease?.resourceVersion ?? null) !== next.resourceVersion) return false;
+    this.lease = { ...next, resourceVersion: String(++this.#version) };
+    return true;
+  }
+  #request(): Promise<void> {
+    if (this.mode === 'hang') return new Promise(() => {});
+    if (this.mode === 'fail') return Promise.reject(new Error('apiserver unavailable'));
+    return Promise.resolve();
+  }
+}
+
+describe('LeaderElector (15 s lease, renewals every 5 s, renew deadline 10 s)', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  /** An elector on `store` whose leadership changes are recorded with the (fake) time they happened. */
+  function elector(store: LeaseStore, identity = 'a') {
+    const changes: string[] = [];
+    const t0 = Date.now();
+    const e = new LeaderElector(store, {
+      identity,
+      leaseDurationSeconds: 15,
+      renewIntervalMs: 5_000,
+      log,
+      onStartedLeading: () => changes.push(`lead@${Date.now() - t0}`),
+      onStoppedLeading: () => changes.push(`stop@${Date.now() - t0}`),
+    });
+    return { e, changes };
+  }
+
+  test('a leader whose lease requests stop answering stops leading at the deadline, before the lease expires', async () => {
+    jest.useFakeTimers();
+    const store = new MemoryLease();
+    const { e, changes } = elector(store);
+    e.start();
+    await jest.advanceTimersByTimeAsync(1);
+    expect(e.leading).toBe(true);
+    store.mode = 'hang';
+    // The renewal at 5 s never answers; nothing else would ever end the leadership.
+    await jest.advanceTimersByTimeAsync(9_990);
+    expect(e.leading).toBe(true);
+    await jest.advanceTimersByTimeAsync(20);
+    expect(e.leading).toBe(false);
+    expect(changes).toEqual(['lead@0', 'stop@10000']);
+    // Another replica may take the lease only once it expired (15 s after its renewTime).
+    const other = elector(store, 'b');
+    other.e.start();
+    store.mode = 'ok';
+    await jest.advanceTimersByTimeAsync(1);
+    expect(other.e.leading).toBe(false);
+    await e.stop();
+    await other.e.stop();
+  });
+
+  test('failed renewals are retried every 2 s; leadership ends at the deadline and comes back with the apiserver', async () => {
+    jest.useFakeTimers();
+    const store = new MemoryLease();
+    const { e, changes } = elector(store);
+    e.start();
+    await jest.advanceTimersByTimeAsync(1);
+    store.mode = 'fail';
+    await jest.advanceTimersByTimeAsync(10_100);
+    expect(e.leading).toBe(false);
+    expect(changes).toEqual(['lead@0', 'stop@10000']);
+    // Still its own lease (no one else took it): the next retry after the apiserver is back renews it.
+    store.mode = 'ok';
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(e.leading).toBe(true);
+    expect(store.lease?.holderIdentity).toBe('a');
+    await e.stop();
+    expect(e.leading).toBe(false);
+    expect(store.lease?.holderIdentity).toBe(null);
   });
 });
