@@ -12,6 +12,9 @@ const SPIFFE_ID =
 const HTTP_TOKEN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
 const LOWER_HTTP_TOKEN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
 
+/** Endpoints per backend port a config may carry; the operator programs the first this many (by address). */
+export const MAX_ENDPOINTS_PER_PORT = 10000;
+
 const port = (description: string) => ({ type: 'integer', minimum: 1, maximum: 65535, description });
 const durationMs = (description: string, dflt?: number, min = 0) => ({
   type: 'integer',
@@ -587,7 +590,7 @@ export const proxyConfigSchema = {
               port: port('Service port these endpoints serve.'),
               endpoints: {
                 type: 'array',
-                maxItems: 10000,
+                maxItems: MAX_ENDPOINTS_PER_PORT,
                 items: { $ref: '#/$defs/endpoint' },
                 description: 'Endpoints, unique by address and port.',
               },

@@ -80,6 +80,11 @@ export class OperatorMetrics {
     help: 'Distinct compiled configs (profiles).',
     registers: [this.registry],
   });
+  readonly coreWarnings = new Gauge({
+    name: 'weft_operator_core_object_warnings',
+    help: 'Services, Pods and Namespaces the last compile reported on (each also gets a Warning Event): truncated endpoints, a rejected config, a bad annotation.',
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'weft_operator_leader',
     help: '1 while this replica holds the leader Lease.',

@@ -15,8 +15,10 @@ import {
 import type { Logger } from 'pino';
 import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from './compiler/compile.ts';
+import type { Diagnostic } from './compiler/diagnostics.ts';
 import {
   conditionsEqual,
+  coreWarnings,
   type DesiredStatus,
   desiredStatuses,
   mergeConditions,
@@ -373,6 +375,8 @@ export class Operator {
     this.metrics.proxies.set(out.proxies.size);
     this.metrics.distinctConfigs.set(new Set(out.proxies.values()).size);
     this.#desired = desiredStatuses(snapshot, out.diagnostics);
+    this.#coreWarnings = coreWarnings(out.diagnostics);
+    this.metrics.coreWarnings.set(this.#coreWarnings.size);
     if (this.#elector?.leading) {
       for (const [k, st] of this.#desired) {
         const sig = JSON.stringify([st.generation, st.conditions]);
@@ -380,14 +384,50 @@ export class Operator {
         this.#statusSig.set(k, sig);
         this.#statusQueue!.add(k);
       }
+      for (const [k, list] of this.#coreWarnings) {
+        const key = `${CORE_KEY}${k}`;
+        const sig = JSON.stringify(list.map((d) => [d.reason, d.message]));
+        if (this.#statusSig.get(key) === sig) continue;
+        this.#statusSig.set(key, sig);
+        this.#statusQueue!.add(key);
+      }
     }
     return undefined;
+  }
+
+  /** Warning Events on a core object (Service, Pod, Namespace) the compiler reported on; leader only. */
+  async #writeCoreEvents(key: string): Promise<undefined> {
+    const list = this.#coreWarnings.get(key.slice(CORE_KEY.length));
+    if (list === undefined) return undefined;
+    const events = this.#eventRecorder();
+    for (const d of list) {
+      const uid = d.kind === 'Pod' ? this.#podUid(`${d.namespace}/${d.name}`) : undefined;
+      await events.warn(
+        { apiVersion: 'v1', kind: d.kind, namespace: d.namespace, name: d.name, ...(uid ? { uid } : {}) },
+        d.reason,
+        d.message,
+      );
+    }
+    return undefined;
+  }
+
+  #eventRecorder(): EventRecorder {
+    if (this.#events === null) this.#events = new EventRecorder(this.#o.kubeConfig);
+    return this.#events;
+  }
+
+  #coreWarnings = new Map<string, Diagnostic[]>();
+
+  #podUid(key: string): string | undefined {
+    const uid = this.#watcher?.snapshot().pods.get(key)?.uid;
+    return uid === '' ? undefined : uid;
   }
 
   async #writeStatus(key: string, ctx: ReconcileContext): Promise<undefined> {
     // Writers run on the leader only; a replica that lost the lease mid-queue drops the key (the new leader
     // recomputes every status when it starts leading).
     if (!this.#elector?.leading) return undefined;
+    if (key.startsWith(CORE_KEY)) return this.#writeCoreEvents(key);
     const desired = this.#desired.get(key);
     if (desired === undefined) return undefined;
     const client = new SmiStatusClient(this.#o.kubeConfig);
@@ -412,8 +452,7 @@ export class Operator {
         'status written',
       );
     }
-    if (this.#events === null) this.#events = new EventRecorder(this.#o.kubeConfig);
-    const events = this.#events;
+    const events = this.#eventRecorder();
     for (const w of desired.warnings) {
       await events.warn(
         {
@@ -421,6 +460,7 @@ export class Operator {
           kind: desired.kind,
           namespace: desired.namespace,
           name: desired.name,
+          ...(desired.uid === '' ? {} : { uid: desired.uid }),
         },
         w.reason,
         w.message,
@@ -441,6 +481,9 @@ export class Operator {
     await Promise.all([close(this.#cpServer), close(this.#adminServer)]);
   }
 }
+
+/** Status-queue keys of core objects that get Warning Events (the rest are SMI objects' status keys). */
+const CORE_KEY = 'core:';
 
 function caFingerprint(m: IssuerMaterial): string {
   return [...m.anchors.map((a) => a.fingerprint256), m.issuer.cert.fingerprint256].join(',');

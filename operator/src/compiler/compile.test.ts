@@ -261,7 +261,7 @@ describe('compile: bad input is reported and never breaks the config', () => {
 });
 
 describe('compile: huge objects', () => {
-  test('a Service with more endpoints than the contract allows is left out with a diagnostic; the rest is served', () => {
+  test('a Service with more endpoints than the contract allows gets the first 10,000 by address and a diagnostic; a split to it stays valid', () => {
     const s = shop();
     const big = service('shop', 'big', '10.96.0.99');
     put(s.services, big);
@@ -269,12 +269,39 @@ describe('compile: huge objects', () => {
     for (let i = 0; i < 10_001; i++)
       many.push([`p${i}`, `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`]);
     put(s.endpointSlices, slice(big, many));
+    // Before: the Service was left out of every config, so the full config of a proxy whose split named it
+    // referenced a backend it did not carry, and failed validation at the proxy (which kept its last good one).
+    put(
+      s.trafficSplits,
+      split('shop', 'checkout', 'checkout', [
+        ['checkout-v1', 1],
+        ['big', 1],
+      ]),
+    );
     const out = compiler().compile(s);
     expect(out.diagnostics).toEqual([
-      expect.objectContaining({ kind: 'Service', name: 'big', reason: 'InvalidProxyConfig' }),
+      expect.objectContaining({
+        kind: 'Service',
+        name: 'big',
+        reason: 'EndpointsTruncated',
+        message: 'port 80: 10001 endpoints; proxies get the first 10000 by address',
+      }),
     ]);
-    const names = out.proxies.get('shop/frontend-1')!.config.outbound.services.map((x) => x.name);
-    expect(names).toEqual(['checkout', 'checkout-v1', 'checkout-v2', 'frontend']);
+    for (const [pod, c] of out.proxies) {
+      const checked = validateProxyConfig(JSON.parse(JSON.stringify(c.config)));
+      expect({ pod, ok: checked.ok }).toEqual({ pod, ok: true });
+    }
+    const cfg = out.proxies.get('shop/frontend-1')!.config;
+    expect(cfg.outbound.services.map((x) => x.name)).toEqual([
+      'big',
+      'checkout',
+      'checkout-v1',
+      'checkout-v2',
+      'frontend',
+    ]);
+    const programmed = cfg.outbound.backends.find((b) => b.name === 'big')!.ports[0]!.endpoints;
+    expect(programmed.length).toBe(10_000);
+    expect(programmed[0]!.address).toBe('10.100.0.0');
   });
 });
 

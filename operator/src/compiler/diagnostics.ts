@@ -11,7 +11,8 @@ export type DiagnosticReason =
   | 'InvalidMatch'
   | 'RuleReferencesNothing'
   | 'UnsupportedSubject'
-  | 'InvalidProxyConfig';
+  | 'InvalidProxyConfig'
+  | 'EndpointsTruncated';
 
 export interface Diagnostic {
   /** Kind of the object concerned: TrafficSplit, TrafficTarget, Pod, Namespace, Service... */

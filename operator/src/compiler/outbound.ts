@@ -1,5 +1,7 @@
 // One Service as the proxies see it: its logical entry (ports, names, split, routes) and its own concrete backend
 // with endpoints (split backends are Services with fragments of their own). Built once per change of anything it read, shared by every proxy that sees the service.
+
+import { MAX_ENDPOINTS_PER_PORT } from '../../../crds/proxy-config/schema.ts';
 import type {
   Backend,
   BackendPort,
@@ -49,8 +51,8 @@ export function buildOutboundFragment(
   const ports = meshPorts(svc);
   if (ports.length === 0) return null;
   const rootPorts = ports.map((p) => p.port);
-  const backend = buildBackend(svc, rootPorts, reads, settings);
   const diagnostics: Diagnostic[] = [];
+  const backend = buildBackend(svc, rootPorts, reads, settings, diagnostics);
 
   let split: OutboundService['split'] = null;
   let routes: OutboundService['routes'] = [];
@@ -106,6 +108,7 @@ function buildBackend(
   portNumbers: number[],
   reads: Reads,
   settings: MeshSettings,
+  diagnostics: Diagnostic[],
 ): Backend {
   const slices = reads.slices(`${svc.namespace}/${svc.name}`);
   const ports: BackendPort[] = [];
@@ -137,6 +140,18 @@ function buildBackend(
     const list = [...endpoints.values()].sort((a, b) =>
       a.address === b.address ? a.port - b.port : a.address < b.address ? -1 : 1,
     );
+    // Past the contract's limit the config would be refused as a whole, and with it every split that names this
+    // Service: the first MAX_ENDPOINTS_PER_PORT by address are programmed instead, and the rest is reported.
+    if (list.length > MAX_ENDPOINTS_PER_PORT) {
+      diagnostics.push({
+        kind: 'Service',
+        namespace: svc.namespace,
+        name: svc.name,
+        reason: 'EndpointsTruncated',
+        message: `port ${portNumber}: ${list.length} endpoints; proxies get the first ${MAX_ENDPOINTS_PER_PORT} by address`,
+      });
+      list.length = MAX_ENDPOINTS_PER_PORT;
+    }
     ports.push({ port: portNumber, endpoints: list });
   }
   return { name: svc.name, namespace: svc.namespace, ports };

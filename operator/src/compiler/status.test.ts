@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { ProxyConfigCompiler } from './compile.ts';
-import { put, service, shop, split } from './fixtures.ts';
-import { conditionsEqual, desiredStatuses, mergeConditions } from './status.ts';
+import { put, service, shop, slice, split } from './fixtures.ts';
+import { conditionsEqual, coreWarnings, desiredStatuses, mergeConditions } from './status.ts';
 
 describe('desiredStatuses', () => {
   test('a healthy split is Accepted, ResolvedRefs and Ready with its generation', () => {
@@ -68,5 +68,30 @@ describe('mergeConditions', () => {
       t1,
     );
     expect(flipped[0]!.lastTransitionTime).toBe('2026-01-02T00:00:00Z');
+  });
+});
+
+describe('coreWarnings', () => {
+  test('diagnostics about Services and Pods, not SMI objects, grouped per object and de-duplicated', () => {
+    const s = shop();
+    const big = service('shop', 'big', '10.96.0.99');
+    put(s.services, big);
+    const many: [string, string][] = [];
+    for (let i = 0; i < 10_001; i++)
+      many.push([`p${i}`, `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`]);
+    put(s.endpointSlices, slice(big, many));
+    put(
+      s.trafficSplits,
+      split('shop', 'other', 'checkout', [
+        ['checkout-v1', 1],
+        ['checkout-v2', 1],
+      ]),
+    );
+    const out = new ProxyConfigCompiler().compile(s);
+    const w = coreWarnings([...out.diagnostics, ...out.diagnostics]);
+    expect([...w.keys()]).toEqual(['Service/shop/big']);
+    expect(w.get('Service/shop/big')!.map((d) => d.reason)).toEqual(['EndpointsTruncated']);
+    // The split conflict is the TrafficSplit's, in its status: not here.
+    expect(out.diagnostics.some((d) => d.reason === 'ConflictingSplit')).toBe(true);
   });
 });

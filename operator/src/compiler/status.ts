@@ -12,6 +12,8 @@ export interface DesiredStatus {
   namespace: string;
   name: string;
   generation: number;
+  /** metadata.uid: Events name it, so that `kubectl describe` finds them. */
+  uid: string;
   /** Conditions without lastTransitionTime (the writer sets it). */
   conditions: Omit<Condition, 'lastTransitionTime'>[];
   /** Diagnostics about this object: each becomes a Warning Event. */
@@ -43,7 +45,7 @@ export function desiredStatuses(
   const out = new Map<string, DesiredStatus>();
   const add = (
     kind: SmiKind,
-    obj: { metadata: { namespace?: string; name?: string; generation?: number } },
+    obj: { metadata: { namespace?: string; name?: string; generation?: number; uid?: string } },
   ) => {
     const namespace = obj.metadata.namespace ?? '';
     const name = obj.metadata.name ?? '';
@@ -91,13 +93,39 @@ export function desiredStatuses(
             accepted ? 'the root service does not exist' : 'not accepted',
           ),
     );
-    out.set(`${kind}/${namespace}/${name}`, { kind, namespace, name, generation, conditions, warnings });
+    const uid = obj.metadata.uid ?? '';
+    out.set(`${kind}/${namespace}/${name}`, { kind, namespace, name, generation, uid, conditions, warnings });
   };
   for (const o of snapshot.trafficSplits.values()) add('TrafficSplit', o);
   for (const o of snapshot.trafficTargets.values()) add('TrafficTarget', o);
   for (const o of snapshot.httpRouteGroups.values()) add('HTTPRouteGroup', o);
   for (const o of snapshot.tcpRoutes.values()) add('TCPRoute', o);
   for (const o of snapshot.udpRoutes.values()) add('UDPRoute', o);
+  return out;
+}
+
+/** The SMI kinds: every other kind a diagnostic names (Service, Pod, Namespace) is a core v1 object. */
+const SMI_KINDS: ReadonlySet<string> = new Set([
+  'TrafficSplit',
+  'TrafficTarget',
+  'HTTPRouteGroup',
+  'TCPRoute',
+  'UDPRoute',
+]);
+
+/**
+ * Diagnostics about core objects (a Service whose endpoints were truncated, a pod whose config was rejected),
+ * by `<Kind>/<namespace>/<name>`, de-duplicated: they have no status of ours, so they become Warning Events.
+ */
+export function coreWarnings(diagnostics: readonly Diagnostic[]): Map<string, Diagnostic[]> {
+  const out = new Map<string, Diagnostic[]>();
+  for (const d of diagnostics) {
+    if (SMI_KINDS.has(d.kind)) continue;
+    const k = `${d.kind}/${d.namespace}/${d.name}`;
+    const list = out.get(k);
+    if (list === undefined) out.set(k, [d]);
+    else if (!list.some((x) => x.reason === d.reason && x.message === d.message)) list.push(d);
+  }
   return out;
 }
 

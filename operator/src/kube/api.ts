@@ -189,14 +189,16 @@ export class EventRecorder {
     const k = `${obj.kind}/${obj.namespace}/${obj.name}/${reason}`;
     if (this.#sent.get(k) === message) return;
     const now = new Date();
+    // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
+    const eventNamespace = obj.namespace === '' ? 'default' : obj.namespace;
     await this.#api.createNamespacedEvent({
-      namespace: obj.namespace,
+      namespace: eventNamespace,
       body: {
-        metadata: { generateName: `${obj.name}.`, namespace: obj.namespace },
+        metadata: { generateName: `${obj.name}.`, namespace: eventNamespace },
         involvedObject: {
           apiVersion: obj.apiVersion,
           kind: obj.kind,
-          namespace: obj.namespace,
+          ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
           name: obj.name,
           ...(obj.uid === undefined ? {} : { uid: obj.uid }),
         },

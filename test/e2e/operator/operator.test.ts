@@ -2,6 +2,7 @@
 // proxy-like client gets a certificate with a real projected token and CSR, subscribes over mTLS and receives the
 // expected config, then a new version when the TrafficSplit weights change; SMI status and Events are written.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { POLICY_MODE } from '../../../crds/annotations.ts';
 import { applyConfigPatch, type PatchMessage } from '../../../crds/control-plane/index.ts';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
@@ -351,7 +352,7 @@ describe('operator against the real apiserver', () => {
 
   test('SMI status: the healthy split is Ready, the broken one reports its missing backend, with an Event', async () => {
     type Obj = {
-      metadata: { generation: number };
+      metadata: { generation: number; uid: string };
       status?: {
         observedGeneration?: number;
         conditions?: { type: string; status: string; reason: string; message: string }[];
@@ -375,15 +376,40 @@ describe('operator against the real apiserver', () => {
     });
     expect(broken).toMatchObject({ status: 'False', reason: 'BackendNotFound' });
     expect(broken.message).toContain('does-not-exist');
-    const events = await waitFor('BackendNotFound event', 30_000, async () => {
-      const list = await getJson<{ items: { reason: string; involvedObject: { name: string } }[] }>([
-        '-n',
-        ns,
-        'events',
-      ]);
-      return list.items.find((e) => e.reason === 'BackendNotFound' && e.involvedObject.name === 'broken');
+    type Event = {
+      reason: string;
+      type: string;
+      message: string;
+      involvedObject: { kind: string; name: string; uid?: string };
+    };
+    const event = (reason: string, kind: string, name: string) =>
+      waitFor(`${reason} event on ${kind} ${name}`, 30_000, async () => {
+        const list = await getJson<{ items: Event[] }>(['-n', ns, 'events']);
+        return list.items.find(
+          (e) => e.reason === reason && e.involvedObject.kind === kind && e.involvedObject.name === name,
+        );
+      });
+    const split = await getJson<Obj>(['-n', ns, 'trafficsplits.v1alpha4.split.smi-spec.io', 'broken']);
+    // The Event names the object's uid, which is what `kubectl describe` selects Events by.
+    expect(await event('BackendNotFound', 'TrafficSplit', 'broken')).toMatchObject({
+      type: 'Warning',
+      involvedObject: { uid: split.metadata.uid },
     });
-    expect(events).toBeDefined();
+    const described = await kubectl([
+      '-n',
+      ns,
+      'describe',
+      'trafficsplits.v1alpha4.split.smi-spec.io',
+      'broken',
+    ]);
+    expect(described.stdout).toMatch(/Warning\s+BackendNotFound/);
+    // A diagnostic about a core object (here a pod's bad annotation) is a Warning Event on that object.
+    await kubectl(['-n', ns, 'annotate', 'pod', 'checkout-2', `${POLICY_MODE}=bogus`]);
+    const pod = await getJson<Obj>(['-n', ns, 'pod', 'checkout-2']);
+    const podEvent = await event('InvalidAnnotation', 'Pod', 'checkout-2');
+    expect(podEvent).toMatchObject({ type: 'Warning', involvedObject: { uid: pod.metadata.uid } });
+    expect(podEvent.message).toContain('"bogus" is not permissive or enforcing');
+    await kubectl(['-n', ns, 'annotate', 'pod', 'checkout-2', `${POLICY_MODE}-`]);
     const target = await getJson<Obj>([
       '-n',
       ns,
