@@ -25,7 +25,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { buildInbound, type HttpProbe, type InboundFragment } from './inbound.ts';
 import { buildOutboundFragment, type OutboundFragment } from './outbound.ts';
 import { indexSnapshot, Reads, type SnapshotIndex } from './reads.ts';
-import { resolveSplit } from './resolve.ts';
+import { resolveSplit, resolveTarget } from './resolve.ts';
 
 const DEFAULT_OPAQUE_PORTS: readonly number[] =
   proxyConfigSchema.properties.listeners.properties.opaquePorts.default;
@@ -323,6 +323,15 @@ export class ProxyConfigCompiler {
     }
     this.#inbound = inbound;
     this.#profiles = entries;
+    // TrafficTargets whose destination runs no meshed pod are programmed nowhere: resolved only for status, so
+    // that a rule referencing nothing is reported whether or not the destination is deployed yet.
+    const programmedDestinations = new Set(
+      [...profiles.values()].map((p) => `${p.namespace}/${p.serviceAccount}`),
+    );
+    for (const [destination, targets] of ix.targetsByDestination) {
+      if (programmedDestinations.has(destination)) continue;
+      for (const tt of targets) diagnostics.push(...resolveTarget(tt, new Reads(ix)).diagnostics);
+    }
 
     const proxies = new Map<string, CompiledConfig>();
     for (const [podKey, profile] of podProfiles) {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { ProxyConfigCompiler } from './compile.ts';
-import { put, service, shop, slice, split } from './fixtures.ts';
+import { put, service, shop, slice, split, target } from './fixtures.ts';
 import { conditionsEqual, coreWarnings, desiredStatuses, mergeConditions } from './status.ts';
 
 describe('desiredStatuses', () => {
@@ -94,4 +94,17 @@ describe('coreWarnings', () => {
     // The split conflict is the TrafficSplit's, in its status: not here.
     expect(out.diagnostics.some((d) => d.reason === 'ConflictingSplit')).toBe(true);
   });
+});
+
+test('a TrafficTarget to a ServiceAccount that runs no meshed pod is still resolved for its status', () => {
+  const s = shop();
+  const rules = [{ kind: 'HTTPRouteGroup', name: 'missing-hrg' }];
+  put(s.trafficTargets, target('shop', 'to-ghost', 'ghost-sa', ['frontend'], rules));
+  put(s.trafficTargets, target('shop', 'to-checkout-bad', 'checkout', ['frontend'], rules));
+  const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics);
+  const resolved = (name: string) =>
+    st.get(`TrafficTarget/shop/${name}`)!.conditions.find((c) => c.type === 'ResolvedRefs');
+  // The same verdict with or without pods behind the destination (before: True for the one without).
+  expect(resolved('to-ghost')).toMatchObject({ status: 'False' });
+  expect(resolved('to-ghost')!.reason).toBe(resolved('to-checkout-bad')!.reason);
 });
