@@ -1,4 +1,4 @@
-import { describe, expect, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import type { Chunk, CompiledConfig } from '../compiler/compile.ts';
 import { ConfigHub, type SubscriberSink } from './hub.ts';
 
@@ -155,6 +155,36 @@ describe('ConfigHub', () => {
     ]);
     expect(sinks[1]!.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
     hub.close();
+  });
+
+  test('subscribers that stop reading hold their full-config slots for fullSlotMs, not until they are cut off', () => {
+    jest.useFakeTimers();
+    try {
+      const hub = new ConfigHub({ maxFullInFlight: 2, fullSlotMs: 1_000, writeTimeoutMs: 10_000 });
+      hub.publish(new Map([['ns/p', cfg('v1')]]));
+      const stalled = [new Sink(), new Sink()];
+      for (const st of stalled) {
+        st.full = true;
+        hub.subscribe('ns/p', st, full);
+      }
+      const healthy = new Sink();
+      hub.subscribe('ns/p', healthy, full);
+      expect(healthy.lines).toHaveLength(0);
+      jest.advanceTimersByTime(1_000);
+      // Before: the newcomer waited for writeTimeoutMs (10 s), until the stalled ones were disconnected.
+      expect(healthy.lines.map((l) => JSON.parse(l).version)).toEqual(['v1']);
+      expect(stalled.map((st) => st.closed)).toEqual([null, null]);
+      // A stalled one that reads again gets the rest, and later versions, in order.
+      hub.publish(new Map([['ns/p', cfg('v2')]]));
+      stalled[0]!.drain();
+      expect(stalled[0]!.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
+      // The other is still cut off at writeTimeoutMs.
+      jest.advanceTimersByTime(9_000);
+      expect(stalled[1]!.closed).toMatch(/did not drain/);
+      hub.close();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   test('a subscriber resuming with the current version gets the next change as a patch', () => {

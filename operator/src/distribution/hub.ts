@@ -32,6 +32,12 @@ export interface HubOptions {
    * a reconnect storm of thousands of subscribers puts in TLS buffers. Patches and pings are not limited.
    */
   maxFullInFlight?: number;
+  /**
+   * How long one full config may hold its place among those maxFullInFlight (default 1 s): a subscriber that stops
+   * reading would otherwise keep it until writeTimeoutMs disconnects it, and maxFullInFlight such subscribers
+   * would hold every newcomer's first config that long. Its config still goes out, in order, if it reads again.
+   */
+  fullSlotMs?: number;
   /** Builds a patch message from the config a subscriber holds to the new one (default: the compiler's). */
   patch?: (base: CompiledConfig, next: CompiledConfig) => readonly Chunk[];
 }
@@ -59,6 +65,10 @@ class Subscriber {
   pending: { config: CompiledConfig; since: number } | null = null;
   lastWrite = Date.now();
   drainTimer: NodeJS.Timeout | null = null;
+  /** Gives up this subscriber's full-config slot after fullSlotMs. */
+  slotTimer: NodeJS.Timeout | null = null;
+  /** Numbers the full configs sent, so that the flush of one released early cannot release the next one's slot. */
+  fullGen = 0;
   closed = false;
 
   constructor(podKey: string, sink: SubscriberSink, o: SubscribeOptions) {
@@ -83,6 +93,7 @@ export class ConfigHub {
       writeTimeoutMs: 10_000,
       pingIntervalMs: 15_000,
       maxFullInFlight: 32,
+      fullSlotMs: 1_000,
       patch: patchChunks,
       ...o,
     };
@@ -156,14 +167,20 @@ export class ConfigHub {
     if (!patch) {
       s.fullInFlight = true;
       this.#fullInFlight++;
+      s.fullGen++;
+      s.slotTimer = setTimeout(() => this.#fullDone(s), this.#o.fullSlotMs);
+      s.slotTimer.unref();
     }
-    this.#write(s, chunks, patch ? NOTHING : () => this.#fullDone(s));
+    const gen = s.fullGen;
+    this.#write(s, chunks, patch ? NOTHING : () => this.#fullDone(s, gen));
     this.#o.observer?.pushed((performance.now() - since) / 1000);
   }
 
   /** A full config left the process (or its subscriber left): let waiting subscribers have theirs. */
-  #fullDone(s: Subscriber): void {
-    if (!s.fullInFlight) return;
+  #fullDone(s: Subscriber, gen = s.fullGen): void {
+    if (!s.fullInFlight || gen !== s.fullGen) return;
+    if (s.slotTimer !== null) clearTimeout(s.slotTimer);
+    s.slotTimer = null;
     s.fullInFlight = false;
     this.#fullInFlight--;
     // Those already waiting go first; this subscriber's own next full config queues behind them.
