@@ -21,6 +21,7 @@ import { PacedWriter } from './distribution/paced.ts';
 import {
   type CertificateAuthority,
   CsrError,
+  IssuanceError,
   parseSpiffeId,
   spiffeIdFor,
   uriSans,
@@ -115,6 +116,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
           return;
         }
         d.log.error({ err: (err as Error).message, path: req.url }, 'request failed');
+        if (req.url?.startsWith(CERTIFICATES_PATH)) d.metrics.certificateFailures.inc({ reason: 'Internal' });
         sendError(res, { reason: 'Internal', message: 'internal error', field: null });
       });
     },
@@ -235,6 +237,15 @@ async function issueCertificate(
   } catch (err) {
     if (err instanceof CsrError)
       throw new RequestError({ reason: err.code, message: err.message, field: '/csr' });
+    if (err instanceof IssuanceError) {
+      // The operator's fault, not the proxy's (an issuer that expired): said as such, logged, counted.
+      d.log.error({ err: err.message, spiffeId }, 'the mesh issuer cannot sign');
+      throw new RequestError({
+        reason: 'Unavailable',
+        message: `the mesh issuer cannot sign: ${err.message}`,
+        field: null,
+      });
+    }
     throw err;
   }
   d.metrics.certificatesIssued.inc();

@@ -83,7 +83,10 @@ export class IssuerLoadError extends Error {
  * Loads supplied material (for example from a cert-manager Secret): anchors bundle, issuer certificate and
  * its PKCS#8/SEC1 key. Checks that the key matches, the issuer is a CA and chains to one of the anchors.
  */
-export function loadIssuer(pem: { anchors: string; issuerCert: string; issuerKey: string }): IssuerMaterial {
+export function loadIssuer(
+  pem: { anchors: string; issuerCert: string; issuerKey: string },
+  now = new Date(),
+): IssuerMaterial {
   const anchors = splitPemCertificates(pem.anchors).map((p) => new X509Certificate(p));
   if (anchors.length === 0) throw new IssuerLoadError('anchors: no certificate found');
   const issuerPem = splitPemCertificates(pem.issuerCert)[0];
@@ -100,6 +103,10 @@ export function loadIssuer(pem: { anchors: string; issuerCert: string; issuerKey
   }
   if (!cert.checkPrivateKey(key)) throw new IssuerLoadError('issuerKey: does not match issuerCert');
   if (!cert.ca) throw new IssuerLoadError('issuerCert: is not a CA certificate');
+  // An expired issuer signs nothing (issueVerified refuses): refused here, so that a rotation to it keeps the
+  // current CA and a start with it fails saying why.
+  if (Date.parse(cert.validTo) <= now.getTime())
+    throw new IssuerLoadError(`issuerCert: expired at ${cert.validTo}`);
   if (!anchors.some((a) => cert.checkIssued(a) && cert.verify(a.publicKey))) {
     throw new IssuerLoadError('issuerCert: not signed by any of the anchors');
   }

@@ -122,6 +122,15 @@ describe('loadIssuer and rotation', () => {
         issuerKey: keyToPem(issuer.key),
       }),
     ).toThrow('not signed by any of the anchors');
+    // An issuer past its notAfter signs nothing: refused when loaded (a rotation to it keeps the current CA).
+    const old = generateIssuer(anchor, TD, new Date(Date.now() - 3 * 86_400_000), 86_400_000);
+    expect(() =>
+      loadIssuer({
+        anchors: anchor.cert.toString(),
+        issuerCert: old.cert.toString(),
+        issuerKey: keyToPem(old.key),
+      }),
+    ).toThrow(`issuerCert: expired at ${old.cert.validTo}`);
   });
 
   test('during anchor rotation leaves from the old and the new issuer verify against the merged bundle', () => {

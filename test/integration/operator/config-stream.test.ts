@@ -1,12 +1,17 @@
-// The operator's config stream server (operator/src/server.ts) on real mTLS sockets on loopback, in this
-// process: what happens to a stream when the client certificate it was opened with expires while a large config
-// is still on its way.
+// The operator's control-plane server (operator/src/server.ts) on real mTLS sockets on loopback, in this
+// process: what happens to a config stream when the client certificate it was opened with expires while a large
+// config is still on its way, and what a certificate request gets once the issuer has expired. (The TokenReview
+// is the apiserver's and is exercised by test/e2e/operator; here it is a function that approves the pod's token.)
 import { generateKeyPairSync } from 'node:crypto';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { pino } from 'pino';
-import { CONFIG_PATH } from '../../../crds/control-plane/types.ts';
+import {
+  CERTIFICATES_PATH,
+  CONFIG_PATH,
+  IDENTITY_TOKEN_AUDIENCE,
+} from '../../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from '../../../operator/src/compiler/compile.ts';
 import { pod, put, service, slice, snapshot, split } from '../../../operator/src/compiler/fixtures.ts';
 import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
@@ -17,6 +22,7 @@ import {
   keyToPem,
   spiffeIdFor,
 } from '../../../operator/src/identity/index.ts';
+import { opensslCsr } from '../../../operator/src/identity/testing.ts';
 import { OperatorMetrics } from '../../../operator/src/metrics.ts';
 import { createControlPlaneServer } from '../../../operator/src/server.ts';
 
@@ -161,3 +167,80 @@ test('a stream whose client certificate expires mid-config ends; updates meanwhi
   expect(first).toContain('"type"');
   again.destroy();
 }, 60_000);
+
+test('once the issuer has expired, a certificate request gets 503 Unavailable saying so, and is counted', async () => {
+  // A CA whose issuer expires 2 s from now (made as if a day earlier, with a one-day lifetime).
+  const shortCa = new CertificateAuthority(
+    {
+      anchors: [anchor.cert],
+      issuer: generateIssuer(anchor, TD, new Date(Date.now() - LEAF_MS + 2_000), LEAF_MS),
+    },
+    { trustDomain: TD },
+  );
+  const k = keyPair();
+  const serving = ca.issueServing(
+    k.csr,
+    spiffeIdFor(TD, 'weft', 'weft-operator'),
+    ['localhost'],
+    ['127.0.0.1'],
+  );
+  const metrics = new OperatorMetrics();
+  const srv = createControlPlaneServer({
+    ca: shortCa,
+    serving: { certChain: serving.certificateChain, key: k.key },
+    hub,
+    pod: (key) => s.pods.get(key),
+    reviewToken: async () => ({
+      authenticated: true,
+      username: 'system:serviceaccount:shop:frontend',
+      audiences: [IDENTITY_TOKEN_AUDIENCE],
+      extra: { 'authentication.kubernetes.io/pod-name': ['frontend-1'] },
+      error: null,
+    }),
+    metrics,
+    log: pino({ level: 'silent' }),
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const request = () =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const { csrPem } = opensslCsr();
+      const body = JSON.stringify({ csr: csrPem, pod: { namespace: 'shop', name: 'frontend-1' } });
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port: (srv.address() as AddressInfo).port,
+          method: 'POST',
+          path: CERTIFICATES_PATH,
+          headers: { authorization: 'Bearer token', 'content-type': 'application/json' },
+          ca: ca.trustAnchorsPem,
+          checkServerIdentity: () => undefined,
+          agent: false,
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => {
+            text += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    expect((await request()).status).toBe(200);
+    await new Promise((r) =>
+      setTimeout(r, Math.max(0, Date.parse(shortCa.issuerNotAfter.toISOString()) - Date.now()) + 200),
+    );
+    const after = await request();
+    expect(after.status).toBe(503);
+    expect(JSON.parse(after.body)).toMatchObject({ reason: 'Unavailable' });
+    expect(JSON.parse(after.body).message).toMatch(/issuer cannot sign: issuer certificate has expired/);
+    expect(await metrics.registry.metrics()).toMatch(
+      /weft_operator_certificate_failures_total\{reason="Unavailable"\} 1/,
+    );
+  } finally {
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  }
+}, 30_000);
