@@ -193,7 +193,14 @@ export class H2Proxy {
     });
     // Frames are written as they are ready; with Nagle a small frame waits for the peer's delayed ACK (40 ms).
     socket.setNoDelay(true);
-    if (initial !== null && initial.length > 0) socket.unshift(initial);
+    if (initial !== null && initial.length > 0) {
+      // The session feeds itself the bytes detection read (on the next tick) and reads the socket from then on.
+      // Resuming here would emit those bytes as 'data' to no one first: the session would then miss the preface
+      // and answer GOAWAY(INTERNAL_ERROR), as it did for every HTTP/2 client on a `detect` port.
+      socket.unshift(initial);
+      this.server.emit('connection', socket);
+      return;
+    }
     this.server.emit('connection', socket);
     socket.resume();
   }

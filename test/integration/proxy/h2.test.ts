@@ -47,7 +47,7 @@ async function startApp(): Promise<void> {
 }
 
 /** The proxy's config: service h2app at 10.96.0.30:80, its one endpoint the app (or another server's port). */
-function config(version: string, port = appPort): unknown {
+function config(version: string, port = appPort, protocol = 'http2'): unknown {
   return proxyConfig({
     version,
     sa: 'client',
@@ -57,7 +57,7 @@ function config(version: string, port = appPort): unknown {
         name: 'h2app',
         clusterIP: '10.96.0.30',
         port: 80,
-        protocol: 'http2',
+        protocol,
         endpoints: [{ address: '127.0.0.1', port, identity: null }],
       },
     ],
@@ -397,6 +397,46 @@ describe('an upstream that breaks HTTP/2', () => {
     30_000,
   );
 });
+
+test('on a detect port (the default protocol), HTTP/2 with prior knowledge is detected and proxied, body and all', async () => {
+  // An app that answers with the number of body bytes it received.
+  const counting = http2.createServer();
+  counting.on('stream', (stream) => {
+    let n = 0;
+    stream.on('data', (d: Buffer) => {
+      n += d.length;
+    });
+    stream.on('end', () => {
+      stream.respond({ ':status': 200 });
+      stream.end(`got ${n}`);
+    });
+  });
+  const port = await listenLoopback(counting);
+  const p = await startProxyProcess({
+    config: config('detect', port, 'detect'),
+    outboundDst: '10.96.0.30:80',
+  });
+  try {
+    const session = connect(p.outbound);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ':path': '/upload', ':method': 'POST', ':authority': 'h2app' });
+      let text = '';
+      req.on('data', (d: Buffer) => {
+        text += d;
+      });
+      req.on('end', () => resolve(text));
+      req.on('error', reject);
+      // The body goes out after detection has handed the connection over: the session must read on.
+      setTimeout(() => req.end(Buffer.alloc(100_000, 1)), 200);
+    });
+    // Before: GOAWAY(INTERNAL_ERROR) at once; the bytes detection had read were lost on the way to the session.
+    expect(body).toBe('got 100000');
+    session.close();
+  } finally {
+    await p.stop();
+    counting.close();
+  }
+}, 30_000);
 
 test('an upstream that refuses the connection: 502 connect-failed, no protocol error counted', async () => {
   const dead = net.createServer();
