@@ -452,10 +452,14 @@ export class H2Proxy {
         const reason = broken
           ? 'bad-response'
           : status === 0 && pooled.session.connecting
-            ? 'connect-failed'
+            ? // The session's mTLS connect refused the peer's identity (as HTTP/1 reports it).
+              (err.cause as { code?: string } | undefined)?.code === 'identity-mismatch'
+              ? 'identity-mismatch'
+              : 'connect-failed'
             : 'upstream-reset';
         stream.respond({ ':status': 502, [REASON_HEADER]: reason }, { endStream: true });
-        finish(502, null, reason, reason === 'connect-failed' ? 'connect-failure' : 'failure');
+        const connectFailure = reason === 'connect-failed' || reason === 'identity-mismatch';
+        finish(502, null, reason, connectFailure ? 'connect-failure' : 'failure');
       } else {
         resetClient();
         finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure');

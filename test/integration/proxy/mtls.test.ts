@@ -4,6 +4,7 @@
 
 import { copyFileSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -181,6 +182,24 @@ describe('HTTP over mTLS', () => {
     const r = await curl(['-H', 'Host: impostor', `http://127.0.0.1:${clientHttp.outbound}/echo`]);
     expect(r.status).toBe(502);
     expect(r.headers['x-weft-reason']).toBe('identity-mismatch');
+  });
+
+  test('HTTP/2: a server presenting another identity is refused with 502 identity-mismatch too', async () => {
+    const session = http2.connect(`http://127.0.0.1:${clientHttp.outbound}`);
+    session.on('error', () => undefined);
+    try {
+      const head = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        const req = session.request({ ':path': '/echo', ':authority': 'impostor' });
+        req.on('response', resolve);
+        req.on('error', reject);
+        req.resume();
+        req.end();
+      });
+      expect(head[':status']).toBe(502);
+      expect(head['x-weft-reason']).toBe('identity-mismatch');
+    } finally {
+      session.close();
+    }
   });
 
   test('enforcing mode: an unauthorized route gets 403 with a reason; plaintext clients are refused', async () => {
