@@ -51,6 +51,10 @@ const SESSION_ERROR_CODES: ReadonlyMap<number, string> = new Map([
   [-904, 'h2-flood'],
   [-905, 'h2-continuation-flood'],
 ]);
+// Streams a client may have open at once on one session, advertised in SETTINGS and enforced by nghttp2 (a stream
+// over it is refused with REFUSED_STREAM). Node's default is 2^32-1, which bounds nothing; a peer proxy's pooled
+// session carries many clients' streams, so this is well above what one client needs (nginx: 128).
+const MAX_CONCURRENT_STREAMS = 1000;
 // nghttp2's own per-stream header cap, above the config's (schema maximum 10,000 fields) plus the
 // pseudo-headers, so that every request over the configured limit reaches h2HeadError and is answered
 // and counted rather than reset silently.
@@ -153,7 +157,10 @@ export class H2Proxy {
       peerMaxConcurrentStreams: 1000,
       maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
       // Advertised so that well-behaved clients fail locally; larger than any head h2HeadError admits.
-      settings: { maxHeaderListSize: l.maxHeaderBytes + 32 * (l.maxHeaderCount + 8) },
+      settings: {
+        maxHeaderListSize: l.maxHeaderBytes + 32 * (l.maxHeaderCount + 8),
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+      },
     });
     server.on('session', (session) => this.onSession(session));
     server.on('stream', (stream, headers, _flags, rawHeaders) => {

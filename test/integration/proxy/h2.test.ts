@@ -193,6 +193,14 @@ afterAll(async () => {
   removeTmpDirs();
 }, 30_000);
 
+test('a session may have at most 1,000 streams open at once (advertised; nghttp2 refuses more)', async () => {
+  const session = connect();
+  await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+  // Before: Node's default, 2^32-1.
+  expect(session.remoteSettings.maxConcurrentStreams).toBe(1000);
+  session.close();
+});
+
 describe('bad input', () => {
   let good: http2.ClientHttp2Session;
   beforeAll(async () => {
