@@ -20,6 +20,8 @@ import {
 
 const IDLE_MS = 3000;
 const SLOW_MS = 2000;
+/** /slow requests the app has received. */
+let slowSeen = 0;
 
 let app: http2.Http2Server;
 let appPort: number;
@@ -40,8 +42,10 @@ async function startApp(): Promise<void> {
       stream.respond({ ':status': 200 });
       stream.end(`app ${headers[':path']}`);
     };
-    if (headers[':path'] === '/slow') setTimeout(answer, SLOW_MS);
-    else answer();
+    if (headers[':path'] === '/slow') {
+      slowSeen++;
+      setTimeout(answer, SLOW_MS);
+    } else answer();
   });
   appPort = await listenLoopback(app);
 }
@@ -466,8 +470,10 @@ test('SIGTERM: the client gets GOAWAY(NO_ERROR), the stream in flight completes,
   const session = connect(p.outbound);
   const goaway = new Promise<number>((r) => session.once('goaway', (code) => r(code)));
   expect((await get(session, '/')).status).toBe(200);
+  const seen = slowSeen;
   const slow = get(session, '/slow');
-  await new Promise((r) => setTimeout(r, 200));
+  // In flight: the app has it (a fixed sleep here could stop the proxy before it had taken the stream).
+  await waitFor('the app has /slow', async () => (slowSeen > seen ? true : undefined));
   const exited = p.stop();
   expect(await goaway).toBe(0);
   expect(await slow).toMatchObject({ status: 200, body: 'app /slow' });

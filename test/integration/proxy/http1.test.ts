@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { CountersSnapshot } from '../../apps/testapp/src/counters.ts';
 import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
 import {
   curl,
@@ -354,6 +355,10 @@ describe('admin and config', () => {
 
 test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async () => {
   const p = await startProxyProcess({ config: config('drain'), outboundDst: '10.96.0.10:80' });
+  const delayed = async () =>
+    ((await (await fetch(`http://127.0.0.1:${app.httpPort}/counters`)).json()) as CountersSnapshot).received
+      .byPath['/delay/500'] ?? 0;
+  const before = await delayed();
   const inflight = new Promise<{ status: number; body: string }>((resolve, reject) => {
     http
       .get({ host: '127.0.0.1', port: p.outbound, path: '/delay/500', headers: { host: 'web' } }, (res) => {
@@ -365,7 +370,8 @@ test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', a
       })
       .on('error', reject);
   });
-  await new Promise((r) => setTimeout(r, 150));
+  // In flight: the app has it (a fixed sleep here could stop the proxy before it had accepted the request).
+  await waitFor('the app has the request', async () => ((await delayed()) > before ? true : undefined));
   const exited = p.stop();
   const r = await inflight;
   expect(r.status).toBe(200);
