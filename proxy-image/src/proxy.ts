@@ -382,6 +382,9 @@ export class ProxyRuntime {
       this.pipes.delete(socket);
       if (ep !== null)
         tables.observe(ep, performance.now() - started, r.connectFailed ? 'connect-failure' : 'success');
+      // The peer proxy presented another identity: the client's connection is closed, and this says why.
+      if (r.connectFailed && (r.error as { code?: string } | null)?.code === 'identity-mismatch')
+        this.opts.observer.connectionRefused('outbound', 'identity-mismatch');
       this.opts.observer.tcpClose(labels, r.bytesUp, r.bytesDown);
     });
   }

@@ -29,6 +29,8 @@ let serverHttp: ProxyProcess;
 let serverTcp: ProxyProcess;
 let clientHttp: ProxyProcess;
 let clientTcp: ProxyProcess;
+/** The client, explicit to echo-impostor, whose endpoint is the server presenting another identity. */
+let clientTcpImpostor: ProxyProcess;
 /** Client proxies whose original destination is the server pod's own address (pod IP, headless service). */
 let directHttp: ProxyProcess;
 let directTcp: ProxyProcess;
@@ -125,6 +127,12 @@ beforeAll(async () => {
         ],
       },
       echo,
+      {
+        ...echo,
+        name: 'echo-impostor',
+        clusterIP: '10.96.0.13',
+        endpoints: [{ ...echo.endpoints[0]!, identity: spiffe('test', 'somebody-else') }],
+      },
     ],
   });
   clientHttp = await startProxyProcess({
@@ -136,6 +144,11 @@ beforeAll(async () => {
     config: clientConfig,
     cert: clientCert,
     outboundDst: '10.96.0.12:9000',
+  });
+  clientTcpImpostor = await startProxyProcess({
+    config: clientConfig,
+    cert: clientCert,
+    outboundDst: '10.96.0.13:9000',
   });
   // A headless service ("web-headless", no cluster IP) and a TCP service: the client dials the endpoint itself.
   const directConfig = proxyConfig({
@@ -158,7 +171,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(
-    [clientHttp, clientTcp, directHttp, directTcp, serverHttp, serverTcp].map((p) => p?.stop()),
+    [clientHttp, clientTcp, clientTcpImpostor, directHttp, directTcp, serverHttp, serverTcp].map((p) =>
+      p?.stop(),
+    ),
   );
   await app?.close();
   pki?.cleanup();
@@ -355,6 +370,31 @@ describe('HTTP over mTLS', () => {
 });
 
 describe('opaque TCP over mTLS', () => {
+  test('a server presenting another identity: the connection is closed and counted as identity-mismatch', async () => {
+    const refused = async () =>
+      metricValue(
+        (await curl([`http://127.0.0.1:${clientTcpImpostor.admin}/metrics`])).body,
+        'weft_connections_refused_total',
+        { direction: 'outbound', reason: 'identity-mismatch' },
+      ) ?? 0;
+    const before = await refused();
+    // Closed (reset: the line it sent is unread) without a byte from the impostor.
+    const got = await new Promise<string>((resolve) => {
+      const c = net.connect(clientTcpImpostor.outbound, '127.0.0.1', () => c.write('hello\n'));
+      let out = '';
+      c.on('data', (d) => {
+        out += d;
+      });
+      c.on('error', () => undefined);
+      c.on('close', () => resolve(out));
+    });
+    expect(got).toBe('');
+    // Before: closed with nothing in any metric to say why.
+    await waitFor('identity-mismatch counted', async () =>
+      (await refused()) === before + 1 ? true : undefined,
+    );
+  });
+
   test('bytes echo through both proxies and the server side authorizes the connection', async () => {
     const got = await echoLine(clientTcp.outbound, 'hello over mtls\n');
     expect(got).toBe('hello over mtls\n');
