@@ -2,6 +2,7 @@
 
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { CountersSnapshot } from '../../apps/testapp/src/counters.ts';
@@ -352,6 +353,58 @@ describe('admin and config', () => {
     expect((await curl([`http://127.0.0.1:${proxy.admin}/shutdown`])).status).toBe(405);
   });
 });
+
+test('limits.maxOutboundConnections: one connection over the limit is closed at once and counted; the rest are served', async () => {
+  const limits = {
+    maxHeaderBytes: 4096,
+    maxHeaderCount: 20,
+    headersTimeoutMs: 5000,
+    maxOutboundConnections: 2,
+  };
+  const p = await startProxyProcess({ config: config('maxconn', { limits }), outboundDst: '10.96.0.10:80' });
+  const held: net.Socket[] = [];
+  try {
+    const open = () =>
+      new Promise<net.Socket>((resolve) => {
+        const c = net.connect(p.outbound, '127.0.0.1', () => resolve(c));
+        c.on('error', () => undefined);
+      });
+    held.push(await open(), await open());
+    const refused = async () =>
+      metricValue(
+        (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body,
+        'weft_connections_refused_total',
+        {
+          direction: 'outbound',
+          reason: 'max-connections',
+        },
+      ) ?? 0;
+    // Accepted in the order they connected: the third finds two open.
+    const third = await open();
+    const answered = await new Promise<string>((resolve) => {
+      let out = '';
+      third.on('data', (d) => {
+        out += d;
+      });
+      third.on('close', () => resolve(out));
+      third.write('GET /healthz HTTP/1.1\r\nhost: web\r\n\r\n');
+    });
+    expect(answered).toBe('');
+    expect(await refused()).toBe(1);
+    // A held connection is served, and once one closes a new one is too.
+    held[0]!.write('GET /healthz HTTP/1.1\r\nhost: web\r\n\r\n');
+    const first = await new Promise<string>((resolve) => held[0]!.once('data', (d) => resolve(String(d))));
+    expect(first).toMatch(/^HTTP\/1\.1 200/);
+    held.shift()!.destroy();
+    await waitFor('a new connection served', async () => {
+      const r = await curl(['-H', 'Host: web', `http://127.0.0.1:${p.outbound}/healthz`]).catch(() => null);
+      return r?.status === 200 ? true : undefined;
+    });
+  } finally {
+    for (const c of held) c.destroy();
+    await p.stop();
+  }
+}, 30_000);
 
 test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async () => {
   const p = await startProxyProcess({ config: config('drain'), outboundDst: '10.96.0.10:80' });
