@@ -279,12 +279,14 @@ export class Operator {
     this.#settings = { ...this.#settings!, trustAnchors: ca.trustAnchorsPem };
     this.#watcher?.setSettings(this.#settings);
     this.#refreshServing();
-    await publishTrustAnchors(this.#o.kubeConfig, this.#o.namespace, ca.trustAnchorsPem.join(''));
+    // Proxies get the new anchors with their next config whatever happens to the ConfigMap below (before, a
+    // failed publish skipped this recompile, and the fingerprint above kept it from being retried).
+    this.#compileQueue?.add('mesh');
     this.#log.info(
       { anchors: material.anchors.length, issuerNotAfter: material.issuer.cert.validTo },
       'CA material changed: anchors and issuer swapped in',
     );
-    this.#compileQueue?.add('mesh');
+    await publishTrustAnchors(this.#o.kubeConfig, this.#o.namespace, ca.trustAnchorsPem.join(''));
   }
 
   #refreshServing(): void {

@@ -47,6 +47,11 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof ApiException && err.code === 404;
 }
 
+/** 409: a write that lost an optimistic-concurrency race (Conflict), or a create of what exists (AlreadyExists). */
+export function lostWriteRace(err: unknown): boolean {
+  return err instanceof ApiException && err.code === 409;
+}
+
 function isConflict(err: unknown): boolean {
   return err instanceof ApiException && (err.code === 409 || err.code === 422);
 }

@@ -9,7 +9,7 @@ import {
   keyToPem,
   loadIssuer,
 } from '../identity/index.ts';
-import { isNotFound } from './api.ts';
+import { isNotFound, lostWriteRace } from './api.ts';
 
 export const CA_SECRET_KEYS = {
   anchors: 'ca.crt',
@@ -91,18 +91,28 @@ export async function publishTrustAnchors(
     },
     data: { [TRUST_ANCHORS_KEY]: anchorsPem },
   };
-  try {
-    const cm = await core.readNamespacedConfigMap({ name: TRUST_ANCHORS_CONFIGMAP, namespace });
-    if (cm.data?.[TRUST_ANCHORS_KEY] === anchorsPem) return false;
-    await core.replaceNamespacedConfigMap({
-      name: TRUST_ANCHORS_CONFIGMAP,
-      namespace,
-      body: { ...body, metadata: { ...body.metadata, resourceVersion: cm.metadata?.resourceVersion } },
-    });
-    return true;
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    await core.createNamespacedConfigMap({ namespace, body });
-    return true;
+  // Every replica publishes when it sees the CA change: a write that lost the race to another replica (409
+  // Conflict on replace, AlreadyExists on create) reads again, and stops when the content is already there.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const cm = await core.readNamespacedConfigMap({ name: TRUST_ANCHORS_CONFIGMAP, namespace });
+      if (cm.data?.[TRUST_ANCHORS_KEY] === anchorsPem) return false;
+      await core.replaceNamespacedConfigMap({
+        name: TRUST_ANCHORS_CONFIGMAP,
+        namespace,
+        body: { ...body, metadata: { ...body.metadata, resourceVersion: cm.metadata?.resourceVersion } },
+      });
+      return true;
+    } catch (err) {
+      if (lostWriteRace(err) && attempt < 5) continue;
+      if (!isNotFound(err)) throw err;
+      try {
+        await core.createNamespacedConfigMap({ namespace, body });
+        return true;
+      } catch (e) {
+        if (lostWriteRace(e) && attempt < 5) continue;
+        throw e;
+      }
+    }
   }
 }
