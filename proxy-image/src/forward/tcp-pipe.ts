@@ -15,6 +15,12 @@ export interface PipeResult {
 }
 
 const RELAY_BUFFER_BYTES = 16 * 1024;
+/**
+ * TCP keepalive on both sockets of a pipe, after this long without traffic: an opaque connection has no idle
+ * timeout (a database connection may rightly sit idle for hours), so the kernel's probes are what finds a
+ * peer that vanished without a FIN or RST and frees the pipe.
+ */
+const KEEPALIVE_IDLE_MS = 60_000;
 
 /**
  * A plaintext upstream connection whose reads are written to `client` straight from the read callback, into
@@ -88,6 +94,8 @@ export function pipeTcp(
   client.pause();
   upstream.setNoDelay(true);
   client.setNoDelay(true);
+  client.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+  upstream.setKeepAlive(true, KEEPALIVE_IDLE_MS);
   upstream.once(secure ? 'secureConnect' : 'connect', () => {
     connected = true;
     upstream.setTimeout(0);

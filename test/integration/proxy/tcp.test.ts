@@ -1,5 +1,6 @@
 // Opaque TCP through the proxy (outbound, plaintext upstream): bulk data both ways byte-exact, a slow reader
 // (the proxy must hold back the upstream instead of buffering), and half-close in each direction.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
@@ -54,8 +55,11 @@ function startServer(): Promise<number> {
   return listenLoopback(server);
 }
 
+let serverPort = 0;
+
 beforeAll(async () => {
   const port = await startServer();
+  serverPort = port;
   proxy = await startProxyProcess({
     config: proxyConfig({
       version: 't1',
@@ -172,4 +176,32 @@ test('the connections are counted with their bytes', async () => {
   expect(metricValue(metrics, 'tcp_close_total', labels)).toBe(4);
   expect(metricValue(metrics, 'tcp_write_bytes_total', labels)).toBeGreaterThanOrEqual(2 * download.length);
   expect(metricValue(metrics, 'tcp_read_bytes_total', labels)).toBeGreaterThanOrEqual(72 * MIB);
+});
+
+// After the counting test: this connection would be a fifth.
+test('both sockets of an opaque pipe have TCP keepalive on (what reclaims a pipe whose peer vanished)', async () => {
+  const c = net.connect(proxy.outbound, '127.0.0.1');
+  await new Promise((r) => c.once('connect', r));
+  c.write('put\n');
+  try {
+    // ss shows a keepalive timer on a socket with SO_KEEPALIVE set: the proxy's accepted socket (local port
+    // = its outbound port) and its upstream socket (peer port = the server's).
+    const timers = await waitFor('both sockets listed', async () => {
+      const rows = execFileSync('ss', ['-tnoH', 'state', 'established'], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/));
+      // Columns: Recv-Q Send-Q Local Peer [timer]. The proxy's side of the client's connection, and its
+      // connections to the server (peer = the server's port; the server's own sockets have it as local).
+      const accepted = rows.filter(
+        (r) => r[2] === `127.0.0.1:${proxy.outbound}` && r[3] === `127.0.0.1:${c.localPort}`,
+      );
+      const upstream = rows.filter((r) => r[3] === `127.0.0.1:${serverPort}`);
+      return accepted.length === 1 && upstream.length >= 1
+        ? [...accepted, ...upstream].map((r) => r.join(' '))
+        : undefined;
+    });
+    for (const line of timers) expect(line).toMatch(/timer:\(keepalive/);
+  } finally {
+    c.destroy();
+  }
 });
