@@ -406,6 +406,49 @@ test('limits.maxOutboundConnections: one connection over the limit is closed at 
   }
 }, 30_000);
 
+test('SIGTERM with a request longer than drainTimeoutMs: /ready turns 503, new connections are refused, the request is cut at the deadline, exit 0', async () => {
+  const limits = { maxHeaderBytes: 4096, maxHeaderCount: 20, headersTimeoutMs: 5000, drainTimeoutMs: 1000 };
+  const p = await startProxyProcess({ config: config('deadline', { limits }), outboundDst: '10.96.0.10:80' });
+  const delayed = async () =>
+    ((await (await fetch(`http://127.0.0.1:${app.httpPort}/counters`)).json()) as CountersSnapshot).received
+      .byPath['/delay/5000'] ?? 0;
+  const before = await delayed();
+  const inflight = new Promise<string>((resolve) => {
+    http
+      .get({ host: '127.0.0.1', port: p.outbound, path: '/delay/5000', headers: { host: 'web' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(`status ${res.statusCode}`));
+        res.on('error', () => resolve('cut'));
+      })
+      .on('error', () => resolve('cut'));
+  });
+  await waitFor('the app has the request', async () => ((await delayed()) > before ? true : undefined));
+  const sigterm = Date.now();
+  const exited = p.stop();
+  // Draining: not ready, and the listener no longer takes connections.
+  const ready = await waitFor('/ready 503', async () => {
+    const r = await fetch(`http://127.0.0.1:${p.admin}/ready`).catch(() => null);
+    return r?.status === 503 ? r.status : undefined;
+  });
+  expect(ready).toBe(503);
+  const refused = await new Promise<boolean>((resolve) => {
+    const c = net.connect(p.outbound, '127.0.0.1');
+    c.on('error', () => resolve(true));
+    c.on('connect', () => {
+      c.write('GET /healthz HTTP/1.1\r\nhost: web\r\n\r\n');
+      c.on('data', () => resolve(false));
+      c.on('close', () => resolve(true));
+    });
+  });
+  expect(refused).toBe(true);
+  // The request is cut at the deadline, not answered after 5 s; the proxy exits 0 right after.
+  expect(await inflight).toBe('cut');
+  expect(await exited).toBe(0);
+  const tookMs = Date.now() - sigterm;
+  expect(tookMs).toBeGreaterThanOrEqual(900);
+  expect(tookMs).toBeLessThan(4000);
+}, 20_000);
+
 test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async () => {
   const p = await startProxyProcess({ config: config('drain'), outboundDst: '10.96.0.10:80' });
   const delayed = async () =>
