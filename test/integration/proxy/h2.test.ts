@@ -450,6 +450,23 @@ test('on a detect port (the default protocol), HTTP/2 with prior knowledge is de
   }
 }, 30_000);
 
+test('a route timeout: a stream the app does not answer in time gets 504 timeout, and is counted', async () => {
+  const doc = config('route-timeout') as { outbound: { services: { defaultRoute?: unknown }[] } };
+  doc.outbound.services[0]!.defaultRoute = { timeoutMs: 300 };
+  const p = await startProxyProcess({ config: doc, outboundDst: '10.96.0.30:80' });
+  try {
+    const session = connect(p.outbound);
+    // /slow answers after SLOW_MS (2 s); / at once.
+    expect(await get(session, '/slow')).toMatchObject({ status: 504, reason: 'timeout' });
+    expect(await get(session, '/')).toMatchObject({ status: 200 });
+    const text = (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
+    expect(metricValue(text, 'response_total', { status_code: '504', weft_reason: 'timeout' })).toBe(1);
+    session.close();
+  } finally {
+    await p.stop();
+  }
+}, 30_000);
+
 test('an upstream that refuses the connection: 502 connect-failed, no protocol error counted', async () => {
   const dead = net.createServer();
   const port = await listenLoopback(dead);
