@@ -11,6 +11,7 @@ import { compileTables } from '../../../proxy-image/src/core/tables.ts';
 import type { ClusterSnapshot } from '../model/cluster.ts';
 import { type CompiledConfig, ProxyConfigCompiler, patchChunks } from './compile.ts';
 import {
+  crowdedService,
   type MutableSnapshot,
   namespace,
   pod,
@@ -263,12 +264,7 @@ describe('compile: bad input is reported and never breaks the config', () => {
 describe('compile: huge objects', () => {
   test('a Service with more endpoints than the contract allows gets the first 10,000 by address and a diagnostic; a split to it stays valid', () => {
     const s = shop();
-    const big = service('shop', 'big', '10.96.0.99');
-    put(s.services, big);
-    const many: [string, string][] = [];
-    for (let i = 0; i < 10_001; i++)
-      many.push([`p${i}`, `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`]);
-    put(s.endpointSlices, slice(big, many));
+    crowdedService(s, 'shop', 'big', 10_001);
     // Before: the Service was left out of every config, so the full config of a proxy whose split named it
     // referenced a backend it did not carry, and failed validation at the proxy (which kept its last good one).
     put(

@@ -52,6 +52,16 @@ export function slice(svc: ServiceRecord, pods: [string, string][]): EndpointSli
   };
 }
 
+/** Puts Service `name` (10.96.0.99) into `s` with `count` endpoints in one slice, 10.100.0.0 upwards. */
+export function crowdedService(s: MutableSnapshot, ns: string, name: string, count: number): ServiceRecord {
+  const svc = service(ns, name, '10.96.0.99');
+  put(s.services, svc);
+  const pods: [string, string][] = [];
+  for (let i = 0; i < count; i++) pods.push([`p${i}`, `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`]);
+  put(s.endpointSlices, slice(svc, pods));
+  return svc;
+}
+
 export function pod(ns: string, name: string, sa: string, ip: string, ports: number[] = [8080]): PodRecord {
   return {
     namespace: ns,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { ProxyConfigCompiler } from './compile.ts';
-import { put, service, shop, slice, split, target } from './fixtures.ts';
+import { crowdedService, put, service, shop, split, target } from './fixtures.ts';
 import { conditionsEqual, coreWarnings, desiredStatuses, mergeConditions } from './status.ts';
 
 describe('desiredStatuses', () => {
@@ -74,12 +74,7 @@ describe('mergeConditions', () => {
 describe('coreWarnings', () => {
   test('diagnostics about Services and Pods, not SMI objects, grouped per object and de-duplicated', () => {
     const s = shop();
-    const big = service('shop', 'big', '10.96.0.99');
-    put(s.services, big);
-    const many: [string, string][] = [];
-    for (let i = 0; i < 10_001; i++)
-      many.push([`p${i}`, `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`]);
-    put(s.endpointSlices, slice(big, many));
+    crowdedService(s, 'shop', 'big', 10_001);
     put(
       s.trafficSplits,
       split('shop', 'other', 'checkout', [

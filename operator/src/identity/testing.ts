@@ -1,8 +1,27 @@
-// Test helpers: make CSRs the way a proxy would, with openssl (a real, independent implementation).
+// Test helpers: make CSRs the way a proxy would, with openssl (a real, independent implementation), and a
+// mesh CA to sign them.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  CertificateAuthority,
+  generateIssuer,
+  generateTrustAnchor,
+  type KeyedCertificate,
+} from './authority.ts';
+
+/** A trust anchor and a CA with a fresh issuer under it, for trust domain `td`. */
+export function testAuthority(td: string): { anchor: KeyedCertificate; ca: CertificateAuthority } {
+  const anchor = generateTrustAnchor(td);
+  return {
+    anchor,
+    ca: new CertificateAuthority(
+      { anchors: [anchor.cert], issuer: generateIssuer(anchor, td) },
+      { trustDomain: td },
+    ),
+  };
+}
 
 export function openssl(args: string[], input?: string): string {
   return execFileSync('openssl', args, {

@@ -18,20 +18,15 @@ import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
 import {
   CertificateAuthority,
   generateIssuer,
-  generateTrustAnchor,
   keyToPem,
   spiffeIdFor,
 } from '../../../operator/src/identity/index.ts';
-import { opensslCsr } from '../../../operator/src/identity/testing.ts';
+import { opensslCsr, testAuthority } from '../../../operator/src/identity/testing.ts';
 import { OperatorMetrics } from '../../../operator/src/metrics.ts';
 import { createControlPlaneServer } from '../../../operator/src/server.ts';
 
 const TD = 'cluster.local';
-const anchor = generateTrustAnchor(TD);
-const ca = new CertificateAuthority(
-  { anchors: [anchor.cert], issuer: generateIssuer(anchor, TD) },
-  { trustDomain: TD },
-);
+const { anchor, ca } = testAuthority(TD);
 const LEAF_MS = 24 * 3600 * 1000;
 
 function keyPair() {
@@ -40,6 +35,13 @@ function keyPair() {
     key: keyToPem(privateKey),
     csr: { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
   };
+}
+
+/** The operator's serving certificate, from the test CA. */
+function servingCert() {
+  const k = keyPair();
+  const id = spiffeIdFor(TD, 'weft', 'weft-operator');
+  return { certChain: ca.issueServing(k.csr, id, ['localhost'], ['127.0.0.1']).certificateChain, key: k.key };
 }
 
 /** A client certificate for shop/frontend that expires `inMs` from now (issued as if a day earlier). */
@@ -85,16 +87,10 @@ beforeAll(async () => {
   const first = weights(50);
   configBytes = first.get('shop/frontend-1')!.chunks.reduce((n, c) => n + Buffer.byteLength(c), 0);
   hub.publish(first);
-  const k = keyPair();
-  const serving = ca.issueServing(
-    k.csr,
-    spiffeIdFor(TD, 'weft', 'weft-operator'),
-    ['localhost'],
-    ['127.0.0.1'],
-  );
+  const serving = servingCert();
   server = createControlPlaneServer({
     ca,
-    serving: { certChain: serving.certificateChain, key: k.key },
+    serving,
     hub,
     pod: (key) => s.pods.get(key),
     reviewToken: () => Promise.reject(new Error('not used')),
@@ -177,17 +173,11 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
     },
     { trustDomain: TD },
   );
-  const k = keyPair();
-  const serving = ca.issueServing(
-    k.csr,
-    spiffeIdFor(TD, 'weft', 'weft-operator'),
-    ['localhost'],
-    ['127.0.0.1'],
-  );
+  const serving = servingCert();
   const metrics = new OperatorMetrics();
   const srv = createControlPlaneServer({
     ca: shortCa,
-    serving: { certChain: serving.certificateChain, key: k.key },
+    serving,
     hub,
     pod: (key) => s.pods.get(key),
     reviewToken: async () => ({

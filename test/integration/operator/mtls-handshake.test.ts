@@ -13,14 +13,10 @@ import {
   spiffeIdFor,
   uriSans,
 } from '../../../operator/src/identity/index.ts';
-import { opensslCsr } from '../../../operator/src/identity/testing.ts';
+import { opensslCsr, testAuthority } from '../../../operator/src/identity/testing.ts';
 
 const TD = 'cluster.local';
-const anchor = generateTrustAnchor(TD);
-const ca = new CertificateAuthority(
-  { anchors: [anchor.cert], issuer: generateIssuer(anchor, TD) },
-  { trustDomain: TD },
-);
+const { ca } = testAuthority(TD);
 
 function workload(ns: string, sa: string) {
   const { keyPem, csrPem } = opensslCsr();
