@@ -390,6 +390,15 @@ describe('operator against the real apiserver', () => {
         );
       });
     const split = await getJson<Obj>(['-n', ns, 'trafficsplits.v1alpha4.split.smi-spec.io', 'broken']);
+    // The operator never writes spec: its only field-manager entries are on the status subresource, and the
+    // generation (which a spec write bumps) is the one the user's apply produced.
+    const managed = await getJson<{
+      metadata: { generation: number; managedFields: { manager: string; subresource?: string }[] };
+    }>(['-n', ns, 'trafficsplits.v1alpha4.split.smi-spec.io', 'broken', '--show-managed-fields']);
+    const ours = managed.metadata.managedFields.filter((f) => f.manager === 'weft-operator');
+    expect(ours.length).toBeGreaterThan(0);
+    expect(ours.map((f) => f.subresource)).toEqual(ours.map(() => 'status'));
+    expect(managed.metadata.generation).toBe(1);
     // The Event names the object's uid, which is what `kubectl describe` selects Events by.
     expect(await event('BackendNotFound', 'TrafficSplit', 'broken')).toMatchObject({
       type: 'Warning',
