@@ -66,6 +66,7 @@ for (let i = 0; i < SERVICES; i++) {
   put(s.endpointSlices, slice(svc, [[`p${i}`, `10.244.${(i >> 8) & 255}.${i & 255}`]]));
 }
 put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.250.0.1'));
+put(s.pods, pod('shop', 'checkout-1', 'checkout', '10.250.0.2'));
 const compiler = new ProxyConfigCompiler();
 const weights = (w: number) => {
   put(
@@ -108,12 +109,12 @@ afterAll(async () => {
 });
 
 /** Opens the chunked (non-upgraded) stream with a certificate; resolves with the response, paused. */
-function openStream(cert: { key: string; cert: string }) {
+function openStream(cert: { key: string; cert: string }, pod = 'shop/frontend-1') {
   return new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
     const req = https.request({
       host: '127.0.0.1',
       port,
-      path: `${CONFIG_PATH}?pod=shop/frontend-1`,
+      path: `${CONFIG_PATH}?pod=${pod}`,
       key: cert.key,
       cert: cert.cert,
       ca: ca.trustAnchorsPem,
@@ -234,3 +235,31 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
     await new Promise((r) => srv.close(r));
   }
 }, 30_000);
+
+test('who may follow which pod: another CA, a pod that does not exist, a pod of another ServiceAccount are refused with their reason', async () => {
+  const answer = async (cert: { key: string; cert: string }, pod?: string) => {
+    const res = await openStream(cert, pod);
+    let body = '';
+    res.on('data', (d: Buffer) => {
+      body += d;
+    });
+    res.resume();
+    await new Promise((r) => res.once('end', r));
+    return { status: res.statusCode, reason: (JSON.parse(body) as { reason: string }).reason };
+  };
+  // A well-formed mesh certificate from a CA this operator does not trust.
+  const stranger = testAuthority(TD).ca;
+  const k = keyPair();
+  const foreign = {
+    key: k.key,
+    cert: stranger.issueVerified(k.csr, spiffeIdFor(TD, 'shop', 'frontend')).certificateChain,
+  };
+  expect(await answer(foreign)).toEqual({ status: 401, reason: 'Unauthenticated' });
+  const mine = clientCert(LEAF_MS - 60_000);
+  expect(await answer(mine, 'shop/nope')).toEqual({ status: 403, reason: 'PodNotFound' });
+  expect(await answer(mine, 'shop/checkout-1')).toEqual({ status: 403, reason: 'IdentityMismatch' });
+  // And the pod it runs as is streamed.
+  const ok = await openStream(mine);
+  expect(ok.statusCode).toBe(200);
+  ok.destroy();
+});
