@@ -14,6 +14,8 @@ const LOWER_HTTP_TOKEN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
 
 /** Endpoints per backend port a config may carry; the operator programs the first this many (by address). */
 export const MAX_ENDPOINTS_PER_PORT = 10000;
+/** Authorizations per inbound port a config may carry; the operator programs the first this many (by name). */
+export const MAX_AUTHORIZATIONS_PER_PORT = 1000;
 
 const port = (description: string) => ({ type: 'integer', minimum: 1, maximum: 65535, description });
 const durationMs = (description: string, dflt?: number, min = 0) => ({
@@ -647,7 +649,7 @@ export const proxyConfigSchema = {
         protocol: { $ref: '#/$defs/protocol', default: 'detect' },
         authorizations: {
           type: 'array',
-          maxItems: 1000,
+          maxItems: MAX_AUTHORIZATIONS_PER_PORT,
           items: { $ref: '#/$defs/authorization' },
           description: 'Rules, ORed: access is additive (TrafficTarget semantics).',
         },

@@ -12,7 +12,8 @@ export type DiagnosticReason =
   | 'RuleReferencesNothing'
   | 'UnsupportedSubject'
   | 'InvalidProxyConfig'
-  | 'EndpointsTruncated';
+  | 'EndpointsTruncated'
+  | 'TooManyRules';
 
 export interface Diagnostic {
   /** Kind of the object concerned: TrafficSplit, TrafficTarget, Pod, Namespace, Service... */

@@ -2,6 +2,7 @@
 // ServiceAccount as destination) and on which routes.
 
 import { MAX_REGEX_SOURCE_LENGTH } from '../../../crds/proxy-config/regex-dialect.ts';
+import { MAX_AUTHORIZATIONS_PER_PORT } from '../../../crds/proxy-config/schema.ts';
 import type { Authorization, InboundPort, PortProtocol } from '../../../crds/proxy-config/types.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { Reads } from './reads.ts';
@@ -70,6 +71,19 @@ export function buildInbound(
             .sort()
             .map(escapeRegex)
             .filter((escaped) => escaped.length < MAX_REGEX_SOURCE_LENGTH);
+    // Past the contract's limit the whole config would be refused and the pod get none: the first rules by
+    // TrafficTarget name are programmed (and the probes' rule), and each one left out says so in its status.
+    const room = MAX_AUTHORIZATIONS_PER_PORT - (probeRegexes.length > 0 ? 1 : 0);
+    for (const dropped of authorizations.splice(room)) {
+      const [ns, name] = dropped.name.split('/') as [string, string];
+      diagnostics.push({
+        kind: 'TrafficTarget',
+        namespace: ns,
+        name,
+        reason: 'TooManyRules',
+        message: `not programmed on port ${pp.port} of ${namespace}/${serviceAccount}: a proxy takes at most ${MAX_AUTHORIZATIONS_PER_PORT} rules per port, and those first by name fill it`,
+      });
+    }
     if (probeRegexes.length > 0) {
       authorizations.push({
         name: PROBE_AUTHORIZATION,

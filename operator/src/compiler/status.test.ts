@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
+import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { ProxyConfigCompiler } from './compile.ts';
-import { crowdedService, put, service, shop, split, target } from './fixtures.ts';
+import { crowdedService, put, service, shop, split, target, tcpRoute } from './fixtures.ts';
 import { conditionsEqual, coreWarnings, desiredStatuses, mergeConditions } from './status.ts';
 
 describe('desiredStatuses', () => {
@@ -102,4 +103,24 @@ test('a TrafficTarget to a ServiceAccount that runs no meshed pod is still resol
   // The same verdict with or without pods behind the destination (before: True for the one without).
   expect(resolved('to-ghost')).toMatchObject({ status: 'False' });
   expect(resolved('to-ghost')!.reason).toBe(resolved('to-checkout-bad')!.reason);
+});
+
+test('more TrafficTargets on one port than a proxy takes: the pod still gets a valid config; those left out are not Ready', () => {
+  const s = shop();
+  put(s.tcpRoutes, tcpRoute('shop', 'any'));
+  const names = Array.from({ length: 1_001 }, (_, i) => `t${String(i).padStart(4, '0')}`);
+  for (const n of names)
+    put(s.trafficTargets, target('shop', n, 'checkout', ['frontend'], [{ kind: 'TCPRoute', name: 'any' }]));
+  const out = new ProxyConfigCompiler().compile(s);
+  // Before: the config failed validation (1,001 rules on a port) and checkout-1 got none at all.
+  const cfg = out.proxies.get('shop/checkout-1')?.config;
+  expect(cfg).toBeDefined();
+  expect(validateProxyConfig(JSON.parse(JSON.stringify(cfg))).ok).toBe(true);
+  const rules = cfg!.inbound.ports.flatMap((p) => p.authorizations.map((a) => a.name));
+  expect(rules).toContain('shop/t0000');
+  expect(rules).not.toContain('shop/t1000');
+  const st = desiredStatuses(s, out.diagnostics);
+  const ready = (n: string) => st.get(`TrafficTarget/shop/${n}`)!.conditions.find((c) => c.type === 'Ready');
+  expect(ready('t0000')).toMatchObject({ status: 'True' });
+  expect(ready('t1000')).toMatchObject({ status: 'False', reason: 'NotProgrammed' });
 });

@@ -76,22 +76,25 @@ export function desiredStatuses(
         : c('ResolvedRefs', false, unresolved[0]!.reason, unresolved.map((w) => w.message).join('; ')),
     ];
     const rootMissing = unresolved.some((w) => w.reason === 'RootServiceNotFound');
+    const crowdedOut = warnings.filter((w) => w.reason === 'TooManyRules');
     conditions.push(
-      accepted && !rootMissing
-        ? c(
-            'Ready',
-            true,
-            'Programmed',
-            unresolved.length === 0
-              ? 'programmed into the proxies'
-              : 'programmed into the proxies without the unresolved references',
-          )
-        : c(
-            'Ready',
-            false,
-            accepted ? 'RootServiceNotFound' : 'NotAccepted',
-            accepted ? 'the root service does not exist' : 'not accepted',
-          ),
+      crowdedOut.length > 0
+        ? c('Ready', false, 'NotProgrammed', crowdedOut.map((w) => w.message).join('; '))
+        : accepted && !rootMissing
+          ? c(
+              'Ready',
+              true,
+              'Programmed',
+              unresolved.length === 0
+                ? 'programmed into the proxies'
+                : 'programmed into the proxies without the unresolved references',
+            )
+          : c(
+              'Ready',
+              false,
+              accepted ? 'RootServiceNotFound' : 'NotAccepted',
+              accepted ? 'the root service does not exist' : 'not accepted',
+            ),
     );
     const uid = obj.metadata.uid ?? '';
     out.set(`${kind}/${namespace}/${name}`, { kind, namespace, name, generation, uid, conditions, warnings });
