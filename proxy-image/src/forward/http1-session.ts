@@ -246,6 +246,15 @@ export class Http1Session implements UpstreamOwner {
     if (this.upstream !== null && this.upstream.socket.writableLength > 0) this.reads!.pin();
   }
 
+  /** Runs a timer's work as the socket events' is run: an exception costs this connection only (onBug). */
+  private guard(work: (this: Http1Session) => void): void {
+    try {
+      work.call(this);
+    } catch (err) {
+      this.onBug(err);
+    }
+  }
+
   /** Cuts both sides after an unexpected exception. */
   onBug(err: unknown): void {
     this.ctx.onInternalError(err);
@@ -304,7 +313,7 @@ export class Http1Session implements UpstreamOwner {
           if (this.req !== null) return; // waiting for the previous exchange to finish
           const r = parseRequestHead(buf, this.bufStart, this.ctx.limits);
           if (r.kind === 'incomplete') {
-            this.headTimer ??= setTimeout(() => this.onHeadTimeout(), this.ctx.headersTimeoutMs);
+            this.headTimer ??= setTimeout(() => this.guard(this.onHeadTimeout), this.ctx.headersTimeoutMs);
             return;
           }
           if (this.headTimer !== null) {
@@ -398,7 +407,8 @@ export class Http1Session implements UpstreamOwner {
       return;
     }
     this.plan = decision;
-    if (decision.timeoutMs !== null) this.timer = setTimeout(() => this.onTimeout(), decision.timeoutMs);
+    if (decision.timeoutMs !== null)
+      this.timer = setTimeout(() => this.guard(this.onTimeout), decision.timeoutMs);
     this.state = hasBody ? S_BODY : S_WAIT;
     this.reqDone = !hasBody;
     this.dispatch(decision.target, now);
@@ -410,7 +420,7 @@ export class Http1Session implements UpstreamOwner {
     const tryMs = this.plan?.attemptTimeoutMs?.() ?? null;
     if (tryMs !== null) {
       this.clearTryTimer();
-      this.tryTimer = setTimeout(() => this.onTryTimeout(), Math.max(1, tryMs));
+      this.tryTimer = setTimeout(() => this.guard(this.onTryTimeout), Math.max(1, tryMs));
     }
     const pool = this.ctx.pool;
     const idle = pool.takeIdle(target, this);
@@ -818,11 +828,15 @@ export class Http1Session implements UpstreamOwner {
       return;
     }
     this.pauseClient(P_CONNECT);
-    setTimeout(() => {
-      if (this.state === S_CLOSED || this.plan === null) return;
-      this.resumeClient(P_CONNECT);
-      this.dispatch(target, performance.now());
-    }, delayMs);
+    setTimeout(
+      () =>
+        this.guard(() => {
+          if (this.state === S_CLOSED || this.plan === null) return;
+          this.resumeClient(P_CONNECT);
+          this.dispatch(target, performance.now());
+        }),
+      delayMs,
+    );
   }
 
   private clearTryTimer(): void {
