@@ -19,7 +19,12 @@ import {
   routeOutboundH2,
 } from './forward/routers.ts';
 import { connectRelayed, pipeTcp } from './forward/tcp-pipe.ts';
-import { type MeshConnector, UpstreamPool, type UpstreamTarget } from './forward/upstream.ts';
+import {
+  isIdentityMismatch,
+  type MeshConnector,
+  UpstreamPool,
+  type UpstreamTarget,
+} from './forward/upstream.ts';
 import { type Detected, detectProtocol, MAX_DETECT_BYTES } from './listeners/detect.ts';
 import { originalDestination } from './net/original-dst.ts';
 import {
@@ -383,7 +388,7 @@ export class ProxyRuntime {
       if (ep !== null)
         tables.observe(ep, performance.now() - started, r.connectFailed ? 'connect-failure' : 'success');
       // The peer proxy presented another identity: the client's connection is closed, and this says why.
-      if (r.connectFailed && (r.error as { code?: string } | null)?.code === 'identity-mismatch')
+      if (r.connectFailed && isIdentityMismatch(r.error))
         this.opts.observer.connectionRefused('outbound', 'identity-mismatch');
       this.opts.observer.tcpClose(labels, r.bytesUp, r.bytesDown);
     });

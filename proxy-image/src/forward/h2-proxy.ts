@@ -16,7 +16,7 @@ import type { HttpRequestView } from '../core/http-request.ts';
 import { pathOnly } from '../core/http-request.ts';
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
 import type { DataPathObserver, TrafficLabels } from './observer.ts';
-import type { MeshConnector, UpstreamTarget } from './upstream.ts';
+import { isIdentityMismatch, type MeshConnector, type UpstreamTarget } from './upstream.ts';
 
 // node:http2 is loaded on the first HTTP/2 connection: loading it (and nghttp2 behind it) costs a proxy
 // that never sees HTTP/2 several MB of resident memory.
@@ -200,16 +200,13 @@ export class H2Proxy {
     });
     // Frames are written as they are ready; with Nagle a small frame waits for the peer's delayed ACK (40 ms).
     socket.setNoDelay(true);
-    if (initial !== null && initial.length > 0) {
-      // The session feeds itself the bytes detection read (on the next tick) and reads the socket from then on.
-      // Resuming here would emit those bytes as 'data' to no one first: the session would then miss the preface
-      // and answer GOAWAY(INTERNAL_ERROR), as it did for every HTTP/2 client on a `detect` port.
-      socket.unshift(initial);
-      this.server.emit('connection', socket);
-      return;
-    }
+    // With bytes detection already read, the session feeds itself them (on the next tick) and reads the socket
+    // from then on. Resuming here would emit those bytes as 'data' to no one first: the session would then miss
+    // the preface and answer GOAWAY(INTERNAL_ERROR), as it did for every HTTP/2 client on a `detect` port.
+    const handOver = initial !== null && initial.length > 0;
+    if (handOver) socket.unshift(initial);
     this.server.emit('connection', socket);
-    socket.resume();
+    if (!handOver) socket.resume();
   }
 
   /** Client connections still open (each holds one session); what the drain waits for. */
@@ -456,17 +453,16 @@ export class H2Proxy {
       // level, or the app's RST_STREAM) is upstream-reset; connect-failed only if the connection never came up.
       const broken = PEER_PROTOCOL_ERRORS.has(err.code);
       if (!stream.headersSent && !stream.destroyed) {
+        const neverConnected = !broken && status === 0 && pooled.session.connecting;
         const reason = broken
           ? 'bad-response'
-          : status === 0 && pooled.session.connecting
-            ? // The session's mTLS connect refused the peer's identity (as HTTP/1 reports it).
-              (err.cause as { code?: string } | undefined)?.code === 'identity-mismatch'
+          : !neverConnected
+            ? 'upstream-reset'
+            : isIdentityMismatch(err)
               ? 'identity-mismatch'
-              : 'connect-failed'
-            : 'upstream-reset';
+              : 'connect-failed';
         stream.respond({ ':status': 502, [REASON_HEADER]: reason }, { endStream: true });
-        const connectFailure = reason === 'connect-failed' || reason === 'identity-mismatch';
-        finish(502, null, reason, connectFailure ? 'connect-failure' : 'failure');
+        finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
       } else {
         resetClient();
         finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure');

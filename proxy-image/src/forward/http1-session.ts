@@ -23,7 +23,13 @@ import {
   serializeResponseHead,
 } from '../http1/serialize.ts';
 import { adoptSocket, type ReadBuffer } from './read-buffer.ts';
-import type { UpstreamConn, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream.ts';
+import {
+  isIdentityMismatch,
+  type UpstreamConn,
+  type UpstreamOwner,
+  type UpstreamPool,
+  type UpstreamTarget,
+} from './upstream.ts';
 
 /** Stable reasons the proxy answers or fails a request itself (x-weft-reason, metric labels, logs). */
 export type ProxyReason =
@@ -740,12 +746,11 @@ export class Http1Session implements UpstreamOwner {
       else this.abort(); // truncated response: the client must see the connection fail
       return;
     }
-    const code = (error as { code?: string } | null)?.code;
     if (!conn.connected) {
       this.attemptFailed(
         'connect-failure',
         0,
-        code === 'identity-mismatch' ? 'identity-mismatch' : 'connect-failed',
+        isIdentityMismatch(error) ? 'identity-mismatch' : 'connect-failed',
       );
     } else {
       this.attemptFailed('reset', 0, 'upstream-reset', conn.uses > 0);

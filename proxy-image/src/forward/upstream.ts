@@ -138,6 +138,15 @@ export class UpstreamConn {
 
 export type UpstreamErrorCode = 'connect-timeout' | 'identity-mismatch';
 
+/**
+ * Whether a connection failed because the peer proxy presented another identity than the endpoint's: the mesh
+ * connector's error itself (HTTP/1, opaque TCP), or the cause of an HTTP/2 stream cancelled by it.
+ */
+export function isIdentityMismatch(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null | undefined;
+  return e?.code === 'identity-mismatch' || e?.cause?.code === 'identity-mismatch';
+}
+
 export class UpstreamError extends Error {
   readonly code: UpstreamErrorCode;
   constructor(code: UpstreamErrorCode, message: string) {

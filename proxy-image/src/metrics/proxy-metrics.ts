@@ -109,15 +109,25 @@ const PROCESS_METRICS = [
  * RSS (interleaved idle runs of the bundle with and without it, 2026-11-23).
  */
 function registerProcessCpu(r: Registry): void {
-  const kinds = [
-    ['user', 'Total user CPU time spent in seconds.', (u: NodeJS.CpuUsage) => u.user],
-    ['system', 'Total system CPU time spent in seconds.', (u: NodeJS.CpuUsage) => u.system],
-    ['', 'Total user and system CPU time spent in seconds.', (u: NodeJS.CpuUsage) => u.user + u.system],
+  const counters = [
+    [
+      'process_cpu_user_seconds_total',
+      'Total user CPU time spent in seconds.',
+      (u: NodeJS.CpuUsage) => u.user,
+    ],
+    [
+      'process_cpu_system_seconds_total',
+      'Total system CPU time spent in seconds.',
+      (u: NodeJS.CpuUsage) => u.system,
+    ],
+    [
+      'process_cpu_seconds_total',
+      'Total user and system CPU time spent in seconds.',
+      (u: NodeJS.CpuUsage) => u.user + u.system,
+    ],
   ] as const;
-  for (const [kind, help, pick] of kinds) {
-    const name = kind === '' ? 'process_cpu_seconds_total' : `process_cpu_${kind}_seconds_total`;
-    new CounterFamily(name, help, () => pick(process.cpuUsage()) / 1e6).register(r).with('', {});
-  }
+  for (const [name, help, micros] of counters)
+    new CounterFamily(name, help, () => micros(process.cpuUsage()) / 1e6).register(r).with('', {});
 }
 
 const OVERFLOW = 'overflow';
