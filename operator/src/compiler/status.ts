@@ -5,7 +5,10 @@ import type { Condition } from '../../../crds/smi/index.ts';
 import type { ClusterSnapshot } from '../model/cluster.ts';
 import type { Diagnostic, DiagnosticReason } from './diagnostics.ts';
 
-export type SmiKind = 'TrafficSplit' | 'TrafficTarget' | 'HTTPRouteGroup' | 'TCPRoute' | 'UDPRoute';
+/** The kinds with a status of ours; every other kind a diagnostic names (Service, Pod, Namespace) is core v1. */
+const SMI_KINDS = ['TrafficSplit', 'TrafficTarget', 'HTTPRouteGroup', 'TCPRoute', 'UDPRoute'] as const;
+export type SmiKind = (typeof SMI_KINDS)[number];
+const isSmiKind = (kind: string): kind is SmiKind => (SMI_KINDS as readonly string[]).includes(kind);
 
 export interface DesiredStatus {
   kind: SmiKind;
@@ -107,15 +110,6 @@ export function desiredStatuses(
   return out;
 }
 
-/** The SMI kinds: every other kind a diagnostic names (Service, Pod, Namespace) is a core v1 object. */
-const SMI_KINDS: ReadonlySet<string> = new Set([
-  'TrafficSplit',
-  'TrafficTarget',
-  'HTTPRouteGroup',
-  'TCPRoute',
-  'UDPRoute',
-]);
-
 /**
  * Diagnostics about core objects (a Service whose endpoints were truncated, a pod whose config was rejected),
  * by `<Kind>/<namespace>/<name>`, de-duplicated: they have no status of ours, so they become Warning Events.
@@ -123,7 +117,7 @@ const SMI_KINDS: ReadonlySet<string> = new Set([
 export function coreWarnings(diagnostics: readonly Diagnostic[]): Map<string, Diagnostic[]> {
   const out = new Map<string, Diagnostic[]>();
   for (const d of diagnostics) {
-    if (SMI_KINDS.has(d.kind)) continue;
+    if (isSmiKind(d.kind)) continue;
     const k = `${d.kind}/${d.namespace}/${d.name}`;
     const list = out.get(k);
     if (list === undefined) out.set(k, [d]);

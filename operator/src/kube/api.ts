@@ -53,7 +53,7 @@ export function lostWriteRace(err: unknown): boolean {
 }
 
 function isConflict(err: unknown): boolean {
-  return err instanceof ApiException && (err.code === 409 || err.code === 422);
+  return lostWriteRace(err) || (err instanceof ApiException && err.code === 422);
 }
 
 /** The leader Lease in coordination.k8s.io/v1. */

@@ -95,24 +95,20 @@ export async function publishTrustAnchors(
   // Conflict on replace, AlreadyExists on create) reads again, and stops when the content is already there.
   for (let attempt = 1; ; attempt++) {
     try {
-      const cm = await core.readNamespacedConfigMap({ name: TRUST_ANCHORS_CONFIGMAP, namespace });
-      if (cm.data?.[TRUST_ANCHORS_KEY] === anchorsPem) return false;
-      await core.replaceNamespacedConfigMap({
-        name: TRUST_ANCHORS_CONFIGMAP,
-        namespace,
-        body: { ...body, metadata: { ...body.metadata, resourceVersion: cm.metadata?.resourceVersion } },
-      });
+      const cm = await core
+        .readNamespacedConfigMap({ name: TRUST_ANCHORS_CONFIGMAP, namespace })
+        .catch((err: unknown) => (isNotFound(err) ? null : Promise.reject(err)));
+      if (cm === null) await core.createNamespacedConfigMap({ namespace, body });
+      else if (cm.data?.[TRUST_ANCHORS_KEY] === anchorsPem) return false;
+      else
+        await core.replaceNamespacedConfigMap({
+          name: TRUST_ANCHORS_CONFIGMAP,
+          namespace,
+          body: { ...body, metadata: { ...body.metadata, resourceVersion: cm.metadata?.resourceVersion } },
+        });
       return true;
     } catch (err) {
-      if (lostWriteRace(err) && attempt < 5) continue;
-      if (!isNotFound(err)) throw err;
-      try {
-        await core.createNamespacedConfigMap({ namespace, body });
-        return true;
-      } catch (e) {
-        if (lostWriteRace(e) && attempt < 5) continue;
-        throw e;
-      }
+      if (!lostWriteRace(err) || attempt >= 5) throw err;
     }
   }
 }

@@ -110,7 +110,7 @@ export class LeaderElector {
   #leading = false;
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
-  /** Ends leadership at #lastRenew + renewDeadlineMs unless a renewal moves it. */
+  /** Ends leadership renewDeadlineMs after the renewTime last written, unless a renewal moves it. */
   #deadline: NodeJS.Timeout | null = null;
 
   constructor(store: LeaseStore, opts: LeaderElectorOptions) {
