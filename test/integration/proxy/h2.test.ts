@@ -10,10 +10,12 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
   curl,
   listenLoopback,
+  metric,
   metricValue,
   type ProxyProcess,
   proxyConfig,
   removeTmpDirs,
+  scrape,
   startProxyProcess,
   waitFor,
 } from './harness.ts';
@@ -175,9 +177,7 @@ function get(
   });
 }
 
-async function metrics(p: ProxyProcess = proxy): Promise<string> {
-  return (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
-}
+const metrics = (p: ProxyProcess = proxy) => scrape(p);
 /** The weft_protocol_errors_total lines of p whose code is an upstream's (upstream-*). */
 const upstreamErrors = async (p: ProxyProcess) =>
   (await metrics(p))
@@ -459,8 +459,7 @@ test('a route timeout: a stream the app does not answer in time gets 504 timeout
     // /slow answers after SLOW_MS (2 s); / at once.
     expect(await get(session, '/slow')).toMatchObject({ status: 504, reason: 'timeout' });
     expect(await get(session, '/')).toMatchObject({ status: 200 });
-    const text = (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
-    expect(metricValue(text, 'response_total', { status_code: '504', weft_reason: 'timeout' })).toBe(1);
+    expect(await metric(p, 'response_total', { status_code: '504', weft_reason: 'timeout' })).toBe(1);
     session.close();
   } finally {
     await p.stop();

@@ -349,3 +349,17 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   }
   return sum;
 }
+
+/** The proxy's /metrics text. */
+export async function scrape(p: Pick<ProxyProcess, 'admin'>): Promise<string> {
+  return (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
+}
+
+/** One metric of the proxy's /metrics, summed over the series with these labels (0 when none). */
+export async function metric(
+  p: Pick<ProxyProcess, 'admin'>,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  return metricValue(await scrape(p), name, labels) ?? 0;
+}

@@ -10,6 +10,7 @@ import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
 import {
   curl,
   listenLoopback,
+  metric,
   metricValue,
   type ProxyProcess,
   proxyConfig,
@@ -354,6 +355,14 @@ describe('admin and config', () => {
   });
 });
 
+/** Requests for `path` the app has received (counted on arrival, before it answers). */
+async function appReceived(path: string): Promise<number> {
+  const counters = (await (
+    await fetch(`http://127.0.0.1:${app.httpPort}/counters`)
+  ).json()) as CountersSnapshot;
+  return counters.received.byPath[path] ?? 0;
+}
+
 test('limits.maxOutboundConnections: one connection over the limit is closed at once and counted; the rest are served', async () => {
   const limits = {
     maxHeaderBytes: 4096,
@@ -370,15 +379,8 @@ test('limits.maxOutboundConnections: one connection over the limit is closed at 
         c.on('error', () => undefined);
       });
     held.push(await open(), await open());
-    const refused = async () =>
-      metricValue(
-        (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body,
-        'weft_connections_refused_total',
-        {
-          direction: 'outbound',
-          reason: 'max-connections',
-        },
-      ) ?? 0;
+    const refused = () =>
+      metric(p, 'weft_connections_refused_total', { direction: 'outbound', reason: 'max-connections' });
     // Accepted in the order they connected: the third finds two open.
     const third = await open();
     const answered = await new Promise<string>((resolve) => {
@@ -409,9 +411,7 @@ test('limits.maxOutboundConnections: one connection over the limit is closed at 
 test('SIGTERM with a request longer than drainTimeoutMs: /ready turns 503, new connections are refused, the request is cut at the deadline, exit 0', async () => {
   const limits = { maxHeaderBytes: 4096, maxHeaderCount: 20, headersTimeoutMs: 5000, drainTimeoutMs: 1000 };
   const p = await startProxyProcess({ config: config('deadline', { limits }), outboundDst: '10.96.0.10:80' });
-  const delayed = async () =>
-    ((await (await fetch(`http://127.0.0.1:${app.httpPort}/counters`)).json()) as CountersSnapshot).received
-      .byPath['/delay/5000'] ?? 0;
+  const delayed = () => appReceived('/delay/5000');
   const before = await delayed();
   const inflight = new Promise<string>((resolve) => {
     http
@@ -451,9 +451,7 @@ test('SIGTERM with a request longer than drainTimeoutMs: /ready turns 503, new c
 
 test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async () => {
   const p = await startProxyProcess({ config: config('drain'), outboundDst: '10.96.0.10:80' });
-  const delayed = async () =>
-    ((await (await fetch(`http://127.0.0.1:${app.httpPort}/counters`)).json()) as CountersSnapshot).received
-      .byPath['/delay/500'] ?? 0;
+  const delayed = () => appReceived('/delay/500');
   const before = await delayed();
   const inflight = new Promise<{ status: number; body: string }>((resolve, reject) => {
     http

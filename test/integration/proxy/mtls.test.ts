@@ -13,6 +13,7 @@ import {
   curl,
   listenLoopback,
   makePki,
+  metric,
   metricValue,
   type Pki,
   type ProxyProcess,
@@ -265,15 +266,8 @@ describe('HTTP over mTLS', () => {
   });
 
   test('a mesh ClientHello followed by garbage, mangled, or abandoned: closed and counted; mesh clients keep being served', async () => {
-    const handshakeErrors = async () =>
-      metricValue(
-        (await curl([`http://127.0.0.1:${serverHttp.admin}/metrics`])).body,
-        'weft_protocol_errors_total',
-        {
-          direction: 'inbound',
-          code: 'tls-handshake',
-        },
-      ) ?? 0;
+    const handshakeErrors = () =>
+      metric(serverHttp, 'weft_protocol_errors_total', { direction: 'inbound', code: 'tls-handshake' });
     // A real ClientHello offering the mesh ALPN, as a peer proxy sends it.
     const hello = await new Promise<Buffer>((resolve) => {
       const catcher = net.createServer((c) => {
@@ -359,12 +353,11 @@ describe('HTTP over mTLS', () => {
 
 describe('opaque TCP over mTLS', () => {
   test('a server presenting another identity: the connection is closed and counted as identity-mismatch', async () => {
-    const refused = async () =>
-      metricValue(
-        (await curl([`http://127.0.0.1:${clientTcpImpostor.admin}/metrics`])).body,
-        'weft_connections_refused_total',
-        { direction: 'outbound', reason: 'identity-mismatch' },
-      ) ?? 0;
+    const refused = () =>
+      metric(clientTcpImpostor, 'weft_connections_refused_total', {
+        direction: 'outbound',
+        reason: 'identity-mismatch',
+      });
     const before = await refused();
     // Closed (reset: the line it sent is unread) without a byte from the impostor.
     const got = await new Promise<string>((resolve) => {
