@@ -15,6 +15,7 @@ import { type H2HeadLimits, h2HeadError } from '../core/h2-head.ts';
 import type { HttpRequestView } from '../core/http-request.ts';
 import { pathOnly } from '../core/http-request.ts';
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
+import type { AttemptFailure } from './http1-session.ts';
 import type { DataPathObserver, TrafficLabels } from './observer.ts';
 import { isIdentityMismatch, type MeshConnector, type UpstreamTarget } from './upstream.ts';
 
@@ -87,16 +88,40 @@ interface Pooled {
   resets: number;
 }
 
+/** A stream to forward, with its retry policy (the router's plan; see routers.ts). */
+export interface H2Forward {
+  readonly kind: 'forward';
+  /** Target of the current attempt. */
+  readonly target: UpstreamTarget;
+  readonly labels: TrafficLabels;
+  /** Whole-stream timeout across attempts (null: none); expiry answers 504. */
+  readonly timeoutMs: number | null;
+  /** Request bodies up to this many bytes are kept so the stream can be retried; -1: never retried. */
+  readonly maxReplayBytes: number;
+  /**
+   * After a failed attempt, nothing of which reached the client: the next attempt's target and delay, or
+   * null to give up. `grpcStatus` -1 when absent; `bodyBytes` Infinity when the body cannot be replayed.
+   */
+  retryStream(
+    attempt: number,
+    failure: AttemptFailure,
+    status: number,
+    grpcStatus: number,
+    bodyBytes: number,
+  ): { target: UpstreamTarget; delayMs: number } | null;
+  /** Balancer feedback for the current attempt, at most once per attempt. */
+  attemptDone(
+    target: UpstreamTarget | null,
+    outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled',
+    latencyMs: number,
+  ): void;
+  /** Time allowed for the attempt about to be sent (per-try timeout), or null for none. */
+  attemptTimeoutMs(): number | null;
+}
+
 /** Where one stream goes, decided by the router. */
 export type H2Decision =
-  | {
-      readonly kind: 'forward';
-      readonly target: UpstreamTarget;
-      readonly labels: TrafficLabels;
-      readonly timeoutMs: number | null;
-      /** Balancer feedback, exactly once. */
-      done(outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled', latencyMs: number): void;
-    }
+  | H2Forward
   | {
       readonly kind: 'respond';
       readonly status: number;
@@ -365,8 +390,54 @@ export class H2Proxy {
       out[name] = headers[name];
     }
     if (conn.inbound && conn.clientId !== null) out[CLIENT_ID_HEADER] = conn.clientId;
-    const d = decision;
+    this.forward(stream, a, decision, out, started);
+  }
+
+  /**
+   * Forwards one stream under its plan: attempt after attempt while the plan retries and nothing of the
+   * response reached the client. A retry replays the request body, which is kept (up to the plan's
+   * maxReplayBytes) only for streams the plan may retry; a body still arriving or larger is never replayed.
+   */
+  private forward(
+    stream: http2.ServerHttp2Stream,
+    a: Accepted,
+    d: H2Forward,
+    out: http2.OutgoingHttpHeaders,
+    started: number,
+  ): void {
+    const inbound = a.conn.inbound;
+    const replayLimit = d.maxReplayBytes;
+    let kept: Buffer[] | null = null;
+    let keptBytes = 0;
+    let bodyEnded = stream.endAfterHeaders;
+    if (replayLimit >= 0 && !bodyEnded) {
+      const chunks: Buffer[] = [];
+      kept = chunks;
+      stream.on('data', (chunk: Buffer) => {
+        if (kept === null) return;
+        keptBytes += chunk.length;
+        if (keptBytes > replayLimit) kept = null;
+        else chunks.push(chunk);
+      });
+      stream.once('end', () => {
+        bodyEnded = true;
+      });
+    }
     let finished = false;
+    /** Retries sent so far. */
+    let attempt = 0;
+    let attemptStarted = started;
+    let up: http2.ClientHttp2Stream | null = null;
+    let pooled: Pooled | null = null;
+    let tryTimer: NodeJS.Timeout | null = null;
+    /** The backoff before the next attempt. */
+    let waiting: NodeJS.Timeout | null = null;
+    let status = 0;
+    let trailers: http2.IncomingHttpHeaders | null = null;
+    const clearTry = () => {
+      if (tryTimer !== null) clearTimeout(tryTimer);
+      tryTimer = null;
+    };
     const finish = (
       status: number,
       grpcStatus: number | null,
@@ -376,109 +447,183 @@ export class H2Proxy {
       if (finished) return;
       finished = true;
       if (timer !== null) clearTimeout(timer);
-      const latency = performance.now() - started;
-      d.done(outcome, latency);
-      this.observer.response(d.labels, status, grpcStatus, latency, reason);
+      if (waiting !== null) clearTimeout(waiting);
+      clearTry();
+      const now = performance.now();
+      d.attemptDone(null, outcome, now - attemptStarted);
+      this.observer.response(d.labels, status, grpcStatus, now - started, reason);
     };
-    let up: http2.ClientHttp2Stream;
-    let pooled: Pooled;
-    try {
-      pooled = this.upstream(d.target, conn.inbound);
-      up = pooled.session.request(out, { endStream: stream.endAfterHeaders });
-    } catch (err) {
-      this.log.debug({ err }, 'h2 upstream request failed');
-      finish(502, null, 'connect-failed', 'connect-failure');
-      if (!stream.destroyed)
-        stream.respond({ ':status': 502, [REASON_HEADER]: 'connect-failed' }, { endStream: true });
-      return;
-    }
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
     let resetByProxy = false;
     const resetClient = () => {
       resetByProxy = true;
       stream.close(NGHTTP2_CANCEL);
     };
-    let timer: NodeJS.Timeout | null = null;
-    if (d.timeoutMs !== null) {
-      timer = setTimeout(() => {
-        this.cancelUpstream(up, pooled);
-        if (!stream.headersSent && !stream.destroyed)
-          stream.respond({ ':status': 504, [REASON_HEADER]: 'timeout' }, { endStream: true });
-        else resetClient();
-        finish(504, null, 'timeout', 'failure');
-      }, d.timeoutMs);
-    }
-    let status = 0;
-    let trailers: http2.IncomingHttpHeaders | null = null;
-    up.on('response', (resHeaders, flags) => {
+    const answer = (code: number, reason: string) => {
+      if (!stream.headersSent && !stream.destroyed)
+        stream.respond({ ':status': code, [REASON_HEADER]: reason }, { endStream: true });
+    };
+    /** Ends the current attempt without a response to the client. */
+    const dropAttempt = () => {
+      clearTry();
+      const failed = up;
+      up = null;
+      if (failed === null) return;
+      stream.unpipe(failed);
+      if (!failed.closed && pooled !== null) this.cancelUpstream(failed, pooled);
+    };
+    /** After a failed attempt: sends the next one if the plan retries it (true), else false. */
+    const retried = (failure: AttemptFailure, code: number, grpcStatus: number): boolean => {
+      if (replayLimit < 0 || finished || stream.destroyed || stream.headersSent) return false;
+      d.attemptDone(
+        null,
+        failure === 'connect-failure' ? 'connect-failure' : 'failure',
+        performance.now() - attemptStarted,
+      );
+      // Replayable only once the whole body is here and was kept (kept is dropped when it grows too large).
+      const bodyBytes = !bodyEnded || (kept === null && keptBytes > 0) ? Infinity : keptBytes;
+      const next = d.retryStream(attempt, failure, code, grpcStatus, bodyBytes);
+      if (next === null) return false;
+      dropAttempt();
+      attempt++;
+      if (next.delayMs <= 0) send(next.target);
+      else
+        waiting = setTimeout(() => {
+          waiting = null;
+          if (!finished && !stream.destroyed) send(next.target);
+        }, next.delayMs);
+      return true;
+    };
+    const send = (target: UpstreamTarget): void => {
+      attemptStarted = performance.now();
+      status = 0;
+      trailers = null;
+      const replay = attempt > 0;
+      let u: http2.ClientHttp2Stream;
+      let p: Pooled;
       try {
-        onResponse(resHeaders, flags);
+        p = this.upstream(target, inbound);
+        u = p.session.request(out, { endStream: replay ? keptBytes === 0 : stream.endAfterHeaders });
       } catch (err) {
-        this.log.error({ err }, 'internal error relaying an HTTP/2 response; stream reset');
-        stream.destroy();
-        up.destroy();
+        this.log.debug({ err }, 'h2 upstream request failed');
+        if (retried('connect-failure', 0, -1)) return;
+        finish(502, null, 'connect-failed', 'connect-failure');
+        answer(502, 'connect-failed');
+        return;
       }
-    });
-    const onResponse = (resHeaders: http2.IncomingHttpHeaders, flags: number): void => {
+      up = u;
+      pooled = p;
+      const current = () => up === u && !finished;
+      const perTry = d.attemptTimeoutMs();
+      if (perTry !== null)
+        tryTimer = setTimeout(() => {
+          tryTimer = null;
+          if (!current()) return;
+          if (!stream.headersSent && retried('response', 504, -1)) return;
+          dropAttempt();
+          if (!stream.headersSent && !stream.destroyed) answer(504, 'timeout');
+          else resetClient();
+          finish(504, null, 'timeout', 'failure');
+        }, perTry);
+      u.on('response', (resHeaders, flags) => {
+        if (!current()) return;
+        try {
+          onResponse(u, resHeaders, flags);
+        } catch (err) {
+          this.log.error({ err }, 'internal error relaying an HTTP/2 response; stream reset');
+          stream.destroy();
+          u.destroy();
+        }
+      });
+      u.on('trailers', (t) => {
+        if (current()) trailers = t;
+      });
+      u.on('end', () => {
+        if (!current()) return;
+        const g = trailers?.['grpc-status'];
+        finish(status, g === undefined ? null : Number(g), null, classify(status, g));
+      });
+      u.on('error', (err: NodeJS.ErrnoException) => {
+        if (!current()) return;
+        this.log.debug({ err }, 'h2 upstream stream error');
+        // The upstream broke the protocol and Node closed its session (counted there): bad-response, as HTTP/1
+        // answers a malformed response. A stream reset on a live connection (a malformed response at stream
+        // level, or the app's RST_STREAM) is upstream-reset; connect-failed only if the connection never came up.
+        const broken = PEER_PROTOCOL_ERRORS.has(err.code);
+        if (!stream.headersSent && !stream.destroyed) {
+          const neverConnected = !broken && status === 0 && p.session.connecting;
+          if (status === 0 && retried(neverConnected ? 'connect-failure' : 'reset', 0, -1)) return;
+          const reason = broken
+            ? 'bad-response'
+            : !neverConnected
+              ? 'upstream-reset'
+              : isIdentityMismatch(err)
+                ? 'identity-mismatch'
+                : 'connect-failed';
+          answer(502, reason);
+          finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
+        } else {
+          resetClient();
+          finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure');
+        }
+      });
+      u.on('close', () => {
+        if (current() && !stream.destroyed && stream.headersSent && !stream.writableEnded) resetClient();
+      });
+      if (replay) {
+        for (const chunk of kept ?? []) u.write(chunk);
+        if (keptBytes > 0) u.end();
+      } else if (!stream.endAfterHeaders) stream.pipe(u);
+    };
+    const onResponse = (
+      u: http2.ClientHttp2Stream,
+      resHeaders: http2.IncomingHttpHeaders,
+      flags: number,
+    ): void => {
       status = Number(resHeaders[':status'] ?? 0);
       const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
       if (stream.destroyed) return;
+      const g = resHeaders['grpc-status'];
+      // A 5xx, or a trailers-only gRPC error, may be retried: nothing of it has reached the client yet.
+      if (replayLimit >= 0 && (status >= 500 || (end && g !== undefined))) {
+        const grpc = end ? (parseGrpcStatus(g) ?? -1) : -1;
+        if (retried('response', status, grpc)) return;
+      }
+      clearTry();
       if (end) {
         // Trailers-only response (gRPC errors): grpc-status is in the headers.
         stream.respond(resHeaders, { endStream: true });
-        const g = resHeaders['grpc-status'];
         finish(status, g === undefined ? null : Number(g), null, classify(status, g));
         return;
       }
       stream.respond(resHeaders, { waitForTrailers: true });
-      up.pipe(stream);
+      u.pipe(stream);
     };
-    up.on('trailers', (t) => {
-      trailers = t;
-    });
+    let timer: NodeJS.Timeout | null = null;
+    if (d.timeoutMs !== null) {
+      timer = setTimeout(() => {
+        timer = null;
+        dropAttempt();
+        if (!stream.headersSent && !stream.destroyed) answer(504, 'timeout');
+        else resetClient();
+        finish(504, null, 'timeout', 'failure');
+      }, d.timeoutMs);
+    }
     stream.on('wantTrailers', () => {
       const t: http2.OutgoingHttpHeaders = {};
       if (trailers !== null)
         for (const k of Object.keys(trailers)) if (!k.startsWith(':')) t[k] = trailers[k];
       if (!stream.destroyed) stream.sendTrailers(t);
     });
-    up.on('end', () => {
-      const g = trailers?.['grpc-status'];
-      finish(status, g === undefined ? null : Number(g), null, classify(status, g));
-    });
-    up.on('error', (err: NodeJS.ErrnoException) => {
-      this.log.debug({ err }, 'h2 upstream stream error');
-      // The upstream broke the protocol and Node closed its session (counted there): bad-response, as HTTP/1
-      // answers a malformed response. A stream reset on a live connection (a malformed response at stream
-      // level, or the app's RST_STREAM) is upstream-reset; connect-failed only if the connection never came up.
-      const broken = PEER_PROTOCOL_ERRORS.has(err.code);
-      if (!stream.headersSent && !stream.destroyed) {
-        const neverConnected = !broken && status === 0 && pooled.session.connecting;
-        const reason = broken
-          ? 'bad-response'
-          : !neverConnected
-            ? 'upstream-reset'
-            : isIdentityMismatch(err)
-              ? 'identity-mismatch'
-              : 'connect-failed';
-        stream.respond({ ':status': 502, [REASON_HEADER]: reason }, { endStream: true });
-        finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
-      } else {
-        resetClient();
-        finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure');
-      }
-    });
-    up.on('close', () => {
-      if (!finished && !stream.destroyed && stream.headersSent && !stream.writableEnded) resetClient();
-    });
     stream.on('aborted', () => {
       if (!resetByProxy && performance.now() - started < PREMATURE_RESET_MS) this.clientCancelled(a);
     });
     stream.on('close', () => {
-      if (!up.closed) this.cancelUpstream(up, pooled);
+      const u = up;
+      if (u !== null && !u.closed && pooled !== null) this.cancelUpstream(u, pooled);
       finish(status, null, null, 'cancelled');
     });
-    if (!stream.endAfterHeaders) stream.pipe(up);
+    send(d.target);
   }
 }
 

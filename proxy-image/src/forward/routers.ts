@@ -1,4 +1,4 @@
-// Per-request routing decisions for HTTP/1 sessions, on top of the policy tables (src/core/tables.ts):
+// Per-request routing decisions for HTTP/1 requests and HTTP/2 streams, on top of the policy tables (src/core/tables.ts):
 // outbound goes logical port -> route -> backend (split) -> endpoint (P2C); inbound authorizes and
 // forwards to the local app. Thin: every policy decision is the tables'.
 
@@ -7,7 +7,7 @@ import { pathOnly } from '../core/http-request.ts';
 import type { EndpointState, LogicalPort, RouteTable, Tables } from '../core/tables.ts';
 import type { RequestHead } from '../http1/head.ts';
 import { MESH_ALPN_HTTP1, MESH_ALPN_HTTP2 } from '../tls/mesh-tls.ts';
-import type { H2Decision } from './h2-proxy.ts';
+import type { H2Decision, H2Forward } from './h2-proxy.ts';
 import type { AttemptFailure, ExchangeResult, ForwardPlan, RouteDecision } from './http1-session.ts';
 import type { DataPathObserver, TrafficLabels } from './observer.ts';
 import type { UpstreamTarget } from './upstream.ts';
@@ -77,11 +77,16 @@ export function plainTarget(address: string, port: number): UpstreamTarget {
   return t;
 }
 
-/** Outbound plan for a logical service: retries re-pick through the split and balancer. */
-class OutboundPlan implements ForwardPlan {
+/**
+ * Outbound plan for a logical service: retries re-pick through the split and balancer. One class serves an
+ * HTTP/1 request (ForwardPlan) and an HTTP/2 stream (H2Forward); they differ in the ALPN to peer proxies and
+ * in when the body size is known (HTTP/1: from the head; HTTP/2: once the stream's body has ended).
+ */
+class OutboundPlan implements ForwardPlan, H2Forward {
   readonly kind = 'forward';
   target: UpstreamTarget;
   readonly timeoutMs: number | null;
+  readonly labels: TrafficLabels;
   private ep: EndpointState | null;
   /** The endpoint of the last attempt, which a retry avoids when the backend has others. */
   private lastEp: EndpointState;
@@ -90,7 +95,7 @@ class OutboundPlan implements ForwardPlan {
   private readonly route: RouteTable;
   private readonly method: string;
   private readonly bodyBytes: number;
-  private readonly labels: TrafficLabels;
+  private readonly alpn: string;
   private readonly observer: DataPathObserver;
   /** Start of the request on the tables' clock (performance.now()), for per-try timeouts. */
   private readonly startedAt = performance.now();
@@ -100,7 +105,9 @@ class OutboundPlan implements ForwardPlan {
     lp: LogicalPort,
     route: RouteTable,
     ep: EndpointState,
-    head: RequestHead,
+    method: string,
+    bodyBytes: number,
+    alpn: string,
     labels: TrafficLabels,
     observer: DataPathObserver,
   ) {
@@ -109,13 +116,18 @@ class OutboundPlan implements ForwardPlan {
     this.route = route;
     this.ep = ep;
     this.lastEp = ep;
-    this.target = endpointTarget(ep, MESH_ALPN_HTTP1);
+    this.alpn = alpn;
+    this.target = endpointTarget(ep, alpn);
     this.timeoutMs = route.timeoutMs;
-    this.method = head.method;
-    // Chunked bodies are never kept for replay; Content-Length ones are when small enough.
-    this.bodyBytes = head.chunked ? Number.POSITIVE_INFINITY : Math.max(0, head.contentLength);
+    this.method = method;
+    this.bodyBytes = bodyBytes;
     this.labels = labels;
     this.observer = observer;
+  }
+
+  get maxReplayBytes(): number {
+    const p = this.route.retry;
+    return p?.requestEligible(this.method, 0) ? p.maxBodyBytes : -1;
   }
 
   retry(
@@ -123,19 +135,39 @@ class OutboundPlan implements ForwardPlan {
     failure: AttemptFailure,
     status: number,
   ): { target: UpstreamTarget; delayMs: number } | null {
+    return this.next(attempt, failure, status, -1, this.bodyBytes);
+  }
+
+  retryStream(
+    attempt: number,
+    failure: AttemptFailure,
+    status: number,
+    grpcStatus: number,
+    bodyBytes: number,
+  ): { target: UpstreamTarget; delayMs: number } | null {
+    return this.next(attempt, failure, status, grpcStatus, bodyBytes);
+  }
+
+  private next(
+    attempt: number,
+    failure: AttemptFailure,
+    status: number,
+    grpcStatus: number,
+    bodyBytes: number,
+  ): { target: UpstreamTarget; delayMs: number } | null {
     const t = this.tables;
-    if (!t.shouldRetry(this.lp, this.route, this.method, this.bodyBytes, attempt, failure, status, -1))
+    if (!t.shouldRetry(this.lp, this.route, this.method, bodyBytes, attempt, failure, status, grpcStatus))
       return null;
     const ep = t.pickEndpoint(t.backend(this.lp, this.route), this.lastEp);
     if (ep.kind !== 'endpoint') return null;
     this.ep = ep;
     this.lastEp = ep;
-    this.target = endpointTarget(ep, MESH_ALPN_HTTP1);
+    this.target = endpointTarget(ep, this.alpn);
     return { target: this.target, delayMs: t.retryDelayMs(this.route, attempt) };
   }
 
   attemptDone(
-    _target: UpstreamTarget,
+    _target: UpstreamTarget | null,
     outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled',
     latencyMs: number,
   ): void {
@@ -156,11 +188,12 @@ class OutboundPlan implements ForwardPlan {
 }
 
 /** A plan to a fixed plaintext target (passthrough or the local app): no balancing, no retries. */
-class FixedPlan implements ForwardPlan {
+class FixedPlan implements ForwardPlan, H2Forward {
   readonly kind = 'forward';
   readonly target: UpstreamTarget;
   readonly timeoutMs: number | null = null;
-  private readonly labels: TrafficLabels;
+  readonly maxReplayBytes = -1;
+  readonly labels: TrafficLabels;
   private readonly observer: DataPathObserver;
 
   constructor(target: UpstreamTarget, labels: TrafficLabels, observer: DataPathObserver) {
@@ -173,7 +206,15 @@ class FixedPlan implements ForwardPlan {
     return null;
   }
 
+  retryStream(): null {
+    return null;
+  }
+
   attemptDone(): void {}
+
+  attemptTimeoutMs(): null {
+    return null;
+  }
 
   done(r: ExchangeResult): void {
     this.observer.response(this.labels, r.status, null, r.latencyMs, r.proxyReason);
@@ -293,7 +334,9 @@ export function routeOutbound(
   }
   const labels = endpointLabels(lp, backend.name, ep.identity);
   observer.request(labels);
-  return new OutboundPlan(tables, lp, route, ep, head, labels, observer);
+  // Chunked bodies are never kept for replay; Content-Length ones are when small enough.
+  const bodyBytes = head.chunked ? Number.POSITIVE_INFINITY : Math.max(0, head.contentLength);
+  return new OutboundPlan(tables, lp, route, ep, head.method, bodyBytes, MESH_ALPN_HTTP1, labels, observer);
 }
 
 export interface InboundConnection {
@@ -336,9 +379,7 @@ export function routeInbound(
   return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);
 }
 
-const noFeedback = (): void => undefined;
-
-/** Decides where an outbound HTTP/2 stream goes (same stages as HTTP/1, no retries). */
+/** Decides where an outbound HTTP/2 stream goes (the same stages and retries as HTTP/1). */
 export function routeOutboundH2(
   tables: Tables,
   conn: OutboundConnection,
@@ -350,13 +391,7 @@ export function routeOutboundH2(
   if (lp === null) {
     const labels = labelsFor('outbound', 'passthrough', false, null);
     observer.request(labels);
-    return {
-      kind: 'forward',
-      target: plainTarget(conn.dstAddress, conn.dstPort),
-      labels,
-      timeoutMs: null,
-      done: noFeedback,
-    };
+    return new FixedPlan(plainTarget(conn.dstAddress, conn.dstPort), labels, observer);
   }
   const route = tables.route(lp, view);
   tables.recordRequest(lp);
@@ -369,13 +404,18 @@ export function routeOutboundH2(
   }
   const labels = endpointLabels(lp, backend.name, ep.identity);
   observer.request(labels);
-  return {
-    kind: 'forward',
-    target: endpointTarget(ep, MESH_ALPN_HTTP2),
+  // The body's size is known only once the stream has ended: the proxy passes it to retryStream.
+  return new OutboundPlan(
+    tables,
+    lp,
+    route,
+    ep,
+    view.method,
+    Number.POSITIVE_INFINITY,
+    MESH_ALPN_HTTP2,
     labels,
-    timeoutMs: route.timeoutMs,
-    done: (outcome, latencyMs) => tables.observe(ep, latencyMs, outcome),
-  };
+    observer,
+  );
 }
 
 /** Authorizes an inbound HTTP/2 stream and forwards it to the local app (h2c). */
@@ -389,11 +429,5 @@ export function routeInboundH2(
   observer.request(labels);
   const decision = tables.authorizeInbound(conn.appPort, conn.clientId, view);
   if (!decision.allowed) return { kind: 'respond', status: 403, reason: 'forbidden', labels };
-  return {
-    kind: 'forward',
-    target: plainTarget(conn.appAddress, conn.appPort),
-    labels,
-    timeoutMs: null,
-    done: noFeedback,
-  };
+  return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);
 }

@@ -110,6 +110,8 @@ export function proxyConfig(opts: {
   services?: ServiceSpec[];
   inboundPorts?: unknown[];
   limits?: Record<string, number>;
+  retryBudget?: Record<string, number>;
+  circuitBreaker?: Record<string, unknown>;
   listeners?: Record<string, unknown>;
   unauthenticated?: { permissive?: boolean; enforcing?: boolean };
 }): unknown {
@@ -147,6 +149,8 @@ export function proxyConfig(opts: {
       ports: opts.inboundPorts ?? [],
     },
     ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.retryBudget ? { retryBudget: opts.retryBudget } : {}),
+    ...(opts.circuitBreaker ? { circuitBreaker: opts.circuitBreaker } : {}),
   };
 }
 
