@@ -37,6 +37,15 @@ describe('peak EWMA', () => {
     expect(e!.estimate(1_000_000, settings.decayMs)).toBeLessThan(0.001);
   });
 
+  test('the first response replaces the default RTT: a fast new endpoint looks fast at once', () => {
+    const [e] = endpoints(1);
+    e!.recordLatency(5, 1, settings.decayMs);
+    // Decaying from the 30 ms guess instead would leave ~30 ms here for seconds.
+    expect(e!.estimate(5, settings.decayMs)).toBe(1);
+    e!.recordLatency(10, 0.5, settings.decayMs);
+    expect(e!.estimate(10, settings.decayMs)).toBeGreaterThan(0.99);
+  });
+
   test('in-flight requests raise the cost; an idle-decayed estimate is not free under load', () => {
     const [e] = endpoints(1);
     e!.recordLatency(0, 50, settings.decayMs); // a peak: taken at once

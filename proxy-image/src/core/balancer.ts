@@ -40,6 +40,8 @@ export class EndpointState {
   /** Peak-EWMA latency estimate in ms as of lastMs. */
   private estimateMs: number;
   private lastMs: number;
+  /** Whether estimateMs is still the default RTT (no response observed yet). */
+  private prior = true;
   readonly circuit: CircuitBreaker;
 
   constructor(
@@ -76,8 +78,18 @@ export class EndpointState {
     return (rtt * (this.inFlight + 1)) / this.weight;
   }
 
-  /** Folds one response latency into the estimate: peaks are taken at once, drops decay in. */
+  /**
+   * Folds one response latency into the estimate: peaks are taken at once, drops decay in. The first
+   * response replaces the default RTT outright: that was a guess, not a measurement, and decaying from it
+   * would take the decay time (10 s by default) before a fast endpoint looked fast.
+   */
   recordLatency(nowMs: number, latencyMs: number, decayMs: number): void {
+    if (this.prior) {
+      this.prior = false;
+      this.estimateMs = latencyMs;
+      if (nowMs > this.lastMs) this.lastMs = nowMs;
+      return;
+    }
     const elapsed = nowMs - this.lastMs;
     const current = elapsed > 0 ? this.estimateMs * Math.exp(-elapsed / decayMs) : this.estimateMs;
     if (latencyMs > current) {
