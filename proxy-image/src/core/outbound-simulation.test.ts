@@ -74,7 +74,7 @@ describe('outbound policy simulation', () => {
           ok++;
           break;
         }
-        if (!t.shouldRetry(lp, route, 'GET', 0, attempt, 'response', b.status, -1)) break;
+        if (t.shouldRetry(lp, route, 'GET', 0, attempt, 'response', b.status, -1) !== 'retry') break;
         retries++;
       }
     }

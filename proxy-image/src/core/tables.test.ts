@@ -318,7 +318,7 @@ describe('outbound routing and split', () => {
       const route = t.route(lp, req('GET', '/api/v1/cart'));
       const b = t.backend(lp, route).name;
       counts.set(b, (counts.get(b) ?? 0) + 1);
-      if (t.shouldRetry(lp, route, 'GET', 0, 0, 'connect-failure', 0, -1)) retries++;
+      if (t.shouldRetry(lp, route, 'GET', 0, 0, 'connect-failure', 0, -1) === 'retry') retries++;
     }
     expect(Object.fromEntries(counts)).toEqual({ 'checkout-canary': 100, 'checkout-primary': 300 });
     expect(retries).toBe(10); // the reserve of one window, not 10 per config version
@@ -351,16 +351,16 @@ describe('outbound routing and split', () => {
     const lp = asService(t.lookupByAddress('10.96.12.34', 8080));
     const route = t.route(lp, req('GET', '/api/v1/cart'));
     for (let i = 0; i < 4; i++) t.recordRequest(lp);
-    expect(t.shouldRetry(lp, route, 'POST', 0, 0, 'response', 503, -1)).toBe(false); // not idempotent
-    expect(t.shouldRetry(lp, route, 'GET', 101, 0, 'response', 503, -1)).toBe(false); // body too large
-    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 500, -1)).toBe(false); // not a gateway error
-    expect(t.shouldRetry(lp, route, 'GET', 0, 2, 'response', 503, -1)).toBe(false); // attempts used up
-    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 503, -1)).toBe(true);
-    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'connect-failure', 0, -1)).toBe(true);
-    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 502, -1)).toBe(false); // budget: 0.5 * 4 = 2
+    expect(t.shouldRetry(lp, route, 'POST', 0, 0, 'response', 503, -1)).toBe('no'); // not idempotent
+    expect(t.shouldRetry(lp, route, 'GET', 101, 0, 'response', 503, -1)).toBe('no'); // body too large
+    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 500, -1)).toBe('no'); // not a gateway error
+    expect(t.shouldRetry(lp, route, 'GET', 0, 2, 'response', 503, -1)).toBe('no'); // attempts used up
+    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 503, -1)).toBe('retry');
+    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'connect-failure', 0, -1)).toBe('retry');
+    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 502, -1)).toBe('budget-exhausted'); // budget: 0.5 * 4 = 2
     clock.t += 20_000;
-    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 502, -1)).toBe(false); // window emptied
-    expect(t.shouldRetry(lp, t.route(lp, req('GET', '/x')), 'GET', 0, 0, 'response', 503, -1)).toBe(false);
+    expect(t.shouldRetry(lp, route, 'GET', 0, 0, 'response', 502, -1)).toBe('budget-exhausted'); // window emptied
+    expect(t.shouldRetry(lp, t.route(lp, req('GET', '/x')), 'GET', 0, 0, 'response', 503, -1)).toBe('no');
     const d = t.retryDelayMs(route, 1);
     expect(d).toBeGreaterThan(25);
     expect(d).toBeLessThanOrEqual(50);

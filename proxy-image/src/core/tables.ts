@@ -37,6 +37,9 @@ export { EndpointState } from './balancer.ts';
 export type { HttpRequestView } from './http-request.ts';
 export type { AttemptFailureKind } from './retry-policy.ts';
 
+/** What shouldRetry decided: retry, not retryable, or retryable but over the service's retry budget. */
+export type RetryVerdict = 'retry' | 'no' | 'budget-exhausted';
+
 /** Clock and randomness, injected so the tables are deterministic under test. */
 export interface TablesDeps {
   /** Monotonic milliseconds (performance.now() in the proxy). */
@@ -492,10 +495,11 @@ export class Tables {
   }
 
   /**
-   * Whether to retry after a failed attempt: the route has a policy that covers this failure and has
-   * attempts left, the request is eligible (idempotent or allowed, body within maxBufferedBodyBytes; pass
-   * Infinity when the body could not be buffered), and the service's budget has a retry left (consumed
-   * when true). `status` is 0 without a response; `grpcStatus` -1 when absent.
+   * Whether to retry after a failed attempt: "retry" when the route has a policy that covers this failure
+   * and has attempts left, the request is eligible (idempotent or allowed, body within
+   * maxBufferedBodyBytes; pass Infinity when the body could not be buffered), and the service's budget has
+   * a retry left (consumed); "budget-exhausted" when all but the budget allowed it; "no" otherwise.
+   * `status` is 0 without a response; `grpcStatus` -1 when absent.
    */
   shouldRetry(
     lp: LogicalPort,
@@ -506,12 +510,12 @@ export class Tables {
     kind: AttemptFailureKind,
     status: number,
     grpcStatus: number,
-  ): boolean {
+  ): RetryVerdict {
     const p = route.retry;
-    if (p === null) return false;
-    if (!p.requestEligible(method, bodyBytes)) return false;
-    if (!p.failureRetryable(retriesDone, kind, status, grpcStatus)) return false;
-    return lp.service.retryBudget.tryWithdraw(this.deps.now());
+    if (p === null) return 'no';
+    if (!p.requestEligible(method, bodyBytes)) return 'no';
+    if (!p.failureRetryable(retriesDone, kind, status, grpcStatus)) return 'no';
+    return lp.service.retryBudget.tryWithdraw(this.deps.now()) ? 'retry' : 'budget-exhausted';
   }
 
   /**

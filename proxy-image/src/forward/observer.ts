@@ -26,6 +26,8 @@ export interface DataPathObserver {
   ): void;
   tcpOpen(l: TrafficLabels): void;
   tcpClose(l: TrafficLabels, bytesRead: number, bytesWritten: number): void;
+  /** A failed attempt that was retried ("retried"), or that the policy would retry but the budget refused. */
+  retry(l: TrafficLabels, result: 'retried' | 'budget-exhausted'): void;
   protocolError(direction: Direction, code: string): void;
   connectionRefused(direction: Direction, reason: string): void;
 }

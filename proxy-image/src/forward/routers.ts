@@ -156,10 +156,23 @@ class OutboundPlan implements ForwardPlan, H2Forward {
     bodyBytes: number,
   ): { target: UpstreamTarget; delayMs: number } | null {
     const t = this.tables;
-    if (!t.shouldRetry(this.lp, this.route, this.method, bodyBytes, attempt, failure, status, grpcStatus))
+    const verdict = t.shouldRetry(
+      this.lp,
+      this.route,
+      this.method,
+      bodyBytes,
+      attempt,
+      failure,
+      status,
+      grpcStatus,
+    );
+    if (verdict !== 'retry') {
+      if (verdict === 'budget-exhausted') this.observer.retry(this.labels, verdict);
       return null;
+    }
     const ep = t.pickEndpoint(t.backend(this.lp, this.route), this.lastEp);
     if (ep.kind !== 'endpoint') return null;
+    this.observer.retry(this.labels, 'retried');
     this.ep = ep;
     this.lastEp = ep;
     this.target = endpointTarget(ep, this.alpn);

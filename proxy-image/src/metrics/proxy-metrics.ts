@@ -252,6 +252,7 @@ export class ProxyMetrics {
   private readonly tcpWriteFamily: CounterFamily;
   private readonly tcpConnsFamily: GaugeFamily;
   private readonly protocolErrors: CounterFamily;
+  private readonly retries: CounterFamily;
   private readonly refused: CounterFamily;
   private readonly reloads: CounterFamily;
   private readonly certExpirySeries: ScalarSeries;
@@ -296,6 +297,10 @@ export class ProxyMetrics {
     this.tcpConnsFamily = new GaugeFamily('tcp_open_connections', 'TCP connections currently open').register(
       r,
     );
+    this.retries = new CounterFamily(
+      'weft_retries_total',
+      'Failed attempts retried (result="retried"), and retryable ones the retry budget refused (result="budget-exhausted")',
+    ).register(r);
     this.protocolErrors = new CounterFamily(
       'weft_protocol_errors_total',
       'Connections or requests refused for malformed input, by error code',
@@ -375,6 +380,11 @@ export class ProxyMetrics {
 
   tcpClose(l: TrafficLabels, bytesRead: number, bytesWritten: number): void {
     this.traffic(l).tcpClosed(bytesRead, bytesWritten);
+  }
+
+  retry(l: TrafficLabels, result: 'retried' | 'budget-exhausted'): void {
+    const t = this.traffic(l);
+    this.retries.with(`${t.key}|${result}`, { ...t.labels, result }).value++;
   }
 
   protocolError(direction: Direction, code: string): void {

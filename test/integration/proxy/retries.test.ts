@@ -14,6 +14,7 @@ import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
 import {
   curl,
   listenLoopback,
+  metric,
   type ProxyProcess,
   proxyConfig,
   removeTmpDirs,
@@ -133,6 +134,10 @@ let echoApp: TestApp;
 let deadPort: number;
 let proxy: ProxyProcess;
 
+/** weft_retries_total of one destination service and result. */
+const retries = (p: ProxyProcess, service: string, result: string) =>
+  metric(p, 'weft_retries_total', { dst_service: service, result });
+
 const count = (path: string) => app.received.filter((r) => r.path === path).length;
 
 beforeAll(async () => {
@@ -210,6 +215,7 @@ describe('HTTP/2', () => {
     const got = app.received.filter((x) => x.path === '/status/503');
     expect(got.map((x) => x.method)).toEqual(['PUT', 'PUT', 'PUT']);
     for (const x of got) expect(x.body.equals(body)).toBe(true);
+    expect(await retries(proxy, 'h2-retry', 'retried')).toBe(2);
   });
 
   test('a request that fails twice gets the third attempt’s answer, body intact', async () => {
@@ -371,6 +377,9 @@ describe('retry budget', () => {
     const counters = JSON.parse((await curl([`http://127.0.0.1:${h1App.httpPort}/counters`])).body);
     expect(counters.received.byPath['/status/503']).toBe(4 + 5);
     expect(await remaining('budget-h1')).toBe(0);
+    // The third request's second failure and the fourth request's first were refused by the budget.
+    expect(await retries(budgeted, 'budget-h1', 'retried')).toBe(5);
+    expect(await retries(budgeted, 'budget-h1', 'budget-exhausted')).toBe(2);
   });
 
   test('HTTP/2: the same budget, kept per service', async () => {
@@ -386,5 +395,7 @@ describe('retry budget', () => {
       expect((await h2(budgeted.outbound, 'budget-h2', 'GET', '/status/503')).status).toBe(503);
     expect(count('/status/503') - before503).toBe(4 + 5);
     expect(await remaining('budget-h2')).toBe(0);
+    expect(await retries(budgeted, 'budget-h2', 'retried')).toBe(5);
+    expect(await retries(budgeted, 'budget-h2', 'budget-exhausted')).toBe(2);
   });
 });
