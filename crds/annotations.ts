@@ -53,5 +53,27 @@ export const CONFIG_KEYS = [
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
+// Client-side policy, on a Service: applies to every meshed client calling it (all its routes). Durations as
+// Kubernetes writes them (crds/duration.ts). Retries are on once retry-on or retry-limit is set.
+/** Whole-request timeout including retries ("10s"); expiry answers 504. */
+export const TIMEOUT = 'config.weft.dev/timeout';
+/** Comma list of 5xx, gateway-error, connect-failure, reset, grpc-unavailable. */
+export const RETRY_ON = 'config.weft.dev/retry-on';
+/** Retries after the first attempt, 0-10 (default 2 when retry-on is set). */
+export const RETRY_LIMIT = 'config.weft.dev/retry-limit';
+/** Timeout of each attempt ("500ms"). */
+export const RETRY_TIMEOUT = 'config.weft.dev/retry-timeout';
+/** "true": also retry non-idempotent methods (POST, so gRPC calls), for services known to be safe. */
+export const RETRY_NON_IDEMPOTENT = 'config.weft.dev/retry-non-idempotent';
+
+/** Every config.weft.dev key read on a Service; any other key under the prefix there is reported. */
+export const SERVICE_CONFIG_KEYS = [
+  TIMEOUT,
+  RETRY_ON,
+  RETRY_LIMIT,
+  RETRY_TIMEOUT,
+  RETRY_NON_IDEMPOTENT,
+] as const;
+
 /** Annotations under which the conversion webhook keeps what an older SMI version cannot hold. */
 export const CONVERSION_PREFIX = 'conversion.weft.dev';

@@ -1,7 +1,20 @@
-// Reading Weft annotations from pods and namespaces (pod wins over namespace), with precise errors.
-import { INJECT, OPAQUE_PORTS, POLICY_MODE } from '../../../crds/annotations.ts';
-import type { PolicyMode } from '../../../crds/proxy-config/types.ts';
-import type { NamespaceRecord, PodRecord } from '../model/cluster.ts';
+// Reading Weft annotations from pods and namespaces (pod wins over namespace) and from Services (client-side
+// policy), with precise errors: a bad value is reported and left out, never half applied.
+import {
+  CONFIG_PREFIX,
+  INJECT,
+  OPAQUE_PORTS,
+  POLICY_MODE,
+  RETRY_LIMIT,
+  RETRY_NON_IDEMPOTENT,
+  RETRY_ON,
+  RETRY_TIMEOUT,
+  SERVICE_CONFIG_KEYS,
+  TIMEOUT,
+} from '../../../crds/annotations.ts';
+import { parseDurationMs } from '../../../crds/duration.ts';
+import type { PolicyMode, RetryCondition, RetryPolicy } from '../../../crds/proxy-config/types.ts';
+import type { NamespaceRecord, PodRecord, ServiceRecord } from '../model/cluster.ts';
 import type { Diagnostic } from './diagnostics.ts';
 
 /** Parses "80,8000-8010" into sorted unique ports; returns an error message for a bad list. */
@@ -71,4 +84,101 @@ export function opaquePortsOf(
 /** Whether a namespace opted in: its services are visible to every proxy. */
 export function namespaceMeshed(ns: NamespaceRecord | undefined): boolean {
   return ns?.annotations[INJECT] === 'enabled';
+}
+
+const RETRY_CONDITIONS: readonly RetryCondition[] = [
+  '5xx',
+  'gateway-error',
+  'connect-failure',
+  'reset',
+  'grpc-unavailable',
+];
+const DEFAULT_RETRY_LIMIT = 2;
+const MAX_RETRY_LIMIT = 10;
+/** Backoff between retries: 25 ms doubling to 250 ms, half of it random. */
+const RETRY_BACKOFF = { baseMs: 25, maxMs: 250, jitter: 0.5 };
+
+/** What a Service's annotations ask of its clients' proxies, for every route to it. */
+export interface ServicePolicy {
+  timeoutMs: number | null;
+  retry: RetryPolicy | null;
+}
+
+/**
+ * The client-side policy of a Service from its config.weft.dev annotations. Each bad value is reported
+ * (InvalidAnnotation, naming the Service and the annotation) and left out; the rest still applies. Retries are
+ * on once retry-on or retry-limit is set; retry-timeout or retry-non-idempotent alone is reported as having no
+ * effect.
+ */
+export function servicePolicyOf(svc: ServiceRecord, diagnostics: Diagnostic[]): ServicePolicy {
+  const a = svc.annotations;
+  const bad = (annotation: string, message: string) =>
+    diagnostics.push({
+      kind: 'Service',
+      namespace: svc.namespace,
+      name: svc.name,
+      reason: 'InvalidAnnotation',
+      message: `annotation ${annotation}: ${message}`,
+    });
+  for (const key of Object.keys(a)) {
+    if (key.startsWith(`${CONFIG_PREFIX}/`) && !(SERVICE_CONFIG_KEYS as readonly string[]).includes(key))
+      bad(key, `not read on a Service (Service keys: ${SERVICE_CONFIG_KEYS.join(', ')}); ignored`);
+  }
+  const duration = (annotation: string): number | null => {
+    const v = a[annotation];
+    if (v === undefined) return null;
+    const d = parseDurationMs(v);
+    if (d.ok) return d.ms;
+    bad(annotation, `${d.error}; ignored`);
+    return null;
+  };
+  const timeoutMs = duration(TIMEOUT);
+
+  let retryOn: RetryCondition[] | null = null;
+  const on = a[RETRY_ON];
+  if (on !== undefined) {
+    const items = on
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+    const unknown = items.filter((x) => !(RETRY_CONDITIONS as readonly string[]).includes(x));
+    if (items.length === 0 || unknown.length > 0)
+      bad(
+        RETRY_ON,
+        `${items.length === 0 ? 'empty' : `unknown condition ${unknown.map((x) => `"${x}"`).join(', ')}`} (conditions: ${RETRY_CONDITIONS.join(', ')}); no retries`,
+      );
+    else retryOn = [...new Set(items as RetryCondition[])];
+  }
+  let limit: number | null = null;
+  const l = a[RETRY_LIMIT];
+  if (l !== undefined) {
+    const n = /^\d{1,2}$/.test(l.trim()) ? Number(l.trim()) : Number.NaN;
+    if (Number.isInteger(n) && n <= MAX_RETRY_LIMIT) limit = n;
+    else bad(RETRY_LIMIT, `"${l}" is not a whole number from 0 to ${MAX_RETRY_LIMIT}; no retries`);
+  }
+  const perTryTimeoutMs = duration(RETRY_TIMEOUT);
+  let nonIdempotent = false;
+  const ni = a[RETRY_NON_IDEMPOTENT];
+  if (ni !== undefined) {
+    if (ni === 'true' || ni === 'false') nonIdempotent = ni === 'true';
+    else bad(RETRY_NON_IDEMPOTENT, `"${ni}" is not true or false; using false`);
+  }
+  const asked = on !== undefined || l !== undefined;
+  const valid = (on === undefined || retryOn !== null) && (l === undefined || limit !== null);
+  if (!asked) {
+    for (const k of [RETRY_TIMEOUT, RETRY_NON_IDEMPOTENT])
+      if (a[k] !== undefined) bad(k, `has no effect without ${RETRY_ON} or ${RETRY_LIMIT}`);
+    return { timeoutMs, retry: null };
+  }
+  if (!valid || limit === 0) return { timeoutMs, retry: null };
+  return {
+    timeoutMs,
+    retry: {
+      maxRetries: limit ?? DEFAULT_RETRY_LIMIT,
+      retryOn: retryOn ?? ['gateway-error', 'connect-failure'],
+      retryNonIdempotent: nonIdempotent,
+      perTryTimeoutMs,
+      backoff: RETRY_BACKOFF,
+    },
+  };
 }

@@ -261,6 +261,125 @@ describe('compile: bad input is reported and never breaks the config', () => {
   });
 });
 
+describe('compile: timeouts and retries from Service annotations', () => {
+  const checkoutIn = (out: ReturnType<ProxyConfigCompiler['compile']>) =>
+    out.proxies.get('shop/frontend-1')!.config.outbound.services.find((x) => x.name === 'checkout')!;
+  const annotate = (s: MutableSnapshot, name: string, annotations: Record<string, string>) => {
+    const svc = s.services.get(`shop/${name}`)!;
+    put(s.services, { ...svc, annotations });
+  };
+
+  test('timeout and retry annotations program every route to the Service, on every client', () => {
+    const s = shop();
+    annotate(s, 'checkout', {
+      'config.weft.dev/timeout': '2s',
+      'config.weft.dev/retry-on': 'gateway-error, grpc-unavailable',
+      'config.weft.dev/retry-limit': '3',
+      'config.weft.dev/retry-timeout': '250ms',
+      'config.weft.dev/retry-non-idempotent': 'true',
+    });
+    put(
+      s.httpRouteGroups,
+      routeGroup('shop', 'api', [{ name: 'read', pathRegex: '/api/.*', methods: ['GET'] }]),
+    );
+    put(
+      s.trafficSplits,
+      split(
+        'shop',
+        'checkout',
+        'checkout',
+        [
+          ['checkout-v1', 90],
+          ['checkout-v2', 10],
+        ],
+        ['api'],
+      ),
+    );
+    const out = compiler().compile(s);
+    expect(out.diagnostics).toEqual([]);
+    const checkout = checkoutIn(out);
+    const retry = {
+      maxRetries: 3,
+      retryOn: ['gateway-error', 'grpc-unavailable'],
+      retryNonIdempotent: true,
+      perTryTimeoutMs: 250,
+      backoff: { baseMs: 25, maxMs: 250, jitter: 0.5 },
+    };
+    expect(checkout.defaultRoute).toEqual({ useSplit: false, timeoutMs: 2000, retry });
+    expect(checkout.routes.map((r) => [r.name, r.timeoutMs, r.retry])).toEqual([['api/read', 2000, retry]]);
+    // The split's backends are Services of their own: their annotations, not the root's, apply to them.
+    const v1 = out.proxies
+      .get('shop/frontend-1')!
+      .config.outbound.services.find((x) => x.name === 'checkout-v1')!;
+    expect(v1.defaultRoute).toEqual({ useSplit: true, timeoutMs: null, retry: null });
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+  });
+
+  test('retry-on alone retries gateway errors twice by default; retry-limit 0 turns retries off', () => {
+    const s = shop();
+    annotate(s, 'checkout', { 'config.weft.dev/retry-limit': '2' });
+    expect(checkoutIn(compiler().compile(s)).defaultRoute.retry).toMatchObject({
+      maxRetries: 2,
+      retryOn: ['gateway-error', 'connect-failure'],
+      retryNonIdempotent: false,
+      perTryTimeoutMs: null,
+    });
+    annotate(s, 'checkout', { 'config.weft.dev/retry-on': '5xx', 'config.weft.dev/retry-limit': '0' });
+    expect(checkoutIn(compiler().compile(s)).defaultRoute.retry).toBeNull();
+  });
+
+  test('each bad value is reported naming the Service and annotation, and left out; the rest applies', () => {
+    const s = shop();
+    annotate(s, 'checkout', {
+      'config.weft.dev/timeout': '30',
+      'config.weft.dev/retry-on': 'gateway-error,teapot',
+      'config.weft.dev/retry-timeout': '100ms',
+      'config.weft.dev/retry-non-idempotent': 'yes',
+      'config.weft.dev/opaque-ports': '5432',
+    });
+    annotate(s, 'frontend', { 'config.weft.dev/retry-limit': '11', 'config.weft.dev/timeout': '1m' });
+    const out = compiler().compile(s);
+    expect(
+      out.diagnostics.map((d) => `${d.kind}/${d.namespace}/${d.name}:${d.reason}: ${d.message}`).sort(),
+    ).toEqual([
+      'Service/shop/checkout:InvalidAnnotation: annotation config.weft.dev/opaque-ports: not read on a Service (Service keys: config.weft.dev/timeout, config.weft.dev/retry-on, config.weft.dev/retry-limit, config.weft.dev/retry-timeout, config.weft.dev/retry-non-idempotent); ignored',
+      'Service/shop/checkout:InvalidAnnotation: annotation config.weft.dev/retry-non-idempotent: "yes" is not true or false; using false',
+      'Service/shop/checkout:InvalidAnnotation: annotation config.weft.dev/retry-on: unknown condition "teapot" (conditions: 5xx, gateway-error, connect-failure, reset, grpc-unavailable); no retries',
+      'Service/shop/checkout:InvalidAnnotation: annotation config.weft.dev/timeout: "30" is not a duration like 500ms, 10s or 1m30s (at "30"); ignored',
+      'Service/shop/frontend:InvalidAnnotation: annotation config.weft.dev/retry-limit: "11" is not a whole number from 0 to 10; no retries',
+    ]);
+    expect(checkoutIn(out).defaultRoute).toEqual({ useSplit: true, timeoutMs: null, retry: null });
+    const frontend = out.proxies
+      .get('shop/checkout-1')!
+      .config.outbound.services.find((x) => x.name === 'frontend')!;
+    expect(frontend.defaultRoute).toEqual({ useSplit: true, timeoutMs: 60_000, retry: null });
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+  });
+
+  test('retry-timeout without retry-on or retry-limit is reported as having no effect', () => {
+    const s = shop();
+    annotate(s, 'checkout', { 'config.weft.dev/retry-timeout': '1s' });
+    const out = compiler().compile(s);
+    expect(out.diagnostics.map((d) => d.message)).toEqual([
+      'annotation config.weft.dev/retry-timeout: has no effect without config.weft.dev/retry-on or config.weft.dev/retry-limit',
+    ]);
+    expect(checkoutIn(out).defaultRoute.retry).toBeNull();
+  });
+
+  test('changing an annotation recompiles the Service for its clients only', () => {
+    const c = compiler();
+    const s1 = shop();
+    const before = c.compile(s1);
+    const s2 = clone(s1);
+    annotate(s2, 'checkout', { 'config.weft.dev/timeout': '5s' });
+    const after = c.compile(s2);
+    expect(checkoutIn(after).defaultRoute.timeoutMs).toBe(5000);
+    expect(after.proxies.get('shop/frontend-1')!.version).not.toBe(
+      before.proxies.get('shop/frontend-1')!.version,
+    );
+  });
+});
+
 describe('compile: huge objects', () => {
   test('a Service with more endpoints than the contract allows gets the first 10,000 by address and a diagnostic; a split to it stays valid', () => {
     const s = shop();

@@ -10,6 +10,7 @@ import type {
   PortProtocol,
 } from '../../../crds/proxy-config/types.ts';
 import type { MeshSettings, ServicePortRecord, ServiceRecord } from '../model/cluster.ts';
+import { servicePolicyOf } from './annotations.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { meshPorts } from './ports.ts';
 import type { Reads } from './reads.ts';
@@ -53,6 +54,8 @@ export function buildOutboundFragment(
   const rootPorts = ports.map((p) => p.port);
   const diagnostics: Diagnostic[] = [];
   const backend = buildBackend(svc, rootPorts, reads, settings, diagnostics);
+  // Timeouts and retries the Service asks of its clients, on every route to it (the root's, under a split).
+  const policy = servicePolicyOf(svc, diagnostics);
 
   let split: OutboundService['split'] = null;
   let routes: OutboundService['routes'] = [];
@@ -81,8 +84,8 @@ export function buildOutboundFragment(
           name: rt.name,
           matches: rt.matches,
           useSplit: true,
-          timeoutMs: null,
-          retry: null,
+          timeoutMs: policy.timeoutMs,
+          retry: policy.retry,
         }));
         defaultUseSplit = false;
       }
@@ -96,7 +99,7 @@ export function buildOutboundFragment(
     dnsNames: [`${fqdn}.${settings.clusterDomain}`, fqdn, `${svc.name}.${svc.namespace}`],
     ports: ports.map((p) => ({ port: p.port, name: p.name, protocol: portProtocol(p) })),
     routes,
-    defaultRoute: { useSplit: defaultUseSplit, timeoutMs: null, retry: null },
+    defaultRoute: { useSplit: defaultUseSplit, timeoutMs: policy.timeoutMs, retry: policy.retry },
     split,
   };
   const local = { ...remote, dnsNames: [...remote.dnsNames, svc.name] };

@@ -350,6 +350,88 @@ describe('operator against the real apiserver', () => {
     expect(anonymous.status).toBe(401);
   }, 60_000);
 
+  test('timeout and retry annotations on a Service reach its clients; a bad one is a Warning Event on the Service', async () => {
+    const stream = await openConfigStream(op.controlPlanePort, {
+      pod: `${ns}/frontend-1`,
+      ca: anchors,
+      key: frontendKey,
+      cert: frontendChain,
+    });
+    streams.push(stream);
+    await kubectl([
+      '-n',
+      ns,
+      'annotate',
+      'service',
+      'checkout',
+      'config.weft.dev/timeout=2s',
+      'config.weft.dev/retry-on=gateway-error,connect-failure',
+      'config.weft.dev/retry-limit=3',
+    ]);
+    const withPolicy = await stream.waitFor('checkout with a timeout and retries', 20_000, (m) =>
+      m.type === 'config' && checkoutOf(m.config as ProxyConfig)?.defaultRoute.retry?.maxRetries === 3
+        ? (m.config as ProxyConfig)
+        : undefined,
+    );
+    expect(validateProxyConfig(withPolicy)).toMatchObject({ ok: true });
+    expect(checkoutOf(withPolicy)!.defaultRoute).toMatchObject({
+      timeoutMs: 2000,
+      retry: { maxRetries: 3, retryOn: ['gateway-error', 'connect-failure'], retryNonIdempotent: false },
+    });
+
+    await kubectl([
+      '-n',
+      ns,
+      'annotate',
+      '--overwrite',
+      'service',
+      'checkout',
+      'config.weft.dev/retry-on=teapot',
+    ]);
+    const svc = await getJson<{ metadata: { uid: string } }>(['-n', ns, 'service', 'checkout']);
+    const event = await waitFor('InvalidAnnotation event on Service checkout', 30_000, async () => {
+      const list = await getJson<{
+        items: {
+          reason: string;
+          type: string;
+          message: string;
+          involvedObject: { kind: string; name: string; uid?: string };
+        }[];
+      }>(['-n', ns, 'events']);
+      return list.items.find(
+        (e) =>
+          e.reason === 'InvalidAnnotation' &&
+          e.involvedObject.kind === 'Service' &&
+          e.involvedObject.name === 'checkout' &&
+          e.message.includes('teapot'),
+      );
+    });
+    expect(event).toMatchObject({ type: 'Warning', involvedObject: { uid: svc.metadata.uid } });
+    expect(event.message).toContain('annotation config.weft.dev/retry-on: unknown condition "teapot"');
+    // The bad value is left out (no retries); the timeout, which is fine, still applies.
+    const withoutRetries = await stream.waitFor('checkout without retries', 20_000, (m) =>
+      m.type === 'config' && checkoutOf(m.config as ProxyConfig)?.defaultRoute.retry === null
+        ? (m.config as ProxyConfig)
+        : undefined,
+    );
+    expect(checkoutOf(withoutRetries)!.defaultRoute.timeoutMs).toBe(2000);
+    await kubectl([
+      '-n',
+      ns,
+      'annotate',
+      'service',
+      'checkout',
+      'config.weft.dev/timeout-',
+      'config.weft.dev/retry-on-',
+      'config.weft.dev/retry-limit-',
+    ]);
+    await stream.waitFor('checkout without a timeout', 20_000, (m) =>
+      m.type === 'config' && checkoutOf(m.config as ProxyConfig)?.defaultRoute.timeoutMs === null
+        ? m
+        : undefined,
+    );
+  }, 90_000);
+
   test('SMI status: the healthy split is Ready, the broken one reports its missing backend, with an Event', async () => {
     type Obj = {
       metadata: { generation: number; uid: string };

@@ -1,0 +1,33 @@
+// Durations in annotations, written as Kubernetes and Go write them ("500ms", "10s", "1m30s", "1.5s", "2h").
+// One parser for every annotation that takes a duration, so they all accept the same spellings.
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+
+export type DurationResult = { ok: true; ms: number } | { ok: false; error: string };
+
+/**
+ * Parses a positive duration of at most `maxMs` into whole milliseconds (rounded up, so "0.5ms" is 1 ms, not
+ * none). Units: ms, s, m, h, combined largest first or in any order ("1m30s"); no sign, no spaces, no bare
+ * numbers (is "30" seconds or milliseconds?).
+ */
+export function parseDurationMs(value: string, maxMs = 86_400_000): DurationResult {
+  const text = value.trim();
+  if (text === '') return { ok: false, error: 'empty duration' };
+  let total = 0;
+  PART.lastIndex = 0;
+  while (PART.lastIndex < text.length) {
+    const at = PART.lastIndex;
+    const m = PART.exec(text);
+    if (m === null)
+      return {
+        ok: false,
+        error: `"${value}" is not a duration like 500ms, 10s or 1m30s (at "${text.slice(at)}")`,
+      };
+    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  }
+  const ms = Math.ceil(total);
+  if (ms < 1) return { ok: false, error: `"${value}" is not a positive duration` };
+  if (ms > maxMs) return { ok: false, error: `"${value}" is longer than ${maxMs / 1000}s` };
+  return { ok: true, ms };
+}
