@@ -403,7 +403,7 @@ export class Operator {
     if (list === undefined) return undefined;
     const events = this.#eventRecorder();
     for (const d of list) {
-      const uid = d.kind === 'Pod' ? this.#podUid(`${d.namespace}/${d.name}`) : undefined;
+      const uid = this.#coreUid(d);
       await events.warn(
         { apiVersion: 'v1', kind: d.kind, namespace: d.namespace, name: d.name, ...(uid ? { uid } : {}) },
         d.reason,
@@ -420,8 +420,18 @@ export class Operator {
 
   #coreWarnings = new Map<string, Diagnostic[]>();
 
-  #podUid(key: string): string | undefined {
-    const uid = this.#watcher?.snapshot().pods.get(key)?.uid;
+  /** The uid of the Pod, Service or Namespace a diagnostic is about, if it is known. */
+  #coreUid(d: Diagnostic): string | undefined {
+    const s = this.#watcher?.snapshot();
+    const key = `${d.namespace}/${d.name}`;
+    const uid =
+      d.kind === 'Pod'
+        ? s?.pods.get(key)?.uid
+        : d.kind === 'Service'
+          ? s?.services.get(key)?.uid
+          : d.kind === 'Namespace'
+            ? s?.namespaces.get(d.name)?.uid
+            : undefined;
     return uid === '' ? undefined : uid;
   }
 

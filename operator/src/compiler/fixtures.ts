@@ -26,7 +26,7 @@ export function snapshot(s: MeshSettings = settings()): MutableSnapshot {
 }
 
 export function namespace(name: string, inject = true): NamespaceRecord {
-  return { name, annotations: inject ? { 'weft.dev/inject': 'enabled' } : {} };
+  return { name, uid: `uid-${name}`, annotations: inject ? { 'weft.dev/inject': 'enabled' } : {} };
 }
 
 export function service(ns: string, name: string, ip: string, ports: number[] = [80]): ServiceRecord {
@@ -36,6 +36,7 @@ export function service(ns: string, name: string, ip: string, ports: number[] = 
     clusterIPs: [ip],
     ports: ports.map((port) => ({ name: `p${port}`, port, protocol: 'TCP', appProtocol: null })),
     externalName: false,
+    uid: `uid-${ns}-${name}`,
     annotations: {},
   };
 }

@@ -22,7 +22,11 @@ import type {
 const l4 = (p: string | undefined): L4Protocol => (p === 'UDP' ? 'UDP' : p === 'SCTP' ? 'SCTP' : 'TCP');
 
 export function namespaceRecord(ns: V1Namespace): NamespaceRecord {
-  return { name: ns.metadata?.name ?? '', annotations: { ...(ns.metadata?.annotations ?? {}) } };
+  return {
+    name: ns.metadata?.name ?? '',
+    uid: ns.metadata?.uid ?? '',
+    annotations: { ...(ns.metadata?.annotations ?? {}) },
+  };
 }
 
 export function serviceRecord(s: V1Service): ServiceRecord {
@@ -39,6 +43,7 @@ export function serviceRecord(s: V1Service): ServiceRecord {
       appProtocol: p.appProtocol ?? null,
     })),
     externalName: spec.type === 'ExternalName',
+    uid: s.metadata?.uid ?? '',
     annotations: { ...(s.metadata?.annotations ?? {}) },
   };
 }

@@ -13,6 +13,8 @@ export type L4Protocol = 'TCP' | 'UDP' | 'SCTP';
 
 export interface NamespaceRecord {
   name: string;
+  /** metadata.uid: Events on the namespace name it, so that `kubectl describe` finds them. */
+  uid: string;
   annotations: Readonly<Record<string, string>>;
 }
 
@@ -31,6 +33,8 @@ export interface ServiceRecord {
   ports: readonly ServicePortRecord[];
   /** ExternalName services have no endpoints and are not part of the mesh. */
   externalName: boolean;
+  /** metadata.uid, for Events (see NamespaceRecord.uid). */
+  uid: string;
   annotations: Readonly<Record<string, string>>;
 }
 

@@ -409,12 +409,12 @@ describe('operator against the real apiserver', () => {
     expect(event).toMatchObject({ type: 'Warning', involvedObject: { uid: svc.metadata.uid } });
     expect(event.message).toContain('annotation config.weft.dev/retry-on: unknown condition "teapot"');
     // The bad value is left out (no retries); the timeout, which is fine, still applies.
-    const withoutRetries = await stream.waitFor('checkout without retries', 20_000, (m) =>
-      m.type === 'config' && checkoutOf(m.config as ProxyConfig)?.defaultRoute.retry === null
-        ? (m.config as ProxyConfig)
-        : undefined,
-    );
-    expect(checkoutOf(withoutRetries)!.defaultRoute.timeoutMs).toBe(2000);
+    const withoutRetries = await stream.waitFor('checkout without retries', 20_000, (m) => {
+      const c = m.type === 'config' ? checkoutOf(m.config as ProxyConfig) : undefined;
+      return c?.defaultRoute.retry === null && c.defaultRoute.timeoutMs !== null ? c : undefined;
+    });
+    expect(withoutRetries.defaultRoute.timeoutMs).toBe(2000);
+    const seen = stream.messages.length;
     await kubectl([
       '-n',
       ns,
@@ -426,7 +426,9 @@ describe('operator against the real apiserver', () => {
       'config.weft.dev/retry-limit-',
     ]);
     await stream.waitFor('checkout without a timeout', 20_000, (m) =>
-      m.type === 'config' && checkoutOf(m.config as ProxyConfig)?.defaultRoute.timeoutMs === null
+      stream.messages.indexOf(m) >= seen &&
+      m.type === 'config' &&
+      checkoutOf(m.config as ProxyConfig)?.defaultRoute.timeoutMs === null
         ? m
         : undefined,
     );
