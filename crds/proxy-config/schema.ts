@@ -16,6 +16,10 @@ const LOWER_HTTP_TOKEN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
 export const MAX_ENDPOINTS_PER_PORT = 10000;
 /** Authorizations per inbound port a config may carry; the operator programs the first this many (by name). */
 export const MAX_AUTHORIZATIONS_PER_PORT = 1000;
+/** HTTP routes per outbound service; the operator programs the first this many (in TrafficSplit order). */
+export const MAX_ROUTES_PER_SERVICE = 1000;
+/** HTTP matches per authorization; the operator programs the first this many (in TrafficTarget rule order). */
+export const MAX_HTTP_MATCHES_PER_AUTHORIZATION = 1000;
 
 const port = (description: string) => ({ type: 'integer', minimum: 1, maximum: 65535, description });
 const durationMs = (description: string, dflt?: number, min = 0) => ({
@@ -328,7 +332,7 @@ export const proxyConfigSchema = {
         },
         routes: {
           type: 'array',
-          maxItems: 1000,
+          maxItems: MAX_ROUTES_PER_SERVICE,
           default: [],
           items: { $ref: '#/$defs/outboundRoute' },
           description:
@@ -677,7 +681,7 @@ export const proxyConfigSchema = {
         httpMatches: {
           type: ['array', 'null'],
           minItems: 1,
-          maxItems: 1000,
+          maxItems: MAX_HTTP_MATCHES_PER_AUTHORIZATION,
           items: { $ref: '#/$defs/httpMatch' },
           description:
             'For HTTP: requests allowed (any match). null allows the whole port: a TCPRoute or UDPRoute rule, or an HTTPRouteGroup rule without matches. Must be null on opaque and udp ports.',

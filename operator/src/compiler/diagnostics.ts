@@ -13,7 +13,9 @@ export type DiagnosticReason =
   | 'UnsupportedSubject'
   | 'InvalidProxyConfig'
   | 'EndpointsTruncated'
-  | 'TooManyRules';
+  | 'TooManyRules'
+  | 'TooManyRoutes'
+  | 'TooManyMatches';
 
 export interface Diagnostic {
   /** Kind of the object concerned: TrafficSplit, TrafficTarget, Pod, Namespace, Service... */

@@ -2,7 +2,10 @@
 // ServiceAccount as destination) and on which routes.
 
 import { MAX_REGEX_SOURCE_LENGTH } from '../../../crds/proxy-config/regex-dialect.ts';
-import { MAX_AUTHORIZATIONS_PER_PORT } from '../../../crds/proxy-config/schema.ts';
+import {
+  MAX_AUTHORIZATIONS_PER_PORT,
+  MAX_HTTP_MATCHES_PER_AUTHORIZATION,
+} from '../../../crds/proxy-config/schema.ts';
 import type { Authorization, InboundPort, PortProtocol } from '../../../crds/proxy-config/types.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import type { Reads } from './reads.ts';
@@ -54,6 +57,19 @@ export function buildInbound(
       if (l4) httpMatches = null;
       else if (pp.protocol !== 'udp' && pp.protocol !== 'opaque') {
         const m = t.rules.flatMap((r) => (r.kind === 'http' ? r.matches : []));
+        // Past the contract's limit the pod would get no config: the first matches in rule order are
+        // programmed (requests matching only the others are denied, failing closed), and the target says so.
+        if (m.length > MAX_HTTP_MATCHES_PER_AUTHORIZATION) {
+          const [ns, name] = t.name.split('/') as [string, string];
+          diagnostics.push({
+            kind: 'TrafficTarget',
+            namespace: ns,
+            name,
+            reason: 'TooManyMatches',
+            message: `spec.rules: ${m.length} HTTP matches on port ${pp.port}; proxies take the first ${MAX_HTTP_MATCHES_PER_AUTHORIZATION} in rule order, requests matching only the others are denied`,
+          });
+          m.length = MAX_HTTP_MATCHES_PER_AUTHORIZATION;
+        }
         if (m.length > 0) httpMatches = m;
       }
       if (httpMatches === undefined) continue;

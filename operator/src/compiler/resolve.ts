@@ -1,6 +1,7 @@
 // Resolution of SMI objects against the cluster: which references hold, which are dropped and why. Shared by
 // the config compiler (what to program) and the status analysis (what to tell the user).
 
+import { MAX_ROUTES_PER_SERVICE } from '../../../crds/proxy-config/schema.ts';
 import type { HttpMatch } from '../../../crds/proxy-config/types.ts';
 import type { TrafficSplit, TrafficTarget } from '../../../crds/smi/index.ts';
 import type { ServiceRecord } from '../model/cluster.ts';
@@ -94,6 +95,15 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
         routes.push({ name: `${ref.name}/${m.name ?? String(mi)}`, matches: [converted] });
     });
   });
+  // Past the contract's limit the Service would be left out of every config: the first routes in order are
+  // programmed, and the split says which were not (requests matching only those go to the root service).
+  if (routes.length > MAX_ROUTES_PER_SERVICE) {
+    diag(
+      'TooManyRoutes',
+      `spec.matches: ${routes.length} route matches; proxies take the first ${MAX_ROUTES_PER_SERVICE} in order, from ${routes[MAX_ROUTES_PER_SERVICE]!.name} on requests go to the root service`,
+    );
+    routes.length = MAX_ROUTES_PER_SERVICE;
+  }
   return { root, backends, routes, hasMatches: refs.length > 0, diagnostics };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { ProxyConfigCompiler } from './compile.ts';
-import { crowdedService, put, service, shop, split, target, tcpRoute } from './fixtures.ts';
+import { crowdedService, put, routeGroup, service, shop, split, target, tcpRoute } from './fixtures.ts';
 import { conditionsEqual, coreWarnings, desiredStatuses, mergeConditions } from './status.ts';
 
 describe('desiredStatuses', () => {
@@ -123,4 +123,70 @@ test('more TrafficTargets on one port than a proxy takes: the pod still gets a v
   const ready = (n: string) => st.get(`TrafficTarget/shop/${n}`)!.conditions.find((c) => c.type === 'Ready');
   expect(ready('t0000')).toMatchObject({ status: 'True' });
   expect(ready('t1000')).toMatchObject({ status: 'False', reason: 'NotProgrammed' });
+});
+
+// Within the SMI CRDs' own limits (64 route groups of 256 matches each on a split, 256 rules on a target), a
+// proxy config's limits of 1,000 routes per service and 1,000 matches per rule can be passed.
+const manyMatches = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, pathRegex: `/${prefix}/${i}` }));
+
+test('a split over more route matches than a proxy takes: the first 1,000 are programmed, the split says the rest are not', () => {
+  const s = shop();
+  const groups = ['g0', 'g1', 'g2', 'g3', 'g4'];
+  for (const g of groups) put(s.httpRouteGroups, routeGroup('shop', g, manyMatches(g, 250)));
+  put(
+    s.trafficSplits,
+    split(
+      'shop',
+      'checkout',
+      'checkout',
+      [
+        ['checkout-v1', 90],
+        ['checkout-v2', 10],
+      ],
+      groups,
+    ),
+  );
+  const out = new ProxyConfigCompiler().compile(s);
+  // Before: the checkout fragment failed validation and checkout was left out of every client's config.
+  const cfg = out.proxies.get('shop/frontend-1')!.config;
+  expect(validateProxyConfig(JSON.parse(JSON.stringify(cfg))).ok).toBe(true);
+  const checkout = cfg.outbound.services.find((x) => x.name === 'checkout')!;
+  expect(checkout.routes).toHaveLength(1000);
+  expect(checkout.routes.at(-1)!.name).toBe('g3/g3249');
+  const ready = desiredStatuses(s, out.diagnostics)
+    .get('TrafficSplit/shop/checkout')!
+    .conditions.find((c) => c.type === 'Ready');
+  expect(ready).toMatchObject({ status: 'False', reason: 'PartiallyProgrammed' });
+  expect(ready!.message).toBe(
+    'spec.matches: 1250 route matches; proxies take the first 1000 in order, from g4/g40 on requests go to the root service',
+  );
+});
+
+test('a TrafficTarget over more HTTP matches than a proxy takes: the first 1,000 are programmed, the rest denied, the target says so', () => {
+  const s = shop();
+  const groups = ['h0', 'h1', 'h2', 'h3', 'h4'];
+  for (const g of groups) put(s.httpRouteGroups, routeGroup('shop', g, manyMatches(g, 250)));
+  put(
+    s.trafficTargets,
+    target(
+      'shop',
+      'frontend-to-checkout',
+      'checkout',
+      ['frontend'],
+      groups.map((name) => ({ kind: 'HTTPRouteGroup', name })),
+    ),
+  );
+  const out = new ProxyConfigCompiler().compile(s);
+  // Before: checkout-1's config failed validation and the pod got none.
+  const cfg = out.proxies.get('shop/checkout-1')?.config;
+  expect(cfg).toBeDefined();
+  expect(validateProxyConfig(JSON.parse(JSON.stringify(cfg))).ok).toBe(true);
+  const auth = cfg!.inbound.ports[0]!.authorizations.find((a) => a.name === 'shop/frontend-to-checkout')!;
+  expect(auth.httpMatches).toHaveLength(1000);
+  const ready = desiredStatuses(s, out.diagnostics)
+    .get('TrafficTarget/shop/frontend-to-checkout')!
+    .conditions.find((c) => c.type === 'Ready');
+  expect(ready).toMatchObject({ status: 'False', reason: 'PartiallyProgrammed' });
+  expect(ready!.message).toContain('1250 HTTP matches on port 8080; proxies take the first 1000');
 });

@@ -80,24 +80,28 @@ export function desiredStatuses(
     ];
     const rootMissing = unresolved.some((w) => w.reason === 'RootServiceNotFound');
     const crowdedOut = warnings.filter((w) => w.reason === 'TooManyRules');
+    // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
+    const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
     conditions.push(
       crowdedOut.length > 0
         ? c('Ready', false, 'NotProgrammed', crowdedOut.map((w) => w.message).join('; '))
-        : accepted && !rootMissing
-          ? c(
-              'Ready',
-              true,
-              'Programmed',
-              unresolved.length === 0
-                ? 'programmed into the proxies'
-                : 'programmed into the proxies without the unresolved references',
-            )
-          : c(
-              'Ready',
-              false,
-              accepted ? 'RootServiceNotFound' : 'NotAccepted',
-              accepted ? 'the root service does not exist' : 'not accepted',
-            ),
+        : partial.length > 0
+          ? c('Ready', false, 'PartiallyProgrammed', partial.map((w) => w.message).join('; '))
+          : accepted && !rootMissing
+            ? c(
+                'Ready',
+                true,
+                'Programmed',
+                unresolved.length === 0
+                  ? 'programmed into the proxies'
+                  : 'programmed into the proxies without the unresolved references',
+              )
+            : c(
+                'Ready',
+                false,
+                accepted ? 'RootServiceNotFound' : 'NotAccepted',
+                accepted ? 'the root service does not exist' : 'not accepted',
+              ),
     );
     const uid = obj.metadata.uid ?? '';
     out.set(`${kind}/${namespace}/${name}`, { kind, namespace, name, generation, uid, conditions, warnings });

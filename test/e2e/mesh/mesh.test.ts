@@ -304,6 +304,72 @@ describe('protocols through the mesh', () => {
   });
 });
 
+describe('timeouts and retries from Service annotations', () => {
+  test('retries reach the app as extra attempts and are counted; a timeout answers 504', async () => {
+    const ip = await clientIP(permissive);
+    await kubectl([
+      '-n',
+      permissive,
+      'annotate',
+      'service',
+      'web-v1',
+      'config.weft.dev/retry-on=5xx',
+      'config.weft.dev/retry-limit=2',
+      'config.weft.dev/timeout=500ms',
+    ]);
+    try {
+      await waitFor('the client proxy holds the retry policy of web-v1', 60_000, async () => {
+        const dump = (await (await fetch(`http://${ip}:15190/config`)).json()) as {
+          config: {
+            outbound: {
+              services: { name: string; defaultRoute: { retry: { maxRetries: number } | null } }[];
+            };
+          };
+        };
+        return (
+          dump.config.outbound.services.find((x) => x.name === 'web-v1')?.defaultRoute.retry?.maxRetries === 2
+        );
+      });
+      const [web] = await podsOf(permissive, 'app=web,version=v1');
+      const appCounters = async () =>
+        (await (await fetch(`http://${web!.status.podIP}:8080/counters`)).json()) as {
+          received: { byPath: Record<string, number> };
+        };
+      const before = (await appCounters()).received.byPath['/status/503'] ?? 0;
+      // Two calls, three attempts each: below the circuit breaker's 7 failures in a row for the one pod.
+      const failing = await post<Summary>(ip, { url: 'http://web-v1/status/503', count: 2, concurrency: 1 });
+      expect(failing.statuses).toEqual({ '503': 2 });
+      expect((await appCounters()).received.byPath['/status/503']! - before).toBe(6);
+      const metrics = await (await fetch(`http://${ip}:15190/metrics`)).text();
+      const retried = metrics
+        .split('\n')
+        .filter(
+          (l) =>
+            l.startsWith('weft_retries_total{') &&
+            l.includes('dst_service="web-v1"') &&
+            l.includes('result="retried"'),
+        )
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      expect(retried).toBe(4);
+      const slow = await post<Outcome>(ip, { url: 'http://web-v1/delay/3000' });
+      expect(slow.status).toBe(504);
+      expect(slow.headers['x-weft-reason']).toBe('timeout');
+      measured('retries', { attempts: 6, retried, timeout: slow.status });
+    } finally {
+      await kubectl([
+        '-n',
+        permissive,
+        'annotate',
+        'service',
+        'web-v1',
+        'config.weft.dev/retry-on-',
+        'config.weft.dev/retry-limit-',
+        'config.weft.dev/timeout-',
+      ]);
+    }
+  }, 180_000);
+});
+
 describe('access policy (enforcing)', () => {
   beforeAll(async () => {
     enforcing = await meshedNamespace('mesh-enforce', 'enforcing');
