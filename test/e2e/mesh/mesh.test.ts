@@ -351,10 +351,14 @@ describe('timeouts and retries from Service annotations', () => {
         )
         .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
       expect(retried).toBe(4);
+      // A success resets the pod's run of failures: with the timeout below it would reach 7 and open the
+      // circuit, and a later test's first requests to web-v1 would find its only endpoint open.
+      expect((await post<Outcome>(ip, { url: 'http://web-v1/echo' })).status).toBe(200);
       const slow = await post<Outcome>(ip, { url: 'http://web-v1/delay/3000' });
       expect(slow.status).toBe(504);
       expect(slow.headers['x-weft-reason']).toBe('timeout');
       measured('retries', { attempts: 6, retried, timeout: slow.status });
+      expect((await post<Outcome>(ip, { url: 'http://web-v1/echo' })).status).toBe(200);
     } finally {
       await kubectl([
         '-n',
