@@ -280,6 +280,20 @@ describe('hostile input', () => {
     expect(out).toMatch(/^HTTP\/1\.1 408 /);
   });
 
+  test('a client trickling its head (slowloris) gets 408 when the header timeout runs out, bytes or not', async () => {
+    // One header line every 100 ms: each read is new data, but the 500 ms is for the whole head.
+    const lines = [
+      'GET / HTTP/1.1\r\n',
+      'Host: web\r\n',
+      ...Array.from({ length: 15 }, (_, i) => `X-${i}: y\r\n`),
+      '\r\n',
+    ];
+    const out = await raw(proxy.outbound, lines, 1500, 100);
+    // A timer reset by each read would have let the head complete (after 1.7 s) and be forwarded.
+    expect(out).toMatch(/^HTTP\/1\.1 408 /);
+    expect(out.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+  });
+
   test('a client that stops sending its body gets 408 after the idle timeout', async () => {
     const out = await raw(
       proxy.outbound,
