@@ -243,6 +243,61 @@ describe('compile: bad input is reported and never breaks the config', () => {
     expect(auth.httpMatches).toEqual([{ name: 'good', pathRegex: '/api/.*', methods: ['GET'], headers: [] }]);
   });
 
+  test('a split whose routes fail the contract: the Service stays, without split and routes, so splits naming it stay valid', () => {
+    const s = shop();
+    // Two matches of one group with the same name: two routes named rg/a, which a proxy config refuses.
+    put(
+      s.httpRouteGroups,
+      routeGroup('shop', 'rg', [
+        { name: 'a', pathRegex: '/a' },
+        { name: 'a', pathRegex: '/b' },
+      ]),
+    );
+    // checkout-v1, a backend of the checkout split, gets a split of its own.
+    put(s.trafficSplits, split('shop', 'v1split', 'checkout-v1', [['checkout-v2', 1]], ['rg']));
+    const out = compiler().compile(s);
+    // Before: checkout-v1 was left out of every config, and every config carrying the checkout split failed
+    // validation ("no entry in outbound.backends for shop/checkout-v1").
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+    const v1 = out.proxies
+      .get('shop/frontend-1')!
+      .config.outbound.services.find((x) => x.name === 'checkout-v1')!;
+    expect(v1).toMatchObject({ split: null, routes: [] });
+    expect(out.diagnostics).toEqual([
+      expect.objectContaining({
+        kind: 'Service',
+        name: 'checkout-v1',
+        reason: 'InvalidProxyConfig',
+        message: expect.stringContaining('split and routes left out of proxy configs'),
+      }),
+    ]);
+  });
+
+  test('a split listing one HTTPRouteGroup twice programs its routes once', () => {
+    const s = shop();
+    put(s.httpRouteGroups, routeGroup('shop', 'rg', [{ name: 'a', pathRegex: '/a' }]));
+    put(
+      s.trafficSplits,
+      split(
+        'shop',
+        'checkout',
+        'checkout',
+        [
+          ['checkout-v1', 90],
+          ['checkout-v2', 10],
+        ],
+        ['rg', 'rg'],
+      ),
+    );
+    const out = compiler().compile(s);
+    expect(out.diagnostics).toEqual([]);
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+    const checkout = out.proxies
+      .get('shop/frontend-1')!
+      .config.outbound.services.find((x) => x.name === 'checkout')!;
+    expect(checkout.routes.map((r) => r.name)).toEqual(['rg/a']);
+  });
+
   test('a rule referencing nothing yields no authorization and a diagnostic', () => {
     const s = shop();
     put(

@@ -135,6 +135,15 @@ interface Profile {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
+/** A checked fragment's JSON, serialized once for every config that carries it. */
+function serialized(f: OutboundFragment): SerializedFragment {
+  const localJson = JSON.stringify(f.local);
+  const remoteJson = JSON.stringify(f.remote);
+  const backendJson = JSON.stringify(f.backend);
+  const hash = sha256(`${localJson}\n${remoteJson}\n${backendJson}`);
+  return { fragment: f, localJson, remoteJson, backendJson, hash };
+}
+
 export class ProxyConfigCompiler {
   readonly stats: CompileStats = {
     outboundFragmentsBuilt: 0,
@@ -343,13 +352,55 @@ export class ProxyConfigCompiler {
 
   /**
    * Serializes a fragment and validates it inside a minimal document (the schema and the cross-field rules
-   * that concern one service). A fragment that fails keeps the previous good one, or is left out.
+   * that concern one service). A fragment that fails is retried without its split and routes: the Service
+   * stays in every config with its own endpoints (a split elsewhere may name it as a backend, and that
+   * config would fail without it), and the diagnostic says what was left out. Only if that fails too is
+   * the previous good fragment kept, or the Service left out.
    */
   #serializeFragment(
     f: OutboundFragment,
     settings: MeshSettings,
     previous: SerializedFragment | null,
   ): CheckedFragment {
+    const diag = (message: string): Diagnostic => ({
+      kind: 'Service',
+      namespace: f.local.namespace,
+      name: f.local.name,
+      reason: 'InvalidProxyConfig',
+      message,
+    });
+    const problem = this.#fragmentProblem(f, settings);
+    if (problem === null) return { sf: serialized(f), diagnostics: f.diagnostics };
+    if (f.local.split !== null || f.local.routes.length > 0) {
+      const plain = (s: OutboundService): OutboundService => ({
+        ...s,
+        split: null,
+        routes: [],
+        defaultRoute: { ...s.defaultRoute, useSplit: true },
+      });
+      const reduced: OutboundFragment = { ...f, local: plain(f.local), remote: plain(f.remote) };
+      if (this.#fragmentProblem(reduced, settings) === null)
+        return {
+          sf: serialized(reduced),
+          diagnostics: [
+            ...f.diagnostics,
+            diag(
+              `split and routes left out of proxy configs (the service and its endpoints stay): ${problem}`,
+            ),
+          ],
+        };
+    }
+    return {
+      sf: previous,
+      diagnostics: [
+        ...f.diagnostics,
+        diag(`service left out of proxy configs${previous ? ' (last good kept)' : ''}: ${problem}`),
+      ],
+    };
+  }
+
+  /** Why a fragment fails validation (its first errors), or null when it passes. */
+  #fragmentProblem(f: OutboundFragment, settings: MeshSettings): string | null {
     const splitTargets = (f.local.split?.backends ?? [])
       .filter((b) => b.service !== f.local.name)
       .map((b) => ({ name: b.service, namespace: f.local.namespace, ports: [] }));
@@ -361,25 +412,11 @@ export class ProxyConfigCompiler {
       outbound: { services: [f.local], backends: [f.backend, ...splitTargets] },
     };
     const checked = validateProxyConfig(doc);
-    if (!checked.ok) {
-      const first = checked.errors
-        .slice(0, 3)
-        .map((e) => `${e.path} ${e.message}`)
-        .join('; ');
-      const diag: Diagnostic = {
-        kind: 'Service',
-        namespace: f.local.namespace,
-        name: f.local.name,
-        reason: 'InvalidProxyConfig',
-        message: `service left out of proxy configs${previous ? ' (last good kept)' : ''}: ${first}`,
-      };
-      return { sf: previous, diagnostics: [...f.diagnostics, diag] };
-    }
-    const localJson = JSON.stringify(f.local);
-    const remoteJson = JSON.stringify(f.remote);
-    const backendJson = JSON.stringify(f.backend);
-    const hash = sha256(`${localJson}\n${remoteJson}\n${backendJson}`);
-    return { sf: { fragment: f, localJson, remoteJson, backendJson, hash }, diagnostics: f.diagnostics };
+    if (checked.ok) return null;
+    return checked.errors
+      .slice(0, 3)
+      .map((e) => `${e.path} ${e.message}`)
+      .join('; ');
   }
 
   #buildView(

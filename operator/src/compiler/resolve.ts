@@ -72,7 +72,11 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
   });
   const routes: ResolvedSplit['routes'] = [];
   const refs = ts.spec.matches ?? [];
+  const listed = new Set<string>();
   refs.forEach((ref, i) => {
+    // The same group twice adds nothing (its routes already match first) and would repeat route names.
+    if (listed.has(`${ref.kind}/${ref.name}`)) return;
+    listed.add(`${ref.kind}/${ref.name}`);
     if (ref.kind !== 'HTTPRouteGroup') {
       diag(
         'UnsupportedRouteKind',
