@@ -134,6 +134,8 @@ const R_DONE: number = 3;
 const P_CONNECT: number = 1;
 const P_UPSTREAM_FULL: number = 2;
 const P_PIPELINE: number = 4;
+/** The client is not reading what was written to it: the next pipelined request waits for 'drain'. */
+const P_CLIENT_FULL: number = 8;
 
 /** Response heads from upstream may be larger than what clients may send. */
 const RESPONSE_LIMITS: HeadLimits = { maxHeaderBytes: 65536, maxHeaderCount: 500 };
@@ -317,6 +319,12 @@ export class Http1Session implements UpstreamOwner {
         case S_HEAD: {
           if (buf === null) return;
           if (this.req !== null) return; // waiting for the previous exchange to finish
+          // A client that pipelines requests and does not read the answers would grow this socket's write
+          // queue without bound (each answer is written whole): its next request waits until it reads.
+          if (this.client.writableNeedDrain) {
+            this.pauseClient(P_CLIENT_FULL);
+            return;
+          }
           const r = parseRequestHead(buf, this.bufStart, this.ctx.limits);
           if (r.kind === 'incomplete') {
             this.headTimer ??= setTimeout(() => this.guard(this.onHeadTimeout), this.ctx.headersTimeoutMs);
@@ -485,6 +493,10 @@ export class Http1Session implements UpstreamOwner {
       this.upstreamPausedForClient = false;
       this.upstream?.socket.resume();
     }
+    if ((this.paused & P_CLIENT_FULL) !== 0) {
+      this.resumeClient(P_CLIENT_FULL);
+      if (this.state === S_HEAD && this.buf !== null && !this.processing) this.processClient();
+    }
   }
 
   private onIdleTimeout(): void {
@@ -608,10 +620,13 @@ export class Http1Session implements UpstreamOwner {
       if (head.status < 200 && head.status !== 101) {
         // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
         if (req.versionMinor === 1) {
-          this.client.write(
+          const written = this.client.write(
             serializeResponseHead(head, { close: false, keepAlive10: false, dechunk: false }),
             'latin1',
           );
+          // An upstream that floods interim responses to a client that does not read them waits, as a body
+          // would (resumed on the client's 'drain').
+          if (!written) this.pauseUpstream();
         }
         continue;
       }
