@@ -565,8 +565,11 @@ export class ProxyRuntime {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', onClose);
       socket.pause();
-      done(kind, buf);
+      // A client that reset during detection is gone: connecting upstream for it would leave that
+      // connection open with nobody on the other side (and outside the connection limits).
+      if (!socket.destroyed) done(kind, buf);
     };
     const onData = (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -575,9 +578,11 @@ export class ProxyRuntime {
       else if (buf.length >= MAX_DETECT_BYTES) finish('opaque');
     };
     const onEnd = (): void => finish('opaque');
+    const onClose = (): void => finish('opaque');
     const timer = setTimeout(() => finish('opaque'), timeoutMs);
     socket.on('data', onData);
     socket.on('end', onEnd);
+    socket.on('close', onClose);
     socket.resume();
   }
 }
