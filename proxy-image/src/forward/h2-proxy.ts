@@ -285,11 +285,17 @@ export class H2Proxy {
       {
         maxHeaderListPairs: RESPONSE_HEADER_LIST_PAIRS,
         createConnection: () => {
-          const s =
-            target.identity !== null
-              ? this.mesh.connect(target, this.limits.connectTimeoutMs)
-              : net.connect({ host: target.address, port: target.port });
+          const secure = target.identity !== null;
+          const s = secure
+            ? this.mesh.connect(target, this.limits.connectTimeoutMs)
+            : net.connect({ host: target.address, port: target.port });
           s.setNoDelay(true);
+          // Connect and (mesh) TLS handshake within connectTimeoutMs, as for HTTP/1: a peer that accepts
+          // and never answers would otherwise hold every stream sent to it until the route timeout, if any.
+          s.setTimeout(this.limits.connectTimeoutMs, () =>
+            s.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
+          );
+          s.once(secure ? 'secureConnect' : 'connect', () => s.setTimeout(0));
           return s;
         },
       },

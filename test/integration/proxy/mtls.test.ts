@@ -36,6 +36,9 @@ let clientTcpImpostor: ProxyProcess;
 let directHttp: ProxyProcess;
 let directTcp: ProxyProcess;
 let serverCert: { cert: string; key: string };
+/** A peer that accepts TCP and never answers the TLS handshake. */
+let silent: net.Server;
+const silentSockets = new Set<net.Socket>();
 
 const CLIENT = spiffe('test', 'client');
 const SERVER = spiffe('test', 'server');
@@ -113,12 +116,24 @@ beforeAll(async () => {
     protocol: 'opaque',
     endpoints: [{ address: '127.0.0.1', port: serverTcp.inbound, identity: SERVER }],
   };
+  silent = net.createServer((s) => {
+    silentSockets.add(s);
+    s.on('error', () => undefined);
+    s.resume();
+  });
+  const silentPort = await listenLoopback(silent);
   const clientConfig = proxyConfig({
     version: 'c1',
     sa: 'client',
     trustAnchors: [pki.caPem],
     services: [
       web('web', '10.96.0.10'),
+      {
+        name: 'silent',
+        clusterIP: '10.96.0.14',
+        port: 80,
+        endpoints: [{ address: '127.0.0.1', port: silentPort, identity: SERVER }],
+      },
       {
         name: 'impostor',
         clusterIP: '10.96.0.11',
@@ -177,6 +192,8 @@ afterAll(async () => {
     ),
   );
   await app?.close();
+  for (const s of silentSockets) s.destroy();
+  await new Promise((r) => silent?.close(r));
   pki?.cleanup();
   removeTmpDirs();
 }, 30_000);
@@ -192,6 +209,19 @@ describe('HTTP over mTLS', () => {
     ]);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).headers['x-weft-client-id']).toBe(CLIENT);
+  });
+
+  test('a peer that never completes the TLS handshake: 502 connect-failed after connectTimeoutMs, HTTP/1 and HTTP/2', async () => {
+    const h1 = await curl(['-H', 'Host: silent', `http://127.0.0.1:${clientHttp.outbound}/echo`]);
+    expect([h1.status, h1.headers['x-weft-reason']]).toEqual([502, 'connect-failed']);
+    // Before: an HTTP/2 stream waited forever (curl gave up after its own 10 s).
+    const h2 = await curl([
+      '--http2-prior-knowledge',
+      '-H',
+      'Host: silent',
+      `http://127.0.0.1:${clientHttp.outbound}/echo`,
+    ]);
+    expect([h2.status, h2.headers['x-weft-reason']]).toEqual([502, 'connect-failed']);
   });
 
   test('a server presenting another identity is refused with 502 identity-mismatch', async () => {
