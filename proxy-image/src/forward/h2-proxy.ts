@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { classifyResponse, parseGrpcStatus } from '../core/classify.ts';
 import { type H2HeadLimits, h2HeadError } from '../core/h2-head.ts';
 import type { HttpRequestView } from '../core/http-request.ts';
-import { pathOnly } from '../core/http-request.ts';
+import { normalizePath, normalizeTarget, pathOnly } from '../core/http-request.ts';
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
 import type { AttemptFailure } from './http1-session.ts';
 import type { DataPathObserver, TrafficLabels } from './observer.ts';
@@ -145,7 +145,7 @@ class H2HeadersView implements HttpRequestView {
     return String(this.h[':method'] ?? '');
   }
   get path(): string {
-    return pathOnly(String(this.h[':path'] ?? '/'));
+    return normalizePath(pathOnly(String(this.h[':path'] ?? '/')));
   }
   header(name: string): string | readonly string[] | undefined {
     return name === 'host' ? (this.h[':authority'] ?? this.h.host) : this.h[name];
@@ -396,6 +396,9 @@ export class H2Proxy {
       out[name] = headers[name];
     }
     if (conn.inbound && conn.clientId !== null) out[CLIENT_ID_HEADER] = conn.clientId;
+    // The path as routes and authorizations saw it (dot segments removed), so the app serves what was allowed.
+    const path = headers[':path'];
+    if (typeof path === 'string') out[':path'] = normalizeTarget(path);
     this.forward(stream, a, decision, out, started);
   }
 

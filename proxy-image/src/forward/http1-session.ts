@@ -4,6 +4,7 @@
 // bounded, with the client paused), and every buffer is bounded by pausing the side that fills it.
 
 import type net from 'node:net';
+import { normalizeTarget } from '../core/http-request.ts';
 import { isIdempotentMethod } from '../core/retry-policy.ts';
 import { type BodyFramer, ChunkedFramer, LengthFramer, UntilCloseFramer } from '../http1/body.ts';
 import { latin1 } from '../http1/chars.ts';
@@ -460,6 +461,8 @@ export class Http1Session implements UpstreamOwner {
       dropClientId: this.ctx.inbound,
       extra: this.ctx.inbound && clientId !== null ? [CLIENT_ID_HEADER, clientId] : null,
       hostFallback: this.ctx.defaultAuthority,
+      // The path as routes and authorizations saw it (dot segments removed), so the app serves what was allowed.
+      target: normalizeTarget(req.target),
     });
     this.resState = R_HEAD;
     const socket = up.socket;

@@ -3,7 +3,7 @@
 // forwards to the local app. Thin: every policy decision is the tables'.
 
 import type { HttpRequestView } from '../core/http-request.ts';
-import { pathOnly } from '../core/http-request.ts';
+import { normalizePath, pathOnly } from '../core/http-request.ts';
 import type { EndpointState, LogicalPort, RouteTable, Tables } from '../core/tables.ts';
 import type { RequestHead } from '../http1/head.ts';
 import { MESH_ALPN_HTTP1, MESH_ALPN_HTTP2 } from '../tls/mesh-tls.ts';
@@ -26,7 +26,7 @@ export class HeadView implements HttpRequestView {
   }
 
   get path(): string {
-    this.pathValue ??= pathOnly(this.head.target);
+    this.pathValue ??= normalizePath(pathOnly(this.head.target));
     return this.pathValue;
   }
 

@@ -35,6 +35,8 @@ export interface RequestRewrite {
   readonly extra: readonly string[] | null;
   /** Host to add when the request has none (HTTP/1.0 clients), since the next hop speaks HTTP/1.1. */
   readonly hostFallback: string;
+  /** The request target to send instead of the received one (the normalized path), or null. */
+  readonly target?: string | null;
 }
 
 /**
@@ -42,7 +44,7 @@ export interface RequestRewrite {
  * (one char per byte): sockets write such strings without an intermediate Buffer.
  */
 export function serializeRequestHead(head: RequestHead, rw: RequestRewrite): string {
-  let s = `${head.method} ${head.target} HTTP/1.1\r\n`;
+  let s = `${head.method} ${rw.target ?? head.target} HTTP/1.1\r\n`;
   const h = head.headers;
   const tokens = head.connectionTokens;
   for (let i = 0; i < h.length; i += 2) {

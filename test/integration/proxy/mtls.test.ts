@@ -224,6 +224,37 @@ describe('HTTP over mTLS', () => {
     expect([h2.status, h2.headers['x-weft-reason']]).toEqual([502, 'connect-failed']);
   });
 
+  test('authorization judges the path the app will serve: dot segments are removed before matching and forwarding', async () => {
+    // Allowed: /(echo|healthz|delay/.*). "/echo/../counters" is /counters, which is not (--path-as-is: curl
+    // would remove the dot segments itself).
+    for (const path of ['/echo/../counters', '/echo/%2e%2e/counters', '/echo/.%2E/counters']) {
+      const r = await curl([
+        '--path-as-is',
+        '-H',
+        'Host: web',
+        `http://127.0.0.1:${clientHttp.outbound}${path}`,
+      ]);
+      expect([path, r.status, r.headers['x-weft-reason']]).toEqual([path, 403, 'forbidden']);
+    }
+    const h2 = await curl([
+      '--path-as-is',
+      '--http2-prior-knowledge',
+      '-H',
+      'Host: web',
+      `http://127.0.0.1:${clientHttp.outbound}/echo/../counters`,
+    ]);
+    expect(h2.status).toBe(403);
+    // Allowed after normalizing, and the app receives the normalized path.
+    const ok = await curl([
+      '--path-as-is',
+      '-H',
+      'Host: web',
+      `http://127.0.0.1:${clientHttp.outbound}/counters/../echo?x=1`,
+    ]);
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toMatchObject({ path: '/echo', query: { x: '1' } });
+  });
+
   test('a server presenting another identity is refused with 502 identity-mismatch', async () => {
     const r = await curl(['-H', 'Host: impostor', `http://127.0.0.1:${clientHttp.outbound}/echo`]);
     expect(r.status).toBe(502);
