@@ -81,12 +81,18 @@ interface Accepted {
   cancelled: number;
 }
 
-/** A pooled upstream session (under its target's key) and the cancellations sent on it. */
+/** A pooled upstream session (under its target's key), its open streams and the cancellations sent on it. */
 interface Pooled {
   readonly key: string;
   readonly session: http2.ClientHttp2Session;
   resets: number;
+  open: number;
 }
+
+// Streams one pooled upstream session carries before another session to the same target is opened (fewer if
+// the peer allows fewer). Beyond the peer's limit Node queues new streams until one ends: one client holding
+// streams open would otherwise stall every other client of that endpoint.
+const STREAMS_PER_UPSTREAM_SESSION = 250;
 
 /** A stream to forward, with its retry policy (the router's plan; see routers.ts). */
 export interface H2Forward {
@@ -155,7 +161,8 @@ class H2HeadersView implements HttpRequestView {
 export class H2Proxy {
   /** Created with the first HTTP/2 connection (see h2()), again when the limits change. */
   private serverValue: http2.Http2Server | null = null;
-  private readonly sessions = new Map<string, Pooled>();
+  /** Pooled upstream sessions by target key; more than one when streams outgrow one session. */
+  private readonly sessions = new Map<string, Pooled[]>();
   private readonly connections = new Map<string, Accepted>();
   /** The same entries by their session, for the per-stream and per-error lookups. */
   private readonly bySession = new WeakMap<http2.Http2Session, Accepted>();
@@ -249,7 +256,7 @@ export class H2Proxy {
   /** Cuts the client sessions left and closes the pooled upstream sessions (end of drain). */
   close(): void {
     for (const a of this.connections.values()) a.session?.destroy();
-    for (const p of this.sessions.values()) p.session.close();
+    for (const list of this.sessions.values()) for (const p of list) p.session.close();
     this.sessions.clear();
   }
 
@@ -276,10 +283,20 @@ export class H2Proxy {
     a.idle.unref();
   }
 
-  /** The pooled session to target (opened on first use; `inbound` labels what it counts). */
+  /**
+   * A pooled session to target with room for one more stream (a new one when every pooled session is full
+   * or none is open); `inbound` labels what it counts. The caller counts the stream in `open`.
+   */
   private upstream(target: UpstreamTarget, inbound: boolean): Pooled {
-    const existing = this.sessions.get(target.key);
-    if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing;
+    const list = this.sessions.get(target.key);
+    if (list !== undefined) {
+      for (const p of list) {
+        const s = p.session;
+        if (s.closed || s.destroyed) continue;
+        const peerMax = s.remoteSettings?.maxConcurrentStreams ?? STREAMS_PER_UPSTREAM_SESSION;
+        if (p.open < Math.min(peerMax, STREAMS_PER_UPSTREAM_SESSION)) return p;
+      }
+    }
     const session = h2().connect(
       `http://${net.isIPv6(target.address) ? `[${target.address}]` : target.address}:${target.port}`,
       {
@@ -300,7 +317,7 @@ export class H2Proxy {
         },
       },
     );
-    const pooled: Pooled = { key: target.key, session, resets: 0 };
+    const pooled: Pooled = { key: target.key, session, resets: 0, open: 0 };
     session.on('error', (err: NodeJS.ErrnoException) => {
       // An upstream that breaks the protocol: Node answered it with GOAWAY and closed the session (its streams
       // get 502 bad-response, see onStream). Counted as upstream-<code>, as HTTP/1 upstreams' malformed
@@ -316,13 +333,18 @@ export class H2Proxy {
     session.on('close', forget);
     session.on('goaway', forget);
     session.setTimeout(60_000, () => session.close());
-    this.sessions.set(target.key, pooled);
+    if (list === undefined) this.sessions.set(target.key, [pooled]);
+    else list.push(pooled);
     return pooled;
   }
 
-  /** Takes a session out of the pool (new streams get a new one), if it is still the pooled one. */
+  /** Takes a session out of the pool (new streams go to another or a new one). */
   private forget(pooled: Pooled): void {
-    if (this.sessions.get(pooled.key) === pooled) this.sessions.delete(pooled.key);
+    const list = this.sessions.get(pooled.key);
+    if (list === undefined) return;
+    const i = list.indexOf(pooled);
+    if (i !== -1) list.splice(i, 1);
+    if (list.length === 0) this.sessions.delete(pooled.key);
   }
 
   /** Cancels an upstream stream; retires its session (gracefully) once it carried UPSTREAM_RESETS_MAX. */
@@ -522,6 +544,10 @@ export class H2Proxy {
       }
       up = u;
       pooled = p;
+      p.open++;
+      u.once('close', () => {
+        p.open--;
+      });
       const current = () => up === u && !finished;
       const perTry = d.attemptTimeoutMs();
       if (perTry !== null)

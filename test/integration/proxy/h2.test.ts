@@ -496,3 +496,46 @@ test('SIGTERM: the client gets GOAWAY(NO_ERROR), the stream in flight completes,
   expect(await exited).toBe(0);
   session.destroy();
 }, 30_000);
+
+test('one client holding streams open on an endpoint does not stall the other clients of that endpoint', async () => {
+  // An app that allows 100 concurrent streams per connection and answers only once a request body ends.
+  const app = http2.createServer({ settings: { maxConcurrentStreams: 100 } });
+  app.on('stream', (stream) => {
+    stream.on('error', () => undefined);
+    stream.resume();
+    stream.on('end', () => {
+      if (!stream.destroyed) stream.respond({ ':status': 200 });
+      stream.end('done');
+    });
+  });
+  const port = await listenLoopback(app);
+  const p = await startProxyProcess({ config: config('held', port), outboundDst: '10.96.0.30:80' });
+  const hog = connect(p.outbound);
+  const held: http2.ClientHttp2Stream[] = [];
+  try {
+    // 150 uploads that never end: more than one upstream connection to the app may carry at once.
+    for (let i = 0; i < 150; i++) {
+      const s = hog.request({ ':method': 'POST', ':path': `/upload/${i}`, ':authority': 'h2app' });
+      s.on('error', () => undefined);
+      s.write('partial');
+      held.push(s);
+    }
+    await waitFor('the app holds the uploads', async () => {
+      const sessions = await new Promise<number>((r) => app.getConnections((_e, n) => r(n)));
+      return sessions >= 1 ? true : undefined;
+    });
+    // Before: this request queued behind the hog's streams on the one pooled session and was never sent.
+    const other = connect(p.outbound);
+    const answer = await Promise.race([
+      get(other, '/'),
+      new Promise((r) => setTimeout(() => r('no answer within 5 s'), 5000)),
+    ]);
+    expect(answer).toMatchObject({ status: 200, body: 'done' });
+    other.close();
+  } finally {
+    for (const s of held) s.close();
+    hog.destroy();
+    await p.stop();
+    await new Promise((r) => app.close(r));
+  }
+}, 30_000);
