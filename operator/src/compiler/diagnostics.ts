@@ -11,6 +11,7 @@ export type DiagnosticReason =
   | 'InvalidMatch'
   | 'RuleReferencesNothing'
   | 'UnsupportedSubject'
+  | 'ServiceAccountNotFound'
   | 'InvalidProxyConfig'
   | 'EndpointsTruncated'
   | 'TooManyRules'

@@ -170,6 +170,8 @@ export function shop(): MutableSnapshot {
   put(s.pods, pod('shop', 'checkout-1', 'checkout', '10.244.0.11', [8080]));
   put(s.pods, pod('shop', 'checkout-2', 'checkout', '10.244.0.12', [8080]));
   put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.244.0.20', [8080]));
+  for (const sa of ['checkout', 'frontend'])
+    s.serviceAccounts.set(`shop/${sa}`, { namespace: 'shop', name: sa });
   put(
     s.trafficSplits,
     split('shop', 'checkout', 'checkout', [

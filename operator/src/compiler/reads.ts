@@ -13,6 +13,7 @@ import type {
   EndpointSliceRecord,
   NamespaceRecord,
   PodRecord,
+  ServiceAccountRecord,
   ServiceRecord,
 } from '../model/cluster.ts';
 
@@ -30,7 +31,17 @@ export interface SnapshotIndex {
 
 const EMPTY: readonly never[] = [];
 
-type Source = 'service' | 'slices' | 'pod' | 'splits' | 'targets' | 'hrg' | 'tcp' | 'udp' | 'namespace';
+type Source =
+  | 'service'
+  | 'slices'
+  | 'pod'
+  | 'splits'
+  | 'targets'
+  | 'hrg'
+  | 'tcp'
+  | 'udp'
+  | 'namespace'
+  | 'serviceAccount';
 
 export class Reads {
   readonly #entries: { source: Source; key: string; value: unknown }[] = [];
@@ -55,6 +66,7 @@ export class Reads {
   tcpRoute = (k: string) => this.#read<TCPRoute | undefined>('tcp', k);
   udpRoute = (k: string) => this.#read<UDPRoute | undefined>('udp', k);
   namespace = (k: string) => this.#read<NamespaceRecord | undefined>('namespace', k);
+  serviceAccount = (k: string) => this.#read<ServiceAccountRecord | undefined>('serviceAccount', k);
 
   /** Whether every lookup made so far still answers the same in `index`. */
   stillValid(index: SnapshotIndex): boolean {
@@ -86,6 +98,8 @@ function lookup(ix: SnapshotIndex, source: Source, key: string): unknown {
       return s.udpRoutes.get(key);
     case 'namespace':
       return s.namespaces.get(key);
+    case 'serviceAccount':
+      return s.serviceAccounts.get(key);
   }
 }
 

@@ -128,12 +128,21 @@ export function resolveTarget(tt: TrafficTarget, reads: Reads): ResolvedTarget {
   const diagnostics: Diagnostic[] = [];
   const diag = (reason: Diagnostic['reason'], message: string) =>
     diagnostics.push({ kind: 'TrafficTarget', namespace: ns, name, reason, message });
+  // A ServiceAccount that does not exist (yet) is legal, and programmed; status says so, since a typo here
+  // silently grants nothing (or grants a name someone may create later).
+  const saExists = (field: string, namespace: string, saName: string) => {
+    if (reads.serviceAccount(`${namespace}/${saName}`) === undefined)
+      diag('ServiceAccountNotFound', `${field}: ServiceAccount ${namespace}/${saName} not found`);
+  };
+  const dest = tt.spec.destination;
+  if (dest?.kind === 'ServiceAccount') saExists('spec.destination', dest.namespace ?? ns, dest.name);
   const sources: ResolvedTarget['sources'] = [];
   (tt.spec.sources ?? []).forEach((s, i) => {
     if (s.kind !== 'ServiceAccount') {
       diag('UnsupportedSubject', `spec.sources[${i}].kind: ${s.kind} is not supported; only ServiceAccount`);
       return;
     }
+    saExists(`spec.sources[${i}]`, s.namespace ?? ns, s.name);
     sources.push({ namespace: s.namespace ?? ns, name: s.name });
   });
   const rules: ResolvedRule[] = [];

@@ -95,6 +95,7 @@ describe('coreWarnings', () => {
 test('a TrafficTarget to a ServiceAccount that runs no meshed pod is still resolved for its status', () => {
   const s = shop();
   const rules = [{ kind: 'HTTPRouteGroup', name: 'missing-hrg' }];
+  s.serviceAccounts.set('shop/ghost-sa', { namespace: 'shop', name: 'ghost-sa' });
   put(s.trafficTargets, target('shop', 'to-ghost', 'ghost-sa', ['frontend'], rules));
   put(s.trafficTargets, target('shop', 'to-checkout-bad', 'checkout', ['frontend'], rules));
   const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics);
@@ -189,4 +190,21 @@ test('a TrafficTarget over more HTTP matches than a proxy takes: the first 1,000
     .conditions.find((c) => c.type === 'Ready');
   expect(ready).toMatchObject({ status: 'False', reason: 'PartiallyProgrammed' });
   expect(ready!.message).toContain('1250 HTTP matches on port 8080; proxies take the first 1000');
+});
+
+test('a TrafficTarget naming ServiceAccounts that do not exist: ResolvedRefs=False ServiceAccountNotFound, each named', () => {
+  const s = shop();
+  put(
+    s.trafficTargets,
+    target('shop', 'typo', 'chekout', ['frontnd', 'frontend'], [{ kind: 'TCPRoute', name: 'all' }]),
+  );
+  const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics);
+  const conditions = st.get('TrafficTarget/shop/typo')!.conditions;
+  // Before: Accepted, ResolvedRefs and Ready all True, while the rule could never admit anyone.
+  expect(conditions.find((c) => c.type === 'ResolvedRefs')).toMatchObject({
+    status: 'False',
+    reason: 'ServiceAccountNotFound',
+    message:
+      'spec.destination: ServiceAccount shop/chekout not found; spec.sources[0]: ServiceAccount shop/frontnd not found',
+  });
 });

@@ -31,6 +31,7 @@ const UNRESOLVED: DiagnosticReason[] = [
   'UnsupportedRouteKind',
   'RuleReferencesNothing',
   'UnsupportedSubject',
+  'ServiceAccountNotFound',
 ];
 
 /** `<Kind>/<namespace>/<name>` -> desired status. */
