@@ -2,7 +2,13 @@ import { describe, expect, test } from '@jest/globals';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { ProxyConfigCompiler } from './compile.ts';
 import { crowdedService, put, routeGroup, service, shop, split, target, tcpRoute } from './fixtures.ts';
-import { conditionsEqual, coreWarnings, desiredStatuses, mergeConditions } from './status.ts';
+import {
+  conditionsEqual,
+  coreWarnings,
+  desiredStatuses,
+  MAX_CONDITION_MESSAGE,
+  mergeConditions,
+} from './status.ts';
 
 describe('desiredStatuses', () => {
   test('a healthy split is Accepted, ResolvedRefs and Ready with its generation', () => {
@@ -207,4 +213,21 @@ test('a TrafficTarget naming ServiceAccounts that do not exist: ResolvedRefs=Fal
     message:
       'spec.destination: ServiceAccount shop/chekout not found; spec.sources[0]: ServiceAccount shop/frontnd not found',
   });
+});
+
+test('a condition message is cut to the apiserver limit, never past it (a longer one failed the whole status write)', () => {
+  const s = shop();
+  // 256 rules naming route groups that do not exist, with long names: each adds a sentence to ResolvedRefs.
+  const rules = Array.from({ length: 256 }, (_, i) => ({
+    kind: 'HTTPRouteGroup',
+    name: `a-route-group-with-a-rather-long-name-that-nobody-created-${String(i).padStart(3, '0')}-${'x'.repeat(50)}`,
+  }));
+  put(s.trafficTargets, target('shop', 'long', 'checkout', ['frontend'], rules));
+  const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics);
+  const resolved = st.get('TrafficTarget/shop/long')!.conditions.find((c) => c.type === 'ResolvedRefs')!;
+  expect(resolved.message.length).toBeLessThanOrEqual(MAX_CONDITION_MESSAGE);
+  expect(resolved.message).toMatch(
+    /\(\d+ characters; cut to fit the condition; the Events have every problem\)$/,
+  );
+  expect(resolved.message.startsWith('spec.rules[0]: HTTPRouteGroup shop/a-route-group')).toBe(true);
 });

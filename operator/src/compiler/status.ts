@@ -34,6 +34,16 @@ const UNRESOLVED: DiagnosticReason[] = [
   'ServiceAccountNotFound',
 ];
 
+/** metav1.Condition's limit on message (the SMI CRDs say the same): a longer one fails the whole status write. */
+export const MAX_CONDITION_MESSAGE = 32_768;
+
+/** A condition message within the apiserver's limit: past it, cut with a note of how much was left out. */
+export function boundedMessage(message: string): string {
+  if (message.length <= MAX_CONDITION_MESSAGE) return message;
+  const note = ` ... (${message.length} characters; cut to fit the condition; the Events have every problem)`;
+  return message.slice(0, MAX_CONDITION_MESSAGE - note.length) + note;
+}
+
 /** `<Kind>/<namespace>/<name>` -> desired status. */
 export function desiredStatuses(
   snapshot: ClusterSnapshot,
@@ -60,7 +70,7 @@ export function desiredStatuses(
       status: ok ? ('True' as const) : ('False' as const),
       observedGeneration: generation,
       reason,
-      message,
+      message: boundedMessage(message),
     });
     const conflict = warnings.find((w) => w.reason === 'ConflictingSplit');
     const invalid = warnings.filter((w) => w.reason === 'InvalidMatch');
