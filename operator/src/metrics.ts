@@ -85,6 +85,11 @@ export class OperatorMetrics {
     help: 'Services, Pods and Namespaces the last compile reported on (each also gets a Warning Event): truncated endpoints, a rejected config, a bad annotation.',
     registers: [this.registry],
   });
+  readonly issuerExpiry = new Gauge({
+    name: 'weft_operator_issuer_expiry_timestamp_seconds',
+    help: 'When the issuer in use expires, seconds since the epoch (alert well before: supplied material is renewed by its owner; generated material by the leader at 2/3 of its life).',
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: 'weft_operator_leader',
     help: '1 while this replica holds the leader Lease.',

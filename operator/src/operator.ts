@@ -33,7 +33,12 @@ import {
   spiffeIdFor,
 } from './identity/index.ts';
 import { EventRecorder, KubeLeaseStore, reviewToken, SmiStatusClient } from './kube/api.ts';
-import { CA_SECRET_KEYS, loadOrCreateIssuer, publishTrustAnchors } from './kube/ca-secret.ts';
+import {
+  CA_SECRET_KEYS,
+  loadOrCreateIssuer,
+  publishTrustAnchors,
+  renewGeneratedIssuer,
+} from './kube/ca-secret.ts';
 import { ClusterWatcher } from './kube/informers.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model/cluster.ts';
@@ -129,6 +134,7 @@ export class Operator {
     );
     const ca = new CertificateAuthority(material, { trustDomain });
     this.#ca = ca;
+    this.metrics.issuerExpiry.set(Date.parse(material.issuer.cert.validTo) / 1000);
     this.#caFingerprint = caFingerprint(material);
     // Every replica publishes the same content; a conflict with another replica's write is retried by the next
     // start, and the content is identical anyway.
@@ -212,6 +218,25 @@ export class Operator {
     await this.#watcher.start();
     this.#compileQueue.add('mesh');
     this.#watchIdentitySecret();
+    this.#renewTimer = setInterval(() => this.#renewIssuer(), ISSUER_CHECK_MS);
+    this.#renewTimer.unref();
+  }
+
+  #renewTimer: NodeJS.Timeout | null = null;
+
+  /** The leader renews a generated issuer when it is due; every replica picks it up from the Secret. */
+  #renewIssuer(): void {
+    if (!this.#elector?.leading || this.#stopping) return;
+    const o = this.#o;
+    renewGeneratedIssuer(
+      o.kubeConfig,
+      o.namespace,
+      o.caSecretName ?? 'weft-identity',
+      o.trustDomain ?? DEFAULT_MESH_SETTINGS.trustDomain,
+      this.#log,
+    ).catch((err: unknown) =>
+      this.#log.error({ err: (err as Error).message }, 'renewing the generated issuer failed; retried later'),
+    );
   }
 
   /**
@@ -276,6 +301,7 @@ export class Operator {
     if (this.#caFingerprint === caFingerprint(material)) return;
     this.#caFingerprint = caFingerprint(material);
     ca.rotate(material);
+    this.metrics.issuerExpiry.set(Date.parse(material.issuer.cert.validTo) / 1000);
     this.#settings = { ...this.#settings!, trustAnchors: ca.trustAnchorsPem };
     this.#watcher?.setSettings(this.#settings);
     this.#refreshServing();
@@ -487,12 +513,16 @@ export class Operator {
     this.#stopping = true;
     await this.#secretWatch?.stop();
     if (this.#servingTimer !== null) clearTimeout(this.#servingTimer);
+    if (this.#renewTimer !== null) clearInterval(this.#renewTimer);
     await this.#elector?.stop();
     this.#hub?.close();
     await Promise.all([this.#compileQueue?.stop(), this.#statusQueue?.stop(), this.#watcher?.stop()]);
     await Promise.all([close(this.#cpServer), close(this.#adminServer)]);
   }
 }
+
+/** How often the leader looks whether a generated issuer is due for renewal (it is due months ahead). */
+const ISSUER_CHECK_MS = 3600_000;
 
 /** Status-queue keys of core objects that get Warning Events (the rest are SMI objects' status keys). */
 const CORE_KEY = 'core:';

@@ -113,6 +113,55 @@ export function loadIssuer(
   return { anchors, issuer: { cert, key } };
 }
 
+/** The issuer is renewed once this much of its lifetime has passed (cert-manager's default is the same). */
+export const ISSUER_RENEW_AT_FRACTION = 2 / 3;
+
+/** CA material as the Secret holds it; `anchorKey` only when the operator generated the anchor. */
+export interface CaSecretData {
+  anchors: string;
+  issuerCert: string;
+  issuerKey: string;
+  anchorKey: string | null;
+}
+
+/**
+ * A new issuer for material the operator generated (the anchor key is kept with it), once the current
+ * issuer is 2/3 through its life or expired; null when it is not due or the material was supplied (then
+ * whoever supplied it renews it, cert-manager for example). The anchors stay: leaves of the old and the new
+ * issuer verify alike, so nothing else rotates. Throws IssuerLoadError when the kept key is not an anchor's.
+ */
+export function renewedIssuer(
+  data: CaSecretData,
+  trustDomain: string,
+  now = new Date(),
+): { issuerCert: string; issuerKey: string; notAfter: string } | null {
+  if (data.anchorKey === null || data.anchorKey === '') return null;
+  const issuerPem = splitPemCertificates(data.issuerCert)[0];
+  if (issuerPem !== undefined) {
+    const current = new X509Certificate(issuerPem);
+    const due = renewalTime(new Date(current.validFrom), new Date(current.validTo), ISSUER_RENEW_AT_FRACTION);
+    if (now.getTime() < due.getTime()) return null;
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(data.anchorKey);
+  } catch (err) {
+    throw new IssuerLoadError(`anchorKey: ${(err as Error).message}`);
+  }
+  const anchor = splitPemCertificates(data.anchors)
+    .map((p) => new X509Certificate(p))
+    .find((a) => a.checkPrivateKey(key));
+  if (anchor === undefined) throw new IssuerLoadError('anchorKey: does not match any of the anchors');
+  if (Date.parse(anchor.validTo) <= now.getTime())
+    throw new IssuerLoadError(`anchors: the generated anchor expired at ${anchor.validTo}`);
+  const issuer = generateIssuer({ cert: anchor, key }, trustDomain, now);
+  return {
+    issuerCert: issuer.cert.toString(),
+    issuerKey: keyToPem(issuer.key),
+    notAfter: issuer.cert.validTo,
+  };
+}
+
 export class IssuanceError extends Error {
   override name = 'IssuanceError';
 }

@@ -9,6 +9,7 @@ import {
   loadIssuer,
   mergeTrustBundles,
   renewalTime,
+  renewedIssuer,
   spiffeIdFor,
   splitPemCertificates,
   uriSans,
@@ -152,5 +153,50 @@ describe('loadIssuer and rotation', () => {
 
   test('renewalTime is 70% into the validity', () => {
     expect(renewalTime(new Date(0), new Date(1000)).getTime()).toBe(700);
+  });
+});
+
+describe('renewedIssuer: the generated issuer renews itself under the same anchor', () => {
+  const day = 24 * 3600_000;
+  const t0 = new Date('2026-01-01T00:00:00Z');
+  const anchor = generateTrustAnchor('cluster.local', t0);
+  const issuer = generateIssuer(anchor, 'cluster.local', t0);
+  const data = {
+    anchors: anchor.cert.toString(),
+    issuerCert: issuer.cert.toString(),
+    issuerKey: keyToPem(issuer.key),
+    anchorKey: keyToPem(anchor.key),
+  };
+
+  test('not due before 2/3 of its year; due after, and a year and a day on (expired) too', () => {
+    expect(renewedIssuer(data, 'cluster.local', new Date(t0.getTime() + 200 * day))).toBeNull();
+    for (const days of [250, 366]) {
+      const now = new Date(t0.getTime() + days * day);
+      const next = renewedIssuer(data, 'cluster.local', now)!;
+      expect(next).not.toBeNull();
+      // Before: at day 366 loadIssuer refused the expired issuer and the operator could not start.
+      const loaded = loadIssuer({ ...data, ...next }, now);
+      expect(loaded.anchors.map((a) => a.fingerprint256)).toEqual([anchor.cert.fingerprint256]);
+      expect(Date.parse(loaded.issuer.cert.validTo)).toBeGreaterThan(now.getTime() + 360 * day);
+      // Leaves of the new issuer verify against the same anchor.
+      expect(loaded.issuer.cert.verify(anchor.cert.publicKey)).toBe(true);
+    }
+  });
+
+  test('supplied material (no anchor key) is left to its owner', () => {
+    expect(
+      renewedIssuer({ ...data, anchorKey: null }, 'cluster.local', new Date(t0.getTime() + 366 * day)),
+    ).toBeNull();
+  });
+
+  test('a kept key that is no anchor’s is refused, naming the field', () => {
+    const other = generateTrustAnchor('cluster.local', t0);
+    expect(() =>
+      renewedIssuer(
+        { ...data, anchorKey: keyToPem(other.key) },
+        'cluster.local',
+        new Date(t0.getTime() + 300 * day),
+      ),
+    ).toThrow('anchorKey: does not match any of the anchors');
   });
 });

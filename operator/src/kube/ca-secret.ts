@@ -1,13 +1,15 @@
 // The mesh CA material in a Secret: read it, or generate it once (the first replica to create the Secret wins;
 // the others read what it wrote). Supplied material (for example from cert-manager) is the same Secret, filled in.
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
+  type CaSecretData,
   generateIssuer,
   generateTrustAnchor,
   type IssuerMaterial,
   keyToPem,
   loadIssuer,
+  renewedIssuer,
 } from '../identity/index.ts';
 import { isNotFound, lostWriteRace } from './api.ts';
 
@@ -15,7 +17,79 @@ export const CA_SECRET_KEYS = {
   anchors: 'ca.crt',
   issuerCert: 'issuer.crt',
   issuerKey: 'issuer.key',
+  /** Only in material the operator generated: the anchor's key, so that it can renew the issuer. */
+  anchorKey: 'ca.key',
 } as const;
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+function secretData(s: V1Secret): CaSecretData {
+  const get = (k: string) => Buffer.from(s.data?.[k] ?? '', 'base64').toString('utf8');
+  const anchorKey = get(CA_SECRET_KEYS.anchorKey);
+  return {
+    anchors: get(CA_SECRET_KEYS.anchors),
+    issuerCert: get(CA_SECRET_KEYS.issuerCert),
+    issuerKey: get(CA_SECRET_KEYS.issuerKey),
+    anchorKey: anchorKey === '' ? null : anchorKey,
+  };
+}
+
+/**
+ * Renews the issuer of operator-generated material when it is due (renewedIssuer): writes the new issuer into
+ * the Secret, guarded by its resourceVersion so that of two replicas one writes and the other reads it back.
+ * Returns the Secret as it now is. Supplied material (no anchor key) is returned unchanged.
+ */
+async function renewIfDue(
+  core: CoreV1Api,
+  s: V1Secret,
+  trustDomain: string,
+  log: Logger,
+  now: Date,
+): Promise<V1Secret> {
+  const next = renewedIssuer(secretData(s), trustDomain, now);
+  if (next === null) return s;
+  const name = s.metadata?.name ?? '';
+  const namespace = s.metadata?.namespace ?? '';
+  try {
+    const written = await core.replaceNamespacedSecret({
+      name,
+      namespace,
+      body: {
+        ...s,
+        data: {
+          ...s.data,
+          [CA_SECRET_KEYS.issuerCert]: b64(next.issuerCert),
+          [CA_SECRET_KEYS.issuerKey]: b64(next.issuerKey),
+        },
+      },
+    });
+    log.info(
+      { secret: `${namespace}/${name}`, issuerNotAfter: next.notAfter },
+      'renewed the generated issuer',
+    );
+    return written;
+  } catch (err) {
+    if (!lostWriteRace(err)) throw err;
+    return core.readNamespacedSecret({ name, namespace });
+  }
+}
+
+/**
+ * The generated issuer, renewed when due (the leader calls this periodically; every replica follows the
+ * Secret). Returns whether it wrote a new issuer.
+ */
+export async function renewGeneratedIssuer(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  trustDomain: string,
+  log: Logger,
+  now = new Date(),
+): Promise<boolean> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const s = await core.readNamespacedSecret({ name, namespace });
+  return (await renewIfDue(core, s, trustDomain, log, now)) !== s;
+}
 
 export async function loadOrCreateIssuer(
   kc: KubeConfig,
@@ -27,13 +101,15 @@ export async function loadOrCreateIssuer(
   const core = kc.makeApiClient(CoreV1Api);
   const read = async (): Promise<IssuerMaterial | null> => {
     try {
-      const s = await core.readNamespacedSecret({ name, namespace });
-      const get = (k: string) => Buffer.from(s.data?.[k] ?? '', 'base64').toString('utf8');
-      return loadIssuer({
-        anchors: get(CA_SECRET_KEYS.anchors),
-        issuerCert: get(CA_SECRET_KEYS.issuerCert),
-        issuerKey: get(CA_SECRET_KEYS.issuerKey),
-      });
+      // A generated issuer that is due (or already expired, which loadIssuer would refuse) is renewed first.
+      const s = await renewIfDue(
+        core,
+        await core.readNamespacedSecret({ name, namespace }),
+        trustDomain,
+        log,
+        new Date(),
+      );
+      return loadIssuer(secretData(s));
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
@@ -46,7 +122,6 @@ export async function loadOrCreateIssuer(
   }
   const anchor = generateTrustAnchor(trustDomain);
   const issuer = generateIssuer(anchor, trustDomain);
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
   try {
     await core.createNamespacedSecret({
       namespace,
@@ -57,6 +132,7 @@ export async function loadOrCreateIssuer(
           [CA_SECRET_KEYS.anchors]: b64(anchor.cert.toString()),
           [CA_SECRET_KEYS.issuerCert]: b64(issuer.cert.toString()),
           [CA_SECRET_KEYS.issuerKey]: b64(keyToPem(issuer.key)),
+          [CA_SECRET_KEYS.anchorKey]: b64(keyToPem(anchor.key)),
         },
       },
     });
