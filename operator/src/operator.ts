@@ -419,6 +419,13 @@ export class Operator {
         this.#statusSig.set(key, sig);
         this.#statusQueue!.add(key);
       }
+      // Objects gone, or without warnings any more: their entries go too (pods come and go by the thousand).
+      for (const k of this.#statusSig.keys()) {
+        const live = k.startsWith(CORE_KEY)
+          ? this.#coreWarnings.has(k.slice(CORE_KEY.length))
+          : this.#desired.has(k);
+        if (!live) this.#statusSig.delete(k);
+      }
     }
     return undefined;
   }

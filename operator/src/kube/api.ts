@@ -175,11 +175,48 @@ export class SmiStatusClient {
   }
 }
 
+/**
+ * Which Events were sent recently: the same object, reason and message is not sent again within `ttlMs`
+ * (the apiserver keeps Events an hour by default, so a warning that still holds is sent again after that and
+ * stays visible). Entries older than ttlMs are dropped, so objects that come and go leave nothing behind.
+ * Time comes from the caller.
+ */
+export class RecentEvents {
+  readonly #ttlMs: number;
+  readonly #sent = new Map<string, { message: string; at: number }>();
+  #sweepAt = 1024;
+
+  constructor(ttlMs = 55 * 60_000) {
+    this.#ttlMs = ttlMs;
+  }
+
+  /** Whether to send this Event now; records it as sent when true. */
+  admit(key: string, message: string, nowMs: number): boolean {
+    const last = this.#sent.get(key);
+    if (last !== undefined && last.message === message && nowMs - last.at < this.#ttlMs) return false;
+    this.#sent.set(key, { message, at: nowMs });
+    if (this.#sent.size >= this.#sweepAt) {
+      for (const [k, e] of this.#sent) if (nowMs - e.at >= this.#ttlMs) this.#sent.delete(k);
+      this.#sweepAt = Math.max(1024, this.#sent.size * 2);
+    }
+    return true;
+  }
+
+  /** Forgets an Event whose write failed, so that it is tried again. */
+  forget(key: string): void {
+    this.#sent.delete(key);
+  }
+
+  get size(): number {
+    return this.#sent.size;
+  }
+}
+
 /** Warning/Normal Events (core/v1) about SMI objects, de-duplicated per object, reason and message. */
 export class EventRecorder {
   readonly #api: CoreV1Api;
   readonly #component: string;
-  readonly #sent = new Map<string, string>();
+  readonly #sent = new RecentEvents();
 
   constructor(kc: KubeConfig, component = 'weft-operator') {
     this.#api = kc.makeApiClient(CoreV1Api);
@@ -192,32 +229,36 @@ export class EventRecorder {
     message: string,
   ): Promise<void> {
     const k = `${obj.kind}/${obj.namespace}/${obj.name}/${reason}`;
-    if (this.#sent.get(k) === message) return;
     const now = new Date();
+    if (!this.#sent.admit(k, message, now.getTime())) return;
     // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
     const eventNamespace = obj.namespace === '' ? 'default' : obj.namespace;
-    await this.#api.createNamespacedEvent({
-      namespace: eventNamespace,
-      body: {
-        metadata: { generateName: `${obj.name}.`, namespace: eventNamespace },
-        involvedObject: {
-          apiVersion: obj.apiVersion,
-          kind: obj.kind,
-          ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
-          name: obj.name,
-          ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+    await this.#api
+      .createNamespacedEvent({
+        namespace: eventNamespace,
+        body: {
+          metadata: { generateName: `${obj.name}.`, namespace: eventNamespace },
+          involvedObject: {
+            apiVersion: obj.apiVersion,
+            kind: obj.kind,
+            ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
+            name: obj.name,
+            ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+          },
+          type: 'Warning',
+          reason,
+          message: message.slice(0, 1024),
+          source: { component: this.#component },
+          reportingComponent: this.#component,
+          reportingInstance: this.#component,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
         },
-        type: 'Warning',
-        reason,
-        message: message.slice(0, 1024),
-        source: { component: this.#component },
-        reportingComponent: this.#component,
-        reportingInstance: this.#component,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-      },
-    });
-    this.#sent.set(k, message);
+      })
+      .catch((err: unknown) => {
+        this.#sent.forget(k);
+        throw err;
+      });
   }
 }
