@@ -231,3 +231,31 @@ test('a condition message is cut to the apiserver limit, never past it (a longer
   );
   expect(resolved.message.startsWith('spec.rules[0]: HTTPRouteGroup shop/a-route-group')).toBe(true);
 });
+
+test('kstatus conditions: Stalled while not accepted, Reconciling while not Ready, neither when healthy', () => {
+  const s = shop();
+  // A second split on checkout's root: not accepted (the older one wins). One whose root does not exist yet.
+  put(s.trafficSplits, split('shop', 'zz-second', 'checkout', [['checkout-v2', 1]]));
+  put(s.trafficSplits, split('shop', 'early', 'not-yet', [['checkout-v1', 1]]));
+  const st = desiredStatuses(s, new ProxyConfigCompiler().compile(s).diagnostics);
+  const types = (name: string) =>
+    st.get(`TrafficSplit/shop/${name}`)!.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`);
+  expect(types('checkout')).toEqual([
+    'Accepted=True/Accepted',
+    'ResolvedRefs=True/ResolvedRefs',
+    'Ready=True/Programmed',
+  ]);
+  // Before: no Stalled, so Flux's health check (kstatus) counted the rejected split as Current.
+  expect(types('zz-second')).toEqual([
+    'Accepted=False/ConflictingSplit',
+    'ResolvedRefs=True/ResolvedRefs',
+    'Ready=False/NotAccepted',
+    'Stalled=True/ConflictingSplit',
+  ]);
+  expect(types('early')).toEqual([
+    'Accepted=True/Accepted',
+    'ResolvedRefs=False/RootServiceNotFound',
+    'Ready=False/RootServiceNotFound',
+    'Reconciling=True/Progressing',
+  ]);
+});

@@ -114,6 +114,17 @@ export function desiredStatuses(
                 accepted ? 'the root service does not exist' : 'not accepted',
               ),
     );
+    // kstatus (Flux's health checks, kubectl wait --for=condition): Stalled says the object will not progress
+    // without a change to it (Accepted is False); Reconciling that it may once something else appears or
+    // frees room (Ready is not True otherwise). Absent when they do not hold, as kstatus expects.
+    const acceptedCondition = conditions[0]!;
+    const readyCondition = conditions[conditions.length - 1]!;
+    if (acceptedCondition.status === 'False')
+      conditions.push(c('Stalled', true, acceptedCondition.reason, acceptedCondition.message));
+    else if (readyCondition.status !== 'True')
+      conditions.push(
+        c('Reconciling', true, 'Progressing', `${readyCondition.reason}: ${readyCondition.message}`),
+      );
     const uid = obj.metadata.uid ?? '';
     out.set(`${kind}/${namespace}/${name}`, { kind, namespace, name, generation, uid, conditions, warnings });
   };
