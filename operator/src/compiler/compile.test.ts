@@ -17,6 +17,7 @@ import {
   pod,
   put,
   routeGroup,
+  SHOP_WEIGHTS,
   service,
   settings,
   shop,
@@ -276,19 +277,7 @@ describe('compile: bad input is reported and never breaks the config', () => {
   test('a split listing one HTTPRouteGroup twice programs its routes once', () => {
     const s = shop();
     put(s.httpRouteGroups, routeGroup('shop', 'rg', [{ name: 'a', pathRegex: '/a' }]));
-    put(
-      s.trafficSplits,
-      split(
-        'shop',
-        'checkout',
-        'checkout',
-        [
-          ['checkout-v1', 90],
-          ['checkout-v2', 10],
-        ],
-        ['rg', 'rg'],
-      ),
-    );
+    put(s.trafficSplits, split('shop', 'checkout', 'checkout', SHOP_WEIGHTS, ['rg', 'rg']));
     const out = compiler().compile(s);
     expect(out.diagnostics).toEqual([]);
     for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
@@ -337,19 +326,7 @@ describe('compile: timeouts and retries from Service annotations', () => {
       s.httpRouteGroups,
       routeGroup('shop', 'api', [{ name: 'read', pathRegex: '/api/.*', methods: ['GET'] }]),
     );
-    put(
-      s.trafficSplits,
-      split(
-        'shop',
-        'checkout',
-        'checkout',
-        [
-          ['checkout-v1', 90],
-          ['checkout-v2', 10],
-        ],
-        ['api'],
-      ),
-    );
+    put(s.trafficSplits, split('shop', 'checkout', 'checkout', SHOP_WEIGHTS, ['api']));
     const out = compiler().compile(s);
     expect(out.diagnostics).toEqual([]);
     const checkout = checkoutIn(out);

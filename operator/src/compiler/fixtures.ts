@@ -149,6 +149,12 @@ export function put<V>(
 }
 
 /** A small shop: frontend calls checkout, split into v1/v2, with a TrafficTarget frontend -> checkout. */
+/** The shop's checkout split: 90 to checkout-v1, 10 to checkout-v2. */
+export const SHOP_WEIGHTS: [string, number][] = [
+  ['checkout-v1', 90],
+  ['checkout-v2', 10],
+];
+
 export function shop(): MutableSnapshot {
   const s = snapshot();
   s.namespaces.set('shop', namespace('shop'));
@@ -172,13 +178,7 @@ export function shop(): MutableSnapshot {
   put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.244.0.20', [8080]));
   for (const sa of ['checkout', 'frontend'])
     s.serviceAccounts.set(`shop/${sa}`, { namespace: 'shop', name: sa });
-  put(
-    s.trafficSplits,
-    split('shop', 'checkout', 'checkout', [
-      ['checkout-v1', 90],
-      ['checkout-v2', 10],
-    ]),
-  );
+  put(s.trafficSplits, split('shop', 'checkout', 'checkout', SHOP_WEIGHTS));
   put(
     s.trafficTargets,
     target('shop', 'frontend-to-checkout', 'checkout', ['frontend'], [{ kind: 'TCPRoute', name: 'all' }]),

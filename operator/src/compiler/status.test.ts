@@ -1,7 +1,17 @@
 import { describe, expect, test } from '@jest/globals';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { ProxyConfigCompiler } from './compile.ts';
-import { crowdedService, put, routeGroup, service, shop, split, target, tcpRoute } from './fixtures.ts';
+import {
+  crowdedService,
+  put,
+  routeGroup,
+  SHOP_WEIGHTS,
+  service,
+  shop,
+  split,
+  target,
+  tcpRoute,
+} from './fixtures.ts';
 import {
   conditionsEqual,
   coreWarnings,
@@ -141,19 +151,7 @@ test('a split over more route matches than a proxy takes: the first 1,000 are pr
   const s = shop();
   const groups = ['g0', 'g1', 'g2', 'g3', 'g4'];
   for (const g of groups) put(s.httpRouteGroups, routeGroup('shop', g, manyMatches(g, 250)));
-  put(
-    s.trafficSplits,
-    split(
-      'shop',
-      'checkout',
-      'checkout',
-      [
-        ['checkout-v1', 90],
-        ['checkout-v2', 10],
-      ],
-      groups,
-    ),
-  );
+  put(s.trafficSplits, split('shop', 'checkout', 'checkout', SHOP_WEIGHTS, groups));
   const out = new ProxyConfigCompiler().compile(s);
   // Before: the checkout fragment failed validation and checkout was left out of every client's config.
   const cfg = out.proxies.get('shop/frontend-1')!.config;

@@ -130,25 +130,16 @@ class OutboundPlan implements ForwardPlan, H2Forward {
     return p?.requestEligible(this.method, 0) ? p.maxBodyBytes : -1;
   }
 
+  /** HTTP/1: the body size is the head's. */
   retry(
     attempt: number,
     failure: AttemptFailure,
     status: number,
   ): { target: UpstreamTarget; delayMs: number } | null {
-    return this.next(attempt, failure, status, -1, this.bodyBytes);
+    return this.retryStream(attempt, failure, status, -1, this.bodyBytes);
   }
 
   retryStream(
-    attempt: number,
-    failure: AttemptFailure,
-    status: number,
-    grpcStatus: number,
-    bodyBytes: number,
-  ): { target: UpstreamTarget; delayMs: number } | null {
-    return this.next(attempt, failure, status, grpcStatus, bodyBytes);
-  }
-
-  private next(
     attempt: number,
     failure: AttemptFailure,
     status: number,
