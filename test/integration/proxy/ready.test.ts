@@ -3,7 +3,7 @@
 // rotated in (files replaced, as the kubelet's projected volume does) makes it ready without a restart.
 
 import { copyFileSync } from 'node:fs';
-import { afterAll, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
   curl,
   makePki,
@@ -15,7 +15,11 @@ import {
   waitFor,
 } from './harness.ts';
 
-let pki: Pki | undefined;
+let pki: Pki;
+
+beforeAll(() => {
+  pki = makePki();
+});
 
 afterAll(() => {
   pki?.cleanup();
@@ -25,7 +29,6 @@ afterAll(() => {
 const status = async (port: number, path: string) => (await curl([`http://127.0.0.1:${port}${path}`])).status;
 
 test('an expired certificate: live but not ready; a valid one rotated in: ready', async () => {
-  pki = makePki();
   const id = spiffe('test', 'client');
   const expired = pki.issue('expired', id, { days: 0 });
   const p = await startProxyProcess({
@@ -47,7 +50,7 @@ test('an expired certificate: live but not ready; a valid one rotated in: ready'
 }, 30_000);
 
 test('no certificate at all with a config that needs one: not ready; a plaintext-only config: ready', async () => {
-  const anchors = (pki ??= makePki()).caPem;
+  const anchors = pki.caPem;
   const withAnchors = await startProxyProcess({
     config: proxyConfig({ version: 'r2', sa: 'client', trustAnchors: [anchors] }),
   });
