@@ -480,11 +480,16 @@ export class Operator {
     if (current === null) return undefined;
     const next = mergeConditions(current.conditions, desired.conditions, new Date());
     if (!conditionsEqual(current.conditions, next)) {
+      // The lease may have moved while the status was read.
+      if (!this.#elector?.leading) return undefined;
       try {
-        await client.patchStatus(desired.kind, desired.namespace, desired.name, {
-          observedGeneration: desired.generation,
-          conditions: next,
-        });
+        await client.patchStatus(
+          desired.kind,
+          desired.namespace,
+          desired.name,
+          { observedGeneration: desired.generation, conditions: next },
+          current.resourceVersion,
+        );
       } catch (err) {
         // The apiserver refusing our status (schema) will refuse it again: do not retry forever.
         if (err instanceof ApiException && (err.code === 400 || err.code === 422)) {

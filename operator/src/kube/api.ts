@@ -140,7 +140,7 @@ export class SmiStatusClient {
     kind: SmiKind,
     namespace: string,
     name: string,
-  ): Promise<{ generation: number; conditions: Condition[] | undefined } | null> {
+  ): Promise<{ generation: number; resourceVersion: string; conditions: Condition[] | undefined } | null> {
     const [group, version, plural] = PLURALS[kind];
     try {
       const o = (await this.#api.getNamespacedCustomObjectStatus({
@@ -150,26 +150,36 @@ export class SmiStatusClient {
         namespace,
         name,
       })) as {
-        metadata?: { generation?: number };
+        metadata?: { generation?: number; resourceVersion?: string };
         status?: { conditions?: Condition[] };
       };
-      return { generation: o.metadata?.generation ?? 0, conditions: o.status?.conditions };
+      return {
+        generation: o.metadata?.generation ?? 0,
+        resourceVersion: o.metadata?.resourceVersion ?? '',
+        conditions: o.status?.conditions,
+      };
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;
     }
   }
 
-  /** JSON merge patch of status: replaces the conditions list and observedGeneration. */
+  /**
+   * JSON merge patch of status: replaces the conditions list and observedGeneration. With a resourceVersion
+   * (the one the status was read at) the apiserver refuses it (409) if the object changed since: a replica
+   * that lost the lease meanwhile cannot overwrite what the new leader wrote.
+   */
   async patchStatus(
     kind: SmiKind,
     namespace: string,
     name: string,
     status: { observedGeneration: number; conditions: Condition[] },
+    resourceVersion = '',
   ): Promise<void> {
     const [group, version, plural] = PLURALS[kind];
+    const body = resourceVersion === '' ? { status } : { metadata: { resourceVersion }, status };
     await this.#api.patchNamespacedCustomObjectStatus(
-      { group, version, plural, namespace, name, body: { status }, fieldManager: 'weft-operator' },
+      { group, version, plural, namespace, name, body, fieldManager: 'weft-operator' },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }

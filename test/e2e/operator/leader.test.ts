@@ -1,6 +1,9 @@
 // Two operator replicas on one Lease: one leads; SIGKILL it (no release) and the other takes over within the
-// lease duration, then writes status for a change made after the failover. Both replicas serve reads.
+// lease duration, then writes status for a change made after the failover. Both replicas serve reads. Status
+// writes carry the resourceVersion they were read at, so a stale writer is refused.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { KubeConfig } from '@kubernetes/client-node';
+import { SmiStatusClient } from '../../../operator/src/kube/api.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../kube.ts';
 import { metric, type RunningOperator, startOperator } from './harness.ts';
 
@@ -73,3 +76,28 @@ spec:
   });
   expect(ready).toMatchObject({ status: 'False', reason: 'RootServiceNotFound' });
 }, 90_000);
+
+test('a status write from a stale read is refused (409), so a replica that lost the lease cannot overwrite the new leader', async () => {
+  await kubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: stale, namespace: ${ns}}
+spec: {service: nowhere, backends: [{service: nowhere-v1, weight: 1}]}
+`,
+  );
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const client = new SmiStatusClient(kc);
+  const read = (await client.getStatus('TrafficSplit', ns, 'stale'))!;
+  // The new leader writes (any change moves resourceVersion on).
+  await kubectl(['-n', ns, 'annotate', 'trafficsplits.v1alpha4.split.smi-spec.io', 'stale', 'moved=1']);
+  const stale = { observedGeneration: read.generation, conditions: [] };
+  await expect(
+    client.patchStatus('TrafficSplit', ns, 'stale', stale, read.resourceVersion),
+  ).rejects.toMatchObject({
+    code: 409,
+  });
+  const fresh = (await client.getStatus('TrafficSplit', ns, 'stale'))!;
+  await client.patchStatus('TrafficSplit', ns, 'stale', stale, fresh.resourceVersion);
+}, 60_000);
