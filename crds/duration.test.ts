@@ -11,6 +11,9 @@ describe('parseDurationMs', () => {
     ['0.5ms', 1],
     [' 3s ', 3000],
     ['1h0m1s', 3_601_000],
+    ['2.007s', 2007],
+    ['0.001s', 1],
+    ['99.999s', 99_999],
   ])('%s is %d ms', (text, ms) => {
     expect(parseDurationMs(text)).toEqual({ ok: true, ms });
   });

@@ -2,7 +2,7 @@
 // One parser for every annotation that takes a duration, so they all accept the same spellings.
 
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+const PART = /(\d+)(?:\.(\d+))?(ms|s|m|h)/y;
 
 export type DurationResult = { ok: true; ms: number } | { ok: false; error: string };
 
@@ -24,9 +24,11 @@ export function parseDurationMs(value: string, maxMs = 86_400_000): DurationResu
         ok: false,
         error: `"${value}" is not a duration like 500ms, 10s or 1m30s (at "${text.slice(at)}")`,
       };
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
+    const unit = UNIT_MS[m[3]!]!;
+    total += Number(m[1]) * unit + (m[2] === undefined ? 0 : (Number(m[2]) * unit) / 10 ** m[2].length);
   }
-  const ms = Math.ceil(total);
+  // Binary fractions: 2.007 s is 2007.0000000000002 ms before rounding, which must not become 2008.
+  const ms = Math.ceil(Math.round(total * 1e6) / 1e6);
   if (ms < 1) return { ok: false, error: `"${value}" is not a positive duration` };
   if (ms > maxMs) return { ok: false, error: `"${value}" is longer than ${maxMs / 1000}s` };
   return { ok: true, ms };

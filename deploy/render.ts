@@ -32,6 +32,8 @@ export const NAMES = {
   trustAnchors: 'weft-trust-anchors',
   injector: 'weft-injector',
   validator: 'weft-smi-validator',
+  /** The webhooks' serving CA (webhooks/src/config.ts default). */
+  webhooksCa: 'weft-webhooks-ca',
 } as const;
 
 export const PORTS = {
@@ -291,7 +293,15 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
     ]),
     binding('ClusterRoleBinding', o, NAMES.webhooks),
     role(o, NAMES.webhooks, [
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
+      // Only their own CA Secret: the operator's (weft-identity) holds the mesh issuer and, when generated, the
+      // trust anchor's key. Create cannot be limited by name (the object has none yet when it is authorized).
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: [NAMES.webhooksCa],
+        verbs: ['get', 'update'],
+      },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
       {
         apiGroups: ['coordination.k8s.io'],
         resources: ['leases'],

@@ -26,6 +26,7 @@ import {
   split,
   target,
 } from './fixtures.ts';
+import { desiredStatuses } from './status.ts';
 
 const clock = () => new Date('2026-11-23T00:00:00.123Z');
 const compiler = () => new ProxyConfigCompiler(clock);
@@ -271,7 +272,13 @@ describe('compile: bad input is reported and never breaks the config', () => {
         reason: 'InvalidProxyConfig',
         message: expect.stringContaining('split and routes left out of proxy configs'),
       }),
+      expect.objectContaining({ kind: 'TrafficSplit', name: 'v1split', reason: 'InvalidProxyConfig' }),
     ]);
+    // And its status does not say programmed.
+    const ready = desiredStatuses(s, out.diagnostics)
+      .get('TrafficSplit/shop/v1split')!
+      .conditions.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'NotProgrammed' });
   });
 
   test('a split listing one HTTPRouteGroup twice programs its routes once', () => {

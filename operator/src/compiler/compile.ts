@@ -379,7 +379,20 @@ export class ProxyConfigCompiler {
         defaultRoute: { ...s.defaultRoute, useSplit: true },
       });
       const reduced: OutboundFragment = { ...f, local: plain(f.local), remote: plain(f.remote) };
-      if (this.#fragmentProblem(reduced, settings) === null)
+      if (this.#fragmentProblem(reduced, settings) === null) {
+        // The split says so too: its status must not read "programmed" while no proxy routes by it.
+        const onSplit: Diagnostic[] =
+          f.local.split === null
+            ? []
+            : [
+                {
+                  kind: 'TrafficSplit',
+                  namespace: f.local.namespace,
+                  name: f.local.split.name,
+                  reason: 'InvalidProxyConfig',
+                  message: `not programmed: its routes or backends fail the proxy config contract: ${problem}`,
+                },
+              ];
         return {
           sf: serialized(reduced),
           diagnostics: [
@@ -387,8 +400,10 @@ export class ProxyConfigCompiler {
             diag(
               `split and routes left out of proxy configs (the service and its endpoints stay): ${problem}`,
             ),
+            ...onSplit,
           ],
         };
+      }
     }
     return {
       sf: previous,

@@ -90,29 +90,29 @@ export function desiredStatuses(
         : c('ResolvedRefs', false, unresolved[0]!.reason, unresolved.map((w) => w.message).join('; ')),
     ];
     const rootMissing = unresolved.some((w) => w.reason === 'RootServiceNotFound');
-    const crowdedOut = warnings.filter((w) => w.reason === 'TooManyRules');
+    // Left out of the proxies: past the rules a port takes, or a split whose routes fail the config contract.
+    const crowdedOut = warnings.filter(
+      (w) => w.reason === 'TooManyRules' || w.reason === 'InvalidProxyConfig',
+    );
     // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
     const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
     conditions.push(
-      crowdedOut.length > 0
-        ? c('Ready', false, 'NotProgrammed', crowdedOut.map((w) => w.message).join('; '))
-        : partial.length > 0
-          ? c('Ready', false, 'PartiallyProgrammed', partial.map((w) => w.message).join('; '))
-          : accepted && !rootMissing
-            ? c(
-                'Ready',
-                true,
-                'Programmed',
-                unresolved.length === 0
-                  ? 'programmed into the proxies'
-                  : 'programmed into the proxies without the unresolved references',
-              )
-            : c(
-                'Ready',
-                false,
-                accepted ? 'RootServiceNotFound' : 'NotAccepted',
-                accepted ? 'the root service does not exist' : 'not accepted',
-              ),
+      !accepted
+        ? c('Ready', false, 'NotAccepted', 'not accepted')
+        : rootMissing
+          ? c('Ready', false, 'RootServiceNotFound', 'the root service does not exist')
+          : crowdedOut.length > 0
+            ? c('Ready', false, 'NotProgrammed', crowdedOut.map((w) => w.message).join('; '))
+            : partial.length > 0
+              ? c('Ready', false, 'PartiallyProgrammed', partial.map((w) => w.message).join('; '))
+              : c(
+                  'Ready',
+                  true,
+                  'Programmed',
+                  unresolved.length === 0
+                    ? 'programmed into the proxies'
+                    : 'programmed into the proxies without the unresolved references',
+                ),
     );
     // kstatus (Flux's health checks, kubectl wait --for=condition): Stalled says the object will not progress
     // without a change to it (Accepted is False); Reconciling that it may once something else appears or

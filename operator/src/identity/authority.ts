@@ -126,9 +126,11 @@ export interface CaSecretData {
 
 /**
  * A new issuer for material the operator generated (the anchor key is kept with it), once the current
- * issuer is 2/3 through its life or expired; null when it is not due or the material was supplied (then
- * whoever supplied it renews it, cert-manager for example). The anchors stay: leaves of the old and the new
- * issuer verify alike, so nothing else rotates. Throws IssuerLoadError when the kept key is not an anchor's.
+ * issuer is 2/3 through its life or expired; null when it is not due, or the material is not (or no longer)
+ * the operator's own: no anchor key, a key that is no listed anchor's, or a current issuer that anchor did not
+ * sign (someone rotated to material of their own and left ca.key behind). That material is renewed by
+ * whoever supplied it (cert-manager for example). The anchors stay: leaves of the old and the new issuer
+ * verify alike, so nothing else rotates.
  */
 export function renewedIssuer(
   data: CaSecretData,
@@ -137,23 +139,22 @@ export function renewedIssuer(
 ): { issuerCert: string; issuerKey: string; notAfter: string } | null {
   if (data.anchorKey === null || data.anchorKey === '') return null;
   const issuerPem = splitPemCertificates(data.issuerCert)[0];
-  if (issuerPem !== undefined) {
-    const current = new X509Certificate(issuerPem);
-    const due = renewalTime(new Date(current.validFrom), new Date(current.validTo), ISSUER_RENEW_AT_FRACTION);
-    if (now.getTime() < due.getTime()) return null;
-  }
+  if (issuerPem === undefined) return null;
+  const current = new X509Certificate(issuerPem);
+  const due = renewalTime(new Date(current.validFrom), new Date(current.validTo), ISSUER_RENEW_AT_FRACTION);
+  if (now.getTime() < due.getTime()) return null;
   let key: KeyObject;
   try {
     key = createPrivateKey(data.anchorKey);
-  } catch (err) {
-    throw new IssuerLoadError(`anchorKey: ${(err as Error).message}`);
+  } catch {
+    return null;
   }
   const anchor = splitPemCertificates(data.anchors)
     .map((p) => new X509Certificate(p))
     .find((a) => a.checkPrivateKey(key));
-  if (anchor === undefined) throw new IssuerLoadError('anchorKey: does not match any of the anchors');
-  if (Date.parse(anchor.validTo) <= now.getTime())
-    throw new IssuerLoadError(`anchors: the generated anchor expired at ${anchor.validTo}`);
+  if (anchor === undefined || !(current.checkIssued(anchor) && current.verify(anchor.publicKey))) return null;
+  // An expired anchor cannot be renewed here: that is a rotation of the anchor (docs/operator.md).
+  if (Date.parse(anchor.validTo) <= now.getTime()) return null;
   const issuer = generateIssuer({ cert: anchor, key }, trustDomain, now);
   return {
     issuerCert: issuer.cert.toString(),

@@ -189,14 +189,21 @@ describe('renewedIssuer: the generated issuer renews itself under the same ancho
     ).toBeNull();
   });
 
-  test('a kept key that is no anchor’s is refused, naming the field', () => {
+  test('ca.key left behind after a rotation to other material: not renewed (that material is its owner’s)', () => {
+    const later = new Date(t0.getTime() + 300 * day);
     const other = generateTrustAnchor('cluster.local', t0);
-    expect(() =>
-      renewedIssuer(
-        { ...data, anchorKey: keyToPem(other.key) },
-        'cluster.local',
-        new Date(t0.getTime() + 300 * day),
-      ),
-    ).toThrow('anchorKey: does not match any of the anchors');
+    const theirs = generateIssuer(other, 'cluster.local', t0);
+    // Mid-rotation (both anchors listed, the new issuer in place) and after it (old anchor dropped).
+    for (const anchors of [anchor.cert.toString() + other.cert.toString(), other.cert.toString()]) {
+      const rotated = {
+        anchors,
+        issuerCert: theirs.cert.toString(),
+        issuerKey: keyToPem(theirs.key),
+        anchorKey: data.anchorKey,
+      };
+      expect(renewedIssuer(rotated, 'cluster.local', later)).toBeNull();
+    }
+    // A key that is no anchor's at all.
+    expect(renewedIssuer({ ...data, anchorKey: keyToPem(other.key) }, 'cluster.local', later)).toBeNull();
   });
 });

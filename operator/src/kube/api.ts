@@ -186,10 +186,9 @@ export class SmiStatusClient {
 }
 
 /**
- * Which Events were sent recently: the same object, reason and message is not sent again within `ttlMs`
- * (the apiserver keeps Events an hour by default, so a warning that still holds is sent again after that and
- * stays visible). Entries older than ttlMs are dropped, so objects that come and go leave nothing behind.
- * Time comes from the caller.
+ * Which Events were sent recently: the same Event (object, reason and message) is not sent again within
+ * `ttlMs` when the status writer goes over the object again. Entries older than ttlMs are dropped, so objects
+ * that come and go leave nothing behind. Time comes from the caller.
  */
 export class RecentEvents {
   readonly #ttlMs: number;
@@ -238,7 +237,8 @@ export class EventRecorder {
     reason: string,
     message: string,
   ): Promise<void> {
-    const k = `${obj.kind}/${obj.namespace}/${obj.name}/${reason}`;
+    // Two problems of one reason on one object (two bad annotations) are two Events, each de-duplicated.
+    const k = `${obj.kind}/${obj.namespace}/${obj.name}/${reason}/${message}`;
     const now = new Date();
     if (!this.#sent.admit(k, message, now.getTime())) return;
     // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.

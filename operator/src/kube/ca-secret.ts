@@ -69,8 +69,13 @@ async function renewIfDue(
     );
     return written;
   } catch (err) {
-    if (!lostWriteRace(err)) throw err;
-    return core.readNamespacedSecret({ name, namespace });
+    if (lostWriteRace(err)) return core.readNamespacedSecret({ name, namespace });
+    // The material in place still serves until it expires: keep it, say why, try again at the next check.
+    log.error(
+      { secret: `${namespace}/${name}`, err: (err as Error).message },
+      'renewing the generated issuer failed; keeping the current one',
+    );
+    return s;
   }
 }
 
