@@ -25,26 +25,31 @@ export function pathOnly(target: string): string {
   return target;
 }
 
-const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)|%2e/i;
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+const ONLY_DOTS = /^(?:\.|%2e){1,2}$/i;
 
 /**
- * RFC 3986 dot-segment removal (section 5.2.4), with "%2e" read as "." first, as a server that normalizes
- * does it: "/public/../admin" and "/public/%2e%2e/admin" are "/admin". Authorization must judge the path the
- * application will serve, so the proxy matches and forwards this form (Envoy's normalize_path does the
- * same). Other escapes (%2F among them) are left as they are. Allocates only when there is a dot segment or
- * an escaped dot.
+ * RFC 3986 dot-segment removal (section 5.2.4) as a server that normalizes does it, so that authorization
+ * judges the path the application will serve: "/public/../admin", "/public/%2e%2e/admin" and
+ * "/public\..\admin" are all "/admin". A backslash counts as "/" (WHATWG URL parsers, Node's among them,
+ * read it so; Envoy's normalize_path does the same), and "%2e" counts as "." inside a dot segment only: other
+ * escapes, and "%2e" elsewhere ("/a%2eb"), are left as they are. Allocates only when something changes.
  */
 export function normalizePath(path: string): string {
   if (path.charCodeAt(0) !== 0x2f /* / */) return path;
-  if (path.indexOf('.') === -1 && path.indexOf('%') === -1) return path;
-  if (!DOT_SEGMENT.test(path)) return path;
-  const segments = path.replace(/%2e/gi, '.').split('/');
+  const backslash = path.indexOf('\\') !== -1;
+  if (!backslash) {
+    if (path.indexOf('.') === -1 && path.indexOf('%') === -1) return path;
+    if (!DOT_SEGMENT.test(path)) return path;
+  }
+  const segments = (backslash ? path.replaceAll('\\', '/') : path).split('/');
   const out: string[] = [];
   const last = segments.length - 1;
   for (let i = 1; i <= last; i++) {
     const seg = segments[i]!;
-    if (seg === '.' || seg === '..') {
-      if (seg === '..') out.pop();
+    if (seg.length > 0 && seg.length <= 6 && ONLY_DOTS.test(seg)) {
+      // "." or ".." (some dots escaped): ".." removes the segment before it.
+      if (seg.replace(/%2e/gi, '.') === '..') out.pop();
       // A path ending in a dot segment names a directory: it keeps its trailing "/".
       if (i === last) out.push('');
       continue;

@@ -150,8 +150,10 @@ class H2HeadersView implements HttpRequestView {
   get method(): string {
     return String(this.h[':method'] ?? '');
   }
+  private pathValue: string | null = null;
   get path(): string {
-    return normalizePath(pathOnly(String(this.h[':path'] ?? '/')));
+    this.pathValue ??= normalizePath(pathOnly(String(this.h[':path'] ?? '/')));
+    return this.pathValue;
   }
   header(name: string): string | readonly string[] | undefined {
     return name === 'host' ? (this.h[':authority'] ?? this.h.host) : this.h[name];
@@ -418,9 +420,9 @@ export class H2Proxy {
       out[name] = headers[name];
     }
     if (conn.inbound && conn.clientId !== null) out[CLIENT_ID_HEADER] = conn.clientId;
-    // The path as routes and authorizations saw it (dot segments removed), so the app serves what was allowed.
+    // Inbound, the app gets the path authorization judged (dot segments removed), so it serves what was allowed.
     const path = headers[':path'];
-    if (typeof path === 'string') out[':path'] = normalizeTarget(path);
+    if (conn.inbound && typeof path === 'string') out[':path'] = normalizeTarget(path);
     this.forward(stream, a, decision, out, started);
   }
 
@@ -447,8 +449,9 @@ export class H2Proxy {
       stream.on('data', (chunk: Buffer) => {
         if (kept === null) return;
         keptBytes += chunk.length;
+        // A copy: a chunk may be a view of a much larger read buffer of the session.
         if (keptBytes > replayLimit) kept = null;
-        else chunks.push(chunk);
+        else chunks.push(Buffer.from(chunk));
       });
       stream.once('end', () => {
         bodyEnded = true;
@@ -603,7 +606,16 @@ export class H2Proxy {
         }
       });
       u.on('close', () => {
-        if (current() && !stream.destroyed && stream.headersSent && !stream.writableEnded) resetClient();
+        if (!current() || stream.destroyed) return;
+        if (stream.headersSent) {
+          if (!stream.writableEnded) resetClient();
+          return;
+        }
+        // Closed before any response without an error (RST_STREAM CANCEL or NO_ERROR, or the connection
+        // gone after connecting): a reset, as 'error' would have said. Before, the client waited forever.
+        if (status === 0 && retried('reset', 0, -1)) return;
+        answer(502, 'upstream-reset');
+        finish(502, null, 'upstream-reset', 'failure');
       });
       if (replay) {
         for (const chunk of kept ?? []) u.write(chunk);
@@ -620,11 +632,13 @@ export class H2Proxy {
       if (stream.destroyed) return;
       const g = resHeaders['grpc-status'];
       // A 5xx, or a trailers-only gRPC error, may be retried: nothing of it has reached the client yet.
-      if (replayLimit >= 0 && (status >= 500 || (end && g !== undefined))) {
-        const grpc = end ? (parseGrpcStatus(g) ?? -1) : -1;
+      const grpc = end ? (parseGrpcStatus(g) ?? -1) : -1;
+      if (replayLimit >= 0 && (status >= 500 || grpc > 0)) {
         if (retried('response', status, grpc)) return;
       }
       clearTry();
+      // Relayed from here on: no retry is possible any more, so the body kept for one goes.
+      kept = null;
       if (end) {
         // Trailers-only response (gRPC errors): grpc-status is in the headers.
         stream.respond(resHeaders, { endStream: true });

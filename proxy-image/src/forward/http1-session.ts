@@ -461,8 +461,9 @@ export class Http1Session implements UpstreamOwner {
       dropClientId: this.ctx.inbound,
       extra: this.ctx.inbound && clientId !== null ? [CLIENT_ID_HEADER, clientId] : null,
       hostFallback: this.ctx.defaultAuthority,
-      // The path as routes and authorizations saw it (dot segments removed), so the app serves what was allowed.
-      target: normalizeTarget(req.target),
+      // Inbound, the app gets the path authorization judged (dot segments removed), so it serves what was
+      // allowed. Outbound the request goes as the client wrote it (a signed URL must stay as signed).
+      target: this.ctx.inbound ? normalizeTarget(req.target) : null,
     });
     this.resState = R_HEAD;
     const socket = up.socket;
@@ -843,6 +844,8 @@ export class Http1Session implements UpstreamOwner {
     this.upstream = null;
     up?.destroy();
     if (counted) this.attempt++;
+    // The old upstream may have been paused for the client (interim responses): the new one starts unpaused.
+    this.upstreamPausedForClient = false;
     this.resState = R_NONE;
     this.rbuf = null;
     this.upstreamReusable = true;

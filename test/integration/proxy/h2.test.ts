@@ -539,3 +539,26 @@ test('one client holding streams open on an endpoint does not stall the other cl
     await new Promise((r) => app.close(r));
   }
 }, 30_000);
+
+test('an upstream that closes a stream quietly (RST_STREAM CANCEL) before answering: 502 upstream-reset, not a hang', async () => {
+  const app = http2.createServer();
+  app.on('stream', (stream) => {
+    stream.on('error', () => undefined);
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+  });
+  const port = await listenLoopback(app);
+  const p = await startProxyProcess({ config: config('cancel', port), outboundDst: '10.96.0.30:80' });
+  const session = connect(p.outbound);
+  try {
+    const answer = await Promise.race([
+      get(session, '/'),
+      new Promise((r) => setTimeout(() => r('no answer within 5 s'), 5000)),
+    ]);
+    // Before: Node reports no error for CANCEL, so the client stream waited forever.
+    expect(answer).toMatchObject({ status: 502, reason: 'upstream-reset' });
+  } finally {
+    session.destroy();
+    await p.stop();
+    await new Promise((r) => app.close(r));
+  }
+}, 30_000);

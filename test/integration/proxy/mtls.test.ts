@@ -227,7 +227,12 @@ describe('HTTP over mTLS', () => {
   test('authorization judges the path the app will serve: dot segments are removed before matching and forwarding', async () => {
     // Allowed: /(echo|healthz|delay/.*). "/echo/../counters" is /counters, which is not (--path-as-is: curl
     // would remove the dot segments itself).
-    for (const path of ['/echo/../counters', '/echo/%2e%2e/counters', '/echo/.%2E/counters']) {
+    for (const path of [
+      '/echo/../counters',
+      '/echo/%2e%2e/counters',
+      '/echo/.%2E/counters',
+      '/echo\\..\\counters',
+    ]) {
       const r = await curl([
         '--path-as-is',
         '-H',
