@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { endpointSliceRecord, podRecord, sameRecord, serviceRecord } from './convert.ts';
+import { lastWriteTime } from './record-informer.ts';
 
 describe('convert', () => {
   test('EndpointSlice: unknown readiness is ready; only same-namespace Pod targets name a pod; no service label, no record', () => {
@@ -110,5 +111,26 @@ describe('convert', () => {
       status: { phase: 'Running' },
     });
     expect(sameRecord(a, b)).toBe(true);
+  });
+});
+
+describe('lastWriteTime', () => {
+  test('the newest managedFields time, else creationTimestamp, else null; strings or Dates', () => {
+    expect(
+      lastWriteTime({
+        metadata: {
+          creationTimestamp: new Date('2026-01-01T00:00:00Z'),
+          managedFields: [
+            { manager: 'kubectl', time: new Date('2026-01-02T00:00:05Z') },
+            { manager: 'kubelet', time: '2026-01-02T00:00:07Z' as unknown as Date },
+            { manager: 'other' },
+          ],
+        },
+      }),
+    ).toBe(Date.parse('2026-01-02T00:00:07Z'));
+    expect(lastWriteTime({ metadata: { creationTimestamp: new Date('2026-01-01T00:00:00Z') } })).toBe(
+      Date.parse('2026-01-01T00:00:00Z'),
+    );
+    expect(lastWriteTime({ metadata: {} })).toBeNull();
   });
 });

@@ -22,7 +22,7 @@ import {
   serviceAccountRecord,
   serviceRecord,
 } from './convert.ts';
-import { type ListPage, objectKey, RecordInformer } from './record-informer.ts';
+import { type ListPage, lastWriteTime, objectKey, RecordInformer } from './record-informer.ts';
 import { smiRecord } from './smi.ts';
 
 export type WatchedKindName =
@@ -40,6 +40,8 @@ export type WatchedKindName =
 export interface InformerObserver {
   event(kind: WatchedKindName): void;
   error(kind: WatchedKindName): void;
+  /** From an object's last write (lastWriteTime) to its watch event here, seconds. */
+  lag(kind: WatchedKindName, seconds: number): void;
 }
 
 interface KindSpec {
@@ -141,7 +143,11 @@ export class ClusterWatcher {
     const watch = new Watch(o.kubeConfig);
     for (const spec of specs) {
       const map = this.#store[spec.kind] as Map<string, unknown>;
-      const upsert = (obj: KubernetesObject) => {
+      const upsert = (obj: KubernetesObject, live: boolean) => {
+        if (live) {
+          const written = lastWriteTime(obj);
+          if (written !== null) this.#o.observer?.lag(spec.kind, Math.max(0, Date.now() - written) / 1000);
+        }
         const k = objectKey(obj);
         const rec = spec.toRecord(obj);
         const old = map.get(k);

@@ -14,7 +14,8 @@ import type { KubernetesListObject, KubernetesObject, Watch } from '@kubernetes/
 
 export interface RecordInformerHandlers {
   /** An object as listed, added or modified. */
-  upsert(obj: KubernetesObject): void;
+  /** `live`: from the watch (a change as it happens), not from a list. */
+  upsert(obj: KubernetesObject, live: boolean): void;
   /** A deleted object, by key (`namespace/name`, or `name` for cluster-scoped kinds). */
   remove(key: string): void;
   /** After every (re)list, the keys it held: whatever the caller holds beyond them was deleted meanwhile. */
@@ -111,7 +112,7 @@ export class RecordInformer {
           if (generation !== this.#generation) return;
           for (const obj of page.items) {
             keys.add(objectKey(obj));
-            this.#o.handlers.upsert(obj);
+            this.#o.handlers.upsert(obj, false);
           }
           // Typed lists name the token _continue; custom objects come as the apiserver's JSON (continue).
           const meta = page.metadata as { _continue?: string; continue?: string } | undefined;
@@ -162,7 +163,7 @@ export class RecordInformer {
     switch (phase) {
       case 'ADDED':
       case 'MODIFIED':
-        this.#o.handlers.upsert(obj);
+        this.#o.handlers.upsert(obj, true);
         break;
       case 'DELETED':
         this.#o.handlers.remove(objectKey(obj));
@@ -200,4 +201,20 @@ export class RecordInformer {
         : Math.min(MAX_QUIET_RECONNECT_MS, Math.max(1000, this.#quietDelayMs * 2));
     this.#schedule(this.#quietDelayMs);
   }
+}
+
+/**
+ * When an object was last written, as far as its metadata says: the newest managedFields time (every write
+ * through the apiserver stamps one, in whole seconds), else its creationTimestamp; null when neither is there.
+ */
+export function lastWriteTime(obj: KubernetesObject): number | null {
+  let t = Number.NaN;
+  for (const f of obj.metadata?.managedFields ?? []) {
+    if (f.time === undefined) continue;
+    const ms = new Date(f.time).getTime();
+    if (Number.isNaN(t) || ms > t) t = ms;
+  }
+  if (Number.isNaN(t) && obj.metadata?.creationTimestamp !== undefined)
+    t = new Date(obj.metadata.creationTimestamp).getTime();
+  return Number.isNaN(t) ? null : t;
 }

@@ -605,5 +605,11 @@ describe('operator against the real apiserver', () => {
     expect(m).toMatch(/weft_operator_certificate_failures_total\{reason="PodMismatch"\} 1/);
     expect(m).toMatch(/weft_operator_reconcile_total\{queue="compile",outcome="success"\} [1-9]/);
     expect(m).toMatch(/weft_operator_leader 1/);
+    // Informer lag: the Services annotated above came through the watch within seconds of being written.
+    const value = (name: string) =>
+      Number(new RegExp(`^${name}\\{kind="services"\\} (\\S+)$`, 'm').exec(m)?.[1]);
+    const count = value('weft_operator_informer_lag_seconds_count');
+    expect(count).toBeGreaterThanOrEqual(3);
+    expect(value('weft_operator_informer_lag_seconds_sum') / count).toBeLessThan(2);
   }, 30_000);
 });

@@ -112,7 +112,7 @@ beforeAll(async () => {
     settings: { ...DEFAULT_MESH_SETTINGS, trustAnchors: [] },
     log: pino({ level: 'silent' }),
     onChange: (kind, key) => changes.push(`${kind}:${key}`),
-    observer: { event: () => {}, error: (k) => errors.push(k) },
+    observer: { event: () => {}, error: (k) => errors.push(k), lag: () => {} },
     maxRestartDelayMs: 200,
   });
   await watcher.start();
