@@ -76,55 +76,45 @@ export function desiredStatuses(
     const invalid = warnings.filter((w) => w.reason === 'InvalidMatch');
     const unresolved = warnings.filter((w) => UNRESOLVED.includes(w.reason));
     const accepted = conflict === undefined && invalid.length === 0;
-    const conditions = [
-      accepted
-        ? c('Accepted', true, 'Accepted', `${kind} is valid and in effect`)
-        : c(
-            'Accepted',
-            false,
-            conflict ? 'ConflictingSplit' : 'InvalidMatch',
-            (conflict ? [conflict] : invalid).map((w) => w.message).join('; '),
-          ),
+    const acceptedC = accepted
+      ? c('Accepted', true, 'Accepted', `${kind} is valid and in effect`)
+      : c(
+          'Accepted',
+          false,
+          conflict ? 'ConflictingSplit' : 'InvalidMatch',
+          (conflict ? [conflict] : invalid).map((w) => w.message).join('; '),
+        );
+    const resolvedC =
       unresolved.length === 0
         ? c('ResolvedRefs', true, 'ResolvedRefs', 'every reference resolved')
-        : c('ResolvedRefs', false, unresolved[0]!.reason, unresolved.map((w) => w.message).join('; ')),
-    ];
-    const rootMissing = unresolved.some((w) => w.reason === 'RootServiceNotFound');
-    // Left out of the proxies: past the rules a port takes, or a split whose routes fail the config contract.
-    const crowdedOut = warnings.filter(
-      (w) => w.reason === 'TooManyRules' || w.reason === 'InvalidProxyConfig',
-    );
-    // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
-    const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
-    conditions.push(
-      !accepted
-        ? c('Ready', false, 'NotAccepted', 'not accepted')
-        : rootMissing
-          ? c('Ready', false, 'RootServiceNotFound', 'the root service does not exist')
-          : crowdedOut.length > 0
-            ? c('Ready', false, 'NotProgrammed', crowdedOut.map((w) => w.message).join('; '))
-            : partial.length > 0
-              ? c('Ready', false, 'PartiallyProgrammed', partial.map((w) => w.message).join('; '))
-              : c(
-                  'Ready',
-                  true,
-                  'Programmed',
-                  unresolved.length === 0
-                    ? 'programmed into the proxies'
-                    : 'programmed into the proxies without the unresolved references',
-                ),
-    );
+        : c('ResolvedRefs', false, unresolved[0]!.reason, unresolved.map((w) => w.message).join('; '));
+    const readyC = ((): ReturnType<typeof c> => {
+      if (!accepted) return c('Ready', false, 'NotAccepted', 'not accepted');
+      if (unresolved.some((w) => w.reason === 'RootServiceNotFound'))
+        return c('Ready', false, 'RootServiceNotFound', 'the root service does not exist');
+      // Left out of the proxies: past the rules a port takes, or a split whose routes fail the contract.
+      const left = warnings.filter((w) => w.reason === 'TooManyRules' || w.reason === 'InvalidProxyConfig');
+      if (left.length > 0) return c('Ready', false, 'NotProgrammed', left.map((w) => w.message).join('; '));
+      // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
+      const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
+      if (partial.length > 0)
+        return c('Ready', false, 'PartiallyProgrammed', partial.map((w) => w.message).join('; '));
+      return c(
+        'Ready',
+        true,
+        'Programmed',
+        unresolved.length === 0
+          ? 'programmed into the proxies'
+          : 'programmed into the proxies without the unresolved references',
+      );
+    })();
+    const conditions = [acceptedC, resolvedC, readyC];
     // kstatus (Flux's health checks, kubectl wait --for=condition): Stalled says the object will not progress
     // without a change to it (Accepted is False); Reconciling that it may once something else appears or
     // frees room (Ready is not True otherwise). Absent when they do not hold, as kstatus expects.
-    const acceptedCondition = conditions[0]!;
-    const readyCondition = conditions[conditions.length - 1]!;
-    if (acceptedCondition.status === 'False')
-      conditions.push(c('Stalled', true, acceptedCondition.reason, acceptedCondition.message));
-    else if (readyCondition.status !== 'True')
-      conditions.push(
-        c('Reconciling', true, 'Progressing', `${readyCondition.reason}: ${readyCondition.message}`),
-      );
+    if (!accepted) conditions.push(c('Stalled', true, acceptedC.reason, acceptedC.message));
+    else if (readyC.status !== 'True')
+      conditions.push(c('Reconciling', true, 'Progressing', `${readyC.reason}: ${readyC.message}`));
     const uid = obj.metadata.uid ?? '';
     out.set(`${kind}/${namespace}/${name}`, { kind, namespace, name, generation, uid, conditions, warnings });
   };
