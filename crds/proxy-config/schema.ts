@@ -2,7 +2,13 @@
 // its published copy, regenerated and checked by schema.test.ts. Every field carries its documentation in
 // `description`, and defaults in `default` (validateProxyConfig fills them in).
 
-import { PROXY_CONFIG_API_VERSION, PROXY_CONFIG_SCHEMA_ID } from './types.ts';
+import {
+  DEFAULT_RETRY_BACKOFF,
+  DEFAULT_RETRY_ON,
+  PROXY_CONFIG_API_VERSION,
+  PROXY_CONFIG_SCHEMA_ID,
+  RETRY_CONDITIONS,
+} from './types.ts';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_1035_LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
@@ -402,8 +408,8 @@ export const proxyConfigSchema = {
           type: 'array',
           uniqueItems: true,
           minItems: 1,
-          items: { enum: ['5xx', 'gateway-error', 'connect-failure', 'reset', 'grpc-unavailable'] },
-          default: ['gateway-error', 'connect-failure'],
+          items: { enum: [...RETRY_CONDITIONS] },
+          default: [...DEFAULT_RETRY_ON],
           description:
             'Failures that are retried: "5xx" any 5xx status; "gateway-error" 502, 503, 504; "connect-failure" the endpoint could not be reached (nothing was sent); "reset" the connection or stream was reset before a response; "grpc-unavailable" grpc-status 14.',
         },
@@ -423,7 +429,7 @@ export const proxyConfigSchema = {
         },
         backoff: {
           $ref: '#/$defs/backoff',
-          default: { baseMs: 25, maxMs: 250, jitter: 0.5 },
+          default: { ...DEFAULT_RETRY_BACKOFF },
         },
       },
     },

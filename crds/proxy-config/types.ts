@@ -82,7 +82,18 @@ export interface RetryPolicy {
   backoff: BackoffSettings;
 }
 
-export type RetryCondition = '5xx' | 'gateway-error' | 'connect-failure' | 'reset' | 'grpc-unavailable';
+/** The failures a retry policy may name (schema, proxy and the operator's annotations share this list). */
+export const RETRY_CONDITIONS = [
+  '5xx',
+  'gateway-error',
+  'connect-failure',
+  'reset',
+  'grpc-unavailable',
+] as const;
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+/** What a retry policy that leaves them out retries on, and how it backs off (the schema's defaults). */
+export const DEFAULT_RETRY_ON: readonly RetryCondition[] = ['gateway-error', 'connect-failure'];
+export const DEFAULT_RETRY_BACKOFF: Readonly<BackoffSettings> = { baseMs: 25, maxMs: 250, jitter: 0.5 };
 
 export interface OutboundRoute {
   name: string;

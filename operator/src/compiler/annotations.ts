@@ -13,7 +13,14 @@ import {
   TIMEOUT,
 } from '../../../crds/annotations.ts';
 import { parseDurationMs } from '../../../crds/duration.ts';
-import type { PolicyMode, RetryCondition, RetryPolicy } from '../../../crds/proxy-config/types.ts';
+import {
+  DEFAULT_RETRY_BACKOFF,
+  DEFAULT_RETRY_ON,
+  type PolicyMode,
+  RETRY_CONDITIONS,
+  type RetryCondition,
+  type RetryPolicy,
+} from '../../../crds/proxy-config/types.ts';
 import type { NamespaceRecord, PodRecord, ServiceRecord } from '../model/cluster.ts';
 import type { Diagnostic } from './diagnostics.ts';
 
@@ -86,17 +93,8 @@ export function namespaceMeshed(ns: NamespaceRecord | undefined): boolean {
   return ns?.annotations[INJECT] === 'enabled';
 }
 
-const RETRY_CONDITIONS: readonly RetryCondition[] = [
-  '5xx',
-  'gateway-error',
-  'connect-failure',
-  'reset',
-  'grpc-unavailable',
-];
 const DEFAULT_RETRY_LIMIT = 2;
 const MAX_RETRY_LIMIT = 10;
-/** Backoff between retries: 25 ms doubling to 250 ms, half of it random. */
-const RETRY_BACKOFF = { baseMs: 25, maxMs: 250, jitter: 0.5 };
 
 /** What a Service's annotations ask of its clients' proxies, for every route to it. */
 export interface ServicePolicy {
@@ -175,10 +173,10 @@ export function servicePolicyOf(svc: ServiceRecord, diagnostics: Diagnostic[]): 
     timeoutMs,
     retry: {
       maxRetries: limit ?? DEFAULT_RETRY_LIMIT,
-      retryOn: retryOn ?? ['gateway-error', 'connect-failure'],
+      retryOn: retryOn ?? [...DEFAULT_RETRY_ON],
       retryNonIdempotent: nonIdempotent,
       perTryTimeoutMs,
-      backoff: RETRY_BACKOFF,
+      backoff: { ...DEFAULT_RETRY_BACKOFF },
     },
   };
 }

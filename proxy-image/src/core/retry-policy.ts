@@ -1,7 +1,12 @@
 // Whether a failed attempt may be retried: the route's retry policy (conditions, attempts), the request's
 // method and body size. The retry budget is checked separately, last, because withdrawing consumes it.
 
-import type { RetryCondition, RetryPolicy } from '../../../crds/proxy-config/types.ts';
+import {
+  DEFAULT_RETRY_BACKOFF,
+  DEFAULT_RETRY_ON,
+  type RetryCondition,
+  type RetryPolicy,
+} from '../../../crds/proxy-config/types.ts';
 
 /** How an attempt failed. "response" carries a status code (and gRPC status when there is one). */
 export type AttemptFailureKind = 'response' | 'connect-failure' | 'reset';
@@ -40,10 +45,10 @@ export class CompiledRetryPolicy {
     this.maxRetries = policy.maxRetries;
     this.perTryTimeoutMs = policy.perTryTimeoutMs ?? null;
     this.retryNonIdempotent = policy.retryNonIdempotent ?? false;
-    this.backoff = policy.backoff ?? { baseMs: 25, maxMs: 250, jitter: 0.5 };
+    this.backoff = policy.backoff ?? DEFAULT_RETRY_BACKOFF;
     this.maxBodyBytes = maxBufferedBodyBytes;
     let mask = 0;
-    for (const c of policy.retryOn ?? ['gateway-error', 'connect-failure']) mask |= CONDITION_BITS[c];
+    for (const c of policy.retryOn ?? DEFAULT_RETRY_ON) mask |= CONDITION_BITS[c];
     this.mask = mask;
   }
 
