@@ -34,10 +34,10 @@ import {
 } from './identity/index.ts';
 import { EventRecorder, KubeLeaseStore, reviewToken, SmiStatusClient } from './kube/api.ts';
 import {
-  CA_SECRET_KEYS,
   loadOrCreateIssuer,
   publishTrustAnchors,
   renewGeneratedIssuer,
+  secretData,
 } from './kube/ca-secret.ts';
 import { ClusterWatcher } from './kube/informers.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -283,14 +283,9 @@ export class Operator {
 
   async #applyIdentitySecret(secret: V1Secret): Promise<void> {
     const ca = this.#ca!;
-    const get = (k: string) => Buffer.from(secret.data?.[k] ?? '', 'base64').toString('utf8');
     let material: IssuerMaterial;
     try {
-      material = loadIssuer({
-        anchors: get(CA_SECRET_KEYS.anchors),
-        issuerCert: get(CA_SECRET_KEYS.issuerCert),
-        issuerKey: get(CA_SECRET_KEYS.issuerKey),
-      });
+      material = loadIssuer(secretData(secret));
     } catch (err) {
       this.#log.error(
         { err: (err as Error).message },

@@ -42,7 +42,8 @@ export function buildInbound(
   const targets = reads.targets(`${namespace}/${serviceAccount}`).map((tt) => {
     const r = resolveTarget(tt, reads);
     diagnostics.push(...r.diagnostics);
-    return { name: `${tt.metadata.namespace}/${tt.metadata.name}`, ...r };
+    const ref = { namespace: tt.metadata.namespace ?? '', name: tt.metadata.name ?? '' };
+    return { name: `${ref.namespace}/${ref.name}`, ref, ...r };
   });
   const ports: InboundPort[] = [];
   for (const pp of podPorts) {
@@ -60,11 +61,9 @@ export function buildInbound(
         // Past the contract's limit the pod would get no config: the first matches in rule order are
         // programmed (requests matching only the others are denied, failing closed), and the target says so.
         if (m.length > MAX_HTTP_MATCHES_PER_AUTHORIZATION) {
-          const [ns, name] = t.name.split('/') as [string, string];
           diagnostics.push({
             kind: 'TrafficTarget',
-            namespace: ns,
-            name,
+            ...t.ref,
             reason: 'TooManyMatches',
             message: `spec.rules: ${m.length} HTTP matches on port ${pp.port}; proxies take the first ${MAX_HTTP_MATCHES_PER_AUTHORIZATION} in rule order, requests matching only the others are denied`,
           });

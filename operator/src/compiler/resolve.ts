@@ -75,8 +75,9 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
   const listed = new Set<string>();
   refs.forEach((ref, i) => {
     // The same group twice adds nothing (its routes already match first) and would repeat route names.
-    if (listed.has(`${ref.kind}/${ref.name}`)) return;
-    listed.add(`${ref.kind}/${ref.name}`);
+    const group = `${ref.kind}/${ref.name}`;
+    if (listed.has(group)) return;
+    listed.add(group);
     if (ref.kind !== 'HTTPRouteGroup') {
       diag(
         'UnsupportedRouteKind',

@@ -186,13 +186,14 @@ export class SmiStatusClient {
 }
 
 /**
- * Which Events were sent recently: the same Event (object, reason and message) is not sent again within
- * `ttlMs` when the status writer goes over the object again. Entries older than ttlMs are dropped, so objects
- * that come and go leave nothing behind. Time comes from the caller.
+ * Which Events were sent recently, by key (object, reason and message): the same Event is not sent again
+ * within `ttlMs` when the status writer goes over the object again. Entries older than ttlMs are dropped, so
+ * objects that come and go leave nothing behind. Time comes from the caller.
  */
 export class RecentEvents {
   readonly #ttlMs: number;
-  readonly #sent = new Map<string, { message: string; at: number }>();
+  /** Key -> when it was sent. */
+  readonly #sent = new Map<string, number>();
   #sweepAt = 1024;
 
   constructor(ttlMs = 55 * 60_000) {
@@ -200,12 +201,12 @@ export class RecentEvents {
   }
 
   /** Whether to send this Event now; records it as sent when true. */
-  admit(key: string, message: string, nowMs: number): boolean {
-    const last = this.#sent.get(key);
-    if (last !== undefined && last.message === message && nowMs - last.at < this.#ttlMs) return false;
-    this.#sent.set(key, { message, at: nowMs });
+  admit(key: string, nowMs: number): boolean {
+    const at = this.#sent.get(key);
+    if (at !== undefined && nowMs - at < this.#ttlMs) return false;
+    this.#sent.set(key, nowMs);
     if (this.#sent.size >= this.#sweepAt) {
-      for (const [k, e] of this.#sent) if (nowMs - e.at >= this.#ttlMs) this.#sent.delete(k);
+      for (const [k, t] of this.#sent) if (nowMs - t >= this.#ttlMs) this.#sent.delete(k);
       this.#sweepAt = Math.max(1024, this.#sent.size * 2);
     }
     return true;
@@ -240,7 +241,7 @@ export class EventRecorder {
     // Two problems of one reason on one object (two bad annotations) are two Events, each de-duplicated.
     const k = `${obj.kind}/${obj.namespace}/${obj.name}/${reason}/${message}`;
     const now = new Date();
-    if (!this.#sent.admit(k, message, now.getTime())) return;
+    if (!this.#sent.admit(k, now.getTime())) return;
     // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
     const eventNamespace = obj.namespace === '' ? 'default' : obj.namespace;
     await this.#api

@@ -23,7 +23,8 @@ export const CA_SECRET_KEYS = {
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-function secretData(s: V1Secret): CaSecretData {
+/** The CA material a Secret holds (keys CA_SECRET_KEYS), decoded. */
+export function secretData(s: V1Secret): CaSecretData {
   const get = (k: string) => Buffer.from(s.data?.[k] ?? '', 'base64').toString('utf8');
   const anchorKey = get(CA_SECRET_KEYS.anchorKey);
   return {

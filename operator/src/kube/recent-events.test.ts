@@ -3,25 +3,26 @@ import { RecentEvents } from './api.ts';
 
 describe('RecentEvents', () => {
   test('the same Event is sent once per ttl; a changed message at once', () => {
+    // Keys as EventRecorder makes them: object, reason and message.
     const r = new RecentEvents(1000);
-    expect(r.admit('Pod/ns/a/InvalidAnnotation', 'm1', 0)).toBe(true);
-    expect(r.admit('Pod/ns/a/InvalidAnnotation', 'm1', 500)).toBe(false);
-    expect(r.admit('Pod/ns/a/InvalidAnnotation', 'm2', 600)).toBe(true);
-    // After the ttl (the apiserver has dropped it by then) the warning that still holds is sent again.
-    expect(r.admit('Pod/ns/a/InvalidAnnotation', 'm2', 1600)).toBe(true);
+    expect(r.admit('Pod/ns/a/InvalidAnnotation/m1', 0)).toBe(true);
+    expect(r.admit('Pod/ns/a/InvalidAnnotation/m1', 500)).toBe(false);
+    expect(r.admit('Pod/ns/a/InvalidAnnotation/m2', 600)).toBe(true);
+    // After the ttl the same Event may be sent again.
+    expect(r.admit('Pod/ns/a/InvalidAnnotation/m2', 1600)).toBe(true);
   });
 
   test('a failed write is forgotten and tried again', () => {
     const r = new RecentEvents(1000);
-    expect(r.admit('k', 'm', 0)).toBe(true);
+    expect(r.admit('k', 0)).toBe(true);
     r.forget('k');
-    expect(r.admit('k', 'm', 1)).toBe(true);
+    expect(r.admit('k', 1)).toBe(true);
   });
 
   test('pods that come and go leave nothing behind: entries past the ttl are swept', () => {
     const r = new RecentEvents(1000);
     // 100,000 pods of a Deployment with a bad annotation, one per ms: before, every key stayed forever.
-    for (let i = 0; i < 100_000; i++) r.admit(`Pod/ns/web-${i}/InvalidAnnotation`, 'bad', i);
+    for (let i = 0; i < 100_000; i++) r.admit(`Pod/ns/web-${i}/InvalidAnnotation/bad`, i);
     expect(r.size).toBeLessThan(4096);
   });
 });
