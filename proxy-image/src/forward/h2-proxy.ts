@@ -444,14 +444,13 @@ export class H2Proxy {
     let keptBytes = 0;
     let bodyEnded = stream.endAfterHeaders;
     if (replayLimit >= 0 && !bodyEnded) {
-      const chunks: Buffer[] = [];
-      kept = chunks;
+      kept = [];
       stream.on('data', (chunk: Buffer) => {
         if (kept === null) return;
         keptBytes += chunk.length;
         // A copy: a chunk may be a view of a much larger read buffer of the session.
         if (keptBytes > replayLimit) kept = null;
-        else chunks.push(Buffer.from(chunk));
+        else kept.push(Buffer.from(chunk));
       });
       stream.once('end', () => {
         bodyEnded = true;
@@ -496,6 +495,13 @@ export class H2Proxy {
     const answer = (code: number, reason: string) => {
       if (!stream.headersSent && !stream.destroyed)
         stream.respond({ ':status': code, [REASON_HEADER]: reason }, { endStream: true });
+    };
+    /** The whole stream ran out of time: a 504 if nothing was answered yet, else the client's stream is cut. */
+    const timedOut = () => {
+      dropAttempt();
+      if (!stream.headersSent && !stream.destroyed) answer(504, 'timeout');
+      else resetClient();
+      finish(504, null, 'timeout', 'failure');
     };
     /** Ends the current attempt without a response to the client. */
     const dropAttempt = () => {
@@ -557,11 +563,7 @@ export class H2Proxy {
         tryTimer = setTimeout(() => {
           tryTimer = null;
           if (!current()) return;
-          if (!stream.headersSent && retried('response', 504, -1)) return;
-          dropAttempt();
-          if (!stream.headersSent && !stream.destroyed) answer(504, 'timeout');
-          else resetClient();
-          finish(504, null, 'timeout', 'failure');
+          if (!retried('response', 504, -1)) timedOut();
         }, perTry);
       u.on('response', (resHeaders, flags) => {
         if (!current()) return;
@@ -652,10 +654,7 @@ export class H2Proxy {
     if (d.timeoutMs !== null) {
       timer = setTimeout(() => {
         timer = null;
-        dropAttempt();
-        if (!stream.headersSent && !stream.destroyed) answer(504, 'timeout');
-        else resetClient();
-        finish(504, null, 'timeout', 'failure');
+        timedOut();
       }, d.timeoutMs);
     }
     stream.on('wantTrailers', () => {
@@ -668,8 +667,7 @@ export class H2Proxy {
       if (!resetByProxy && performance.now() - started < PREMATURE_RESET_MS) this.clientCancelled(a);
     });
     stream.on('close', () => {
-      const u = up;
-      if (u !== null && !u.closed && pooled !== null) this.cancelUpstream(u, pooled);
+      dropAttempt();
       finish(status, null, null, 'cancelled');
     });
     send(d.target);
