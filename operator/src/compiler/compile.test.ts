@@ -405,7 +405,7 @@ describe('compile: timeouts and retries from Service annotations', () => {
     expect(checkoutIn(out).defaultRoute.retry).toBeNull();
   });
 
-  test('changing an annotation recompiles the Service for its clients only', () => {
+  test('changing an annotation gives the Service’s clients a new config version with the new timeout', () => {
     const c = compiler();
     const s1 = shop();
     const before = c.compile(s1);

@@ -307,16 +307,12 @@ describe('protocols through the mesh', () => {
 describe('timeouts and retries from Service annotations', () => {
   test('retries reach the app as extra attempts and are counted; a timeout answers 504', async () => {
     const ip = await clientIP(permissive);
-    await kubectl([
-      '-n',
-      permissive,
-      'annotate',
-      'service',
-      'web-v1',
+    const policy = [
       'config.weft.dev/retry-on=5xx',
       'config.weft.dev/retry-limit=2',
       'config.weft.dev/timeout=500ms',
-    ]);
+    ];
+    await kubectl(['-n', permissive, 'annotate', 'service', 'web-v1', ...policy]);
     try {
       await waitFor('the client proxy holds the retry policy of web-v1', 60_000, async () => {
         const dump = (await (await fetch(`http://${ip}:15190/config`)).json()) as {
@@ -360,16 +356,8 @@ describe('timeouts and retries from Service annotations', () => {
       measured('retries', { attempts: 6, retried, timeout: slow.status });
       expect((await post<Outcome>(ip, { url: 'http://web-v1/echo' })).status).toBe(200);
     } finally {
-      await kubectl([
-        '-n',
-        permissive,
-        'annotate',
-        'service',
-        'web-v1',
-        'config.weft.dev/retry-on-',
-        'config.weft.dev/retry-limit-',
-        'config.weft.dev/timeout-',
-      ]);
+      const removals = policy.map((a) => `${a.slice(0, a.indexOf('='))}-`);
+      await kubectl(['-n', permissive, 'annotate', 'service', 'web-v1', ...removals]);
     }
   }, 180_000);
 });

@@ -3,9 +3,11 @@
 // (1xx) responses an upstream sends. Without it one peer grows the proxy's memory until it dies. Each test
 // shows the proxy stops reading from the side that fills the queue: that side's writes block.
 
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
+  connectLoopback,
   curl,
   listenLoopback,
   type ProxyProcess,
@@ -44,11 +46,9 @@ async function writeUntilBlocked(
 }
 
 /** The proxy's resident memory, MB. */
-function rssMb(pid: number): Promise<number> {
-  return import('node:fs/promises').then(async (fs) => {
-    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-  });
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
 beforeAll(async () => {
@@ -92,9 +92,7 @@ afterAll(async () => {
 }, 30_000);
 
 test('a client that pipelines requests and never reads the answers is not read from either', async () => {
-  const s = net.connect(proxy.outbound, '127.0.0.1');
-  s.on('error', () => undefined);
-  await new Promise((r) => s.once('connect', r));
+  const s = await connectLoopback(proxy.outbound);
   s.pause(); // never reads: the proxy's 503s pile up
   const requests = Buffer.from('GET / HTTP/1.1\r\nHost: empty\r\n\r\n'.repeat(1000));
   const r = await writeUntilBlocked(s, requests, 5000);
@@ -107,9 +105,7 @@ test('a client that pipelines requests and never reads the answers is not read f
 }, 30_000);
 
 test('an upstream flooding 100 Continue to a client that does not read is not read from either', async () => {
-  const s = net.connect(proxy.outbound, '127.0.0.1');
-  s.on('error', () => undefined);
-  await new Promise((r) => s.once('connect', r));
+  const s = await connectLoopback(proxy.outbound);
   s.pause();
   s.write('GET / HTTP/1.1\r\nHost: flood\r\n\r\n');
   // The flood app writes for up to 4 s, or until its writes wait on the proxy.

@@ -5,6 +5,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
+  connectLoopback,
   curl,
   listenLoopback,
   type ProxyProcess,
@@ -56,9 +57,7 @@ afterAll(async () => {
 
 test('20 clients that send two bytes and reset during detection open nothing upstream', async () => {
   for (let i = 0; i < 20; i++) {
-    const s = net.connect(proxy.outbound, '127.0.0.1');
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('connect', r));
+    const s = await connectLoopback(proxy.outbound);
     s.write('GE');
     await new Promise((r) => setTimeout(r, 10));
     s.resetAndDestroy();
@@ -70,8 +69,7 @@ test('20 clients that send two bytes and reset during detection open nothing ups
   const dump = JSON.parse((await curl([`http://127.0.0.1:${proxy.admin}/config`])).body);
   expect(dump.connections.tcpPipes).toBe(0);
   // A client that stays is still detected as opaque after the timeout and piped.
-  const s = net.connect(proxy.outbound, '127.0.0.1');
-  s.on('error', () => undefined);
+  const s = await connectLoopback(proxy.outbound);
   s.write('GE');
   await new Promise((r) => setTimeout(r, 800));
   expect(accepted).toBe(1);

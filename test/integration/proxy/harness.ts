@@ -314,6 +314,14 @@ export function raw(
   });
 }
 
+/** A client connection to 127.0.0.1:port, connected; its errors (resets the test provokes) are swallowed. */
+export async function connectLoopback(port: number): Promise<net.Socket> {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  return s;
+}
+
 /** Starts `server` on an ephemeral port of 127.0.0.1; resolves with the port. */
 export function listenLoopback(server: Pick<net.Server, 'listen' | 'address'>): Promise<number> {
   return new Promise((resolve) =>
