@@ -137,7 +137,7 @@ export function renewedIssuer(
   trustDomain: string,
   now = new Date(),
 ): { issuerCert: string; issuerKey: string; notAfter: string } | null {
-  if (data.anchorKey === null || data.anchorKey === '') return null;
+  if (data.anchorKey === null) return null;
   const issuerPem = splitPemCertificates(data.issuerCert)[0];
   if (issuerPem === undefined) return null;
   const current = new X509Certificate(issuerPem);

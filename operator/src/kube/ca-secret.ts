@@ -80,10 +80,7 @@ async function renewIfDue(
   }
 }
 
-/**
- * The generated issuer, renewed when due (the leader calls this periodically; every replica follows the
- * Secret). Returns whether it wrote a new issuer.
- */
+/** The generated issuer, renewed when due (the leader calls this periodically; every replica follows the Secret). */
 export async function renewGeneratedIssuer(
   kc: KubeConfig,
   namespace: string,
@@ -91,10 +88,9 @@ export async function renewGeneratedIssuer(
   trustDomain: string,
   log: Logger,
   now = new Date(),
-): Promise<boolean> {
+): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
-  const s = await core.readNamespacedSecret({ name, namespace });
-  return (await renewIfDue(core, s, trustDomain, log, now)) !== s;
+  await renewIfDue(core, await core.readNamespacedSecret({ name, namespace }), trustDomain, log, now);
 }
 
 export async function loadOrCreateIssuer(
