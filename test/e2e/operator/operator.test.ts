@@ -134,6 +134,18 @@ afterAll(async () => {
 describe('operator against the real apiserver', () => {
   let frontendKey = '';
   let frontendChain = '';
+  /** A config stream as frontend-1's proxy, with its certificate; closed after the suite. */
+  const frontendStream = async (extra: Partial<Parameters<typeof openConfigStream>[1]> = {}) => {
+    const stream = await openConfigStream(op.controlPlanePort, {
+      pod: `${ns}/frontend-1`,
+      ca: anchors,
+      key: frontendKey,
+      cert: frontendChain,
+      ...extra,
+    });
+    streams.push(stream);
+    return stream;
+  };
 
   test('a pod-bound projected token and a CSR get a certificate with the SPIFFE ID; openssl verifies it', async () => {
     const { res, keyPem } = await certify('frontend', 'frontend-1');
@@ -171,13 +183,7 @@ describe('operator against the real apiserver', () => {
   }, 60_000);
 
   test('the config stream sends the expected config over mTLS, then a new version when the weights change', async () => {
-    const stream = await openConfigStream(op.controlPlanePort, {
-      pod: `${ns}/frontend-1`,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-    });
-    streams.push(stream);
+    const stream = await frontendStream();
     expect(stream.status).toBe(200);
     const first = await stream.waitFor('first config', 20_000, (m) =>
       m.type === 'config' && checkoutOf(m.config as ProxyConfig)?.split
@@ -203,15 +209,7 @@ describe('operator against the real apiserver', () => {
 
     // The patch stream by HTTP Upgrade, as proxies ask for it; the stream above is the chunked 200 that proxies
     // from before the Upgrade path get.
-    const patching = await openConfigStream(op.controlPlanePort, {
-      pod: `${ns}/frontend-1`,
-      acceptPatch: true,
-      upgrade: true,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-    });
-    streams.push(patching);
+    const patching = await frontendStream({ acceptPatch: true, upgrade: true });
     expect(patching.status).toBe(101);
     const base = await patching.waitFor('full config on the patch stream', 10_000, (m) =>
       m.type === 'config' ? (m.config as ProxyConfig) : undefined,
@@ -261,25 +259,12 @@ describe('operator against the real apiserver', () => {
   }, 60_000);
 
   test('a resumed stream with the current version gets no snapshot; another pod of a different identity is refused', async () => {
-    const current = await openConfigStream(op.controlPlanePort, {
-      pod: `${ns}/frontend-1`,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-    });
-    streams.push(current);
+    const current = await frontendStream();
     const latest = await current.waitFor('latest', 10_000, (m) =>
       m.type === 'config' ? m.version : undefined,
     );
     current.close();
-    const resumed = await openConfigStream(op.controlPlanePort, {
-      pod: `${ns}/frontend-1`,
-      since: latest,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-    });
-    streams.push(resumed);
+    const resumed = await frontendStream({ since: latest });
     await new Promise((r) => setTimeout(r, 500));
     // Not the version it already holds. (A newer one may come: other suites' namespaces can still be going away,
     // and the operator watches every namespace.)
@@ -351,13 +336,7 @@ describe('operator against the real apiserver', () => {
   }, 60_000);
 
   test('timeout and retry annotations on a Service reach its clients; a bad one is a Warning Event on the Service', async () => {
-    const stream = await openConfigStream(op.controlPlanePort, {
-      pod: `${ns}/frontend-1`,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-    });
-    streams.push(stream);
+    const stream = await frontendStream();
     await kubectl([
       '-n',
       ns,
@@ -513,13 +492,7 @@ describe('operator against the real apiserver', () => {
   }, 90_000);
 
   test('CA rotation without restart: add the new anchor, then switch the issuer; old and new leaves both verify', async () => {
-    const stream = await openConfigStream(op.controlPlanePort, {
-      pod: `${ns}/frontend-1`,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-    });
-    streams.push(stream);
+    const stream = await frontendStream();
     await stream.waitFor('current config', 10_000, (m) => (m.type === 'config' ? true : undefined));
     const newAnchor = generateTrustAnchor('cluster.local');
     const newIssuer = generateIssuer(newAnchor, 'cluster.local');
