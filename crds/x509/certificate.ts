@@ -137,12 +137,34 @@ export function newP256Key(): { key: KeyObject; spki: Buffer } {
   return { key: privateKey, spki: publicKey.export({ type: 'spki', format: 'der' }) };
 }
 
-/** A distinguished name with an optional organization and a common name; empty for leaf certificates. */
+/** A distinguished name with an optional organization and a common name (a leaf's is empty or names its pod). */
 export function encodeName(parts: { organization?: string; commonName?: string }): Buffer {
   const rdns: Buffer[] = [];
   if (parts.organization !== undefined) rdns.push(set(seq(oid(OID.organization), utf8(parts.organization))));
   if (parts.commonName !== undefined) rdns.push(set(seq(oid(OID.commonName), utf8(parts.commonName))));
   return seq(...rdns);
+}
+
+/**
+ * The organization and common name of a DER Name, as encodeName writes them (each absent when the Name has none,
+ * undefined too when it has several). Other attributes are ignored.
+ */
+export function decodeName(der: Buffer): { organization?: string; commonName?: string } {
+  const organizations: string[] = [];
+  const commonNames: string[] = [];
+  for (const rdn of children(readOne(der))) {
+    for (const atv of children(rdn)) {
+      const [type, value] = children(atv);
+      if (type === undefined || value === undefined) continue;
+      const id = decodeOid(type.content);
+      if (id === OID.organization) organizations.push(value.content.toString('utf8'));
+      else if (id === OID.commonName) commonNames.push(value.content.toString('utf8'));
+    }
+  }
+  return {
+    ...(organizations.length === 1 ? { organization: organizations[0] } : {}),
+    ...(commonNames.length === 1 ? { commonName: commonNames[0] } : {}),
+  };
 }
 
 function extension(id: string, critical: boolean, value: Buffer): Buffer {

@@ -23,6 +23,7 @@ import {
   CsrError,
   IssuanceError,
   parseSpiffeId,
+  podBindingOf,
   spiffeIdFor,
   uriSans,
 } from './identity/index.ts';
@@ -233,7 +234,12 @@ async function issueCertificate(
   const spiffeId = spiffeIdFor(d.ca.trustDomain, grant.namespace, grant.serviceAccount);
   let issued: ReturnType<CertificateAuthority['issue']>;
   try {
-    issued = d.ca.issue(csr, spiffeId);
+    issued = d.ca.issue(
+      csr,
+      spiffeId,
+      new Date(),
+      grant.podUid === null ? null : { namespace: grant.namespace, uid: grant.podUid },
+    );
   } catch (err) {
     if (err instanceof CsrError)
       throw new RequestError({ reason: err.code, message: err.message, field: '/csr' });
@@ -315,6 +321,17 @@ function authorizeStream(d: ControlPlaneDeps, socket: TLSSocket, url: URL): Auth
     throw new RequestError({
       reason: 'IdentityMismatch',
       message: `client is ${id.namespace}/${id.serviceAccount}; pod ${ns}/${name} runs as ${pod.serviceAccountName}`,
+      field: 'query:pod',
+    });
+  }
+  // A certificate bound to a pod (PodBinding) follows that pod only; the ServiceAccount check above cannot tell
+  // two pods of one ServiceAccount apart. One issued without a binding (before bindings existed, or from a token
+  // that named no pod uid) is held to the ServiceAccount check alone until it is renewed.
+  const bound = podBindingOf(cert);
+  if (bound !== null && (bound.namespace !== pod.namespace || bound.uid !== pod.uid)) {
+    throw new RequestError({
+      reason: 'IdentityMismatch',
+      message: `client certificate was issued to pod uid ${bound.uid} in ${bound.namespace}; pod ${ns}/${name} is ${pod.uid}`,
       field: 'query:pod',
     });
   }

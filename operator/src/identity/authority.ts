@@ -2,6 +2,7 @@
 // (intermediate, signs leaf certificates) and the leaf issuance policy.
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import {
+  decodeName,
   derToPem,
   encodeName,
   newP256Key,
@@ -183,6 +184,24 @@ export interface AuthorityOptions {
   backdateMs?: number;
 }
 
+/**
+ * The pod a workload certificate was issued to, which the SPIFFE ID (a ServiceAccount) does not name: the subject
+ * carries the pod's namespace as its organization and its uid as its common name. The control plane streams a
+ * certificate so bound only that pod's config.
+ */
+export interface PodBinding {
+  namespace: string;
+  uid: string;
+}
+
+/** The pod binding of a leaf certificate, or null for one issued without (see PodBinding). */
+export function podBindingOf(cert: X509Certificate): PodBinding | null {
+  const { organization, commonName } = decodeName(subjectOf(cert));
+  return organization === undefined || commonName === undefined
+    ? null
+    : { namespace: organization, uid: commonName };
+}
+
 /** Issues leaf certificates for verified CSRs. Pure apart from key material and randomness of serials. */
 export class CertificateAuthority {
   readonly trustDomain: string;
@@ -222,9 +241,17 @@ export class CertificateAuthority {
     return new Date(this.#material.issuer.cert.validTo);
   }
 
-  /** Verifies the CSR (see verifyCsr) and signs a leaf for spiffeId. */
-  issue(csrPem: string, spiffeId: string, now = new Date()): IssuedCertificate {
-    return this.issueVerified(verifyCsr(csrPem), spiffeId, now);
+  /**
+   * Verifies the CSR (see verifyCsr) and signs a leaf for spiffeId; bound to the pod it was requested for when
+   * that pod's uid is known (podBindingOf).
+   */
+  issue(
+    csrPem: string,
+    spiffeId: string,
+    now = new Date(),
+    pod: PodBinding | null = null,
+  ): IssuedCertificate {
+    return this.issueVerified(verifyCsr(csrPem), spiffeId, now, pod === null ? {} : { pod });
   }
 
   /** A serving certificate for the operator itself: its SPIFFE ID plus DNS and IP SANs. */
@@ -241,7 +268,7 @@ export class CertificateAuthority {
     csr: VerifiedCsr,
     spiffeId: string,
     now = new Date(),
-    extraNames: { dnsNames?: string[]; ipAddresses?: string[] } = {},
+    extra: { dnsNames?: string[]; ipAddresses?: string[]; pod?: PodBinding } = {},
   ): IssuedCertificate {
     if (!spiffeId.startsWith(`spiffe://${this.trustDomain}/`)) {
       throw new IssuanceError(`${spiffeId} is not in trust domain ${this.trustDomain}`);
@@ -252,15 +279,16 @@ export class CertificateAuthority {
     if (now.getTime() >= issuerTo) throw new IssuanceError('issuer certificate has expired');
     const notBefore = new Date(Math.max(now.getTime() - this.#backdateMs, issuerFrom));
     const notAfter = new Date(Math.min(now.getTime() + this.#leafLifetimeMs, issuerTo));
+    const { pod, ...names } = extra;
     const leaf = signCertificate(
       {
-        subject: encodeName({}),
+        subject: encodeName(pod === undefined ? {} : { organization: pod.namespace, commonName: pod.uid }),
         spki: csr.spki,
         notBefore,
         notAfter,
         ca: null,
         uri: spiffeId,
-        ...extraNames,
+        ...names,
       },
       { subject: this.#issuerSubject, spki: this.#issuerSpki, key: this.#material.issuer.key },
     );

@@ -8,6 +8,7 @@ import {
   keyToPem,
   loadIssuer,
   mergeTrustBundles,
+  podBindingOf,
   renewalTime,
   renewedIssuer,
   spiffeIdFor,
@@ -48,6 +49,22 @@ describe('CertificateAuthority.issue', () => {
     expect(exts).toContain('CA:FALSE');
     expect(exts).toContain('Digital Signature');
     expect(exts).toContain('TLS Web Server Authentication, TLS Web Client Authentication');
+  });
+
+  test('a leaf issued for a pod names it in its subject (podBindingOf); one issued without has an empty subject', () => {
+    const [boundPem, issuerPem] = splitPemCertificates(
+      ca.issue(csrPem, id, new Date(), { namespace: 'shop', uid: '0b6f3c8e-1d2a-4e5f-9a7b-3c4d5e6f7a8b' })
+        .certificateChain,
+    );
+    const bound = new X509Certificate(boundPem!);
+    expect(podBindingOf(bound)).toEqual({ namespace: 'shop', uid: '0b6f3c8e-1d2a-4e5f-9a7b-3c4d5e6f7a8b' });
+    expect(bound.subject).toBe('O=shop\nCN=0b6f3c8e-1d2a-4e5f-9a7b-3c4d5e6f7a8b');
+    expect(uriSans(bound)).toEqual([id]);
+    // Still a valid client certificate under -x509_strict (the SAN is no longer critical with a subject).
+    expect(opensslVerify(ca.trustAnchorsPem.join(''), boundPem!, issuerPem!)).toContain('OK');
+    const unbound = new X509Certificate(splitPemCertificates(ca.issue(csrPem, id).certificateChain)[0]!);
+    expect(unbound.subject).toBeUndefined();
+    expect(podBindingOf(unbound)).toBeNull();
   });
 
   test('leaf is valid 24h, backdated 1 minute, renewed at 70%', () => {

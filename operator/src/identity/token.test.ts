@@ -35,9 +35,22 @@ describe('authorizeCertificateRequest', () => {
       ok: true,
       namespace: 'shop',
       serviceAccount: 'frontend',
+      podUid: 'u1',
     });
-    // The pod may not be in the cache yet: the token binding alone decides.
-    expect(authorizeCertificateRequest(review(), AUD, req, undefined)).toMatchObject({ ok: true });
+    // The pod may not be in the cache yet: the token binding alone decides, and names the pod uid.
+    expect(authorizeCertificateRequest(review(), AUD, req, undefined)).toMatchObject({
+      ok: true,
+      podUid: 'u1',
+    });
+  });
+
+  test('the pod uid the certificate is bound to: the token claim, else that of the known pod, else none', () => {
+    const nameOnly = review({ extra: { 'authentication.kubernetes.io/pod-name': ['frontend-1'] } });
+    expect(authorizeCertificateRequest(nameOnly, AUD, req, pod())).toMatchObject({ ok: true, podUid: 'u1' });
+    expect(authorizeCertificateRequest(nameOnly, AUD, req, undefined)).toMatchObject({
+      ok: true,
+      podUid: null,
+    });
   });
 
   test.each([

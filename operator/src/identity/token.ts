@@ -12,7 +12,8 @@ export interface ReviewedToken {
 }
 
 export type CertificateGrant =
-  | { ok: true; namespace: string; serviceAccount: string }
+  /** podUid: the uid of the pod the token is bound to (the token's own claim, else the known pod's), if either says. */
+  | { ok: true; namespace: string; serviceAccount: string; podUid: string | null }
   | { ok: false; error: ErrorResponse };
 
 const SA_PREFIX = 'system:serviceaccount:';
@@ -89,5 +90,5 @@ export function authorizeCertificateRequest(
       );
     }
   }
-  return { ok: true, namespace, serviceAccount };
+  return { ok: true, namespace, serviceAccount, podUid: review.extra[POD_UID]?.[0] ?? pod?.uid ?? null };
 }

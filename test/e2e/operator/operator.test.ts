@@ -1,6 +1,7 @@
 // The operator against the real apiserver: informers see Services, EndpointSlices, Pods and SMI objects; a
 // proxy-like client gets a certificate with a real projected token and CSR, subscribes over mTLS and receives the
 // expected config, then a new version when the TrafficSplit weights change; SMI status and Events are written.
+import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { POLICY_MODE } from '../../../crds/annotations.ts';
 import { applyConfigPatch, type PatchMessage } from '../../../crds/control-plane/index.ts';
@@ -10,6 +11,7 @@ import {
   generateIssuer,
   generateTrustAnchor,
   keyToPem,
+  podBindingOf,
   splitPemCertificates,
 } from '../../../operator/src/identity/index.ts';
 import { opensslVerify } from '../../../operator/src/identity/testing.ts';
@@ -164,6 +166,39 @@ describe('operator against the real apiserver', () => {
     expect(hours).toBeLessThanOrEqual(24);
     frontendKey = keyPem;
     frontendChain = body.certificateChain;
+  }, 60_000);
+
+  test('a certificate is bound to its pod: it streams the config of that pod and of no other pod of its ServiceAccount', async () => {
+    const { res, keyPem } = await certify('checkout', 'checkout-1');
+    expect(res.status).toBe(200);
+    const chain = (JSON.parse(res.body) as { certificateChain: string }).certificateChain;
+    const pod = await getJson<{ metadata: { uid: string } }>(['-n', ns, 'pod', 'checkout-1']);
+    expect(podBindingOf(new X509Certificate(splitPemCertificates(chain)[0]!))).toEqual({
+      namespace: ns,
+      uid: pod.metadata.uid,
+    });
+    const own = await openConfigStream(op.controlPlanePort, {
+      pod: `${ns}/checkout-1`,
+      ca: anchors,
+      key: keyPem,
+      cert: chain,
+    });
+    streams.push(own);
+    expect(own.status).toBe(200);
+    const first = await own.waitFor('a config', 10_000, (m) => (m.type === 'config' ? m : undefined));
+    expect(validateProxyConfig(first.config)).toMatchObject({ ok: true });
+    own.close();
+    // checkout-2 runs as the same ServiceAccount, so the SPIFFE ID alone would let this certificate follow it.
+    const sibling = await request(op.controlPlanePort, {
+      method: 'GET',
+      path: `/v1alpha1/config?pod=${ns}/checkout-2`,
+      ca: anchors,
+      key: keyPem,
+      cert: chain,
+    });
+    expect(sibling.status).toBe(403);
+    expect(JSON.parse(sibling.body)).toMatchObject({ reason: 'IdentityMismatch', field: 'query:pod' });
+    expect(JSON.parse(sibling.body).message).toContain(pod.metadata.uid);
   }, 60_000);
 
   test('refusals: token bound to another pod, wrong audience, no token', async () => {

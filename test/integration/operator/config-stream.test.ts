@@ -67,6 +67,8 @@ for (let i = 0; i < SERVICES; i++) {
 }
 put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.250.0.1'));
 put(s.pods, pod('shop', 'checkout-1', 'checkout', '10.250.0.2'));
+// frontend-1's sibling: another pod of the same ServiceAccount.
+put(s.pods, pod('shop', 'frontend-2', 'frontend', '10.250.0.3'));
 const compiler = new ProxyConfigCompiler();
 const weights = (w: number) => {
   put(
@@ -236,7 +238,7 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
   }
 }, 30_000);
 
-test('who may follow which pod: another CA, a pod that does not exist, a pod of another ServiceAccount are refused with their reason', async () => {
+test('who may follow which pod: another CA, a pod that does not exist, a pod of another ServiceAccount, another pod than the certificate is bound to are refused with their reason', async () => {
   const answer = async (cert: { key: string; cert: string }, pod?: string) => {
     const res = await openStream(cert, pod);
     let body = '';
@@ -262,4 +264,20 @@ test('who may follow which pod: another CA, a pod that does not exist, a pod of 
   const ok = await openStream(mine);
   expect(ok.statusCode).toBe(200);
   ok.destroy();
+  // That certificate has no pod binding (as every one issued before bindings existed), so the ServiceAccount
+  // check alone applies and it may follow frontend-2 too. One bound to frontend-1 follows frontend-1 only.
+  const unbound = await openStream(mine, 'shop/frontend-2');
+  expect(unbound.statusCode).toBe(200);
+  unbound.destroy();
+  const b = keyPair();
+  const bound = {
+    key: b.key,
+    cert: ca.issueVerified(b.csr, spiffeIdFor(TD, 'shop', 'frontend'), new Date(), {
+      pod: { namespace: 'shop', uid: s.pods.get('shop/frontend-1')!.uid },
+    }).certificateChain,
+  };
+  expect(await answer(bound, 'shop/frontend-2')).toEqual({ status: 403, reason: 'IdentityMismatch' });
+  const own = await openStream(bound);
+  expect(own.statusCode).toBe(200);
+  own.destroy();
 });
