@@ -73,6 +73,38 @@ describe('ConfigHub', () => {
     hub.close();
   });
 
+  test('a rollback to the config a backed-up subscriber last got drops the newer one queued for it', () => {
+    // Blocked on its socket: v3 is queued when v2, which it already has, is published again.
+    const hub = new ConfigHub();
+    const slow = new Sink();
+    hub.subscribe('ns/p', slow, full);
+    const v2 = cfg('v2');
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    slow.full = true;
+    hub.publish(new Map([['ns/p', v2]]));
+    hub.publish(new Map([['ns/p', cfg('v3')]]));
+    hub.publish(new Map([['ns/p', v2]]));
+    slow.drain();
+    expect(slow.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2']);
+    expect(hub.current('ns/p')!.version).toBe('v2');
+    // Waiting for a full-config slot: the same.
+    const slots = new ConfigHub({ maxFullInFlight: 1 });
+    const v1 = cfg('v1');
+    slots.publish(new Map([['ns/p', v1]]));
+    const a = new Sink();
+    const b = new Sink();
+    slots.subscribe('ns/p', a, full);
+    slots.subscribe('ns/p', b, full);
+    a.full = true;
+    slots.publish(new Map([['ns/p', cfg('v2')]]));
+    slots.publish(new Map([['ns/p', v1]]));
+    a.drain();
+    expect(a.lines.map((l) => JSON.parse(l).version)).toEqual(['v1', 'v2', 'v1']);
+    expect(b.lines.map((l) => JSON.parse(l).version)).toEqual(['v1']);
+    hub.close();
+    slots.close();
+  });
+
   test('a subscriber that does not drain within the write timeout is disconnected', async () => {
     let disconnected = 0;
     const hub = new ConfigHub({

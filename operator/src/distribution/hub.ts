@@ -150,7 +150,14 @@ export class ConfigHub {
   }
 
   #send(s: Subscriber, c: CompiledConfig, since: number): void {
-    if (s.closed || s.lastVersion === c.version) return;
+    if (s.closed) return;
+    if (s.lastVersion === c.version) {
+      // Back to what it last got (a rollback to the same content): a newer config still queued is no longer
+      // published, so it must not go out.
+      s.pending = null;
+      this.#fullWaiting.delete(s);
+      return;
+    }
     if (s.blocked || s.fullInFlight || this.#fullWaiting.has(s)) {
       s.pending = { config: c, since };
       return;
