@@ -94,6 +94,8 @@ export function verifyCsr(pem: string): VerifiedCsr {
   let spki: Tlv;
   let sigAlg: string;
   let signature: Buffer;
+  let keyType: string;
+  let curve: string;
   try {
     const req = children(readOne(pemToDer(pem, 'CERTIFICATE REQUEST')));
     if (req.length !== 3 || req[0]!.tag !== TAG.SEQUENCE || req[2]!.tag !== TAG.BIT_STRING) {
@@ -104,15 +106,19 @@ export function verifyCsr(pem: string): VerifiedCsr {
     if (infoParts.length < 3 || infoParts[2]!.tag !== TAG.SEQUENCE)
       throw new DerError('bad CertificationRequestInfo');
     spki = infoParts[2]!;
-    sigAlg = decodeOid(children(req[1]!)[0]!.content);
+    const sigAlgId = req[1]!.tag === TAG.SEQUENCE ? children(req[1]!)[0] : undefined;
+    if (sigAlgId?.tag !== TAG.OID) throw new DerError('bad signatureAlgorithm');
+    sigAlg = decodeOid(sigAlgId.content);
     if (req[2]!.content[0] !== 0) throw new DerError('signature has unused bits');
     signature = req[2]!.content.subarray(1);
+    const algId = children(spki)[0];
+    if (algId === undefined || algId.tag !== TAG.SEQUENCE) throw new DerError('bad SubjectPublicKeyInfo');
+    const alg = children(algId);
+    keyType = alg[0]?.tag === TAG.OID ? decodeOid(alg[0].content) : '';
+    curve = alg[1]?.tag === TAG.OID ? decodeOid(alg[1].content) : '';
   } catch (err) {
     throw new CsrError('MalformedCsr', `csr is not a PEM PKCS#10 request: ${(err as Error).message}`);
   }
-  const alg = children(children(spki)[0]!);
-  const keyType = alg[0] ? decodeOid(alg[0].content) : '';
-  const curve = alg[1]?.tag === TAG.OID ? decodeOid(alg[1].content) : '';
   if (keyType !== OID.ecPublicKey || curve !== OID.prime256v1) {
     throw new CsrError('UnsupportedKey', 'csr key must be ECDSA P-256');
   }

@@ -32,6 +32,8 @@ import type { OperatorMetrics } from './metrics.ts';
 import type { PodRecord } from './model/cluster.ts';
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ControlPlaneDeps {
   ca: CertificateAuthority;
@@ -390,14 +392,22 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOu
   // The stream ends with the client certificate: the proxy reconnects with its renewed one. The subscription
   // ends first, so no update is queued behind the end; a config still being written is cut (the proxy drops
   // the partial line and resumes from the version it has).
-  expiry = setTimeout(
-    () => {
-      unsubscribe();
-      out.end();
-    },
-    Math.max(0, Date.parse(s.cert.validTo) - Date.now()),
-  );
-  expiry.unref();
+  // A timer holds at most 2^31-1 ms (~24.8 days; Node fires longer ones at once): a certificate that lives
+  // longer, say from a supplied issuer, is checked again after that.
+  const endAt = Date.parse(s.cert.validTo);
+  const armExpiry = () => {
+    const left = endAt - Date.now();
+    expiry = setTimeout(
+      () => {
+        if (left > MAX_TIMER_MS) return armExpiry();
+        unsubscribe();
+        out.end();
+      },
+      Math.min(Math.max(0, left), MAX_TIMER_MS),
+    );
+    expiry.unref();
+  };
+  armExpiry();
 }
 
 function streamConfig(

@@ -1,5 +1,7 @@
-import { X509Certificate } from 'node:crypto';
+import { sign, X509Certificate } from 'node:crypto';
 import { describe, expect, test } from '@jest/globals';
+import { derToPem, newP256Key } from '../../../crds/x509/certificate.ts';
+import { bitString, oid, seq, smallInt, tlv } from '../../../crds/x509/der.ts';
 import {
   CertificateAuthority,
   CsrError,
@@ -114,6 +116,26 @@ describe('CSR verification', () => {
     expect(() => ca.issue('hello', spiffeIdFor(TD, 'a', 'b'))).toThrow(
       expect.objectContaining({ code: 'MalformedCsr' }) as unknown as Error,
     );
+  });
+  test('rejects well-formed DER of the wrong shape with MalformedCsr, saying which part (not a TypeError)', () => {
+    const { key, spki } = newP256Key();
+    const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'));
+    const attrs = tlv(0xa0, Buffer.alloc(0));
+    const csr = (info: Buffer, alg: Buffer) =>
+      derToPem(seq(info, alg, bitString(sign('sha256', info, key))), 'CERTIFICATE REQUEST');
+    const cases: [string, string][] = [
+      [csr(seq(smallInt(0), seq(), seq(), attrs), ecdsaSha256), 'bad SubjectPublicKeyInfo'],
+      [csr(seq(smallInt(0), seq(), seq(smallInt(5)), attrs), ecdsaSha256), 'bad SubjectPublicKeyInfo'],
+      [csr(seq(smallInt(0), seq(), spki, attrs), seq()), 'bad signatureAlgorithm'],
+    ];
+    for (const [pem, why] of cases) {
+      expect(() => ca.issue(pem, spiffeIdFor(TD, 'a', 'b'))).toThrow(
+        expect.objectContaining({
+          code: 'MalformedCsr',
+          message: expect.stringContaining(why),
+        }) as unknown as Error,
+      );
+    }
   });
 });
 

@@ -281,3 +281,26 @@ test('who may follow which pod: another CA, a pod that does not exist, a pod of 
   expect(own.statusCode).toBe(200);
   own.destroy();
 });
+
+test('a stream opened with a certificate that outlives a timer (over 24.8 days) stays open', async () => {
+  // Say from a supplied issuer with long leaves. setTimeout fires longer delays at once.
+  const longCa = new CertificateAuthority(
+    { anchors: [anchor.cert], issuer: generateIssuer(anchor, TD) },
+    { trustDomain: TD, leafLifetimeMs: 40 * LEAF_MS },
+  );
+  const k = keyPair();
+  const cert = {
+    key: k.key,
+    cert: longCa.issueVerified(k.csr, spiffeIdFor(TD, 'shop', 'frontend')).certificateChain,
+  };
+  const res = await openStream(cert);
+  expect(res.statusCode).toBe(200);
+  let ended = false;
+  res.on('end', () => {
+    ended = true;
+  });
+  res.resume();
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(ended).toBe(false);
+  res.destroy();
+});
