@@ -24,6 +24,18 @@ export const MAX_ENDPOINTS_PER_PORT = 10000;
 export const MAX_AUTHORIZATIONS_PER_PORT = 1000;
 /** HTTP routes per outbound service; the operator programs the first this many (in TrafficSplit order). */
 export const MAX_ROUTES_PER_SERVICE = 1000;
+/** Limits of one HTTP match (httpMatch), which the compiler checks before it programs a match. */
+export const HTTP_MATCH_LIMITS = {
+  nameLength: 253,
+  pathRegexLength: 1024,
+  methods: 64,
+  methodLength: 32,
+  headers: 64,
+  headerNameLength: 256,
+  valueRegexLength: 1024,
+} as const;
+/** Route names (<httproutegroup>/<match>): at most this long. */
+export const MAX_ROUTE_NAME_LENGTH = 253;
 /** HTTP matches per authorization; the operator programs the first this many (in TrafficTarget rule order). */
 export const MAX_HTTP_MATCHES_PER_AUTHORIZATION = 1000;
 
@@ -469,7 +481,7 @@ export const proxyConfigSchema = {
         name: {
           type: 'string',
           minLength: 1,
-          maxLength: 253,
+          maxLength: MAX_ROUTE_NAME_LENGTH,
           description:
             'Route name for metrics and logs: <httproutegroup>/<match name>. Unique within the service.',
         },
@@ -498,13 +510,13 @@ export const proxyConfigSchema = {
       properties: {
         name: {
           type: ['string', 'null'],
-          maxLength: 253,
+          maxLength: HTTP_MATCH_LIMITS.nameLength,
           default: null,
           description: 'Name of the match in its HTTPRouteGroup.',
         },
         pathRegex: {
           type: ['string', 'null'],
-          maxLength: 1024,
+          maxLength: HTTP_MATCH_LIMITS.pathRegexLength,
           default: null,
           description:
             'Regex over the request path (without query string), anchored at the start (SMI semantics): "/api" matches "/api/v1". Must be in the Weft regex dialect (see classifyRegex); null matches every path.',
@@ -512,14 +524,14 @@ export const proxyConfigSchema = {
         methods: {
           type: 'array',
           uniqueItems: true,
-          maxItems: 64,
+          maxItems: HTTP_MATCH_LIMITS.methods,
           default: [],
-          items: { type: 'string', maxLength: 32, pattern: HTTP_TOKEN },
+          items: { type: 'string', maxLength: HTTP_MATCH_LIMITS.methodLength, pattern: HTTP_TOKEN },
           description: 'Allowed methods (case-sensitive tokens); "*" or an empty list means any method.',
         },
         headers: {
           type: 'array',
-          maxItems: 64,
+          maxItems: HTTP_MATCH_LIMITS.headers,
           default: [],
           items: {
             type: 'object',
@@ -528,13 +540,13 @@ export const proxyConfigSchema = {
             properties: {
               name: {
                 type: 'string',
-                maxLength: 256,
+                maxLength: HTTP_MATCH_LIMITS.headerNameLength,
                 pattern: LOWER_HTTP_TOKEN,
                 description: 'Header name, lowercase.',
               },
               valueRegex: {
                 type: 'string',
-                maxLength: 1024,
+                maxLength: HTTP_MATCH_LIMITS.valueRegexLength,
                 description:
                   'Regex over the header value, anchored at the start like pathRegex (".*Android.*" means contains). The header must be present; with several values, any may match.',
               },
@@ -674,8 +686,9 @@ export const proxyConfigSchema = {
         name: {
           type: 'string',
           minLength: 1,
-          maxLength: 253,
-          description: 'Origin, for logs and metrics: <namespace>/<traffictarget>.',
+          maxLength: 317,
+          description:
+            'Origin, for logs and metrics: <namespace>/<traffictarget> (63 + 1 + 253 characters at most).',
         },
         sources: {
           type: 'array',

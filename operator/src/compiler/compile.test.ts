@@ -247,16 +247,10 @@ describe('compile: bad input is reported and never breaks the config', () => {
 
   test('a split whose routes fail the contract: the Service stays, without split and routes, so splits naming it stay valid', () => {
     const s = shop();
-    // Two matches of one group with the same name: two routes named rg/a, which a proxy config refuses.
-    put(
-      s.httpRouteGroups,
-      routeGroup('shop', 'rg', [
-        { name: 'a', pathRegex: '/a' },
-        { name: 'a', pathRegex: '/b' },
-      ]),
-    );
-    // checkout-v1, a backend of the checkout split, gets a split of its own.
-    put(s.trafficSplits, split('shop', 'v1split', 'checkout-v1', [['checkout-v2', 1]], ['rg']));
+    put(s.httpRouteGroups, routeGroup('shop', 'rg', [{ name: 'a', pathRegex: '/a' }]));
+    // checkout-v1, a backend of the checkout split, gets a split of its own, with a weight over the contract's
+    // maximum (1e9), which the webhook would have denied.
+    put(s.trafficSplits, split('shop', 'v1split', 'checkout-v1', [['checkout-v2', 2_000_000_000]], ['rg']));
     const out = compiler().compile(s);
     // Before: checkout-v1 was left out of every config, and every config carrying the checkout split failed
     // validation ("no entry in outbound.backends for shop/checkout-v1").
@@ -279,6 +273,77 @@ describe('compile: bad input is reported and never breaks the config', () => {
       .get('TrafficSplit/shop/v1split')!
       .conditions.find((c) => c.type === 'Ready');
     expect(ready).toMatchObject({ status: 'False', reason: 'NotProgrammed' });
+  });
+
+  test('route names stay unique: a repeated match name, or a name equal to an unnamed index, gets its index', () => {
+    const s = shop();
+    put(
+      s.httpRouteGroups,
+      routeGroup('shop', 'rg', [
+        { name: 'a', pathRegex: '/a' },
+        { name: 'a', pathRegex: '/b' },
+        { pathRegex: '/c' },
+        { name: '2', pathRegex: '/d' },
+      ]),
+    );
+    put(s.trafficSplits, split('shop', 'checkout', 'checkout', SHOP_WEIGHTS, ['rg']));
+    const out = compiler().compile(s);
+    const checkout = out.proxies
+      .get('shop/frontend-1')!
+      .config.outbound.services.find((x) => x.name === 'checkout')!;
+    expect(checkout.routes.map((r) => [r.name, r.matches[0]!.pathRegex])).toEqual([
+      ['rg/a', '/a'],
+      ['rg/a#1', '/b'],
+      ['rg/2', '/c'],
+      ['rg/2#3', '/d'],
+    ]);
+    expect(checkout.split).not.toBeNull();
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+  });
+
+  test('a match beyond a limit of the proxy config contract is left out with a diagnostic; the rest is programmed', () => {
+    const s = shop();
+    const headers = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`x-h${i}`, 'a']));
+    put(
+      s.httpRouteGroups,
+      routeGroup('shop', 'api', [
+        { name: 'dup-methods', pathRegex: '/a', methods: ['GET', 'GET', 'POST'] },
+        { name: 'many-headers', headers },
+        { name: 'long-header', headers: { ['x'.repeat(300)]: 'a' } },
+        { name: 'bad-method', methods: ['GET POST'] },
+        { name: 'ok', pathRegex: '/ok' },
+      ]),
+    );
+    // An HTTPRouteGroup in a TrafficTarget (inbound) and in a TrafficSplit (outbound); and a TrafficTarget
+    // name of 252 characters (its authorization, <namespace>/<name>, is 257).
+    s.trafficTargets.clear();
+    put(
+      s.trafficTargets,
+      target('shop', 't'.repeat(252), 'checkout', ['frontend'], [{ kind: 'HTTPRouteGroup', name: 'api' }]),
+    );
+    put(s.trafficSplits, split('shop', 'checkout', 'checkout', SHOP_WEIGHTS, ['api']));
+    const out = compiler().compile(s);
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+    const inbound = out.proxies.get('shop/checkout-1')!.config.inbound.ports[0]!.authorizations[0]!;
+    expect(inbound.name).toBe(`shop/${'t'.repeat(252)}`);
+    expect(inbound.httpMatches!.map((m) => [m.name, m.methods])).toEqual([
+      ['dup-methods', ['GET', 'POST']],
+      ['ok', []],
+    ]);
+    const routes = out.proxies
+      .get('shop/frontend-1')!
+      .config.outbound.services.find((x) => x.name === 'checkout')!.routes;
+    expect(routes.map((r) => r.name)).toEqual(['api/dup-methods', 'api/ok']);
+    const invalid = out.diagnostics.filter((d) => d.reason === 'InvalidMatch').map((d) => d.message);
+    expect(invalid).toEqual(
+      expect.arrayContaining([
+        'spec.matches[1]: more than 64 headers; match ignored',
+        expect.stringMatching(
+          /^spec\.matches\[2\]: header name "x+\.\.\." is longer than 256 characters; match ignored$/,
+        ),
+        'spec.matches[3]: method "GET POST" is not an HTTP token of at most 32 characters; match ignored',
+      ]),
+    );
   });
 
   test('a split listing one HTTPRouteGroup twice programs its routes once', () => {

@@ -2,11 +2,13 @@
 // config is never pushed with a match the proxy would reject.
 
 import { classifyRegex } from '../../../crds/proxy-config/regex-dialect.ts';
+import { HTTP_MATCH_LIMITS as LIMIT } from '../../../crds/proxy-config/schema.ts';
 import type { HttpMatch } from '../../../crds/proxy-config/types.ts';
 import type { HttpMatch as SmiHttpMatch } from '../../../crds/smi/index.ts';
 import type { Diagnostic } from './diagnostics.ts';
 
 const LOWER_HTTP_TOKEN = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const HTTP_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 export function headerPairs(headers: SmiHttpMatch['headers']): [string, string][] {
   if (headers === undefined) return [];
@@ -16,7 +18,11 @@ export function headerPairs(headers: SmiHttpMatch['headers']): [string, string][
   return out;
 }
 
-/** Converts one SMI match; returns null (and a diagnostic) when a regex is outside the dialect. */
+/**
+ * Converts one SMI match; returns null (and a diagnostic) when it cannot be programmed: a regex outside the
+ * dialect, or beyond a limit of the proxy config contract (a config holding it would be refused as a whole).
+ * Repeated methods are programmed once.
+ */
 export function convertMatch(
   m: SmiHttpMatch,
   where: { kind: string; namespace: string; name: string; field: string },
@@ -30,13 +36,29 @@ export function convertMatch(
     });
     return null;
   };
+  const over = (what: string, limit: number) => bad(`${what} is longer than ${limit} characters`);
+  if (m.name !== undefined && m.name.length > LIMIT.nameLength) return over('name', LIMIT.nameLength);
   if (m.pathRegex !== undefined) {
+    if (m.pathRegex.length > LIMIT.pathRegexLength) return over('pathRegex', LIMIT.pathRegexLength);
     const c = classifyRegex(m.pathRegex);
     if (!c.ok) return bad(`pathRegex ${c.reason} (at offset ${c.position})`);
   }
+  const methods = [...new Set(m.methods ?? [])];
+  if (methods.length > LIMIT.methods) return bad(`more than ${LIMIT.methods} methods`);
+  for (const method of methods) {
+    if (!HTTP_TOKEN.test(method) || method.length > LIMIT.methodLength)
+      return bad(
+        `method "${method.slice(0, 64)}" is not an HTTP token of at most ${LIMIT.methodLength} characters`,
+      );
+  }
+  const pairs = headerPairs(m.headers);
+  if (pairs.length > LIMIT.headers) return bad(`more than ${LIMIT.headers} headers`);
   const headers = [];
-  for (const [name, valueRegex] of headerPairs(m.headers)) {
+  for (const [name, valueRegex] of pairs) {
+    if (name.length > LIMIT.headerNameLength)
+      return over(`header name "${name.slice(0, 64)}..."`, LIMIT.headerNameLength);
     if (!LOWER_HTTP_TOKEN.test(name)) return bad(`header name "${name}" is not an HTTP token`);
+    if (valueRegex.length > LIMIT.valueRegexLength) return over(`header ${name}`, LIMIT.valueRegexLength);
     const c = classifyRegex(valueRegex);
     if (!c.ok) return bad(`header ${name} ${c.reason} (at offset ${c.position})`);
     headers.push({ name, valueRegex });
@@ -44,7 +66,7 @@ export function convertMatch(
   return {
     name: m.name ?? null,
     pathRegex: m.pathRegex ?? null,
-    methods: [...(m.methods ?? [])],
+    methods,
     headers,
   };
 }

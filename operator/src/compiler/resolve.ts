@@ -1,7 +1,7 @@
 // Resolution of SMI objects against the cluster: which references hold, which are dropped and why. Shared by
 // the config compiler (what to program) and the status analysis (what to tell the user).
 
-import { MAX_ROUTES_PER_SERVICE } from '../../../crds/proxy-config/schema.ts';
+import { MAX_ROUTE_NAME_LENGTH, MAX_ROUTES_PER_SERVICE } from '../../../crds/proxy-config/schema.ts';
 import type { HttpMatch } from '../../../crds/proxy-config/types.ts';
 import type { TrafficSplit, TrafficTarget } from '../../../crds/smi/index.ts';
 import type { ServiceRecord } from '../model/cluster.ts';
@@ -73,6 +73,7 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
   const routes: ResolvedSplit['routes'] = [];
   const refs = ts.spec.matches ?? [];
   const listed = new Set<string>();
+  const routeNames = new Set<string>();
   refs.forEach((ref, i) => {
     // The same group twice adds nothing (its routes already match first) and would repeat route names.
     const group = `${ref.kind}/${ref.name}`;
@@ -91,13 +92,23 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
       return;
     }
     (hrg.spec?.matches ?? []).forEach((m, mi) => {
-      const converted = convertMatch(
-        m,
-        { kind: 'HTTPRouteGroup', namespace: ns, name: ref.name, field: `spec.matches[${mi}]` },
-        diagnostics,
-      );
-      if (converted !== null)
-        routes.push({ name: `${ref.name}/${m.name ?? String(mi)}`, matches: [converted] });
+      const where = { kind: 'HTTPRouteGroup', namespace: ns, name: ref.name, field: `spec.matches[${mi}]` };
+      const converted = convertMatch(m, where, diagnostics);
+      if (converted === null) return;
+      // Route names are unique within the service: a match named "1" and the unnamed match at index 1 would both
+      // be <group>/1 (and two matches may share a name), so a repeated one gets its index too.
+      let routeName = `${ref.name}/${m.name ?? String(mi)}`;
+      if (routeNames.has(routeName)) routeName = `${routeName}#${mi}`;
+      if (routeNames.has(routeName) || routeName.length > MAX_ROUTE_NAME_LENGTH) {
+        diagnostics.push({
+          ...where,
+          reason: 'InvalidMatch',
+          message: `${where.field}: route name ${routeName.slice(0, 64)} is ${routeNames.has(routeName) ? 'taken' : `longer than ${MAX_ROUTE_NAME_LENGTH} characters`}; match ignored`,
+        });
+        return;
+      }
+      routeNames.add(routeName);
+      routes.push({ name: routeName, matches: [converted] });
     });
   });
   // Past the contract's limit the Service would be left out of every config: the first routes in order are
@@ -161,10 +172,10 @@ export function resolveTarget(tt: TrafficTarget, reads: Reads): ResolvedTarget {
         diag('RuleReferencesNothing', `${field}.matches: ${r.name} has no match named "${missing}"`);
       }
       const matches: HttpMatch[] = [];
-      wanted.forEach((m, mi) => {
+      wanted.forEach((m) => {
         const c = convertMatch(
           m,
-          { kind: 'HTTPRouteGroup', namespace: ns, name: r.name, field: `spec.matches[${mi}]` },
+          { kind: 'HTTPRouteGroup', namespace: ns, name: r.name, field: `spec.matches[${all.indexOf(m)}]` },
           diagnostics,
         );
         if (c !== null) matches.push(c);
