@@ -71,6 +71,13 @@ describe('parseRequestHead', () => {
     ['GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n', 'bare-lf'],
     ['GET / HTTP/1.1\nHost: a\n\n', 'bare-lf'],
     ['GET / HTTP/1.1\r\nHost: a\x00\r\n\r\n', 'bad-header-value'],
+    // Fields Connection names are dropped at the next hop: framing and Host must not be.
+    [
+      'POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\nContent-Length: 1\r\n\r\n',
+      'bad-header-value',
+    ],
+    ['POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Transfer-Encoding\r\n\r\n', 'bad-header-value'],
+    ['GET / HTTP/1.1\r\nHost: a\r\nConnection: host\r\n\r\n', 'bad-header-value'],
     ['GET / HTTP/1.1\r\n\r\n', 'missing-host'],
     ['GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'duplicate-host'],
     ['G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 'bad-method'],

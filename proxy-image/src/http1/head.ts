@@ -247,6 +247,10 @@ function noteConnection(value: string, f: Fields) {
       for (let i = 0; i < t.length; i++) {
         if (TOKEN[t.charCodeAt(i)] !== 1) return fail('bad-header-value', 'Connection lists a non-token');
       }
+      // The fields Connection names are dropped at the next hop; framing and Host never may be: the body this
+      // proxy measured would reach the next hop unframed (request smuggling), or the request without a Host.
+      if (t === 'content-length' || t === 'transfer-encoding' || t === 'host')
+        return fail('bad-header-value', `Connection names ${t}, which cannot be dropped`);
       if (f.connectionTokens === null) f.connectionTokens = [];
       f.connectionTokens.push(t);
     }
