@@ -639,6 +639,10 @@ export class H2Proxy {
         if (retried('response', status, grpc)) return;
       }
       clearTry();
+      // The route timeout runs from the request head to the response head (as for HTTP/1): a body that streams
+      // longer (gRPC server streaming, a download) is not cut.
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
       // Relayed from here on: no retry is possible any more, so the body kept for one goes.
       kept = null;
       if (end) {

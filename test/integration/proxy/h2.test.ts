@@ -31,7 +31,7 @@ let appPort: number;
 let appSessionErrors = 0;
 let proxy: ProxyProcess;
 
-/** An h2c app: /slow answers after SLOW_MS, everything else at once; the body names the path. */
+/** An h2c app: /slow answers after SLOW_MS, /trickle sends its body over 800 ms, everything else at once; the body names the path. */
 async function startApp(): Promise<void> {
   app = http2.createServer();
   app.on('sessionError', () => {
@@ -47,6 +47,11 @@ async function startApp(): Promise<void> {
     if (headers[':path'] === '/slow') {
       slowSeen++;
       setTimeout(answer, SLOW_MS);
+    } else if (headers[':path'] === '/trickle') {
+      // The head at once, the body over 800 ms.
+      stream.respond({ ':status': 200 });
+      stream.write('first ');
+      setTimeout(() => stream.destroyed || stream.end('last'), 800);
     } else answer();
   });
   appPort = await listenLoopback(app);
@@ -450,7 +455,7 @@ test('on a detect port (the default protocol), HTTP/2 with prior knowledge is de
   }
 }, 30_000);
 
-test('a route timeout: a stream the app does not answer in time gets 504 timeout, and is counted', async () => {
+test('a route timeout: a stream the app does not answer in time gets 504 timeout, and is counted; a body streaming past it is not cut', async () => {
   const doc = config('route-timeout') as { outbound: { services: { defaultRoute?: unknown }[] } };
   doc.outbound.services[0]!.defaultRoute = { timeoutMs: 300 };
   const p = await startProxyProcess({ config: doc, outboundDst: '10.96.0.30:80' });
@@ -459,6 +464,8 @@ test('a route timeout: a stream the app does not answer in time gets 504 timeout
     // /slow answers after SLOW_MS (2 s); / at once.
     expect(await get(session, '/slow')).toMatchObject({ status: 504, reason: 'timeout' });
     expect(await get(session, '/')).toMatchObject({ status: 200 });
+    // The timeout ends at the response head: a body that streams for longer is not cut (it was reset).
+    expect(await get(session, '/trickle')).toEqual({ status: 200, reason: undefined, body: 'first last' });
     expect(await metric(p, 'response_total', { status_code: '504', weft_reason: 'timeout' })).toBe(1);
     session.close();
   } finally {
