@@ -203,7 +203,14 @@ export class UpstreamPool {
       socket = this.mesh.connect(target, this.settings.connectTimeoutMs);
     } else {
       reads = new ReadBuffer(READ_BUFFER_BYTES);
-      socket = net.connect({ host: target.address, port: target.port, onread: reads.options });
+      // Half-open, as mesh TLS connections are: an upgraded tunnel carries one side's end to the other while
+      // the other may still send (without it, the app's end also ended what the client sent after it).
+      socket = net.connect({
+        host: target.address,
+        port: target.port,
+        onread: reads.options,
+        allowHalfOpen: true,
+      });
     }
     socket.setTimeout(this.settings.connectTimeoutMs);
     const conn = new UpstreamConn(socket, target, this, secure, reads);

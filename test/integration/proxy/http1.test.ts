@@ -25,6 +25,8 @@ let app: TestApp;
 let proxy: ProxyProcess;
 let ws: http.Server;
 let wsPort: number;
+/** What the app's /half-close tunnels received before the client's end. */
+const halfCloseGot: string[] = [];
 let base: string;
 
 const config = (version: string, extra: Partial<Parameters<typeof proxyConfig>[0]> = {}) =>
@@ -115,8 +117,18 @@ beforeAll(async () => {
     }
     res.end('no upgrade');
   });
-  ws.on('upgrade', (_req, socket, head) => {
+  ws.on('upgrade', (req, socket, head) => {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    if (req.url === '/half-close') {
+      // The app says bye and half-closes at once, then keeps reading until the client half-closes.
+      let got = head.toString();
+      socket.end('bye');
+      socket.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
+      socket.on('end', () => halfCloseGot.push(got));
+      return;
+    }
     if (head.length) socket.write(head.toString().toUpperCase());
     socket.on('data', (d: Buffer) => socket.write(d.toString().toUpperCase()));
   });
@@ -243,6 +255,23 @@ describe('forwarding', () => {
     );
     expect(out).toMatch(/^HTTP\/1\.1 101 /);
     expect(out).toContain('HELLO TUNNEL');
+  });
+
+  test('upgrade: the tunnel keeps half-close both ways (the app ends first; what the client sends after still arrives)', async () => {
+    const sock = net.connect({ port: proxy.outbound, host: '127.0.0.1', allowHalfOpen: true });
+    sock.write(
+      'GET /half-close HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello',
+    );
+    let seen = '';
+    sock.on('data', (d: Buffer) => {
+      seen += d.toString();
+    });
+    await new Promise<void>((resolve) => sock.once('end', () => resolve()));
+    expect(seen).toMatch(/^HTTP\/1\.1 101 [^]*bye$/);
+    // The app's end reached the client; the client may still send, and then end its side.
+    sock.end('-late');
+    expect(await waitFor('the app to see the client end', () => halfCloseGot[0], 5000)).toBe('hello-late');
+    sock.destroy();
   });
 
   test('no endpoint answers 503 with x-weft-reason', async () => {
