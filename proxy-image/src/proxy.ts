@@ -1,6 +1,7 @@
 // The proxy runtime: outbound and inbound listeners, protocol detection, and the hand-off of each
 // connection to an HTTP/1 session or an opaque pipe, plaintext or mTLS. Holds the current policy
-// tables and credentials; both are replaced atomically (connections in flight keep what they started with).
+// tables and credentials; both are replaced atomically (connections in flight keep what they started with,
+// except inbound TCP connections the new config no longer authorizes, which are closed).
 
 import net from 'node:net';
 import type tls from 'node:tls';
@@ -88,6 +89,8 @@ export class ProxyRuntime {
   private readonly appPool: UpstreamPool;
   private readonly sessions = new Set<Drainable>();
   private readonly pipes = new Set<net.Socket>();
+  /** Inbound opaque connections and what authorized them, checked again against every new config. */
+  private readonly inboundPipes = new Map<net.Socket, { port: number; clientId: string | null }>();
   private outboundServer: net.Server | null = null;
   private inboundServer: net.Server | null = null;
   private drainingValue = false;
@@ -158,8 +161,27 @@ export class ProxyRuntime {
     });
     this.appPool.updateSettings(settings);
     this.tablesValue = tables;
+    this.closeRevoked(tables);
     if (this.outboundServer !== null) this.outboundServer.maxConnections = l.maxOutboundConnections;
     if (this.inboundServer !== null) this.inboundServer.maxConnections = l.maxInboundConnections;
+  }
+
+  /**
+   * Closes the inbound opaque connections a new config no longer authorizes (a TrafficTarget deleted or
+   * narrowed): an HTTP request is authorized one by one, but a TCP connection only when it opens, and a database
+   * client may hold one for hours.
+   */
+  private closeRevoked(tables: Tables): void {
+    for (const [socket, a] of this.inboundPipes) {
+      const decision = tables.authorizeInbound(a.port, a.clientId, null);
+      if (decision.allowed) continue;
+      this.opts.observer.connectionRefused('inbound', 'revoked');
+      this.log.info(
+        { port: a.port, clientId: a.clientId, reason: decision.reason },
+        'closing an inbound connection the new config no longer authorizes',
+      );
+      socket.destroy();
+    }
   }
 
   /** Installs or rotates the mesh certificate; throws (keeping the current one) when it is unusable. */
@@ -508,8 +530,10 @@ export class ProxyRuntime {
     upstream.setTimeout(tables.config.limits.connectTimeoutMs);
     this.opts.observer.tcpOpen(labels);
     this.pipes.add(socket);
+    this.inboundPipes.set(socket, { port: app.port, clientId });
     pipeTcp(socket, initial, upstream, false, (r) => {
       this.pipes.delete(socket);
+      this.inboundPipes.delete(socket);
       this.opts.observer.tcpClose(labels, r.bytesUp, r.bytesDown);
     });
   }

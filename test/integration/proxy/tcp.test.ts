@@ -6,10 +6,13 @@ import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
   listenLoopback,
+  makePki,
+  metric,
   metricValue,
   type ProxyProcess,
   proxyConfig,
   removeTmpDirs,
+  spiffe,
   startProxyProcess,
   waitFor,
 } from './harness.ts';
@@ -205,3 +208,57 @@ test('both sockets of an opaque pipe have TCP keepalive on (what reclaims a pipe
     c.destroy();
   }
 });
+
+test('an inbound TCP connection whose authorization a new config removes is closed, and counted', async () => {
+  const echo = net.createServer((c) => {
+    c.on('error', () => undefined);
+    c.pipe(c);
+  });
+  const echoPort = await listenLoopback(echo);
+  const pki = makePki();
+  const cfg = (version: string, allowed: boolean) =>
+    proxyConfig({
+      version,
+      sa: 'server',
+      trustAnchors: [pki.caPem],
+      policyMode: 'enforcing',
+      unauthenticated: { permissive: true, enforcing: true },
+      inboundPorts: [
+        {
+          port: echoPort,
+          protocol: 'opaque',
+          authorizations: allowed
+            ? [{ name: 'test/tcp', sources: [{ kind: 'unauthenticated' }], httpMatches: null }]
+            : [],
+        },
+      ],
+    });
+  const p = await startProxyProcess({
+    cert: pki.issue('server', spiffe('test', 'server')),
+    config: cfg('v1', true),
+    inboundApp: `127.0.0.1:${echoPort}`,
+  });
+  const held = net.connect(p.inbound, '127.0.0.1');
+  try {
+    held.on('error', () => undefined);
+    let echoed = '';
+    held.on('data', (d: Buffer) => {
+      echoed += d.toString();
+    });
+    held.write('before');
+    await waitFor('the echo', () => (echoed === 'before' ? true : undefined));
+    const closed = new Promise<void>((r) => held.once('close', () => r()));
+    // The TrafficTarget goes: new connections are refused, and the one already open is closed.
+    p.writeConfig(cfg('v2', false));
+    const timeout = new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref());
+    expect(await Promise.race([closed.then(() => 'closed'), timeout])).toBe('closed');
+    expect(
+      await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
+    ).toBe(1);
+  } finally {
+    held.destroy();
+    await p.stop();
+    echo.close();
+    pki.cleanup();
+  }
+}, 30_000);
