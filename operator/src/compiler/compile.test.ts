@@ -8,7 +8,7 @@ import {
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { compileTables } from '../../../proxy-image/src/core/tables.ts';
-import type { ClusterSnapshot } from '../model/cluster.ts';
+import type { ClusterSnapshot, ServiceRecord } from '../model/cluster.ts';
 import { type CompiledConfig, ProxyConfigCompiler, patchChunks } from './compile.ts';
 import {
   crowdedService,
@@ -25,6 +25,7 @@ import {
   snapshot,
   split,
   target,
+  tcpRoute,
 } from './fixtures.ts';
 import { desiredStatuses } from './status.ts';
 
@@ -374,6 +375,99 @@ describe('compile: bad input is reported and never breaks the config', () => {
     const out = compiler().compile(s);
     expect(out.diagnostics.map((d) => d.reason)).toEqual(['RuleReferencesNothing']);
     expect(out.proxies.get('shop/checkout-1')!.config.inbound.ports).toEqual([]);
+  });
+});
+
+describe('compile: ports, endpoints and targets the cluster may hold', () => {
+  test('a port number that is both TCP and UDP (DNS) is programmed once, as TCP, on the Service and on the pod', () => {
+    const s = shop();
+    const dns: ServiceRecord = {
+      ...service('shop', 'dns', '10.96.0.53'),
+      ports: [
+        { name: 'dns-udp', port: 53, protocol: 'UDP', appProtocol: null },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP', appProtocol: null },
+      ],
+    };
+    put(s.services, dns);
+    put(s.endpointSlices, {
+      ...slice(dns, [['dns-1', '10.244.0.53']]),
+      ports: [
+        { name: 'dns-udp', port: 5353, protocol: 'UDP' },
+        { name: 'dns-tcp', port: 5354, protocol: 'TCP' },
+      ],
+    });
+    const checkout = s.pods.get('shop/checkout-1')!;
+    put(s.pods, {
+      ...checkout,
+      containerPorts: [
+        { port: 53, protocol: 'UDP' },
+        { port: 53, protocol: 'TCP' },
+      ],
+    });
+    const out = compiler().compile(s);
+    for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
+    const config = out.proxies.get('shop/frontend-1')!.config;
+    // Before: "duplicate port 53", and the Service was left out of every config.
+    expect(config.outbound.services.find((x) => x.name === 'dns')!.ports).toEqual([
+      { port: 53, name: 'dns-tcp', protocol: 'detect' },
+    ]);
+    expect(config.outbound.backends.find((b) => b.name === 'dns')!.ports[0]!.endpoints).toEqual([
+      expect.objectContaining({ address: '10.244.0.53', port: 5354 }),
+    ]);
+    const inbound = out.proxies.get('shop/checkout-1')!.config.inbound.ports;
+    expect(inbound.find((p) => p.port === 53)).toMatchObject({ protocol: 'detect' });
+  });
+
+  test('an endpoint listed in two EndpointSlices is ready when either says so', () => {
+    const s = shop();
+    const svc = s.services.get('shop/checkout')!;
+    put(s.endpointSlices, {
+      ...slice(svc, [['checkout-1', '10.244.0.11']]),
+      name: 'checkout-aaaa',
+      endpoints: [{ addresses: ['10.244.0.11'], ready: false, zone: null, podName: 'checkout-1' }],
+    });
+    put(s.endpointSlices, { ...slice(svc, [['checkout-1', '10.244.0.11']]), name: 'checkout-zzzz' });
+    const backend = compiler()
+      .compile(s)
+      .proxies.get('shop/frontend-1')!
+      .config.outbound.backends.find((b) => b.name === 'checkout')!;
+    expect(backend.ports[0]!.endpoints.filter((e) => e.address === '10.244.0.11')).toEqual([
+      expect.objectContaining({ ready: true }),
+    ]);
+  });
+
+  test('a split whose root is ExternalName is not Ready: it applies nowhere', () => {
+    const s = shop();
+    put(s.services, { ...service('shop', 'ext', ''), clusterIPs: [], externalName: true });
+    put(s.trafficSplits, split('shop', 'ext-split', 'ext', SHOP_WEIGHTS));
+    const out = compiler().compile(s);
+    const ready = desiredStatuses(s, out.diagnostics)
+      .get('TrafficSplit/shop/ext-split')!
+      .conditions.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({
+      status: 'False',
+      reason: 'NotProgrammed',
+      message: expect.stringContaining('Service shop/ext is ExternalName'),
+    });
+  });
+
+  test('a TrafficTarget whose destination is in another namespace is not programmed, and not Accepted', () => {
+    const s = shop();
+    s.namespaces.set('tenant', namespace('tenant'));
+    const grab = target('tenant', 'grab', 'checkout', ['intruder'], [{ kind: 'TCPRoute', name: 'all' }]);
+    grab.spec.destination.namespace = 'shop';
+    put(s.trafficTargets, grab);
+    put(s.tcpRoutes, tcpRoute('tenant', 'all'));
+    const out = compiler().compile(s);
+    const names = out.proxies
+      .get('shop/checkout-1')!
+      .config.inbound.ports.flatMap((p) => p.authorizations.map((a) => a.name));
+    expect(names).not.toContain('tenant/grab');
+    expect(names).toContain('shop/frontend-to-checkout');
+    const accepted = desiredStatuses(s, out.diagnostics)
+      .get('TrafficTarget/tenant/grab')!
+      .conditions.find((c) => c.type === 'Accepted');
+    expect(accepted).toMatchObject({ status: 'False', reason: 'InvalidDestination' });
   });
 });
 

@@ -204,7 +204,31 @@ export class ProxyConfigCompiler {
     // Splits on a root that is not programmed (missing, ExternalName, no ports) are resolved only for status.
     for (const [rootKey, splits] of ix.splitsByRoot) {
       if (outbound.get(rootKey)?.value.sf != null) continue;
-      for (const ts of splits) diagnostics.push(...resolveSplit(ts, new Reads(ix)).diagnostics);
+      const root = snapshot.services.get(rootKey);
+      for (const ts of splits) {
+        diagnostics.push(...resolveSplit(ts, new Reads(ix)).diagnostics);
+        // The root exists, but the mesh does not program it: the split is in effect nowhere, and says so.
+        if (root !== undefined)
+          diagnostics.push({
+            kind: 'TrafficSplit',
+            namespace: ts.metadata.namespace ?? '',
+            name: ts.metadata.name ?? '',
+            reason: 'RootNotProgrammable',
+            message: `spec.service: Service ${rootKey} is ${root.externalName ? 'ExternalName' : 'without a TCP or UDP port'}; the mesh does not program it, so this split applies nowhere`,
+          });
+      }
+    }
+    for (const tt of snapshot.trafficTargets.values()) {
+      const ns = tt.metadata.namespace ?? '';
+      const dest = tt.spec.destination;
+      if (dest.kind === 'ServiceAccount' && dest.namespace !== undefined && dest.namespace !== ns)
+        diagnostics.push({
+          kind: 'TrafficTarget',
+          namespace: ns,
+          name: tt.metadata.name ?? '',
+          reason: 'InvalidDestination',
+          message: `spec.destination.namespace: ${dest.namespace} is not this TrafficTarget's namespace (${ns}); a TrafficTarget grants access to its own namespace only, so it is not programmed`,
+        });
     }
     const meshedNamespaces = [...snapshot.namespaces.values()]
       .filter(namespaceMeshed)
@@ -615,8 +639,11 @@ function podPorts(
   s: MeshSettings,
 ): { port: number; protocol: PortProtocol }[] {
   const seen = new Map<number, PortProtocol>();
+  // One entry per port number; where a number is both UDP and TCP (DNS), the TCP one, which the proxy carries.
   const add = (port: number, l4: string) => {
-    if (l4 === 'SCTP' || seen.has(port)) return;
+    if (l4 === 'SCTP') return;
+    const had = seen.get(port);
+    if (had !== undefined && !(had === 'udp' && l4 !== 'UDP')) return;
     if (port === s.inboundPort || port === s.outboundPort || port === s.adminPort) return;
     seen.set(port, l4 === 'UDP' ? 'udp' : opaque.includes(port) ? 'opaque' : 'detect');
   };

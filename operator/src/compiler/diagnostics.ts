@@ -3,6 +3,7 @@
 export type DiagnosticReason =
   | 'InvalidAnnotation'
   | 'RootServiceNotFound'
+  | 'RootNotProgrammable'
   | 'BackendNotFound'
   | 'BackendPortMismatch'
   | 'ConflictingSplit'
@@ -10,6 +11,7 @@ export type DiagnosticReason =
   | 'UnsupportedRouteKind'
   | 'InvalidMatch'
   | 'RuleReferencesNothing'
+  | 'InvalidDestination'
   | 'UnsupportedSubject'
   | 'ServiceAccountNotFound'
   | 'InvalidProxyConfig'

@@ -51,9 +51,8 @@ export function buildOutboundFragment(
   if (svc === undefined || svc.externalName) return null;
   const ports = meshPorts(svc);
   if (ports.length === 0) return null;
-  const rootPorts = ports.map((p) => p.port);
   const diagnostics: Diagnostic[] = [];
-  const backend = buildBackend(svc, rootPorts, reads, settings, diagnostics);
+  const backend = buildBackend(svc, ports, reads, settings, diagnostics);
   // Timeouts and retries the Service asks of its clients, on every route to it (the root's, under a split).
   const policy = servicePolicyOf(svc, diagnostics);
 
@@ -108,16 +107,14 @@ export function buildOutboundFragment(
 
 function buildBackend(
   svc: ServiceRecord,
-  portNumbers: number[],
+  servicePorts: readonly ServicePortRecord[],
   reads: Reads,
   settings: MeshSettings,
   diagnostics: Diagnostic[],
 ): Backend {
   const slices = reads.slices(`${svc.namespace}/${svc.name}`);
   const ports: BackendPort[] = [];
-  for (const portNumber of portNumbers) {
-    const sp = svc.ports.find((p) => p.port === portNumber);
-    if (sp === undefined) continue;
+  for (const sp of servicePorts) {
     const endpoints = new Map<string, Endpoint>();
     for (const slice of slices) {
       if (slice.addressType === 'FQDN') continue;
@@ -133,7 +130,9 @@ function buildBackend(
         }
         for (const address of ep.addresses) {
           const k = `${address}|${slicePort.port}`;
-          if (endpoints.has(k)) continue;
+          // The same endpoint in two slices (one stale while the controller moves it): ready wins.
+          const had = endpoints.get(k);
+          if (had !== undefined && (had.ready || !ep.ready)) continue;
           const e: Endpoint = { address, port: slicePort.port, identity, ready: ep.ready } as Endpoint;
           if (ep.zone !== null) e.zone = ep.zone;
           endpoints.set(k, e);
@@ -151,11 +150,11 @@ function buildBackend(
         namespace: svc.namespace,
         name: svc.name,
         reason: 'EndpointsTruncated',
-        message: `port ${portNumber}: ${list.length} endpoints; proxies get the first ${MAX_ENDPOINTS_PER_PORT} by address`,
+        message: `port ${sp.port}: ${list.length} endpoints; proxies get the first ${MAX_ENDPOINTS_PER_PORT} by address`,
       });
       list.length = MAX_ENDPOINTS_PER_PORT;
     }
-    ports.push({ port: portNumber, endpoints: list });
+    ports.push({ port: sp.port, endpoints: list });
   }
   return { name: svc.name, namespace: svc.namespace, ports };
 }

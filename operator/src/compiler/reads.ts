@@ -144,7 +144,10 @@ export function indexSnapshot(snapshot: ClusterSnapshot): SnapshotIndex {
   for (const tt of snapshot.trafficTargets.values()) {
     const d = tt.spec.destination;
     if (d.kind !== 'ServiceAccount') continue;
-    push(targetsByDestination, `${d.namespace ?? tt.metadata.namespace}/${d.name}`, tt);
+    // A TrafficTarget grants access to its own namespace's workloads only (SMI; the webhook denies others, but
+    // objects may predate it): one naming another namespace is reported by the compiler, never programmed.
+    if (d.namespace !== undefined && d.namespace !== tt.metadata.namespace) continue;
+    push(targetsByDestination, `${tt.metadata.namespace}/${d.name}`, tt);
   }
   for (const list of targetsByDestination.values()) {
     list.sort((a, b) =>

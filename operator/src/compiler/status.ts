@@ -73,7 +73,7 @@ export function desiredStatuses(
       message: boundedMessage(message),
     });
     const conflict = warnings.find((w) => w.reason === 'ConflictingSplit');
-    const invalid = warnings.filter((w) => w.reason === 'InvalidMatch');
+    const invalid = warnings.filter((w) => w.reason === 'InvalidMatch' || w.reason === 'InvalidDestination');
     const unresolved = warnings.filter((w) => UNRESOLVED.includes(w.reason));
     const accepted = conflict === undefined && invalid.length === 0;
     const acceptedC = accepted
@@ -81,7 +81,7 @@ export function desiredStatuses(
       : c(
           'Accepted',
           false,
-          conflict ? 'ConflictingSplit' : 'InvalidMatch',
+          conflict ? 'ConflictingSplit' : invalid[0]!.reason,
           (conflict ? [conflict] : invalid).map((w) => w.message).join('; '),
         );
     const resolvedC =
@@ -92,8 +92,14 @@ export function desiredStatuses(
       if (!accepted) return c('Ready', false, 'NotAccepted', 'not accepted');
       if (unresolved.some((w) => w.reason === 'RootServiceNotFound'))
         return c('Ready', false, 'RootServiceNotFound', 'the root service does not exist');
-      // Left out of the proxies: past the rules a port takes, or a split whose routes fail the contract.
-      const left = warnings.filter((w) => w.reason === 'TooManyRules' || w.reason === 'InvalidProxyConfig');
+      // Left out of the proxies: past the rules a port takes, a split whose routes fail the contract, or one
+      // whose root the mesh does not program.
+      const left = warnings.filter(
+        (w) =>
+          w.reason === 'TooManyRules' ||
+          w.reason === 'InvalidProxyConfig' ||
+          w.reason === 'RootNotProgrammable',
+      );
       if (left.length > 0) return c('Ready', false, 'NotProgrammed', left.map((w) => w.message).join('; '));
       // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
       const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
