@@ -25,12 +25,18 @@ export type LeaseDecision =
   | { action: 'acquire'; next: LeaseState }
   | { action: 'wait'; holder: string; expiresAt: number };
 
-/** What a candidate should do with the lease it observed at `now`. */
+/**
+ * What a candidate should do with the lease it observed at `now`. Another holder's lease expires
+ * leaseDurationSeconds after `seenAt`: when this replica first saw it as it is (same holder and renewTime), by
+ * its own clock, as client-go does. The renewTime in it is the holder's clock, which may be seconds off this one:
+ * judged by it, a follower whose clock runs ahead would take a lease its holder still leads on.
+ */
 export function decideLease(
   observed: LeaseState | null,
   identity: string,
   now: Date,
   durationSeconds: number,
+  seenAt: number = now.getTime(),
 ): LeaseDecision {
   const stamp = microTime(now);
   if (observed === null) {
@@ -52,8 +58,7 @@ export function decideLease(
       next: { ...observed, renewTime: stamp, leaseDurationSeconds: durationSeconds },
     };
   }
-  const renewed = observed.renewTime === null ? 0 : Date.parse(observed.renewTime);
-  const expiresAt = renewed + observed.leaseDurationSeconds * 1000;
+  const expiresAt = seenAt + observed.leaseDurationSeconds * 1000;
   if (observed.holderIdentity !== null && observed.holderIdentity !== '' && now.getTime() < expiresAt) {
     return { action: 'wait', holder: observed.holderIdentity, expiresAt };
   }
@@ -110,6 +115,8 @@ export class LeaderElector {
   #leading = false;
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
+  /** The lease as last read (holder and renewTime) and when it was first read so, by this replica's clock. */
+  #seen: { key: string; at: number } | null = null;
   /** Ends leadership renewDeadlineMs after the renewTime last written, unless a renewal moves it. */
   #deadline: NodeJS.Timeout | null = null;
 
@@ -142,7 +149,9 @@ export class LeaderElector {
       const t = this.#o.requestTimeoutMs;
       const observed = await within(this.#store.get(), t, 'lease read');
       const now = new Date();
-      const d = decideLease(observed, this.#o.identity, now, this.#o.leaseDurationSeconds);
+      const key = observed === null ? '' : `${observed.holderIdentity}|${observed.renewTime}`;
+      if (this.#seen?.key !== key) this.#seen = { key, at: now.getTime() };
+      const d = decideLease(observed, this.#o.identity, now, this.#o.leaseDurationSeconds, this.#seen.at);
       if (d.action === 'wait') {
         this.#lose('another replica holds the lease');
       } else if (await within(this.#store.write(d.next), t, 'lease write')) {

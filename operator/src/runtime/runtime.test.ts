@@ -126,11 +126,22 @@ describe('decideLease', () => {
     });
   });
   test('waits while another holder is fresh, takes over once expired', () => {
-    expect(decideLease(held('b', 14), 'a', now, 15)).toMatchObject({ action: 'wait', holder: 'b' });
-    expect(decideLease(held('b', 16), 'a', now, 15)).toMatchObject({
+    const ago = (s: number) => now.getTime() - s * 1000;
+    expect(decideLease(held('b', 14), 'a', now, 15, ago(14))).toMatchObject({ action: 'wait', holder: 'b' });
+    expect(decideLease(held('b', 16), 'a', now, 15, ago(16))).toMatchObject({
       action: 'acquire',
       next: { holderIdentity: 'a', leaseTransitions: 3, resourceVersion: '7' },
     });
+  });
+  test('judges expiry by its own clock, from when it first saw the lease so: a holder whose clock is behind keeps it', () => {
+    // b's clock is 11 s behind a's: its renewTime, just written, reads 11 s old here. Judged by it, a would
+    // take the lease 4 s later while b still leads (for its renew deadline, 10 s).
+    const renewedJustNow = held('b', 11);
+    expect(decideLease(renewedJustNow, 'a', now, 15)).toMatchObject({ action: 'wait', holder: 'b' });
+    const later = new Date(now.getTime() + 4_500);
+    expect(decideLease(renewedJustNow, 'a', later, 15, now.getTime())).toMatchObject({ action: 'wait' });
+    const expired = new Date(now.getTime() + 15_001);
+    expect(decideLease(renewedJustNow, 'a', expired, 15, now.getTime())).toMatchObject({ action: 'acquire' });
   });
   test('takes a released lease at once', () => {
     expect(decideLease({ ...held('b', 1), holderIdentity: null }, 'a', now, 15).action).toBe('acquire');
