@@ -4,6 +4,9 @@
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const PART = /(\d+)(?:\.(\d+))?(ms|s|m|h)/y;
 
+/** The longest delay setTimeout honours (2^31-1 ms, about 24.8 days); Node fires longer ones at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export type DurationResult = { ok: true; ms: number } | { ok: false; error: string };
 
 /**

@@ -15,8 +15,9 @@ const DNS_1035_LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 const TRUST_DOMAIN = '^[a-z0-9._-]+$';
 const SPIFFE_ID =
   '^spiffe://[a-z0-9._-]+/ns/[a-z0-9]([-a-z0-9]*[a-z0-9])?/sa/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$';
-const HTTP_TOKEN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
-const LOWER_HTTP_TOKEN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
+/** Patterns (strings, as the schema holds them) of an HTTP token, and of a lowercase one (header names). */
+export const HTTP_TOKEN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$";
+export const LOWER_HTTP_TOKEN = "^[a-z0-9!#$%&'*+.^_`|~-]+$";
 
 /** Endpoints per backend port a config may carry; the operator programs the first this many (by address). */
 export const MAX_ENDPOINTS_PER_PORT = 10000;

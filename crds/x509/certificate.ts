@@ -153,13 +153,15 @@ export function encodeName(parts: { organization?: string; commonName?: string }
 
 /**
  * The organization and common name of a DER Name, as encodeName writes them (each absent when the Name has none,
- * undefined too when it has several). Other attributes are ignored.
+ * or several), and how many attributes it has in all.
  */
-export function decodeName(der: Buffer): { organization?: string; commonName?: string } {
+export function decodeName(der: Buffer): { organization?: string; commonName?: string; attributes: number } {
   const organizations: string[] = [];
   const commonNames: string[] = [];
+  let attributes = 0;
   for (const rdn of children(readOne(der))) {
     for (const atv of children(rdn)) {
+      attributes++;
       const [type, value] = children(atv);
       if (type === undefined || value === undefined) continue;
       const id = decodeOid(type.content);
@@ -170,6 +172,7 @@ export function decodeName(der: Buffer): { organization?: string; commonName?: s
   return {
     ...(organizations.length === 1 ? { organization: organizations[0] } : {}),
     ...(commonNames.length === 1 ? { commonName: commonNames[0] } : {}),
+    attributes,
   };
 }
 

@@ -14,6 +14,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
+import { MAX_TIMER_MS } from '../../crds/duration.ts';
 import { ProxyConfigCompiler } from './compiler/compile.ts';
 import type { Diagnostic } from './compiler/diagnostics.ts';
 import {
@@ -344,8 +345,8 @@ export class Operator {
 
   /** Renews the serving certificate at 70% of its life; open connections keep theirs. */
   #scheduleServingRenewal(at: Date): void {
-    // setTimeout holds at most ~24.8 days; leaves live 24 h by default.
-    const delay = Math.min(Math.max(1_000, at.getTime() - Date.now()), 2 ** 31 - 1);
+    // Leaves live 24 h by default; a longer one is renewed no later than a timer allows.
+    const delay = Math.min(Math.max(1_000, at.getTime() - Date.now()), MAX_TIMER_MS);
     this.#servingTimer = setTimeout(() => {
       try {
         this.#refreshServing();

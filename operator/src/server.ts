@@ -16,6 +16,7 @@ import {
   IDENTITY_TOKEN_AUDIENCE,
 } from '../../crds/control-plane/types.ts';
 import { validateCertificateRequest } from '../../crds/control-plane/validate.ts';
+import { MAX_TIMER_MS } from '../../crds/duration.ts';
 import type { ConfigHub } from './distribution/hub.ts';
 import { PacedWriter } from './distribution/paced.ts';
 import {
@@ -32,8 +33,6 @@ import type { OperatorMetrics } from './metrics.ts';
 import type { PodRecord } from './model/cluster.ts';
 
 const MAX_BODY_BYTES = 64 * 1024;
-/** The longest delay setTimeout honours. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ControlPlaneDeps {
   ca: CertificateAuthority;
@@ -329,7 +328,12 @@ function authorizeStream(d: ControlPlaneDeps, socket: TLSSocket, url: URL): Auth
   // A certificate bound to a pod (PodBinding) follows that pod only; the ServiceAccount check above cannot tell
   // two pods of one ServiceAccount apart. One issued without a binding (before bindings existed, or from a token
   // that named no pod uid) is held to the ServiceAccount check alone until it is renewed.
-  const bound = podBindingOf(cert);
+  let bound: ReturnType<typeof podBindingOf>;
+  try {
+    bound = podBindingOf(cert);
+  } catch (err) {
+    throw new RequestError({ reason: 'IdentityMismatch', message: (err as Error).message, field: null });
+  }
   if (bound !== null && (bound.namespace !== pod.namespace || bound.uid !== pod.uid)) {
     throw new RequestError({
       reason: 'IdentityMismatch',
@@ -392,8 +396,7 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOu
   // The stream ends with the client certificate: the proxy reconnects with its renewed one. The subscription
   // ends first, so no update is queued behind the end; a config still being written is cut (the proxy drops
   // the partial line and resumes from the version it has).
-  // A timer holds at most 2^31-1 ms (~24.8 days; Node fires longer ones at once): a certificate that lives
-  // longer, say from a supplied issuer, is checked again after that.
+  // A certificate that outlives a timer (MAX_TIMER_MS), say from a supplied issuer, is checked again after that.
   const endAt = Date.parse(s.cert.validTo);
   const armExpiry = () => {
     const left = endAt - Date.now();

@@ -285,6 +285,7 @@ describe('compile: bad input is reported and never breaks the config', () => {
         { name: 'a', pathRegex: '/b' },
         { pathRegex: '/c' },
         { name: '2', pathRegex: '/d' },
+        { name: 'a#1', pathRegex: '/e' },
       ]),
     );
     put(s.trafficSplits, split('shop', 'checkout', 'checkout', SHOP_WEIGHTS, ['rg']));
@@ -297,6 +298,7 @@ describe('compile: bad input is reported and never breaks the config', () => {
       ['rg/a#1', '/b'],
       ['rg/2', '/c'],
       ['rg/2#3', '/d'],
+      ['rg/a#1#4', '/e'],
     ]);
     expect(checkout.split).not.toBeNull();
     for (const c of out.proxies.values()) expect(validateProxyConfig(c.config)).toMatchObject({ ok: true });
@@ -434,6 +436,29 @@ describe('compile: ports, endpoints and targets the cluster may hold', () => {
     expect(backend.ports[0]!.endpoints.filter((e) => e.address === '10.244.0.11')).toEqual([
       expect.objectContaining({ ready: true }),
     ]);
+  });
+
+  test('a split whose root is left out of every config says why: ExternalName, or failing the contract', () => {
+    const s = shop();
+    put(
+      s.services,
+      service(
+        'shop',
+        'wide',
+        '10.96.0.77',
+        Array.from({ length: 300 }, (_, i) => 1000 + i),
+      ),
+    );
+    put(s.trafficSplits, split('shop', 'wide-split', 'wide', SHOP_WEIGHTS));
+    const out = compiler().compile(s);
+    const ready = desiredStatuses(s, out.diagnostics)
+      .get('TrafficSplit/shop/wide-split')!
+      .conditions.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({
+      status: 'False',
+      reason: 'NotProgrammed',
+      message: expect.stringContaining('Service shop/wide is left out of proxy configs'),
+    });
   });
 
   test('a split whose root is ExternalName is not Ready: it applies nowhere', () => {

@@ -24,6 +24,7 @@ import { namespaceMeshed, opaquePortsOf, policyModeOf } from './annotations.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { buildInbound, type HttpProbe, type InboundFragment } from './inbound.ts';
 import { buildOutboundFragment, type OutboundFragment } from './outbound.ts';
+import { meshPorts, takesPortNumber } from './ports.ts';
 import { indexSnapshot, Reads, type SnapshotIndex } from './reads.ts';
 import { resolveSplit, resolveTarget } from './resolve.ts';
 
@@ -205,16 +206,24 @@ export class ProxyConfigCompiler {
     for (const [rootKey, splits] of ix.splitsByRoot) {
       if (outbound.get(rootKey)?.value.sf != null) continue;
       const root = snapshot.services.get(rootKey);
+      // The root exists, but is in no config: the split is in effect nowhere, and says why.
+      const why =
+        root === undefined
+          ? null
+          : root.externalName
+            ? 'is ExternalName, which the mesh does not program'
+            : meshPorts(root).length === 0
+              ? 'has no TCP or UDP port, so the mesh does not program it'
+              : 'is left out of proxy configs (see its InvalidProxyConfig Event)';
       for (const ts of splits) {
         diagnostics.push(...resolveSplit(ts, new Reads(ix)).diagnostics);
-        // The root exists, but the mesh does not program it: the split is in effect nowhere, and says so.
-        if (root !== undefined)
+        if (why !== null)
           diagnostics.push({
             kind: 'TrafficSplit',
             namespace: ts.metadata.namespace ?? '',
             name: ts.metadata.name ?? '',
             reason: 'RootNotProgrammable',
-            message: `spec.service: Service ${rootKey} is ${root.externalName ? 'ExternalName' : 'without a TCP or UDP port'}; the mesh does not program it, so this split applies nowhere`,
+            message: `spec.service: Service ${rootKey} ${why}; this split applies nowhere`,
           });
       }
     }
@@ -638,21 +647,22 @@ function podPorts(
   opaque: readonly number[],
   s: MeshSettings,
 ): { port: number; protocol: PortProtocol }[] {
-  const seen = new Map<number, PortProtocol>();
-  // One entry per port number; where a number is both UDP and TCP (DNS), the TCP one, which the proxy carries.
+  const seen = new Map<number, string>();
   const add = (port: number, l4: string) => {
-    if (l4 === 'SCTP') return;
-    const had = seen.get(port);
-    if (had !== undefined && !(had === 'udp' && l4 !== 'UDP')) return;
     if (port === s.inboundPort || port === s.outboundPort || port === s.adminPort) return;
-    seen.set(port, l4 === 'UDP' ? 'udp' : opaque.includes(port) ? 'opaque' : 'detect');
+    if (takesPortNumber(seen.get(port), l4)) seen.set(port, l4);
   };
   for (const p of containerPorts) add(p.port, p.protocol);
   for (const pp of ix.slicePortsByPod.get(podKey) ?? []) {
     const [port, proto] = pp.split('/');
     add(Number(port), proto ?? 'TCP');
   }
-  return [...seen].sort((a, b) => a[0] - b[0]).map(([port, protocol]) => ({ port, protocol }));
+  return [...seen]
+    .sort((a, b) => a[0] - b[0])
+    .map(([port, l4]): { port: number; protocol: PortProtocol } => ({
+      port,
+      protocol: l4 === 'UDP' ? 'udp' : opaque.includes(port) ? 'opaque' : 'detect',
+    }));
 }
 
 /**

@@ -2,13 +2,17 @@
 // config is never pushed with a match the proxy would reject.
 
 import { classifyRegex } from '../../../crds/proxy-config/regex-dialect.ts';
-import { HTTP_MATCH_LIMITS as LIMIT } from '../../../crds/proxy-config/schema.ts';
+import {
+  HTTP_TOKEN as HTTP_TOKEN_PATTERN,
+  HTTP_MATCH_LIMITS as LIMIT,
+  LOWER_HTTP_TOKEN as LOWER_HTTP_TOKEN_PATTERN,
+} from '../../../crds/proxy-config/schema.ts';
 import type { HttpMatch } from '../../../crds/proxy-config/types.ts';
 import type { HttpMatch as SmiHttpMatch } from '../../../crds/smi/index.ts';
 import type { Diagnostic } from './diagnostics.ts';
 
-const LOWER_HTTP_TOKEN = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
-const HTTP_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const LOWER_HTTP_TOKEN = new RegExp(LOWER_HTTP_TOKEN_PATTERN);
+const HTTP_TOKEN = new RegExp(HTTP_TOKEN_PATTERN);
 
 export function headerPairs(headers: SmiHttpMatch['headers']): [string, string][] {
   if (headers === undefined) return [];

@@ -97,13 +97,14 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
       if (converted === null) return;
       // Route names are unique within the service: a match named "1" and the unnamed match at index 1 would both
       // be <group>/1 (and two matches may share a name), so a repeated one gets its index too.
-      let routeName = `${ref.name}/${m.name ?? String(mi)}`;
-      if (routeNames.has(routeName)) routeName = `${routeName}#${mi}`;
-      if (routeNames.has(routeName) || routeName.length > MAX_ROUTE_NAME_LENGTH) {
+      const base = `${ref.name}/${m.name ?? String(mi)}`;
+      let routeName = base;
+      for (let n = 1; routeNames.has(routeName); n++) routeName = `${base}#${mi}${n === 1 ? '' : `.${n}`}`;
+      if (routeName.length > MAX_ROUTE_NAME_LENGTH) {
         diagnostics.push({
           ...where,
           reason: 'InvalidMatch',
-          message: `${where.field}: route name ${routeName.slice(0, 64)} is ${routeNames.has(routeName) ? 'taken' : `longer than ${MAX_ROUTE_NAME_LENGTH} characters`}; match ignored`,
+          message: `${where.field}: route name ${routeName.slice(0, 64)}... is longer than ${MAX_ROUTE_NAME_LENGTH} characters; match ignored`,
         });
         return;
       }

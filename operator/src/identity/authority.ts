@@ -194,12 +194,19 @@ export interface PodBinding {
   uid: string;
 }
 
-/** The pod binding of a leaf certificate, or null for one issued without (see PodBinding). */
+/**
+ * The pod binding of a leaf certificate: null for one issued without (an empty subject); throws for any other
+ * subject, which no binding this authority writes has, so it cannot pass for unbound.
+ */
 export function podBindingOf(cert: X509Certificate): PodBinding | null {
-  const { organization, commonName } = decodeName(subjectOf(cert));
-  return organization === undefined || commonName === undefined
-    ? null
-    : { namespace: organization, uid: commonName };
+  const subject = subjectOf(cert);
+  const { organization, commonName, attributes } = decodeName(subject);
+  if (attributes === 0) return null;
+  if (attributes !== 2 || organization === undefined || commonName === undefined)
+    throw new Error(
+      'the certificate subject is neither empty nor a pod binding (O=<namespace>, CN=<pod uid>)',
+    );
+  return { namespace: organization, uid: commonName };
 }
 
 /** Issues leaf certificates for verified CSRs. Pure apart from key material and randomness of serials. */

@@ -1,6 +1,13 @@
 import { sign, X509Certificate } from 'node:crypto';
 import { describe, expect, test } from '@jest/globals';
-import { derToPem, newP256Key } from '../../../crds/x509/certificate.ts';
+import {
+  derToPem,
+  encodeName,
+  newP256Key,
+  signCertificate,
+  spkiOf,
+  subjectOf,
+} from '../../../crds/x509/certificate.ts';
 import { bitString, oid, seq, smallInt, tlv } from '../../../crds/x509/der.ts';
 import {
   CertificateAuthority,
@@ -67,6 +74,16 @@ describe('CertificateAuthority.issue', () => {
     const unbound = new X509Certificate(splitPemCertificates(ca.issue(csrPem, id).certificateChain)[0]!);
     expect(unbound.subject).toBeUndefined();
     expect(podBindingOf(unbound)).toBeNull();
+    // Any other subject is neither: it must not pass for unbound (only the ServiceAccount checked).
+    const { spki } = newP256Key();
+    const leafWith = (subject: Buffer) =>
+      signCertificate(
+        { subject, spki, notBefore: now, notAfter: new Date(now.getTime() + 3600_000), ca: null, uri: id },
+        { subject: subjectOf(issuer.cert), spki: spkiOf(issuer.cert), key: issuer.key },
+      );
+    for (const subject of [encodeName({ organization: 'shop' }), encodeName({ commonName: 'u1' })]) {
+      expect(() => podBindingOf(leafWith(subject))).toThrow('neither empty nor a pod binding');
+    }
   });
 
   test('leaf is valid 24h, backdated 1 minute, renewed at 70%', () => {

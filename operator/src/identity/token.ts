@@ -12,7 +12,7 @@ export interface ReviewedToken {
 }
 
 export type CertificateGrant =
-  /** podUid: the uid of the pod the token is bound to (the token's own claim, else the known pod's), if either says. */
+  /** podUid: the uid of the pod the token is bound to, from its verified claim (null for a token without one). */
   | { ok: true; namespace: string; serviceAccount: string; podUid: string | null }
   | { ok: false; error: ErrorResponse };
 
@@ -90,5 +90,6 @@ export function authorizeCertificateRequest(
       );
     }
   }
-  return { ok: true, namespace, serviceAccount, podUid: review.extra[POD_UID]?.[0] ?? pod?.uid ?? null };
+  // Only the token's own claim binds: the cache may still hold an earlier pod of the same name.
+  return { ok: true, namespace, serviceAccount, podUid: review.extra[POD_UID]?.[0] ?? null };
 }

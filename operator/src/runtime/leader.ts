@@ -26,17 +26,18 @@ export type LeaseDecision =
   | { action: 'wait'; holder: string; expiresAt: number };
 
 /**
- * What a candidate should do with the lease it observed at `now`. Another holder's lease expires
- * leaseDurationSeconds after `seenAt`: when this replica first saw it as it is (same holder and renewTime), by
- * its own clock, as client-go does. The renewTime in it is the holder's clock, which may be seconds off this one:
- * judged by it, a follower whose clock runs ahead would take a lease its holder still leads on.
+ * What a candidate should do with the lease it observed at `now`. Another holder's lease expires once this
+ * replica has seen it as it is (same holder and renewTime) for leaseDurationSeconds: `seenForMs`, measured on
+ * its own monotonic clock, as client-go does. The renewTime in the lease is the holder's wall clock, which may be
+ * seconds off this one: judged by it, a follower whose clock ran ahead took a lease its holder still led on.
+ * `now` only stamps what this replica writes.
  */
 export function decideLease(
   observed: LeaseState | null,
   identity: string,
   now: Date,
   durationSeconds: number,
-  seenAt: number = now.getTime(),
+  seenForMs = 0,
 ): LeaseDecision {
   const stamp = microTime(now);
   if (observed === null) {
@@ -58,8 +59,9 @@ export function decideLease(
       next: { ...observed, renewTime: stamp, leaseDurationSeconds: durationSeconds },
     };
   }
-  const expiresAt = seenAt + observed.leaseDurationSeconds * 1000;
-  if (observed.holderIdentity !== null && observed.holderIdentity !== '' && now.getTime() < expiresAt) {
+  const left = observed.leaseDurationSeconds * 1000 - seenForMs;
+  if (observed.holderIdentity !== null && observed.holderIdentity !== '' && left > 0) {
+    const expiresAt = now.getTime() + left;
     return { action: 'wait', holder: observed.holderIdentity, expiresAt };
   }
   return {
@@ -115,7 +117,7 @@ export class LeaderElector {
   #leading = false;
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
-  /** The lease as last read (holder and renewTime) and when it was first read so, by this replica's clock. */
+  /** The lease as last read (holder and renewTime), and when it was first read so (performance.now()). */
   #seen: { key: string; at: number } | null = null;
   /** Ends leadership renewDeadlineMs after the renewTime last written, unless a renewal moves it. */
   #deadline: NodeJS.Timeout | null = null;
@@ -150,8 +152,15 @@ export class LeaderElector {
       const observed = await within(this.#store.get(), t, 'lease read');
       const now = new Date();
       const key = observed === null ? '' : `${observed.holderIdentity}|${observed.renewTime}`;
-      if (this.#seen?.key !== key) this.#seen = { key, at: now.getTime() };
-      const d = decideLease(observed, this.#o.identity, now, this.#o.leaseDurationSeconds, this.#seen.at);
+      const at = performance.now();
+      if (this.#seen?.key !== key) this.#seen = { key, at };
+      const d = decideLease(
+        observed,
+        this.#o.identity,
+        now,
+        this.#o.leaseDurationSeconds,
+        at - this.#seen.at,
+      );
       if (d.action === 'wait') {
         this.#lose('another replica holds the lease');
       } else if (await within(this.#store.write(d.next), t, 'lease write')) {

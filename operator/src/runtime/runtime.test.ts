@@ -125,23 +125,24 @@ describe('decideLease', () => {
       next: { leaseTransitions: 2, resourceVersion: '7' },
     });
   });
-  test('waits while another holder is fresh, takes over once expired', () => {
-    const ago = (s: number) => now.getTime() - s * 1000;
-    expect(decideLease(held('b', 14), 'a', now, 15, ago(14))).toMatchObject({ action: 'wait', holder: 'b' });
-    expect(decideLease(held('b', 16), 'a', now, 15, ago(16))).toMatchObject({
+  test('waits while another holder is fresh, takes over once it has seen the lease unchanged for its duration', () => {
+    expect(decideLease(held('b', 14), 'a', now, 15, 14_000)).toMatchObject({
+      action: 'wait',
+      holder: 'b',
+      expiresAt: now.getTime() + 1_000,
+    });
+    expect(decideLease(held('b', 16), 'a', now, 15, 16_000)).toMatchObject({
       action: 'acquire',
       next: { holderIdentity: 'a', leaseTransitions: 3, resourceVersion: '7' },
     });
   });
-  test('judges expiry by its own clock, from when it first saw the lease so: a holder whose clock is behind keeps it', () => {
-    // b's clock is 11 s behind a's: its renewTime, just written, reads 11 s old here. Judged by it, a would
-    // take the lease 4 s later while b still leads (for its renew deadline, 10 s).
+  test('a renewTime that reads old (the holder clock behind this one) does not expire the lease', () => {
+    // b's clock is 11 s behind a's: its renewTime, just written, reads 11 s old here. Judged by it, a would take
+    // the lease 4 s later, while b still leads (for its renew deadline, 10 s).
     const renewedJustNow = held('b', 11);
-    expect(decideLease(renewedJustNow, 'a', now, 15)).toMatchObject({ action: 'wait', holder: 'b' });
-    const later = new Date(now.getTime() + 4_500);
-    expect(decideLease(renewedJustNow, 'a', later, 15, now.getTime())).toMatchObject({ action: 'wait' });
-    const expired = new Date(now.getTime() + 15_001);
-    expect(decideLease(renewedJustNow, 'a', expired, 15, now.getTime())).toMatchObject({ action: 'acquire' });
+    expect(decideLease(renewedJustNow, 'a', now, 15, 0)).toMatchObject({ action: 'wait', holder: 'b' });
+    expect(decideLease(renewedJustNow, 'a', now, 15, 4_500)).toMatchObject({ action: 'wait' });
+    expect(decideLease(renewedJustNow, 'a', now, 15, 15_000)).toMatchObject({ action: 'acquire' });
   });
   test('takes a released lease at once', () => {
     expect(decideLease({ ...held('b', 1), holderIdentity: null }, 'a', now, 15).action).toBe('acquire');
@@ -215,6 +216,36 @@ describe('LeaderElector (15 s lease, renewals every 5 s, renew deadline 10 s)', 
     expect(other.e.leading).toBe(false);
     await e.stop();
     await other.e.stop();
+  });
+
+  test('a follower takes a lease only after seeing it unchanged for the lease duration, whatever its renewTime says', async () => {
+    jest.useFakeTimers();
+    const store = new MemoryLease();
+    // Held by b, renewed an hour ago by b's clock (or b's clock is an hour behind): it says nothing of when b
+    // last renewed by this replica's clock.
+    store.lease = {
+      holderIdentity: 'b',
+      leaseDurationSeconds: 15,
+      renewTime: new Date(Date.now() - 3_600_000).toISOString(),
+      acquireTime: null,
+      leaseTransitions: 0,
+      resourceVersion: null,
+    };
+    const { e, changes } = elector(store);
+    e.start();
+    await jest.advanceTimersByTimeAsync(14_000);
+    expect(e.leading).toBe(false);
+    // b renews (its renewTime still an hour behind): the wait starts again.
+    store.lease = { ...store.lease, renewTime: new Date(Date.now() - 3_599_000).toISOString() };
+    await jest.advanceTimersByTimeAsync(14_000);
+    expect(e.leading).toBe(false);
+    // b is gone. This replica first read that renewal at its 16 s poll (every 2 s): at the first poll 15 s after
+    // that, it takes over.
+    await jest.advanceTimersByTimeAsync(4_000);
+    expect(e.leading).toBe(true);
+    expect(changes).toEqual(['lead@32000']);
+    expect(store.lease?.holderIdentity).toBe('a');
+    await e.stop();
   });
 
   test('failed renewals are retried every 2 s; leadership ends at the deadline and comes back with the apiserver', async () => {

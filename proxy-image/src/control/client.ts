@@ -8,6 +8,7 @@ import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import { applyConfigPatch } from '../../../crds/control-plane/patch.ts';
 import { CONFIG_STREAM_UPGRADE, type PatchMessage } from '../../../crds/control-plane/types.ts';
+import { MAX_TIMER_MS } from '../../../crds/duration.ts';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { ExponentialBackoff } from '../core/backoff.ts';
 import type { RandomSource } from '../core/random.ts';
@@ -141,7 +142,7 @@ export class ControlPlaneClient extends EventEmitter<{
   #scheduleRenewal(): void {
     if (!this.#identity || this.#stopped) return;
     const delay = renewalDelayMs(this.#identity.facts, Date.now(), Math.random);
-    this.#renewTimer = setTimeout(() => void this.#renewUntilDone(), Math.min(delay, 2 ** 31 - 1));
+    this.#renewTimer = setTimeout(() => void this.#renewUntilDone(), Math.min(delay, MAX_TIMER_MS));
     this.#renewTimer.unref();
   }
 

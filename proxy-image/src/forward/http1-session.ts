@@ -24,6 +24,7 @@ import {
   serializeResponseHead,
 } from '../http1/serialize.ts';
 import { adoptSocket, type ReadBuffer } from './read-buffer.ts';
+import { KEEPALIVE_IDLE_MS } from './tcp-pipe.ts';
 import {
   isIdentityMismatch,
   type UpstreamConn,
@@ -980,6 +981,10 @@ export class Http1Session implements UpstreamOwner {
     this.endPlan(101, null, false);
     this.state = S_TUNNEL;
     this.client.setTimeout(0);
+    // Like an opaque pipe, a tunnel has no idle timeout and may wait half-closed for the other side's end: the
+    // kernel's keepalive probes find a peer that vanished.
+    this.client.setKeepAlive(true, KEEPALIVE_IDLE_MS);
+    up.socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     const rbuf = this.rbuf;
     this.rbuf = null;
     if (rbuf !== null && this.rStart < rbuf.length) this.client.write(rbuf.subarray(this.rStart));

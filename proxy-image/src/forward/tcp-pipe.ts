@@ -20,7 +20,7 @@ const RELAY_BUFFER_BYTES = 16 * 1024;
  * timeout (a database connection may rightly sit idle for hours), so the kernel's probes are what finds a
  * peer that vanished without a FIN or RST and frees the pipe.
  */
-const KEEPALIVE_IDLE_MS = 60_000;
+export const KEEPALIVE_IDLE_MS = 60_000;
 
 /**
  * A plaintext upstream connection whose reads are written to `client` straight from the read callback, into

@@ -126,6 +126,12 @@ describe('parseResponseHead and framing', () => {
     ]);
     expect(b.kind === 'head' && [b.head.status, responseFraming('GET', b.head)]).toEqual([204, 'none']);
   });
+  test('refuses a response whose Connection names a framing field (the next hop would drop it)', () => {
+    for (const named of ['content-length', 'Transfer-Encoding']) {
+      const r = res(`HTTP/1.1 200 OK\r\nConnection: ${named}\r\nContent-Length: 2\r\n\r\nok`);
+      expect(r.kind === 'error' && r.error.code).toBe('bad-header-value');
+    }
+  });
   test('frames by method and status', () => {
     const r = res('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
     const c = res('HTTP/1.1 200 OK\r\n\r\n');
