@@ -14,6 +14,9 @@ describe('parseDurationMs', () => {
     ['2.007s', 2007],
     ['0.001s', 1],
     ['99.999s', 99_999],
+    // 400 fraction digits: read as digits over a power of ten, this was Infinity / Infinity, a NaN that passed
+    // every check and made the Service fail the proxy config contract.
+    [`0.${'1'.repeat(400)}s`, 112],
   ])('%s is %d ms', (text, ms) => {
     expect(parseDurationMs(text)).toEqual({ ok: true, ms });
   });

@@ -28,11 +28,13 @@ export function parseDurationMs(value: string, maxMs = 86_400_000): DurationResu
         error: `"${value}" is not a duration like 500ms, 10s or 1m30s (at "${text.slice(at)}")`,
       };
     const unit = UNIT_MS[m[3]!]!;
-    total += Number(m[1]) * unit + (m[2] === undefined ? 0 : (Number(m[2]) * unit) / 10 ** m[2].length);
+    // The fraction read as one ("0.5"): as digits over a power of ten, 400 of them made Infinity / Infinity.
+    total += Number(m[1]) * unit + (m[2] === undefined ? 0 : Number(`0.${m[2]}`) * unit);
   }
   // Binary fractions: 2.007 s is 2007.0000000000002 ms before rounding, which must not become 2008.
   const ms = Math.ceil(Math.round(total * 1e6) / 1e6);
-  if (ms < 1) return { ok: false, error: `"${value}" is not a positive duration` };
+  if (!Number.isFinite(ms) || ms < 1)
+    return { ok: false, error: `"${value.slice(0, 64)}" is not a positive duration` };
   if (ms > maxMs) return { ok: false, error: `"${value}" is longer than ${maxMs / 1000}s` };
   return { ok: true, ms };
 }

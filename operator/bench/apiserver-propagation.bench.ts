@@ -8,6 +8,7 @@
 // Creates and deletes its own namespace. Bench pods carry weft.dev/control-plane so an installed injector skips them.
 //   KUBECONFIG=... WEFT_KUBECTL=... node operator/bench/apiserver-propagation.bench.ts [pods] [services] [rounds]
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import {
@@ -21,7 +22,14 @@ import {
 import { CONFIG_STREAM_UPGRADE } from '../../crds/control-plane/types.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../../test/e2e/kube.ts';
 import { OPERATOR_BUNDLE, requestCertificate, startOperator } from '../../test/e2e/operator/harness.ts';
-import { splitPemCertificates } from '../src/identity/index.ts';
+import {
+  CertificateAuthority,
+  keyToPem,
+  loadIssuer,
+  spiffeIdFor,
+  splitPemCertificates,
+} from '../src/identity/index.ts';
+import { CA_SECRET_KEYS } from '../src/kube/ca-secret.ts';
 import { mergeResults } from './results.ts';
 import { versionScanner } from './stream-versions.ts';
 
@@ -29,6 +37,8 @@ const pods = Number(process.argv[2] ?? 200);
 const services = Math.max(2, Number(process.argv[3] ?? Math.ceil(pods / 5)));
 const rounds = Number(process.argv[4] ?? 20);
 const accounts = 10;
+/** The operator's default trust domain (WEFT_TRUST_DOMAIN unset). */
+const TRUST_DOMAIN = 'cluster.local';
 const perService = Math.ceil(pods / services);
 const log = (m: string) => process.stderr.write(`[bench ${pods}] ${m}\n`);
 
@@ -105,11 +115,12 @@ try {
       });
     },
   );
+  const podUids: string[] = new Array(pods);
   await pool(
     Array.from({ length: pods }, (_, p) => p),
     16,
-    (p) =>
-      core.createNamespacedPod({
+    async (p) => {
+      const created = await core.createNamespacedPod({
         namespace: ns,
         body: {
           metadata: {
@@ -122,7 +133,9 @@ try {
             containers: [{ name: 'app', image: 'registry.invalid/none:1', ports: [{ containerPort: 8080 }] }],
           },
         },
-      }),
+      });
+      podUids[p] = created.metadata!.uid!;
+    },
   );
   await custom.createNamespacedCustomObject({
     group: 'split.smi-spec.io',
@@ -167,19 +180,41 @@ try {
 
   const cm = await getJson<{ data: Record<string, string> }>(['-n', ns, 'configmap', 'weft-trust-anchors']);
   const ca = splitPemCertificates(cm.data['ca.pem']!);
-  const certs: { key: string; cert: string }[] = [];
-  for (let a = 0; a < accounts; a++) {
-    const { res, keyPem } = await requestCertificate(op.controlPlanePort, ca, {
-      namespace: ns,
-      serviceAccount: `sa${a}`,
-      pod: `p${a}`,
-    });
-    if (res.status !== 200) throw new Error(`certificate for sa${a}: ${res.body}`);
-    certs.push({
-      key: keyPem,
-      cert: (JSON.parse(res.body) as { certificateChain: string }).certificateChain,
-    });
-  }
+  // One certificate per pod, as every proxy has, bound to its pod (a certificate follows only the pod it was
+  // issued for). The real flow (a pod-bound token and a CSR) for the first pod; the rest signed here with the
+  // operator's issuer, read from its Secret: 5,000 TokenReviews are not what this bench measures.
+  const first = await requestCertificate(op.controlPlanePort, ca, {
+    namespace: ns,
+    serviceAccount: 'sa0',
+    pod: 'p0',
+  });
+  if (first.res.status !== 200) throw new Error(`certificate for p0: ${first.res.body}`);
+  const secret = await getJson<{ data: Record<string, string> }>(['-n', ns, 'secret', 'weft-identity']);
+  const pem = (k: string) => Buffer.from(secret.data[k]!, 'base64').toString('utf8');
+  const issuer = new CertificateAuthority(
+    loadIssuer({
+      anchors: pem(CA_SECRET_KEYS.anchors),
+      issuerCert: pem(CA_SECRET_KEYS.issuerCert),
+      issuerKey: pem(CA_SECRET_KEYS.issuerKey),
+    }),
+    { trustDomain: TRUST_DOMAIN },
+  );
+  const contexts = podUids.map((uid, p) => {
+    if (p === 0)
+      return tls.createSecureContext({
+        ca,
+        key: first.keyPem,
+        cert: (JSON.parse(first.res.body) as { certificateChain: string }).certificateChain,
+      });
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const chain = issuer.issueVerified(
+      { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
+      spiffeIdFor(TRUST_DOMAIN, ns, `sa${p % accounts}`),
+      new Date(),
+      { pod: { namespace: ns, uid } },
+    ).certificateChain;
+    return tls.createSecureContext({ ca, key: keyToPem(privateKey), cert: chain });
+  });
 
   // Last version seen per pod and when.
   const seen: ({ version: string; at: number } | undefined)[] = new Array(pods);
@@ -187,8 +222,6 @@ try {
   // WEFT_BENCH_STREAM=response: the streams ask for a plain 200 response (HTTP/1.0, so the body is unframed), as
   // proxies from before the Upgrade path did; for comparing the two transports.
   const chunkedStream = process.env.WEFT_BENCH_STREAM === 'response';
-  // One TLS context per ServiceAccount, shared by its pods' streams.
-  const contexts = certs.map((c) => tls.createSecureContext({ ca, key: c.key, cert: c.cert }));
   // Each simulated proxy is a bare mTLS socket asking for the stream by HTTP Upgrade, as proxies do: after the
   // 101 head the bytes are the NDJSON stream itself (no chunked framing), scanned as it arrives. One process
   // stands in for 1,000 proxies on other machines, so it does only what measuring needs: TLS and the version
@@ -199,7 +232,7 @@ try {
       const socket = tls.connect({
         host: '127.0.0.1',
         port: op!.controlPlanePort,
-        secureContext: contexts[p % accounts]!,
+        secureContext: contexts[p]!,
         servername: 'localhost',
       });
       socket.write(

@@ -41,11 +41,42 @@ export function parsePortList(value: string): { ports: number[] } | { error: str
   return { ports: [...out].sort((a, b) => a - b) };
 }
 
-function podOrNamespace(pod: PodRecord, ns: NamespaceRecord | undefined, annotation: string) {
+/** The pod's value of an annotation, then its namespace's: where a setting may come from, most specific first. */
+function podThenNamespace(pod: PodRecord, ns: NamespaceRecord | undefined, annotation: string) {
+  const out: { value: string; from: 'Pod' | 'Namespace' }[] = [];
   const v = pod.annotations[annotation];
-  if (v !== undefined) return { value: v, from: 'Pod' as const };
+  if (v !== undefined) out.push({ value: v, from: 'Pod' });
   const n = ns?.annotations[annotation];
-  if (n !== undefined) return { value: n, from: 'Namespace' as const };
+  if (n !== undefined) out.push({ value: n, from: 'Namespace' });
+  return out;
+}
+
+/**
+ * The first valid value of an annotation, pod before namespace; an invalid one is reported and skipped, so a
+ * typo on a pod never undoes what its namespace sets (a misspelt policy mode must not open an enforcing
+ * namespace). Null when neither has a valid value.
+ */
+function firstValid<T>(
+  pod: PodRecord,
+  ns: NamespaceRecord | undefined,
+  annotation: string,
+  parse: (value: string) => { ok: true; value: T } | { ok: false; error: string },
+  fallback: string,
+  diagnostics: Diagnostic[],
+): T | null {
+  const found = podThenNamespace(pod, ns, annotation);
+  for (let i = 0; i < found.length; i++) {
+    const a = found[i]!;
+    const r = parse(a.value);
+    if (r.ok) return r.value;
+    diagnostics.push({
+      kind: a.from,
+      namespace: a.from === 'Pod' ? pod.namespace : '',
+      name: a.from === 'Pod' ? pod.name : pod.namespace,
+      reason: 'InvalidAnnotation',
+      message: `annotation ${annotation}: ${r.error}; using ${i + 1 < found.length ? "the namespace's value" : fallback}`,
+    });
+  }
   return null;
 }
 
@@ -55,17 +86,11 @@ export function policyModeOf(
   fallback: PolicyMode,
   diagnostics: Diagnostic[],
 ): PolicyMode {
-  const a = podOrNamespace(pod, ns, POLICY_MODE);
-  if (a === null) return fallback;
-  if (a.value === 'permissive' || a.value === 'enforcing') return a.value;
-  diagnostics.push({
-    kind: a.from,
-    namespace: a.from === 'Pod' ? pod.namespace : '',
-    name: a.from === 'Pod' ? pod.name : pod.namespace,
-    reason: 'InvalidAnnotation',
-    message: `annotation ${POLICY_MODE}: "${a.value}" is not permissive or enforcing; using ${fallback}`,
-  });
-  return fallback;
+  const parse = (v: string) =>
+    v === 'permissive' || v === 'enforcing'
+      ? { ok: true as const, value: v as PolicyMode }
+      : { ok: false as const, error: `"${v}" is not permissive or enforcing` };
+  return firstValid(pod, ns, POLICY_MODE, parse, fallback, diagnostics) ?? fallback;
 }
 
 /** The opaque ports of a pod, or null for the contract's default list. */
@@ -74,18 +99,11 @@ export function opaquePortsOf(
   ns: NamespaceRecord | undefined,
   diagnostics: Diagnostic[],
 ): number[] | null {
-  const a = podOrNamespace(pod, ns, OPAQUE_PORTS);
-  if (a === null) return null;
-  const r = parsePortList(a.value);
-  if ('ports' in r) return r.ports;
-  diagnostics.push({
-    kind: a.from,
-    namespace: a.from === 'Pod' ? pod.namespace : '',
-    name: a.from === 'Pod' ? pod.name : pod.namespace,
-    reason: 'InvalidAnnotation',
-    message: `annotation ${OPAQUE_PORTS}: ${r.error}; using the default opaque ports`,
-  });
-  return null;
+  const parse = (v: string) => {
+    const r = parsePortList(v);
+    return 'ports' in r ? { ok: true as const, value: r.ports } : { ok: false as const, error: r.error };
+  };
+  return firstValid(pod, ns, OPAQUE_PORTS, parse, 'the default opaque ports', diagnostics);
 }
 
 /** Whether a namespace opted in: its services are visible to every proxy. */

@@ -438,6 +438,31 @@ describe('compile: ports, endpoints and targets the cluster may hold', () => {
     ]);
   });
 
+  test('an invalid pod annotation falls back to its namespace, not the mesh default: a typo never opens enforcing', () => {
+    const s = shop();
+    s.namespaces.set('shop', {
+      ...s.namespaces.get('shop')!,
+      annotations: {
+        ...s.namespaces.get('shop')!.annotations,
+        'config.weft.dev/policy-mode': 'enforcing',
+        'config.weft.dev/opaque-ports': '5432',
+      },
+    });
+    const checkout = s.pods.get('shop/checkout-1')!;
+    put(s.pods, {
+      ...checkout,
+      annotations: { 'config.weft.dev/policy-mode': 'Enforcing', 'config.weft.dev/opaque-ports': 'db' },
+    });
+    const out = compiler().compile(s);
+    const c = out.proxies.get('shop/checkout-1')!.config;
+    expect(c.policyMode).toBe('enforcing');
+    expect(c.listeners.opaquePorts).toEqual([5432]);
+    expect(out.diagnostics.filter((d) => d.kind === 'Pod').map((d) => d.message)).toEqual([
+      expect.stringContaining(`"Enforcing" is not permissive or enforcing; using the namespace's value`),
+      expect.stringContaining(`using the namespace's value`),
+    ]);
+  });
+
   test('a split whose root is left out of every config says why: ExternalName, or failing the contract', () => {
     const s = shop();
     put(
