@@ -44,8 +44,24 @@ function policyMode(): 'permissive' | 'enforcing' {
   return raw;
 }
 
+/**
+ * WEFT_CLUSTER_DOMAIN: every Service's DNS names end in it, and a name the config contract refuses (a trailing
+ * dot, capitals, an empty label) would leave every Service out of every config. Taken in the usual spellings
+ * (trailing dot, any case), refused at start otherwise.
+ */
+function clusterDomain(): string {
+  const raw = process.env.WEFT_CLUSTER_DOMAIN ?? 'cluster.local';
+  const d = raw.trim().toLowerCase().replace(/\.$/, '');
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(d) || d.length > 200)
+    throw new ConfigError(`WEFT_CLUSTER_DOMAIN: "${raw}" is not a DNS domain like cluster.local`);
+  return d;
+}
+
 async function main(): Promise<void> {
   const log = pino({ level: process.env.WEFT_LOG_LEVEL ?? 'info', base: { component: 'weft-operator' } });
+  // Settings first: a bad one is refused before anything connects.
+  const domain = clusterDomain();
+  const mode = policyMode();
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   const namespace = process.env.WEFT_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'weft-system';
@@ -54,8 +70,8 @@ async function main(): Promise<void> {
     namespace,
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
     trustDomain: process.env.WEFT_TRUST_DOMAIN ?? 'cluster.local',
-    clusterDomain: process.env.WEFT_CLUSTER_DOMAIN ?? 'cluster.local',
-    defaultPolicyMode: policyMode(),
+    clusterDomain: domain,
+    defaultPolicyMode: mode,
     listenAddress: process.env.WEFT_LISTEN_ADDRESS ?? '0.0.0.0',
     controlPlanePort: int('WEFT_CONTROL_PLANE_PORT', DEFAULT_CONTROL_PLANE_PORT),
     adminPort: int('WEFT_ADMIN_PORT', 15014),

@@ -1,0 +1,28 @@
+// The operator's entrypoint refuses a bad setting at start, naming the variable, before it connects anywhere:
+// a cluster domain the config contract refuses would otherwise leave every Service out of every config.
+import { spawnSync } from 'node:child_process';
+import { expect, test } from '@jest/globals';
+
+const run = (env: Record<string, string>) =>
+  spawnSync(process.execPath, ['operator/src/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', KUBECONFIG: '/nonexistent/kubeconfig', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+
+test.each([
+  ['WEFT_CLUSTER_DOMAIN', 'bad..domain', 'is not a DNS domain like cluster.local'],
+  ['WEFT_CLUSTER_DOMAIN', '', 'is not a DNS domain like cluster.local'],
+  ['WEFT_POLICY_MODE', 'Enforcing', 'is not permissive or enforcing'],
+])('%s=%j is refused at start', (name, value, message) => {
+  const r = run({ [name]: value });
+  expect(r.status).toBe(1);
+  expect(r.stderr).toContain(`weft-operator: ${name}: "${value}" ${message}`);
+});
+
+test('a cluster domain written with a trailing dot or capitals is taken (the error is the missing kubeconfig)', () => {
+  const r = run({ WEFT_CLUSTER_DOMAIN: 'Cluster.Local.' });
+  expect(r.status).toBe(1);
+  expect(r.stderr).not.toContain('WEFT_CLUSTER_DOMAIN');
+  expect(r.stderr).toContain('/nonexistent/kubeconfig');
+});
