@@ -575,6 +575,10 @@ export class H2Proxy {
           u.destroy();
         }
       });
+      // Informational responses (100 Continue, 103 Early Hints) pass through, as over HTTP/1.
+      u.on('headers', (h) => {
+        if (current() && !stream.headersSent && !stream.destroyed) stream.additionalHeaders(h);
+      });
       u.on('trailers', (t) => {
         if (current()) trailers = t;
       });

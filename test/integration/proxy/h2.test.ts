@@ -47,6 +47,9 @@ async function startApp(): Promise<void> {
     if (headers[':path'] === '/slow') {
       slowSeen++;
       setTimeout(answer, SLOW_MS);
+    } else if (headers[':path'] === '/early') {
+      stream.additionalHeaders({ ':status': 103, link: '</style.css>; rel=preload' });
+      answer();
     } else if (headers[':path'] === '/trickle') {
       // The head at once, the body over 800 ms.
       stream.respond({ ':status': 200 });
@@ -472,6 +475,23 @@ test('a route timeout: a stream the app does not answer in time gets 504 timeout
     await p.stop();
   }
 }, 30_000);
+
+test('informational responses (103 Early Hints) from the app reach the client before the response', async () => {
+  const session = connect(proxy.outbound);
+  try {
+    const interim = await new Promise<http2.IncomingHttpHeaders[]>((resolve, reject) => {
+      const seen: http2.IncomingHttpHeaders[] = [];
+      const req = session.request({ ':path': '/early', ':authority': 'h2app' }, { endStream: true });
+      req.on('headers', (h) => seen.push(h));
+      req.on('response', () => resolve(seen));
+      req.on('error', reject);
+      req.resume();
+    });
+    expect(interim).toEqual([expect.objectContaining({ ':status': 103, link: '</style.css>; rel=preload' })]);
+  } finally {
+    session.close();
+  }
+});
 
 test('an upstream that refuses the connection: 502 connect-failed, no protocol error counted', async () => {
   const dead = net.createServer();
