@@ -489,6 +489,13 @@ export class Http1Session implements UpstreamOwner {
       this.upstream?.socket.end();
       return;
     }
+    // A peer proxy (inbound over mTLS) never half-closes a mesh connection: its end during an exchange is its
+    // client going away (cancelled, or cut), so the request to the app is cancelled too, as an HTTP/2 stream's
+    // reset is. Plain clients may half-close after a request and still want the answer.
+    if (this.ctx.inbound && this.ctx.clientId !== null && this.req !== null) {
+      this.client.destroy();
+      return;
+    }
     if (this.req === null) this.closeClient();
     else this.closeAfter = true;
   }
