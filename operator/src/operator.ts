@@ -379,6 +379,10 @@ export class Operator {
     const compiled = performance.now();
     this.#hub!.publish(out.proxies, started);
     const published = performance.now();
+    // Statuses from the snapshot this compile read, now: it is the live store, which watch events change once
+    // control returns to the event loop (an object added meanwhile got a status the compile never judged).
+    const desired = desiredStatuses(snapshot, out.diagnostics);
+    const warnings = coreWarnings(out.diagnostics);
     // The HTTP layer hands the new messages to the sockets (TLS, write) on the next tick: let that happen before
     // the status bookkeeping below, which no proxy waits for.
     await new Promise((r) => setImmediate(r));
@@ -398,12 +402,14 @@ export class Operator {
     this.#compiledOnce = true;
     this.metrics.proxies.set(out.proxies.size);
     this.metrics.distinctConfigs.set(new Set(out.proxies.values()).size);
-    this.#desired = desiredStatuses(snapshot, out.diagnostics);
-    this.#coreWarnings = coreWarnings(out.diagnostics);
+    this.#desired = desired;
+    this.#coreWarnings = warnings;
     this.metrics.coreWarnings.set(this.#coreWarnings.size);
     if (this.#elector?.leading) {
       for (const [k, st] of this.#desired) {
-        const sig = JSON.stringify([st.generation, st.conditions]);
+        // With the uid: an object deleted and created again under its name (kubectl replace --force) between two
+        // compiles is a new object, whose status is still to be written.
+        const sig = JSON.stringify([st.uid, st.generation, st.conditions]);
         if (this.#statusSig.get(k) === sig) continue;
         this.#statusSig.set(k, sig);
         this.#statusQueue!.add(k);

@@ -239,7 +239,8 @@ export class EventRecorder {
     message: string,
   ): Promise<void> {
     // Two problems of one reason on one object (two bad annotations) are two Events, each de-duplicated.
-    const k = `${obj.kind}/${obj.namespace}/${obj.name}/${reason}/${message}`;
+    // With the uid: an object created again under its name is another object, whose Events are its own.
+    const k = `${obj.kind}/${obj.namespace}/${obj.name}/${obj.uid ?? ''}/${reason}/${message}`;
     const now = new Date();
     if (!this.#sent.admit(k, now.getTime())) return;
     // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
