@@ -43,7 +43,17 @@ export interface ControlPlaneDeps {
   reviewToken: (token: string) => Promise<ReviewedToken>;
   metrics: OperatorMetrics;
   log: Logger;
+  /**
+   * How long a connection may take to finish its TLS handshake, and then to send a request head (defaults
+   * 10 s each). Any pod can reach this port without a certificate; Node's own defaults held such connections
+   * for 80-120 s.
+   */
+  timeouts?: { handshakeMs?: number; headersMs?: number };
 }
+
+/** Defaults of ControlPlaneDeps.timeouts. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 10_000;
 
 class RequestError extends Error {
   readonly body: ErrorResponse;
@@ -108,8 +118,19 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
       // req.socket.authorized itself.
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      handshakeTimeout: d.timeouts?.handshakeMs ?? HANDSHAKE_TIMEOUT_MS,
+      // The head of every request, and a whole request (a CSR is small): a stream's response may last for
+      // days, but its request is done once its head is in.
+      headersTimeout: d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS,
+      requestTimeout: 2 * (d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS),
+      // How often Node checks those two (its default, 30 s, would let a connection idle that long).
+      connectionsCheckingInterval: Math.min(
+        2_000,
+        Math.ceil((d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS) / 2),
+      ),
     },
     (req, res) => {
+      req.socket.setTimeout(0);
       handle(d, req, res).catch((err: unknown) => {
         if (err instanceof RequestError) {
           if (req.url?.startsWith(CERTIFICATES_PATH))
@@ -127,7 +148,13 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
   // parser, request or response object stays attached to it for the stream's life (12-20 KB less per held
   // stream than a chunked response: operator/bench/tls-memory.bench.ts). Node hands every request that carries
   // `Connection: Upgrade` here, whatever its path; the others are refused with an error that says so.
+  // Node's headersTimeout starts with the first byte of a request: a connection that never sends one is closed
+  // by this timer, which the first request (or upgrade) clears.
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.setTimeout(d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS, () => socket.destroy());
+  });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+    req.socket.setTimeout(0);
     // A socket taken over by 'upgrade' is no longer the server's: its errors are ours to absorb ('close'
     // follows and unsubscribes).
     socket.on('error', () => undefined);

@@ -4,7 +4,8 @@
 // is the apiserver's and is exercised by test/e2e/operator; here it is a function that approves the pod's token.)
 import { generateKeyPairSync } from 'node:crypto';
 import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import {
@@ -303,4 +304,43 @@ test('a stream opened with a certificate that outlives a timer (over 24.8 days) 
   await new Promise((r) => setTimeout(r, 1000));
   expect(ended).toBe(false);
   res.destroy();
+});
+
+test('connections that never finish a TLS handshake, or never send a request, are closed after their timeout', async () => {
+  const srv = createControlPlaneServer({
+    ca,
+    serving: servingCert(),
+    hub,
+    pod: (key) => s.pods.get(key),
+    reviewToken: () => Promise.reject(new Error('not used')),
+    metrics: new OperatorMetrics(),
+    log: pino({ level: 'silent' }),
+    timeouts: { handshakeMs: 300, headersMs: 300 },
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const at = (srv.address() as AddressInfo).port;
+  const closedWithin = (sock: import('node:net').Socket | import('node:tls').TLSSocket, ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      sock.on('error', () => undefined);
+      sock.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  try {
+    // Silent after connecting: no ClientHello.
+    const silent = netConnect(at, '127.0.0.1');
+    // A finished handshake (no client certificate: the certificate endpoint allows that) and no request.
+    const idle = tlsConnect({
+      port: at,
+      host: '127.0.0.1',
+      ca: ca.trustAnchorsPem,
+      checkServerIdentity: () => undefined,
+    });
+    expect(await Promise.all([closedWithin(silent, 3000), closedWithin(idle, 3000)])).toEqual([true, true]);
+  } finally {
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  }
 });
