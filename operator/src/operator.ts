@@ -377,7 +377,7 @@ export class Operator {
     const snapshot = watcher.snapshot();
     const out = this.#compiler.compile(snapshot);
     const compiled = performance.now();
-    this.#hub!.publish(out.proxies, started);
+    this.#hub!.publish(out.proxies, started, (k) => snapshot.pods.get(k)?.uid);
     const published = performance.now();
     // Statuses from the snapshot this compile read, now: it is the live store, which watch events change once
     // control returns to the event loop (an object added meanwhile got a status the compile never judged).

@@ -302,6 +302,8 @@ async function issueCertificate(
 
 interface AuthorizedStream {
   podKey: string;
+  /** The uid of the pod it was authorized for: a pod created again under that name is another pod. */
+  podUid: string;
   cert: X509Certificate;
   since: string | null;
   acceptPatch: boolean;
@@ -371,6 +373,7 @@ function authorizeStream(d: ControlPlaneDeps, socket: TLSSocket, url: URL): Auth
   const since = url.searchParams.get('since');
   return {
     podKey: `${ns}/${name}`,
+    podUid: pod.uid,
     cert,
     since: since === '' ? null : since,
     acceptPatch: url.searchParams.get('accept') === 'patch',
@@ -418,7 +421,7 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOu
         out.destroy();
       },
     },
-    { since: s.since, acceptPatch: s.acceptPatch },
+    { since: s.since, acceptPatch: s.acceptPatch, podUid: s.podUid },
   );
   // The stream ends with the client certificate: the proxy reconnects with its renewed one. The subscription
   // ends first, so no update is queued behind the end; a config still being written is cut (the proxy drops

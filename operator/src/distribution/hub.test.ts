@@ -105,6 +105,23 @@ describe('ConfigHub', () => {
     slots.close();
   });
 
+  test('a stream authorized for an earlier pod of its name is closed once the pod is another one', () => {
+    const hub = new ConfigHub();
+    hub.publish(new Map([['ns/p', cfg('v1')]]));
+    const old = new Sink();
+    const unbound = new Sink();
+    hub.subscribe('ns/p', old, { ...full, podUid: 'u1' });
+    hub.subscribe('ns/p', unbound, full);
+    hub.publish(new Map([['ns/p', cfg('v1')]]), performance.now(), () => 'u1');
+    expect(old.closed).toBeNull();
+    // Deleted and created again between two compiles: the same name, the same config even, another pod.
+    hub.publish(new Map([['ns/p', cfg('v1')]]), performance.now(), () => 'u2');
+    expect(old.closed).toBe('pod was created again under its name');
+    expect(unbound.closed).toBeNull();
+    expect(hub.subscriberCount).toBe(1);
+    hub.close();
+  });
+
   test('a subscriber that does not drain within the write timeout is disconnected', async () => {
     let disconnected = 0;
     const hub = new ConfigHub({

@@ -47,6 +47,11 @@ export interface SubscribeOptions {
   since: string | null;
   /** The subscriber applies patch messages: after the first full config, changes are sent as patches. */
   acceptPatch: boolean;
+  /**
+   * The uid of the pod the stream was authorized for (its certificate is bound to it): once the pod of that name
+   * is another one (deleted and created again between two compiles), the stream is closed.
+   */
+  podUid?: string;
 }
 
 const PING: readonly string[] = ['{"type":"ping"}\n'];
@@ -71,8 +76,11 @@ class Subscriber {
   fullGen = 0;
   closed = false;
 
+  readonly podUid: string | null;
+
   constructor(podKey: string, sink: SubscriberSink, o: SubscribeOptions) {
     this.podKey = podKey;
+    this.podUid = o.podUid ?? null;
     this.sink = sink;
     this.lastVersion = o.since;
     this.acceptPatch = o.acceptPatch;
@@ -110,8 +118,27 @@ export class ConfigHub {
     return this.#current.get(podKey);
   }
 
-  /** Replaces the published set; sends each changed config to its pod's subscribers. */
-  publish(proxies: ReadonlyMap<string, CompiledConfig>, startedAt = performance.now()): void {
+  /**
+   * Replaces the published set; sends each changed config to its pod's subscribers. `podUid` tells the current
+   * pod of each name: a stream authorized for an earlier pod of that name is closed (it reconnects, and is
+   * authorized again).
+   */
+  publish(
+    proxies: ReadonlyMap<string, CompiledConfig>,
+    startedAt = performance.now(),
+    podUid?: (podKey: string) => string | undefined,
+  ): void {
+    if (podUid !== undefined) {
+      for (const [k, subs] of this.#subs) {
+        const uid = podUid(k);
+        if (uid === undefined) continue;
+        for (const s of [...subs]) {
+          if (s.podUid === null || s.podUid === uid) continue;
+          s.sink.close('pod was created again under its name');
+          this.#remove(s);
+        }
+      }
+    }
     for (const k of [...this.#current.keys()]) {
       if (proxies.has(k)) continue;
       this.#current.delete(k);
