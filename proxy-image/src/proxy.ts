@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { ProxyConfig } from '../../crds/proxy-config/types.ts';
 import { compileTables, type LogicalPort, type OutboundPassthrough, type Tables } from './core/tables.ts';
 import { H2Proxy } from './forward/h2-proxy.ts';
-import { type Http1Context, Http1Session } from './forward/http1-session.ts';
+import { type Http1Context, Http1Session, peerHeadLimits } from './forward/http1-session.ts';
 import type { DataPathObserver, Direction, TrafficLabels } from './forward/observer.ts';
 import {
   endpointTarget,
@@ -552,7 +552,11 @@ export class ProxyRuntime {
     const l = tables.config.limits;
     return {
       pool,
-      limits: { maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount },
+      // A verified client is a peer proxy, whose heads passed these limits once already (peerHeadLimits).
+      limits:
+        clientId === null
+          ? { maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount }
+          : peerHeadLimits({ maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount }),
       headersTimeoutMs: l.headersTimeoutMs,
       // Inbound requests are never retried: nothing to keep.
       maxReplayBytes: inbound ? 0 : tables.config.retryBudget.maxBufferedBodyBytes,

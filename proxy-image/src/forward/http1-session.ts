@@ -142,6 +142,15 @@ const P_CLIENT_FULL: number = 8;
 /** Response heads from upstream may be larger than what clients may send. */
 const RESPONSE_LIMITS: HeadLimits = { maxHeaderBytes: 65536, maxHeaderCount: 500 };
 /**
+ * A head a peer proxy sends is one it already accepted, written again: a space after each colon and the fields
+ * the proxy adds (Host for HTTP/1.0, Connection and Upgrade) may make it that much longer. Judged by the same
+ * limits, a head within them at the first proxy failed at the second (431 or 502).
+ */
+export function peerHeadLimits(l: HeadLimits): HeadLimits {
+  return { maxHeaderBytes: l.maxHeaderBytes + l.maxHeaderCount + 512, maxHeaderCount: l.maxHeaderCount + 3 };
+}
+const PEER_RESPONSE_LIMITS = peerHeadLimits(RESPONSE_LIMITS);
+/**
  * A Content-Length response body up to this size that arrived with its head goes out in the same write,
  * as one latin1 string (byte-exact; Node writes such strings from a stack buffer, no allocation).
  */
@@ -618,7 +627,11 @@ export class Http1Session implements UpstreamOwner {
     for (;;) {
       const rbuf = this.rbuf;
       if (rbuf === null) return;
-      const r = parseResponseHead(rbuf, this.rStart, RESPONSE_LIMITS);
+      const r = parseResponseHead(
+        rbuf,
+        this.rStart,
+        this.upstream?.secure ? PEER_RESPONSE_LIMITS : RESPONSE_LIMITS,
+      );
       if (r.kind === 'incomplete') return;
       if (r.kind === 'error') {
         this.ctx.onProtocolError(`upstream-${r.error.code}`);
