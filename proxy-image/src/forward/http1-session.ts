@@ -409,7 +409,11 @@ export class Http1Session implements UpstreamOwner {
     this.upstreamReusable = true;
     const hasBody = head.chunked || head.contentLength > 0;
     this.reqFramer = head.chunked
-      ? new ChunkedFramer(this.ctx.limits.maxHeaderBytes, this.ctx.limits.maxHeaderCount)
+      ? new ChunkedFramer(
+          this.ctx.limits.maxHeaderBytes,
+          this.ctx.limits.maxHeaderCount,
+          this.ctx.inbound ? CLIENT_ID_HEADER : null,
+        )
       : head.contentLength > 0
         ? new LengthFramer(head.contentLength)
         : null;

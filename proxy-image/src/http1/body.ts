@@ -4,7 +4,12 @@
 
 import { CR, FIELD_VALUE, HEX, LF, TOKEN } from './chars.ts';
 
-export type BodyErrorCode = 'bad-chunk-size' | 'bad-chunk-extension' | 'bad-chunk-end' | 'bad-trailer';
+export type BodyErrorCode =
+  | 'bad-chunk-size'
+  | 'bad-chunk-extension'
+  | 'bad-chunk-end'
+  | 'bad-trailer'
+  | 'forbidden-trailer';
 
 /** A body framer consumes bytes of one message body. */
 export interface BodyFramer {
@@ -82,11 +87,21 @@ export class ChunkedFramer implements BodyFramer {
   private trailerCount = 0;
   private readonly maxTrailerBytes: number;
   private readonly maxTrailerCount: number;
+  /** A trailer field name (lowercase) that fails the body, or null. */
+  private readonly forbiddenTrailer: string | null;
+  /** The trailer name being read, lowercased, while it may still be the forbidden one. */
+  private trailerName = '';
   error: BodyErrorCode | null = null;
 
-  constructor(maxTrailerBytes: number, maxTrailerCount: number) {
+  /**
+   * forbiddenTrailer: a field that must not arrive as a trailer, which passes through unparsed. Inbound, that is
+   * the client identity header: the proxy replaces it in the head, and an app that merges trailers into headers
+   * would otherwise trust a forged identity.
+   */
+  constructor(maxTrailerBytes: number, maxTrailerCount: number, forbiddenTrailer: string | null = null) {
     this.maxTrailerBytes = maxTrailerBytes;
     this.maxTrailerCount = maxTrailerCount;
+    this.forbiddenTrailer = forbiddenTrailer;
   }
 
   get done(): boolean {
@@ -167,6 +182,7 @@ export class ChunkedFramer implements BodyFramer {
             this.state = END_LF;
           } else if (TOKEN[c] === 1) {
             if (++this.trailerCount > this.maxTrailerCount) return this.fail('bad-trailer');
+            this.trailerName = String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
             this.state = TRAILER_NAME;
           } else {
             return this.fail('bad-trailer');
@@ -175,8 +191,13 @@ export class ChunkedFramer implements BodyFramer {
         }
         case TRAILER_NAME: {
           const c = buf[i]!;
-          if (c === 0x3a) this.state = TRAILER_VALUE;
-          else if (TOKEN[c] !== 1) return this.fail('bad-trailer');
+          if (c === 0x3a) {
+            if (this.forbiddenTrailer !== null && this.trailerName === this.forbiddenTrailer)
+              return this.fail('forbidden-trailer');
+            this.state = TRAILER_VALUE;
+          } else if (TOKEN[c] !== 1) return this.fail('bad-trailer');
+          else if (this.forbiddenTrailer !== null && this.trailerName.length <= this.forbiddenTrailer.length)
+            this.trailerName += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
           break;
         }
         case TRAILER_VALUE: {

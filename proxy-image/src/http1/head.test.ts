@@ -173,6 +173,22 @@ describe('body framers', () => {
     expect(f.consume(Buffer.from(s), 0, s.length)).toBe(-2);
     expect(f.error).not.toBeNull();
   });
+  test('chunked: a forbidden trailer (the client identity, inbound) fails the body, in any case and split', () => {
+    const body = '1\r\na\r\n0\r\nX-Other: 1\r\nX-Weft-Client-Id: spiffe://evil/ns/x/sa/y\r\n\r\n';
+    for (let split = 0; split <= body.length; split++) {
+      const f = new ChunkedFramer(1024, 10, 'x-weft-client-id');
+      const b = Buffer.from(body);
+      const first = f.consume(b, 0, split);
+      const at = first === -1 ? f.consume(b, split, b.length) : first;
+      expect([split, at, f.error]).toEqual([split, -2, 'forbidden-trailer']);
+    }
+    // Without the restriction, or with a name that only starts the same, it is a trailer like any other.
+    expect(new ChunkedFramer(1024, 10).consume(Buffer.from(body), 0, body.length)).toBe(body.length);
+    const similar = '0\r\nx-weft-client-idx: 1\r\nx-weft-client: 1\r\n\r\n';
+    expect(
+      new ChunkedFramer(1024, 10, 'x-weft-client-id').consume(Buffer.from(similar), 0, similar.length),
+    ).toBe(similar.length);
+  });
   test('content-length', () => {
     const f = new LengthFramer(3);
     expect(f.consume(Buffer.from('ab'), 0, 2)).toBe(-1);

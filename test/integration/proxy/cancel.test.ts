@@ -12,6 +12,7 @@ import {
   type Pki,
   type ProxyProcess,
   proxyConfig,
+  raw,
   removeTmpDirs,
   spiffe,
   startProxyProcess,
@@ -23,9 +24,19 @@ let proxy: ProxyProcess;
 let app: http.Server;
 /** Requests to /hang the app has received, and whether each was closed before an answer. */
 const hung: { closed: boolean }[] = [];
+/** Trailers of the complete requests to /trailers the app has received. */
+const trailersSeen: NodeJS.Dict<string>[] = [];
 
 beforeAll(async () => {
   app = http.createServer((req, res) => {
+    if (req.url === '/trailers') {
+      req.resume();
+      req.on('end', () => {
+        trailersSeen.push(req.trailers);
+        res.end('ok');
+      });
+      return;
+    }
     if (req.url !== '/hang') {
       res.end('ok');
       return;
@@ -77,4 +88,16 @@ test('a peer proxy closing its mTLS connection mid-request cancels the request t
   peer.destroy();
   await waitFor('the app request to be closed', () => (hung[0]!.closed ? true : undefined), 3000);
   expect(hung[0]!.closed).toBe(true);
+});
+
+test('a client identity sent as a request trailer fails the request instead of reaching the app', async () => {
+  // The proxy sets the verified identity in the head; a trailer of that name passes unparsed otherwise, and an
+  // app that merges trailers into headers would trust it.
+  const body = (name: string) =>
+    `POST /trailers HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n${name}: spiffe://evil/ns/x/sa/y\r\n\r\n`;
+  const forged = await raw(proxy.inbound, body('X-Weft-Client-Id'), 1000);
+  expect(forged.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+  const other = await raw(proxy.inbound, body('X-Other'), 1000);
+  expect(other.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+  expect(trailersSeen).toEqual([{ 'x-other': 'spiffe://evil/ns/x/sa/y' }]);
 });
