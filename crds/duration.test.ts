@@ -30,6 +30,7 @@ describe('parseDurationMs', () => {
     ['1s junk', 'is not a duration'],
     ['0s', 'not a positive duration'],
     ['25h', 'longer than 86400s'],
+    [`${'1'.repeat(400)}s`, 'longer than 86400s'],
   ])('"%s" is refused (%s)', (text, message) => {
     const r = parseDurationMs(text);
     expect(r.ok).toBe(false);

@@ -33,8 +33,8 @@ export function parseDurationMs(value: string, maxMs = 86_400_000): DurationResu
   }
   // Binary fractions: 2.007 s is 2007.0000000000002 ms before rounding, which must not become 2008.
   const ms = Math.ceil(Math.round(total * 1e6) / 1e6);
-  if (!Number.isFinite(ms) || ms < 1)
-    return { ok: false, error: `"${value.slice(0, 64)}" is not a positive duration` };
-  if (ms > maxMs) return { ok: false, error: `"${value}" is longer than ${maxMs / 1000}s` };
+  // Longer first (a 400-digit number is Infinity), then anything that is not at least 1 ms (NaN included).
+  if (ms > maxMs) return { ok: false, error: `"${value.slice(0, 64)}" is longer than ${maxMs / 1000}s` };
+  if (!(ms >= 1)) return { ok: false, error: `"${value.slice(0, 64)}" is not a positive duration` };
   return { ok: true, ms };
 }

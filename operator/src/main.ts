@@ -52,7 +52,8 @@ function policyMode(): 'permissive' | 'enforcing' {
 function clusterDomain(): string {
   const raw = process.env.WEFT_CLUSTER_DOMAIN ?? 'cluster.local';
   const d = raw.trim().toLowerCase().replace(/\.$/, '');
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(d) || d.length > 200)
+  // <service>.<namespace>.svc.<domain> stays within a DNS name's 253 characters: 63 + 1 + 63 + 5 + 121.
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(d) || d.length > 121)
     throw new ConfigError(`WEFT_CLUSTER_DOMAIN: "${raw}" is not a DNS domain like cluster.local`);
   return d;
 }

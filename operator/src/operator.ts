@@ -416,7 +416,12 @@ export class Operator {
       }
       for (const [k, list] of this.#coreWarnings) {
         const key = `${CORE_KEY}${k}`;
-        const sig = JSON.stringify(list.map((d) => [d.reason, d.message]));
+        // With the uid, as for SMI objects: a Pod created again under its name (a StatefulSet's) with the same
+        // problem is another object, whose Events are still to be written.
+        const sig = JSON.stringify([
+          this.#coreUid(list[0]!) ?? '',
+          ...list.map((d) => [d.reason, d.message]),
+        ]);
         if (this.#statusSig.get(key) === sig) continue;
         this.#statusSig.set(key, sig);
         this.#statusQueue!.add(key);

@@ -74,7 +74,7 @@ function firstValid<T>(
       namespace: a.from === 'Pod' ? pod.namespace : '',
       name: a.from === 'Pod' ? pod.name : pod.namespace,
       reason: 'InvalidAnnotation',
-      message: `annotation ${annotation}: ${r.error}; using ${i + 1 < found.length ? "the namespace's value" : fallback}`,
+      message: `annotation ${annotation}: ${r.error}; ${i + 1 < found.length ? "trying the namespace's value" : `using ${fallback}`}`,
     });
   }
   return null;

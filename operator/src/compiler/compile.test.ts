@@ -458,8 +458,8 @@ describe('compile: ports, endpoints and targets the cluster may hold', () => {
     expect(c.policyMode).toBe('enforcing');
     expect(c.listeners.opaquePorts).toEqual([5432]);
     expect(out.diagnostics.filter((d) => d.kind === 'Pod').map((d) => d.message)).toEqual([
-      expect.stringContaining(`"Enforcing" is not permissive or enforcing; using the namespace's value`),
-      expect.stringContaining(`using the namespace's value`),
+      expect.stringContaining(`"Enforcing" is not permissive or enforcing; trying the namespace's value`),
+      expect.stringContaining(`trying the namespace's value`),
     ]);
   });
 

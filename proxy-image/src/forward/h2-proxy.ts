@@ -577,7 +577,12 @@ export class H2Proxy {
       });
       // Informational responses (100 Continue, 103 Early Hints) pass through, as over HTTP/1.
       u.on('headers', (h) => {
-        if (current() && !stream.headersSent && !stream.destroyed) stream.additionalHeaders(h);
+        if (!current() || stream.headersSent || stream.destroyed || stream.closed) return;
+        try {
+          stream.additionalHeaders(h);
+        } catch (err) {
+          this.log.debug({ err }, 'informational response not relayed');
+        }
       });
       u.on('trailers', (t) => {
         if (current()) trailers = t;

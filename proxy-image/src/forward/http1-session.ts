@@ -362,7 +362,10 @@ export class Http1Session implements UpstreamOwner {
           const end = framer.consume(buf, this.bufStart, buf.length);
           if (end === -2) {
             this.ctx.onProtocolError(framer.error ?? 'bad-body');
-            this.failExchange(400, 'bad-request-body', 'malformed request body');
+            // After the app's response began (an early answer while the body still came), a 400 would be
+            // written into the middle of it: both connections are cut instead.
+            if (this.res !== null) this.abort();
+            else this.failExchange(400, 'bad-request-body', 'malformed request body');
             return;
           }
           const sliceEnd = end < 0 ? buf.length : end;

@@ -339,6 +339,27 @@ test('connections that never finish a TLS handshake, or never send a request, ar
       checkServerIdentity: () => undefined,
     });
     expect(await Promise.all([closedWithin(silent, 3000), closedWithin(idle, 3000)])).toEqual([true, true]);
+    // A config stream, which sent its request long ago and then only reads, outlives both timeouts.
+    const mine = clientCert(LEAF_MS - 60_000);
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1',
+        port: at,
+        path: `${CONFIG_PATH}?pod=shop/frontend-1`,
+        key: mine.key,
+        cert: mine.cert,
+        ca: ca.trustAnchorsPem,
+        checkServerIdentity: () => undefined,
+        agent: false,
+      });
+      req.on('response', resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.statusCode).toBe(200);
+    res.resume();
+    expect(await closedWithin(res.socket, 1500)).toBe(false);
+    res.destroy();
   } finally {
     srv.closeAllConnections();
     await new Promise((r) => srv.close(r));
