@@ -90,7 +90,7 @@ const final = {
   },
   notes: {
     propagation:
-      'Through the real apiserver of the local cluster: the operator as its own host process; N scheduling-gated meshed pods behind N/5 Services (one EndpointSlice each) in one meshed namespace; one mTLS config stream per pod (accept=patch), each a bare TLS socket asking for the stream by HTTP Upgrade (as proxies do), opened by the bench process on the same machine (TLS and a version scan per message, no HTTP client); a TrafficSplit weight merge-patched through the API; time from the PATCH call until the last of the N streams has the new version, over 20 changes after one unmeasured warm-up change (warmup_ms). Every pod sees the split, so all N are affected.',
+      'Through the real apiserver of the local cluster: the operator as its own host process; N scheduling-gated meshed pods behind N/5 Services (one EndpointSlice each) in one meshed namespace; one mTLS config stream per pod (accept=patch), with its own certificate bound to that pod (the first from a real token and CSR, the rest signed with the operator's issuer), each a bare TLS socket asking for the stream by HTTP Upgrade (as proxies do), opened by the bench process on the same machine (TLS and a version scan per message, no HTTP client); a TrafficSplit weight merge-patched through the API; time from the PATCH call until the last of the N streams has the new version, over 20 changes after one unmeasured warm-up change (warmup_ms). Every pod sees the split, so all N are affected.',
     resync_s:
       'Operator process start until /readyz (CA loaded, every informer listed, every config compiled) with 5,000 pods and 1,000 services.',
     csr_per_second:
