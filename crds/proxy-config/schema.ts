@@ -11,6 +11,8 @@ import {
 } from './types.ts';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** Pattern of a lowercase DNS name (RFC 1123 subdomain), as Service DNS names are. */
+export const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const DNS_1035_LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 const TRUST_DOMAIN = '^[a-z0-9._-]+$';
 const SPIFFE_ID =
@@ -337,7 +339,7 @@ export const proxyConfigSchema = {
           items: {
             type: 'string',
             maxLength: 253,
-            pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+            pattern: DNS_SUBDOMAIN,
           },
           description:
             "Names matched against the request authority (without port): name.ns.svc.<cluster-domain>, name.ns.svc, name.ns, and the short name only when the service is in the proxy's own namespace. Unique across services.",

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
+import { DNS_SUBDOMAIN } from '../../crds/proxy-config/schema.ts';
 import { Operator } from './operator.ts';
 
 class ConfigError extends Error {
@@ -53,7 +54,7 @@ function clusterDomain(): string {
   const raw = process.env.WEFT_CLUSTER_DOMAIN ?? 'cluster.local';
   const d = raw.trim().toLowerCase().replace(/\.$/, '');
   // <service>.<namespace>.svc.<domain> stays within a DNS name's 253 characters: 63 + 1 + 63 + 5 + 121.
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(d) || d.length > 121)
+  if (!new RegExp(DNS_SUBDOMAIN).test(d) || d.length > 121)
     throw new ConfigError(`WEFT_CLUSTER_DOMAIN: "${raw}" is not a DNS domain like cluster.local`);
   return d;
 }

@@ -88,9 +88,11 @@ export class ProxyRuntime {
   private readonly pool: UpstreamPool;
   private readonly appPool: UpstreamPool;
   private readonly sessions = new Set<Drainable>();
-  private readonly pipes = new Set<net.Socket>();
-  /** Inbound opaque connections and what authorized them, checked again against every new config. */
-  private readonly inboundPipes = new Map<net.Socket, { port: number; clientId: string | null }>();
+  /**
+   * Open opaque pipes, by client socket; inbound ones with what authorized them (the app port and the client's
+   * identity), checked again against every new config.
+   */
+  private readonly pipes = new Map<net.Socket, { port: number; clientId: string | null } | null>();
   private outboundServer: net.Server | null = null;
   private inboundServer: net.Server | null = null;
   private drainingValue = false;
@@ -172,7 +174,8 @@ export class ProxyRuntime {
    * client may hold one for hours.
    */
   private closeRevoked(tables: Tables): void {
-    for (const [socket, a] of this.inboundPipes) {
+    for (const [socket, a] of this.pipes) {
+      if (a === null) continue;
       const decision = tables.authorizeInbound(a.port, a.clientId, null);
       if (decision.allowed) continue;
       this.opts.observer.connectionRefused('inbound', 'revoked');
@@ -246,7 +249,7 @@ export class ProxyRuntime {
       leftPipes: this.pipes.size,
       leftH2Sessions: this.h2.openSessions,
     };
-    for (const p of this.pipes) p.destroy();
+    for (const p of this.pipes.keys()) p.destroy();
     this.h2.close();
     this.pool.close(true);
     this.appPool.close(true);
@@ -404,7 +407,7 @@ export class ProxyRuntime {
     }
     upstream.setTimeout(tables.config.limits.connectTimeoutMs);
     this.opts.observer.tcpOpen(labels);
-    this.pipes.add(socket);
+    this.pipes.set(socket, null);
     pipeTcp(socket, initial, upstream, target.identity !== null, (r) => {
       this.pipes.delete(socket);
       if (ep !== null)
@@ -529,11 +532,9 @@ export class ProxyRuntime {
     const upstream = connectRelayed(app.address, app.port, socket);
     upstream.setTimeout(tables.config.limits.connectTimeoutMs);
     this.opts.observer.tcpOpen(labels);
-    this.pipes.add(socket);
-    this.inboundPipes.set(socket, { port: app.port, clientId });
+    this.pipes.set(socket, { port: app.port, clientId });
     pipeTcp(socket, initial, upstream, false, (r) => {
       this.pipes.delete(socket);
-      this.inboundPipes.delete(socket);
       this.opts.observer.tcpClose(labels, r.bytesUp, r.bytesDown);
     });
   }

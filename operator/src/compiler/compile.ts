@@ -25,7 +25,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { buildInbound, type HttpProbe, type InboundFragment } from './inbound.ts';
 import { buildOutboundFragment, type OutboundFragment } from './outbound.ts';
 import { meshPorts, takesPortNumber } from './ports.ts';
-import { indexSnapshot, Reads, type SnapshotIndex } from './reads.ts';
+import { foreignDestination, indexSnapshot, Reads, type SnapshotIndex } from './reads.ts';
 import { resolveSplit, resolveTarget } from './resolve.ts';
 
 const DEFAULT_OPAQUE_PORTS: readonly number[] =
@@ -229,14 +229,14 @@ export class ProxyConfigCompiler {
     }
     for (const tt of snapshot.trafficTargets.values()) {
       const ns = tt.metadata.namespace ?? '';
-      const dest = tt.spec.destination;
-      if (dest.kind === 'ServiceAccount' && dest.namespace !== undefined && dest.namespace !== ns)
+      const other = foreignDestination(tt);
+      if (other !== null)
         diagnostics.push({
           kind: 'TrafficTarget',
           namespace: ns,
           name: tt.metadata.name ?? '',
           reason: 'InvalidDestination',
-          message: `spec.destination.namespace: ${dest.namespace} is not this TrafficTarget's namespace (${ns}); a TrafficTarget grants access to its own namespace only, so it is not programmed`,
+          message: `spec.destination.namespace: ${other} is not this TrafficTarget's namespace (${ns}); a TrafficTarget grants access to its own namespace only, so it is not programmed`,
         });
     }
     const meshedNamespaces = [...snapshot.namespaces.values()]

@@ -143,10 +143,7 @@ export function indexSnapshot(snapshot: ClusterSnapshot): SnapshotIndex {
   const targetsByDestination = new Map<string, TrafficTarget[]>();
   for (const tt of snapshot.trafficTargets.values()) {
     const d = tt.spec.destination;
-    if (d.kind !== 'ServiceAccount') continue;
-    // A TrafficTarget grants access to its own namespace's workloads only (SMI; the webhook denies others, but
-    // objects may predate it): one naming another namespace is reported by the compiler, never programmed.
-    if (d.namespace !== undefined && d.namespace !== tt.metadata.namespace) continue;
+    if (d.kind !== 'ServiceAccount' || foreignDestination(tt) !== null) continue;
     push(targetsByDestination, `${tt.metadata.namespace}/${d.name}`, tt);
   }
   for (const list of targetsByDestination.values()) {
@@ -157,6 +154,18 @@ export function indexSnapshot(snapshot: ClusterSnapshot): SnapshotIndex {
     );
   }
   return { snapshot, slicesByService, splitsByRoot, targetsByDestination, slicePortsByPod };
+}
+
+/**
+ * The other namespace a TrafficTarget's destination names, or null. A TrafficTarget grants access to its own
+ * namespace's workloads only (SMI; the webhook denies others, but objects may predate it): one naming another
+ * namespace is never programmed, and the compiler reports it.
+ */
+export function foreignDestination(tt: TrafficTarget): string | null {
+  const d = tt.spec.destination;
+  return d.kind === 'ServiceAccount' && d.namespace !== undefined && d.namespace !== tt.metadata.namespace
+    ? d.namespace
+    : null;
 }
 
 function push<V>(m: Map<string, V[]>, k: string, v: V): void {

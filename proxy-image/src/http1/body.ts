@@ -182,7 +182,8 @@ export class ChunkedFramer implements BodyFramer {
             this.state = END_LF;
           } else if (TOKEN[c] === 1) {
             if (++this.trailerCount > this.maxTrailerCount) return this.fail('bad-trailer');
-            this.trailerName = String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+            if (this.forbiddenTrailer !== null)
+              this.trailerName = String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
             this.state = TRAILER_NAME;
           } else {
             return this.fail('bad-trailer');

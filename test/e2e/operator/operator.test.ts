@@ -149,6 +149,16 @@ describe('operator against the real apiserver', () => {
     return stream;
   };
 
+  /** A plain GET of a pod's config stream with a certificate, for refusals (answered at once, no stream). */
+  const refusedStream = (pod: string, key: string, cert: string) =>
+    request(op.controlPlanePort, {
+      method: 'GET',
+      path: `/v1alpha1/config?pod=${ns}/${pod}`,
+      ca: anchors,
+      key,
+      cert,
+    });
+
   test('a pod-bound projected token and a CSR get a certificate with the SPIFFE ID; openssl verifies it', async () => {
     const { res, keyPem } = await certify('frontend', 'frontend-1');
     expect(res.status).toBe(200);
@@ -189,13 +199,7 @@ describe('operator against the real apiserver', () => {
     expect(validateProxyConfig(first.config)).toMatchObject({ ok: true });
     own.close();
     // checkout-2 runs as the same ServiceAccount, so the SPIFFE ID alone would let this certificate follow it.
-    const sibling = await request(op.controlPlanePort, {
-      method: 'GET',
-      path: `/v1alpha1/config?pod=${ns}/checkout-2`,
-      ca: anchors,
-      key: keyPem,
-      cert: chain,
-    });
+    const sibling = await refusedStream('checkout-2', keyPem, chain);
     expect(sibling.status).toBe(403);
     expect(JSON.parse(sibling.body)).toMatchObject({ reason: 'IdentityMismatch', field: 'query:pod' });
     expect(JSON.parse(sibling.body).message).toContain(pod.metadata.uid);
@@ -305,13 +309,7 @@ describe('operator against the real apiserver', () => {
     // and the operator watches every namespace.)
     expect(resumed.messages.filter((m) => m.type === 'config' && m.version === latest)).toEqual([]);
     resumed.close();
-    const wrong = await request(op.controlPlanePort, {
-      method: 'GET',
-      path: `/v1alpha1/config?pod=${ns}/checkout-1`,
-      ca: anchors,
-      key: frontendKey,
-      cert: frontendChain,
-    });
+    const wrong = await refusedStream('checkout-1', frontendKey, frontendChain);
     expect(wrong.status).toBe(403);
     expect(JSON.parse(wrong.body)).toMatchObject({ reason: 'IdentityMismatch' });
     // Refusals on the upgrade path are HTTP errors, no 101: the same identity check as above; an upgrade to
