@@ -30,6 +30,7 @@ import {
   splitPemCertificates,
 } from '../src/identity/index.ts';
 import { CA_SECRET_KEYS } from '../src/kube/ca-secret.ts';
+import { DEFAULT_MESH_SETTINGS } from '../src/model/cluster.ts';
 import { mergeResults } from './results.ts';
 import { versionScanner } from './stream-versions.ts';
 
@@ -38,7 +39,7 @@ const services = Math.max(2, Number(process.argv[3] ?? Math.ceil(pods / 5)));
 const rounds = Number(process.argv[4] ?? 20);
 const accounts = 10;
 /** The operator's default trust domain (WEFT_TRUST_DOMAIN unset). */
-const TRUST_DOMAIN = 'cluster.local';
+const TRUST_DOMAIN = DEFAULT_MESH_SETTINGS.trustDomain;
 const perService = Math.ceil(pods / services);
 const log = (m: string) => process.stderr.write(`[bench ${pods}] ${m}\n`);
 

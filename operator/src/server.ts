@@ -108,6 +108,7 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
 }
 
 export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
+  const headersMs = d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS;
   const server = https.createServer(
     {
       key: d.serving.key,
@@ -121,13 +122,10 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
       handshakeTimeout: d.timeouts?.handshakeMs ?? HANDSHAKE_TIMEOUT_MS,
       // The head of every request, and a whole request (a CSR is small): a stream's response may last for
       // days, but its request is done once its head is in.
-      headersTimeout: d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS,
-      requestTimeout: 2 * (d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS),
+      headersTimeout: headersMs,
+      requestTimeout: 2 * headersMs,
       // How often Node checks those two (its default, 30 s, would let a connection idle that long).
-      connectionsCheckingInterval: Math.min(
-        2_000,
-        Math.ceil((d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS) / 2),
-      ),
+      connectionsCheckingInterval: Math.min(2_000, Math.ceil(headersMs / 2)),
     },
     (req, res) => {
       req.socket.setTimeout(0);
@@ -151,7 +149,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
   // Node's headersTimeout starts with the first byte of a request: a connection that never sends one is closed
   // by this timer, which the first request (or upgrade) clears.
   server.on('secureConnection', (socket: TLSSocket) => {
-    socket.setTimeout(d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(headersMs, () => socket.destroy());
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
     req.socket.setTimeout(0);

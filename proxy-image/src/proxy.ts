@@ -26,6 +26,7 @@ import {
   UpstreamPool,
   type UpstreamTarget,
 } from './forward/upstream.ts';
+import type { HeadLimits } from './http1/head.ts';
 import { type Detected, detectProtocol, MAX_DETECT_BYTES } from './listeners/detect.ts';
 import { originalDestination } from './net/original-dst.ts';
 import {
@@ -92,6 +93,8 @@ export class ProxyRuntime {
    * Open opaque pipes, by client socket; inbound ones with what authorized them (the app port and the client's
    * identity), checked again against every new config.
    */
+  /** The config's head limits, for clients and for peer proxies (set with the config). */
+  private headLimits!: { client: HeadLimits; peer: HeadLimits };
   private readonly pipes = new Map<net.Socket, { port: number; clientId: string | null } | null>();
   private outboundServer: net.Server | null = null;
   private inboundServer: net.Server | null = null;
@@ -162,6 +165,8 @@ export class ProxyRuntime {
       maxHeaderCount: l.maxHeaderCount,
     });
     this.appPool.updateSettings(settings);
+    const headLimits = { maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount };
+    this.headLimits = { client: headLimits, peer: peerHeadLimits(headLimits) };
     this.tablesValue = tables;
     this.closeRevoked(tables);
     if (this.outboundServer !== null) this.outboundServer.maxConnections = l.maxOutboundConnections;
@@ -554,10 +559,7 @@ export class ProxyRuntime {
     return {
       pool,
       // A verified client is a peer proxy, whose heads passed these limits once already (peerHeadLimits).
-      limits:
-        clientId === null
-          ? { maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount }
-          : peerHeadLimits({ maxHeaderBytes: l.maxHeaderBytes, maxHeaderCount: l.maxHeaderCount }),
+      limits: clientId === null ? this.headLimits.client : this.headLimits.peer,
       headersTimeoutMs: l.headersTimeoutMs,
       // Inbound requests are never retried: nothing to keep.
       maxReplayBytes: inbound ? 0 : tables.config.retryBudget.maxBufferedBodyBytes,

@@ -168,15 +168,16 @@ export function resolveTarget(tt: TrafficTarget, reads: Reads): ResolvedTarget {
         return;
       }
       const all = hrg.spec?.matches ?? [];
-      const wanted = r.matches === undefined ? all : all.filter((m) => r.matches!.includes(m.name ?? ''));
       for (const missing of (r.matches ?? []).filter((n) => !all.some((m) => m.name === n))) {
         diag('RuleReferencesNothing', `${field}.matches: ${r.name} has no match named "${missing}"`);
       }
       const matches: HttpMatch[] = [];
-      wanted.forEach((m) => {
+      all.forEach((m, mi) => {
+        // The rule takes the group's matches it names, or all of them.
+        if (r.matches !== undefined && !r.matches.includes(m.name ?? '')) return;
         const c = convertMatch(
           m,
-          { kind: 'HTTPRouteGroup', namespace: ns, name: r.name, field: `spec.matches[${all.indexOf(m)}]` },
+          { kind: 'HTTPRouteGroup', namespace: ns, name: r.name, field: `spec.matches[${mi}]` },
           diagnostics,
         );
         if (c !== null) matches.push(c);

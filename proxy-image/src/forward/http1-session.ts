@@ -637,7 +637,10 @@ export class Http1Session implements UpstreamOwner {
       const r = parseResponseHead(
         rbuf,
         this.rStart,
-        this.upstream?.secure ? PEER_RESPONSE_LIMITS : RESPONSE_LIMITS,
+        // A mesh upstream (an expected identity) is a peer proxy.
+        this.upstream !== null && this.upstream.target.identity !== null
+          ? PEER_RESPONSE_LIMITS
+          : RESPONSE_LIMITS,
       );
       if (r.kind === 'incomplete') return;
       if (r.kind === 'error') {

@@ -49,8 +49,6 @@ export class UpstreamConn {
   error: Error | null = null;
   private readonly pool: UpstreamPool;
   private readonly reads: ReadBuffer | null;
-  /** Mesh TLS to a peer proxy (else plaintext to an app or an unmeshed endpoint). */
-  readonly secure: boolean;
 
   constructor(
     socket: net.Socket,
@@ -60,7 +58,6 @@ export class UpstreamConn {
     reads: ReadBuffer | null = null,
   ) {
     this.socket = socket;
-    this.secure = secure;
     this.target = target;
     this.pool = pool;
     this.reads = reads;

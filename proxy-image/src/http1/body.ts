@@ -2,7 +2,7 @@
 // they arrive (chunked framing included, so trailers pass through untouched); the framers only say how
 // many bytes of a buffer belong to the current message and reject malformed chunked framing.
 
-import { CR, FIELD_VALUE, HEX, LF, TOKEN } from './chars.ts';
+import { CR, codeEqualsLower, FIELD_VALUE, HEX, LF, TOKEN } from './chars.ts';
 
 export type BodyErrorCode =
   | 'bad-chunk-size'
@@ -89,8 +89,8 @@ export class ChunkedFramer implements BodyFramer {
   private readonly maxTrailerCount: number;
   /** A trailer field name (lowercase) that fails the body, or null. */
   private readonly forbiddenTrailer: string | null;
-  /** The trailer name being read, lowercased, while it may still be the forbidden one. */
-  private trailerName = '';
+  /** How many characters of the trailer name being read match the forbidden one so far; -1: it cannot. */
+  private trailerMatch = -1;
   error: BodyErrorCode | null = null;
 
   /**
@@ -106,6 +106,12 @@ export class ChunkedFramer implements BodyFramer {
 
   get done(): boolean {
     return this.state === DONE;
+  }
+
+  /** The forbidden trailer's name matched for `at` characters and c is the next: the new count, or -1. */
+  private matchTrailer(at: number, c: number): number {
+    const f = this.forbiddenTrailer;
+    return f !== null && at < f.length && codeEqualsLower(c, f.charCodeAt(at)) ? at + 1 : -1;
   }
 
   private fail(code: BodyErrorCode): number {
@@ -182,8 +188,7 @@ export class ChunkedFramer implements BodyFramer {
             this.state = END_LF;
           } else if (TOKEN[c] === 1) {
             if (++this.trailerCount > this.maxTrailerCount) return this.fail('bad-trailer');
-            if (this.forbiddenTrailer !== null)
-              this.trailerName = String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+            this.trailerMatch = this.matchTrailer(0, c);
             this.state = TRAILER_NAME;
           } else {
             return this.fail('bad-trailer');
@@ -193,12 +198,10 @@ export class ChunkedFramer implements BodyFramer {
         case TRAILER_NAME: {
           const c = buf[i]!;
           if (c === 0x3a) {
-            if (this.forbiddenTrailer !== null && this.trailerName === this.forbiddenTrailer)
-              return this.fail('forbidden-trailer');
+            if (this.trailerMatch === this.forbiddenTrailer?.length) return this.fail('forbidden-trailer');
             this.state = TRAILER_VALUE;
           } else if (TOKEN[c] !== 1) return this.fail('bad-trailer');
-          else if (this.forbiddenTrailer !== null && this.trailerName.length <= this.forbiddenTrailer.length)
-            this.trailerName += String.fromCharCode(c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+          else if (this.trailerMatch >= 0) this.trailerMatch = this.matchTrailer(this.trailerMatch, c);
           break;
         }
         case TRAILER_VALUE: {

@@ -55,10 +55,11 @@ export function latin1(buf: Buffer, start: number, end: number): string {
 export function equalsLower(s: string, lower: string): boolean {
   const n = lower.length;
   if (s.length !== n) return false;
-  for (let i = 0; i < n; i++) {
-    const e = lower.charCodeAt(i);
-    const c = s.charCodeAt(i);
-    if (c !== e && !(e >= 0x61 && e <= 0x7a && (c | 0x20) === e)) return false;
-  }
+  for (let i = 0; i < n; i++) if (!codeEqualsLower(s.charCodeAt(i), lower.charCodeAt(i))) return false;
   return true;
+}
+
+/** Whether the character code c equals e (a lowercase ASCII code) ignoring ASCII case, as equalsLower. */
+export function codeEqualsLower(c: number, e: number): boolean {
+  return c === e || (e >= 0x61 && e <= 0x7a && (c | 0x20) === e);
 }
