@@ -383,6 +383,8 @@ export class Operator {
     // control returns to the event loop (an object added meanwhile got a status the compile never judged).
     const desired = desiredStatuses(snapshot, out.diagnostics);
     const warnings = coreWarnings(out.diagnostics);
+    // And the uid of each object warned about, from the same snapshot (for the signatures below).
+    const warnedUids = new Map([...warnings].map(([k, list]) => [k, this.#coreUid(list[0]!) ?? '']));
     // The HTTP layer hands the new messages to the sockets (TLS, write) on the next tick: let that happen before
     // the status bookkeeping below, which no proxy waits for.
     await new Promise((r) => setImmediate(r));
@@ -418,10 +420,7 @@ export class Operator {
         const key = `${CORE_KEY}${k}`;
         // With the uid, as for SMI objects: a Pod created again under its name (a StatefulSet's) with the same
         // problem is another object, whose Events are still to be written.
-        const sig = JSON.stringify([
-          this.#coreUid(list[0]!) ?? '',
-          ...list.map((d) => [d.reason, d.message]),
-        ]);
+        const sig = JSON.stringify([warnedUids.get(k) ?? '', ...list.map((d) => [d.reason, d.message])]);
         if (this.#statusSig.get(key) === sig) continue;
         this.#statusSig.set(key, sig);
         this.#statusQueue!.add(key);
