@@ -13,6 +13,8 @@ import { type Http1Context, Http1Session, peerHeadLimits } from './forward/http1
 import type { DataPathObserver, Direction, TrafficLabels } from './forward/observer.ts';
 import {
   endpointTarget,
+  HeadView,
+  type InboundConnection,
   plainTarget,
   routeInbound,
   routeInboundH2,
@@ -96,6 +98,8 @@ export class ProxyRuntime {
   /** The config's head limits, for clients and for peer proxies (set with the config). */
   private headLimits!: { client: HeadLimits; peer: HeadLimits };
   private readonly pipes = new Map<net.Socket, { port: number; clientId: string | null } | null>();
+  /** Open inbound HTTP/1 connections and what they connect to: their tunnels are checked again like pipes. */
+  private readonly inboundHttp = new Map<Http1Session, InboundConnection>();
   private outboundServer: net.Server | null = null;
   private inboundServer: net.Server | null = null;
   private drainingValue = false;
@@ -179,6 +183,19 @@ export class ProxyRuntime {
    * client may hold one for hours.
    */
   private closeRevoked(tables: Tables): void {
+    // An upgraded connection (a WebSocket) was authorized by the request that opened it, once.
+    for (const [session, conn] of this.inboundHttp) {
+      const req = session.tunnelRequest;
+      if (req === null) continue;
+      const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(req));
+      if (decision.allowed) continue;
+      this.opts.observer.connectionRefused('inbound', 'revoked');
+      this.log.info(
+        { port: conn.appPort, clientId: conn.clientId, reason: decision.reason },
+        'closing an inbound tunnel the new config no longer authorizes',
+      );
+      session.close();
+    }
     for (const [socket, a] of this.pipes) {
       if (a === null) continue;
       const decision = tables.authorizeInbound(a.port, a.clientId, null);
@@ -503,7 +520,7 @@ export class ProxyRuntime {
   ): void {
     const tables = this.tablesValue!;
     const observer = this.opts.observer;
-    const conn = { appAddress: app.address, appPort: app.port, clientId };
+    const conn: InboundConnection = { appAddress: app.address, appPort: app.port, clientId };
     const ctx = this.httpContext(
       tables,
       true,
@@ -515,7 +532,9 @@ export class ProxyRuntime {
       },
       'inbound',
     );
-    this.track(new Http1Session(socket, ctx, initial));
+    const session = new Http1Session(socket, ctx, initial);
+    this.inboundHttp.set(session, conn);
+    this.track(session);
   }
 
   private inboundTcp(
@@ -573,7 +592,10 @@ export class ProxyRuntime {
         this.opts.observer.protocolError(direction, 'internal-error');
         this.log.error({ err, direction }, 'internal error on a connection; connection closed');
       },
-      onClose: (s) => this.sessions.delete(s),
+      onClose: (s) => {
+        this.sessions.delete(s);
+        this.inboundHttp.delete(s);
+      },
     };
   }
 

@@ -25,6 +25,7 @@ const h2 = () => process.getBuiltinModule('node:http2');
 // Values of nghttp2.h (http2.constants would load the module).
 const NGHTTP2_FLAG_END_STREAM = 0x1;
 const NGHTTP2_CANCEL = 0x8;
+const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_REFUSED_STREAM = 0x7;
 const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
 // Rapid reset (CVE-2023-44487): each stream a client opens and cancels is opened and cancelled upstream
@@ -408,7 +409,7 @@ export class H2Proxy {
       return;
     }
     if (decision.kind === 'respond') {
-      this.observer.response(decision.labels, decision.status, null, 0, decision.reason);
+      this.observer.response(decision.labels, decision.status, null, 0, decision.reason, false);
       if (!stream.destroyed)
         stream.respond({ ':status': decision.status, [REASON_HEADER]: decision.reason }, { endStream: true });
       stream.resume();
@@ -476,6 +477,8 @@ export class H2Proxy {
       grpcStatus: number | null,
       reason: string | null,
       outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled',
+      /** Failed after the response head reached the client: a failure whatever the status. */
+      errored = false,
     ) => {
       if (finished) return;
       finished = true;
@@ -484,7 +487,9 @@ export class H2Proxy {
       clearTry();
       const now = performance.now();
       d.attemptDone(null, outcome, now - attemptStarted);
-      this.observer.response(d.labels, status, grpcStatus, now - started, reason);
+      // The client's reset is not the server's failure (see ProxyMetrics.cancelled).
+      if (outcome === 'cancelled') this.observer.cancelled(d.labels, status, grpcStatus, now - started);
+      else this.observer.response(d.labels, status, grpcStatus, now - started, reason, errored);
     };
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
     let resetByProxy = false;
@@ -589,6 +594,15 @@ export class H2Proxy {
       });
       u.on('end', () => {
         if (!current()) return;
+        // Node ends the readable side of a stream its session lost (the upstream connection dropped mid-body) as
+        // it does a complete one; only the code tells them apart. Ending the client's stream then would pass a
+        // truncated body off as the whole response: the client's stream is reset instead, as over HTTP/1.
+        if ((u.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR && stream.headersSent) {
+          resetClient();
+          finish(status, null, 'upstream-reset', 'failure', true);
+          return;
+        }
+        if (stream.headersSent && !stream.writableEnded) stream.end();
         const g = trailers?.['grpc-status'];
         finish(status, g === undefined ? null : Number(g), null, classify(status, g));
       });
@@ -613,13 +627,16 @@ export class H2Proxy {
           finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
         } else {
           resetClient();
-          finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure');
+          finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure', true);
         }
       });
       u.on('close', () => {
         if (!current() || stream.destroyed) return;
         if (stream.headersSent) {
-          if (!stream.writableEnded) resetClient();
+          if (!stream.writableEnded) {
+            resetClient();
+            finish(status, null, 'upstream-reset', 'failure', true);
+          }
           return;
         }
         // Closed before any response without an error (RST_STREAM CANCEL or NO_ERROR, or the connection
@@ -661,7 +678,8 @@ export class H2Proxy {
         return;
       }
       stream.respond(resHeaders, { waitForTrailers: true });
-      u.pipe(stream);
+      // Not ended by the pipe: u's 'end' handler ends the client's stream only if the response was complete.
+      u.pipe(stream, { end: false });
     };
     let timer: NodeJS.Timeout | null = null;
     if (d.timeoutMs !== null) {

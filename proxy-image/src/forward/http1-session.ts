@@ -54,9 +54,13 @@ export interface ExchangeResult {
   readonly latencyMs: number;
   /** Retries sent after the first attempt. */
   readonly retries: number;
-  /** The client went away before the response was complete. */
-  readonly cancelled: boolean;
+  /** How it ended: complete; cut after the response head by the upstream side (reset, truncated or malformed
+   * body, route timeout), a failure whatever the status; or cancelled by the client (gone, not reading, a
+   * malformed body of its own), which is not the server's failure. */
+  readonly end: ExchangeEnd;
 }
+
+export type ExchangeEnd = 'complete' | 'errored' | 'cancelled';
 
 export type AttemptFailure = 'connect-failure' | 'reset' | 'response';
 
@@ -295,6 +299,16 @@ export class Http1Session implements UpstreamOwner {
     return this.req === null && this.state === S_HEAD;
   }
 
+  /** The request that opened this connection's tunnel (an upgrade, a WebSocket), while it is one; else null. */
+  get tunnelRequest(): RequestHead | null {
+    return this.state === S_TUNNEL ? this.req : null;
+  }
+
+  /** Closes both sides of the connection at once (a tunnel the config no longer authorizes). */
+  close(): void {
+    this.client.destroy();
+  }
+
   // ---- client side ----
 
   private onClientData(chunk: Buffer): void {
@@ -364,7 +378,7 @@ export class Http1Session implements UpstreamOwner {
             this.ctx.onProtocolError(framer.error ?? 'bad-body');
             // After the app's response began (an early answer while the body still came), a 400 would be
             // written into the middle of it: both connections are cut instead.
-            if (this.res !== null) this.abort();
+            if (this.res !== null) this.abort('cancelled');
             else this.failExchange(400, 'bad-request-body', 'malformed request body');
             return;
           }
@@ -432,7 +446,7 @@ export class Http1Session implements UpstreamOwner {
         proxyReason: decision.reason,
         latencyMs: 0,
         retries: 0,
-        cancelled: false,
+        end: 'complete',
       });
       // The unread body would be taken for the next request: close unless there is none.
       this.answer(decision.status, decision.reason, decision.message, hasBody || this.closeAfter);
@@ -540,7 +554,7 @@ export class Http1Session implements UpstreamOwner {
       if (this.res === null && this.state === S_BODY && this.plan !== null) {
         this.failExchange(408, 'body-timeout', 'request body not received in time');
       } else {
-        this.abort();
+        this.abort('cancelled');
       }
     }
   }
@@ -562,7 +576,7 @@ export class Http1Session implements UpstreamOwner {
       this.upstream = null;
       if (this.plan !== null && this.resState !== R_DONE) {
         this.plan.attemptDone(up.target, 'cancelled', performance.now() - this.attemptStartedAt);
-        this.endPlan(0, null, true);
+        this.endPlan(this.res?.status ?? 0, null, 'cancelled');
       }
       up.destroy();
     }
@@ -754,7 +768,7 @@ export class Http1Session implements UpstreamOwner {
     const end = framer.consume(buf, start, buf.length, this.dechunk ? this.onDechunkData : undefined);
     if (end === -2) {
       this.ctx.onProtocolError(`upstream-${framer.error ?? 'bad-body'}`);
-      this.abort();
+      this.abort('errored');
       return;
     }
     const sliceEnd = end < 0 ? buf.length : end;
@@ -793,7 +807,7 @@ export class Http1Session implements UpstreamOwner {
     if (this.resState === R_DONE || this.state === S_CLOSED) return;
     if (this.resState === R_BODY) {
       if (this.framing === 'close') this.responseDone();
-      else this.abort(); // truncated response: the client must see the connection fail
+      else this.abort('errored'); // truncated response: the client must see the connection fail
       return;
     }
     if (!conn.connected) {
@@ -918,7 +932,7 @@ export class Http1Session implements UpstreamOwner {
       this.plan.attemptDone(this.target, 'failure', performance.now() - this.attemptStartedAt);
     }
     if (this.res !== null) {
-      this.abort();
+      this.abort('errored');
       return;
     }
     this.failExchange(504, 'timeout', 'upstream did not answer in time');
@@ -930,14 +944,14 @@ export class Http1Session implements UpstreamOwner {
     this.upstream = null;
     up?.destroy();
     const close = !this.reqDone || this.closeAfter;
-    this.endPlan(status, reason, false);
+    this.endPlan(status, reason, 'complete');
     this.answer(status, reason, message, close);
   }
 
   private endPlan(
     status: number,
     reason: ProxyReason | null,
-    cancelled: boolean,
+    end: ExchangeEnd,
     now = performance.now(),
   ): void {
     this.clearTryTimer();
@@ -952,13 +966,13 @@ export class Http1Session implements UpstreamOwner {
       proxyReason: reason,
       latencyMs: now - this.startedAt,
       retries: this.attempt,
-      cancelled,
+      end,
     });
   }
 
   private responseDone(now = performance.now()): void {
     this.resState = R_DONE;
-    this.endPlan(this.res?.status ?? 0, null, false, now);
+    this.endPlan(this.res?.status ?? 0, null, 'complete', now);
     if (this.closeAfter && this.framing === 'close') {
       this.upstream?.destroy();
       this.upstream = null;
@@ -1008,7 +1022,7 @@ export class Http1Session implements UpstreamOwner {
     );
     this.res = head;
     this.resState = R_DONE;
-    this.endPlan(101, null, false);
+    this.endPlan(101, null, 'complete');
     this.state = S_TUNNEL;
     this.client.setTimeout(0);
     // Like an opaque pipe, a tunnel has no idle timeout and may wait half-closed for the other side's end: the
@@ -1027,8 +1041,9 @@ export class Http1Session implements UpstreamOwner {
   }
 
   /** A failure after the response started: both connections are cut, so the client sees it. */
-  private abort(): void {
-    this.endPlan(this.res?.status ?? 0, 'aborted', false);
+  /** Cuts both connections mid-exchange; `end` says whose doing it was. */
+  private abort(end: 'errored' | 'cancelled'): void {
+    this.endPlan(this.res?.status ?? 0, 'aborted', end);
     const up = this.upstream;
     this.upstream = null;
     up?.destroy();

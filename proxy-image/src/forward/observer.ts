@@ -23,7 +23,15 @@ export interface DataPathObserver {
     grpcStatus: number | null,
     latencyMs: number,
     proxyReason: string | null,
+    /** The exchange failed after the response head (reset, truncated body, timeout): a failure whatever the status. */
+    errored: boolean,
   ): void;
+  /**
+   * The client went away before its exchange completed (an HTTP/1 connection closed mid-exchange, an HTTP/2
+   * stream reset by the client). Not the server's failure, so not a failed response: `status` is the response
+   * status already relayed to the client, or 0 when none was.
+   */
+  cancelled(l: TrafficLabels, status: number, grpcStatus: number | null, latencyMs: number): void;
   tcpOpen(l: TrafficLabels): void;
   tcpClose(l: TrafficLabels, bytesRead: number, bytesWritten: number): void;
   /** A failed attempt that was retried ("retried"), or that the policy would retry but the budget refused. */

@@ -182,7 +182,7 @@ class OutboundPlan implements ForwardPlan, H2Forward {
   }
 
   done(r: ExchangeResult): void {
-    this.observer.response(this.labels, r.status, null, r.latencyMs, r.proxyReason);
+    reportExchange(this.observer, this.labels, r);
   }
 
   attemptTimeoutMs(): number | null {
@@ -221,8 +221,14 @@ class FixedPlan implements ForwardPlan, H2Forward {
   }
 
   done(r: ExchangeResult): void {
-    this.observer.response(this.labels, r.status, null, r.latencyMs, r.proxyReason);
+    reportExchange(this.observer, this.labels, r);
   }
+}
+
+/** An ended HTTP/1 exchange into the metrics: a client's cancellation is not a failed response. */
+function reportExchange(observer: DataPathObserver, labels: TrafficLabels, r: ExchangeResult): void {
+  if (r.end === 'cancelled') observer.cancelled(labels, r.status, null, r.latencyMs);
+  else observer.response(labels, r.status, null, r.latencyMs, r.proxyReason, r.end === 'errored');
 }
 
 export interface OutboundConnection {
@@ -333,7 +339,7 @@ export function routeOutbound(
       status: 503,
       reason: 'no-endpoint',
       message: `${lp.authority}: ${ep.reason}`,
-      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason),
+      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, false),
     };
   }
   const labels = endpointLabels(lp, backend.name, ep.identity);
@@ -377,7 +383,7 @@ export function routeInbound(
       status: 403,
       reason: 'forbidden',
       message: decision.reason,
-      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason),
+      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, false),
     };
   }
   return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);

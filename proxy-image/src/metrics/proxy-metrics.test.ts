@@ -63,12 +63,12 @@ describe('ProxyMetrics', () => {
   test('HTTP families with Linkerd names and labels', async () => {
     const m = new ProxyMetrics({ version: '0.1.0', workload: { namespace: 'shop', deployment: 'checkout' } });
     for (let i = 0; i < 3; i++) m.request(inbound);
-    m.response(inbound, 200, null, 4.2, null);
-    m.response(inbound, 200, null, 12, null);
-    m.response(inbound, 503, null, 0.5, 'no ready endpoints');
+    m.response(inbound, 200, null, 4.2, null, false);
+    m.response(inbound, 200, null, 12, null, false);
+    m.response(inbound, 503, null, 0.5, 'no ready endpoints', false);
     m.request(outbound);
-    m.response(outbound, 200, 14, 70, null);
-    m.response(outbound, 200, 0, 3, null);
+    m.response(outbound, 200, 14, 70, null, false);
+    m.response(outbound, 200, 0, 3, null, false);
     const { samples, types } = parse(await m.text());
     expect(types.get('request_total')).toBe('counter');
     expect(types.get('response_total')).toBe('counter');
@@ -188,7 +188,7 @@ describe('ProxyMetrics', () => {
               peerId: e.peer,
             };
             m.request(l);
-            m.response(l, e.status, e.grpc, 1, e.reason);
+            m.response(l, e.status, e.grpc, 1, e.reason, false);
           }
           const { samples } = parse(await m.text());
           const distinct = (name: string, label: string) =>
@@ -212,7 +212,7 @@ describe('ProxyMetrics', () => {
     const m = new ProxyMetrics({ version: 'x' });
     let failures = 0;
     for (let status = 100; status <= 999; status++) {
-      m.response(outbound, status, null, 1, null);
+      m.response(outbound, status, null, 1, null, false);
       if (status >= 500) failures++;
     }
     const { samples } = parse(await m.text());
@@ -259,6 +259,32 @@ describe('ProxyMetrics', () => {
       weft_reason: 'connect failed',
     });
     expect(find(samples, 'response_total', {})[0]!.labels.status_code).toBeUndefined();
+  });
+
+  test('a client cancellation is never a failed response; a response cut by the upstream is one', async () => {
+    const m = new ProxyMetrics({ version: 'x' });
+    for (let i = 0; i < 4; i++) m.request(inbound);
+    m.cancelled(inbound, 0, null, 30); // gone before any response head
+    m.cancelled(inbound, 200, null, 40); // gone while reading the body of a 200
+    m.response(inbound, 200, null, 5, 'aborted', true); // the app's 200 body cut short
+    m.response(inbound, 200, null, 5, null, false);
+    const { samples } = parse(await m.text());
+    expect(find(samples, 'request_cancelled_total', {}).map((s) => s.value)).toEqual([1]);
+    expect(find(samples, 'request_cancelled_total', {})[0]!.labels).toMatchObject({ direction: 'inbound' });
+    const responses = find(samples, 'response_total', {}).map((s) => [
+      s.labels.classification,
+      s.labels.error,
+      s.value,
+    ]);
+    expect(responses).toEqual(
+      expect.arrayContaining([
+        ['success', undefined, 2],
+        ['failure', 'true', 1],
+      ]),
+    );
+    expect(responses).toHaveLength(2);
+    // Latency is observed for what got a response head: the cancellation before one has none.
+    expect(find(samples, 'response_latency_ms_count', {}).reduce((n, s) => n + s.value, 0)).toBe(3);
   });
 
   test('uses a given registry, never the global one', async () => {

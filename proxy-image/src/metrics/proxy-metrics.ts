@@ -162,6 +162,15 @@ export class TrafficSeries {
     this.labels = labels;
   }
 
+  /** request_cancelled_total series, created on the first cancellation. */
+  private cancellations: ScalarSeries | null = null;
+
+  /** Counts a request the client cancelled before any response head reached it. */
+  cancelledBeforeResponse(): void {
+    this.cancellations ??= this.metrics.cancelledSeries(this.key, this.labels);
+    this.cancellations.value++;
+  }
+
   /** Counts a request (at request head time). */
   requestStarted(): void {
     this.request ??= this.metrics.requestSeries(this.key, this.labels);
@@ -244,6 +253,7 @@ export class TrafficSeries {
 export class ProxyMetrics {
   readonly registry: Registry;
   private readonly requestTotal: CounterFamily;
+  private readonly cancelledTotal: CounterFamily;
   private readonly responseTotal: CounterFamily;
   private readonly latency: HistogramFamily;
   private readonly tcpOpenFamily: CounterFamily;
@@ -275,6 +285,10 @@ export class ProxyMetrics {
     this.registry = opts.registry ?? new RegistryClass();
     const r = this.registry;
     this.requestTotal = new CounterFamily('request_total', 'HTTP requests received').register(r);
+    this.cancelledTotal = new CounterFamily(
+      'request_cancelled_total',
+      'HTTP requests the client cancelled before a response head reached it (not in response_total)',
+    ).register(r);
     this.responseTotal = new CounterFamily(
       'response_total',
       'HTTP responses, by status code, gRPC status and classification (failure: 5xx, grpc-status != 0, or no complete response)',
@@ -369,9 +383,21 @@ export class ProxyMetrics {
     grpcStatus: number | null,
     latencyMs: number,
     proxyReason: string | null,
-    errored = false,
+    errored: boolean,
   ): void {
     this.traffic(l).responded(status, grpcStatus, latencyMs, proxyReason, errored);
+  }
+
+  /**
+   * A client's cancellation: with a response head already relayed it is that response (its body cut by the
+   * client, not by the server); before one it is no response at all, counted in request_cancelled_total. Either
+   * way it is never classification="failure": a success rate (Flagger's, from response_total) must not fall
+   * because clients give up or navigate away (Linkerd counted them as failures once, linkerd/linkerd2#3281).
+   */
+  cancelled(l: TrafficLabels, status: number, grpcStatus: number | null, latencyMs: number): void {
+    const t = this.traffic(l);
+    if (status >= 100) t.responded(status, grpcStatus, latencyMs, null, false);
+    else t.cancelledBeforeResponse();
   }
 
   tcpOpen(l: TrafficLabels): void {
@@ -473,6 +499,10 @@ export class ProxyMetrics {
 
   requestSeries(key: string, labels: Labels): ScalarSeries {
     return this.requestTotal.with(key, labels);
+  }
+
+  cancelledSeries(key: string, labels: Labels): ScalarSeries {
+    return this.cancelledTotal.with(key, labels);
   }
 
   tcpSeries(key: string, labels: Labels) {

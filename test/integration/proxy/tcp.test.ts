@@ -1,7 +1,9 @@
 // Opaque TCP through the proxy (outbound, plaintext upstream): bulk data both ways byte-exact, a slow reader
-// (the proxy must hold back the upstream instead of buffering), and half-close in each direction.
+// (the proxy must hold back the upstream instead of buffering), and half-close in each direction. Inbound
+// connections a new config no longer authorizes (opaque ones, and HTTP/1 upgrades) are closed.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
@@ -259,6 +261,77 @@ test('an inbound TCP connection whose authorization a new config removes is clos
     held.destroy();
     await p.stop();
     echo.close();
+    pki.cleanup();
+  }
+}, 30_000);
+
+test('an inbound WebSocket tunnel whose authorization a new config removes is closed; one still allowed stays', async () => {
+  // An upgraded connection was authorized once, by the request that opened it, like a TCP connection.
+  const app = http.createServer((_req, res) => res.end('ok'));
+  app.on('upgrade', (_req, socket: net.Socket) => {
+    socket.on('error', () => undefined);
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    socket.pipe(socket);
+  });
+  const appPort = await listenLoopback(app);
+  const pki = makePki();
+  const cfg = (version: string, pathRegex: string) =>
+    proxyConfig({
+      version,
+      sa: 'server',
+      trustAnchors: [pki.caPem],
+      policyMode: 'enforcing',
+      unauthenticated: { permissive: true, enforcing: true },
+      inboundPorts: [
+        {
+          port: appPort,
+          protocol: 'http1',
+          authorizations: [
+            { name: 'test/ws', sources: [{ kind: 'unauthenticated' }], httpMatches: [{ pathRegex }] },
+          ],
+        },
+      ],
+    });
+  const p = await startProxyProcess({
+    cert: pki.issue('server', spiffe('test', 'server')),
+    config: cfg('v1', '/ws/.*'),
+    inboundApp: `127.0.0.1:${appPort}`,
+  });
+  const open = async (path: string) => {
+    const s = net.connect(p.inbound, '127.0.0.1');
+    s.on('error', () => undefined);
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+    });
+    s.write(`GET ${path} HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nping`);
+    await waitFor(`the echo through ${path}`, () => (got.endsWith('\r\n\r\nping') ? true : undefined), 5000);
+    expect(got).toMatch(/^HTTP\/1\.1 101/);
+    return { s, got: () => got, closed: new Promise<void>((r) => s.once('close', () => r())) };
+  };
+  const kept = await open('/ws/a');
+  const revoked = await open('/ws/b');
+  try {
+    p.writeConfig(cfg('v2', '/ws/a'));
+    const timeout = new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref());
+    expect(await Promise.race([revoked.closed.then(() => 'closed'), timeout])).toBe('closed');
+    expect(
+      await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
+    ).toBe(1);
+    // The tunnel the new config still allows carries on.
+    kept.s.write('-again');
+    await waitFor(
+      'the kept tunnel to echo',
+      () => (kept.got().endsWith('ping-again') ? true : undefined),
+      5000,
+    );
+    expect(kept.s.destroyed).toBe(false);
+  } finally {
+    kept.s.destroy();
+    revoked.s.destroy();
+    await p.stop();
+    app.closeAllConnections();
+    app.close();
     pki.cleanup();
   }
 }, 30_000);
