@@ -31,6 +31,7 @@ import {
 } from '../src/identity/index.ts';
 import { CA_SECRET_KEYS } from '../src/kube/ca-secret.ts';
 import { DEFAULT_MESH_SETTINGS } from '../src/model/cluster.ts';
+import { DEFAULT_CONNECTION_LIMITS } from '../src/server.ts';
 import { mergeResults } from './results.ts';
 import { versionScanner } from './stream-versions.ts';
 
@@ -167,7 +168,17 @@ try {
     stdio: 'ignore',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  op = await startOperator(ns, {}, nodeArgs, OPERATOR_BUNDLE);
+  // Every stream comes from loopback, one address for all of them: the per-address limit must hold them all.
+  const limit = String(Math.max(pods + 100, DEFAULT_CONNECTION_LIMITS.maxConnections));
+  op = await startOperator(
+    ns,
+    {
+      WEFT_CONTROL_PLANE_MAX_CONNECTIONS: limit,
+      WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS: limit,
+    },
+    nodeArgs,
+    OPERATOR_BUNDLE,
+  );
   const admin = op.adminPort;
   for (;;) {
     const r = await fetch(`http://127.0.0.1:${admin}/readyz`).catch(() => null);

@@ -89,8 +89,9 @@ const server = createControlPlaneServer({
   reviewToken: () => Promise.reject(new Error('not used')),
   metrics,
   log,
+  // Every simulated proxy connects from loopback: one address for all of them.
+  limits: { maxConnections: proxies + 100, maxConnectionsPerAddress: proxies + 100 },
 });
-server.maxConnections = proxies + 100;
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const port = (server.address() as { port: number }).port;
 const file = join(mkdtempSync(join(tmpdir(), 'weft-prop-')), 'clients.json');

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
 import { DNS_SUBDOMAIN } from '../../crds/proxy-config/schema.ts';
 import { Operator } from './operator.ts';
+import { DEFAULT_CONNECTION_LIMITS, maxConnectionsForMemory } from './server.ts';
 
 class ConfigError extends Error {
   override name = 'ConfigError';
@@ -25,6 +26,17 @@ function seconds(name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 2 || n > 3600)
     throw new ConfigError(`${name}: "${raw}" is not 2..3600 seconds`);
+  return n;
+}
+
+/** A connection limit: a whole number from 1 to 1,000,000 (past that, file descriptors run out first). */
+function connections(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw.trim());
+  // Digits only: Number() would also take 1e4, 0x10 or 20000.5.
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > 1_000_000)
+    throw new ConfigError(`${name}: "${raw}" is not a number of connections from 1 to 1000000`);
   return n;
 }
 
@@ -64,6 +76,18 @@ async function main(): Promise<void> {
   // Settings first: a bad one is refused before anything connects.
   const domain = clusterDomain();
   const mode = policyMode();
+  const controlPlaneLimits = {
+    // By default sized from the container's memory limit (the cgroup's), so that the limit refuses connections
+    // before the kernel kills the operator.
+    maxConnections: connections(
+      'WEFT_CONTROL_PLANE_MAX_CONNECTIONS',
+      maxConnectionsForMemory(process.constrainedMemory()),
+    ),
+    maxConnectionsPerAddress: connections(
+      'WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS',
+      DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
+    ),
+  };
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   const namespace = process.env.WEFT_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'weft-system';
@@ -76,6 +100,7 @@ async function main(): Promise<void> {
     defaultPolicyMode: mode,
     listenAddress: process.env.WEFT_LISTEN_ADDRESS ?? '0.0.0.0',
     controlPlanePort: int('WEFT_CONTROL_PLANE_PORT', DEFAULT_CONTROL_PLANE_PORT),
+    controlPlaneLimits,
     adminPort: int('WEFT_ADMIN_PORT', 15014),
     servingDnsNames: list('WEFT_SERVING_DNS_NAMES', [`weft-operator.${namespace}.svc`, 'localhost']),
     servingIps: list('WEFT_SERVING_IPS', ['127.0.0.1']),

@@ -66,6 +66,17 @@ export class OperatorMetrics {
     help: 'Subscribers disconnected for not draining.',
     registers: [this.registry],
   });
+  readonly connections = new Gauge({
+    name: 'weft_operator_control_plane_connections',
+    help: 'Open connections on the control-plane port (config streams, certificate requests, handshakes under way).',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'weft_operator_control_plane_connections_refused_total',
+    help: 'Connections to the control-plane port closed at once because a limit was reached: limit="total" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS) or "per_address" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS).',
+    labelNames: ['limit'],
+    registers: [this.registry],
+  });
   readonly certificatesIssued = new Counter({
     name: 'weft_operator_certificates_issued_total',
     help: 'Leaf certificates issued.',

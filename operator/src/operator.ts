@@ -45,7 +45,7 @@ import { OperatorMetrics } from './metrics.ts';
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model/cluster.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { type ReconcileContext, TerminalError, WorkQueue } from './runtime/queue.ts';
-import { createAdminServer, createControlPlaneServer } from './server.ts';
+import { type ConnectionLimits, createAdminServer, createControlPlaneServer } from './server.ts';
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
@@ -59,6 +59,8 @@ export interface OperatorOptions {
   listenAddress?: string;
   /** 0 picks a free port. */
   controlPlanePort?: number;
+  /** Caps on open connections to the control-plane port (server.ts, DEFAULT_CONNECTION_LIMITS). */
+  controlPlaneLimits?: Partial<ConnectionLimits>;
   adminPort?: number;
   servingDnsNames?: string[];
   servingIps?: string[];
@@ -190,6 +192,7 @@ export class Operator {
       reviewToken: (t) => reviewToken(o.kubeConfig, t, [IDENTITY_TOKEN_AUDIENCE]),
       metrics: this.metrics,
       log: this.#log,
+      ...(o.controlPlaneLimits === undefined ? {} : { limits: o.controlPlaneLimits }),
     });
     this.#adminServer = createAdminServer({ metrics: this.metrics, notReady: () => this.notReady() });
     const host = o.listenAddress ?? '0.0.0.0';

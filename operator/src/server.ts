@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -49,11 +50,58 @@ export interface ControlPlaneDeps {
    * for 80-120 s.
    */
   timeouts?: { handshakeMs?: number; headersMs?: number };
+  /** Caps on open connections (DEFAULT_CONNECTION_LIMITS for what is not given). */
+  limits?: Partial<ConnectionLimits>;
 }
 
 /** Defaults of ControlPlaneDeps.timeouts. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 10_000;
+
+/**
+ * How many connections the control-plane port holds open at once. The timeouts above bound how long a
+ * connection that does nothing lives, not how many there are: each costs the operator about 85 KB of native
+ * memory (an mTLS connection after a 16 KiB message, operator/bench/tls-memory.bench.ts), so a client that keeps
+ * opening them would exhaust the operator's memory.
+ */
+export interface ConnectionLimits {
+  /** All clients together. Past it, a new connection is closed as it is accepted. */
+  maxConnections: number;
+  /** From one source address (a proxy's pod IP). Past it, a new connection from that address is closed. */
+  maxConnectionsPerAddress: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  // The documented scale is 5,000+ proxies, each holding one stream, and all of them on one replica once its
+  // peer is gone; during a reconnect storm or a renewal wave a proxy briefly has a second connection (its new
+  // stream while the old socket closes, a certificate request): 10,000. Twice that leaves room for meshes past
+  // the documented scale, and bounds what this port can hold to about 20,000 x 85 KB = 1.7 GB instead of
+  // whatever a client can open. Size it with the memory limit (docs/operator.md, "Configuration").
+  maxConnections: 20_000,
+  // A proxy needs one stream and now and then a certificate request; 64 leaves room for retries and a few
+  // proxies behind one address, while one misbehaving pod holds at most 64 x 85 KB = 5.4 MB and cannot take the
+  // whole budget. Loopback clients (benchmarks, tests) share one address and raise it.
+  maxConnectionsPerAddress: 64,
+};
+
+/** Native memory one held control-plane connection costs, rounded up from the 85 KB measured (see above). */
+const BYTES_PER_CONNECTION = 100 * 1024;
+/** What the operator needs besides its connections: informers, compiled configs (operator RSS without streams). */
+const OPERATOR_BASE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The default total connection limit for a container with this memory limit (process.constrainedMemory(), 0 or
+ * a huge value when there is none): as many connections as fit beside the operator's own memory, never fewer than
+ * 1,000 (a small limit still serves a small mesh) and never more than DEFAULT_CONNECTION_LIMITS. Without it, the
+ * 20,000 default would let the shipped 512 MiB limit be reached at about 3,000 connections: an OOM kill, which
+ * drops every stream, instead of a refusal, which drops one.
+ */
+export function maxConnectionsForMemory(memoryLimitBytes: number): number {
+  const ceiling = DEFAULT_CONNECTION_LIMITS.maxConnections;
+  if (!(memoryLimitBytes > 0) || memoryLimitBytes >= 2 ** 52) return ceiling;
+  const fit = Math.floor((memoryLimitBytes - OPERATOR_BASE_BYTES) / BYTES_PER_CONNECTION);
+  return Math.min(ceiling, Math.max(1_000, fit));
+}
 
 class RequestError extends Error {
   readonly body: ErrorResponse;
@@ -142,6 +190,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
       });
     },
   );
+  limitConnections(server, { ...DEFAULT_CONNECTION_LIMITS, ...d.limits }, d.metrics, d.log);
   // The config stream by HTTP Upgrade: after the 101 the connection is a bare TLS byte stream, so no HTTP
   // parser, request or response object stays attached to it for the stream's life (12-20 KB less per held
   // stream than a chunked response: operator/bench/tls-memory.bench.ts). Node hands every request that carries
@@ -196,6 +245,64 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
     }
   });
   return server;
+}
+
+/**
+ * Enforces ConnectionLimits. A refused connection is closed at once, before its TLS handshake (no work is spent
+ * on it), and counted in weft_operator_control_plane_connections_refused_total by the limit it hit.
+ */
+function limitConnections(
+  server: https.Server,
+  limits: ConnectionLimits,
+  metrics: OperatorMetrics,
+  log: Logger,
+): void {
+  // A refusal may be a flood, or proxies that share one address (traffic to the operator masqueraded): logged,
+  // but at most once a minute, so that a flood does not flood the log too.
+  let warnedAt = 0;
+  let unlogged = 0;
+  const refuse = (limit: 'total' | 'per_address', address: string | undefined) => {
+    metrics.connectionsRefused.inc({ limit });
+    const now = Date.now();
+    if (now - warnedAt < 60_000) {
+      unlogged++;
+      return;
+    }
+    log.warn(
+      { limit, address, refusedBefore: unlogged, ...limits },
+      'control-plane connection refused: connection limit reached',
+    );
+    warnedAt = now;
+    unlogged = 0;
+  };
+  // Past the total, Node closes the connection as it accepts it (no socket object, no TLS), and says so.
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', (data?: { remoteAddress?: string }) => refuse('total', data?.remoteAddress));
+  const byAddress = new Map<string, number>();
+  // First among the 'connection' listeners, before the TLS layer's: a refused socket is closed before any
+  // handshake starts (the TLS layer then only emits a 'tlsClientError' for it, which nothing here listens to).
+  server.prependListener('connection', (socket: Socket) => {
+    const address = socket.remoteAddress;
+    // No address: the socket is already gone.
+    if (address === undefined) {
+      socket.destroy();
+      return;
+    }
+    const open = byAddress.get(address) ?? 0;
+    if (open >= limits.maxConnectionsPerAddress) {
+      refuse('per_address', address);
+      socket.destroy();
+      return;
+    }
+    byAddress.set(address, open + 1);
+    metrics.connections.inc();
+    socket.once('close', () => {
+      metrics.connections.dec();
+      const left = (byAddress.get(address) ?? 1) - 1;
+      if (left > 0) byAddress.set(address, left);
+      else byAddress.delete(address);
+    });
+  });
 }
 
 async function handle(

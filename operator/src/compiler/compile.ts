@@ -3,6 +3,7 @@
 // memoized on what they read (reads.ts); the outbound section per namespace is a join of fragment strings; pods
 // with the same profile (namespace, ServiceAccount, ports, overrides) share one compiled config. A config that fails validateProxyConfig is never published: the last good one stays.
 import { createHash } from 'node:crypto';
+import { INJECT } from '../../../crds/annotations.ts';
 import { proxyConfigSchema } from '../../../crds/proxy-config/schema.ts';
 import {
   type Backend,
@@ -374,6 +375,7 @@ export class ProxyConfigCompiler {
       if (programmedDestinations.has(destination)) continue;
       for (const tt of targets) diagnostics.push(...resolveTarget(tt, new Reads(ix)).diagnostics);
     }
+    diagnostics.push(...unmeshedDestinations(snapshot, ix));
 
     const proxies = new Map<string, CompiledConfig>();
     for (const [podKey, profile] of podProfiles) {
@@ -678,6 +680,57 @@ function httpProbes(probes: readonly ProbeRecord[], s: MeshSettings): HttpProbe[
     out.set(`${p.port} ${p.path}`, { port: p.port, path: p.path });
   }
   return [...out.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, p]) => p);
+}
+
+/**
+ * TrafficTargets whose destination ServiceAccount runs pods without a proxy. Nothing enforces a TrafficTarget on
+ * such a pod (any client reaches it), so the target must not read as Ready while one runs: Ready means enforced
+ * on every running destination pod. Pods that finished (Succeeded, Failed) run nothing and do not count; pending
+ * ones do (they will run as they were created); a ServiceAccount without pods has nothing to enforce yet (its pods get the rules as they come). Not memoized: one
+ * pass over the pods per compile, which the profiles above make anyway, so a pod added, removed, finished or
+ * re-created meshed changes the verdict with the compile its informer event triggers.
+ */
+function unmeshedDestinations(snapshot: ClusterSnapshot, ix: SnapshotIndex): Diagnostic[] {
+  if (ix.targetsByDestination.size === 0) return [];
+  // Per destination: running pods, unmeshed ones, and the first two unmeshed names (sorted, so that the
+  // message, and the status written from it, does not change with the order pods were listed in).
+  const tally = new Map<string, { pods: number; unmeshed: number; examples: string[] }>();
+  for (const pod of snapshot.pods.values()) {
+    if (pod.terminated) continue;
+    const destination = `${pod.namespace}/${pod.serviceAccountName}`;
+    if (!ix.targetsByDestination.has(destination)) continue;
+    let t = tally.get(destination);
+    if (t === undefined) {
+      t = { pods: 0, unmeshed: 0, examples: [] };
+      tally.set(destination, t);
+    }
+    t.pods++;
+    if (pod.meshed) continue;
+    t.unmeshed++;
+    t.examples.push(pod.name);
+    t.examples.sort();
+    t.examples.length = Math.min(t.examples.length, 2);
+  }
+  const out: Diagnostic[] = [];
+  for (const [destination, t] of tally) {
+    if (t.unmeshed === 0) continue;
+    const more = t.unmeshed > t.examples.length ? ', ...' : '';
+    const message =
+      `${t.unmeshed} of ${t.pods} running pods of ServiceAccount ${destination} are not meshed ` +
+      `(${t.examples.join(', ')}${more}): no proxy runs in front of them, so nothing enforces this ` +
+      `TrafficTarget there. Set the annotation ${INJECT}: enabled on their pod template or namespace (and ` +
+      'not disabled on the pods), then re-create the pods (e.g. kubectl rollout restart): the proxy is ' +
+      'injected only when a pod is created';
+    for (const tt of ix.targetsByDestination.get(destination) ?? [])
+      out.push({
+        kind: 'TrafficTarget',
+        namespace: tt.metadata.namespace ?? '',
+        name: tt.metadata.name ?? '',
+        reason: 'DestinationNotMeshed',
+        message,
+      });
+  }
+  return out;
 }
 
 function sameList(a: unknown[], b: unknown[]): boolean {

@@ -12,6 +12,7 @@ export type DiagnosticReason =
   | 'InvalidMatch'
   | 'RuleReferencesNothing'
   | 'InvalidDestination'
+  | 'DestinationNotMeshed'
   | 'UnsupportedSubject'
   | 'ServiceAccountNotFound'
   | 'InvalidProxyConfig'

@@ -75,6 +75,7 @@ export function pod(ns: string, name: string, sa: string, ip: string, ports: num
     containerPorts: ports.map((port) => ({ port, protocol: 'TCP' })),
     probes: [],
     meshed: true,
+    terminated: false,
   };
 }
 

@@ -3,6 +3,7 @@ import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
 import { ProxyConfigCompiler } from './compile.ts';
 import {
   crowdedService,
+  pod,
   put,
   routeGroup,
   SHOP_WEIGHTS,
@@ -256,4 +257,57 @@ test('kstatus conditions: Stalled while not accepted, Reconciling while not Read
     'Ready=False/RootServiceNotFound',
     'Reconciling=True/Progressing',
   ]);
+});
+
+test('a TrafficTarget whose destination runs pods without a proxy is not Ready until every running pod is meshed; finished pods and a ServiceAccount without pods do not hold it back', () => {
+  const s = shop();
+  // One compiler for every step, as the operator runs it: its memoized sections must not hide a pod change.
+  const compiler = new ProxyConfigCompiler();
+  const status = () =>
+    desiredStatuses(s, compiler.compile(s).diagnostics).get('TrafficTarget/shop/frontend-to-checkout')!;
+  const plain = (name: string, ip: string) => ({ ...pod('shop', name, 'checkout', ip), meshed: false });
+  const healthy = ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs', 'Ready=True/Programmed'];
+  const types = () => status().conditions.map((c) => `${c.type}=${c.status}/${c.reason}`);
+  expect(types()).toEqual(healthy);
+
+  // Three pods created before injection was enabled, next to the two meshed ones, and a finished one.
+  put(s.pods, plain('checkout-5', '10.244.0.15'));
+  put(s.pods, plain('checkout-3', '10.244.0.13'));
+  put(s.pods, plain('checkout-4', '10.244.0.14'));
+  put(s.pods, { ...plain('checkout-migrate', '10.244.0.16'), terminated: true });
+  const st = status();
+  // Before: Ready=True, while nothing enforced the target on checkout-3, -4 and -5.
+  expect(st.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
+    'Accepted=True/Accepted',
+    'ResolvedRefs=True/ResolvedRefs',
+    'Ready=False/DestinationNotMeshed',
+    'Reconciling=True/Progressing',
+  ]);
+  const message =
+    '3 of 5 running pods of ServiceAccount shop/checkout are not meshed (checkout-3, checkout-4, ...): no ' +
+    'proxy runs in front of them, so nothing enforces this TrafficTarget there. Set the annotation ' +
+    'weft.dev/inject: enabled on their pod template or namespace (and not disabled on the pods), then ' +
+    're-create the pods (e.g. kubectl rollout restart): the proxy is injected only when a pod is created';
+  expect(st.conditions.find((c) => c.type === 'Ready')!.message).toBe(message);
+  expect(st.conditions.find((c) => c.type === 'Reconciling')!.message).toBe(
+    `DestinationNotMeshed: ${message}`,
+  );
+  expect(st.warnings.map((w) => w.reason)).toEqual(['DestinationNotMeshed']);
+
+  // One left: the count and the example follow.
+  put(s.pods, pod('shop', 'checkout-3', 'checkout', '10.244.0.13'));
+  s.pods.delete('shop/checkout-4');
+  expect(status().conditions.find((c) => c.type === 'Ready')!.message).toMatch(
+    /^1 of 4 running pods of ServiceAccount shop\/checkout are not meshed \(checkout-5\): /,
+  );
+  // Re-created meshed: Ready again, and Reconciling gone.
+  put(s.pods, pod('shop', 'checkout-5', 'checkout', '10.244.0.15'));
+  expect(types()).toEqual(healthy);
+  // An unmeshed pod that finished (a Job's) runs nothing to enforce on.
+  put(s.pods, { ...plain('checkout-5', '10.244.0.15'), terminated: true });
+  expect(types()).toEqual(healthy);
+  // No running pod at all: nothing to enforce yet (the rules are programmed as pods come), as before.
+  for (const k of [...s.pods.keys()]) if (k.startsWith('shop/checkout-')) s.pods.delete(k);
+  put(s.pods, { ...plain('checkout-6', '10.244.0.17'), terminated: true });
+  expect(types()).toEqual(healthy);
 });

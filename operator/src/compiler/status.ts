@@ -101,6 +101,11 @@ export function desiredStatuses(
           w.reason === 'RootNotProgrammable',
       );
       if (left.length > 0) return c('Ready', false, 'NotProgrammed', left.map((w) => w.message).join('; '));
+      // Programmed, but some destination pods run no proxy: on those nothing enforces it, and a Ready=True
+      // would tell the user access to them is restricted. Before the partial case below: that one fails closed
+      // (requests past the limit are denied), this one open.
+      const unmeshed = warnings.find((w) => w.reason === 'DestinationNotMeshed');
+      if (unmeshed !== undefined) return c('Ready', false, 'DestinationNotMeshed', unmeshed.message);
       // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
       const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
       if (partial.length > 0)

@@ -25,6 +25,7 @@ const pod = (over: Partial<PodRecord> = {}): PodRecord => ({
   containerPorts: [],
   probes: [],
   meshed: true,
+  terminated: false,
   ...over,
 });
 const req = { namespace: 'shop', name: 'frontend-1' };

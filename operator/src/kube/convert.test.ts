@@ -100,6 +100,27 @@ describe('convert', () => {
     ]);
   });
 
+  test('Pod: a pod that finished (Succeeded, Failed) is terminated, a new record; Pending to Running changes nothing', () => {
+    const at = (phase: string | undefined) =>
+      podRecord({
+        metadata: { name: 'p', namespace: 'n' },
+        spec: { containers: [] },
+        ...(phase === undefined ? {} : { status: { phase } }),
+      });
+    expect(['Pending', 'Running', 'Unknown', undefined].map((p) => at(p).terminated)).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(at('Succeeded').terminated).toBe(true);
+    expect(at('Failed').terminated).toBe(true);
+    // The informer replaces the record, so the compile that follows re-evaluates the TrafficTargets of its
+    // ServiceAccount (an unmeshed pod that finished no longer holds them back from Ready).
+    expect(sameRecord(at('Running'), at('Succeeded'))).toBe(false);
+    expect(sameRecord(at('Pending'), at('Running'))).toBe(true);
+  });
+
   test('an update that changes nothing the compiler reads yields an equal record', () => {
     const a = podRecord({
       metadata: { name: 'p', namespace: 'n', resourceVersion: '1' },

@@ -91,6 +91,7 @@ export function podRecord(p: V1Pod): PodRecord {
     containerPorts: ports,
     probes: probesOf([...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]),
     meshed: labels[MESHED_LABEL] === 'true' || annotations[INJECTED_VERSION] !== undefined,
+    terminated: p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed',
   };
 }
 

@@ -82,6 +82,11 @@ export interface PodRecord {
   probes: readonly ProbeRecord[];
   /** Whether the pod runs a Weft proxy (injected), and so needs a config. */
   meshed: boolean;
+  /**
+   * Phase Succeeded or Failed: its containers will not run again. Only this, not the phase itself, so that the
+   * usual Pending -> Running update still yields an equal record (and no recompile).
+   */
+  terminated: boolean;
 }
 
 export interface ServiceAccountRecord {

@@ -14,6 +14,13 @@ test.each([
   ['WEFT_CLUSTER_DOMAIN', 'bad..domain', 'is not a DNS domain like cluster.local'],
   ['WEFT_CLUSTER_DOMAIN', '', 'is not a DNS domain like cluster.local'],
   ['WEFT_POLICY_MODE', 'Enforcing', 'is not permissive or enforcing'],
+  ['WEFT_CONTROL_PLANE_MAX_CONNECTIONS', '0', 'is not a number of connections from 1 to 1000000'],
+  ['WEFT_CONTROL_PLANE_MAX_CONNECTIONS', '2e4', 'is not a number of connections from 1 to 1000000'],
+  [
+    'WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS',
+    'many',
+    'is not a number of connections from 1 to 1000000',
+  ],
 ])('%s=%j is refused at start', (name, value, message) => {
   const r = run({ [name]: value });
   expect(r.status).toBe(1);

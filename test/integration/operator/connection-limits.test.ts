@@ -1,0 +1,158 @@
+// The control-plane port's connection limits (operator/src/server.ts, ConnectionLimits) on real TLS sockets on
+// loopback, in this process: past the total or the per-address limit a connection is closed at once, before its
+// handshake, and counted; a connection that closes frees its slot. Small limits stand in for the defaults.
+// Linux routes all of 127.0.0.0/8 to loopback, so 127.0.0.2 and 127.0.0.3 are other source addresses.
+import { generateKeyPairSync } from 'node:crypto';
+import * as https from 'node:https';
+import { type AddressInfo, connect as netConnect } from 'node:net';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { afterEach, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import { CERTIFICATES_PATH } from '../../../crds/control-plane/types.ts';
+import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
+import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
+import { testAuthority } from '../../../operator/src/identity/testing.ts';
+import { OperatorMetrics } from '../../../operator/src/metrics.ts';
+import {
+  type ConnectionLimits,
+  createControlPlaneServer,
+  DEFAULT_CONNECTION_LIMITS,
+  maxConnectionsForMemory,
+} from '../../../operator/src/server.ts';
+
+const TD = 'cluster.local';
+const { ca } = testAuthority(TD);
+
+function servingCert() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const id = spiffeIdFor(TD, 'weft', 'weft-operator');
+  const csr = { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey };
+  return {
+    certChain: ca.issueServing(csr, id, ['localhost'], ['127.0.0.1']).certificateChain,
+    key: keyToPem(privateKey),
+  };
+}
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
+});
+
+/** A control-plane server with these limits on loopback; its port and metrics. */
+async function serve(limits: ConnectionLimits) {
+  const metrics = new OperatorMetrics();
+  const hub = new ConfigHub();
+  const srv = createControlPlaneServer({
+    ca,
+    serving: servingCert(),
+    hub,
+    pod: () => undefined,
+    reviewToken: () => Promise.reject(new Error('not used')),
+    metrics,
+    log: pino({ level: 'silent' }),
+    // Long, so that a connection closed within the test was closed by a limit, not by a timeout.
+    timeouts: { handshakeMs: 60_000, headersMs: 60_000 },
+    limits,
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const clients: TLSSocket[] = [];
+  cleanup.push(async () => {
+    for (const c of clients) c.destroy();
+    hub.close();
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  });
+  const port = (srv.address() as AddressInfo).port;
+  /** A TLS connection from `from`: 'open' once its handshake is done, 'refused' if it is closed before. */
+  const connect = (from = '127.0.0.1') =>
+    new Promise<{ outcome: 'open' | 'refused'; socket: TLSSocket }>((resolve) => {
+      const socket = tlsConnect({
+        // tls.connect takes no source address of its own: the TCP connection is made with one.
+        socket: netConnect({ host: '127.0.0.1', port, localAddress: from }),
+        ca: ca.trustAnchorsPem,
+        checkServerIdentity: () => undefined,
+      });
+      clients.push(socket);
+      socket.on('error', () => undefined);
+      socket.once('secureConnect', () => resolve({ outcome: 'open', socket }));
+      socket.once('close', () => resolve({ outcome: 'refused', socket }));
+    });
+  const closed = (socket: TLSSocket) =>
+    new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.destroy();
+    });
+  const refused = async () =>
+    Object.fromEntries((await metrics.connectionsRefused.get()).values.map((v) => [v.labels.limit, v.value]));
+  const open = async () => (await metrics.connections.get()).values[0]?.value;
+  /** Until the server has seen `n` connections open (a client's close reaches it a moment later). */
+  const openAt = async (n: number) => {
+    const deadline = Date.now() + 5_000;
+    while ((await open()) !== n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return open();
+  };
+  return { port, connect, closed, refused, openAt };
+}
+
+test('past the per-address limit a connection from that address is refused at once and counted; other addresses are not; a closed connection frees its slot', async () => {
+  const s = await serve({ maxConnections: 100, maxConnectionsPerAddress: 2 });
+  const a = [await s.connect(), await s.connect()];
+  expect(a.map((c) => c.outcome)).toEqual(['open', 'open']);
+  // Before: a third (and a ten-thousandth) connection from one pod was held like the others.
+  const started = Date.now();
+  expect((await s.connect()).outcome).toBe('refused');
+  expect(Date.now() - started).toBeLessThan(5_000);
+  expect((await s.connect('127.0.0.2')).outcome).toBe('open');
+  expect(await s.refused()).toEqual({ per_address: 1 });
+  expect(await s.openAt(3)).toBe(3);
+  await s.closed(a[0]!.socket);
+  expect(await s.openAt(2)).toBe(2);
+  expect((await s.connect()).outcome).toBe('open');
+  expect(await s.refused()).toEqual({ per_address: 1 });
+  expect(await s.openAt(3)).toBe(3);
+});
+
+test('past the total limit every new connection is refused at once and counted; a closed connection frees its slot; accepted ones are served', async () => {
+  const s = await serve({ maxConnections: 3, maxConnectionsPerAddress: 100 });
+  const held = [await s.connect('127.0.0.1'), await s.connect('127.0.0.2'), await s.connect('127.0.0.3')];
+  expect(held.map((c) => c.outcome)).toEqual(['open', 'open', 'open']);
+  expect((await s.connect('127.0.0.1')).outcome).toBe('refused');
+  expect((await s.connect('127.0.0.4')).outcome).toBe('refused');
+  expect(await s.refused()).toEqual({ total: 2 });
+  expect(await s.openAt(3)).toBe(3);
+  await s.closed(held[1]!.socket);
+  expect(await s.openAt(2)).toBe(2);
+  // The freed slot serves a request (a certificate request without a token: 401 Unauthenticated).
+  const status = await new Promise<number | undefined>((resolve, reject) => {
+    const req = https.request({
+      host: '127.0.0.1',
+      port: s.port,
+      method: 'POST',
+      path: CERTIFICATES_PATH,
+      ca: ca.trustAnchorsPem,
+      checkServerIdentity: () => undefined,
+      agent: false,
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+  expect(status).toBe(401);
+  expect(await s.refused()).toEqual({ total: 2 });
+});
+
+test('the default total follows the container memory limit: what fits beside the operator, 1,000 to 20,000', () => {
+  const MiB = 1024 * 1024;
+  // The shipped Deployment: 512Mi, 256 MiB for the operator, 100 KB per connection.
+  expect(maxConnectionsForMemory(512 * MiB)).toBe(2621);
+  expect(maxConnectionsForMemory(2048 * MiB)).toBe(18350);
+  // A small limit still serves a small mesh; a large one stops at the default.
+  expect(maxConnectionsForMemory(128 * MiB)).toBe(1000);
+  expect(maxConnectionsForMemory(64 * 1024 * MiB)).toBe(DEFAULT_CONNECTION_LIMITS.maxConnections);
+  // No limit: Node reports 0 or 2^64 - 1.
+  expect(maxConnectionsForMemory(0)).toBe(DEFAULT_CONNECTION_LIMITS.maxConnections);
+  expect(maxConnectionsForMemory(2 ** 64)).toBe(DEFAULT_CONNECTION_LIMITS.maxConnections);
+});
