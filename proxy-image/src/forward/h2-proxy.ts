@@ -444,6 +444,16 @@ export class H2Proxy {
     let kept: Buffer[] | null = null;
     let keptBytes = 0;
     let bodyEnded = stream.endAfterHeaders;
+    // Request trailers pass through like response ones (kept for a replay: they arrive before the body's end).
+    // Inbound, a client identity among them is dropped, as in the head: the app may merge trailers into headers.
+    let requestTrailers: http2.OutgoingHttpHeaders | null = null;
+    if (!bodyEnded)
+      stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
+        const copy: http2.OutgoingHttpHeaders = {};
+        for (const k of Object.keys(t))
+          if (!k.startsWith(':') && !(inbound && k === CLIENT_ID_HEADER)) copy[k] = t[k];
+        requestTrailers = copy;
+      });
     if (replayLimit >= 0 && !bodyEnded) {
       kept = [];
       stream.on('data', (chunk: Buffer) => {
@@ -548,7 +558,9 @@ export class H2Proxy {
       let p: Pooled;
       try {
         p = this.upstream(target, inbound);
-        u = p.session.request(out, { endStream: replay ? keptBytes === 0 : stream.endAfterHeaders });
+        const endStream = replay ? keptBytes === 0 && requestTrailers === null : stream.endAfterHeaders;
+        // With a body, the stream's end waits for the client's trailers, if any ('wantTrailers' below).
+        u = p.session.request(out, { endStream, waitForTrailers: !endStream });
       } catch (err) {
         this.log.debug({ err }, 'h2 upstream request failed');
         if (retried('connect-failure', 0, -1)) return;
@@ -558,6 +570,17 @@ export class H2Proxy {
       }
       up = u;
       pooled = p;
+      u.on('wantTrailers', () => {
+        if (u.destroyed) return;
+        try {
+          // None: Node ends the stream with an empty DATA frame.
+          u.sendTrailers(requestTrailers ?? {});
+        } catch (err) {
+          // Trailers Node will not send (its own checks are stricter than the parser's): the body still ends.
+          this.log.debug({ err }, 'request trailers not relayed');
+          u.sendTrailers({});
+        }
+      });
       p.open++;
       u.once('close', () => {
         p.open--;
@@ -647,7 +670,7 @@ export class H2Proxy {
       });
       if (replay) {
         for (const chunk of kept ?? []) u.write(chunk);
-        if (keptBytes > 0) u.end();
+        if (keptBytes > 0 || requestTrailers !== null) u.end();
       } else if (!stream.endAfterHeaders) stream.pipe(u);
     };
     const onResponse = (

@@ -50,6 +50,21 @@ async function startApp(): Promise<void> {
     } else if (headers[':path'] === '/early') {
       stream.additionalHeaders({ ':status': 103, link: '</style.css>; rel=preload' });
       answer();
+    } else if (headers[':path'] === '/trailers') {
+      // Answers with the request's body and trailers, once the request has ended.
+      let body = '';
+      let got: http2.IncomingHttpHeaders = {};
+      stream.on('trailers', (t) => {
+        got = t;
+      });
+      stream.on('data', (d: Buffer) => {
+        body += d.toString();
+      });
+      stream.on('end', () => {
+        if (stream.destroyed) return;
+        stream.respond({ ':status': 200 });
+        stream.end(JSON.stringify({ body, trailers: got }));
+      });
     } else if (headers[':path'] === '/trickle') {
       // The head at once, the body over 800 ms.
       stream.respond({ ':status': 200 });
@@ -587,5 +602,51 @@ test('an upstream that closes a stream quietly (RST_STREAM CANCEL) before answer
     session.destroy();
     await p.stop();
     await new Promise((r) => app.close(r));
+  }
+}, 30_000);
+
+test('request trailers reach the app; inbound, a client identity among them is dropped', async () => {
+  // The same app behind an inbound proxy too (plaintext clients are unauthenticated, permissive).
+  const inbound = await startProxyProcess({
+    config: proxyConfig({
+      version: 'in',
+      sa: 'server',
+      trustAnchors: [],
+      inboundPorts: [{ port: appPort, protocol: 'http2', authorizations: [] }],
+    }),
+    inboundApp: `127.0.0.1:${appPort}`,
+  });
+  const send = async (port: number) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    try {
+      const s = session.request(
+        { ':method': 'POST', ':path': '/trailers', ':authority': 'h2app' },
+        { waitForTrailers: true },
+      );
+      s.on('wantTrailers', () =>
+        s.sendTrailers({ 'x-checksum': 'abc123', 'x-weft-client-id': 'spiffe://evil/ns/x/sa/y' }),
+      );
+      s.end('the body');
+      let text = '';
+      s.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      await new Promise((r) => s.once('end', r));
+      return JSON.parse(text) as { body: string; trailers: Record<string, string> };
+    } finally {
+      session.close();
+    }
+  };
+  try {
+    const out = await send(proxy.outbound);
+    expect(out.body).toBe('the body');
+    expect(out.trailers).toMatchObject({ 'x-checksum': 'abc123' });
+    const into = await send(inbound.inbound);
+    expect(into.body).toBe('the body');
+    expect(into.trailers['x-checksum']).toBe('abc123');
+    expect(into.trailers['x-weft-client-id']).toBeUndefined();
+  } finally {
+    await inbound.stop();
   }
 }, 30_000);
