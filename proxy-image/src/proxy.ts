@@ -211,8 +211,20 @@ export class ProxyRuntime {
 
   /** Installs or rotates the mesh certificate; throws (keeping the current one) when it is unusable. */
   setCredentials(creds: MeshCredentials): void {
-    if (this.mesh === null) this.mesh = new MeshTls(creds);
-    else this.mesh.update(creds);
+    if (this.mesh === null) {
+      this.mesh = new MeshTls(creds);
+      return;
+    }
+    const closed = this.mesh.update(creds);
+    for (const direction of ['inbound', 'outbound'] as const) {
+      for (let i = 0; i < closed[direction]; i++)
+        this.opts.observer.connectionRefused(direction, 'untrusted');
+      if (closed[direction] > 0)
+        this.log.info(
+          { direction, connections: closed[direction] },
+          'closed mesh connections whose peer the new trust anchors do not vouch for',
+        );
+    }
   }
 
   /** Starts the outbound and inbound listeners; returns their ports. Needs a config first. */

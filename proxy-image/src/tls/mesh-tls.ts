@@ -1,7 +1,8 @@
 // mTLS between proxies: TLS 1.3 only, ECDSA P-256 leaf certificates naming the workload by a SPIFFE
 // URI SAN. Clients accept a peer only if it presents exactly the identity the config expects for the
 // endpoint; servers learn the client's identity from its certificate. A rotation swaps the secure
-// context: new handshakes use it, established connections keep theirs and are never dropped.
+// context: new handshakes use it, and established connections keep theirs, unless the new trust anchors no
+// longer vouch for the peer (an anchor removed at the end of a rotation, or withdrawn): those are closed.
 
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
@@ -88,8 +89,71 @@ export function inspectCredentials(creds: MeshCredentials, now = new Date()): Ce
   return { spiffeId, notBefore, notAfter, serialNumber: cert.serialNumber };
 }
 
+/** Established mesh connections a trust-anchor change closed, by side. */
+export interface Untrusted {
+  inbound: number;
+  outbound: number;
+}
+
+/** The certificates in PEM text (one anchor entry may hold several). */
+function certificatesIn(pem: string): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  for (const m of pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g))
+    out.push(new (nodeCrypto().X509Certificate)(m[0]));
+  return out;
+}
+
+/** Whether the trust anchors vouch for a peer (see trustOf). */
+export type PeerTrust = 'trusted' | 'untrusted' | 'unknown';
+
+/** How many certificates MeshTls remembers from its credentials (chains, anchors) to complete peers' chains. */
+const MAX_KNOWN_CERTIFICATES = 64;
+
+/**
+ * Whether a peer's certificate chain leads to one of `anchors`. The chain is what the handshake exposes (on the
+ * client side the whole verified chain; on the server side Node gives the leaf only), completed with `known`
+ * certificates (the proxy's own chains and anchors, old and new: a peer's intermediate is usually one the proxy
+ * had itself). 'untrusted' only when the chain reaches a root that is not an anchor; 'unknown' when an issuer is
+ * missing, which the caller must not treat as untrusted. Pure; exported for tests.
+ */
+export function trustOf(
+  peer: tls.DetailedPeerCertificate,
+  anchors: readonly X509Certificate[],
+  known: Iterable<X509Certificate>,
+): PeerTrust {
+  const X509 = nodeCrypto().X509Certificate;
+  const pool: X509Certificate[] = [];
+  const seen = new Set<string>();
+  let c: tls.DetailedPeerCertificate | undefined = peer;
+  while (c?.raw !== undefined && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    pool.push(new X509(c.raw));
+    c = c.issuerCertificate;
+  }
+  if (pool.length === 0) return 'unknown';
+  pool.push(...known);
+  let x = pool[0]!;
+  const used = new Set<string>([x.fingerprint256]);
+  for (;;) {
+    for (const a of anchors) {
+      if (a.fingerprint256 === x.fingerprint256) return 'trusted';
+      if (x.checkIssued(a) && x.verify(a.publicKey)) return 'trusted';
+    }
+    if (x.checkIssued(x)) return 'untrusted'; // a root no anchor is
+    const issuer = pool.find((p) => !used.has(p.fingerprint256) && x.checkIssued(p) && x.verify(p.publicKey));
+    if (issuer === undefined) return 'unknown';
+    used.add(issuer.fingerprint256);
+    x = issuer;
+  }
+}
+
 export class MeshTls implements MeshConnector {
   private context: tls.SecureContext;
+  /** Established mesh connections, both sides, checked again when the trust anchors change. */
+  private readonly live = new Map<tls.TLSSocket, 'inbound' | 'outbound'>();
+  private anchorsKey: string;
+  /** Certificates of this proxy's credentials so far (chains and anchors), oldest first, by fingerprint. */
+  private readonly known = new Map<string, X509Certificate>();
   private contextOptions: tls.SecureContextOptions;
   private infoValue: CertificateInfo;
 
@@ -97,7 +161,26 @@ export class MeshTls implements MeshConnector {
     this.infoValue = inspectCredentials(creds);
     this.contextOptions = MeshTls.optionsFor(creds);
     this.context = nodeTls().createSecureContext(this.contextOptions);
+    this.anchorsKey = creds.trustAnchors.join('\n');
+    this.remember(creds);
     this.server = this.makeServer();
+  }
+
+  private remember(creds: MeshCredentials): void {
+    for (const c of [creds.certPem, ...creds.trustAnchors].flatMap(certificatesIn)) {
+      this.known.delete(c.fingerprint256);
+      this.known.set(c.fingerprint256, c);
+    }
+    for (const k of this.known.keys()) {
+      if (this.known.size <= MAX_KNOWN_CERTIFICATES) break;
+      this.known.delete(k);
+    }
+  }
+
+  private track(s: tls.TLSSocket, side: 'inbound' | 'outbound'): void {
+    if (s.destroyed) return;
+    this.live.set(s, side);
+    s.once('close', () => this.live.delete(s));
   }
 
   private static optionsFor(creds: MeshCredentials): tls.SecureContextOptions {
@@ -115,16 +198,35 @@ export class MeshTls implements MeshConnector {
     return this.infoValue;
   }
 
-  /** Rotation: validates, then swaps the context for new handshakes. Throws and keeps the old one on error. */
-  update(creds: MeshCredentials): void {
+  /**
+   * Rotation: validates, then swaps the context for new handshakes. Throws and keeps the old one on error.
+   * When the trust anchors changed, established connections whose peer the new anchors do not vouch for are
+   * closed (a pooled connection is opened again, under the new anchors); returns how many, by side. A peer whose
+   * chain cannot be completed (an issuer this proxy never had) is kept: its handshake was verified, and closing
+   * on doubt would drop every connection at each anchor change.
+   */
+  update(creds: MeshCredentials): Untrusted {
     const info = inspectCredentials(creds);
     const options = MeshTls.optionsFor(creds);
     const context = nodeTls().createSecureContext(options);
+    const anchorsKey = creds.trustAnchors.join('\n');
+    const anchors = anchorsKey === this.anchorsKey ? null : creds.trustAnchors.flatMap(certificatesIn);
     // New handshakes (client and server side) use the new context; established connections keep theirs.
     this.server.setSecureContext(options);
     this.contextOptions = options;
     this.context = context;
     this.infoValue = info;
+    this.anchorsKey = anchorsKey;
+    this.remember(creds);
+    const closed: Untrusted = { inbound: 0, outbound: 0 };
+    if (anchors === null) return closed;
+    const known = [...this.known.values()];
+    for (const [s, side] of this.live) {
+      if (trustOf(s.getPeerCertificate(true), anchors, known) !== 'untrusted') continue;
+      closed[side]++;
+      s.destroy();
+    }
+    return closed;
   }
 
   /** mTLS client connection to a peer proxy that must present target.identity. */
@@ -150,7 +252,9 @@ export class MeshTls implements MeshConnector {
         return undefined;
       },
     };
-    return nodeTls().connect(options);
+    const s = nodeTls().connect(options);
+    s.once('secureConnect', () => this.track(s, 'outbound'));
+    return s;
   }
 
   /**
@@ -223,6 +327,7 @@ export class MeshTls implements MeshConnector {
         return;
       }
       s.allowHalfOpen = true;
+      this.track(s, 'inbound');
       cb.onReady(s, id, alpn as MeshAlpn);
     });
     server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {

@@ -1,0 +1,209 @@
+// Trust anchors that change under established mesh connections: a connection whose peer the new anchors still
+// vouch for stays (a rotation adds the new anchor first, then removes the old one), and one whose peer they no
+// longer vouch for is closed, on both sides of the proxy: an inbound connection from a peer proxy, and a pooled
+// outbound one to a peer proxy. Real TLS 1.3 on loopback, certificates from openssl.
+
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import tls from 'node:tls';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { opensslCsr, testAuthority } from '../../../operator/src/identity/testing.ts';
+import { trustOf } from '../../../proxy-image/src/tls/mesh-tls.ts';
+import {
+  listenLoopback,
+  makePki,
+  metric,
+  type Pki,
+  type ProxyProcess,
+  proxyConfig,
+  raw,
+  removeTmpDirs,
+  spiffe,
+  startProxyProcess,
+  waitFor,
+} from './harness.ts';
+
+let pki: Pki;
+let otherCaPem: string;
+let app: http.Server;
+let appPort: number;
+/** A peer proxy (TLS server with a mesh certificate from the main CA) answering every HTTP/1 request. */
+let peer: tls.Server;
+let peerPort: number;
+const peerSockets: tls.TLSSocket[] = [];
+let proxy: ProxyProcess;
+
+function config(version: string, anchors: string[]): unknown {
+  return proxyConfig({
+    version,
+    sa: 'server',
+    trustAnchors: anchors,
+    inboundPorts: [{ port: appPort, protocol: 'detect', authorizations: [] }],
+    services: [
+      {
+        name: 'peer',
+        clusterIP: '10.96.0.50',
+        port: 80,
+        protocol: 'http1',
+        endpoints: [{ address: '127.0.0.1', port: peerPort, identity: spiffe('test', 'peer') }],
+      },
+    ],
+  });
+}
+
+beforeAll(async () => {
+  pki = makePki();
+  otherCaPem = readFileSync(path.join(pki.dir, 'other-ca.crt'), 'utf8');
+  app = http.createServer((_req, res) => res.end('ok'));
+  appPort = await listenLoopback(app);
+  const peerCert = pki.issue('peer', spiffe('test', 'peer'));
+  peer = tls.createServer({
+    cert: readFileSync(peerCert.cert),
+    key: readFileSync(peerCert.key),
+    ca: pki.caPem,
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: ['weft.http1'],
+    minVersion: 'TLSv1.3',
+  });
+  peer.on('secureConnection', (s) => {
+    peerSockets.push(s);
+    s.on('error', () => undefined);
+    s.on('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\npeer'));
+  });
+  peerPort = await listenLoopback(peer);
+  proxy = await startProxyProcess({
+    cert: pki.issue('server', spiffe('test', 'server')),
+    config: config('v1', [pki.caPem]),
+    inboundApp: `127.0.0.1:${appPort}`,
+    outboundDst: '10.96.0.50:80',
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  for (const s of peerSockets) s.destroy();
+  peer?.close();
+  app?.closeAllConnections();
+  app?.close();
+  pki?.cleanup();
+  removeTmpDirs();
+});
+
+/** A peer proxy's connection to the proxy's inbound port, with a certificate from the given CA. */
+async function inboundPeer(name: string, ca: 'main' | 'other') {
+  const cert = pki.issue(name, spiffe('test', name), { ca });
+  const s = tls.connect({
+    host: '127.0.0.1',
+    port: proxy.inbound,
+    cert: readFileSync(cert.cert),
+    key: readFileSync(cert.key),
+    ca: pki.caPem,
+    ALPNProtocols: ['weft.http1'],
+    checkServerIdentity: () => undefined,
+  });
+  s.on('error', () => undefined);
+  let got = '';
+  s.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  await new Promise((r) => s.once('secureConnect', r));
+  const closed = new Promise<void>((r) => s.once('close', () => r()));
+  /** One request on the connection; resolves with the status line. */
+  const request = async () => {
+    got = '';
+    s.write('GET / HTTP/1.1\r\nHost: app\r\n\r\n');
+    await waitFor(`${name}'s response`, () => (got.endsWith('\r\n\r\nok') ? true : undefined), 5000);
+    return got.split('\r\n')[0];
+  };
+  return { s, closed, request };
+}
+
+test('removing the anchor a peer chains to closes its connections, inbound and pooled outbound; others stay', async () => {
+  const a = await inboundPeer('client-a', 'main');
+  expect(await a.request()).toBe('HTTP/1.1 200 OK');
+  // Outbound through the proxy to the peer proxy: the mTLS connection stays in the pool.
+  const out = await raw(proxy.outbound, 'GET / HTTP/1.1\r\nHost: peer\r\n\r\n', 1000);
+  expect(out).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*peer$/);
+  expect(peerSockets.filter((s) => !s.destroyed)).toHaveLength(1);
+  const pooledClosed = new Promise<void>((r) => peerSockets[0]!.once('close', () => r()));
+
+  // A rotation adds the new anchor: nothing is closed, and peers of the new CA are trusted too.
+  proxy.writeConfig(config('v2', [pki.caPem, otherCaPem]));
+  await waitFor('v2', async () =>
+    (await metric(proxy, 'weft_config_reloads_total', { result: 'applied' })) >= 2 ? true : undefined,
+  );
+  const b = await inboundPeer('client-b', 'other');
+  expect(await b.request()).toBe('HTTP/1.1 200 OK');
+  expect(await a.request()).toBe('HTTP/1.1 200 OK');
+
+  // ... and then removes the old one: every connection with a peer of the old CA goes, on both sides.
+  proxy.writeConfig(config('v3', [otherCaPem]));
+  const timeout = (what: string) =>
+    new Promise<string>((r) => setTimeout(() => r(`${what} still open after 5 s`), 5000).unref());
+  expect(await Promise.race([a.closed.then(() => 'closed'), timeout('inbound')])).toBe('closed');
+  expect(await Promise.race([pooledClosed.then(() => 'closed'), timeout('pooled')])).toBe('closed');
+  expect(
+    await metric(proxy, 'weft_connections_refused_total', { reason: 'untrusted', direction: 'inbound' }),
+  ).toBe(1);
+  expect(
+    await metric(proxy, 'weft_connections_refused_total', { reason: 'untrusted', direction: 'outbound' }),
+  ).toBe(1);
+  // The peer of the new CA carries on.
+  expect(await b.request()).toBe('HTTP/1.1 200 OK');
+  expect(b.s.destroyed).toBe(false);
+  b.s.destroy();
+}, 30_000);
+
+test('trustOf follows the chains the operator issues (leaf, issuer, root anchor), as each side of a handshake sees them', async () => {
+  const td = 'cluster.local';
+  const mesh = testAuthority(td);
+  const other = testAuthority(td);
+  const credentials = (name: string) => {
+    const { keyPem, csrPem } = opensslCsr();
+    return { key: keyPem, cert: mesh.ca.issue(csrPem, `spiffe://${td}/ns/test/sa/${name}`).certificateChain };
+  };
+  const anchors = mesh.ca.trustAnchorsPem.join('');
+  const serverCreds = credentials('server');
+  const server = tls.createServer({ ...serverCreds, ca: anchors, requestCert: true, minVersion: 'TLSv1.3' });
+  const serverSide = new Promise<tls.TLSSocket>((r) => server.once('secureConnection', r));
+  const port = await listenLoopback(server);
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    ...credentials('client'),
+    ca: anchors,
+    checkServerIdentity: () => undefined,
+  });
+  try {
+    await new Promise((r) => client.once('secureConnect', r));
+    const accepted = await serverSide;
+    const meshRoot = new X509Certificate(mesh.anchor.cert.toString());
+    const otherRoot = new X509Certificate(other.anchor.cert.toString());
+    // The issuer, as a proxy has it in its own chain.
+    const issuer = new X509Certificate(
+      serverCreds.cert.slice(serverCreds.cert.indexOf('-----END CERTIFICATE-----') + 26),
+    );
+    expect(issuer.subject).toContain('issuer');
+    const known = [issuer, meshRoot];
+    // The client side sees the whole chain; the server side the leaf only (Node), completed from what it knows.
+    expect(client.getPeerCertificate(true).issuerCertificate).toBeDefined();
+    expect(accepted.getPeerCertificate(true).issuerCertificate).toBeUndefined();
+    for (const side of [client, accepted]) {
+      expect(side.authorized).toBe(true);
+      const peer = side.getPeerCertificate(true);
+      expect(trustOf(peer, [meshRoot], known)).toBe('trusted');
+      expect(trustOf(peer, [otherRoot, meshRoot], known)).toBe('trusted');
+      expect(trustOf(peer, [otherRoot], known)).toBe('untrusted');
+    }
+    expect(trustOf(client.getPeerCertificate(true), [otherRoot], [])).toBe('untrusted');
+    // An issuer it never had: not known to be untrusted, so such a connection is kept.
+    expect(trustOf(accepted.getPeerCertificate(true), [otherRoot], [])).toBe('unknown');
+    accepted.destroy();
+  } finally {
+    client.destroy();
+    server.close();
+  }
+});
