@@ -608,6 +608,9 @@ export class ProxyRuntime {
         this.sessions.delete(s);
         this.inboundHttp.delete(s);
       },
+      onTunnelOpen: (labels) => this.opts.observer.tcpOpen(labels),
+      onTunnelClose: (labels, fromClient, toClient) =>
+        this.opts.observer.tcpClose(labels, fromClient, toClient),
     };
   }
 

@@ -23,6 +23,7 @@ import {
   serializeRequestHead,
   serializeResponseHead,
 } from '../http1/serialize.ts';
+import type { TrafficLabels } from './observer.ts';
 import { adoptSocket, type ReadBuffer } from './read-buffer.ts';
 import { KEEPALIVE_IDLE_MS } from './tcp-pipe.ts';
 import {
@@ -68,6 +69,8 @@ export type AttemptFailure = 'connect-failure' | 'reset' | 'response';
 export interface ForwardPlan {
   readonly kind: 'forward';
   readonly target: UpstreamTarget;
+  /** The request's traffic labels (for the tcp_* series of a tunnel it opens). */
+  readonly labels: TrafficLabels;
   /** Whole-request timeout including retries (null for none); expiry answers 504. */
   readonly timeoutMs: number | null;
   /**
@@ -123,6 +126,9 @@ export interface Http1Context {
   onInternalError(err: unknown): void;
   /** The session closed (connection accounting). */
   onClose(session: Http1Session): void;
+  /** An upgrade became a tunnel (tcp_open_total), and that tunnel closed with these byte counts (tcp_close_total). */
+  onTunnelOpen(labels: TrafficLabels): void;
+  onTunnelClose(labels: TrafficLabels, bytesFromClient: number, bytesToClient: number): void;
 }
 
 // Client-side states.
@@ -208,6 +214,8 @@ export class Http1Session implements UpstreamOwner {
   private dechunk = false;
   private upstreamReusable = true;
   private upstreamPausedForClient = false;
+  /** The open tunnel's labels and the client socket's byte counts when it began. */
+  private tunnel: { labels: TrafficLabels; read0: number; written0: number } | null = null;
   private readonly onDechunkData = (b: Buffer, s: number, e: number): void => {
     if (!this.client.write(b.subarray(s, e))) this.pauseUpstream();
   };
@@ -568,6 +576,15 @@ export class Http1Session implements UpstreamOwner {
 
   private onClientClose(): void {
     this.state = S_CLOSED;
+    const t = this.tunnel;
+    if (t !== null) {
+      this.tunnel = null;
+      this.ctx.onTunnelClose(
+        t.labels,
+        this.client.bytesRead - t.read0,
+        this.client.bytesWritten - t.written0,
+      );
+    }
     if (this.headTimer !== null) clearTimeout(this.headTimer);
     if (this.timer !== null) clearTimeout(this.timer);
     this.clearTryTimer();
@@ -1020,6 +1037,17 @@ export class Http1Session implements UpstreamOwner {
       serializeResponseHead(head, { close: false, keepAlive10: false, dechunk: false }),
       'latin1',
     );
+    if (this.plan !== null) {
+      // Counted like an opaque connection from here: bytes after the 101 head, both ways (what the client sent
+      // past the upgrade request's head is the tunnel's too).
+      const early = this.buf === null ? 0 : this.buf.length - this.bufStart;
+      this.tunnel = {
+        labels: this.plan.labels,
+        read0: this.client.bytesRead - early,
+        written0: this.client.bytesWritten,
+      };
+      this.ctx.onTunnelOpen(this.plan.labels);
+    }
     this.res = head;
     this.resState = R_DONE;
     this.endPlan(101, null, 'complete');

@@ -16,6 +16,7 @@ import {
   proxyConfig,
   raw,
   removeTmpDirs,
+  scrape,
   startProxyProcess,
   tmpDir,
   waitFor,
@@ -255,6 +256,32 @@ describe('forwarding', () => {
     );
     expect(out).toMatch(/^HTTP\/1\.1 101 /);
     expect(out).toContain('HELLO TUNNEL');
+  });
+
+  test('upgrade: the tunnel is counted like an opaque connection (tcp_open_total, tcp_close_total, bytes both ways)', async () => {
+    const labels = { direction: 'outbound', authority: 'ws.test.svc.cluster.local:80' };
+    const before = await scrape(proxy);
+    const v = (text: string, name: string) => metricValue(text, name, labels) ?? 0;
+    const sock = net.connect(proxy.outbound, '127.0.0.1');
+    let got = '';
+    sock.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+    });
+    sock.write('GET /chat HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello');
+    await waitFor('the echo', () => (got.endsWith('HELLO') ? true : undefined), 5000);
+    sock.write('0123456789');
+    await waitFor('the second echo', () => (got.endsWith('0123456789') ? true : undefined), 5000);
+    const open = await scrape(proxy);
+    expect(v(open, 'tcp_open_total') - v(before, 'tcp_open_total')).toBe(1);
+    // Gone (a reset): a FIN alone would leave the tunnel half open until the app ends too.
+    sock.resetAndDestroy();
+    const after = await waitFor('the tunnel to be counted closed', async () => {
+      const t = await scrape(proxy);
+      return v(t, 'tcp_close_total') - v(before, 'tcp_close_total') === 1 ? t : undefined;
+    });
+    // 15 bytes from the client past the upgrade request (5 with it, 10 after), 15 echoed after the 101 head.
+    expect(v(after, 'tcp_read_bytes_total') - v(before, 'tcp_read_bytes_total')).toBe(15);
+    expect(v(after, 'tcp_write_bytes_total') - v(before, 'tcp_write_bytes_total')).toBe(15);
   });
 
   test('upgrade: the tunnel keeps half-close both ways (the app ends first; what the client sends after still arrives)', async () => {

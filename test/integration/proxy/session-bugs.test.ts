@@ -45,6 +45,7 @@ test.each([
           alpn: '',
         },
         timeoutMs: t.timeoutMs,
+        labels: { direction: 'outbound', authority: 'x', tls: false, peerId: null },
         retry: () => null,
         attemptDone: () => {
           throw new Error('a bug in the plan');
@@ -57,6 +58,8 @@ test.each([
       onProtocolError: () => undefined,
       onInternalError: (err) => bugs.push(err),
       onClose: () => undefined,
+      onTunnelOpen: () => undefined,
+      onTunnelClose: () => undefined,
     };
     const proxy = net.createServer(
       { allowHalfOpen: true, pauseOnConnect: true },
