@@ -73,7 +73,7 @@ export class OperatorMetrics {
   });
   readonly connectionsRefused = new Counter({
     name: 'weft_operator_control_plane_connections_refused_total',
-    help: 'Connections to the control-plane port closed at once because a limit was reached: limit="total" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS) or "per_address" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS).',
+    help: 'Connections to the control-plane port closed at once because a limit was reached: limit="total" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS) or "per_address" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS); limit="streams" counts config streams refused (503) past the total minus the connections kept for certificate requests.',
     labelNames: ['limit'],
     registers: [this.registry],
   });

@@ -190,7 +190,9 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
       });
     },
   );
-  limitConnections(server, { ...DEFAULT_CONNECTION_LIMITS, ...d.limits }, d.metrics, d.log);
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...d.limits };
+  const connections = limitConnections(server, limits, d.metrics, d.log);
+  const maxForStreams = limits.maxConnections - streamReserve(limits.maxConnections);
   // The config stream by HTTP Upgrade: after the 101 the connection is a bare TLS byte stream, so no HTTP
   // parser, request or response object stays attached to it for the stream's life (12-20 KB less per held
   // stream than a chunked response: operator/bench/tls-memory.bench.ts). Node hands every request that carries
@@ -224,6 +226,16 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
           message: `the only upgrade offered is ${CONFIG_STREAM_UPGRADE}`,
           field: 'header:upgrade',
         });
+      if (connections.open() > maxForStreams) {
+        d.metrics.connectionsRefused.inc({ limit: 'streams' });
+        throw new RequestError({
+          reason: 'Unavailable',
+          message:
+            `this replica holds ${connections.open()} connections; past ${maxForStreams} the rest are kept for ` +
+            'certificate requests: retry later, or on another replica',
+          field: null,
+        });
+      }
       const s = authorizeStream(d, socket as TLSSocket, url);
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${CONFIG_STREAM_UPGRADE}\r\n` +
@@ -256,7 +268,8 @@ function limitConnections(
   limits: ConnectionLimits,
   metrics: OperatorMetrics,
   log: Logger,
-): void {
+): { open(): number } {
+  let openTotal = 0;
   // A refusal may be a flood, or proxies that share one address (traffic to the operator masqueraded): logged,
   // but at most once a minute, so that a flood does not flood the log too.
   let warnedAt = 0;
@@ -296,13 +309,25 @@ function limitConnections(
     }
     byAddress.set(address, open + 1);
     metrics.connections.inc();
+    openTotal++;
     socket.once('close', () => {
       metrics.connections.dec();
+      openTotal--;
       const left = (byAddress.get(address) ?? 1) - 1;
       if (left > 0) byAddress.set(address, left);
       else byAddress.delete(address);
     });
   });
+  return { open: () => openTotal };
+}
+
+/**
+ * Connections kept for certificate requests: a config stream holds its connection for good, a certificate request
+ * needs a fresh one now and then, so streams may fill the port only up to maxConnections minus this (5%, at least
+ * 16). Without it a full port would refuse every renewal too, and its proxies' certificates would run out.
+ */
+export function streamReserve(maxConnections: number): number {
+  return Math.min(maxConnections - 1, Math.max(16, Math.floor(maxConnections / 20)));
 }
 
 async function handle(

@@ -28,7 +28,7 @@ import {
   UpstreamPool,
   type UpstreamTarget,
 } from './forward/upstream.ts';
-import type { HeadLimits } from './http1/head.ts';
+import type { HeadLimits, RequestHead } from './http1/head.ts';
 import { type Detected, detectProtocol, MAX_DETECT_BYTES } from './listeners/detect.ts';
 import { originalDestination } from './net/original-dst.ts';
 import {
@@ -186,18 +186,13 @@ export class ProxyRuntime {
     // An upgraded connection (a WebSocket) was authorized by the request that opened it, once.
     for (const [session, conn] of this.inboundHttp) {
       const req = session.tunnelRequest;
-      if (req === null) continue;
-      const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(req));
-      if (decision.allowed) continue;
-      this.opts.observer.connectionRefused('inbound', 'revoked');
-      this.log.info(
-        { port: conn.appPort, clientId: conn.clientId, reason: decision.reason },
-        'closing an inbound tunnel the new config no longer authorizes',
-      );
+      if (req === null || session.closing) continue;
+      if (this.tunnelStillAllowed(tables, conn, req)) continue;
       session.close();
     }
     for (const [socket, a] of this.pipes) {
-      if (a === null) continue;
+      // Closed by an earlier config already (its 'close' comes on a later turn): counted once.
+      if (a === null || socket.destroyed) continue;
       const decision = tables.authorizeInbound(a.port, a.clientId, null);
       if (decision.allowed) continue;
       this.opts.observer.connectionRefused('inbound', 'revoked');
@@ -207,6 +202,18 @@ export class ProxyRuntime {
       );
       socket.destroy();
     }
+  }
+
+  /** Whether the tables allow an inbound tunnel's request; when not, counts it as revoked and logs it. */
+  private tunnelStillAllowed(tables: Tables, conn: InboundConnection, req: RequestHead): boolean {
+    const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(req));
+    if (decision.allowed) return true;
+    this.opts.observer.connectionRefused('inbound', 'revoked');
+    this.log.info(
+      { port: conn.appPort, clientId: conn.clientId, reason: decision.reason },
+      'closing an inbound tunnel the new config no longer authorizes',
+    );
+    return false;
   }
 
   /** Installs or rotates the mesh certificate; throws (keeping the current one) when it is unusable. */
@@ -367,6 +374,7 @@ export class ProxyRuntime {
         return routeOutbound(this.tablesValue ?? tables, conn, head, observer);
       },
       'outbound',
+      () => true,
     );
     this.track(new Http1Session(socket, ctx, initial));
   }
@@ -543,6 +551,7 @@ export class ProxyRuntime {
         return routeInbound(this.tablesValue ?? tables, conn, head, observer);
       },
       'inbound',
+      (req) => this.tunnelStillAllowed(this.tablesValue ?? tables, conn, req),
     );
     const session = new Http1Session(socket, ctx, initial);
     this.inboundHttp.set(session, conn);
@@ -585,6 +594,7 @@ export class ProxyRuntime {
     pool: UpstreamPool,
     route: Http1Context['route'],
     direction: Direction,
+    tunnelAllowed: Http1Context['tunnelAllowed'],
   ): Http1Context {
     const l = tables.config.limits;
     return {
@@ -608,6 +618,7 @@ export class ProxyRuntime {
         this.sessions.delete(s);
         this.inboundHttp.delete(s);
       },
+      tunnelAllowed,
       onTunnelOpen: (labels) => this.opts.observer.tcpOpen(labels),
       onTunnelClose: (labels, fromClient, toClient) =>
         this.opts.observer.tcpClose(labels, fromClient, toClient),

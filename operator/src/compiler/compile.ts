@@ -694,19 +694,23 @@ function unmeshedDestinations(snapshot: ClusterSnapshot, ix: SnapshotIndex): Dia
   if (ix.targetsByDestination.size === 0) return [];
   // Per destination: running pods, unmeshed ones, and the first two unmeshed names (sorted, so that the
   // message, and the status written from it, does not change with the order pods were listed in).
-  const tally = new Map<string, { pods: number; unmeshed: number; examples: string[] }>();
+  const tally = new Map<
+    string,
+    { pods: number; unmeshed: number; hostNetwork: number; examples: string[] }
+  >();
   for (const pod of snapshot.pods.values()) {
     if (pod.terminated) continue;
     const destination = `${pod.namespace}/${pod.serviceAccountName}`;
     if (!ix.targetsByDestination.has(destination)) continue;
     let t = tally.get(destination);
     if (t === undefined) {
-      t = { pods: 0, unmeshed: 0, examples: [] };
+      t = { pods: 0, unmeshed: 0, hostNetwork: 0, examples: [] };
       tally.set(destination, t);
     }
     t.pods++;
     if (pod.meshed) continue;
     t.unmeshed++;
+    if (pod.hostNetwork) t.hostNetwork++;
     t.examples.push(pod.name);
     t.examples.sort();
     t.examples.length = Math.min(t.examples.length, 2);
@@ -715,12 +719,25 @@ function unmeshedDestinations(snapshot: ClusterSnapshot, ix: SnapshotIndex): Dia
   for (const [destination, t] of tally) {
     if (t.unmeshed === 0) continue;
     const more = t.unmeshed > t.examples.length ? ', ...' : '';
-    const message =
+    const head =
       `${t.unmeshed} of ${t.pods} running pods of ServiceAccount ${destination} are not meshed ` +
       `(${t.examples.join(', ')}${more}): no proxy runs in front of them, so nothing enforces this ` +
-      `TrafficTarget there. Set the annotation ${INJECT}: enabled on their pod template or namespace (and ` +
-      'not disabled on the pods), then re-create the pods (e.g. kubectl rollout restart): the proxy is ' +
-      'injected only when a pod is created';
+      'TrafficTarget there. ';
+    // A hostNetwork pod shares its node's network: no proxy can be put in front of it, and re-creating it
+    // changes nothing, so the advice differs.
+    const hostNetworkAdvice =
+      'hostNetwork pods are never meshed (they share their node network): run them without hostNetwork, or ' +
+      'under a ServiceAccount no TrafficTarget names';
+    const injectAdvice =
+      `Set the annotation ${INJECT}: enabled on their pod template or namespace (and not disabled on the ` +
+      'pods), then re-create the pods (e.g. kubectl rollout restart): the proxy is injected only when a pod ' +
+      'is created';
+    const message =
+      t.hostNetwork === t.unmeshed
+        ? `${head}${hostNetworkAdvice}`
+        : t.hostNetwork > 0
+          ? `${head}${injectAdvice}; ${t.hostNetwork} of them use hostNetwork: ${hostNetworkAdvice}`
+          : `${head}${injectAdvice}`;
     for (const tt of ix.targetsByDestination.get(destination) ?? [])
       out.push({
         kind: 'TrafficTarget',

@@ -311,3 +311,25 @@ test('a TrafficTarget whose destination runs pods without a proxy is not Ready u
   put(s.pods, { ...plain('checkout-6', '10.244.0.17'), terminated: true });
   expect(types()).toEqual(healthy);
 });
+
+test('a hostNetwork destination pod, which can never be meshed, is named as such: the advice is not to re-create it', () => {
+  const s = shop();
+  const compiler = new ProxyConfigCompiler();
+  const ready = () =>
+    desiredStatuses(s, compiler.compile(s).diagnostics)
+      .get('TrafficTarget/shop/frontend-to-checkout')!
+      .conditions.find((c) => c.type === 'Ready')!;
+  const host = (name: string, ip: string) => ({
+    ...pod('shop', name, 'checkout', ip),
+    meshed: false,
+    hostNetwork: true as const,
+  });
+  put(s.pods, host('checkout-agent', '10.0.0.5'));
+  expect(ready()).toMatchObject({ status: 'False', reason: 'DestinationNotMeshed' });
+  expect(ready().message).toContain('hostNetwork pods are never meshed');
+  expect(ready().message).not.toContain('re-create');
+  // With an ordinary unmeshed pod too, both pieces of advice.
+  put(s.pods, { ...pod('shop', 'checkout-9', 'checkout', '10.244.0.19'), meshed: false });
+  expect(ready().message).toContain('re-create the pods');
+  expect(ready().message).toContain('1 of them use hostNetwork');
+});

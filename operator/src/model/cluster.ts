@@ -87,6 +87,8 @@ export interface PodRecord {
    * usual Pending -> Running update still yields an equal record (and no recompile).
    */
   terminated: boolean;
+  /** Shares its node's network namespace: never meshed (the injector skips it, reason HostNetwork). */
+  hostNetwork?: true;
 }
 
 export interface ServiceAccountRecord {

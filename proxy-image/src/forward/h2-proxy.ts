@@ -10,7 +10,7 @@
 import type http2 from 'node:http2';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { classifyResponse, parseGrpcStatus } from '../core/classify.ts';
+import { classifyResponse, isGrpcContentType, parseGrpcStatus } from '../core/classify.ts';
 import { type H2HeadLimits, h2HeadError } from '../core/h2-head.ts';
 import type { HttpRequestView } from '../core/http-request.ts';
 import { normalizePath, normalizeTarget, pathOnly } from '../core/http-request.ts';
@@ -447,7 +447,10 @@ export class H2Proxy {
     // Request trailers pass through like response ones (kept for a replay: they arrive before the body's end).
     // Inbound, a client identity among them is dropped, as in the head: the app may merge trailers into headers.
     let requestTrailers: http2.OutgoingHttpHeaders | null = null;
-    if (!bodyEnded)
+    // gRPC has no request trailers: its streams skip the wait (an extra event, and an empty DATA frame, each).
+    const contentType = out['content-type'];
+    const grpc = typeof contentType === 'string' && isGrpcContentType(contentType);
+    if (!bodyEnded && !grpc)
       stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
         const copy: http2.OutgoingHttpHeaders = {};
         for (const k of Object.keys(t))
@@ -560,7 +563,7 @@ export class H2Proxy {
         p = this.upstream(target, inbound);
         const endStream = replay ? keptBytes === 0 && requestTrailers === null : stream.endAfterHeaders;
         // With a body, the stream's end waits for the client's trailers, if any ('wantTrailers' below).
-        u = p.session.request(out, { endStream, waitForTrailers: !endStream });
+        u = p.session.request(out, { endStream, waitForTrailers: !endStream && !grpc });
       } catch (err) {
         this.log.debug({ err }, 'h2 upstream request failed');
         if (retried('connect-failure', 0, -1)) return;
@@ -570,17 +573,18 @@ export class H2Proxy {
       }
       up = u;
       pooled = p;
-      u.on('wantTrailers', () => {
-        if (u.destroyed) return;
-        try {
-          // None: Node ends the stream with an empty DATA frame.
-          u.sendTrailers(requestTrailers ?? {});
-        } catch (err) {
-          // Trailers Node will not send (its own checks are stricter than the parser's): the body still ends.
-          this.log.debug({ err }, 'request trailers not relayed');
-          u.sendTrailers({});
-        }
-      });
+      if (!grpc)
+        u.on('wantTrailers', () => {
+          if (u.destroyed) return;
+          try {
+            // None: Node ends the stream with an empty DATA frame.
+            u.sendTrailers(requestTrailers ?? {});
+          } catch (err) {
+            // Trailers Node will not send (its own checks are stricter than the parser's): the body still ends.
+            this.log.debug({ err }, 'request trailers not relayed');
+            u.sendTrailers({});
+          }
+        });
       p.open++;
       u.once('close', () => {
         p.open--;
@@ -599,8 +603,10 @@ export class H2Proxy {
           onResponse(u, resHeaders, flags);
         } catch (err) {
           this.log.error({ err }, 'internal error relaying an HTTP/2 response; stream reset');
-          stream.destroy();
+          resetClient();
           u.destroy();
+          // The proxy's failure, not a client's cancellation.
+          finish(status, null, 'internal', 'failure', true);
         }
       });
       // Informational responses (100 Continue, 103 Early Hints) pass through, as over HTTP/1.
@@ -722,7 +728,8 @@ export class H2Proxy {
     });
     stream.on('close', () => {
       dropAttempt();
-      finish(status, null, null, 'cancelled');
+      // The status the client got, if any: a 5xx head being retried was never relayed.
+      finish(stream.headersSent ? status : 0, null, null, 'cancelled');
     });
     send(d.target);
   }

@@ -126,6 +126,11 @@ export interface Http1Context {
   onInternalError(err: unknown): void;
   /** The session closed (connection accounting). */
   onClose(session: Http1Session): void;
+  /**
+   * Whether the current config still allows the tunnel this request opens (inbound authorization, checked again
+   * when the 101 arrives); false is counted and logged by the callee.
+   */
+  tunnelAllowed(req: RequestHead): boolean;
   /** An upgrade became a tunnel (tcp_open_total), and that tunnel closed with these byte counts (tcp_close_total). */
   onTunnelOpen(labels: TrafficLabels): void;
   onTunnelClose(labels: TrafficLabels, bytesFromClient: number, bytesToClient: number): void;
@@ -254,7 +259,13 @@ export class Http1Session implements UpstreamOwner {
       }
     });
     client.on('error', () => undefined);
-    client.on('close', () => this.onClientClose());
+    client.on('close', () => {
+      try {
+        this.onClientClose();
+      } catch (err) {
+        this.ctx.onInternalError(err);
+      }
+    });
     // What detection read comes first, then what the socket read after it (both fresh buffers).
     if (initial !== null && initial.length > 0) this.onClientData(initial);
     if (adopted?.buffered && this.state !== S_CLOSED) this.onClientData(adopted.buffered);
@@ -289,6 +300,8 @@ export class Http1Session implements UpstreamOwner {
   /** Cuts both sides after an unexpected exception. */
   onBug(err: unknown): void {
     this.ctx.onInternalError(err);
+    // The exchange is abandoned: its plan (which may be what threw) is not asked again when the client closes.
+    this.plan = null;
     const up = this.upstream;
     this.upstream = null;
     up?.destroy();
@@ -310,6 +323,11 @@ export class Http1Session implements UpstreamOwner {
   /** The request that opened this connection's tunnel (an upgrade, a WebSocket), while it is one; else null. */
   get tunnelRequest(): RequestHead | null {
     return this.state === S_TUNNEL ? this.req : null;
+  }
+
+  /** Whether the connection is closed or closing (close() called, or the client gone). */
+  get closing(): boolean {
+    return this.state === S_CLOSED || this.client.destroyed;
   }
 
   /** Closes both sides of the connection at once (a tunnel the config no longer authorizes). */
@@ -589,17 +607,21 @@ export class Http1Session implements UpstreamOwner {
     if (this.timer !== null) clearTimeout(this.timer);
     this.clearTryTimer();
     const up = this.upstream;
-    if (up !== null) {
-      this.upstream = null;
+    this.upstream = null;
+    try {
+      // Also between two attempts (a retry's backoff: no upstream), or the exchange would never be counted.
       if (this.plan !== null && this.resState !== R_DONE) {
-        this.plan.attemptDone(up.target, 'cancelled', performance.now() - this.attemptStartedAt);
-        this.endPlan(this.res?.status ?? 0, null, 'cancelled');
+        if (up !== null)
+          this.plan.attemptDone(up.target, 'cancelled', performance.now() - this.attemptStartedAt);
+        // The status the client got: only once a head was relayed (a 5xx being retried never was).
+        this.endPlan(this.resState === R_BODY ? (this.res?.status ?? 0) : 0, null, 'cancelled');
       }
-      up.destroy();
-    }
-    if (!this.closeNotified) {
-      this.closeNotified = true;
-      this.ctx.onClose(this);
+    } finally {
+      up?.destroy();
+      if (!this.closeNotified) {
+        this.closeNotified = true;
+        this.ctx.onClose(this);
+      }
     }
   }
 
@@ -1031,6 +1053,14 @@ export class Http1Session implements UpstreamOwner {
   }
 
   private startTunnel(head: ResponseHead): void {
+    // Authorized when its request came; a config that arrived while the app was answering may have revoked it
+    // (the proxy re-checks open tunnels only): the 101 is not relayed.
+    if (!this.ctx.tunnelAllowed(this.req!)) {
+      this.upstreamReusable = false;
+      this.closeAfter = true;
+      this.failExchange(403, 'forbidden', 'the upgrade is no longer authorized');
+      return;
+    }
     const up = this.upstream!;
     this.plan?.attemptDone(this.target!, 'success', performance.now() - this.attemptStartedAt);
     this.client.write(

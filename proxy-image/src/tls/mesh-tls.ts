@@ -109,12 +109,16 @@ export type PeerTrust = 'trusted' | 'untrusted' | 'unknown';
 /** How many certificates MeshTls remembers from its credentials (chains, anchors) to complete peers' chains. */
 const MAX_KNOWN_CERTIFICATES = 64;
 
+/** Longest issuer path trustOf follows from a peer's leaf. */
+const MAX_CHAIN_DEPTH = 8;
+
 /**
  * Whether a peer's certificate chain leads to one of `anchors`. The chain is what the handshake exposes (on the
  * client side the whole verified chain; on the server side Node gives the leaf only), completed with `known`
  * certificates (the proxy's own chains and anchors, old and new: a peer's intermediate is usually one the proxy
- * had itself). 'untrusted' only when the chain reaches a root that is not an anchor; 'unknown' when an issuer is
- * missing, which the caller must not treat as untrusted. Pure; exported for tests.
+ * had itself). Every candidate issuer is tried (a cross-signed intermediate has two). 'untrusted' when every path
+ * ends at a root that is not an anchor; 'unknown' when some path ends at an issuer missing from what is known.
+ * Pure; exported for tests.
  */
 export function trustOf(
   peer: tls.DetailedPeerCertificate,
@@ -132,19 +136,27 @@ export function trustOf(
   }
   if (pool.length === 0) return 'unknown';
   pool.push(...known);
-  let x = pool[0]!;
-  const used = new Set<string>([x.fingerprint256]);
-  for (;;) {
+  const walk = (x: X509Certificate, path: Set<string>): PeerTrust => {
     for (const a of anchors) {
       if (a.fingerprint256 === x.fingerprint256) return 'trusted';
       if (x.checkIssued(a) && x.verify(a.publicKey)) return 'trusted';
     }
     if (x.checkIssued(x)) return 'untrusted'; // a root no anchor is
-    const issuer = pool.find((p) => !used.has(p.fingerprint256) && x.checkIssued(p) && x.verify(p.publicKey));
-    if (issuer === undefined) return 'unknown';
-    used.add(issuer.fingerprint256);
-    x = issuer;
-  }
+    if (path.size >= MAX_CHAIN_DEPTH) return 'unknown';
+    let result: PeerTrust = 'untrusted';
+    let issuers = 0;
+    for (const p of pool) {
+      if (path.has(p.fingerprint256) || !x.checkIssued(p) || !x.verify(p.publicKey)) continue;
+      issuers++;
+      path.add(p.fingerprint256);
+      const r = walk(p, path);
+      path.delete(p.fingerprint256);
+      if (r === 'trusted') return r;
+      if (r === 'unknown') result = r;
+    }
+    return issuers === 0 ? 'unknown' : result;
+  };
+  return walk(pool[0]!, new Set([pool[0]!.fingerprint256]));
 }
 
 export class MeshTls implements MeshConnector {
@@ -152,6 +164,8 @@ export class MeshTls implements MeshConnector {
   /** Established mesh connections, both sides, checked again when the trust anchors change. */
   private readonly live = new Map<tls.TLSSocket, 'inbound' | 'outbound'>();
   private anchorsKey: string;
+  /** Fingerprints of the current trust anchors. */
+  private anchorPrints: Set<string>;
   /** Certificates of this proxy's credentials so far (chains and anchors), oldest first, by fingerprint. */
   private readonly known = new Map<string, X509Certificate>();
   private contextOptions: tls.SecureContextOptions;
@@ -162,6 +176,7 @@ export class MeshTls implements MeshConnector {
     this.contextOptions = MeshTls.optionsFor(creds);
     this.context = nodeTls().createSecureContext(this.contextOptions);
     this.anchorsKey = creds.trustAnchors.join('\n');
+    this.anchorPrints = new Set(creds.trustAnchors.flatMap(certificatesIn).map((c) => c.fingerprint256));
     this.remember(creds);
     this.server = this.makeServer();
   }
@@ -201,9 +216,10 @@ export class MeshTls implements MeshConnector {
   /**
    * Rotation: validates, then swaps the context for new handshakes. Throws and keeps the old one on error.
    * When the trust anchors changed, established connections whose peer the new anchors do not vouch for are
-   * closed (a pooled connection is opened again, under the new anchors); returns how many, by side. A peer whose
-   * chain cannot be completed (an issuer this proxy never had) is kept: its handshake was verified, and closing
-   * on doubt would drop every connection at each anchor change.
+   * closed (a pooled connection is opened again, under the new anchors); returns how many, by side. Only when an
+   * anchor was removed (added ones take nothing away); then a peer whose chain cannot be completed (an issuer this
+   * proxy never had) is closed too: it reconnects, and its new handshake is verified under the new anchors,
+   * which an attacker's intermediate under a withdrawn root would not pass.
    */
   update(creds: MeshCredentials): Untrusted {
     const info = inspectCredentials(creds);
@@ -211,18 +227,21 @@ export class MeshTls implements MeshConnector {
     const context = nodeTls().createSecureContext(options);
     const anchorsKey = creds.trustAnchors.join('\n');
     const anchors = anchorsKey === this.anchorsKey ? null : creds.trustAnchors.flatMap(certificatesIn);
+    const prints = anchors === null ? this.anchorPrints : new Set(anchors.map((a) => a.fingerprint256));
+    const removed = [...this.anchorPrints].some((p) => !prints.has(p));
     // New handshakes (client and server side) use the new context; established connections keep theirs.
     this.server.setSecureContext(options);
     this.contextOptions = options;
     this.context = context;
     this.infoValue = info;
     this.anchorsKey = anchorsKey;
+    this.anchorPrints = prints;
     this.remember(creds);
     const closed: Untrusted = { inbound: 0, outbound: 0 };
-    if (anchors === null) return closed;
+    if (anchors === null || !removed) return closed;
     const known = [...this.known.values()];
     for (const [s, side] of this.live) {
-      if (trustOf(s.getPeerCertificate(true), anchors, known) !== 'untrusted') continue;
+      if (s.destroyed || trustOf(s.getPeerCertificate(true), anchors, known) === 'trusted') continue;
       closed[side]++;
       s.destroy();
     }

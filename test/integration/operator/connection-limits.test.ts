@@ -8,7 +8,7 @@ import { type AddressInfo, connect as netConnect } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterEach, expect, test } from '@jest/globals';
 import { pino } from 'pino';
-import { CERTIFICATES_PATH } from '../../../crds/control-plane/types.ts';
+import { CERTIFICATES_PATH, CONFIG_PATH, CONFIG_STREAM_UPGRADE } from '../../../crds/control-plane/types.ts';
 import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
 import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
 import { testAuthority } from '../../../operator/src/identity/testing.ts';
@@ -18,6 +18,7 @@ import {
   createControlPlaneServer,
   DEFAULT_CONNECTION_LIMITS,
   maxConnectionsForMemory,
+  streamReserve,
 } from '../../../operator/src/server.ts';
 
 const TD = 'cluster.local';
@@ -142,6 +143,39 @@ test('past the total limit every new connection is refused at once and counted; 
   });
   expect(status).toBe(401);
   expect(await s.refused()).toEqual({ total: 2 });
+});
+
+test('config streams leave connections for certificate requests: past the total minus the reserve an upgrade gets 503, a certificate request still its answer', async () => {
+  // 20 in total, 16 kept: a stream is taken while at most 4 connections are open.
+  expect(streamReserve(20)).toBe(16);
+  const s = await serve({ maxConnections: 20, maxConnectionsPerAddress: 100 });
+  const held = [await s.connect(), await s.connect(), await s.connect(), await s.connect()];
+  expect(held.map((c) => c.outcome)).toEqual(['open', 'open', 'open', 'open']);
+  const ask = (socket: TLSSocket, request: string) =>
+    new Promise<string>((resolve) => {
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString();
+      });
+      socket.once('close', () => resolve(got));
+      socket.write(request);
+    });
+  // The fifth: its upgrade is refused before any authentication (a stream could not be held anyway).
+  const fifth = await s.connect();
+  const upgrade = await ask(
+    fifth.socket,
+    `GET ${CONFIG_PATH} HTTP/1.1\r\nhost: operator\r\nconnection: Upgrade\r\nupgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`,
+  );
+  expect(upgrade).toMatch(/^HTTP\/1\.1 503 /);
+  expect(upgrade).toContain('kept for certificate requests');
+  expect(await s.refused()).toEqual({ streams: 1 });
+  // A certificate request on a sixth connection is served (401: no token), not refused.
+  const sixth = await s.connect();
+  const cert = await ask(
+    sixth.socket,
+    `POST ${CERTIFICATES_PATH} HTTP/1.1\r\nhost: operator\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+  );
+  expect(cert).toMatch(/^HTTP\/1\.1 401 /);
 });
 
 test('the default total follows the container memory limit: what fits beside the operator, 1,000 to 20,000', () => {

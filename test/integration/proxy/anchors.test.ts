@@ -92,14 +92,24 @@ afterAll(async () => {
   removeTmpDirs();
 });
 
+/** A third CA as the operator makes them: a root, and an issuer under it that signs the leaves. */
+const operatorCa = testAuthority('weft.test');
+
 /** A peer proxy's connection to the proxy's inbound port, with a certificate from the given CA. */
-async function inboundPeer(name: string, ca: 'main' | 'other') {
-  const cert = pki.issue(name, spiffe('test', name), { ca });
+async function inboundPeer(name: string, ca: 'main' | 'other' | 'operator') {
+  let creds: { cert: string | Buffer; key: string | Buffer };
+  if (ca === 'operator') {
+    // Leaf and issuer, as an operator-issued chain is sent; the proxy has never seen this issuer.
+    const { keyPem, csrPem } = opensslCsr();
+    creds = { key: keyPem, cert: operatorCa.ca.issue(csrPem, spiffe('test', name)).certificateChain };
+  } else {
+    const cert = pki.issue(name, spiffe('test', name), { ca });
+    creds = { cert: readFileSync(cert.cert), key: readFileSync(cert.key) };
+  }
   const s = tls.connect({
     host: '127.0.0.1',
     port: proxy.inbound,
-    cert: readFileSync(cert.cert),
-    key: readFileSync(cert.key),
+    ...creds,
     ca: pki.caPem,
     ALPNProtocols: ['weft.http1'],
     checkServerIdentity: () => undefined,
@@ -131,23 +141,29 @@ test('removing the anchor a peer chains to closes its connections, inbound and p
   const pooledClosed = new Promise<void>((r) => peerSockets[0]!.once('close', () => r()));
 
   // A rotation adds the new anchor: nothing is closed, and peers of the new CA are trusted too.
-  proxy.writeConfig(config('v2', [pki.caPem, otherCaPem]));
+  const operatorRoot = operatorCa.ca.trustAnchorsPem.join('');
+  proxy.writeConfig(config('v2', [pki.caPem, otherCaPem, operatorRoot]));
   await waitFor('v2', async () =>
     (await metric(proxy, 'weft_config_reloads_total', { result: 'applied' })) >= 2 ? true : undefined,
   );
   const b = await inboundPeer('client-b', 'other');
   expect(await b.request()).toBe('HTTP/1.1 200 OK');
   expect(await a.request()).toBe('HTTP/1.1 200 OK');
+  // A peer whose issuer this proxy never had (the server side of a handshake sees its leaf only).
+  const c = await inboundPeer('client-c', 'operator');
+  expect(await c.request()).toBe('HTTP/1.1 200 OK');
 
-  // ... and then removes the old one: every connection with a peer of the old CA goes, on both sides.
+  // ... and then removes the old ones: every connection with a peer of an old CA goes, on both sides; the one
+  // whose chain the proxy cannot complete too (closed on doubt once an anchor is removed: it may reconnect).
   proxy.writeConfig(config('v3', [otherCaPem]));
   const timeout = (what: string) =>
     new Promise<string>((r) => setTimeout(() => r(`${what} still open after 5 s`), 5000).unref());
   expect(await Promise.race([a.closed.then(() => 'closed'), timeout('inbound')])).toBe('closed');
+  expect(await Promise.race([c.closed.then(() => 'closed'), timeout('unknown issuer')])).toBe('closed');
   expect(await Promise.race([pooledClosed.then(() => 'closed'), timeout('pooled')])).toBe('closed');
   expect(
     await metric(proxy, 'weft_connections_refused_total', { reason: 'untrusted', direction: 'inbound' }),
-  ).toBe(1);
+  ).toBe(2);
   expect(
     await metric(proxy, 'weft_connections_refused_total', { reason: 'untrusted', direction: 'outbound' }),
   ).toBe(1);
@@ -199,7 +215,7 @@ test('trustOf follows the chains the operator issues (leaf, issuer, root anchor)
       expect(trustOf(peer, [otherRoot], known)).toBe('untrusted');
     }
     expect(trustOf(client.getPeerCertificate(true), [otherRoot], [])).toBe('untrusted');
-    // An issuer it never had: not known to be untrusted, so such a connection is kept.
+    // An issuer it never had: the chain cannot be completed (closed only once an anchor is removed).
     expect(trustOf(accepted.getPeerCertificate(true), [otherRoot], [])).toBe('unknown');
     accepted.destroy();
   } finally {

@@ -46,6 +46,10 @@ function config(version: string, port: number, protocol: string): unknown {
         port: 80,
         protocol,
         endpoints: [{ address: '127.0.0.1', port, identity: null }],
+        // /fail's 503 is retried after 3 s: long enough for a client to give up in between.
+        defaultRoute: {
+          retry: { maxRetries: 1, retryOn: ['5xx'], backoff: { baseMs: 3000, maxMs: 3000, jitter: 0 } },
+        },
       },
     ],
   });
@@ -58,6 +62,11 @@ beforeAll(async () => {
     const path = req.url ?? '';
     record(path, (f) => res.on('close', f));
     if (path === '/hang') return;
+    if (path === '/fail') {
+      res.writeHead(503, { 'content-length': '0' });
+      res.end();
+      return;
+    }
     if (path === '/body') {
       res.writeHead(200, { 'content-length': '100000' });
       res.write('x'.repeat(1000));
@@ -77,9 +86,19 @@ beforeAll(async () => {
     const path = String(headers[':path']);
     record(`h2${path}`, (f) => stream.on('close', f));
     if (path === '/hang') return;
+    if (path === '/fail') {
+      stream.respond({ ':status': 503 }, { endStream: true });
+      return;
+    }
     if (path === '/body') {
       stream.respond({ ':status': 200 });
       stream.write('x'.repeat(1000));
+      return;
+    }
+    if (path === '/rst') {
+      // A stream-level reset (RST_STREAM INTERNAL_ERROR) after the head and part of the body.
+      stream.respond({ ':status': 200 });
+      stream.write('0123456789', () => stream.destroy(new Error('app failed mid-body')));
       return;
     }
     if (path === '/cut') {
@@ -164,6 +183,21 @@ describe('HTTP/1', () => {
     expect(after.requests).toBe(before.requests + 1);
   }, 20_000);
 
+  test('a client gone while a 503 waits for its retry: cancelled, not the 503 it never saw', async () => {
+    const before = await counts(proxy1);
+    const { sock } = await h1('/fail');
+    await appSaw('/fail', 1);
+    await new Promise((r) => setTimeout(r, 300)); // into the 3 s backoff
+    sock.resetAndDestroy();
+    await waitFor('the cancellation to be counted', async () => {
+      const c = await counts(proxy1);
+      return c.cancelled === before.cancelled + 1 ? c : undefined;
+    });
+    const after = await counts(proxy1);
+    expect(after.failure).toBe(before.failure);
+    expect(after.success).toBe(before.success);
+  }, 20_000);
+
   test('a client gone while reading a 200 body: that 200 is a success', async () => {
     const before = await counts(proxy1);
     const { sock, read } = await h1('/body');
@@ -232,6 +266,21 @@ describe('HTTP/2', () => {
     expect(after.success).toBe(before.success);
   }, 20_000);
 
+  test('a stream the client resets while a 503 waits for its retry: cancelled, not the 503 it never saw', async () => {
+    const before = await counts(proxy2);
+    const s = open('/fail');
+    await appSaw('h2/fail', 1);
+    await new Promise((r) => setTimeout(r, 300)); // into the 3 s backoff
+    s.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor('the cancellation to be counted', async () => {
+      const c = await counts(proxy2);
+      return c.cancelled === before.cancelled + 1 ? c : undefined;
+    });
+    const after = await counts(proxy2);
+    expect(after.failure).toBe(before.failure);
+    expect(after.success).toBe(before.success);
+  }, 20_000);
+
   test('a stream the client resets while reading a 200 body: that 200 is a success', async () => {
     const before = await counts(proxy2);
     const s = open('/body');
@@ -244,6 +293,21 @@ describe('HTTP/2', () => {
     const after = await counts(proxy2);
     expect(after.failure).toBe(before.failure);
     expect(after.cancelled).toBe(before.cancelled);
+  }, 20_000);
+
+  test('an app that resets its stream after a 200 head: a failure, with error="true", and the client stream reset', async () => {
+    const before = await counts(proxy2);
+    const s = open('/rst');
+    s.resume();
+    const status = await new Promise<number>((r) => s.once('response', (h) => r(Number(h[':status']))));
+    expect(status).toBe(200);
+    await new Promise((r) => s.once('close', r));
+    expect(s.rstCode).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
+    await waitFor('the failure to be counted', async () => {
+      const c = await counts(proxy2);
+      return c.erroredFailure === before.erroredFailure + 1 ? c : undefined;
+    });
+    expect((await counts(proxy2)).success).toBe(before.success);
   }, 20_000);
 
   test('an app whose connection drops after a 200 head: a failure, with error="true"', async () => {

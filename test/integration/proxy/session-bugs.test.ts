@@ -58,6 +58,7 @@ test.each([
       onProtocolError: () => undefined,
       onInternalError: (err) => bugs.push(err),
       onClose: () => undefined,
+      tunnelAllowed: () => true,
       onTunnelOpen: () => undefined,
       onTunnelClose: () => undefined,
     };

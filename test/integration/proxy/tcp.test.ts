@@ -265,11 +265,21 @@ test('an inbound TCP connection whose authorization a new config removes is clos
   }
 }, 30_000);
 
-test('an inbound WebSocket tunnel whose authorization a new config removes is closed; one still allowed stays', async () => {
+test('an inbound WebSocket tunnel whose authorization a new config removes is closed, also one still waiting for its 101; one still allowed stays', async () => {
   // An upgraded connection was authorized once, by the request that opened it, like a TCP connection.
   const app = http.createServer((_req, res) => res.end('ok'));
-  app.on('upgrade', (_req, socket: net.Socket) => {
+  let releaseSlow: () => void = () => undefined;
+  const slowReleased = new Promise<void>((r) => {
+    releaseSlow = r;
+  });
+  let slowSeen = false;
+  app.on('upgrade', async (req, socket: net.Socket) => {
     socket.on('error', () => undefined);
+    if (req.url === '/ws/slow') {
+      // The app answers this one only when the test says so (after the revoking config).
+      slowSeen = true;
+      await slowReleased;
+    }
     socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     socket.pipe(socket);
   });
@@ -311,6 +321,15 @@ test('an inbound WebSocket tunnel whose authorization a new config removes is cl
   };
   const kept = await open('/ws/a');
   const revoked = await open('/ws/b');
+  const slow = net.connect(p.inbound, '127.0.0.1');
+  slow.on('error', () => undefined);
+  let slowGot = '';
+  slow.on('data', (d: Buffer) => {
+    slowGot += d.toString('latin1');
+  });
+  const slowClosed = new Promise<void>((r) => slow.once('close', () => r()));
+  slow.write('GET /ws/slow HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+  await waitFor('the app to get the slow upgrade', () => (slowSeen ? true : undefined), 5000);
   try {
     p.writeConfig(cfg('v2', '/ws/a'));
     const timeout = new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref());
@@ -318,6 +337,15 @@ test('an inbound WebSocket tunnel whose authorization a new config removes is cl
     expect(
       await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
     ).toBe(1);
+    // The app's 101 for the upgrade authorized under v1 comes after v2: not relayed, the client gets a 403.
+    releaseSlow();
+    const slowTimeout = new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref());
+    expect(await Promise.race([slowClosed.then(() => 'closed'), slowTimeout])).toBe('closed');
+    expect(slowGot).toMatch(/^HTTP\/1\.1 403 /);
+    expect(slowGot).toContain('no longer authorized');
+    expect(
+      await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
+    ).toBe(2);
     // The tunnel the new config still allows carries on.
     kept.s.write('-again');
     await waitFor(
@@ -329,6 +357,7 @@ test('an inbound WebSocket tunnel whose authorization a new config removes is cl
   } finally {
     kept.s.destroy();
     revoked.s.destroy();
+    slow.destroy();
     await p.stop();
     app.closeAllConnections();
     app.close();
