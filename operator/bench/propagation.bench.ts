@@ -89,8 +89,8 @@ const server = createControlPlaneServer({
   reviewToken: () => Promise.reject(new Error('not used')),
   metrics,
   log,
-  // Every simulated proxy connects from loopback: one address for all of them.
-  limits: { maxConnections: proxies + 100, maxConnectionsPerAddress: proxies + 100 },
+  // Every simulated proxy streams from loopback: room for all of them past the reserve kept for certificate requests.
+  limits: { maxConnections: 2 * proxies + 100, maxConnectionsPerAddress: 2 * proxies + 100 },
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const port = (server.address() as { port: number }).port;
