@@ -17,6 +17,7 @@ import { normalizePath, normalizeTarget, pathOnly } from '../core/http-request.t
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
 import type { AttemptFailure } from './http1-session.ts';
 import type { DataPathObserver, TrafficLabels } from './observer.ts';
+import { closedByProxy } from './proxy-closed.ts';
 import { isIdentityMismatch, type MeshConnector, type UpstreamTarget } from './upstream.ts';
 
 // node:http2 is loaded on the first HTTP/2 connection: loading it (and nghttp2 behind it) costs a proxy
@@ -74,6 +75,8 @@ export interface H2Limits extends H2HeadLimits {
 /** One accepted client connection. */
 interface Accepted {
   readonly conn: H2Connection;
+  /** The client's socket (closedByProxy tells the proxy's own closes from the client's). */
+  readonly socket: net.Socket;
   session: http2.ServerHttp2Session | null;
   open: number;
   idle: NodeJS.Timeout | null;
@@ -227,7 +230,7 @@ export class H2Proxy {
   /** Takes over an accepted socket whose first bytes (the preface) were already read into `initial`. */
   accept(socket: net.Socket, initial: Buffer | null, conn: H2Connection): void {
     const key = `${socket.remoteAddress}|${socket.remotePort}`;
-    const accepted: Accepted = { conn, session: null, open: 0, idle: null, streams: 0, cancelled: 0 };
+    const accepted: Accepted = { conn, socket, session: null, open: 0, idle: null, streams: 0, cancelled: 0 };
     this.connections.set(key, accepted);
     socket.once('close', () => {
       if (accepted.idle !== null) clearTimeout(accepted.idle);
@@ -489,7 +492,8 @@ export class H2Proxy {
       status: number,
       grpcStatus: number | null,
       reason: string | null,
-      outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled',
+      /** 'closed': the proxy closed the client's connection itself (not the endpoint's doing, nor the client's). */
+      outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled' | 'closed',
       /** Failed after the response head reached the client: a failure whatever the status. */
       errored = false,
     ) => {
@@ -499,10 +503,19 @@ export class H2Proxy {
       if (waiting !== null) clearTimeout(waiting);
       clearTry();
       const now = performance.now();
-      d.attemptDone(null, outcome, now - attemptStarted);
-      // The client's reset is not the server's failure (see ProxyMetrics.cancelled).
+      d.attemptDone(null, outcome === 'closed' ? 'cancelled' : outcome, now - attemptStarted);
+      // The client's reset is not the server's failure (see ProxyMetrics.cancelled); the proxy's own close is a
+      // failure of the exchange.
       if (outcome === 'cancelled') this.observer.cancelled(d.labels, status, grpcStatus, now - started);
-      else this.observer.response(d.labels, status, grpcStatus, now - started, reason, errored);
+      else
+        this.observer.response(
+          d.labels,
+          status,
+          grpcStatus,
+          now - started,
+          reason,
+          errored || outcome === 'closed',
+        );
     };
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
     let resetByProxy = false;
@@ -728,8 +741,11 @@ export class H2Proxy {
     });
     stream.on('close', () => {
       dropAttempt();
-      // The status the client got, if any: a 5xx head being retried was never relayed.
-      finish(stream.headersSent ? status : 0, null, null, 'cancelled');
+      // The status the client got, if any: a 5xx head being retried was never relayed. A connection the proxy
+      // closed itself (an untrusted peer) fails its streams; otherwise the client cancelled.
+      const relayed = stream.headersSent ? status : 0;
+      if (closedByProxy(a.socket)) finish(relayed, null, 'aborted', 'closed');
+      else finish(relayed, null, null, 'cancelled');
     });
     send(d.target);
   }

@@ -24,6 +24,7 @@ import {
   serializeResponseHead,
 } from '../http1/serialize.ts';
 import type { TrafficLabels } from './observer.ts';
+import { closedByProxy } from './proxy-closed.ts';
 import { adoptSocket, type ReadBuffer } from './read-buffer.ts';
 import { KEEPALIVE_IDLE_MS } from './tcp-pipe.ts';
 import {
@@ -613,8 +614,14 @@ export class Http1Session implements UpstreamOwner {
       if (this.plan !== null && this.resState !== R_DONE) {
         if (up !== null)
           this.plan.attemptDone(up.target, 'cancelled', performance.now() - this.attemptStartedAt);
-        // The status the client got: only once a head was relayed (a 5xx being retried never was).
-        this.endPlan(this.resState === R_BODY ? (this.res?.status ?? 0) : 0, null, 'cancelled');
+        // The status the client got: only once a head was relayed (a 5xx being retried never was). Closed by the
+        // proxy itself (an untrusted peer), it is the proxy's failure, not the client's cancellation.
+        const byProxy = closedByProxy(this.client);
+        this.endPlan(
+          this.resState === R_BODY ? (this.res?.status ?? 0) : 0,
+          byProxy ? 'aborted' : null,
+          byProxy ? 'errored' : 'cancelled',
+        );
       }
     } finally {
       up?.destroy();

@@ -7,6 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
+import { closeByProxy } from '../forward/proxy-closed.ts';
 import type { MeshConnector, UpstreamTarget } from '../forward/upstream.ts';
 
 // node:tls and node:crypto are loaded with the first certificate: initializing OpenSSL's TLS machinery
@@ -243,7 +244,7 @@ export class MeshTls implements MeshConnector {
     for (const [s, side] of this.live) {
       if (s.destroyed || trustOf(s.getPeerCertificate(true), anchors, known) === 'trusted') continue;
       closed[side]++;
-      s.destroy();
+      closeByProxy(s);
     }
     return closed;
   }

@@ -56,7 +56,10 @@ function config(version: string, anchors: string[]): unknown {
 beforeAll(async () => {
   pki = makePki();
   otherCaPem = readFileSync(path.join(pki.dir, 'other-ca.crt'), 'utf8');
-  app = http.createServer((_req, res) => res.end('ok'));
+  // /hang never answers: a request in flight when its connection is closed.
+  app = http.createServer((req, res) => {
+    if (req.url !== '/hang') res.end('ok');
+  });
   appPort = await listenLoopback(app);
   const peerCert = pki.issue('peer', spiffe('test', 'peer'));
   peer = tls.createServer({
@@ -131,6 +134,15 @@ async function inboundPeer(name: string, ca: 'main' | 'other' | 'operator') {
   return { s, closed, request };
 }
 
+/** The inbound exchanges the proxy counted as failed, and as cancelled by their client. */
+async function inboundOutcomes() {
+  const inbound = { direction: 'inbound', authority: `app:${appPort}` };
+  return {
+    failed: await metric(proxy, 'response_total', { ...inbound, classification: 'failure' }),
+    cancelled: await metric(proxy, 'request_cancelled_total', inbound),
+  };
+}
+
 test('removing the anchor a peer chains to closes its connections, inbound and pooled outbound; others stay', async () => {
   const a = await inboundPeer('client-a', 'main');
   expect(await a.request()).toBe('HTTP/1.1 200 OK');
@@ -155,6 +167,14 @@ test('removing the anchor a peer chains to closes its connections, inbound and p
 
   // ... and then removes the old ones: every connection with a peer of an old CA goes, on both sides; the one
   // whose chain the proxy cannot complete too (closed on doubt once an anchor is removed: it may reconnect).
+  // A request in flight on one of them ends as the proxy's failure, not as its client's cancellation.
+  const outcomes = await inboundOutcomes();
+  a.s.write('GET /hang HTTP/1.1\r\nHost: app\r\n\r\n');
+  await waitFor('the request in flight', async () =>
+    (await metric(proxy, 'request_total', { direction: 'inbound', authority: `app:${appPort}` })) >= 5
+      ? true
+      : undefined,
+  );
   proxy.writeConfig(config('v3', [otherCaPem]));
   const timeout = (what: string) =>
     new Promise<string>((r) => setTimeout(() => r(`${what} still open after 5 s`), 5000).unref());
@@ -167,6 +187,11 @@ test('removing the anchor a peer chains to closes its connections, inbound and p
   expect(
     await metric(proxy, 'weft_connections_refused_total', { reason: 'untrusted', direction: 'outbound' }),
   ).toBe(1);
+  const after = await waitFor('the request in flight to be counted', async () => {
+    const o = await inboundOutcomes();
+    return o.failed === outcomes.failed + 1 ? o : undefined;
+  });
+  expect(after.cancelled).toBe(outcomes.cancelled);
   // The peer of the new CA carries on.
   expect(await b.request()).toBe('HTTP/1.1 200 OK');
   expect(b.s.destroyed).toBe(false);
