@@ -565,6 +565,8 @@ export class H2Proxy {
         }, next.delayMs);
       return true;
     };
+    /** A refused stream was sent again (at most once per request). */
+    let refusedOnce = false;
     const send = (target: UpstreamTarget): void => {
       attemptStarted = performance.now();
       status = 0;
@@ -655,6 +657,23 @@ export class H2Proxy {
         // answers a malformed response. A stream reset on a live connection (a malformed response at stream
         // level, or the app's RST_STREAM) is upstream-reset; connect-failed only if the connection never came up.
         const broken = PEER_PROTOCOL_ERRORS.has(err.code);
+        // Refused (REFUSED_STREAM, or past a GOAWAY's last stream: Node reports both so): the upstream never
+        // processed it, so it is sent again once, whatever the method and the route's retry policy, on a session
+        // that did not refuse it (a session that got GOAWAY has left the pool). Only a stream without a body: a
+        // body piped into the refused stream is gone.
+        if (
+          u.rstCode === NGHTTP2_REFUSED_STREAM &&
+          status === 0 &&
+          !refusedOnce &&
+          stream.endAfterHeaders &&
+          !stream.headersSent &&
+          !stream.destroyed
+        ) {
+          refusedOnce = true;
+          dropAttempt();
+          send(target);
+          return;
+        }
         if (!stream.headersSent && !stream.destroyed) {
           const neverConnected = !broken && status === 0 && p.session.connecting;
           if (status === 0 && retried(neverConnected ? 'connect-failure' : 'reset', 0, -1)) return;

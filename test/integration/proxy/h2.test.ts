@@ -650,3 +650,52 @@ test('request trailers reach the app; inbound, a client identity among them is d
     await inbound.stop();
   }
 }, 30_000);
+
+test('a stream the upstream refuses unprocessed (past its GOAWAY) is sent again once, without a retry policy', async () => {
+  // The app's first session holds /a; when /b comes on it, it sends GOAWAY(last stream: /a's) and answers /a. /b
+  // was not processed, and Node refuses it (REFUSED_STREAM). Later sessions answer normally.
+  const goaway = http2.createServer();
+  let sessions = 0;
+  const served: string[] = [];
+  goaway.on('session', (session) => {
+    const n = ++sessions;
+    const held: http2.ServerHttp2Stream[] = [];
+    session.on('error', () => undefined);
+    session.on('stream', (stream, headers) => {
+      stream.on('error', () => undefined);
+      const path = String(headers[':path']);
+      if (n === 1 && path === '/a') {
+        held.push(stream);
+        return;
+      }
+      if (n === 1 && path === '/b') {
+        session.goaway(http2.constants.NGHTTP2_NO_ERROR, held[0]!.id);
+        for (const h of held) {
+          h.respond({ ':status': 200 });
+          h.end('a');
+        }
+        return;
+      }
+      served.push(path);
+      stream.respond({ ':status': 200 });
+      stream.end('served');
+    });
+  });
+  const port = await listenLoopback(goaway);
+  const p = await startProxyProcess({ config: config('goaway', port), outboundDst: '10.96.0.30:80' });
+  const session = http2.connect(`http://127.0.0.1:${p.outbound}`);
+  session.on('error', () => undefined);
+  try {
+    const a = get(session, '/a');
+    await new Promise((r) => setTimeout(r, 100)); // /a first on the upstream session
+    const b = get(session, '/b');
+    expect(await a).toMatchObject({ status: 200, body: 'a' });
+    expect(await b).toMatchObject({ status: 200, body: 'served' });
+    expect(served).toEqual(['/b']);
+    expect(sessions).toBe(2);
+  } finally {
+    session.close();
+    await p.stop();
+    await new Promise((r) => goaway.close(r));
+  }
+}, 30_000);
