@@ -1,6 +1,7 @@
 // Test helpers: make CSRs the way a proxy would, with openssl (a real, independent implementation), and a
 // mesh CA to sign them.
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,9 @@ import {
   generateIssuer,
   generateTrustAnchor,
   type KeyedCertificate,
+  keyToPem,
 } from './authority.ts';
+import { spiffeIdFor } from './spiffe.ts';
 
 /** A trust anchor and a CA with a fresh issuer under it, for trust domain `td`. */
 export function testAuthority(td: string): { anchor: KeyedCertificate; ca: CertificateAuthority } {
@@ -20,6 +23,20 @@ export function testAuthority(td: string): { anchor: KeyedCertificate; ca: Certi
       { anchors: [anchor.cert], issuer: generateIssuer(anchor, td) },
       { trustDomain: td },
     ),
+  };
+}
+
+/** The operator's serving certificate from `ca`, for a control-plane server on loopback (localhost, 127.0.0.1). */
+export function loopbackServingCert(
+  ca: CertificateAuthority,
+  td: string,
+): { certChain: string; key: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const csr = { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey };
+  const id = spiffeIdFor(td, 'weft', 'weft-operator');
+  return {
+    certChain: ca.issueServing(csr, id, ['localhost'], ['127.0.0.1']).certificateChain,
+    key: keyToPem(privateKey),
   };
 }
 

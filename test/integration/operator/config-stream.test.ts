@@ -22,7 +22,7 @@ import {
   keyToPem,
   spiffeIdFor,
 } from '../../../operator/src/identity/index.ts';
-import { opensslCsr, testAuthority } from '../../../operator/src/identity/testing.ts';
+import { loopbackServingCert, opensslCsr, testAuthority } from '../../../operator/src/identity/testing.ts';
 import { OperatorMetrics } from '../../../operator/src/metrics.ts';
 import { createControlPlaneServer } from '../../../operator/src/server.ts';
 
@@ -36,13 +36,6 @@ function keyPair() {
     key: keyToPem(privateKey),
     csr: { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
   };
-}
-
-/** The operator's serving certificate, from the test CA. */
-function servingCert() {
-  const k = keyPair();
-  const id = spiffeIdFor(TD, 'weft', 'weft-operator');
-  return { certChain: ca.issueServing(k.csr, id, ['localhost'], ['127.0.0.1']).certificateChain, key: k.key };
 }
 
 /** A client certificate for shop/frontend that expires `inMs` from now (issued as if a day earlier). */
@@ -91,7 +84,7 @@ beforeAll(async () => {
   const first = weights(50);
   configBytes = first.get('shop/frontend-1')!.chunks.reduce((n, c) => n + Buffer.byteLength(c), 0);
   hub.publish(first);
-  const serving = servingCert();
+  const serving = loopbackServingCert(ca, TD);
   server = createControlPlaneServer({
     ca,
     serving,
@@ -177,7 +170,7 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
     },
     { trustDomain: TD },
   );
-  const serving = servingCert();
+  const serving = loopbackServingCert(ca, TD);
   const metrics = new OperatorMetrics();
   const srv = createControlPlaneServer({
     ca: shortCa,
@@ -309,7 +302,7 @@ test('a stream opened with a certificate that outlives a timer (over 24.8 days) 
 test('connections that never finish a TLS handshake, or never send a request, are closed after their timeout', async () => {
   const srv = createControlPlaneServer({
     ca,
-    serving: servingCert(),
+    serving: loopbackServingCert(ca, TD),
     hub,
     pod: (key) => s.pods.get(key),
     reviewToken: () => Promise.reject(new Error('not used')),

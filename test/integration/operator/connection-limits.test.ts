@@ -2,7 +2,6 @@
 // loopback, in this process: past the total or the per-address limit a connection is closed at once, before its
 // handshake, and counted; a connection that closes frees its slot. Small limits stand in for the defaults.
 // Linux routes all of 127.0.0.0/8 to loopback, so 127.0.0.2 and 127.0.0.3 are other source addresses.
-import { generateKeyPairSync } from 'node:crypto';
 import * as https from 'node:https';
 import { type AddressInfo, connect as netConnect } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
@@ -10,8 +9,7 @@ import { afterEach, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { CERTIFICATES_PATH, CONFIG_PATH, CONFIG_STREAM_UPGRADE } from '../../../crds/control-plane/types.ts';
 import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
-import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
-import { testAuthority } from '../../../operator/src/identity/testing.ts';
+import { loopbackServingCert, testAuthority } from '../../../operator/src/identity/testing.ts';
 import { OperatorMetrics } from '../../../operator/src/metrics.ts';
 import {
   type ConnectionLimits,
@@ -24,16 +22,6 @@ import {
 const TD = 'cluster.local';
 const { ca } = testAuthority(TD);
 
-function servingCert() {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const id = spiffeIdFor(TD, 'weft', 'weft-operator');
-  const csr = { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey };
-  return {
-    certChain: ca.issueServing(csr, id, ['localhost'], ['127.0.0.1']).certificateChain,
-    key: keyToPem(privateKey),
-  };
-}
-
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
@@ -45,7 +33,7 @@ async function serve(limits: ConnectionLimits) {
   const hub = new ConfigHub();
   const srv = createControlPlaneServer({
     ca,
-    serving: servingCert(),
+    serving: loopbackServingCert(ca, TD),
     hub,
     pod: () => undefined,
     reviewToken: () => Promise.reject(new Error('not used')),

@@ -139,6 +139,26 @@ async function counts(p: ProxyProcess) {
     requests: metricValue(text, 'request_total', outbound) ?? 0,
   };
 }
+type Counts = Awaited<ReturnType<typeof counts>>;
+
+/**
+ * Waits until exactly one more exchange is counted as `outcome` since `before`; the other outcomes must not have
+ * moved (a response cut by the upstream is a failure, so `erroredFailure` moves `failure` too).
+ */
+async function countedOnceAs(
+  p: ProxyProcess,
+  before: Counts,
+  outcome: 'success' | 'cancelled' | 'erroredFailure',
+): Promise<Counts> {
+  const after = await waitFor(`one more ${outcome}`, async () => {
+    const c = await counts(p);
+    return c[outcome] === before[outcome] + 1 ? c : undefined;
+  });
+  expect(after.success - before.success).toBe(outcome === 'success' ? 1 : 0);
+  expect(after.failure - before.failure).toBe(outcome === 'erroredFailure' ? 1 : 0);
+  expect(after.cancelled - before.cancelled).toBe(outcome === 'cancelled' ? 1 : 0);
+  return after;
+}
 
 async function appSaw(path: string, n: number): Promise<void> {
   await waitFor(
@@ -173,13 +193,7 @@ describe('HTTP/1', () => {
       () => (seen.get('/hang')![0]!.closed ? true : undefined),
       5000,
     );
-    await waitFor('the cancellation to be counted', async () => {
-      const c = await counts(proxy1);
-      return c.cancelled === before.cancelled + 1 ? c : undefined;
-    });
-    const after = await counts(proxy1);
-    expect(after.failure).toBe(before.failure);
-    expect(after.success).toBe(before.success);
+    const after = await countedOnceAs(proxy1, before, 'cancelled');
     expect(after.requests).toBe(before.requests + 1);
   }, 20_000);
 
@@ -189,13 +203,7 @@ describe('HTTP/1', () => {
     await appSaw('/fail', 1);
     await new Promise((r) => setTimeout(r, 300)); // into the 3 s backoff
     sock.resetAndDestroy();
-    await waitFor('the cancellation to be counted', async () => {
-      const c = await counts(proxy1);
-      return c.cancelled === before.cancelled + 1 ? c : undefined;
-    });
-    const after = await counts(proxy1);
-    expect(after.failure).toBe(before.failure);
-    expect(after.success).toBe(before.success);
+    await countedOnceAs(proxy1, before, 'cancelled');
   }, 20_000);
 
   test('a client gone while reading a 200 body: that 200 is a success', async () => {
@@ -203,13 +211,7 @@ describe('HTTP/1', () => {
     const { sock, read } = await h1('/body');
     await waitFor('the head', () => (read().startsWith('HTTP/1.1 200') ? true : undefined), 5000);
     sock.resetAndDestroy();
-    await waitFor('the response to be counted', async () => {
-      const c = await counts(proxy1);
-      return c.success === before.success + 1 ? c : undefined;
-    });
-    const after = await counts(proxy1);
-    expect(after.failure).toBe(before.failure);
-    expect(after.cancelled).toBe(before.cancelled);
+    await countedOnceAs(proxy1, before, 'success');
   }, 20_000);
 
   test('an app that cuts its 200 body short: a failure, with error="true"', async () => {
@@ -221,13 +223,7 @@ describe('HTTP/1', () => {
       5000,
     );
     expect(read()).toMatch(/^HTTP\/1\.1 200/);
-    await waitFor('the failure to be counted', async () => {
-      const c = await counts(proxy1);
-      return c.erroredFailure === before.erroredFailure + 1 ? c : undefined;
-    });
-    const after = await counts(proxy1);
-    expect(after.success).toBe(before.success);
-    expect(after.cancelled).toBe(before.cancelled);
+    await countedOnceAs(proxy1, before, 'erroredFailure');
     sock.destroy();
   }, 20_000);
 });
@@ -246,6 +242,15 @@ describe('HTTP/2', () => {
     s.on('error', () => undefined);
     return s;
   };
+  /** Opens `path`, reads it, and expects a 200 head and then a reset (not a clean end) of the client's stream. */
+  const expectResetAfterHead = async (path: string) => {
+    const s = open(path);
+    s.resume(); // read the body, so that the stream can end
+    const status = await new Promise<number>((r) => s.once('response', (h) => r(Number(h[':status']))));
+    expect(status).toBe(200);
+    await new Promise((r) => s.once('close', r));
+    expect(s.rstCode).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
+  };
 
   test('a stream the client resets before the response head: cancelled, not a failed response', async () => {
     const before = await counts(proxy2);
@@ -257,13 +262,7 @@ describe('HTTP/2', () => {
       () => (seen.get('h2/hang')![0]!.closed ? true : undefined),
       5000,
     );
-    await waitFor('the cancellation to be counted', async () => {
-      const c = await counts(proxy2);
-      return c.cancelled === before.cancelled + 1 ? c : undefined;
-    });
-    const after = await counts(proxy2);
-    expect(after.failure).toBe(before.failure);
-    expect(after.success).toBe(before.success);
+    await countedOnceAs(proxy2, before, 'cancelled');
   }, 20_000);
 
   test('a stream the client resets while a 503 waits for its retry: cancelled, not the 503 it never saw', async () => {
@@ -272,13 +271,7 @@ describe('HTTP/2', () => {
     await appSaw('h2/fail', 1);
     await new Promise((r) => setTimeout(r, 300)); // into the 3 s backoff
     s.close(http2.constants.NGHTTP2_CANCEL);
-    await waitFor('the cancellation to be counted', async () => {
-      const c = await counts(proxy2);
-      return c.cancelled === before.cancelled + 1 ? c : undefined;
-    });
-    const after = await counts(proxy2);
-    expect(after.failure).toBe(before.failure);
-    expect(after.success).toBe(before.success);
+    await countedOnceAs(proxy2, before, 'cancelled');
   }, 20_000);
 
   test('a stream the client resets while reading a 200 body: that 200 is a success', async () => {
@@ -286,44 +279,18 @@ describe('HTTP/2', () => {
     const s = open('/body');
     await new Promise((r) => s.once('response', r));
     s.close(http2.constants.NGHTTP2_CANCEL);
-    await waitFor('the response to be counted', async () => {
-      const c = await counts(proxy2);
-      return c.success === before.success + 1 ? c : undefined;
-    });
-    const after = await counts(proxy2);
-    expect(after.failure).toBe(before.failure);
-    expect(after.cancelled).toBe(before.cancelled);
+    await countedOnceAs(proxy2, before, 'success');
   }, 20_000);
 
   test('an app that resets its stream after a 200 head: a failure, with error="true", and the client stream reset', async () => {
     const before = await counts(proxy2);
-    const s = open('/rst');
-    s.resume();
-    const status = await new Promise<number>((r) => s.once('response', (h) => r(Number(h[':status']))));
-    expect(status).toBe(200);
-    await new Promise((r) => s.once('close', r));
-    expect(s.rstCode).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
-    await waitFor('the failure to be counted', async () => {
-      const c = await counts(proxy2);
-      return c.erroredFailure === before.erroredFailure + 1 ? c : undefined;
-    });
-    expect((await counts(proxy2)).success).toBe(before.success);
+    await expectResetAfterHead('/rst');
+    await countedOnceAs(proxy2, before, 'erroredFailure');
   }, 20_000);
 
   test('an app whose connection drops after a 200 head: a failure, with error="true"', async () => {
     const before = await counts(proxy2);
-    const s = open('/cut');
-    s.resume(); // read the body, so that the stream can end
-    const status = await new Promise<number>((r) => s.once('response', (h) => r(Number(h[':status']))));
-    expect(status).toBe(200);
-    await new Promise((r) => s.once('close', r));
-    expect(s.rstCode).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
-    await waitFor('the failure to be counted', async () => {
-      const c = await counts(proxy2);
-      return c.erroredFailure === before.erroredFailure + 1 ? c : undefined;
-    });
-    const after = await counts(proxy2);
-    expect(after.success).toBe(before.success);
-    expect(after.cancelled).toBe(before.cancelled);
+    await expectResetAfterHead('/cut');
+    await countedOnceAs(proxy2, before, 'erroredFailure');
   }, 20_000);
 });

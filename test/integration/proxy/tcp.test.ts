@@ -7,10 +7,12 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
+  closedWithin,
   listenLoopback,
   makePki,
   metric,
   metricValue,
+  type Pki,
   type ProxyProcess,
   proxyConfig,
   removeTmpDirs,
@@ -211,6 +213,28 @@ test('both sockets of an opaque pipe have TCP keepalive on (what reclaims a pipe
   }
 });
 
+/** A server proxy's config: enforcing, unauthenticated clients admitted, one inbound port with these rules. */
+function enforcing(
+  pki: Pki,
+  version: string,
+  port: number,
+  protocol: string,
+  authorizations: unknown[],
+): unknown {
+  return proxyConfig({
+    version,
+    sa: 'server',
+    trustAnchors: [pki.caPem],
+    policyMode: 'enforcing',
+    unauthenticated: { permissive: true, enforcing: true },
+    inboundPorts: [{ port, protocol, authorizations }],
+  });
+}
+/** An authorization for unauthenticated clients (null: every request; else these HTTP matches). */
+function unauthenticated(name: string, httpMatches: unknown[] | null) {
+  return { name, sources: [{ kind: 'unauthenticated' }], httpMatches };
+}
+
 test('an inbound TCP connection whose authorization a new config removes is closed, and counted', async () => {
   const echo = net.createServer((c) => {
     c.on('error', () => undefined);
@@ -219,22 +243,7 @@ test('an inbound TCP connection whose authorization a new config removes is clos
   const echoPort = await listenLoopback(echo);
   const pki = makePki();
   const cfg = (version: string, allowed: boolean) =>
-    proxyConfig({
-      version,
-      sa: 'server',
-      trustAnchors: [pki.caPem],
-      policyMode: 'enforcing',
-      unauthenticated: { permissive: true, enforcing: true },
-      inboundPorts: [
-        {
-          port: echoPort,
-          protocol: 'opaque',
-          authorizations: allowed
-            ? [{ name: 'test/tcp', sources: [{ kind: 'unauthenticated' }], httpMatches: null }]
-            : [],
-        },
-      ],
-    });
+    enforcing(pki, version, echoPort, 'opaque', allowed ? [unauthenticated('test/tcp', null)] : []);
   const p = await startProxyProcess({
     cert: pki.issue('server', spiffe('test', 'server')),
     config: cfg('v1', true),
@@ -249,11 +258,9 @@ test('an inbound TCP connection whose authorization a new config removes is clos
     });
     held.write('before');
     await waitFor('the echo', () => (echoed === 'before' ? true : undefined));
-    const closed = new Promise<void>((r) => held.once('close', () => r()));
     // The TrafficTarget goes: new connections are refused, and the one already open is closed.
     p.writeConfig(cfg('v2', false));
-    const timeout = new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref());
-    expect(await Promise.race([closed.then(() => 'closed'), timeout])).toBe('closed');
+    expect(await closedWithin(held, 'the revoked connection')).toBe('closed');
     expect(
       await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
     ).toBe(1);
@@ -286,22 +293,7 @@ test('an inbound WebSocket tunnel whose authorization a new config removes is cl
   const appPort = await listenLoopback(app);
   const pki = makePki();
   const cfg = (version: string, pathRegex: string) =>
-    proxyConfig({
-      version,
-      sa: 'server',
-      trustAnchors: [pki.caPem],
-      policyMode: 'enforcing',
-      unauthenticated: { permissive: true, enforcing: true },
-      inboundPorts: [
-        {
-          port: appPort,
-          protocol: 'http1',
-          authorizations: [
-            { name: 'test/ws', sources: [{ kind: 'unauthenticated' }], httpMatches: [{ pathRegex }] },
-          ],
-        },
-      ],
-    });
+    enforcing(pki, version, appPort, 'http1', [unauthenticated('test/ws', [{ pathRegex }])]);
   const p = await startProxyProcess({
     cert: pki.issue('server', spiffe('test', 'server')),
     config: cfg('v1', '/ws/.*'),
@@ -317,7 +309,7 @@ test('an inbound WebSocket tunnel whose authorization a new config removes is cl
     s.write(`GET ${path} HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nping`);
     await waitFor(`the echo through ${path}`, () => (got.endsWith('\r\n\r\nping') ? true : undefined), 5000);
     expect(got).toMatch(/^HTTP\/1\.1 101/);
-    return { s, got: () => got, closed: new Promise<void>((r) => s.once('close', () => r())) };
+    return { s, got: () => got };
   };
   const kept = await open('/ws/a');
   const revoked = await open('/ws/b');
@@ -327,20 +319,17 @@ test('an inbound WebSocket tunnel whose authorization a new config removes is cl
   slow.on('data', (d: Buffer) => {
     slowGot += d.toString('latin1');
   });
-  const slowClosed = new Promise<void>((r) => slow.once('close', () => r()));
   slow.write('GET /ws/slow HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
   await waitFor('the app to get the slow upgrade', () => (slowSeen ? true : undefined), 5000);
   try {
     p.writeConfig(cfg('v2', '/ws/a'));
-    const timeout = new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref());
-    expect(await Promise.race([revoked.closed.then(() => 'closed'), timeout])).toBe('closed');
+    expect(await closedWithin(revoked.s, 'the revoked tunnel')).toBe('closed');
     expect(
       await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
     ).toBe(1);
     // The app's 101 for the upgrade authorized under v1 comes after v2: not relayed, the client gets a 403.
     releaseSlow();
-    const slowTimeout = new Promise<string>((r) => setTimeout(() => r('still open after 5 s'), 5000).unref());
-    expect(await Promise.race([slowClosed.then(() => 'closed'), slowTimeout])).toBe('closed');
+    expect(await closedWithin(slow, 'the upgrade revoked before its 101')).toBe('closed');
     expect(slowGot).toMatch(/^HTTP\/1\.1 403 /);
     expect(slowGot).toContain('no longer authorized');
     expect(
