@@ -69,17 +69,7 @@ export function pemToDer(pem: string, label: string): Buffer {
   return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
 }
 
-export function derToPem(der: Buffer, label: string): string {
-  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
-
-/** Splits a PEM bundle into its CERTIFICATE blocks. */
-export function splitPemCertificates(pem: string): string[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g)].map(
-    (m) => `${m[0]}\n`,
-  );
-}
+export { derToPem, splitPemCertificates } from './pem.ts';
 
 /** A verified certificate signing request. */
 export interface VerifiedCsr {

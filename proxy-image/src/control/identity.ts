@@ -5,6 +5,7 @@
 import { generateKeyPair, type KeyObject, sign, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import { bitString, context, octets, oid, seq, set, smallInt } from '../../../crds/x509/der.ts';
+import { derToPem } from '../../../crds/x509/pem.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -41,8 +42,7 @@ export async function createCsr(key: WorkloadKey, spiffeId: string): Promise<str
   const info = seq(smallInt(0), seq(), key.publicKeySpki, attributes);
   const signature = sign('sha256', info, key.privateKey); // DER ECDSA-Sig-Value
   const der = seq(info, seq(oid(OID.ecdsaWithSha256)), bitString(signature));
-  const body = der.toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${body.trimEnd()}\n-----END CERTIFICATE REQUEST-----\n`;
+  return derToPem(der, 'CERTIFICATE REQUEST');
 }
 
 export interface CertificateFacts {

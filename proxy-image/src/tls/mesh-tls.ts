@@ -7,6 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type net from 'node:net';
 import type tls from 'node:tls';
+import { splitPemCertificates } from '../../../crds/x509/pem.ts';
 import { closeByProxy } from '../forward/proxy-closed.ts';
 import type { MeshConnector, UpstreamTarget } from '../forward/upstream.ts';
 
@@ -98,10 +99,8 @@ export interface Untrusted {
 
 /** The certificates in PEM text (one anchor entry may hold several). */
 function certificatesIn(pem: string): X509Certificate[] {
-  const out: X509Certificate[] = [];
-  for (const m of pem.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g))
-    out.push(new (nodeCrypto().X509Certificate)(m[0]));
-  return out;
+  const X509 = nodeCrypto().X509Certificate;
+  return splitPemCertificates(pem).map((c) => new X509(c));
 }
 
 /** Whether the trust anchors vouch for a peer (see trustOf). */
