@@ -18,6 +18,7 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  type V1Secret,
 } from '@kubernetes/client-node';
 import { CONFIG_STREAM_UPGRADE } from '../../crds/control-plane/types.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../../test/e2e/kube.ts';
@@ -29,7 +30,7 @@ import {
   spiffeIdFor,
   splitPemCertificates,
 } from '../src/identity/index.ts';
-import { CA_SECRET_KEYS } from '../src/kube/ca-secret.ts';
+import { secretData } from '../src/kube/ca-secret.ts';
 import { DEFAULT_MESH_SETTINGS } from '../src/model/cluster.ts';
 import { DEFAULT_CONNECTION_LIMITS } from '../src/server.ts';
 import { mergeResults } from './results.ts';
@@ -168,8 +169,9 @@ try {
     stdio: 'ignore',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  // Every stream comes from loopback, one address for all of them: the per-address limit must hold them all.
-  const limit = String(Math.max(pods + 100, DEFAULT_CONNECTION_LIMITS.maxConnections));
+  // Every stream comes from loopback, one address for all of them: the per-address limit must hold them all, and
+  // the total must leave them room past the reserve kept for certificate requests (streamReserve).
+  const limit = String(Math.max(2 * pods + 100, DEFAULT_CONNECTION_LIMITS.maxConnections));
   op = await startOperator(
     ns,
     {
@@ -201,16 +203,8 @@ try {
     pod: 'p0',
   });
   if (first.res.status !== 200) throw new Error(`certificate for p0: ${first.res.body}`);
-  const secret = await getJson<{ data: Record<string, string> }>(['-n', ns, 'secret', 'weft-identity']);
-  const pem = (k: string) => Buffer.from(secret.data[k]!, 'base64').toString('utf8');
-  const issuer = new CertificateAuthority(
-    loadIssuer({
-      anchors: pem(CA_SECRET_KEYS.anchors),
-      issuerCert: pem(CA_SECRET_KEYS.issuerCert),
-      issuerKey: pem(CA_SECRET_KEYS.issuerKey),
-    }),
-    { trustDomain: TRUST_DOMAIN },
-  );
+  const secret = await getJson<V1Secret>(['-n', ns, 'secret', 'weft-identity']);
+  const issuer = new CertificateAuthority(loadIssuer(secretData(secret)), { trustDomain: TRUST_DOMAIN });
   const contexts = podUids.map((uid, p) => {
     if (p === 0)
       return tls.createSecureContext({

@@ -11,34 +11,24 @@ class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function int(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw new ConfigError(`${name}: "${raw}" is not a port number`);
-  return n;
-}
-
-function seconds(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 2 || n > 3600)
-    throw new ConfigError(`${name}: "${raw}" is not 2..3600 seconds`);
-  return n;
-}
-
-/** A connection limit: a whole number from 1 to 1,000,000 (past that, file descriptors run out first). */
-function connections(name: string, fallback: number): number {
+/**
+ * A whole number from an environment variable, from min to max (the fallback when unset or empty); `what` names
+ * the range in the error. Digits only: Number() would also take 1e4, 0x10 or 20000.5.
+ */
+function wholeNumber(name: string, fallback: number, min: number, max: number, what: string): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw.trim());
-  // Digits only: Number() would also take 1e4, 0x10 or 20000.5.
-  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > 1_000_000)
-    throw new ConfigError(`${name}: "${raw}" is not a number of connections from 1 to 1000000`);
+  if (!/^\d+$/.test(raw.trim()) || n < min || n > max)
+    throw new ConfigError(`${name}: "${raw}" is not ${what}`);
   return n;
 }
+
+const int = (name: string, fallback: number) => wholeNumber(name, fallback, 0, 65535, 'a port number');
+const seconds = (name: string, fallback: number) => wholeNumber(name, fallback, 2, 3600, '2..3600 seconds');
+/** A connection limit: up to 1,000,000 (past that, file descriptors run out first). */
+const connections = (name: string, fallback: number) =>
+  wholeNumber(name, fallback, 1, 1_000_000, 'a number of connections from 1 to 1000000');
 
 function list(name: string, fallback: string[]): string[] {
   const raw = process.env[name];

@@ -16,8 +16,8 @@ import type { Logger } from 'pino';
 import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
 import { MAX_TIMER_MS } from '../../crds/duration.ts';
 import { ProxyConfigCompiler } from './compiler/compile.ts';
-import type { Diagnostic } from './compiler/diagnostics.ts';
 import {
+  type CoreWarnings,
   conditionsEqual,
   coreWarnings,
   type DesiredStatus,
@@ -385,9 +385,7 @@ export class Operator {
     // Statuses from the snapshot this compile read, now: it is the live store, which watch events change once
     // control returns to the event loop (an object added meanwhile got a status the compile never judged).
     const desired = desiredStatuses(snapshot, out.diagnostics);
-    const warnings = coreWarnings(out.diagnostics);
-    // And the uid of each object warned about, from the same snapshot (for the signatures below).
-    const warnedUids = new Map([...warnings].map(([k, list]) => [k, this.#coreUid(list[0]!) ?? '']));
+    const warnings = coreWarnings(snapshot, out.diagnostics);
     // The HTTP layer hands the new messages to the sockets (TLS, write) on the next tick: let that happen before
     // the status bookkeeping below, which no proxy waits for.
     await new Promise((r) => setImmediate(r));
@@ -419,11 +417,11 @@ export class Operator {
         this.#statusSig.set(k, sig);
         this.#statusQueue!.add(k);
       }
-      for (const [k, list] of this.#coreWarnings) {
+      for (const [k, w] of this.#coreWarnings) {
         const key = `${CORE_KEY}${k}`;
         // With the uid, as for SMI objects: a Pod created again under its name (a StatefulSet's) with the same
         // problem is another object, whose Events are still to be written.
-        const sig = JSON.stringify([warnedUids.get(k) ?? '', ...list.map((d) => [d.reason, d.message])]);
+        const sig = JSON.stringify([w.uid, ...w.diagnostics.map((d) => [d.reason, d.message])]);
         if (this.#statusSig.get(key) === sig) continue;
         this.#statusSig.set(key, sig);
         this.#statusQueue!.add(key);
@@ -441,11 +439,12 @@ export class Operator {
 
   /** Warning Events on a core object (Service, Pod, Namespace) the compiler reported on; leader only. */
   async #writeCoreEvents(key: string): Promise<undefined> {
-    const list = this.#coreWarnings.get(key.slice(CORE_KEY.length));
-    if (list === undefined) return undefined;
+    const w = this.#coreWarnings.get(key.slice(CORE_KEY.length));
+    if (w === undefined) return undefined;
     const events = this.#eventRecorder();
-    for (const d of list) {
-      const uid = this.#coreUid(d);
+    // The uid the compile saw: the store may hold another pod of that name by now.
+    const uid = w.uid;
+    for (const d of w.diagnostics) {
       await events.warn(
         { apiVersion: 'v1', kind: d.kind, namespace: d.namespace, name: d.name, ...(uid ? { uid } : {}) },
         d.reason,
@@ -460,22 +459,7 @@ export class Operator {
     return this.#events;
   }
 
-  #coreWarnings = new Map<string, Diagnostic[]>();
-
-  /** The uid of the Pod, Service or Namespace a diagnostic is about, if it is known. */
-  #coreUid(d: Diagnostic): string | undefined {
-    const s = this.#watcher?.snapshot();
-    const key = `${d.namespace}/${d.name}`;
-    const uid =
-      d.kind === 'Pod'
-        ? s?.pods.get(key)?.uid
-        : d.kind === 'Service'
-          ? s?.services.get(key)?.uid
-          : d.kind === 'Namespace'
-            ? s?.namespaces.get(d.name)?.uid
-            : undefined;
-    return uid === '' ? undefined : uid;
-  }
+  #coreWarnings = new Map<string, CoreWarnings>();
 
   async #writeStatus(key: string, ctx: ReconcileContext): Promise<undefined> {
     // Writers run on the leader only; a replica that lost the lease mid-queue drops the key (the new leader

@@ -32,6 +32,20 @@ export interface IdentityBindingSubject {
   namespace?: string;
 }
 
+/**
+ * The namespace a TrafficTarget's destination names when it is not the TrafficTarget's own, else null. SMI grants
+ * access to the TrafficTarget's own namespace only: the webhook denies such an object, and the operator does not
+ * program one that predates the webhook. One rule for both, so they cannot drift apart.
+ */
+export function foreignDestinationNamespace(
+  destination: { namespace?: string },
+  namespace: string,
+): string | null {
+  return destination.namespace !== undefined && destination.namespace !== namespace
+    ? destination.namespace
+    : null;
+}
+
 export interface TrafficTargetRule {
   kind: string;
   name: string;

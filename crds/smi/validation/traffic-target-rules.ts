@@ -1,5 +1,9 @@
 // Semantic rules of TrafficTarget, on the storage version. Paths are storage paths (translated later).
-import { TRAFFIC_TARGET_RULE_KINDS, type TrafficTargetV1alpha3 } from '../types/traffic-target.ts';
+import {
+  foreignDestinationNamespace,
+  TRAFFIC_TARGET_RULE_KINDS,
+  type TrafficTargetV1alpha3,
+} from '../types/traffic-target.ts';
 import { at, type Finding } from './findings.ts';
 import type { Reference, ReferencedKind } from './references.ts';
 
@@ -14,11 +18,12 @@ export function trafficTargetRules(tt: TrafficTargetV1alpha3, namespace: string)
       message: `"${destination.kind}": Weft identities are ServiceAccounts`,
     });
   }
-  if (destination.namespace !== undefined && destination.namespace !== namespace) {
+  const foreign = foreignDestinationNamespace(destination, namespace);
+  if (foreign !== null) {
     denials.push({
       code: 'DestinationInOtherNamespace',
       field: 'spec.destination.namespace',
-      message: `"${destination.namespace}": the destination must be in the TrafficTarget's namespace "${namespace}"`,
+      message: `"${foreign}": the destination must be in the TrafficTarget's namespace "${namespace}"`,
     });
   } else if (destination.kind === 'ServiceAccount') {
     references.push({

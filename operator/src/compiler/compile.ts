@@ -248,7 +248,9 @@ export class ProxyConfigCompiler {
     // Profiles of meshed pods.
     const podProfiles = new Map<string, Profile>();
     const profiles = new Map<string, Profile>();
+    const destinations = ix.targetsByDestination.size === 0 ? null : new DestinationTally(ix);
     for (const [podKey, pod] of snapshot.pods) {
+      destinations?.count(pod);
       if (!pod.meshed) continue;
       const ns = snapshot.namespaces.get(pod.namespace);
       const slicePorts = ix.slicePortsByPod.get(podKey);
@@ -375,7 +377,7 @@ export class ProxyConfigCompiler {
       if (programmedDestinations.has(destination)) continue;
       for (const tt of targets) diagnostics.push(...resolveTarget(tt, new Reads(ix)).diagnostics);
     }
-    diagnostics.push(...unmeshedDestinations(snapshot, ix));
+    if (destinations !== null) diagnostics.push(...destinations.diagnostics());
 
     const proxies = new Map<string, CompiledConfig>();
     for (const [podKey, profile] of podProfiles) {
@@ -686,68 +688,79 @@ function httpProbes(probes: readonly ProbeRecord[], s: MeshSettings): HttpProbe[
  * TrafficTargets whose destination ServiceAccount runs pods without a proxy. Nothing enforces a TrafficTarget on
  * such a pod (any client reaches it), so the target must not read as Ready while one runs: Ready means enforced
  * on every running destination pod. Pods that finished (Succeeded, Failed) run nothing and do not count; pending
- * ones do (they will run as they were created); a ServiceAccount without pods has nothing to enforce yet (its pods get the rules as they come). Not memoized: one
- * pass over the pods per compile, which the profiles above make anyway, so a pod added, removed, finished or
- * re-created meshed changes the verdict with the compile its informer event triggers.
+ * ones do (they will run as they were created); a ServiceAccount without pods has nothing to enforce yet (its pods
+ * get the rules as they come). Counted in the compile's pass over the pods (count), not memoized, so a pod added,
+ * removed, finished or re-created meshed changes the verdict with the compile its informer event triggers.
  */
-function unmeshedDestinations(snapshot: ClusterSnapshot, ix: SnapshotIndex): Diagnostic[] {
-  if (ix.targetsByDestination.size === 0) return [];
-  // Per destination: running pods, unmeshed ones, and the first two unmeshed names (sorted, so that the
-  // message, and the status written from it, does not change with the order pods were listed in).
-  const tally = new Map<
+class DestinationTally {
+  readonly #ix: SnapshotIndex;
+  /**
+   * Per destination: running pods, unmeshed ones, and the first two unmeshed names (sorted, so that the message,
+   * and the status written from it, does not change with the order pods were listed in).
+   */
+  readonly #tally = new Map<
     string,
     { pods: number; unmeshed: number; hostNetwork: number; examples: string[] }
   >();
-  for (const pod of snapshot.pods.values()) {
-    if (pod.terminated) continue;
+
+  constructor(ix: SnapshotIndex) {
+    this.#ix = ix;
+  }
+
+  count(pod: PodRecord): void {
+    if (pod.terminated) return;
     const destination = `${pod.namespace}/${pod.serviceAccountName}`;
-    if (!ix.targetsByDestination.has(destination)) continue;
-    let t = tally.get(destination);
+    if (!this.#ix.targetsByDestination.has(destination)) return;
+    let t = this.#tally.get(destination);
     if (t === undefined) {
       t = { pods: 0, unmeshed: 0, hostNetwork: 0, examples: [] };
-      tally.set(destination, t);
+      this.#tally.set(destination, t);
     }
     t.pods++;
-    if (pod.meshed) continue;
+    if (pod.meshed) return;
     t.unmeshed++;
     if (pod.hostNetwork) t.hostNetwork++;
     t.examples.push(pod.name);
     t.examples.sort();
     t.examples.length = Math.min(t.examples.length, 2);
   }
-  const out: Diagnostic[] = [];
-  for (const [destination, t] of tally) {
-    if (t.unmeshed === 0) continue;
-    const more = t.unmeshed > t.examples.length ? ', ...' : '';
-    const head =
-      `${t.unmeshed} of ${t.pods} running pods of ServiceAccount ${destination} are not meshed ` +
-      `(${t.examples.join(', ')}${more}): no proxy runs in front of them, so nothing enforces this ` +
-      'TrafficTarget there. ';
-    // A hostNetwork pod shares its node's network: no proxy can be put in front of it, and re-creating it
-    // changes nothing, so the advice differs.
-    const hostNetworkAdvice =
-      'hostNetwork pods are never meshed (they share their node network): run them without hostNetwork, or ' +
-      'under a ServiceAccount no TrafficTarget names';
-    const injectAdvice =
-      `Set the annotation ${INJECT}: enabled on their pod template or namespace (and not disabled on the ` +
-      'pods), then re-create the pods (e.g. kubectl rollout restart): the proxy is injected only when a pod ' +
-      'is created';
-    const message =
-      t.hostNetwork === t.unmeshed
-        ? `${head}${hostNetworkAdvice}`
-        : t.hostNetwork > 0
-          ? `${head}${injectAdvice}; ${t.hostNetwork} of them use hostNetwork: ${hostNetworkAdvice}`
-          : `${head}${injectAdvice}`;
-    for (const tt of ix.targetsByDestination.get(destination) ?? [])
-      out.push({
-        kind: 'TrafficTarget',
-        namespace: tt.metadata.namespace ?? '',
-        name: tt.metadata.name ?? '',
-        reason: 'DestinationNotMeshed',
-        message,
-      });
+
+  diagnostics(): Diagnostic[] {
+    const ix = this.#ix;
+    const out: Diagnostic[] = [];
+    for (const [destination, t] of this.#tally) {
+      if (t.unmeshed === 0) continue;
+      const more = t.unmeshed > t.examples.length ? ', ...' : '';
+      const head =
+        `${t.unmeshed} of ${t.pods} running pods of ServiceAccount ${destination} are not meshed ` +
+        `(${t.examples.join(', ')}${more}): no proxy runs in front of them, so nothing enforces this ` +
+        'TrafficTarget there. ';
+      // A hostNetwork pod shares its node's network: no proxy can be put in front of it, and re-creating it
+      // changes nothing, so the advice differs.
+      const hostNetworkAdvice =
+        'hostNetwork pods are never meshed (they share their node network): run them without hostNetwork, or ' +
+        'under a ServiceAccount no TrafficTarget names';
+      const injectAdvice =
+        `Set the annotation ${INJECT}: enabled on their pod template or namespace (and not disabled on the ` +
+        'pods), then re-create the pods (e.g. kubectl rollout restart): the proxy is injected only when a pod ' +
+        'is created';
+      const message =
+        t.hostNetwork === t.unmeshed
+          ? `${head}${hostNetworkAdvice}`
+          : t.hostNetwork > 0
+            ? `${head}${injectAdvice}; ${t.hostNetwork} of them use hostNetwork: ${hostNetworkAdvice}`
+            : `${head}${injectAdvice}`;
+      for (const tt of ix.targetsByDestination.get(destination) ?? [])
+        out.push({
+          kind: 'TrafficTarget',
+          namespace: tt.metadata.namespace ?? '',
+          name: tt.metadata.name ?? '',
+          reason: 'DestinationNotMeshed',
+          message,
+        });
+    }
+    return out;
   }
-  return out;
 }
 
 function sameList(a: unknown[], b: unknown[]): boolean {

@@ -76,6 +76,7 @@ export function pod(ns: string, name: string, sa: string, ip: string, ports: num
     probes: [],
     meshed: true,
     terminated: false,
+    hostNetwork: false,
   };
 }
 

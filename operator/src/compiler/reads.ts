@@ -8,6 +8,7 @@ import type {
   TrafficTarget,
   UDPRoute,
 } from '../../../crds/smi/index.ts';
+import { foreignDestinationNamespace } from '../../../crds/smi/types/traffic-target.ts';
 import type {
   ClusterSnapshot,
   EndpointSliceRecord,
@@ -163,9 +164,7 @@ export function indexSnapshot(snapshot: ClusterSnapshot): SnapshotIndex {
  */
 export function foreignDestination(tt: TrafficTarget): string | null {
   const d = tt.spec.destination;
-  return d.kind === 'ServiceAccount' && d.namespace !== undefined && d.namespace !== tt.metadata.namespace
-    ? d.namespace
-    : null;
+  return d.kind === 'ServiceAccount' ? foreignDestinationNamespace(d, tt.metadata.namespace ?? '') : null;
 }
 
 function push<V>(m: Map<string, V[]>, k: string, v: V): void {

@@ -57,8 +57,9 @@ export function resolveSplit(ts: TrafficSplit, reads: Reads): ResolvedSplit {
       return;
     }
     if (root !== undefined) {
+      const have = new Set(meshPorts(svc).map((p) => p.port));
       const missing = meshPorts(root)
-        .filter((rp) => !meshPorts(svc).some((p) => p.port === rp.port))
+        .filter((rp) => !have.has(rp.port))
         .map((p) => p.port);
       if (missing.length > 0) {
         diag(

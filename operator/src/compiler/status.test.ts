@@ -101,9 +101,11 @@ describe('coreWarnings', () => {
       ]),
     );
     const out = new ProxyConfigCompiler().compile(s);
-    const w = coreWarnings([...out.diagnostics, ...out.diagnostics]);
+    const w = coreWarnings(s, [...out.diagnostics, ...out.diagnostics]);
     expect([...w.keys()]).toEqual(['Service/shop/big']);
-    expect(w.get('Service/shop/big')!.map((d) => d.reason)).toEqual(['EndpointsTruncated']);
+    expect(w.get('Service/shop/big')!.diagnostics.map((d) => d.reason)).toEqual(['EndpointsTruncated']);
+    // With the uid of the Service the compile read.
+    expect(w.get('Service/shop/big')!.uid).toBe(s.services.get('shop/big')!.uid);
     // The split conflict is the TrafficSplit's, in its status: not here.
     expect(out.diagnostics.some((d) => d.reason === 'ConflictingSplit')).toBe(true);
   });
@@ -322,7 +324,7 @@ test('a hostNetwork destination pod, which can never be meshed, is named as such
   const host = (name: string, ip: string) => ({
     ...pod('shop', name, 'checkout', ip),
     meshed: false,
-    hostNetwork: true as const,
+    hostNetwork: true,
   });
   put(s.pods, host('checkout-agent', '10.0.0.5'));
   expect(ready()).toMatchObject({ status: 'False', reason: 'DestinationNotMeshed' });

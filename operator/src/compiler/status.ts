@@ -137,20 +137,45 @@ export function desiredStatuses(
   return out;
 }
 
+/** A core object's warnings, and its uid in the snapshot they were compiled from ('' when not found). */
+export interface CoreWarnings {
+  readonly uid: string;
+  readonly diagnostics: Diagnostic[];
+}
+
 /**
  * Diagnostics about core objects (a Service whose endpoints were truncated, a pod whose config was rejected),
- * by `<Kind>/<namespace>/<name>`, de-duplicated: they have no status of ours, so they become Warning Events.
+ * by `<Kind>/<namespace>/<name>`, de-duplicated: they have no status of ours, so they become Warning Events. The
+ * uid is read from `snapshot`, the one the compile judged (not from a store that changed since): an object
+ * created again under its name is another object, whose Events are its own.
  */
-export function coreWarnings(diagnostics: readonly Diagnostic[]): Map<string, Diagnostic[]> {
-  const out = new Map<string, Diagnostic[]>();
+export function coreWarnings(
+  snapshot: ClusterSnapshot,
+  diagnostics: readonly Diagnostic[],
+): Map<string, CoreWarnings> {
+  const out = new Map<string, CoreWarnings>();
   for (const d of diagnostics) {
     if (isSmiKind(d.kind)) continue;
     const k = `${d.kind}/${d.namespace}/${d.name}`;
-    const list = out.get(k);
-    if (list === undefined) out.set(k, [d]);
-    else if (!list.some((x) => x.reason === d.reason && x.message === d.message)) list.push(d);
+    const entry = out.get(k);
+    if (entry === undefined) out.set(k, { uid: coreUid(snapshot, d), diagnostics: [d] });
+    else if (!entry.diagnostics.some((x) => x.reason === d.reason && x.message === d.message))
+      entry.diagnostics.push(d);
   }
   return out;
+}
+
+function coreUid(s: ClusterSnapshot, d: Diagnostic): string {
+  const key = `${d.namespace}/${d.name}`;
+  const uid =
+    d.kind === 'Pod'
+      ? s.pods.get(key)?.uid
+      : d.kind === 'Service'
+        ? s.services.get(key)?.uid
+        : d.kind === 'Namespace'
+          ? s.namespaces.get(d.name)?.uid
+          : undefined;
+  return uid ?? '';
 }
 
 /** Merges desired conditions into the current ones: keeps lastTransitionTime when a status did not change. */

@@ -26,6 +26,7 @@ const pod = (over: Partial<PodRecord> = {}): PodRecord => ({
   probes: [],
   meshed: true,
   terminated: false,
+  hostNetwork: false,
   ...over,
 });
 const req = { namespace: 'shop', name: 'frontend-1' };

@@ -92,7 +92,7 @@ export function podRecord(p: V1Pod): PodRecord {
     probes: probesOf([...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]),
     meshed: labels[MESHED_LABEL] === 'true' || annotations[INJECTED_VERSION] !== undefined,
     terminated: p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed',
-    ...(p.spec?.hostNetwork === true ? { hostNetwork: true as const } : {}),
+    hostNetwork: p.spec?.hostNetwork === true,
   };
 }
 

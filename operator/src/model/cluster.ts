@@ -88,7 +88,7 @@ export interface PodRecord {
    */
   terminated: boolean;
   /** Shares its node's network namespace: never meshed (the injector skips it, reason HostNetwork). */
-  hostNetwork?: true;
+  hostNetwork: boolean;
 }
 
 export interface ServiceAccountRecord {

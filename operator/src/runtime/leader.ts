@@ -37,7 +37,7 @@ export function decideLease(
   identity: string,
   now: Date,
   durationSeconds: number,
-  seenForMs = 0,
+  seenForMs: number,
 ): LeaseDecision {
   const stamp = microTime(now);
   if (observed === null) {

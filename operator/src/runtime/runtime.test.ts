@@ -114,13 +114,13 @@ describe('decideLease', () => {
   });
 
   test('creates a missing lease', () => {
-    expect(decideLease(null, 'a', now, 15)).toMatchObject({
+    expect(decideLease(null, 'a', now, 15, 0)).toMatchObject({
       action: 'acquire',
       next: { holderIdentity: 'a', leaseTransitions: 0 },
     });
   });
   test('renews its own lease', () => {
-    expect(decideLease(held('a', 3), 'a', now, 15)).toMatchObject({
+    expect(decideLease(held('a', 3), 'a', now, 15, 0)).toMatchObject({
       action: 'renew',
       next: { leaseTransitions: 2, resourceVersion: '7' },
     });
@@ -143,9 +143,12 @@ describe('decideLease', () => {
     expect(decideLease(renewedJustNow, 'a', now, 15, 0)).toMatchObject({ action: 'wait', holder: 'b' });
     expect(decideLease(renewedJustNow, 'a', now, 15, 4_500)).toMatchObject({ action: 'wait' });
     expect(decideLease(renewedJustNow, 'a', now, 15, 15_000)).toMatchObject({ action: 'acquire' });
+    // 4.5 s later here, the renewTime reads 15.5 s old, past the duration: still b's, for a has seen it for 4.5 s
+    // only (judged by renewTime, a took it here).
+    expect(decideLease(held('b', 15.5), 'a', now, 15, 4_500)).toMatchObject({ action: 'wait', holder: 'b' });
   });
   test('takes a released lease at once', () => {
-    expect(decideLease({ ...held('b', 1), holderIdentity: null }, 'a', now, 15).action).toBe('acquire');
+    expect(decideLease({ ...held('b', 1), holderIdentity: null }, 'a', now, 15, 0).action).toBe('acquire');
   });
 });
 
