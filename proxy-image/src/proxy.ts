@@ -91,15 +91,15 @@ export class ProxyRuntime {
   private readonly pool: UpstreamPool;
   private readonly appPool: UpstreamPool;
   private readonly sessions = new Set<Drainable>();
+  /** The config's head limits, for clients and for peer proxies (set with the config). */
+  private headLimits!: { client: HeadLimits; peer: HeadLimits };
   /**
    * Open opaque pipes, by client socket; inbound ones with what authorized them (the app port and the client's
    * identity), checked again against every new config.
    */
-  /** The config's head limits, for clients and for peer proxies (set with the config). */
-  private headLimits!: { client: HeadLimits; peer: HeadLimits };
   private readonly pipes = new Map<net.Socket, { port: number; clientId: string | null } | null>();
-  /** Open inbound HTTP/1 connections and what they connect to: their tunnels are checked again like pipes. */
-  private readonly inboundHttp = new Map<Http1Session, InboundConnection>();
+  /** Open inbound tunnels (HTTP/1 upgrades), with the connection and the request that opened them: as pipes. */
+  private readonly tunnels = new Map<Http1Session, { conn: InboundConnection; req: RequestHead }>();
   private outboundServer: net.Server | null = null;
   private inboundServer: net.Server | null = null;
   private drainingValue = false;
@@ -183,35 +183,34 @@ export class ProxyRuntime {
    * client may hold one for hours.
    */
   private closeRevoked(tables: Tables): void {
-    // An upgraded connection (a WebSocket) was authorized by the request that opened it, once.
-    for (const [session, conn] of this.inboundHttp) {
-      const req = session.tunnelRequest;
-      if (req === null || session.closing) continue;
-      if (this.tunnelStillAllowed(tables, conn, req)) continue;
+    // An upgraded connection (a WebSocket) was authorized by the request that opened it, once. Taken out of the
+    // map when closed here, so that a second config before its 'close' does not count it again.
+    for (const [session, t] of this.tunnels) {
+      if (this.stillAllowed(tables, t.conn.appPort, t.conn.clientId, new HeadView(t.req), 'tunnel')) continue;
+      this.tunnels.delete(session);
       session.close();
     }
     for (const [socket, a] of this.pipes) {
       // Closed by an earlier config already (its 'close' comes on a later turn): counted once.
       if (a === null || socket.destroyed) continue;
-      const decision = tables.authorizeInbound(a.port, a.clientId, null);
-      if (decision.allowed) continue;
-      this.opts.observer.connectionRefused('inbound', 'revoked');
-      this.log.info(
-        { port: a.port, clientId: a.clientId, reason: decision.reason },
-        'closing an inbound connection the new config no longer authorizes',
-      );
-      socket.destroy();
+      if (!this.stillAllowed(tables, a.port, a.clientId, null, 'connection')) socket.destroy();
     }
   }
 
-  /** Whether the tables allow an inbound tunnel's request; when not, counts it as revoked and logs it. */
-  private tunnelStillAllowed(tables: Tables, conn: InboundConnection, req: RequestHead): boolean {
-    const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(req));
+  /** Whether the tables still allow an inbound connection or tunnel; when not, counts it as revoked and logs it. */
+  private stillAllowed(
+    tables: Tables,
+    port: number,
+    clientId: string | null,
+    req: HeadView | null,
+    what: 'connection' | 'tunnel',
+  ): boolean {
+    const decision = tables.authorizeInbound(port, clientId, req);
     if (decision.allowed) return true;
     this.opts.observer.connectionRefused('inbound', 'revoked');
     this.log.info(
-      { port: conn.appPort, clientId: conn.clientId, reason: decision.reason },
-      'closing an inbound tunnel the new config no longer authorizes',
+      { port, clientId, reason: decision.reason },
+      `closing an inbound ${what} the new config no longer authorizes`,
     );
     return false;
   }
@@ -374,7 +373,7 @@ export class ProxyRuntime {
         return routeOutbound(this.tablesValue ?? tables, conn, head, observer);
       },
       'outbound',
-      () => true,
+      null,
     );
     this.track(new Http1Session(socket, ctx, initial));
   }
@@ -551,11 +550,13 @@ export class ProxyRuntime {
         return routeInbound(this.tablesValue ?? tables, conn, head, observer);
       },
       'inbound',
-      (req) => this.tunnelStillAllowed(this.tablesValue ?? tables, conn, req),
+      {
+        allowed: (req) =>
+          this.stillAllowed(this.tablesValue ?? tables, conn.appPort, clientId, new HeadView(req), 'tunnel'),
+        opened: (session, req) => this.tunnels.set(session, { conn, req }),
+      },
     );
-    const session = new Http1Session(socket, ctx, initial);
-    this.inboundHttp.set(session, conn);
-    this.track(session);
+    this.track(new Http1Session(socket, ctx, initial));
   }
 
   private inboundTcp(
@@ -594,7 +595,7 @@ export class ProxyRuntime {
     pool: UpstreamPool,
     route: Http1Context['route'],
     direction: Direction,
-    tunnelAllowed: Http1Context['tunnelAllowed'],
+    inboundTunnels: Http1Context['inboundTunnels'],
   ): Http1Context {
     const l = tables.config.limits;
     return {
@@ -616,12 +617,9 @@ export class ProxyRuntime {
       },
       onClose: (s) => {
         this.sessions.delete(s);
-        this.inboundHttp.delete(s);
+        this.tunnels.delete(s);
       },
-      tunnelAllowed,
-      onTunnelOpen: (labels) => this.opts.observer.tcpOpen(labels),
-      onTunnelClose: (labels, fromClient, toClient) =>
-        this.opts.observer.tcpClose(labels, fromClient, toClient),
+      inboundTunnels,
     };
   }
 

@@ -452,13 +452,10 @@ export class H2Proxy {
     let requestTrailers: http2.OutgoingHttpHeaders | null = null;
     // gRPC has no request trailers: its streams skip the wait (an extra event, and an empty DATA frame, each).
     const contentType = out['content-type'];
-    const grpc = typeof contentType === 'string' && isGrpcContentType(contentType);
-    if (!bodyEnded && !grpc)
+    const grpcRequest = typeof contentType === 'string' && isGrpcContentType(contentType);
+    if (!bodyEnded && !grpcRequest)
       stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
-        const copy: http2.OutgoingHttpHeaders = {};
-        for (const k of Object.keys(t))
-          if (!k.startsWith(':') && !(inbound && k === CLIENT_ID_HEADER)) copy[k] = t[k];
-        requestTrailers = copy;
+        requestTrailers = trailerFields(t, inbound);
       });
     if (replayLimit >= 0 && !bodyEnded) {
       kept = [];
@@ -492,9 +489,12 @@ export class H2Proxy {
       status: number,
       grpcStatus: number | null,
       reason: string | null,
-      /** 'closed': the proxy closed the client's connection itself (not the endpoint's doing, nor the client's). */
-      outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled' | 'closed',
-      /** Failed after the response head reached the client: a failure whatever the status. */
+      outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled',
+      /**
+       * A failure whatever the status: it failed after the response head reached the client, or (with
+       * 'cancelled') the proxy closed the client's connection itself, which is neither the endpoint's doing nor the
+       * client's.
+       */
       errored = false,
     ) => {
       if (finished) return;
@@ -503,19 +503,11 @@ export class H2Proxy {
       if (waiting !== null) clearTimeout(waiting);
       clearTry();
       const now = performance.now();
-      d.attemptDone(null, outcome === 'closed' ? 'cancelled' : outcome, now - attemptStarted);
-      // The client's reset is not the server's failure (see ProxyMetrics.cancelled); the proxy's own close is a
-      // failure of the exchange.
-      if (outcome === 'cancelled') this.observer.cancelled(d.labels, status, grpcStatus, now - started);
-      else
-        this.observer.response(
-          d.labels,
-          status,
-          grpcStatus,
-          now - started,
-          reason,
-          errored || outcome === 'closed',
-        );
+      d.attemptDone(null, outcome, now - attemptStarted);
+      // The client's reset is not the server's failure (see ProxyMetrics.cancelled).
+      if (outcome === 'cancelled' && !errored)
+        this.observer.cancelled(d.labels, status, grpcStatus, now - started);
+      else this.observer.response(d.labels, status, grpcStatus, now - started, reason, errored);
     };
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
     let resetByProxy = false;
@@ -574,11 +566,13 @@ export class H2Proxy {
       const replay = attempt > 0;
       let u: http2.ClientHttp2Stream;
       let p: Pooled;
+      let waitTrailers = false;
       try {
         p = this.upstream(target, inbound);
         const endStream = replay ? keptBytes === 0 && requestTrailers === null : stream.endAfterHeaders;
         // With a body, the stream's end waits for the client's trailers, if any ('wantTrailers' below).
-        u = p.session.request(out, { endStream, waitForTrailers: !endStream && !grpc });
+        waitTrailers = !endStream && !grpcRequest;
+        u = p.session.request(out, { endStream, waitForTrailers: waitTrailers });
       } catch (err) {
         this.log.debug({ err }, 'h2 upstream request failed');
         if (retried('connect-failure', 0, -1)) return;
@@ -588,7 +582,7 @@ export class H2Proxy {
       }
       up = u;
       pooled = p;
-      if (!grpc)
+      if (waitTrailers)
         u.on('wantTrailers', () => {
           if (u.destroyed) return;
           try {
@@ -658,8 +652,8 @@ export class H2Proxy {
         // level, or the app's RST_STREAM) is upstream-reset; connect-failed only if the connection never came up.
         const broken = PEER_PROTOCOL_ERRORS.has(err.code);
         // Refused (REFUSED_STREAM, or past a GOAWAY's last stream: Node reports both so): the upstream never
-        // processed it, so it is sent again once, whatever the method and the route's retry policy, on a session
-        // that did not refuse it (a session that got GOAWAY has left the pool). Only a stream without a body: a
+        // processed it, so it is sent again once, whatever the method and the route's retry policy (after a
+        // GOAWAY on a new session: that one has left the pool). Only a stream without a body: a
         // body piped into the refused stream is gone.
         if (
           u.rstCode === NGHTTP2_REFUSED_STREAM &&
@@ -750,24 +744,29 @@ export class H2Proxy {
       }, d.timeoutMs);
     }
     stream.on('wantTrailers', () => {
-      const t: http2.OutgoingHttpHeaders = {};
-      if (trailers !== null)
-        for (const k of Object.keys(trailers)) if (!k.startsWith(':')) t[k] = trailers[k];
-      if (!stream.destroyed) stream.sendTrailers(t);
+      if (!stream.destroyed) stream.sendTrailers(trailers === null ? {} : trailerFields(trailers, false));
     });
     stream.on('aborted', () => {
       if (!resetByProxy && performance.now() - started < PREMATURE_RESET_MS) this.clientCancelled(a);
     });
     stream.on('close', () => {
       dropAttempt();
+      if (finished) return;
       // The status the client got, if any: a 5xx head being retried was never relayed. A connection the proxy
       // closed itself (an untrusted peer) fails its streams; otherwise the client cancelled.
-      const relayed = stream.headersSent ? status : 0;
-      if (closedByProxy(a.socket)) finish(relayed, null, 'aborted', 'closed');
-      else finish(relayed, null, null, 'cancelled');
+      const byProxy = closedByProxy(a.socket);
+      finish(stream.headersSent ? status : 0, null, byProxy ? 'aborted' : null, 'cancelled', byProxy);
     });
     send(d.target);
   }
+}
+
+/** Trailer fields to send on: no pseudo-header, and inbound no client identity (the proxy sets that in the head). */
+function trailerFields(t: http2.IncomingHttpHeaders, dropClientId: boolean): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = {};
+  for (const k of Object.keys(t))
+    if (!k.startsWith(':') && !(dropClientId && k === CLIENT_ID_HEADER)) out[k] = t[k];
+  return out;
 }
 
 function classify(status: number, grpc: string | string[] | undefined): 'success' | 'failure' {

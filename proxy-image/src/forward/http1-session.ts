@@ -23,7 +23,6 @@ import {
   serializeRequestHead,
   serializeResponseHead,
 } from '../http1/serialize.ts';
-import type { TrafficLabels } from './observer.ts';
 import { closedByProxy } from './proxy-closed.ts';
 import { adoptSocket, type ReadBuffer } from './read-buffer.ts';
 import { KEEPALIVE_IDLE_MS } from './tcp-pipe.ts';
@@ -70,8 +69,6 @@ export type AttemptFailure = 'connect-failure' | 'reset' | 'response';
 export interface ForwardPlan {
   readonly kind: 'forward';
   readonly target: UpstreamTarget;
-  /** The request's traffic labels (for the tcp_* series of a tunnel it opens). */
-  readonly labels: TrafficLabels;
   /** Whole-request timeout including retries (null for none); expiry answers 504. */
   readonly timeoutMs: number | null;
   /**
@@ -92,6 +89,9 @@ export interface ForwardPlan {
   ): void;
   /** Called once when the exchange ends. */
   done(result: ExchangeResult): void;
+  /** The exchange became a tunnel (an upgrade): counted like an opaque connection, and when it closes. */
+  tunnelOpened(): void;
+  tunnelClosed(bytesFromClient: number, bytesToClient: number): void;
   /** Time allowed for the attempt about to be sent (per-try timeout), or null for none. */
   attemptTimeoutMs?(): number | null;
 }
@@ -128,13 +128,14 @@ export interface Http1Context {
   /** The session closed (connection accounting). */
   onClose(session: Http1Session): void;
   /**
-   * Whether the current config still allows the tunnel this request opens (inbound authorization, checked again
-   * when the 101 arrives); false is counted and logged by the callee.
+   * Inbound only (null outbound): tunnels are authorized by the request that opens them, so the proxy checks
+   * that request again when the 101 arrives (a config may have revoked it meanwhile; false is counted and logged
+   * by the callee) and, through `opened`, against every later config.
    */
-  tunnelAllowed(req: RequestHead): boolean;
-  /** An upgrade became a tunnel (tcp_open_total), and that tunnel closed with these byte counts (tcp_close_total). */
-  onTunnelOpen(labels: TrafficLabels): void;
-  onTunnelClose(labels: TrafficLabels, bytesFromClient: number, bytesToClient: number): void;
+  readonly inboundTunnels: {
+    allowed(req: RequestHead): boolean;
+    opened(session: Http1Session, req: RequestHead): void;
+  } | null;
 }
 
 // Client-side states.
@@ -221,7 +222,7 @@ export class Http1Session implements UpstreamOwner {
   private upstreamReusable = true;
   private upstreamPausedForClient = false;
   /** The open tunnel's labels and the client socket's byte counts when it began. */
-  private tunnel: { labels: TrafficLabels; read0: number; written0: number } | null = null;
+  private tunnel: { plan: ForwardPlan; read0: number; written0: number } | null = null;
   private readonly onDechunkData = (b: Buffer, s: number, e: number): void => {
     if (!this.client.write(b.subarray(s, e))) this.pauseUpstream();
   };
@@ -319,16 +320,6 @@ export class Http1Session implements UpstreamOwner {
 
   get idle(): boolean {
     return this.req === null && this.state === S_HEAD;
-  }
-
-  /** The request that opened this connection's tunnel (an upgrade, a WebSocket), while it is one; else null. */
-  get tunnelRequest(): RequestHead | null {
-    return this.state === S_TUNNEL ? this.req : null;
-  }
-
-  /** Whether the connection is closed or closing (close() called, or the client gone). */
-  get closing(): boolean {
-    return this.state === S_CLOSED || this.client.destroyed;
   }
 
   /** Closes both sides of the connection at once (a tunnel the config no longer authorizes). */
@@ -598,11 +589,7 @@ export class Http1Session implements UpstreamOwner {
     const t = this.tunnel;
     if (t !== null) {
       this.tunnel = null;
-      this.ctx.onTunnelClose(
-        t.labels,
-        this.client.bytesRead - t.read0,
-        this.client.bytesWritten - t.written0,
-      );
+      t.plan.tunnelClosed(this.client.bytesRead - t.read0, this.client.bytesWritten - t.written0);
     }
     if (this.headTimer !== null) clearTimeout(this.headTimer);
     if (this.timer !== null) clearTimeout(this.timer);
@@ -1062,7 +1049,8 @@ export class Http1Session implements UpstreamOwner {
   private startTunnel(head: ResponseHead): void {
     // Authorized when its request came; a config that arrived while the app was answering may have revoked it
     // (the proxy re-checks open tunnels only): the 101 is not relayed.
-    if (!this.ctx.tunnelAllowed(this.req!)) {
+    const inbound = this.ctx.inboundTunnels;
+    if (inbound !== null && !inbound.allowed(this.req!)) {
       this.upstreamReusable = false;
       this.closeAfter = true;
       this.failExchange(403, 'forbidden', 'the upgrade is no longer authorized');
@@ -1079,12 +1067,13 @@ export class Http1Session implements UpstreamOwner {
       // past the upgrade request's head is the tunnel's too).
       const early = this.buf === null ? 0 : this.buf.length - this.bufStart;
       this.tunnel = {
-        labels: this.plan.labels,
+        plan: this.plan,
         read0: this.client.bytesRead - early,
         written0: this.client.bytesWritten,
       };
-      this.ctx.onTunnelOpen(this.plan.labels);
+      this.plan.tunnelOpened();
     }
+    inbound?.opened(this, this.req!);
     this.res = head;
     this.resState = R_DONE;
     this.endPlan(101, null, 'complete');
@@ -1105,7 +1094,6 @@ export class Http1Session implements UpstreamOwner {
     if (this.clientEnded) up.socket.end();
   }
 
-  /** A failure after the response started: both connections are cut, so the client sees it. */
   /** Cuts both connections mid-exchange; `end` says whose doing it was. */
   private abort(end: 'errored' | 'cancelled'): void {
     this.endPlan(this.res?.status ?? 0, 'aborted', end);

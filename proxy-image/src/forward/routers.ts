@@ -185,6 +185,14 @@ class OutboundPlan implements ForwardPlan, H2Forward {
     reportExchange(this.observer, this.labels, r);
   }
 
+  tunnelOpened(): void {
+    this.observer.tcpOpen(this.labels);
+  }
+
+  tunnelClosed(bytesFromClient: number, bytesToClient: number): void {
+    this.observer.tcpClose(this.labels, bytesFromClient, bytesToClient);
+  }
+
   attemptTimeoutMs(): number | null {
     if (this.route.retry?.perTryTimeoutMs == null) return null;
     return this.tables.attemptTimeoutMs(this.route, this.startedAt);
@@ -222,6 +230,14 @@ class FixedPlan implements ForwardPlan, H2Forward {
 
   done(r: ExchangeResult): void {
     reportExchange(this.observer, this.labels, r);
+  }
+
+  tunnelOpened(): void {
+    this.observer.tcpOpen(this.labels);
+  }
+
+  tunnelClosed(bytesFromClient: number, bytesToClient: number): void {
+    this.observer.tcpClose(this.labels, bytesFromClient, bytesToClient);
   }
 }
 

@@ -103,28 +103,24 @@ function certificatesIn(pem: string): X509Certificate[] {
   return splitPemCertificates(pem).map((c) => new X509(c));
 }
 
-/** Whether the trust anchors vouch for a peer (see trustOf). */
-export type PeerTrust = 'trusted' | 'untrusted' | 'unknown';
-
 /** How many certificates MeshTls remembers from its credentials (chains, anchors) to complete peers' chains. */
 const MAX_KNOWN_CERTIFICATES = 64;
 
-/** Longest issuer path trustOf follows from a peer's leaf. */
+/** Longest issuer path vouchedFor follows from a peer's leaf. */
 const MAX_CHAIN_DEPTH = 8;
 
 /**
  * Whether a peer's certificate chain leads to one of `anchors`. The chain is what the handshake exposes (on the
  * client side the whole verified chain; on the server side Node gives the leaf only), completed with `known`
  * certificates (the proxy's own chains and anchors, old and new: a peer's intermediate is usually one the proxy
- * had itself). Every candidate issuer is tried (a cross-signed intermediate has two). 'untrusted' when every path
- * ends at a root that is not an anchor; 'unknown' when some path ends at an issuer missing from what is known.
- * Pure; exported for tests.
+ * had itself). Every candidate issuer is tried (a cross-signed intermediate has two). A chain that cannot be
+ * completed is not vouched for. Pure; exported for tests.
  */
-export function trustOf(
+export function vouchedFor(
   peer: tls.DetailedPeerCertificate,
   anchors: readonly X509Certificate[],
   known: Iterable<X509Certificate>,
-): PeerTrust {
+): boolean {
   const X509 = nodeCrypto().X509Certificate;
   const pool: X509Certificate[] = [];
   const seen = new Set<string>();
@@ -134,27 +130,19 @@ export function trustOf(
     pool.push(new X509(c.raw));
     c = c.issuerCertificate;
   }
-  if (pool.length === 0) return 'unknown';
+  if (pool.length === 0) return false;
   pool.push(...known);
-  const walk = (x: X509Certificate, path: Set<string>): PeerTrust => {
-    for (const a of anchors) {
-      if (a.fingerprint256 === x.fingerprint256) return 'trusted';
-      if (x.checkIssued(a) && x.verify(a.publicKey)) return 'trusted';
-    }
-    if (x.checkIssued(x)) return 'untrusted'; // a root no anchor is
-    if (path.size >= MAX_CHAIN_DEPTH) return 'unknown';
-    let result: PeerTrust = 'untrusted';
-    let issuers = 0;
+  const walk = (x: X509Certificate, path: Set<string>): boolean => {
+    for (const a of anchors)
+      if (a.fingerprint256 === x.fingerprint256 || (x.checkIssued(a) && x.verify(a.publicKey))) return true;
+    if (path.size >= MAX_CHAIN_DEPTH) return false;
     for (const p of pool) {
       if (path.has(p.fingerprint256) || !x.checkIssued(p) || !x.verify(p.publicKey)) continue;
-      issuers++;
       path.add(p.fingerprint256);
-      const r = walk(p, path);
+      if (walk(p, path)) return true;
       path.delete(p.fingerprint256);
-      if (r === 'trusted') return r;
-      if (r === 'unknown') result = r;
     }
-    return issuers === 0 ? 'unknown' : result;
+    return false;
   };
   return walk(pool[0]!, new Set([pool[0]!.fingerprint256]));
 }
@@ -163,7 +151,9 @@ export class MeshTls implements MeshConnector {
   private context: tls.SecureContext;
   /** Established mesh connections, both sides, checked again when the trust anchors change. */
   private readonly live = new Map<tls.TLSSocket, 'inbound' | 'outbound'>();
-  private anchorsKey: string;
+  /** One 'close' listener and one outbound 'secureConnect' listener for every socket (`this` is the socket). */
+  private readonly untrack: (this: tls.TLSSocket) => void;
+  private readonly trackOutbound: (this: tls.TLSSocket) => void;
   /** Fingerprints of the current trust anchors. */
   private anchorPrints: Set<string>;
   /** Certificates of this proxy's credentials so far (chains and anchors), oldest first, by fingerprint. */
@@ -175,14 +165,23 @@ export class MeshTls implements MeshConnector {
     this.infoValue = inspectCredentials(creds);
     this.contextOptions = MeshTls.optionsFor(creds);
     this.context = nodeTls().createSecureContext(this.contextOptions);
-    this.anchorsKey = creds.trustAnchors.join('\n');
-    this.anchorPrints = new Set(creds.trustAnchors.flatMap(certificatesIn).map((c) => c.fingerprint256));
-    this.remember(creds);
+    const anchors = creds.trustAnchors.flatMap(certificatesIn);
+    this.anchorPrints = new Set(anchors.map((c) => c.fingerprint256));
+    this.remember(creds, anchors);
+    const live = this.live;
+    this.untrack = function (this: tls.TLSSocket) {
+      live.delete(this);
+    };
+    const track = (s: tls.TLSSocket, side: 'inbound' | 'outbound') => this.track(s, side);
+    this.trackOutbound = function (this: tls.TLSSocket) {
+      track(this, 'outbound');
+    };
     this.server = this.makeServer();
   }
 
-  private remember(creds: MeshCredentials): void {
-    for (const c of [creds.certPem, ...creds.trustAnchors].flatMap(certificatesIn)) {
+  /** Remembers the intermediates of this proxy's chain (not its own leaf, which issues nothing) and its anchors. */
+  private remember(creds: MeshCredentials, anchors: readonly X509Certificate[]): void {
+    for (const c of [...certificatesIn(creds.certPem).slice(1), ...anchors]) {
       this.known.delete(c.fingerprint256);
       this.known.set(c.fingerprint256, c);
     }
@@ -195,7 +194,7 @@ export class MeshTls implements MeshConnector {
   private track(s: tls.TLSSocket, side: 'inbound' | 'outbound'): void {
     if (s.destroyed) return;
     this.live.set(s, side);
-    s.once('close', () => this.live.delete(s));
+    s.once('close', this.untrack);
   }
 
   private static optionsFor(creds: MeshCredentials): tls.SecureContextOptions {
@@ -215,33 +214,40 @@ export class MeshTls implements MeshConnector {
 
   /**
    * Rotation: validates, then swaps the context for new handshakes. Throws and keeps the old one on error.
-   * When the trust anchors changed, established connections whose peer the new anchors do not vouch for are
-   * closed (a pooled connection is opened again, under the new anchors); returns how many, by side. Only when an
-   * anchor was removed (added ones take nothing away); then a peer whose chain cannot be completed (an issuer this
-   * proxy never had) is closed too: it reconnects, and its new handshake is verified under the new anchors,
-   * which an attacker's intermediate under a withdrawn root would not pass.
+   * When an anchor was removed (added ones take nothing away), established connections whose peer the new anchors
+   * do not vouch for are closed (a pooled connection is opened again, under the new anchors); returns how many, by
+   * side. A peer whose chain cannot be completed (an issuer this proxy never had) is closed too: it reconnects,
+   * and its new handshake is verified under the new anchors, which an attacker's intermediate under a withdrawn
+   * root would not pass.
    */
   update(creds: MeshCredentials): Untrusted {
     const info = inspectCredentials(creds);
     const options = MeshTls.optionsFor(creds);
     const context = nodeTls().createSecureContext(options);
-    const anchorsKey = creds.trustAnchors.join('\n');
-    const anchors = anchorsKey === this.anchorsKey ? null : creds.trustAnchors.flatMap(certificatesIn);
-    const prints = anchors === null ? this.anchorPrints : new Set(anchors.map((a) => a.fingerprint256));
+    const anchors = creds.trustAnchors.flatMap(certificatesIn);
+    const prints = new Set(anchors.map((a) => a.fingerprint256));
     const removed = [...this.anchorPrints].some((p) => !prints.has(p));
     // New handshakes (client and server side) use the new context; established connections keep theirs.
     this.server.setSecureContext(options);
     this.contextOptions = options;
     this.context = context;
     this.infoValue = info;
-    this.anchorsKey = anchorsKey;
     this.anchorPrints = prints;
-    this.remember(creds);
+    this.remember(creds, anchors);
     const closed: Untrusted = { inbound: 0, outbound: 0 };
-    if (anchors === null || !removed) return closed;
+    if (!removed) return closed;
     const known = [...this.known.values()];
+    // Many connections share a peer: one verdict per peer certificate.
+    const verdicts = new Map<string, boolean>();
     for (const [s, side] of this.live) {
-      if (s.destroyed || trustOf(s.getPeerCertificate(true), anchors, known) === 'trusted') continue;
+      if (s.destroyed) continue;
+      const peer = s.getPeerCertificate(true);
+      let ok = verdicts.get(peer.fingerprint256);
+      if (ok === undefined) {
+        ok = vouchedFor(peer, anchors, known);
+        verdicts.set(peer.fingerprint256, ok);
+      }
+      if (ok) continue;
       closed[side]++;
       closeByProxy(s);
     }
@@ -272,7 +278,7 @@ export class MeshTls implements MeshConnector {
       },
     };
     const s = nodeTls().connect(options);
-    s.once('secureConnect', () => this.track(s, 'outbound'));
+    s.once('secureConnect', this.trackOutbound);
     return s;
   }
 

@@ -6,9 +6,10 @@
 
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
+  connectLoopback,
   listenLoopback,
   metricValue,
   type ProxyProcess,
@@ -170,13 +171,11 @@ async function appSaw(path: string, n: number): Promise<void> {
 
 /** Writes a request on a new connection to the proxy; resolves with the socket and what it has read so far. */
 async function h1(path: string): Promise<{ sock: net.Socket; read: () => string }> {
-  const sock = net.connect(proxy1.outbound, '127.0.0.1');
-  sock.on('error', () => undefined);
+  const sock = await connectLoopback(proxy1.outbound);
   let got = '';
   sock.on('data', (d: Buffer) => {
     got += d.toString('latin1');
   });
-  await new Promise((r) => sock.once('connect', r));
   sock.write(`GET ${path} HTTP/1.1\r\nHost: app.test.svc.cluster.local\r\n\r\n`);
   return { sock, read: () => got };
 }

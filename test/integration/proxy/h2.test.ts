@@ -617,8 +617,7 @@ test('request trailers reach the app; inbound, a client identity among them is d
     inboundApp: `127.0.0.1:${appPort}`,
   });
   const send = async (port: number) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on('error', () => undefined);
+    const session = connect(port);
     try {
       const s = session.request(
         { ':method': 'POST', ':path': '/trailers', ':authority': 'h2app' },
@@ -683,8 +682,7 @@ test('a stream the upstream refuses unprocessed (past its GOAWAY) is sent again 
   });
   const port = await listenLoopback(goaway);
   const p = await startProxyProcess({ config: config('goaway', port), outboundDst: '10.96.0.30:80' });
-  const session = http2.connect(`http://127.0.0.1:${p.outbound}`);
-  session.on('error', () => undefined);
+  const session = connect(p.outbound);
   try {
     const a = get(session, '/a');
     await new Promise((r) => setTimeout(r, 100)); // /a first on the upstream session

@@ -45,7 +45,8 @@ test.each([
           alpn: '',
         },
         timeoutMs: t.timeoutMs,
-        labels: { direction: 'outbound', authority: 'x', tls: false, peerId: null },
+        tunnelOpened: () => undefined,
+        tunnelClosed: () => undefined,
         retry: () => null,
         attemptDone: () => {
           throw new Error('a bug in the plan');
@@ -58,9 +59,7 @@ test.each([
       onProtocolError: () => undefined,
       onInternalError: (err) => bugs.push(err),
       onClose: () => undefined,
-      tunnelAllowed: () => true,
-      onTunnelOpen: () => undefined,
-      onTunnelClose: () => undefined,
+      inboundTunnels: null,
     };
     const proxy = net.createServer(
       { allowHalfOpen: true, pauseOnConnect: true },
