@@ -29,7 +29,7 @@ deps: node_modules/.installed ## install npm dependencies from the committed loc
 node-version: ## print the Node.js version the project runs on
 	@node --version
 
-.PHONY: lint format typecheck unit integration e2e test
+.PHONY: lint format typecheck unit integration e2e test native
 lint: deps ## biome lint + format check
 	node_modules/.bin/biome check .
 format: deps ## format in place
@@ -39,7 +39,9 @@ typecheck: deps ## tsc, strict, no emit
 REPORT = --json --outputFile=$(shell mkdir -p dist/test-results && echo dist/test-results)/$(1).json
 unit: deps ## pure unit tests (seconds)
 	$(JEST) --selectProjects unit $(call REPORT,unit)
-integration: deps ## real sockets on loopback and in network namespaces (installs iptables, lua5.1 and friends if missing)
+native: ## the proxy's N-API addon (SO_ORIGINAL_DST, release of start-up pages)
+	proxy-image/native/build.sh
+integration: deps native ## real sockets on loopback and in network namespaces (installs iptables, lua5.1 and friends if missing)
 	$(CLUSTER)/host-deps.sh iptables iproute2 curl openssl lua5.1
 	$(JEST) --selectProjects integration $(call REPORT,integration)
 e2e: deps ## end-to-end on the local cluster (brings it up; WEFT_REUSE_CLUSTER=1 keeps a running one)
@@ -90,7 +92,7 @@ demo: deps ## the main job: local cluster, sample app, traffic visible
 .PHONY: bench bench-proxy bench-control-plane
 bench: bench-proxy bench-webhooks bench-control-plane ## every benchmark; results in bench/results/ and BENCHMARKS.md
 	node scripts/benchmarks.ts
-bench-proxy: deps ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=5 BENCH_ROUNDS=3, medians over interleaved rounds)
+bench-proxy: deps native ## proxy throughput/latency/CPU/RSS vs direct, nginx and haproxy (pinned; BENCH_SECONDS=5 BENCH_ROUNDS=3, medians over interleaved rounds)
 	node bench/proxy/run.ts
 bench-control-plane: deps ## operator: propagation at 1,000/5,000 proxies through the apiserver, resync, CSR/s, RSS (needs the cluster)
 	node operator/bench/control-plane.ts

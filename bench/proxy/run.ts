@@ -6,7 +6,15 @@
 // each figure reported is the median over the rounds: this VM's neighbours move single runs by up to 30%, and
 // interleaving spreads that noise over every config instead of landing on one.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -367,6 +375,11 @@ async function bundleWeft(): Promise<string> {
   if (weftMain !== '') return weftMain;
   const { build } = await import('esbuild');
   weftMain = path.join(work, 'weft-proxy.mjs');
+  // The native addon beside the bundle, as in the image (the proxy releases its start-up pages with it).
+  const addon = execFileSync(path.join(import.meta.dirname, '../../proxy-image/native/build.sh'), {
+    encoding: 'utf8',
+  }).trim();
+  copyFileSync(addon, path.join(work, 'weft_native.node'));
   await build({
     entryPoints: [path.join(import.meta.dirname, '../../proxy-image/src/main.ts')],
     outfile: weftMain,
@@ -543,6 +556,20 @@ async function main(): Promise<void> {
         const p = { outbound: port(), inbound: port(), admin: port() };
         const cfg = weftConfig('client', { port: BACKEND, identity: null }, 'http1', null);
         return { port: p.outbound, procs: [startWeft('weft', cfg, p, [])] };
+      },
+    },
+    {
+      // The same proxy with the node binary's start-up pages kept (as before the release existed): the
+      // release's effect on idle RSS, RSS under load and throughput, in the same run.
+      name: 'weft-pages-kept',
+      description: 'wrk -> weft (--release-startup-pages false) -> backend',
+      start: async () => {
+        const p = { outbound: port(), inbound: port(), admin: port() };
+        const cfg = weftConfig('client', { port: BACKEND, identity: null }, 'http1', null);
+        return {
+          port: p.outbound,
+          procs: [startWeft('weft-kept', cfg, p, ['--release-startup-pages', 'false'])],
+        };
       },
     },
     {

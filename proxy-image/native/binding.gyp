@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "original_dst",
-      "sources": ["original_dst.c"],
+      "target_name": "weft_native",
+      "sources": ["addon.c", "original_dst.c", "executable_pages.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds the SO_ORIGINAL_DST N-API addon against the pinned Node's headers with the node-gyp that
-# ships inside npm. Output: proxy-image/native/build/Release/original_dst.node
+# Builds the proxy's N-API addon (SO_ORIGINAL_DST, release of start-up pages) against the pinned Node's
+# headers with the node-gyp that ships inside npm. Output: proxy-image/native/build/Release/weft_native.node
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 node_bin="$("$here/../../scripts/ensure-node.sh")"
-out="$here/build/Release/original_dst.node"
-if [ -f "$out" ] && [ "$out" -nt "$here/original_dst.c" ] && [ "$out" -nt "$here/binding.gyp" ]; then exit 0; fi
+out="$here/build/Release/weft_native.node"
+fresh=1
+for src in "$here"/*.c "$here"/*.h "$here/binding.gyp"; do [ "$out" -nt "$src" ] || fresh=0; done
+if [ -f "$out" ] && [ "$fresh" = 1 ]; then echo "$out" && exit 0; fi
 # npm on PATH is either the machine's npm-cli.js or ensure-node.sh's wrapper that execs it.
 npm_path="$(readlink -f "$(command -v npm)")"
 npm_cli="$(grep -o '/[^" ]*/npm-cli\.js' "$npm_path" | head -n1 || true)"

@@ -1,6 +1,5 @@
 // getOriginalDst(fd): the destination a connection had before an iptables REDIRECT/DNAT rewrote it,
-// read from conntrack with getsockopt(SO_ORIGINAL_DST). Node has no API for it. N-API only, so the
-// binary does not depend on the Node.js version.
+// read from conntrack with getsockopt(SO_ORIGINAL_DST). Node has no API for it.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
@@ -11,14 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[160];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  char code[32];
-  snprintf(code, sizeof code, "ERRNO_%d", err);
-  napi_throw_error(env, code, msg);
-  return NULL;
-}
+#include "weft_native.h"
 
 static napi_value make_result(napi_env env, const char *addr, unsigned port, int family) {
   napi_value obj, v;
@@ -32,7 +24,7 @@ static napi_value make_result(napi_env env, const char *addr, unsigned port, int
   return obj;
 }
 
-static napi_value get_original_dst(napi_env env, napi_callback_info info) {
+napi_value weft_get_original_dst(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   int32_t fd = -1;
@@ -58,12 +50,5 @@ static napi_value get_original_dst(napi_env env, napi_callback_info info) {
     return make_result(env, buf, ntohs(in6.sin6_port), 6);
   }
   // ENOENT: no conntrack entry, i.e. the connection was not redirected.
-  return throw_errno(env, "getsockopt(SO_ORIGINAL_DST)", err4 == ENOENT ? ENOENT : errno);
-}
-
-NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
-  napi_value fn;
-  napi_create_function(env, "getOriginalDst", NAPI_AUTO_LENGTH, get_original_dst, NULL, &fn);
-  napi_set_named_property(env, exports, "getOriginalDst", fn);
-  return exports;
+  return weft_throw_errno(env, "getsockopt(SO_ORIGINAL_DST)", err4 == ENOENT ? ENOENT : errno);
 }

@@ -4,6 +4,7 @@
 //   node proxy-image/src/main.ts --config proxy.json --cert tls.crt --key tls.key
 //        [--bind 0.0.0.0] [--outbound-port N] [--inbound-port N] [--admin-port N] [--admin-address A]
 //        [--outbound-dst HOST:PORT] [--inbound-app HOST:PORT] [--ports-file PATH] [--log-level info]
+//        [--release-startup-pages true|false]
 //
 // --outbound-dst / --inbound-app select explicit mode (a fixed destination instead of SO_ORIGINAL_DST).
 
@@ -14,6 +15,7 @@ import { createAdminServer } from './admin/admin-server.ts';
 import { type ConfigLoad, type ConfigSource, FileConfigSource, watchFiles } from './config/file-source.ts';
 import { createProxyMetrics } from './metrics/index.ts';
 import { type ListenerMode, ProxyRuntime } from './proxy.ts';
+import { releaseStartupPages } from './startup-pages.ts';
 
 // Not `import`: Node's ESM facade of node:fs reads its lazy exports too, and fs.promises loads readline
 // (0.5 MB of idle RSS; startup-imports.test.ts).
@@ -34,6 +36,8 @@ export interface ProxySettings {
   readonly inboundMode: ListenerMode;
   readonly portsFile: string | null;
   readonly logLevel: string;
+  /** Release the node binary's start-up pages once listening (startup-pages.ts). */
+  readonly releaseStartupPages: boolean;
 }
 
 export class SettingsError extends Error {}
@@ -51,6 +55,7 @@ const FLAGS: Record<string, string> = {
   'inbound-app': 'WEFT_PROXY_INBOUND_APP',
   'ports-file': 'WEFT_PROXY_PORTS_FILE',
   'log-level': 'WEFT_PROXY_LOG_LEVEL',
+  'release-startup-pages': 'WEFT_PROXY_RELEASE_STARTUP_PAGES',
 };
 
 /** Parses flags and environment into settings; throws SettingsError listing every problem. */
@@ -99,6 +104,13 @@ export function parseSettings(
     }
     return { kind: 'explicit', address: m[1]!, port: Number(m[2]) };
   };
+  const flag = (name: string, fallback: boolean): boolean => {
+    const v = values.get(name);
+    if (v === undefined) return fallback;
+    if (v !== 'true' && v !== 'false')
+      problems.push(`--${name} (${FLAGS[name]}) "${v}" must be true or false`);
+    return v === 'true' || (v !== 'false' && fallback);
+  };
   const configFile = values.get('config');
   if (configFile === undefined) problems.push('--config (WEFT_PROXY_CONFIG) is required');
   const certFile = values.get('cert') ?? null;
@@ -120,6 +132,7 @@ export function parseSettings(
     inboundMode: hostPort('inbound-app'),
     portsFile: values.get('ports-file') ?? null,
     logLevel: values.get('log-level') ?? 'info',
+    releaseStartupPages: flag('release-startup-pages', true),
   };
   if (problems.length > 0) throw new SettingsError(`invalid proxy settings: ${problems.join('; ')}`);
   return settings;
@@ -274,6 +287,7 @@ export async function runStandalone(argv: readonly string[]): Promise<void> {
   }
   const logger = pino({ level: settings.logLevel, base: { component: 'weft-proxy' } });
   const proxy = await startProxy(settings, logger, () => process.exit(0));
+  if (settings.releaseStartupPages) releaseStartupPages(logger);
   const stop = (signal: string) => {
     logger.info({ signal }, 'signal received');
     void proxy.shutdown().then(() => process.exit(0));

@@ -23,11 +23,18 @@ test('the injector environment becomes proxy settings reading the identity volum
     inboundMode: { kind: 'transparent' },
   });
   expect(podProxySettings({ ...injected, WEFT_PROXY_ADMIN_PORT: '9999' }).adminPort).toBe(9999);
+  expect(s.releaseStartupPages).toBe(true);
+  expect(
+    podProxySettings({ ...injected, WEFT_PROXY_RELEASE_STARTUP_PAGES: 'false' }).releaseStartupPages,
+  ).toBe(false);
 });
 
 test('a bad injected value is named', () => {
   expect(() => podProxySettings({ ...injected, WEFT_INBOUND_PORT: 'x' })).toThrow(
     /--inbound-port \(WEFT_PROXY_INBOUND_PORT\) "x" must be a port/,
+  );
+  expect(() => podProxySettings({ ...injected, WEFT_PROXY_RELEASE_STARTUP_PAGES: 'no' })).toThrow(
+    /--release-startup-pages \(WEFT_PROXY_RELEASE_STARTUP_PAGES\) "no" must be true or false/,
   );
 });
 

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { type ConfigLoad, type ConfigSource, validateConfigDocument } from './config/file-source.ts';
 import { AgentEnvError, agentSettingsFromEnv, IDENTITY_FILES, startAgent } from './control/agent.ts';
 import { type ProxySettings, parseSettings, SettingsError, startProxy } from './main.ts';
+import { releaseStartupPages } from './startup-pages.ts';
 
 /** Maps the injector's environment onto the proxy's settings (WEFT_PROXY_* still wins where set). */
 export function podProxySettings(env: Readonly<Record<string, string | undefined>>): ProxySettings {
@@ -22,6 +23,7 @@ export function podProxySettings(env: Readonly<Record<string, string | undefined
     WEFT_PROXY_ADMIN_PORT: pick('WEFT_PROXY_ADMIN_PORT', 'WEFT_ADMIN_PORT'),
     WEFT_PROXY_LOG_LEVEL: pick('WEFT_PROXY_LOG_LEVEL', 'WEFT_LOG_LEVEL'),
     WEFT_PROXY_BIND: env.WEFT_PROXY_BIND,
+    WEFT_PROXY_RELEASE_STARTUP_PAGES: env.WEFT_PROXY_RELEASE_STARTUP_PAGES,
   });
 }
 
@@ -91,6 +93,7 @@ export async function runPodProxy(env: NodeJS.ProcessEnv = process.env): Promise
     },
     source,
   );
+  if (settings.releaseStartupPages) releaseStartupPages(logger);
   const stop = (signal: string) => {
     logger.info({ signal }, 'signal received');
     agent.stop();

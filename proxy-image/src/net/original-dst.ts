@@ -1,45 +1,12 @@
 // The original destination of a connection that iptables redirected to the proxy, via the
 // SO_ORIGINAL_DST N-API addon (proxy-image/native). Node has no API for it.
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
-
-// Not `import`: Node's ESM facade of node:fs reads its lazy exports (fs.promises and the streams) too.
-const { existsSync } = process.getBuiltinModule('node:fs');
+import { loadNativeAddon } from '../native.ts';
 
 export interface OriginalDestination {
   readonly address: string;
   readonly port: number;
   readonly family: 4 | 6;
-}
-
-interface OriginalDstAddon {
-  getOriginalDst(fd: number): OriginalDestination;
-}
-
-const ADDON_FILE = 'original_dst.node';
-let addon: OriginalDstAddon | undefined;
-
-/** Where the addon may be: WEFT_NATIVE_ADDON, beside the bundle (images), or the dev build. */
-function candidatePaths(): string[] {
-  const fromEnv = process.env.WEFT_NATIVE_ADDON;
-  return [
-    ...(fromEnv ? [fromEnv] : []),
-    fileURLToPath(new URL(`./${ADDON_FILE}`, import.meta.url)),
-    fileURLToPath(new URL(`../../native/build/Release/${ADDON_FILE}`, import.meta.url)),
-  ];
-}
-
-/** Loads the addon once; throws with every path tried when it is missing. */
-export function loadOriginalDstAddon(): OriginalDstAddon {
-  if (addon) return addon;
-  const tried = candidatePaths();
-  const found = tried.find((p) => existsSync(p));
-  if (!found) {
-    throw new Error(`SO_ORIGINAL_DST addon ${ADDON_FILE} not found; tried ${tried.join(', ')}`);
-  }
-  addon = createRequire(import.meta.url)(found) as OriginalDstAddon;
-  return addon;
 }
 
 /** The file descriptor of a connected TCP socket (libuv handle; Linux only). */
@@ -64,7 +31,7 @@ function plainAddress(address: string | undefined): string | undefined {
 export function originalDestination(socket: Socket): OriginalDestination | undefined {
   let dst: OriginalDestination;
   try {
-    dst = loadOriginalDstAddon().getOriginalDst(socketFd(socket));
+    dst = loadNativeAddon().getOriginalDst(socketFd(socket));
   } catch (err) {
     if ((err as { code?: string }).code === 'ERRNO_2') return undefined;
     throw err;

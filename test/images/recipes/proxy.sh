@@ -13,7 +13,7 @@ prepare() {
 populate() {
   local root=$1 lib name
   install -D -m 0644 "$ROOT_DIR/dist/proxy/proxy.mjs" "$root/app/proxy.mjs"
-  install -D -m 0755 "$ROOT_DIR/proxy-image/native/build/Release/original_dst.node" "$root/app/original_dst.node"
+  install -D -m 0755 "$ROOT_DIR/proxy-image/native/build/Release/weft_native.node" "$root/app/weft_native.node"
   copy_elf "$(readlink -f /usr/sbin/xtables-nft-multi)" /usr/sbin/xtables-nft-multi "$root"
   for name in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do
     ln -sf xtables-nft-multi "$root/usr/sbin/$name"
