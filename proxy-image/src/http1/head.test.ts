@@ -212,6 +212,20 @@ describe('serialize', () => {
       'GET / HTTP/1.1\r\nHost: a\r\nX-App: 2\r\nx-weft-client-id: spiffe://t/ns/a/sa/b\r\n\r\n',
     );
   });
+  test("TE is the client hop's: dropped, except that accepting trailers is said again to the next hop", () => {
+    const out = (te: string[]) => {
+      const fields = te.map((v) => `TE: ${v}\r\n`).join('');
+      const r = req(`GET / HTTP/1.1\r\nHost: a\r\n${fields}Connection: TE\r\nX-App: 1\r\n\r\n`);
+      if (r.kind !== 'head') throw new Error('expected a head');
+      return serializeRequestHead(r.head, { dropClientId: false, extra: null, hostFallback: 'x' });
+    };
+    expect(out(['gzip, deflate;q=0.5'])).toBe('GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\n\r\n');
+    expect(out(['trailers'])).toBe('GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\nte: trailers\r\n\r\n');
+    expect(out(['gzip;q=0.5', ' Trailers '])).toBe(
+      'GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\nte: trailers\r\n\r\n',
+    );
+    expect(out(['trailersx'])).toBe('GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\n\r\n');
+  });
   test('adds Host for HTTP/1.0 and keeps upgrade fields when upgrading', () => {
     const r = req('GET / HTTP/1.0\r\n\r\n');
     if (r.kind !== 'head') throw new Error('expected a head');

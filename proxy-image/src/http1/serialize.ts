@@ -1,6 +1,7 @@
-// Serializes heads for the next hop: hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, the
+// Serializes heads for the next hop: hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE, the
 // fields Connection names, Upgrade unless upgrading) are dropped and the proxy's own connection
-// management added. Everything else passes unchanged, in order and case, so the app cannot tell a proxy
+// management added. A request's TE that accepts trailers is sent on as `te: trailers` (the proxy relays
+// trailers); the transfer codings it names are the client's hop's, not the next one's (RFC 9110 10.1.4). Everything else passes unchanged, in order and case, so the app cannot tell a proxy
 // is there except for what the mesh adds.
 
 import { equalsLower } from './chars.ts';
@@ -28,6 +29,15 @@ function isHopByHop(name: string, tokens: readonly string[] | null, dropClientId
   return false;
 }
 
+/** Whether a TE field value lists the `trailers` member ("trailers", "gzip;q=0.5, Trailers"). */
+function acceptsTrailers(value: string): boolean {
+  for (const member of value.split(',')) {
+    const token = member.split(';', 1)[0]!.trim();
+    if (token.length === 8 && equalsLower(token, 'trailers')) return true;
+  }
+  return false;
+}
+
 export interface RequestRewrite {
   /** Remove incoming x-weft-client-id (inbound side). */
   readonly dropClientId: boolean;
@@ -47,11 +57,17 @@ export function serializeRequestHead(head: RequestHead, rw: RequestRewrite): str
   let s = `${head.method} ${rw.target ?? head.target} HTTP/1.1\r\n`;
   const h = head.headers;
   const tokens = head.connectionTokens;
+  let trailers = false;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
+    if (name.length === 2 && equalsLower(name, 'te')) {
+      trailers ||= acceptsTrailers(h[i + 1]!);
+      continue;
+    }
     if (isHopByHop(name, tokens, rw.dropClientId)) continue;
     s += `${name}: ${h[i + 1]!}\r\n`;
   }
+  if (trailers) s += 'te: trailers\r\n';
   if (head.host === null) s += `host: ${rw.hostFallback}\r\n`;
   if (head.upgrade !== null) s += `upgrade: ${head.upgrade}\r\nconnection: upgrade\r\n`;
   const extra = rw.extra;
