@@ -125,6 +125,8 @@ function proxyTargets(r: ProxyResults): string[] {
   row('added p50 per hop in the mTLS pair, 1 connection, weft / nginx', pairAdded, 'x', ['<=', 2]);
   row('weft RSS idle', c.weft?.rss_idle_mb, 'MB', ['<=', 50]);
   row('weft RSS idle, private (anonymous) part', c.weft?.rss_idle_anon_mb, 'MB', null);
+  const kept = c['weft-pages-kept'];
+  row('reference: weft keeping its start-up pages, idle', kept?.rss_idle_mb, 'MB', null);
   const f = r.node_floor;
   if (f) {
     row(
@@ -143,6 +145,7 @@ function proxyTargets(r: ProxyResults): string[] {
     );
   }
   row('weft RSS under load (16 connections)', c.weft?.rss_mb, 'MB', ['<=', 80]);
+  row('reference: weft keeping its start-up pages, under load', kept?.rss_mb, 'MB', null);
   row('weft RSS under load, per proxy of the mTLS pair', per(pair?.rss_mb, 2), 'MB', ['<=', 80]);
   if (rows.length === 0) return [];
   return [
@@ -150,8 +153,10 @@ function proxyTargets(r: ProxyResults): string[] {
     '',
     'Added latency per hop is p50 minus the direct p50; with 16 connections every proxy runs at saturation, so its',
     'p50 there follows from throughput (Little: 16 / rps), while the 1-connection p50 is the latency one hop adds.',
-    'The idle RSS includes about 40 MB of file-backed pages of the node binary (shared by every proxy on a node);',
-    'the private part is listed below it, and so is Node alone with the same flags, measured in the same run: bare, and',
+    'Once it listens, the proxy releases the pages of the node binary that only start-up read (docs/proxy.md,',
+    '"Start-up pages"); `weft-pages-kept` is the same proxy with `--release-startup-pages false`, in the same run.',
+    'The rest of the idle RSS is its private part, listed below it, and file pages of the node binary that it uses',
+    '(shared by every proxy on a node). Node alone with the same flags is measured in the same run: bare, and',
     'with what every proxy needs (a TCP listener, which makes Node load its cluster module, and the admin HTTP server),',
     'both as CommonJS `node -e` scripts (the ESM loader the proxy bundle runs under adds about 0.4 MB).',
     '',
