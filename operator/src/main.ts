@@ -95,6 +95,7 @@ async function main(): Promise<void> {
     servingDnsNames: list('WEFT_SERVING_DNS_NAMES', [`weft-operator.${namespace}.svc`, 'localhost']),
     servingIps: list('WEFT_SERVING_IPS', ['127.0.0.1']),
     leaseDurationSeconds: seconds('WEFT_LEASE_DURATION_SECONDS', 15),
+    eventRepeatSeconds: wholeNumber('WEFT_EVENT_REPEAT_SECONDS', 3300, 2, 86_400, '2..86400 seconds'),
     log,
   });
   const shutdown = (signal: string) => {

@@ -67,6 +67,11 @@ export interface OperatorOptions {
   caSecretName?: string;
   leaseName?: string;
   leaseDurationSeconds?: number;
+  /**
+   * A problem that lasts is reported again this often, in its Event (count + 1), which keeps the Event alive past
+   * the apiserver's Event TTL (1 h by default). Default 3,300 s (55 min).
+   */
+  eventRepeatSeconds?: number;
   log: Logger;
 }
 
@@ -224,6 +229,25 @@ export class Operator {
     this.#watchIdentitySecret();
     this.#renewTimer = setInterval(() => this.#renewIssuer(), ISSUER_CHECK_MS);
     this.#renewTimer.unref();
+    // The status writer goes over objects when their status changes; a problem that lasts changes nothing, so
+    // this goes over every object with a warning a few times per repeat period (the recorder writes only what
+    // is due).
+    this.#repeatTimer = setInterval(() => this.#repeatEvents(), Math.max(1000, this.#eventRepeatMs() / 6));
+    this.#repeatTimer.unref();
+  }
+
+  #repeatTimer: NodeJS.Timeout | null = null;
+
+  #eventRepeatMs(): number {
+    return (this.#o.eventRepeatSeconds ?? 3300) * 1000;
+  }
+
+  /** Queues the status writer for every object the last compile had warnings about; leader only. */
+  #repeatEvents(): void {
+    if (!this.#elector?.leading || this.#stopping) return;
+    for (const [k, st] of this.#desired)
+      if (st.warnings.length > 0) this.#statusQueue!.add(`${EVENTS_KEY}${k}`);
+    for (const k of this.#coreWarnings.keys()) this.#statusQueue!.add(`${CORE_KEY}${k}`);
   }
 
   #renewTimer: NodeJS.Timeout | null = null;
@@ -449,13 +473,14 @@ export class Operator {
         { apiVersion: 'v1', kind: d.kind, namespace: d.namespace, name: d.name, ...(uid ? { uid } : {}) },
         d.reason,
         d.message,
+        d.eventKey,
       );
     }
     return undefined;
   }
 
   #eventRecorder(): EventRecorder {
-    if (this.#events === null) this.#events = new EventRecorder(this.#o.kubeConfig);
+    if (this.#events === null) this.#events = new EventRecorder(this.#o.kubeConfig, this.#eventRepeatMs());
     return this.#events;
   }
 
@@ -466,6 +491,10 @@ export class Operator {
     // recomputes every status when it starts leading).
     if (!this.#elector?.leading) return undefined;
     if (key.startsWith(CORE_KEY)) return this.#writeCoreEvents(key);
+    if (key.startsWith(EVENTS_KEY)) {
+      const desired = this.#desired.get(key.slice(EVENTS_KEY.length));
+      return desired === undefined ? undefined : this.#writeEvents(desired);
+    }
     const desired = this.#desired.get(key);
     if (desired === undefined) return undefined;
     const client = new SmiStatusClient(this.#o.kubeConfig);
@@ -495,6 +524,11 @@ export class Operator {
         'status written',
       );
     }
+    return this.#writeEvents(desired);
+  }
+
+  /** The Warning Events of an SMI object's diagnostics (the recorder writes what is new or due again). */
+  async #writeEvents(desired: DesiredStatus): Promise<undefined> {
     const events = this.#eventRecorder();
     for (const w of desired.warnings) {
       await events.warn(
@@ -507,6 +541,7 @@ export class Operator {
         },
         w.reason,
         w.message,
+        w.eventKey,
       );
     }
     return undefined;
@@ -519,6 +554,7 @@ export class Operator {
     await this.#secretWatch?.stop();
     if (this.#servingTimer !== null) clearTimeout(this.#servingTimer);
     if (this.#renewTimer !== null) clearInterval(this.#renewTimer);
+    if (this.#repeatTimer !== null) clearInterval(this.#repeatTimer);
     await this.#elector?.stop();
     this.#hub?.close();
     await Promise.all([this.#compileQueue?.stop(), this.#statusQueue?.stop(), this.#watcher?.stop()]);
@@ -531,6 +567,8 @@ const ISSUER_CHECK_MS = 3600_000;
 
 /** Status-queue keys of core objects that get Warning Events (the rest are SMI objects' status keys). */
 const CORE_KEY = 'core:';
+/** Status-queue keys that write an SMI object's Warning Events again, without its status (#repeatEvents). */
+const EVENTS_KEY = 'events:';
 
 function caFingerprint(m: IssuerMaterial): string {
   return [...m.anchors.map((a) => a.fingerprint256), m.issuer.cert.fingerprint256].join(',');

@@ -750,6 +750,8 @@ class DestinationTally {
           : t.hostNetwork > 0
             ? `${head}${injectAdvice}; ${t.hostNetwork} of them use hostNetwork: ${hostNetworkAdvice}`
             : `${head}${injectAdvice}`;
+      // The counts and examples move with every pod of a rollout; the Event is one per destination and advice.
+      const advice = t.hostNetwork === t.unmeshed ? 'hostNetwork' : t.hostNetwork > 0 ? 'mixed' : 'inject';
       for (const tt of ix.targetsByDestination.get(destination) ?? [])
         out.push({
           kind: 'TrafficTarget',
@@ -757,6 +759,7 @@ class DestinationTally {
           name: tt.metadata.name ?? '',
           reason: 'DestinationNotMeshed',
           message,
+          eventKey: `${destination} ${advice}`,
         });
     }
     return out;

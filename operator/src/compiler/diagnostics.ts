@@ -28,4 +28,10 @@ export interface Diagnostic {
   name: string;
   reason: DiagnosticReason;
   message: string;
+  /**
+   * What identifies the problem for the de-duplication of its Warning Event, where the message carries figures
+   * that move while the problem lasts (counts, example pod names): one Event per problem, not one per figure.
+   * The status condition still carries the current message. Default: the message.
+   */
+  eventKey?: string;
 }

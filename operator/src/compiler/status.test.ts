@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { validateProxyConfig } from '../../../crds/proxy-config/validate.ts';
+import { eventKey, RecentEvents } from '../kube/api.ts';
 import { ProxyConfigCompiler } from './compile.ts';
 import {
   crowdedService,
@@ -299,9 +300,24 @@ test('a TrafficTarget whose destination runs pods without a proxy is not Ready u
   // One left: the count and the example follow.
   put(s.pods, pod('shop', 'checkout-3', 'checkout', '10.244.0.13'));
   s.pods.delete('shop/checkout-4');
-  expect(status().conditions.find((c) => c.type === 'Ready')!.message).toMatch(
+  const later = status();
+  expect(later.conditions.find((c) => c.type === 'Ready')!.message).toMatch(
     /^1 of 4 running pods of ServiceAccount shop\/checkout are not meshed \(checkout-5\): /,
   );
+  // The status follows every pod, but the Warning Event is one per problem: a rollout does not write one
+  // Event per pod it replaces (the recorder de-duplicates by eventKey).
+  const target = {
+    apiVersion: 'access.smi-spec.io/v1alpha3',
+    kind: 'TrafficTarget',
+    namespace: 'shop',
+    name: 'x',
+  };
+  const keyOf = (w: { reason: string; message: string; eventKey?: string }) =>
+    eventKey(target, w.reason, w.eventKey ?? w.message);
+  expect(later.warnings[0]!.message).not.toBe(st.warnings[0]!.message);
+  const sent = new RecentEvents();
+  expect(sent.admit(keyOf(st.warnings[0]!), 0)).toBe(true);
+  expect(sent.admit(keyOf(later.warnings[0]!), 1000)).toBe(false);
   // Re-created meshed: Ready again, and Reconciling gone.
   put(s.pods, pod('shop', 'checkout-5', 'checkout', '10.244.0.15'));
   expect(types()).toEqual(healthy);
@@ -334,4 +350,12 @@ test('a hostNetwork destination pod, which can never be meshed, is named as such
   put(s.pods, { ...pod('shop', 'checkout-9', 'checkout', '10.244.0.19'), meshed: false });
   expect(ready().message).toContain('re-create the pods');
   expect(ready().message).toContain('1 of them use hostNetwork');
+  // Other advice, another problem: its own Event.
+  const keys = () =>
+    desiredStatuses(s, compiler.compile(s).diagnostics)
+      .get('TrafficTarget/shop/frontend-to-checkout')!
+      .warnings.map((w) => w.eventKey);
+  expect(keys()).toEqual(['shop/checkout mixed']);
+  s.pods.delete('shop/checkout-agent');
+  expect(keys()).toEqual(['shop/checkout inject']);
 });

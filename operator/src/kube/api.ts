@@ -185,34 +185,59 @@ export class SmiStatusClient {
   }
 }
 
+/** The Event object a problem's series lives in, and how many times it has been reported. */
+export interface EventSeries {
+  readonly name: string;
+  readonly namespace: string;
+  readonly count: number;
+}
+
 /**
- * Which Events were sent recently, by key (object, reason and message): the same Event is not sent again
- * within `ttlMs` when the status writer goes over the object again. Entries older than ttlMs are dropped, so
- * objects that come and go leave nothing behind. Time comes from the caller.
+ * Which Events were sent, by key (object, reason and problem), and when. The same problem is reported again
+ * at most once per `repeatMs`: the status writer goes over objects far more often than that. A problem that
+ * lasts is reported again every repeatMs, in the Event object it was first reported in (count + 1, as
+ * client-go's recorder does, which `kubectl describe` shows as "x3 over 2h"); every update renews the Event's
+ * time to live in the apiserver (1 h by default), so a lasting problem does not lose its Event. Entries not
+ * reported for twice repeatMs are dropped, so objects that come and go leave nothing behind. Time comes from
+ * the caller.
  */
 export class RecentEvents {
-  readonly #ttlMs: number;
-  /** Key -> when it was sent. */
-  readonly #sent = new Map<string, number>();
+  readonly #repeatMs: number;
+  /** Key -> when it was last reported, and its Event once written. */
+  readonly #sent = new Map<string, { at: number; series: EventSeries | null }>();
   #sweepAt = 1024;
 
-  constructor(ttlMs = 55 * 60_000) {
-    this.#ttlMs = ttlMs;
+  constructor(repeatMs = 55 * 60_000) {
+    this.#repeatMs = repeatMs;
   }
 
-  /** Whether to send this Event now; records it as sent when true. */
-  admit(key: string, nowMs: number): boolean {
-    const at = this.#sent.get(key);
-    if (at !== undefined && nowMs - at < this.#ttlMs) return false;
-    this.#sent.set(key, nowMs);
+  /**
+   * Whether to report this problem now: null when it was reported within repeatMs; otherwise the series to
+   * continue (null inside: a new Event). Records it as reported now.
+   */
+  due(key: string, nowMs: number): { series: EventSeries | null } | null {
+    const e = this.#sent.get(key);
+    if (e !== undefined && nowMs - e.at < this.#repeatMs) return null;
+    this.#sent.set(key, { at: nowMs, series: e?.series ?? null });
     if (this.#sent.size >= this.#sweepAt) {
-      for (const [k, t] of this.#sent) if (nowMs - t >= this.#ttlMs) this.#sent.delete(k);
+      for (const [k, v] of this.#sent) if (nowMs - v.at >= 2 * this.#repeatMs) this.#sent.delete(k);
       this.#sweepAt = Math.max(1024, this.#sent.size * 2);
     }
-    return true;
+    return { series: e?.series ?? null };
   }
 
-  /** Forgets an Event whose write failed, so that it is tried again. */
+  /** Whether to report (a shorthand of due() for callers that keep no series). */
+  admit(key: string, nowMs: number): boolean {
+    return this.due(key, nowMs) !== null;
+  }
+
+  /** The Event the report was written to. */
+  wrote(key: string, series: EventSeries): void {
+    const e = this.#sent.get(key);
+    if (e !== undefined) this.#sent.set(key, { at: e.at, series });
+  }
+
+  /** Forgets a report whose write failed, so that it is tried again. */
   forget(key: string): void {
     this.#sent.delete(key);
   }
@@ -222,55 +247,94 @@ export class RecentEvents {
   }
 }
 
-/** Warning/Normal Events (core/v1) about SMI objects, de-duplicated per object, reason and message. */
+export interface EventObject {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid?: string;
+}
+
+/**
+ * The de-duplication key of a Warning Event. Two problems of one reason on one object (two bad annotations)
+ * are two Events, each de-duplicated. With the uid: an object created again under its name is another object,
+ * whose Events are its own.
+ */
+export function eventKey(obj: EventObject, reason: string, dedupKey: string): string {
+  return `${obj.kind}/${obj.namespace}/${obj.name}/${obj.uid ?? ''}/${reason}/${dedupKey}`;
+}
+
+/** Warning Events (core/v1) about SMI and core objects, one series per object, reason and problem. */
 export class EventRecorder {
   readonly #api: CoreV1Api;
   readonly #component: string;
-  readonly #sent = new RecentEvents();
+  readonly #sent: RecentEvents;
 
-  constructor(kc: KubeConfig, component = 'weft-operator') {
+  constructor(kc: KubeConfig, repeatMs?: number, component = 'weft-operator') {
     this.#api = kc.makeApiClient(CoreV1Api);
     this.#component = component;
+    this.#sent = new RecentEvents(repeatMs);
   }
 
-  async warn(
-    obj: { apiVersion: string; kind: string; namespace: string; name: string; uid?: string },
-    reason: string,
-    message: string,
-  ): Promise<void> {
-    // Two problems of one reason on one object (two bad annotations) are two Events, each de-duplicated.
-    // With the uid: an object created again under its name is another object, whose Events are its own.
-    const k = `${obj.kind}/${obj.namespace}/${obj.name}/${obj.uid ?? ''}/${reason}/${message}`;
+  /** `dedupKey` (default: the message) identifies the problem among the object's Events of this reason. */
+  async warn(obj: EventObject, reason: string, message: string, dedupKey: string = message): Promise<void> {
+    const k = eventKey(obj, reason, dedupKey);
     const now = new Date();
-    if (!this.#sent.admit(k, now.getTime())) return;
+    const due = this.#sent.due(k, now.getTime());
+    if (due === null) return;
+    try {
+      const series = due.series === null ? null : await this.#continue(due.series, message, now);
+      this.#sent.wrote(k, series ?? (await this.#create(obj, reason, message, now)));
+    } catch (err) {
+      this.#sent.forget(k);
+      throw err;
+    }
+  }
+
+  /** The next report of a series: count + 1 on its Event; null when the Event is gone (expired, deleted). */
+  async #continue(series: EventSeries, message: string, now: Date): Promise<EventSeries | null> {
+    const count = series.count + 1;
+    try {
+      await this.#api.patchNamespacedEvent(
+        {
+          name: series.name,
+          namespace: series.namespace,
+          body: { count, lastTimestamp: now, message: message.slice(0, 1024) },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return { ...series, count };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async #create(obj: EventObject, reason: string, message: string, now: Date): Promise<EventSeries> {
     // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
     const eventNamespace = obj.namespace === '' ? 'default' : obj.namespace;
-    await this.#api
-      .createNamespacedEvent({
-        namespace: eventNamespace,
-        body: {
-          metadata: { generateName: `${obj.name}.`, namespace: eventNamespace },
-          involvedObject: {
-            apiVersion: obj.apiVersion,
-            kind: obj.kind,
-            ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
-            name: obj.name,
-            ...(obj.uid === undefined ? {} : { uid: obj.uid }),
-          },
-          type: 'Warning',
-          reason,
-          message: message.slice(0, 1024),
-          source: { component: this.#component },
-          reportingComponent: this.#component,
-          reportingInstance: this.#component,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
+    const created = await this.#api.createNamespacedEvent({
+      namespace: eventNamespace,
+      body: {
+        metadata: { generateName: `${obj.name}.`, namespace: eventNamespace },
+        involvedObject: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
+          name: obj.name,
+          ...(obj.uid === undefined ? {} : { uid: obj.uid }),
         },
-      })
-      .catch((err: unknown) => {
-        this.#sent.forget(k);
-        throw err;
-      });
+        type: 'Warning',
+        reason,
+        message: message.slice(0, 1024),
+        source: { component: this.#component },
+        reportingComponent: this.#component,
+        reportingInstance: this.#component,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+    return { name: created.metadata?.name ?? '', namespace: eventNamespace, count: 1 };
   }
 }

@@ -137,6 +137,25 @@ describe('injection', () => {
     }
   });
 
+  test('each proxy released the start-up pages of its node binary once it listened', async () => {
+    for (const pod of await podsOf(permissive, 'app in (web,client)')) {
+      const { stdout } = await kubectl(['-n', permissive, 'logs', pod.metadata.name!, '-c', 'weft-proxy']);
+      const line = stdout.split('\n').find((l) => l.includes('start-up pages of the node binary'));
+      expect(line).toBeDefined();
+      const logged = JSON.parse(line!) as {
+        msg: string;
+        residentMb: number;
+        rssBeforeMb: number;
+        rssAfterMb: number;
+      };
+      // Released, not kept (a missing addon in the image, or /proc unreadable as uid 2102, would say kept).
+      expect(logged.msg).toBe('start-up pages of the node binary released');
+      expect(logged.residentMb).toBeGreaterThan(10);
+      const { residentMb, rssBeforeMb, rssAfterMb } = logged;
+      measured('startup-pages', { pod: pod.metadata.name, residentMb, rssBeforeMb, rssAfterMb });
+    }
+  });
+
   test("the decision is recorded as an Event on the pods' controller", async () => {
     const events = await waitFor('an Injected Event', 30_000, async () => {
       const list = await getJson<{ items: { involvedObject: { kind: string; name: string } }[] }>([

@@ -119,7 +119,8 @@ beforeAll(async () => {
   await kubectl(['annotate', 'namespace', ns, 'weft.dev/inject=enabled']);
   await kubectl(['apply', '-f', '-'], objects(ns));
   await kubectl(['apply', '-f', '-'], smi(ns, [90, 10]));
-  op = await startOperator(ns);
+  // Lasting problems are reported again every 4 s instead of 55 min, so the Event series can be seen to grow.
+  op = await startOperator(ns, { WEFT_EVENT_REPEAT_SECONDS: '4' });
   // What the injector reads: the public anchors the operator published.
   const cm = await getJson<{ data: Record<string, string> }>(['-n', ns, 'configmap', 'weft-trust-anchors']);
   anchors = splitPemCertificates(cm.data['ca.pem']!);
@@ -473,9 +474,13 @@ describe('operator against the real apiserver', () => {
     expect(broken).toMatchObject({ status: 'False', reason: 'BackendNotFound' });
     expect(broken.message).toContain('does-not-exist');
     type Event = {
+      metadata: { name: string };
       reason: string;
       type: string;
       message: string;
+      count?: number;
+      firstTimestamp?: string;
+      lastTimestamp?: string;
       involvedObject: { kind: string; name: string; uid?: string };
     };
     const event = (reason: string, kind: string, name: string) =>
@@ -508,6 +513,24 @@ describe('operator against the real apiserver', () => {
       'broken',
     ]);
     expect(described.stdout).toMatch(/Warning\s+BackendNotFound/);
+    // The problem lasts: it is reported again (WEFT_EVENT_REPEAT_SECONDS, 4 s here) in the same Event, count + 1,
+    // which renews the Event's time to live in the apiserver; no second Event object.
+    const repeated = await waitFor('BackendNotFound reported again', 30_000, async () => {
+      const list = await getJson<{ items: Event[] }>(['-n', ns, 'events']);
+      const mine = list.items.filter(
+        (e) => e.reason === 'BackendNotFound' && e.involvedObject.name === 'broken',
+      );
+      return mine.length === 1 && (mine[0]!.count ?? 0) >= 2 ? mine[0] : undefined;
+    });
+    expect(Date.parse(repeated.lastTimestamp!)).toBeGreaterThan(Date.parse(repeated.firstTimestamp!));
+    const describedAgain = await kubectl([
+      '-n',
+      ns,
+      'describe',
+      'trafficsplits.v1alpha4.split.smi-spec.io',
+      'broken',
+    ]);
+    expect(describedAgain.stdout).toMatch(/Warning\s+BackendNotFound\s+\S+\s+\(x\d+ over/);
     // A diagnostic about a core object (here a pod's bad annotation) is a Warning Event on that object.
     await kubectl(['-n', ns, 'annotate', 'pod', 'checkout-2', `${POLICY_MODE}=bogus`]);
     const pod = await getJson<Obj>(['-n', ns, 'pod', 'checkout-2']);
