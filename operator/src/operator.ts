@@ -232,14 +232,20 @@ export class Operator {
     // The status writer goes over objects when their status changes; a problem that lasts changes nothing, so
     // this goes over every object with a warning a few times per repeat period (the recorder writes only what
     // is due).
-    this.#repeatTimer = setInterval(() => this.#repeatEvents(), Math.max(1000, this.#eventRepeatMs() / 6));
+    this.#repeatTimer = setInterval(() => this.#repeatEvents(), this.#eventTiming().tickMs);
     this.#repeatTimer.unref();
   }
 
   #repeatTimer: NodeJS.Timeout | null = null;
 
-  #eventRepeatMs(): number {
-    return (this.#o.eventRepeatSeconds ?? 3300) * 1000;
+  /**
+   * The recorder's period is one tick short of the repeat: a tick finds a problem due at most one tick after its
+   * period, so the gap between two reports stays within eventRepeatSeconds (and below the apiserver's Event TTL).
+   */
+  #eventTiming(): { tickMs: number; periodMs: number } {
+    const repeatMs = (this.#o.eventRepeatSeconds ?? 3300) * 1000;
+    const tickMs = Math.max(1000, Math.floor(repeatMs / 6));
+    return { tickMs, periodMs: Math.max(1000, repeatMs - tickMs) };
   }
 
   /** Queues the status writer for every object the last compile had warnings about; leader only. */
@@ -480,7 +486,8 @@ export class Operator {
   }
 
   #eventRecorder(): EventRecorder {
-    if (this.#events === null) this.#events = new EventRecorder(this.#o.kubeConfig, this.#eventRepeatMs());
+    if (this.#events === null)
+      this.#events = new EventRecorder(this.#o.kubeConfig, this.#eventTiming().periodMs);
     return this.#events;
   }
 

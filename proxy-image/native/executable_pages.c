@@ -5,9 +5,10 @@
 // After MADV_DONTNEED a page the process touches again is mapped again from the page cache (a minor fault),
 // or read from the file if the kernel has evicted it: the contents are the file's, unchanged.
 //
-// Only mappings that are exactly the file's contents qualify: not writable, and with no anonymous
-// (copy-on-write) pages. A read-only mapping with anonymous pages (RELRO: relocated, then made read-only)
-// would lose its relocations and is never touched.
+// Only mappings that are exactly the file's contents qualify: not writable, and without a single private
+// page, resident or swapped out (Anonymous, Private_Dirty and Swap all 0). A read-only mapping with private
+// pages (RELRO: relocated, then made read-only) would lose its relocations, and is never touched. The decision
+// is taken once a mapping's whole smaps block has been read (Swap comes after Anonymous).
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -22,13 +23,12 @@
 struct mapping {
   uintptr_t start, end;
   int candidate;
-  unsigned long rss_kb;
+  unsigned long rss_kb, private_kb;
 };
 
 // Releases `m` when it qualifies; adds to the totals.
-static void release(const struct mapping *m, unsigned long anonymous_kb, double *bytes, double *resident,
-                    uint32_t *count) {
-  if (!m->candidate || anonymous_kb != 0 || m->end <= m->start) return;
+static void release(const struct mapping *m, double *bytes, double *resident, uint32_t *count) {
+  if (!m->candidate || m->private_kb != 0 || m->end <= m->start) return;
   if (madvise((void *)m->start, m->end - m->start, MADV_DONTNEED) != 0) return;
   *bytes += (double)(m->end - m->start);
   *resident += (double)m->rss_kb * 1024.0;
@@ -45,25 +45,25 @@ napi_value weft_release_executable_pages(napi_env env, napi_callback_info info) 
   if (f == NULL) return weft_throw_errno(env, "open(/proc/self/smaps)", errno);
 
   char line[4608];
-  struct mapping m = {0, 0, 0, 0};
+  struct mapping m = {0, 0, 0, 0, 0};
   double bytes = 0, resident = 0;
   uint32_t count = 0;
   while (fgets(line, sizeof line, f) != NULL) {
-    // Detail lines start with a capitalised key ("Rss:", "Anonymous:"); mapping lines with a hex address.
+    // Detail lines start with a capitalised key ("Rss:", "Swap:"); mapping lines with a hex address.
     if (isupper((unsigned char)line[0])) {
       unsigned long kb;
       if (sscanf(line, "Rss: %lu kB", &kb) == 1) m.rss_kb = kb;
-      else if (sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
-        release(&m, kb, &bytes, &resident, &count);
-        m.candidate = 0;
-      }
+      else if (sscanf(line, "Anonymous: %lu kB", &kb) == 1 || sscanf(line, "Private_Dirty: %lu kB", &kb) == 1 ||
+               sscanf(line, "Swap: %lu kB", &kb) == 1)
+        m.private_kb += kb;
       continue;
     }
+    // A new mapping: the previous one's block is complete.
+    release(&m, &bytes, &resident, &count);
     unsigned long start, end, offset, inode;
     char perms[5], dev[32];
     int path_at = 0;
-    m.candidate = 0;
-    m.rss_kb = 0;
+    m = (struct mapping){0, 0, 0, 0, 0};
     if (sscanf(line, "%lx-%lx %4s %lx %31s %lu %n", &start, &end, perms, &offset, dev, &inode, &path_at) < 6 ||
         path_at == 0)
       continue;
@@ -73,6 +73,7 @@ napi_value weft_release_executable_pages(napi_env env, napi_callback_info info) 
     m.end = end;
     m.candidate = perms[1] != 'w' && inode != 0 && strcmp(path, exe) == 0;
   }
+  release(&m, &bytes, &resident, &count);
   fclose(f);
 
   napi_value result, v;

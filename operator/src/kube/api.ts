@@ -1,5 +1,6 @@
 // Thin shells over the apiserver calls the operator makes: TokenReview, the leader Lease, SMI status writes and
 // Events. No logic beyond mapping shapes; decisions live in pure modules.
+import { createHash } from 'node:crypto';
 import {
   ApiException,
   AuthenticationV1Api,
@@ -193,40 +194,39 @@ export interface EventSeries {
 }
 
 /**
- * Which Events were sent, by key (object, reason and problem), and when. The same problem is reported again
- * at most once per `repeatMs`: the status writer goes over objects far more often than that. A problem that
- * lasts is reported again every repeatMs, in the Event object it was first reported in (count + 1, as
- * client-go's recorder does, which `kubectl describe` shows as "x3 over 2h"); every update renews the Event's
- * time to live in the apiserver (1 h by default), so a lasting problem does not lose its Event. Entries not
- * reported for twice repeatMs are dropped, so objects that come and go leave nothing behind. Time comes from
- * the caller.
+ * Which problems were reported, by key (object, reason and problem), and when. The same problem is reported
+ * again at most once per `periodMs`: the status writer goes over objects far more often than that. A problem
+ * that lasts is reported again in the Event object of its series (count + 1, as client-go's recorder does, which
+ * `kubectl describe` shows as "x3 over 2h"); every update renews the Event's time to live in the apiserver (1 h
+ * by default), so a lasting problem does not lose its Event. Entries not reported for two periods are dropped,
+ * so objects that come and go leave nothing behind. Time comes from the caller.
  */
 export class RecentEvents {
-  readonly #repeatMs: number;
+  readonly #periodMs: number;
   /** Key -> when it was last reported, and its Event once written. */
   readonly #sent = new Map<string, { at: number; series: EventSeries | null }>();
   #sweepAt = 1024;
 
-  constructor(repeatMs = 55 * 60_000) {
-    this.#repeatMs = repeatMs;
+  constructor(periodMs = 50 * 60_000) {
+    this.#periodMs = periodMs;
   }
 
   /**
-   * Whether to report this problem now: null when it was reported within repeatMs; otherwise the series to
-   * continue (null inside: a new Event). Records it as reported now.
+   * Whether to report this problem now: null when it was reported within the period; otherwise the series to
+   * continue (null inside: none known). Records it as reported now.
    */
   due(key: string, nowMs: number): { series: EventSeries | null } | null {
     const e = this.#sent.get(key);
-    if (e !== undefined && nowMs - e.at < this.#repeatMs) return null;
+    if (e !== undefined && nowMs - e.at < this.#periodMs) return null;
     this.#sent.set(key, { at: nowMs, series: e?.series ?? null });
     if (this.#sent.size >= this.#sweepAt) {
-      for (const [k, v] of this.#sent) if (nowMs - v.at >= 2 * this.#repeatMs) this.#sent.delete(k);
+      for (const [k, v] of this.#sent) if (nowMs - v.at >= 2 * this.#periodMs) this.#sent.delete(k);
       this.#sweepAt = Math.max(1024, this.#sent.size * 2);
     }
     return { series: e?.series ?? null };
   }
 
-  /** Whether to report (a shorthand of due() for callers that keep no series). */
+  /** Whether to report (due() for callers that keep no series). */
   admit(key: string, nowMs: number): boolean {
     return this.due(key, nowMs) !== null;
   }
@@ -237,14 +237,25 @@ export class RecentEvents {
     if (e !== undefined) this.#sent.set(key, { at: e.at, series });
   }
 
-  /** Forgets a report whose write failed, so that it is tried again. */
-  forget(key: string): void {
-    this.#sent.delete(key);
+  /** A report whose write failed: due again at once, in the same series. */
+  retry(key: string): void {
+    const e = this.#sent.get(key);
+    if (e !== undefined) this.#sent.set(key, { at: Number.NEGATIVE_INFINITY, series: e.series });
   }
 
   get size(): number {
     return this.#sent.size;
   }
+}
+
+/**
+ * The name of the Event that holds a problem's series: fixed by its key, so that a replica that becomes leader
+ * (or restarts) continues the series another one started instead of starting a second Event.
+ */
+export function eventName(objectName: string, key: string): string {
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  // A DNS subdomain: at most 253 characters; the object's name already is one.
+  return `${objectName.slice(0, 253 - 17)}.${hash}`;
 }
 
 export interface EventObject {
@@ -268,12 +279,15 @@ export function eventKey(obj: EventObject, reason: string, dedupKey: string): st
 export class EventRecorder {
   readonly #api: CoreV1Api;
   readonly #component: string;
+  readonly #periodMs: number;
   readonly #sent: RecentEvents;
 
-  constructor(kc: KubeConfig, repeatMs?: number, component = 'weft-operator') {
+  /** `periodMs`: how often a problem that lasts is reported again (RecentEvents). */
+  constructor(kc: KubeConfig, periodMs = 50 * 60_000, component = 'weft-operator') {
     this.#api = kc.makeApiClient(CoreV1Api);
     this.#component = component;
-    this.#sent = new RecentEvents(repeatMs);
+    this.#periodMs = periodMs;
+    this.#sent = new RecentEvents(periodMs);
   }
 
   /** `dedupKey` (default: the message) identifies the problem among the object's Events of this reason. */
@@ -282,59 +296,91 @@ export class EventRecorder {
     const now = new Date();
     const due = this.#sent.due(k, now.getTime());
     if (due === null) return;
+    // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
+    const namespace = obj.namespace === '' ? 'default' : obj.namespace;
+    const series = due.series ?? { name: eventName(obj.name, k), namespace, count: 0 };
     try {
-      const series = due.series === null ? null : await this.#continue(due.series, message, now);
-      this.#sent.wrote(k, series ?? (await this.#create(obj, reason, message, now)));
+      const written = await this.#report(
+        obj,
+        reason,
+        message.slice(0, 1024),
+        series,
+        due.series === null,
+        now,
+        3,
+      );
+      this.#sent.wrote(k, written);
     } catch (err) {
-      this.#sent.forget(k);
+      this.#sent.retry(k);
       throw err;
     }
   }
 
-  /** The next report of a series: count + 1 on its Event; null when the Event is gone (expired, deleted). */
-  async #continue(series: EventSeries, message: string, now: Date): Promise<EventSeries | null> {
+  /**
+   * Writes the next report of a series: count + 1 on its Event, or the Event itself when it does not exist
+   * (first report, expired, deleted). `adopt`: this replica has not reported it yet; an Event another replica
+   * wrote within the period is taken over as it is.
+   */
+  async #report(
+    obj: EventObject,
+    reason: string,
+    message: string,
+    series: EventSeries,
+    adopt: boolean,
+    now: Date,
+    tries: number,
+  ): Promise<EventSeries> {
+    // Each step back (the Event created or deleted meanwhile by someone else) spends a try.
+    if (tries === 0)
+      throw new Error(`Event ${series.namespace}/${series.name} kept changing while it was written`);
+    if (series.count === 0) {
+      try {
+        await this.#api.createNamespacedEvent({
+          namespace: series.namespace,
+          body: {
+            metadata: { name: series.name, namespace: series.namespace },
+            involvedObject: {
+              apiVersion: obj.apiVersion,
+              kind: obj.kind,
+              ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
+              name: obj.name,
+              ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+            },
+            type: 'Warning',
+            reason,
+            message,
+            source: { component: this.#component },
+            reportingComponent: this.#component,
+            reportingInstance: this.#component,
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+          },
+        });
+        return { ...series, count: 1 };
+      } catch (err) {
+        if (!lostWriteRace(err)) throw err;
+      }
+      // It exists: written by another replica, or by this one before a restart.
+      const existing = await this.#api.readNamespacedEvent({
+        name: series.name,
+        namespace: series.namespace,
+      });
+      const count = existing.count ?? 1;
+      const last = existing.lastTimestamp === undefined ? 0 : new Date(existing.lastTimestamp).getTime();
+      if (adopt && now.getTime() - last < this.#periodMs) return { ...series, count };
+      return this.#report(obj, reason, message, { ...series, count }, false, now, tries - 1);
+    }
     const count = series.count + 1;
     try {
       await this.#api.patchNamespacedEvent(
-        {
-          name: series.name,
-          namespace: series.namespace,
-          body: { count, lastTimestamp: now, message: message.slice(0, 1024) },
-        },
+        { name: series.name, namespace: series.namespace, body: { count, lastTimestamp: now, message } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
       return { ...series, count };
     } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
+      if (!isNotFound(err)) throw err;
+      return this.#report(obj, reason, message, { ...series, count: 0 }, false, now, tries - 1);
     }
-  }
-
-  async #create(obj: EventObject, reason: string, message: string, now: Date): Promise<EventSeries> {
-    // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
-    const eventNamespace = obj.namespace === '' ? 'default' : obj.namespace;
-    const created = await this.#api.createNamespacedEvent({
-      namespace: eventNamespace,
-      body: {
-        metadata: { generateName: `${obj.name}.`, namespace: eventNamespace },
-        involvedObject: {
-          apiVersion: obj.apiVersion,
-          kind: obj.kind,
-          ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
-          name: obj.name,
-          ...(obj.uid === undefined ? {} : { uid: obj.uid }),
-        },
-        type: 'Warning',
-        reason,
-        message: message.slice(0, 1024),
-        source: { component: this.#component },
-        reportingComponent: this.#component,
-        reportingInstance: this.#component,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        count: 1,
-      },
-    });
-    return { name: created.metadata?.name ?? '', namespace: eventNamespace, count: 1 };
   }
 }

@@ -213,18 +213,25 @@ describe('serialize', () => {
     );
   });
   test("TE is the client hop's: dropped, except that accepting trailers is said again to the next hop", () => {
-    const out = (te: string[]) => {
+    const out = (te: string[], connection = 'Connection: TE\r\n', extra = '') => {
       const fields = te.map((v) => `TE: ${v}\r\n`).join('');
-      const r = req(`GET / HTTP/1.1\r\nHost: a\r\n${fields}Connection: TE\r\nX-App: 1\r\n\r\n`);
+      const r = req(`GET / HTTP/1.1\r\nHost: a\r\n${fields}${connection}X-App: 1\r\n${extra}\r\n`);
       if (r.kind !== 'head') throw new Error('expected a head');
       return serializeRequestHead(r.head, { dropClientId: false, extra: null, hostFallback: 'x' });
     };
-    expect(out(['gzip, deflate;q=0.5'])).toBe('GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\n\r\n');
-    expect(out(['trailers'])).toBe('GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\nte: trailers\r\n\r\n');
-    expect(out(['gzip;q=0.5', ' Trailers '])).toBe(
-      'GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\nte: trailers\r\n\r\n',
+    const plain = 'GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\n\r\n';
+    const withTrailers = 'GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\nte: trailers\r\nconnection: te\r\n\r\n';
+    expect(out(['gzip, deflate;q=0.5'])).toBe(plain);
+    // A client that did not name TE in Connection (before: forwarded as it came).
+    expect(out(['gzip, deflate;q=0.5'], '')).toBe(plain);
+    expect(out(['trailers'])).toBe(withTrailers);
+    expect(out(['trailers'], '')).toBe(withTrailers);
+    expect(out(['gzip;q=0.5', ' Trailers '])).toBe(withTrailers);
+    expect(out(['trailersx'])).toBe(plain);
+    // Upgrading: both connection options.
+    expect(out(['trailers'], 'Connection: Upgrade, TE\r\n', 'Upgrade: websocket\r\n')).toBe(
+      'GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\nte: trailers\r\nupgrade: websocket\r\nconnection: upgrade, te\r\n\r\n',
     );
-    expect(out(['trailersx'])).toBe('GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\n\r\n');
   });
   test('adds Host for HTTP/1.0 and keeps upgrade fields when upgrading', () => {
     const r = req('GET / HTTP/1.0\r\n\r\n');

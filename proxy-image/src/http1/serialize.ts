@@ -1,7 +1,9 @@
 // Serializes heads for the next hop: hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE, the
 // fields Connection names, Upgrade unless upgrading) are dropped and the proxy's own connection
-// management added. A request's TE that accepts trailers is sent on as `te: trailers` (the proxy relays
-// trailers); the transfer codings it names are the client's hop's, not the next one's (RFC 9110 10.1.4). Everything else passes unchanged, in order and case, so the app cannot tell a proxy
+// management added. A request's TE that accepts trailers is sent on as `te: trailers` with the `te` connection
+// option the RFC asks of its sender (the proxy relays trailers); the transfer codings it names are the client's
+// hop's, not the next one's (RFC 9110 10.1.4). Everything else passes unchanged, in order and case, so the app
+// cannot tell a proxy
 // is there except for what the mesh adds.
 
 import { equalsLower } from './chars.ts';
@@ -69,7 +71,9 @@ export function serializeRequestHead(head: RequestHead, rw: RequestRewrite): str
   }
   if (trailers) s += 'te: trailers\r\n';
   if (head.host === null) s += `host: ${rw.hostFallback}\r\n`;
-  if (head.upgrade !== null) s += `upgrade: ${head.upgrade}\r\nconnection: upgrade\r\n`;
+  if (head.upgrade !== null)
+    s += `upgrade: ${head.upgrade}\r\nconnection: ${trailers ? 'upgrade, te' : 'upgrade'}\r\n`;
+  else if (trailers) s += 'connection: te\r\n';
   const extra = rw.extra;
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) s += `${extra[i]!}: ${extra[i + 1]!}\r\n`;
   s += '\r\n';

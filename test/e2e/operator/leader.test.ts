@@ -21,7 +21,8 @@ afterAll(async () => {
 }, 60_000);
 
 test('the follower takes over within the lease duration after the leader is killed', async () => {
-  const env = { WEFT_LEASE_DURATION_SECONDS: String(LEASE_SECONDS) };
+  // Lasting problems are reported again every 4 s, so the Event series can be followed across the failover.
+  const env = { WEFT_LEASE_DURATION_SECONDS: String(LEASE_SECONDS), WEFT_EVENT_REPEAT_SECONDS: '4' };
   const a = await startOperator(ns, env);
   replicas.push(a);
   await waitFor(
@@ -37,6 +38,25 @@ test('the follower takes over within the lease duration after the leader is kill
     async () => (await fetch(`http://127.0.0.1:${b.adminPort}/readyz`)).ok,
   );
   expect(await metric(b.adminPort, 'weft_operator_leader')).toBe(0);
+
+  // A problem that lasts across the failover: replica a starts its Event series.
+  await kubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: split.smi-spec.io/v1alpha4
+kind: TrafficSplit
+metadata: {name: lasting, namespace: ${ns}}
+spec: {service: nowhere, backends: [{service: nowhere-v1, weight: 1}]}
+`,
+  );
+  type Event = { metadata: { name: string }; reason: string; count?: number; involvedObject: { name: string } };
+  const lastingEvents = async () =>
+    (await getJson<{ items: Event[] }>(['-n', ns, 'events'])).items.filter(
+      (e) => e.reason === 'RootServiceNotFound' && e.involvedObject.name === 'lasting',
+    );
+  const before = await waitFor('replica a reports the lasting problem', 20_000, async () => {
+    const evs = await lastingEvents();
+    return evs.length === 1 ? evs[0] : undefined;
+  });
 
   await a.kill();
   const killedAt = Date.now();
@@ -58,6 +78,13 @@ test('the follower takes over within the lease duration after the leader is kill
     'weft-operator-leader',
   ]);
   expect(lease.spec.leaseTransitions).toBe(1);
+
+  // Replica b continues replica a's series: the same Event, its count going on, and no second Event.
+  const continued = await waitFor('replica b reports the lasting problem again', 20_000, async () => {
+    const evs = await lastingEvents();
+    return evs.length === 1 && (evs[0]!.count ?? 0) > (before.count ?? 0) + 1 ? evs : undefined;
+  });
+  expect(continued.map((e) => e.metadata.name)).toEqual([before.metadata.name]);
 
   // The new leader writes status for an object created after the failover.
   await kubectl(

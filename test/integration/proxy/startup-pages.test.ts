@@ -95,10 +95,10 @@ test('the released proxy holds fewer of the binary pages than one that keeps the
         .split('\n')
         .find((l) => l.includes('start-up pages of the node binary released')),
     );
-    const logged = JSON.parse(line) as { mappings: number; residentMb: number; rssAfterMb: number };
+    const logged = JSON.parse(line) as { mappings: number; rssBeforeMb: number; rssAfterMb: number };
     expect(logged.mappings).toBeGreaterThan(0);
-    expect(logged.residentMb).toBeGreaterThan(10);
-    expect(logged.rssAfterMb).toBeLessThan(logged.residentMb + 40);
+    // The proxy's own view: its RSS fell by more than 10 MB across the call.
+    expect(logged.rssBeforeMb - logged.rssAfterMb).toBeGreaterThan(10);
     expect(kept.logs()).not.toContain('start-up pages');
 
     // Both have started and listen; the one that released holds far fewer file pages.
