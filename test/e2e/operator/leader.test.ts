@@ -48,7 +48,12 @@ metadata: {name: lasting, namespace: ${ns}}
 spec: {service: nowhere, backends: [{service: nowhere-v1, weight: 1}]}
 `,
   );
-  type Event = { metadata: { name: string }; reason: string; count?: number; involvedObject: { name: string } };
+  type Event = {
+    metadata: { name: string };
+    reason: string;
+    count?: number;
+    involvedObject: { name: string };
+  };
   const lastingEvents = async () =>
     (await getJson<{ items: Event[] }>(['-n', ns, 'events'])).items.filter(
       (e) => e.reason === 'RootServiceNotFound' && e.involvedObject.name === 'lasting',
