@@ -1,80 +1,35 @@
 import { describe, expect, test } from '@jest/globals';
-import { buildStatus, CONDITION, pendingStatus, REASON, smiHealth } from './status.ts';
-import type { SmiStatus } from './types/meta.ts';
+import { smiHealth } from './status.ts';
+import type { Condition, SmiStatus } from './types/meta.ts';
 
-const t1 = new Date('2026-01-01T00:00:00.123Z');
-const t2 = new Date('2026-01-01T00:05:00Z');
-const ok = (reason: (typeof REASON)[keyof typeof REASON], message = 'ok') => ({
-  status: 'True' as const,
+// Statuses as the operator writes them (desiredStatuses and mergeConditions in operator/src/compiler/status.ts).
+const cond = (type: string, status: Condition['status'], reason: string, message: string): Condition => ({
+  type,
+  status,
+  observedGeneration: 2,
+  lastTransitionTime: '2026-01-01T00:00:00Z',
   reason,
   message,
 });
+const accepted = cond('Accepted', 'True', 'Accepted', 'TrafficSplit is valid and in effect');
+const resolved = cond('ResolvedRefs', 'True', 'ResolvedRefs', 'every reference resolved');
+/** Ready not True while Accepted is not False: Reconciling is present, its message `<Ready reason>: <message>`. */
+const notReady = (reason: string, message: string): Condition[] => [
+  cond('Ready', 'False', reason, message),
+  cond('Reconciling', 'True', 'Progressing', `${reason}: ${message}`),
+];
+const smiStatus = (...conditions: Condition[]): SmiStatus => ({ observedGeneration: 2, conditions });
 
-describe('buildStatus', () => {
-  test('programmed: three conditions with observedGeneration, no Reconciling or Stalled', () => {
-    const s = buildStatus({
-      generation: 3,
-      accepted: ok(REASON.Accepted),
-      resolvedRefs: ok(REASON.ResolvedRefs),
-      ready: ok(REASON.Programmed),
-      now: t1,
-    });
-    expect(s.observedGeneration).toBe(3);
-    expect(s.conditions!.map((c) => [c.type, c.status, c.observedGeneration, c.lastTransitionTime])).toEqual([
-      ['Accepted', 'True', 3, '2026-01-01T00:00:00Z'],
-      ['ResolvedRefs', 'True', 3, '2026-01-01T00:00:00Z'],
-      ['Ready', 'True', 3, '2026-01-01T00:00:00Z'],
-    ]);
-  });
-
-  test('first look: Unknown everywhere and Reconciling, so kstatus says in progress', () => {
-    const s = pendingStatus(1, t1);
-    expect(s.conditions!.map((c) => [c.type, c.status])).toEqual([
-      ['Accepted', 'Unknown'],
-      ['ResolvedRefs', 'Unknown'],
-      ['Ready', 'Unknown'],
-      ['Reconciling', 'True'],
-    ]);
-  });
-
-  test('not accepted: Ready False NotAccepted and Stalled True', () => {
-    const s = buildStatus({
-      generation: 2,
-      accepted: {
-        status: 'False',
-        reason: REASON.Conflict,
-        message: 'root service web is split by shop/older',
-      },
-      resolvedRefs: ok(REASON.ResolvedRefs),
-      ready: ok(REASON.Programmed),
-      now: t1,
-    });
-    const ready = s.conditions!.find((c) => c.type === CONDITION.Ready)!;
-    expect([ready.status, ready.reason]).toEqual(['False', 'NotAccepted']);
-    expect(s.conditions!.find((c) => c.type === CONDITION.Stalled)).toMatchObject({
-      status: 'True',
-      reason: 'Conflict',
-    });
-  });
-
-  test('lastTransitionTime moves only when the status changes', () => {
-    const first = pendingStatus(1, t1);
-    const second: SmiStatus = buildStatus({
-      generation: 1,
-      accepted: ok(REASON.Accepted),
-      resolvedRefs: { status: 'Unknown', reason: REASON.Pending, message: '' },
-      ready: ok(REASON.Programmed),
-      previous: first,
-      now: t2,
-    });
-    const byType = Object.fromEntries(second.conditions!.map((c) => [c.type, c.lastTransitionTime]));
-    expect(byType).toEqual({
-      Accepted: '2026-01-01T00:05:00Z',
-      ResolvedRefs: '2026-01-01T00:00:00Z',
-      Ready: '2026-01-01T00:05:00Z',
-    });
-  });
-});
+const missingBackend = 'spec.backends[1].service: Service shop/web-canary not found; backend dropped';
+const conflict = 'spec.service: shop/web is already split by TrafficSplit a; this one is ignored';
+const unmeshed =
+  '1 of 3 running pods of ServiceAccount shop/web are not meshed (web-0): no proxy runs in front of them, so ' +
+  'nothing enforces this TrafficTarget there. Set the annotation weft.dev/inject: enabled on their pod ' +
+  'template or namespace (and not disabled on the pods), then re-create the pods (e.g. kubectl rollout ' +
+  'restart): the proxy is injected only when a pod is created';
+const tooManyMatches =
+  'spec.rules: 1200 HTTP matches on port 8080; proxies take the first 1000 in rule order, requests matching ' +
+  'only the others are denied';
 
 // The decision table of the Argo CD health check (crds/argocd/health.lua implements the same rows).
 describe('smiHealth decision table', () => {
@@ -82,13 +37,11 @@ describe('smiHealth decision table', () => {
     metadata: { generation },
     ...(status ? { status } : {}),
   });
-  const programmed = buildStatus({
-    generation: 2,
-    accepted: ok(REASON.Accepted),
-    resolvedRefs: ok(REASON.ResolvedRefs),
-    ready: ok(REASON.Programmed, 'programmed into 4 proxies'),
-    now: t1,
-  });
+  const programmed = smiStatus(
+    accepted,
+    resolved,
+    cond('Ready', 'True', 'Programmed', 'programmed into the proxies'),
+  );
   test.each([
     ['no status yet', withStatus(1, undefined), 'Progressing', 'Waiting for the Weft operator'],
     [
@@ -97,52 +50,64 @@ describe('smiHealth decision table', () => {
       'Progressing',
       'Waiting for the Weft operator to observe generation 3',
     ],
-    ['pending', withStatus(1, pendingStatus(1, t1)), 'Progressing', 'Pending: waiting for the Weft operator'],
-    ['programmed', withStatus(2, programmed), 'Healthy', 'programmed into 4 proxies'],
+    ['programmed', withStatus(2, programmed), 'Healthy', 'programmed into the proxies'],
     [
       'programmed with a missing backend',
       withStatus(
         2,
-        buildStatus({
-          generation: 2,
-          accepted: ok(REASON.Accepted),
-          resolvedRefs: { status: 'False', reason: REASON.ServiceNotFound, message: 'web-canary' },
-          ready: ok(REASON.Programmed),
-          now: t1,
-        }),
+        smiStatus(
+          accepted,
+          cond('ResolvedRefs', 'False', 'BackendNotFound', missingBackend),
+          cond(
+            'Ready',
+            'True',
+            'Programmed',
+            'programmed into the proxies without the unresolved references',
+          ),
+        ),
       ),
       'Healthy',
-      'Programmed; ServiceNotFound: web-canary',
+      `Programmed; BackendNotFound: ${missingBackend}`,
     ],
     [
       'conflict',
       withStatus(
         2,
-        buildStatus({
-          generation: 2,
-          accepted: { status: 'False', reason: REASON.Conflict, message: 'web is split by shop/a' },
-          resolvedRefs: ok(REASON.ResolvedRefs),
-          ready: ok(REASON.Programmed),
-          now: t1,
-        }),
+        smiStatus(
+          cond('Accepted', 'False', 'ConflictingSplit', conflict),
+          resolved,
+          cond('Ready', 'False', 'NotAccepted', 'not accepted'),
+          cond('Stalled', 'True', 'ConflictingSplit', conflict),
+        ),
       ),
       'Degraded',
-      'Conflict: web is split by shop/a',
+      `ConflictingSplit: ${conflict}`,
     ],
     [
-      'proxies lagging',
+      'destination not meshed',
       withStatus(
         2,
-        buildStatus({
-          generation: 2,
-          accepted: ok(REASON.Accepted),
-          resolvedRefs: ok(REASON.ResolvedRefs),
-          ready: { status: 'False', reason: REASON.ProxiesNotUpdated, message: '1 of 4 proxies' },
-          now: t1,
-        }),
+        smiStatus(
+          { ...accepted, message: 'TrafficTarget is valid and in effect' },
+          resolved,
+          ...notReady('DestinationNotMeshed', unmeshed),
+        ),
       ),
       'Progressing',
-      'ProxiesNotUpdated: 1 of 4 proxies',
+      `DestinationNotMeshed: ${unmeshed}`,
+    ],
+    [
+      'partially programmed',
+      withStatus(
+        2,
+        smiStatus(
+          { ...accepted, message: 'TrafficTarget is valid and in effect' },
+          resolved,
+          ...notReady('PartiallyProgrammed', tooManyMatches),
+        ),
+      ),
+      'Progressing',
+      `PartiallyProgrammed: ${tooManyMatches}`,
     ],
   ])('%s', (_name, object, status, message) => {
     expect(smiHealth(object)).toEqual({ status, message });

@@ -1,6 +1,8 @@
-// The status contract of every SMI object (docs/status-contract.md). The operator writes it through the
-// status subresource, never touching spec; Argo CD (crds/argocd) and kstatus/Flux read it.
-import type { Condition, SmiStatus } from './types/meta.ts';
+// The status contract of every SMI object (docs/status-contract.md). The operator writes the status with
+// desiredStatuses and mergeConditions in operator/src/compiler/status.ts (which also owns the reasons), through
+// the status subresource, never touching spec; Argo CD (crds/argocd) and kstatus/Flux read it. This module holds
+// the condition types and the health decision table shared with Argo CD.
+import type { SmiStatus } from './types/meta.ts';
 
 /** Condition types. Accepted, ResolvedRefs and Ready are always present after the first reconcile;
  * Reconciling and Stalled follow kstatus's "abnormal-true" convention: present only while True. */
@@ -12,134 +14,6 @@ export const CONDITION = {
   Stalled: 'Stalled',
 } as const;
 export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
-
-/** Reasons, by condition. CamelCase, stable: dashboards and alerts may match on them. */
-export const REASON = {
-  // Accepted
-  Accepted: 'Accepted',
-  /** The object breaks a rule the validating webhook enforces (the webhook was bypassed or down). */
-  Invalid: 'Invalid',
-  /** Another object claims the same thing (two TrafficSplits with one root service); the older one wins. */
-  Conflict: 'Conflict',
-  // ResolvedRefs
-  ResolvedRefs: 'ResolvedRefs',
-  ServiceNotFound: 'ServiceNotFound',
-  RouteNotFound: 'RouteNotFound',
-  MatchNotFound: 'MatchNotFound',
-  ServiceAccountNotFound: 'ServiceAccountNotFound',
-  /** A backend's ports do not match the root service's port; it is left out of the split (and an Event says so). */
-  BackendPortMismatch: 'BackendPortMismatch',
-  // Ready
-  Programmed: 'Programmed',
-  /** Computed, being pushed to the affected proxies. */
-  Pending: 'Pending',
-  /** Some affected proxies did not confirm the new configuration in time. */
-  ProxiesNotUpdated: 'ProxiesNotUpdated',
-  /** Ready cannot be True while Accepted is False. */
-  NotAccepted: 'NotAccepted',
-  // Reconciling
-  Progressing: 'Progressing',
-} as const;
-export type Reason = (typeof REASON)[keyof typeof REASON];
-
-export type ConditionStatus = Condition['status'];
-
-export interface ConditionInput {
-  status: ConditionStatus;
-  reason: Reason;
-  message: string;
-}
-
-/** Builds a condition for `generation`, keeping lastTransitionTime when the status did not change. */
-export function buildCondition(
-  type: ConditionType,
-  input: ConditionInput,
-  generation: number,
-  previous: readonly Condition[] | undefined,
-  now: Date,
-): Condition {
-  const before = previous?.find((c) => c.type === type);
-  const lastTransitionTime =
-    before !== undefined && before.status === input.status ? before.lastTransitionTime : toRfc3339(now);
-  return {
-    type,
-    status: input.status,
-    observedGeneration: generation,
-    lastTransitionTime,
-    reason: input.reason,
-    message: input.message.slice(0, 32768),
-  };
-}
-
-/** metav1.Time format: RFC 3339 in UTC with second precision. */
-function toRfc3339(d: Date): string {
-  return `${d.toISOString().slice(0, 19)}Z`;
-}
-
-export interface StatusInput {
-  generation: number;
-  accepted: ConditionInput;
-  resolvedRefs: ConditionInput;
-  ready: ConditionInput;
-  previous?: SmiStatus;
-  now: Date;
-}
-
-/**
- * The whole status for one reconcile of `generation`: the three conditions, plus Stalled (Accepted False:
- * nothing changes until the spec does) or Reconciling (Ready not yet True), and observedGeneration.
- */
-export function buildStatus(s: StatusInput): SmiStatus {
-  const prev = s.previous?.conditions;
-  const ready: ConditionInput =
-    s.accepted.status === 'False'
-      ? { status: 'False', reason: REASON.NotAccepted, message: `not accepted: ${s.accepted.message}` }
-      : s.ready;
-  const conditions = [
-    buildCondition(CONDITION.Accepted, s.accepted, s.generation, prev, s.now),
-    buildCondition(CONDITION.ResolvedRefs, s.resolvedRefs, s.generation, prev, s.now),
-    buildCondition(CONDITION.Ready, ready, s.generation, prev, s.now),
-  ];
-  if (s.accepted.status === 'False') {
-    conditions.push(
-      buildCondition(
-        CONDITION.Stalled,
-        { status: 'True', reason: s.accepted.reason, message: s.accepted.message },
-        s.generation,
-        prev,
-        s.now,
-      ),
-    );
-  } else if (ready.status !== 'True') {
-    conditions.push(
-      buildCondition(
-        CONDITION.Reconciling,
-        { status: 'True', reason: REASON.Progressing, message: ready.message },
-        s.generation,
-        prev,
-        s.now,
-      ),
-    );
-  }
-  return { observedGeneration: s.generation, conditions };
-}
-
-/** The status written on the first look at a generation, before anything is computed. */
-export function pendingStatus(generation: number, now: Date, previous?: SmiStatus): SmiStatus {
-  const pending: ConditionInput = {
-    status: 'Unknown',
-    reason: REASON.Pending,
-    message: 'waiting for the Weft operator',
-  };
-  return buildStatus({
-    generation,
-    accepted: pending,
-    resolvedRefs: pending,
-    ready: pending,
-    now,
-    ...(previous ? { previous } : {}),
-  });
-}
 
 /** Health as Argo CD sees it (crds/argocd/health.lua implements the same table). */
 export type HealthStatus = 'Healthy' | 'Progressing' | 'Degraded';

@@ -15,7 +15,7 @@ import {
   DEFAULT_CONVERSION_CLIENT_CONFIG,
 } from '../../../crds/smi/crd-manifests.ts';
 import { SMI_KIND_INFO, SMI_KINDS, type SmiKind, smiKindInfo } from '../../../crds/smi/kinds.ts';
-import { buildStatus, REASON } from '../../../crds/smi/status.ts';
+import { mergeConditions } from '../../../operator/src/compiler/status.ts';
 import { deleteNamespace, kubectl, waitFor } from '../kube.ts';
 import { freePort, startWebhookProcess, type WebhookProcess } from './webhook-process.ts';
 
@@ -345,17 +345,34 @@ describe('kubectl views and the status subresource', () => {
     const sample = samples.find((s) => s.file === 'trafficsplit-v1alpha1.yaml')!.object;
     const stored = await getIn(ns.client, sample, 'v1alpha4');
     const generation = Number((stored.metadata as Json).generation);
-    const status = buildStatus({
-      generation,
-      accepted: { status: 'True', reason: REASON.Accepted, message: '' },
-      resolvedRefs: {
-        status: 'False',
-        reason: REASON.ServiceNotFound,
-        message: 'Service web-v2 does not exist',
-      },
-      ready: { status: 'True', reason: REASON.Programmed, message: 'programmed into 0 proxies' },
-      now: new Date(),
-    });
+    const conditions = mergeConditions(
+      undefined,
+      [
+        {
+          type: 'Accepted',
+          status: 'True',
+          observedGeneration: generation,
+          reason: 'Accepted',
+          message: 'TrafficSplit is valid and in effect',
+        },
+        {
+          type: 'ResolvedRefs',
+          status: 'False',
+          observedGeneration: generation,
+          reason: 'BackendNotFound',
+          message: 'Service web-v2 does not exist',
+        },
+        {
+          type: 'Ready',
+          status: 'True',
+          observedGeneration: generation,
+          reason: 'Programmed',
+          message: 'programmed into the proxies without the unresolved references',
+        },
+      ],
+      new Date(),
+    );
+    const status = { observedGeneration: generation, conditions };
     await kubectl([
       '-n',
       ns.client,
