@@ -22,10 +22,15 @@ import {
   startProxyProcess,
 } from './harness.ts';
 
-/** An h2c app that records every request it receives (path, method, body). */
+/** An h2c app that records every request it receives (path, method, body, trailers). */
 interface H2App {
   readonly port: number;
-  readonly received: { path: string; method: string; body: Buffer }[];
+  readonly received: {
+    path: string;
+    method: string;
+    body: Buffer;
+    trailers: http2.IncomingHttpHeaders | null;
+  }[];
   close(): Promise<void>;
 }
 
@@ -36,11 +41,15 @@ async function startH2App(): Promise<H2App> {
     const path = String(headers[':path']);
     const method = String(headers[':method']);
     const chunks: Buffer[] = [];
+    let trailers: http2.IncomingHttpHeaders | null = null;
     stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('trailers', (t) => {
+      trailers = t;
+    });
     stream.on('error', () => undefined);
     stream.on('end', () => {
       const body = Buffer.concat(chunks);
-      received.push({ path, method, body });
+      received.push({ path, method, body, trailers });
       const seen = received.filter((r) => r.path === path).length;
       if (path.startsWith('/status/')) {
         stream.respond({ ':status': Number(path.slice('/status/'.length)) });
@@ -95,16 +104,24 @@ interface H2Answer {
   reset: string | null;
 }
 
-/** One HTTP/2 request (prior knowledge) to 127.0.0.1:port with this :authority. */
-function h2(port: number, authority: string, method: string, path: string, body?: Buffer): Promise<H2Answer> {
+/** One HTTP/2 request (prior knowledge) to 127.0.0.1:port with this :authority (and request trailers). */
+function h2(
+  port: number,
+  authority: string,
+  method: string,
+  path: string,
+  body?: Buffer,
+  trailers?: http2.OutgoingHttpHeaders,
+): Promise<H2Answer> {
   return new Promise((resolve) => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     sessions.push(session);
     session.on('error', () => undefined);
     const req = session.request(
       { ':method': method, ':path': path, ':authority': authority },
-      { endStream: body === undefined },
+      { endStream: body === undefined && trailers === undefined, waitForTrailers: trailers !== undefined },
     );
+    if (trailers !== undefined) req.on('wantTrailers', () => req.sendTrailers(trailers));
     let status = 0;
     let headers: http2.IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
@@ -124,6 +141,7 @@ function h2(port: number, authority: string, method: string, path: string, body?
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => undefined);
     if (body !== undefined) req.end(body);
+    else if (trailers !== undefined) req.end();
   });
 }
 
@@ -224,6 +242,32 @@ describe('HTTP/2', () => {
     expect(r.status).toBe(200);
     expect(r.body.equals(body)).toBe(true);
     expect(count('/fail-twice/a')).toBe(3);
+  });
+
+  test('request trailers are sent again with every replay, after the body or with none', async () => {
+    const body = Buffer.from('checked '.repeat(100));
+    const r = await h2(proxy.outbound, 'h2-retry', 'PUT', '/fail-twice/trailers', body, {
+      'x-checksum': 'abc123',
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.equals(body)).toBe(true);
+    const got = app.received.filter((x) => x.path === '/fail-twice/trailers');
+    expect(got).toHaveLength(3);
+    for (const x of got) {
+      expect(x.body.equals(body)).toBe(true);
+      expect(x.trailers?.['x-checksum']).toBe('abc123');
+    }
+    // No body at all: HEADERS, then the trailers (HEADERS with END_STREAM), on every attempt.
+    const empty = await h2(proxy.outbound, 'h2-retry', 'PUT', '/fail-twice/trailers-only', undefined, {
+      'x-checksum': 'none',
+    });
+    expect(empty.status).toBe(200);
+    const bare = app.received.filter((x) => x.path === '/fail-twice/trailers-only');
+    expect(bare.map((x) => [x.body.length, x.trailers?.['x-checksum']])).toEqual([
+      [0, 'none'],
+      [0, 'none'],
+      [0, 'none'],
+    ]);
   });
 
   test('POST is not retried without retryNonIdempotent', async () => {
