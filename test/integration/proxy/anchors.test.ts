@@ -3,8 +3,9 @@
 // longer vouch for is closed, on both sides of the proxy: an inbound connection from a peer proxy, and a pooled
 // outbound one to a peer proxy. Real TLS 1.3 on loopback, certificates from openssl.
 
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -24,6 +25,7 @@ import {
   removeTmpDirs,
   spiffe,
   startProxyProcess,
+  tmpDir,
   waitFor,
 } from './harness.ts';
 
@@ -240,6 +242,105 @@ test('vouchedFor follows the chains the operator issues (leaf, issuer, root anch
     // closed only once an anchor is removed, and reconnects).
     expect(vouchedFor(accepted.getPeerCertificate(true), [otherRoot], [])).toBe(false);
     expect(vouchedFor(accepted.getPeerCertificate(true), [meshRoot], [])).toBe(false);
+    accepted.destroy();
+  } finally {
+    client.destroy();
+    server.close();
+  }
+});
+
+test('vouchedFor completes a chain through a cross-signed issuer: the candidate that leads to a current anchor', async () => {
+  // An issuer key certified twice under one name: by root A (old) and by root B (new), as when an intermediate
+  // is re-signed under a new root. A peer's leaf names that issuer; which root it leads to depends on which of
+  // the two certificates the chain is completed with.
+  const dir = tmpDir();
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const key = (name: string) =>
+    ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
+  const ext = (name: string, lines: string[]) =>
+    writeFileSync(path.join(dir, `${name}.ext`), `${lines.join('\n')}\n`);
+  const ca = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'];
+  for (const root of ['a', 'b']) {
+    key(root);
+    ssl(
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      `${root}.key`,
+      '-subj',
+      `/CN=root-${root}`,
+      '-days',
+      '2',
+      '-out',
+      `${root}.crt`,
+    );
+  }
+  key('issuer');
+  ssl('req', '-new', '-key', 'issuer.key', '-subj', '/CN=weft-issuer', '-out', 'issuer.csr');
+  ext('issuer', [...ca, 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid']);
+  for (const root of ['a', 'b'])
+    ssl(
+      ...[
+        'x509',
+        '-req',
+        '-in',
+        'issuer.csr',
+        '-CA',
+        `${root}.crt`,
+        '-CAkey',
+        `${root}.key`,
+        '-CAcreateserial',
+      ],
+      ...['-days', '2', '-extfile', 'issuer.ext', '-out', `issuer-${root}.crt`],
+    );
+  key('leaf');
+  ssl('req', '-new', '-key', 'leaf.key', '-subj', '/CN=peer', '-out', 'leaf.csr');
+  ext('leaf', [
+    `subjectAltName=URI:${spiffe('test', 'peer')}`,
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=serverAuth,clientAuth',
+    'authorityKeyIdentifier=keyid',
+  ]);
+  ssl(
+    ...['x509', '-req', '-in', 'leaf.csr', '-CA', 'issuer-a.crt', '-CAkey', 'issuer.key', '-CAcreateserial'],
+    ...['-days', '2', '-extfile', 'leaf.ext', '-out', 'leaf.crt'],
+  );
+  const cert = (name: string) => new X509Certificate(readFileSync(path.join(dir, `${name}.crt`)));
+  const [rootA, rootB, issuerA, issuerB] = [cert('a'), cert('b'), cert('issuer-a'), cert('issuer-b')];
+
+  // The peer as an inbound proxy sees it, over a real handshake.
+  const server = tls.createServer({
+    ...{ key: readFileSync(path.join(dir, 'leaf.key')), cert: readFileSync(path.join(dir, 'leaf.crt')) },
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.3',
+  });
+  const serverSide = new Promise<tls.TLSSocket>((r) => server.once('secureConnection', r));
+  const port = await listenLoopback(server);
+  const client = tls.connect({
+    host: '127.0.0.1',
+    port,
+    key: readFileSync(path.join(dir, 'leaf.key')),
+    // The leaf alone: what the server side gets to check is then completed from what the proxy knows.
+    cert: readFileSync(path.join(dir, 'leaf.crt')),
+    rejectUnauthorized: false,
+  });
+  try {
+    const accepted = await serverSide;
+    const peer = accepted.getPeerCertificate(true);
+    expect(peer.subjectaltname).toBe(`URI:${spiffe('test', 'peer')}`);
+    expect(peer.issuerCertificate).toBeUndefined();
+    // Old root removed, new one the anchor: found through issuer-b, whatever the order of what the proxy knows.
+    expect(vouchedFor(peer, [rootB], [issuerA, rootA, issuerB])).toBe(true);
+    expect(vouchedFor(peer, [rootB], [issuerB, issuerA, rootA])).toBe(true);
+    // Without the cross-signed certificate the chain leads only to root A.
+    expect(vouchedFor(peer, [rootB], [issuerA, rootA])).toBe(false);
+    expect(vouchedFor(peer, [rootA], [issuerA])).toBe(true);
+    // And the other way round.
+    expect(vouchedFor(peer, [rootA], [issuerB, rootB])).toBe(false);
+    expect(vouchedFor(peer, [rootA], [issuerB, rootB, issuerA])).toBe(true);
     accepted.destroy();
   } finally {
     client.destroy();
