@@ -9,7 +9,8 @@
 //   KUBECONFIG=... WEFT_KUBECTL=... node operator/bench/apiserver-propagation.bench.ts [pods] [services] [rounds]
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import * as tls from 'node:tls';
 import {
   CoreV1Api,
@@ -169,6 +170,9 @@ try {
     stdio: 'ignore',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
+  // With the native addon beside it, as in the controller image (the operator releases its start-up pages).
+  const addon = execFileSync('proxy-image/native/build.sh', { encoding: 'utf8' }).trim();
+  copyFileSync(addon, path.join(path.dirname(OPERATOR_BUNDLE), 'weft_native.node'));
   // Every stream comes from loopback, one address for all of them: the per-address limit must hold them all, and
   // the total must leave them room past the reserve kept for certificate requests (streamReserve).
   const limit = String(Math.max(2 * pods + 100, DEFAULT_CONNECTION_LIMITS.maxConnections));

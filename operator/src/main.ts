@@ -4,6 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
 import { DNS_SUBDOMAIN } from '../../crds/proxy-config/schema.ts';
+import { releaseStartupPages } from '../../proxy-image/src/startup-pages.ts';
 import { Operator } from './operator.ts';
 import { DEFAULT_CONNECTION_LIMITS, maxConnectionsForMemory } from './server.ts';
 
@@ -29,6 +30,13 @@ const seconds = (name: string, fallback: number) => wholeNumber(name, fallback, 
 /** A connection limit: up to 1,000,000 (past that, file descriptors run out first). */
 const connections = (name: string, fallback: number) =>
   wholeNumber(name, fallback, 1, 1_000_000, 'a number of connections from 1 to 1000000');
+
+function trueOrFalse(name: string, fallback: boolean): boolean {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name}: "${raw}" is not true or false`);
+  return raw === 'true';
+}
 
 function list(name: string, fallback: string[]): string[] {
   const raw = process.env[name];
@@ -78,11 +86,9 @@ async function main(): Promise<void> {
       DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
     ),
   };
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
+  const releasePages = trueOrFalse('WEFT_RELEASE_STARTUP_PAGES', true);
   const namespace = process.env.WEFT_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'weft-system';
-  const operator = new Operator({
-    kubeConfig,
+  const settings = {
     namespace,
     identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}`,
     trustDomain: process.env.WEFT_TRUST_DOMAIN ?? 'cluster.local',
@@ -96,6 +102,12 @@ async function main(): Promise<void> {
     servingIps: list('WEFT_SERVING_IPS', ['127.0.0.1']),
     leaseDurationSeconds: seconds('WEFT_LEASE_DURATION_SECONDS', 15),
     eventRepeatSeconds: wholeNumber('WEFT_EVENT_REPEAT_SECONDS', 3300, 2, 86_400, '2..86400 seconds'),
+  };
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const operator = new Operator({
+    kubeConfig,
+    ...settings,
     log,
   });
   const shutdown = (signal: string) => {
@@ -115,6 +127,7 @@ async function main(): Promise<void> {
     { controlPlanePort: operator.controlPlanePort, adminPort: operator.adminPort },
     'operator started',
   );
+  if (releasePages) releaseStartupPages(log);
 }
 
 main().catch((err: unknown) => {

@@ -5,10 +5,13 @@
 // After MADV_DONTNEED a page the process touches again is mapped again from the page cache (a minor fault),
 // or read from the file if the kernel has evicted it: the contents are the file's, unchanged.
 //
-// Only mappings that are exactly the file's contents qualify: not writable, and without a single private
-// page, resident or swapped out (Anonymous, Private_Dirty and Swap all 0). A read-only mapping with private
-// pages (RELRO: relocated, then made read-only) would lose its relocations, and is never touched. The decision
-// is taken once a mapping's whole smaps block has been read (Swap comes after Anonymous).
+// Only mappings that are exactly the file's contents qualify: not writable, and without a single
+// copy-on-write page, resident or swapped out (Anonymous and Swap both 0: in a private file mapping a page the
+// process wrote becomes an anonymous page). A read-only mapping with such pages (RELRO: relocated, then made
+// read-only) would lose its relocations, and is never touched. Private_Dirty is not a criterion: it also counts
+// file pages still dirty in the page cache (a binary just written, as in a freshly pulled image), whose
+// contents a fault maps again unchanged. The decision is taken once a mapping's whole smaps block has been read
+// (Swap comes after Anonymous).
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
@@ -53,8 +56,7 @@ napi_value weft_release_executable_pages(napi_env env, napi_callback_info info) 
     if (isupper((unsigned char)line[0])) {
       unsigned long kb;
       if (sscanf(line, "Rss: %lu kB", &kb) == 1) m.rss_kb = kb;
-      else if (sscanf(line, "Anonymous: %lu kB", &kb) == 1 || sscanf(line, "Private_Dirty: %lu kB", &kb) == 1 ||
-               sscanf(line, "Swap: %lu kB", &kb) == 1)
+      else if (sscanf(line, "Anonymous: %lu kB", &kb) == 1 || sscanf(line, "Swap: %lu kB", &kb) == 1)
         m.private_kb += kb;
       continue;
     }

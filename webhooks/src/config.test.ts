@@ -16,6 +16,11 @@ test('errors name the variable', () => {
   expect(() => parseWebhookConfig({ WEFT_WEBHOOK_PORT: 'x' })).toThrow(/^WEFT_WEBHOOK_PORT: /);
   expect(() => parseWebhookConfig({ WEFT_WEBHOOK_CERT_MODE: 'files' })).toThrow(/^WEFT_WEBHOOK_CERT_DIR: /);
   expect(() => parseWebhookConfig({ WEFT_WEBHOOK_CA_SECRET: 'a/b/c' })).toThrow(/^WEFT_WEBHOOK_CA_SECRET: /);
+  expect(parseWebhookConfig({}).releaseStartupPages).toBe(true);
+  expect(parseWebhookConfig({ WEFT_WEBHOOK_RELEASE_STARTUP_PAGES: 'false' }).releaseStartupPages).toBe(false);
+  expect(() => parseWebhookConfig({ WEFT_WEBHOOK_RELEASE_STARTUP_PAGES: 'no' })).toThrow(
+    /^WEFT_WEBHOOK_RELEASE_STARTUP_PAGES: /,
+  );
   expect(() => parseWebhookConfig({ WEFT_WEBHOOK_REFERENCE_LOOKUP: 'yes' })).toThrow(
     /^WEFT_WEBHOOK_REFERENCE_LOOKUP: /,
   );

@@ -27,6 +27,8 @@ export interface WebhookConfig {
   caBundleFile?: string;
   /** Check references (Services, route groups, ServiceAccounts) with the apiserver to warn about missing ones. */
   referenceLookup: boolean;
+  /** Release the node binary's start-up pages once serving (proxy-image/src/startup-pages.ts). */
+  releaseStartupPages: boolean;
   /** Serve /inject with the mesh config (and trust anchors) from these files; absent: no injection. */
   injection?: { meshConfigFile: string; trustAnchorsFile: string };
 }
@@ -115,6 +117,7 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
     certificates,
     ...(caBundleFile ? { caBundleFile } : {}),
     referenceLookup: bool(env, 'REFERENCE_LOOKUP', true),
+    releaseStartupPages: bool(env, 'RELEASE_STARTUP_PAGES', true),
     ...(meshConfigFile
       ? { injection: { meshConfigFile, trustAnchorsFile: trustAnchorsFile || '/etc/weft/trust/ca.pem' } }
       : {}),

@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { releaseStartupPages } from '../../proxy-image/src/startup-pages.ts';
 import { buildWebhookRouter } from './app.ts';
 import { KubeCaBundlePublisher } from './certs/ca-bundle-publisher.ts';
 import { MemoryCaStore, SecretCaStore } from './certs/ca-store.ts';
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
     host: config.host,
     port: config.port,
   });
+  if (config.releaseStartupPages) releaseStartupPages(logger);
   const shutdown = (signal: string) => {
     if (draining) return;
     draining = true;

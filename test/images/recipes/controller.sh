@@ -9,8 +9,11 @@ prepare() {
   local entries=(webhooks)
   [ -f "$ROOT_DIR/operator/src/main.ts" ] && entries+=(operator)
   "$NODE_BIN/node" "$ROOT_DIR/scripts/bundle.ts" "${entries[@]}" >/dev/null
+  "$ROOT_DIR/proxy-image/native/build.sh" >/dev/null
 }
 populate() {
   local f
   for f in "$ROOT_DIR"/dist/controller/*.mjs; do install -D -m 0644 "$f" "$1/app/$(basename "$f")"; done
+  # The N-API addon with which both release their start-up pages (proxy-image/src/startup-pages.ts).
+  install -D -m 0755 "$ROOT_DIR/proxy-image/native/build/Release/weft_native.node" "$1/app/weft_native.node"
 }

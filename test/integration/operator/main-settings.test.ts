@@ -21,6 +21,10 @@ test.each([
     'many',
     'is not a number of connections from 1 to 1000000',
   ],
+  ['WEFT_RELEASE_STARTUP_PAGES', 'yes', 'is not true or false'],
+  ['WEFT_ADMIN_PORT', '70000', 'is not a port number'],
+  ['WEFT_LEASE_DURATION_SECONDS', '1', 'is not 2..3600 seconds'],
+  ['WEFT_EVENT_REPEAT_SECONDS', '1', 'is not 2..86400 seconds'],
 ])('%s=%j is refused at start', (name, value, message) => {
   const r = run({ [name]: value });
   expect(r.status).toBe(1);
