@@ -32,7 +32,7 @@ const condition = fc.record({
   status: fc.constantFrom('True', 'False', 'Unknown'),
   observedGeneration: fc.integer({ min: 0, max: 1000 }),
   lastTransitionTime: fc.constant('2026-01-02T03:04:05Z'),
-  reason: fc.constantFrom('Accepted', 'Invalid', 'Programmed', 'Pending'),
+  reason: fc.constantFrom('Accepted', 'ConflictingSplit', 'Programmed', 'DestinationNotMeshed'),
   message: text,
 });
 const status = opt(

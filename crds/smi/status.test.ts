@@ -44,6 +44,28 @@ describe('smiHealth decision table', () => {
   );
   test.each([
     ['no status yet', withStatus(1, undefined), 'Progressing', 'Waiting for the Weft operator'],
+    // Written by something else than the operator, or cut short: no observedGeneration, or no Ready.
+    [
+      'a status without observedGeneration',
+      { metadata: { generation: 1 }, status: { conditions: [] } },
+      'Progressing',
+      'Waiting for the Weft operator',
+    ],
+    [
+      'a status without Ready',
+      withStatus(2, smiStatus(accepted)),
+      'Progressing',
+      'Waiting for the Weft operator',
+    ],
+    [
+      'Ready Unknown',
+      withStatus(
+        2,
+        smiStatus(accepted, resolved, cond('Ready', 'Unknown', 'Programming', 'being programmed')),
+      ),
+      'Progressing',
+      'Programming: being programmed',
+    ],
     [
       'status of an older generation',
       withStatus(3, programmed),

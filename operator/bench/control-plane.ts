@@ -37,21 +37,32 @@ function run(args: string[], seconds: number): Promise<void> {
 
 // The numbers are only worth something on a quiet cluster: pods left by `make demo` or a test (an in-cluster
 // operator, a load-generating client) share the two cores with the bench, and once gave p99 722 ms instead of
-// 252 at 5,000 proxies. Refuse to measure next to them.
-const running = execFileSync(
-  env.WEFT_KUBECTL,
-  [
-    'get',
-    'pods',
-    '--all-namespaces',
-    '--field-selector=status.phase!=Succeeded,status.phase!=Failed',
-    '-o',
-    'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\\n"}{end}',
-  ],
-  { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
-)
-  .split('\n')
-  .filter((p) => p !== '' && !p.startsWith('kube-system/'));
+// 252 at 5,000 proxies. An earlier bench run's own namespaces (operator-bench-*, still terminating, or left by a
+// run that was killed) are deleted and waited for; anything else makes it refuse to measure.
+const busy = () =>
+  execFileSync(
+    env.WEFT_KUBECTL!,
+    [
+      'get',
+      'pods',
+      '--all-namespaces',
+      '--field-selector=status.phase!=Succeeded,status.phase!=Failed',
+      '-o',
+      'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\\n"}{end}',
+    ],
+    { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+    .split('\n')
+    .filter((p) => p !== '' && !p.startsWith('kube-system/'));
+const ours = [...new Set(busy().map((p) => p.split('/')[0]!))].filter((n) => n.startsWith('operator-bench-'));
+if (ours.length > 0) {
+  process.stderr.write(`bench-control-plane: deleting what earlier bench runs left: ${ours.join(', ')}\n`);
+  execFileSync(env.WEFT_KUBECTL!, ['delete', 'namespace', ...ours, '--wait=true', '--timeout=300s'], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+const running = busy();
 if (running.length > 0 && process.env.BENCH_ALLOW_BUSY_CLUSTER !== '1') {
   process.stderr.write(
     `bench-control-plane: the cluster is not quiet: ${running.length} pods outside kube-system (${running
@@ -59,7 +70,8 @@ if (running.length > 0 && process.env.BENCH_ALLOW_BUSY_CLUSTER !== '1') {
       .join(
         ', ',
       )}${running.length > 5 ? ', ...' : ''}). Run it on a fresh cluster (make cluster-down cluster-up), ` +
-      'or remove them (make uninstall; kubectl delete namespace weft-demo); BENCH_ALLOW_BUSY_CLUSTER=1 measures anyway.\n',
+      'or remove them (after make demo: make uninstall and kubectl delete namespace weft-demo); ' +
+      'BENCH_ALLOW_BUSY_CLUSTER=1 measures anyway.\n',
   );
   process.exit(2);
 }

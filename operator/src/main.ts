@@ -34,8 +34,10 @@ const connections = (name: string, fallback: number) =>
 function trueOrFalse(name: string, fallback: boolean): boolean {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name}: "${raw}" is not true or false`);
-  return raw === 'true';
+  // As the webhooks (same image) read theirs: true or 1, false or 0.
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name}: "${raw}" is not true or false`);
 }
 
 function list(name: string, fallback: string[]): string[] {

@@ -85,7 +85,10 @@ const handPicked: unknown[] = [
   },
   {
     metadata: { generation: 1 },
-    status: { observedGeneration: 1, conditions: [cond('Ready', 'False', 'Pending', 'no proxy has it yet')] },
+    status: {
+      observedGeneration: 1,
+      conditions: [cond('Ready', 'False', 'NotProgrammed', 'no proxy has it yet')],
+    },
   },
   { metadata: { generation: 1 }, status: { observedGeneration: 1, conditions: [cond('Ready', 'Unknown')] } },
   {
