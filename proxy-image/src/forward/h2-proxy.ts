@@ -499,11 +499,14 @@ export class H2Proxy {
     ) => {
       if (finished) return;
       finished = true;
+      // A retry waiting out its backoff: its endpoint was picked but sent nothing, so it is released (cancelled),
+      // not charged with this end's failure (a route timeout) toward opening its circuit.
+      const inBackoff = waiting !== null;
       if (timer !== null) clearTimeout(timer);
       if (waiting !== null) clearTimeout(waiting);
       clearTry();
       const now = performance.now();
-      d.attemptDone(null, outcome, now - attemptStarted);
+      d.attemptDone(null, inBackoff ? 'cancelled' : outcome, now - attemptStarted);
       // The client's reset is not the server's failure (see ProxyMetrics.cancelled).
       if (outcome === 'cancelled' && !errored)
         this.observer.cancelled(d.labels, status, grpcStatus, now - started);

@@ -962,7 +962,10 @@ export class Http1Session implements UpstreamOwner {
     this.timer = null;
     if (this.plan === null) return;
     if (this.target !== null && this.resState !== R_DONE) {
-      this.plan.attemptDone(this.target, 'failure', performance.now() - this.attemptStartedAt);
+      // No upstream: a retry waiting out its backoff. Its endpoint was picked but sent nothing, so it is released
+      // (cancelled), not charged with a failure that would count toward opening its circuit.
+      const outcome = this.upstream === null ? 'cancelled' : 'failure';
+      this.plan.attemptDone(this.target, outcome, performance.now() - this.attemptStartedAt);
     }
     if (this.res !== null) {
       this.abort('errored');
