@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
-  curl,
+  endpointState,
   listenLoopback,
   type ProxyProcess,
   proxyConfig,
@@ -103,11 +103,7 @@ async function send(service: string, n: number, parallel = 1): Promise<{ status:
 }
 
 /** The circuit state of the flaky endpoint, from the config dump. */
-async function circuit(): Promise<string> {
-  const dump = JSON.parse((await curl([`http://127.0.0.1:${proxy.admin}/config`])).body);
-  const svc = dump.tables.services.find((s: { authority: string }) => s.authority.startsWith('flaky.'));
-  return svc.backends[0].endpoints[0].circuit;
-}
+const circuit = async (): Promise<string> => (await endpointState(proxy, 'flaky')).circuit;
 
 test('latency-aware choice: an endpoint 150 ms slower gets a small share of the requests', async () => {
   const results = await send('pair', 100, 2);

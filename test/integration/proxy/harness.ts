@@ -365,6 +365,16 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 }
 
 /** The proxy's /metrics text. */
+/** An endpoint of a service as the admin config dump shows it (latency estimate, requests in flight, circuit). */
+export async function endpointState(
+  p: Pick<ProxyProcess, 'admin'>,
+  service: string,
+): Promise<{ inFlight: number; circuit: string; estimateMs: number }> {
+  const dump = JSON.parse((await curl([`http://127.0.0.1:${p.admin}/config`])).body);
+  const svc = dump.tables.services.find((s: { authority: string }) => s.authority.startsWith(`${service}.`));
+  return svc.backends[0].endpoints[0];
+}
+
 export async function scrape(p: Pick<ProxyProcess, 'admin'>): Promise<string> {
   return (await curl([`http://127.0.0.1:${p.admin}/metrics`])).body;
 }

@@ -6,7 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
-  curl,
+  endpointState,
   listenLoopback,
   type ProxyProcess,
   proxyConfig,
@@ -78,13 +78,6 @@ afterAll(async () => {
   removeTmpDirs();
 }, 30_000);
 
-/** The endpoint of a service as the config dump shows it. */
-async function endpoint(service: string): Promise<{ inFlight: number; circuit: string }> {
-  const dump = JSON.parse((await curl([`http://127.0.0.1:${proxy.admin}/config`])).body);
-  const svc = dump.tables.services.find((s: { authority: string }) => s.authority.startsWith(`${service}.`));
-  return svc.backends[0].endpoints[0];
-}
-
 function get1(): Promise<{ status: number; reason: string }> {
   return new Promise((resolve, reject) =>
     http
@@ -123,12 +116,12 @@ test('HTTP/1: a route timeout in the backoff answers 504 and charges nothing to 
   expect(await get1()).toEqual({ status: 504, reason: 'timeout' });
   expect(received - before).toBe(1);
   // One failure (the 503), not two: the circuit stays closed, and nothing is left in flight.
-  expect(await endpoint('one')).toMatchObject({ inFlight: 0, circuit: 'closed' });
+  expect(await endpointState(proxy, 'one')).toMatchObject({ inFlight: 0, circuit: 'closed' });
 });
 
 test('HTTP/2: the same', async () => {
   const before = received;
   expect(await get2()).toEqual({ status: 504, reason: 'timeout' });
   expect(received - before).toBe(1);
-  expect(await endpoint('two')).toMatchObject({ inFlight: 0, circuit: 'closed' });
+  expect(await endpointState(proxy, 'two')).toMatchObject({ inFlight: 0, circuit: 'closed' });
 });
