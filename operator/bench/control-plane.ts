@@ -2,7 +2,7 @@
 // time, into bench/results/control-plane.json in the shape of issue 5 (plus `runs`, `notes`, `machine`) and a
 // section for BENCHMARKS.md (bench/results/control-plane.md). Needs the local cluster (KUBECONFIG, or the one
 // test/cluster/env.sh names). BENCH_ROUNDS (default 20) weight changes per size.
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
@@ -19,16 +19,37 @@ env.WEFT_BENCH_OUT = OUT;
 env.NODE_OPTIONS = '';
 
 /** Runs one bench script; rejects on failure or after `seconds`. */
+/**
+ * Each bench script runs in a process group of its own, with what it spawns (the operator, simulated proxies), so
+ * that a timeout, or this process being stopped (SIGTERM, SIGINT), ends all of them: killing the script alone left
+ * its operator running.
+ */
+let current: ChildProcess | null = null;
+const killGroup = (child: ChildProcess) => {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    // Already gone.
+  }
+};
+for (const signal of ['SIGTERM', 'SIGINT'] as const)
+  process.once(signal, () => {
+    if (current !== null) killGroup(current);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+
 function run(args: string[], seconds: number): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stderr.write(`\n$ node ${args.join(' ')}\n`);
-    const child = spawn(process.execPath, args, { env, stdio: 'inherit' });
+    const child = spawn(process.execPath, args, { env, stdio: 'inherit', detached: true });
+    current = child;
     const timer = setTimeout(() => {
-      child.kill('SIGTERM');
+      killGroup(child);
       reject(new Error(`${args.join(' ')}: timed out after ${seconds} s`));
     }, seconds * 1000);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
+      current = null;
       if (code === 0) resolve();
       else reject(new Error(`${args.join(' ')}: exited with ${code ?? signal}`));
     });
