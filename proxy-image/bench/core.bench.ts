@@ -150,7 +150,7 @@ const labels: TrafficLabels = {
 };
 bench('metrics: request + response(200) + latency via labels object', () => {
   metrics.request(labels);
-  metrics.response(labels, 200, null, 3.5, null, false);
+  metrics.response(labels, 200, null, 3.5, null, 'complete');
 });
 const t = metrics.traffic(labels);
 bench('metrics: request + response(200) + latency via series handle', () => {

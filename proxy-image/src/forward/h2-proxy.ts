@@ -412,7 +412,7 @@ export class H2Proxy {
       return;
     }
     if (decision.kind === 'respond') {
-      this.observer.response(decision.labels, decision.status, null, 0, decision.reason, false);
+      this.observer.response(decision.labels, decision.status, null, 0, decision.reason, 'complete');
       if (!stream.destroyed)
         stream.respond({ ':status': decision.status, [REASON_HEADER]: decision.reason }, { endStream: true });
       stream.resume();
@@ -451,8 +451,9 @@ export class H2Proxy {
     // Inbound, a client identity among them is dropped, as in the head: the app may merge trailers into headers.
     let requestTrailers: http2.OutgoingHttpHeaders | null = null;
     // gRPC has no request trailers: its streams skip the wait (an extra event, and an empty DATA frame, each).
+    // Only a stream with a body can have trailers, so only such a stream is looked at.
     const contentType = out['content-type'];
-    const grpcRequest = typeof contentType === 'string' && isGrpcContentType(contentType);
+    const grpcRequest = !bodyEnded && typeof contentType === 'string' && isGrpcContentType(contentType);
     if (!bodyEnded && !grpcRequest)
       stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
         requestTrailers = trailerFields(t, inbound);
@@ -507,10 +508,9 @@ export class H2Proxy {
       clearTry();
       const now = performance.now();
       d.attemptDone(null, inBackoff ? 'cancelled' : outcome, now - attemptStarted);
-      // The client's reset is not the server's failure (see ProxyMetrics.cancelled).
-      if (outcome === 'cancelled' && !errored)
-        this.observer.cancelled(d.labels, status, grpcStatus, now - started);
-      else this.observer.response(d.labels, status, grpcStatus, now - started, reason, errored);
+      // The client's reset is not the server's failure (ProxyMetrics.response).
+      const end = errored ? 'errored' : outcome === 'cancelled' ? 'cancelled' : 'complete';
+      this.observer.response(d.labels, status, grpcStatus, now - started, reason, end);
     };
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
     let resetByProxy = false;
@@ -570,9 +570,9 @@ export class H2Proxy {
       let u: http2.ClientHttp2Stream;
       let p: Pooled;
       let waitTrailers = false;
+      const endStream = replay ? keptBytes === 0 && requestTrailers === null : stream.endAfterHeaders;
       try {
         p = this.upstream(target, inbound);
-        const endStream = replay ? keptBytes === 0 && requestTrailers === null : stream.endAfterHeaders;
         // With a body, the stream's end waits for the client's trailers, if any ('wantTrailers' below).
         waitTrailers = !endStream && !grpcRequest;
         u = p.session.request(out, { endStream, waitForTrailers: waitTrailers });
@@ -705,7 +705,7 @@ export class H2Proxy {
       });
       if (replay) {
         for (const chunk of kept ?? []) u.write(chunk);
-        if (keptBytes > 0 || requestTrailers !== null) u.end();
+        if (!endStream) u.end();
       } else if (!stream.endAfterHeaders) stream.pipe(u);
     };
     const onResponse = (

@@ -23,6 +23,7 @@ import {
   serializeRequestHead,
   serializeResponseHead,
 } from '../http1/serialize.ts';
+import type { ExchangeEnd } from './observer.ts';
 import { closedByProxy } from './proxy-closed.ts';
 import { adoptSocket, type ReadBuffer } from './read-buffer.ts';
 import { KEEPALIVE_IDLE_MS } from './tcp-pipe.ts';
@@ -55,13 +56,8 @@ export interface ExchangeResult {
   readonly latencyMs: number;
   /** Retries sent after the first attempt. */
   readonly retries: number;
-  /** How it ended: complete; cut after the response head by the upstream side (reset, truncated or malformed
-   * body, route timeout), a failure whatever the status; or cancelled by the client (gone, not reading, a
-   * malformed body of its own), which is not the server's failure. */
   readonly end: ExchangeEnd;
 }
-
-export type ExchangeEnd = 'complete' | 'errored' | 'cancelled';
 
 export type AttemptFailure = 'connect-failure' | 'reset' | 'response';
 

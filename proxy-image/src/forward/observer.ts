@@ -15,23 +15,27 @@ export interface TrafficLabels {
   readonly dst?: { readonly namespace?: string; readonly service?: string } | undefined;
 }
 
+/**
+ * How an exchange ended: complete; `errored`, cut after the response head by the upstream side (reset, truncated
+ * or malformed body, route timeout), a failure whatever the status; or `cancelled` by the client (gone, a stream
+ * it reset, not reading, a malformed body of its own), which is not the server's failure.
+ */
+export type ExchangeEnd = 'complete' | 'errored' | 'cancelled';
+
 export interface DataPathObserver {
   request(l: TrafficLabels): void;
+  /**
+   * An ended exchange. `status` is the response status relayed to the client, or 0 when none was (with `end`
+   * 'cancelled': the client went away before any response head).
+   */
   response(
     l: TrafficLabels,
     status: number,
     grpcStatus: number | null,
     latencyMs: number,
     proxyReason: string | null,
-    /** The exchange failed after the response head (reset, truncated body, timeout): a failure whatever the status. */
-    errored: boolean,
+    end: ExchangeEnd,
   ): void;
-  /**
-   * The client went away before its exchange completed (an HTTP/1 connection closed mid-exchange, an HTTP/2
-   * stream reset by the client). Not the server's failure, so not a failed response: `status` is the response
-   * status already relayed to the client, or 0 when none was.
-   */
-  cancelled(l: TrafficLabels, status: number, grpcStatus: number | null, latencyMs: number): void;
   tcpOpen(l: TrafficLabels): void;
   tcpClose(l: TrafficLabels, bytesRead: number, bytesWritten: number): void;
   /** A failed attempt that was retried ("retried"), or that the policy would retry but the budget refused. */

@@ -82,11 +82,33 @@ export function plainTarget(address: string, port: number): UpstreamTarget {
  * HTTP/1 request (ForwardPlan) and an HTTP/2 stream (H2Forward); they differ in the ALPN to peer proxies and
  * in when the body size is known (HTTP/1: from the head; HTTP/2: once the stream's body has ended).
  */
-class OutboundPlan implements ForwardPlan, H2Forward {
+/** What every plan reports under its labels: the exchange's end, and an upgraded tunnel's life. */
+abstract class ObservedPlan {
+  readonly labels: TrafficLabels;
+  protected readonly observer: DataPathObserver;
+
+  constructor(labels: TrafficLabels, observer: DataPathObserver) {
+    this.labels = labels;
+    this.observer = observer;
+  }
+
+  done(r: ExchangeResult): void {
+    this.observer.response(this.labels, r.status, null, r.latencyMs, r.proxyReason, r.end);
+  }
+
+  tunnelOpened(): void {
+    this.observer.tcpOpen(this.labels);
+  }
+
+  tunnelClosed(bytesFromClient: number, bytesToClient: number): void {
+    this.observer.tcpClose(this.labels, bytesFromClient, bytesToClient);
+  }
+}
+
+class OutboundPlan extends ObservedPlan implements ForwardPlan, H2Forward {
   readonly kind = 'forward';
   target: UpstreamTarget;
   readonly timeoutMs: number | null;
-  readonly labels: TrafficLabels;
   private ep: EndpointState | null;
   /** The endpoint of the last attempt, which a retry avoids when the backend has others. */
   private lastEp: EndpointState;
@@ -96,7 +118,6 @@ class OutboundPlan implements ForwardPlan, H2Forward {
   private readonly method: string;
   private readonly bodyBytes: number;
   private readonly alpn: string;
-  private readonly observer: DataPathObserver;
   /** Start of the request on the tables' clock (performance.now()), for per-try timeouts. */
   private readonly startedAt = performance.now();
 
@@ -111,6 +132,7 @@ class OutboundPlan implements ForwardPlan, H2Forward {
     labels: TrafficLabels,
     observer: DataPathObserver,
   ) {
+    super(labels, observer);
     this.tables = tables;
     this.lp = lp;
     this.route = route;
@@ -121,8 +143,6 @@ class OutboundPlan implements ForwardPlan, H2Forward {
     this.timeoutMs = route.timeoutMs;
     this.method = method;
     this.bodyBytes = bodyBytes;
-    this.labels = labels;
-    this.observer = observer;
   }
 
   get maxReplayBytes(): number {
@@ -181,18 +201,6 @@ class OutboundPlan implements ForwardPlan, H2Forward {
     this.tables.observe(ep, latencyMs, outcome);
   }
 
-  done(r: ExchangeResult): void {
-    reportExchange(this.observer, this.labels, r);
-  }
-
-  tunnelOpened(): void {
-    this.observer.tcpOpen(this.labels);
-  }
-
-  tunnelClosed(bytesFromClient: number, bytesToClient: number): void {
-    this.observer.tcpClose(this.labels, bytesFromClient, bytesToClient);
-  }
-
   attemptTimeoutMs(): number | null {
     if (this.route.retry?.perTryTimeoutMs == null) return null;
     return this.tables.attemptTimeoutMs(this.route, this.startedAt);
@@ -200,18 +208,15 @@ class OutboundPlan implements ForwardPlan, H2Forward {
 }
 
 /** A plan to a fixed plaintext target (passthrough or the local app): no balancing, no retries. */
-class FixedPlan implements ForwardPlan, H2Forward {
+class FixedPlan extends ObservedPlan implements ForwardPlan, H2Forward {
   readonly kind = 'forward';
   readonly target: UpstreamTarget;
   readonly timeoutMs: number | null = null;
   readonly maxReplayBytes = -1;
-  readonly labels: TrafficLabels;
-  private readonly observer: DataPathObserver;
 
   constructor(target: UpstreamTarget, labels: TrafficLabels, observer: DataPathObserver) {
+    super(labels, observer);
     this.target = target;
-    this.labels = labels;
-    this.observer = observer;
   }
 
   retry(): null {
@@ -227,24 +232,6 @@ class FixedPlan implements ForwardPlan, H2Forward {
   attemptTimeoutMs(): null {
     return null;
   }
-
-  done(r: ExchangeResult): void {
-    reportExchange(this.observer, this.labels, r);
-  }
-
-  tunnelOpened(): void {
-    this.observer.tcpOpen(this.labels);
-  }
-
-  tunnelClosed(bytesFromClient: number, bytesToClient: number): void {
-    this.observer.tcpClose(this.labels, bytesFromClient, bytesToClient);
-  }
-}
-
-/** An ended HTTP/1 exchange into the metrics: a client's cancellation is not a failed response. */
-function reportExchange(observer: DataPathObserver, labels: TrafficLabels, r: ExchangeResult): void {
-  if (r.end === 'cancelled') observer.cancelled(labels, r.status, null, r.latencyMs);
-  else observer.response(labels, r.status, null, r.latencyMs, r.proxyReason, r.end === 'errored');
 }
 
 export interface OutboundConnection {
@@ -355,7 +342,7 @@ export function routeOutbound(
       status: 503,
       reason: 'no-endpoint',
       message: `${lp.authority}: ${ep.reason}`,
-      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, false),
+      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, 'complete'),
     };
   }
   const labels = endpointLabels(lp, backend.name, ep.identity);
@@ -399,7 +386,7 @@ export function routeInbound(
       status: 403,
       reason: 'forbidden',
       message: decision.reason,
-      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, false),
+      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, 'complete'),
     };
   }
   return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);

@@ -67,6 +67,11 @@ export interface RequestHead extends MessageHead {
   readonly target: string;
   readonly host: string | null;
   readonly expectContinue: boolean;
+  /**
+   * A TE field lists `trailers`. TE itself is hop-by-hop (RFC 9110 10.1.4): a request with one has `te` among its
+   * connectionTokens, so the serializer drops it and says `te: trailers` again when this is true.
+   */
+  readonly teTrailers: boolean;
 }
 
 export interface ResponseHead extends MessageHead {
@@ -102,6 +107,7 @@ interface Fields {
   host: string | null;
   hostCount: number;
   expectContinue: boolean;
+  teTrailers: boolean;
 }
 
 /**
@@ -192,9 +198,25 @@ function parseFields(s: string, pos: number, limits: HeadLimits, f: Fields, requ
   return null;
 }
 
+/** Whether a TE field value lists the `trailers` member ("trailers", "gzip;q=0.5, Trailers"). */
+function acceptsTrailers(value: string): boolean {
+  for (const member of value.split(',')) {
+    const token = member.split(';', 1)[0]!.trim();
+    if (token.length === 8 && equalsLower(token, 'trailers')) return true;
+  }
+  return false;
+}
+
 /** Records the framing meaning of one field. */
 function noteField(name: string, value: string, f: Fields, request: boolean) {
   switch (name.length) {
+    case 2:
+      if (request && equalsLower(name, 'te')) {
+        if (f.connectionTokens === null) f.connectionTokens = [];
+        if (!f.connectionTokens.includes('te')) f.connectionTokens.push('te');
+        f.teTrailers ||= acceptsTrailers(value);
+      }
+      break;
     case 4:
       if (request && equalsLower(name, 'host')) {
         f.host = value;
@@ -289,6 +311,7 @@ function newFields(): Fields {
     host: null,
     hostCount: 0,
     expectContinue: false,
+    teTrailers: false,
   };
 }
 
@@ -359,6 +382,7 @@ export function parseRequestHead(
       target,
       host: f.host,
       expectContinue: f.expectContinue && minor === 1,
+      teTrailers: f.teTrailers,
       headers: f.headers,
       versionMinor: minor,
       contentLength: f.contentLength,

@@ -1,10 +1,9 @@
-// Serializes heads for the next hop: hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE, the
-// fields Connection names, Upgrade unless upgrading) are dropped and the proxy's own connection
-// management added. A request's TE that accepts trailers is sent on as `te: trailers` with the `te` connection
-// option the RFC asks of its sender (the proxy relays trailers); the transfer codings it names are the client's
-// hop's, not the next one's (RFC 9110 10.1.4). Everything else passes unchanged, in order and case, so the app
-// cannot tell a proxy
-// is there except for what the mesh adds.
+// Serializes heads for the next hop: hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, the
+// fields Connection names, Upgrade unless upgrading; a request's TE, which the parser lists among its Connection
+// tokens) are dropped and the proxy's own connection management added. A request whose TE accepts trailers says
+// `te: trailers` again, with the `te` connection option the RFC asks of its sender (the proxy relays trailers);
+// the transfer codings TE names are the client's hop's, not the next one's (RFC 9110 10.1.4). Everything else
+// passes unchanged, in order and case, so the app cannot tell a proxy is there except for what the mesh adds.
 
 import { equalsLower } from './chars.ts';
 import type { RequestHead, ResponseHead } from './head.ts';
@@ -31,15 +30,6 @@ function isHopByHop(name: string, tokens: readonly string[] | null, dropClientId
   return false;
 }
 
-/** Whether a TE field value lists the `trailers` member ("trailers", "gzip;q=0.5, Trailers"). */
-function acceptsTrailers(value: string): boolean {
-  for (const member of value.split(',')) {
-    const token = member.split(';', 1)[0]!.trim();
-    if (token.length === 8 && equalsLower(token, 'trailers')) return true;
-  }
-  return false;
-}
-
 export interface RequestRewrite {
   /** Remove incoming x-weft-client-id (inbound side). */
   readonly dropClientId: boolean;
@@ -59,13 +49,9 @@ export function serializeRequestHead(head: RequestHead, rw: RequestRewrite): str
   let s = `${head.method} ${rw.target ?? head.target} HTTP/1.1\r\n`;
   const h = head.headers;
   const tokens = head.connectionTokens;
-  let trailers = false;
+  const trailers = head.teTrailers;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!;
-    if (name.length === 2 && equalsLower(name, 'te')) {
-      trailers ||= acceptsTrailers(h[i + 1]!);
-      continue;
-    }
     if (isHopByHop(name, tokens, rw.dropClientId)) continue;
     s += `${name}: ${h[i + 1]!}\r\n`;
   }

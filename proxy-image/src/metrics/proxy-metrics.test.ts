@@ -63,12 +63,12 @@ describe('ProxyMetrics', () => {
   test('HTTP families with Linkerd names and labels', async () => {
     const m = new ProxyMetrics({ version: '0.1.0', workload: { namespace: 'shop', deployment: 'checkout' } });
     for (let i = 0; i < 3; i++) m.request(inbound);
-    m.response(inbound, 200, null, 4.2, null, false);
-    m.response(inbound, 200, null, 12, null, false);
-    m.response(inbound, 503, null, 0.5, 'no ready endpoints', false);
+    m.response(inbound, 200, null, 4.2, null, 'complete');
+    m.response(inbound, 200, null, 12, null, 'complete');
+    m.response(inbound, 503, null, 0.5, 'no ready endpoints', 'complete');
     m.request(outbound);
-    m.response(outbound, 200, 14, 70, null, false);
-    m.response(outbound, 200, 0, 3, null, false);
+    m.response(outbound, 200, 14, 70, null, 'complete');
+    m.response(outbound, 200, 0, 3, null, 'complete');
     const { samples, types } = parse(await m.text());
     expect(types.get('request_total')).toBe('counter');
     expect(types.get('response_total')).toBe('counter');
@@ -188,7 +188,7 @@ describe('ProxyMetrics', () => {
               peerId: e.peer,
             };
             m.request(l);
-            m.response(l, e.status, e.grpc, 1, e.reason, false);
+            m.response(l, e.status, e.grpc, 1, e.reason, 'complete');
           }
           const { samples } = parse(await m.text());
           const distinct = (name: string, label: string) =>
@@ -212,7 +212,7 @@ describe('ProxyMetrics', () => {
     const m = new ProxyMetrics({ version: 'x' });
     let failures = 0;
     for (let status = 100; status <= 999; status++) {
-      m.response(outbound, status, null, 1, null, false);
+      m.response(outbound, status, null, 1, null, 'complete');
       if (status >= 500) failures++;
     }
     const { samples } = parse(await m.text());
@@ -264,10 +264,10 @@ describe('ProxyMetrics', () => {
   test('a client cancellation is never a failed response; a response cut by the upstream is one', async () => {
     const m = new ProxyMetrics({ version: 'x' });
     for (let i = 0; i < 4; i++) m.request(inbound);
-    m.cancelled(inbound, 0, null, 30); // gone before any response head
-    m.cancelled(inbound, 200, null, 40); // gone while reading the body of a 200
-    m.response(inbound, 200, null, 5, 'aborted', true); // the app's 200 body cut short
-    m.response(inbound, 200, null, 5, null, false);
+    m.response(inbound, 0, null, 30, null, 'cancelled'); // gone before any response head
+    m.response(inbound, 200, null, 40, null, 'cancelled'); // gone while reading the body of a 200
+    m.response(inbound, 200, null, 5, 'aborted', 'errored'); // the app's 200 body cut short
+    m.response(inbound, 200, null, 5, null, 'complete');
     const { samples } = parse(await m.text());
     expect(find(samples, 'request_cancelled_total', {}).map((s) => s.value)).toEqual([1]);
     expect(find(samples, 'request_cancelled_total', {})[0]!.labels).toMatchObject({ direction: 'inbound' });

@@ -24,6 +24,7 @@ import processStartTime from 'prom-client/lib/metrics/processStartTime.js';
 import version from 'prom-client/lib/metrics/version.js';
 import RegistryClass from 'prom-client/lib/registry.js';
 import { classifyResponse } from '../core/classify.ts';
+import type { ExchangeEnd } from '../forward/observer.ts';
 import {
   BoundedLabel,
   CounterFamily,
@@ -377,26 +378,23 @@ export class ProxyMetrics {
     this.traffic(l).requestStarted();
   }
 
+  /**
+   * A client's cancellation is never classification="failure": with a response head already relayed it is that
+   * response (its body cut by the client, not by the server); before one it is no response at all, counted in
+   * request_cancelled_total. A success rate (Flagger's, from response_total) must not fall because clients give
+   * up or navigate away (Linkerd counted them as failures once, linkerd/linkerd2#3281).
+   */
   response(
     l: TrafficLabels,
     status: number,
     grpcStatus: number | null,
     latencyMs: number,
     proxyReason: string | null,
-    errored: boolean,
+    end: ExchangeEnd,
   ): void {
-    this.traffic(l).responded(status, grpcStatus, latencyMs, proxyReason, errored);
-  }
-
-  /**
-   * A client's cancellation: with a response head already relayed it is that response (its body cut by the
-   * client, not by the server); before one it is no response at all, counted in request_cancelled_total. Either
-   * way it is never classification="failure": a success rate (Flagger's, from response_total) must not fall
-   * because clients give up or navigate away (Linkerd counted them as failures once, linkerd/linkerd2#3281).
-   */
-  cancelled(l: TrafficLabels, status: number, grpcStatus: number | null, latencyMs: number): void {
     const t = this.traffic(l);
-    if (status >= 100) t.responded(status, grpcStatus, latencyMs, null, false);
+    if (end !== 'cancelled') t.responded(status, grpcStatus, latencyMs, proxyReason, end === 'errored');
+    else if (status >= 100) t.responded(status, grpcStatus, latencyMs, null, false);
     else t.cancelledBeforeResponse();
   }
 
