@@ -13,7 +13,6 @@ export const CONDITION = {
   Reconciling: 'Reconciling',
   Stalled: 'Stalled',
 } as const;
-export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION];
 
 /** Health as Argo CD sees it (crds/argocd/health.lua implements the same table). */
 export type HealthStatus = 'Healthy' | 'Progressing' | 'Degraded';

@@ -9,8 +9,7 @@
 //   KUBECONFIG=... WEFT_KUBECTL=... node operator/bench/apiserver-propagation.bench.ts [pods] [services] [rounds]
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import {
   CoreV1Api,
@@ -170,15 +169,16 @@ try {
     stdio: 'ignore',
     env: { ...process.env, NODE_OPTIONS: '' },
   });
-  // With the native addon beside it, as in the controller image (the operator releases its start-up pages).
+  // With the native addon, as in the controller image (the operator releases its start-up pages): the one
+  // build.sh made, named by WEFT_NATIVE_ADDON.
   const addon = execFileSync('proxy-image/native/build.sh', { encoding: 'utf8' }).trim();
-  copyFileSync(addon, path.join(path.dirname(OPERATOR_BUNDLE), 'weft_native.node'));
   // Every stream comes from loopback, one address for all of them: the per-address limit must hold them all, and
   // the total must leave them room past the reserve kept for certificate requests (streamReserve).
   const limit = String(Math.max(2 * pods + 100, DEFAULT_CONNECTION_LIMITS.maxConnections));
   op = await startOperator(
     ns,
     {
+      WEFT_NATIVE_ADDON: addon,
       WEFT_CONTROL_PLANE_MAX_CONNECTIONS: limit,
       WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS: limit,
     },

@@ -18,7 +18,6 @@ env.WEFT_KUBECTL ??= existsSync(defaultKubectl) ? defaultKubectl : 'kubectl';
 env.WEFT_BENCH_OUT = OUT;
 env.NODE_OPTIONS = '';
 
-/** Runs one bench script; rejects on failure or after `seconds`. */
 /**
  * Each bench script runs in a process group of its own, with what it spawns (the operator, simulated proxies), so
  * that a timeout, or this process being stopped (SIGTERM, SIGINT), ends all of them: killing the script alone left
@@ -38,6 +37,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.exit(signal === 'SIGINT' ? 130 : 143);
   });
 
+/** Runs one bench script; rejects on failure or after `seconds`. */
 function run(args: string[], seconds: number): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stderr.write(`\n$ node ${args.join(' ')}\n`);

@@ -19,6 +19,7 @@ import {
   keyToPem,
   spiffeIdFor,
 } from '../src/identity/index.ts';
+import { loopbackServingCert } from '../src/identity/testing.ts';
 import { OperatorMetrics } from '../src/metrics.ts';
 import { createControlPlaneServer } from '../src/server.ts';
 import { mergeResults } from './results.ts';
@@ -74,16 +75,9 @@ const metrics = new OperatorMetrics();
 const hub = new ConfigHub({ observer: metrics.hubObserver(), writeTimeoutMs: 60_000 });
 const compiler = new ProxyConfigCompiler();
 hub.publish(compiler.compile(s).proxies);
-const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const serving = ca.issueServing(
-  { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
-  spiffeIdFor(TD, 'weft', 'weft-operator'),
-  ['localhost'],
-  ['127.0.0.1'],
-);
 const server = createControlPlaneServer({
   ca,
-  serving: { certChain: serving.certificateChain, key: keyToPem(privateKey) },
+  serving: loopbackServingCert(ca, TD),
   hub,
   pod: (k) => s.pods.get(k),
   reviewToken: () => Promise.reject(new Error('not used')),

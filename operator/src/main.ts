@@ -4,8 +4,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
 import { DNS_SUBDOMAIN } from '../../crds/proxy-config/schema.ts';
+import { parseBoolean, parseList, parseWholeNumber } from '../../crds/settings.ts';
 import { releaseStartupPages } from '../../proxy-image/src/startup-pages.ts';
-import { Operator } from './operator.ts';
+import { DEFAULT_EVENT_REPEAT_SECONDS, Operator } from './operator.ts';
 import { DEFAULT_CONNECTION_LIMITS, maxConnectionsForMemory } from './server.ts';
 
 class ConfigError extends Error {
@@ -14,15 +15,14 @@ class ConfigError extends Error {
 
 /**
  * A whole number from an environment variable, from min to max (the fallback when unset or empty); `what` names
- * the range in the error. Digits only: Number() would also take 1e4, 0x10 or 20000.5.
+ * the range in the error. Digits only (spaces around them allowed): Number() would also take 1e4, 0x10 or 20000.5.
  */
 function wholeNumber(name: string, fallback: number, min: number, max: number, what: string): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw.trim());
-  if (!/^\d+$/.test(raw.trim()) || n < min || n > max)
-    throw new ConfigError(`${name}: "${raw}" is not ${what}`);
-  return n;
+  const r = parseWholeNumber(raw, min, max, what, true);
+  if (!r.ok) throw new ConfigError(`${name}: ${r.error}`);
+  return r.value;
 }
 
 const int = (name: string, fallback: number) => wholeNumber(name, fallback, 0, 65535, 'a port number');
@@ -34,19 +34,16 @@ const connections = (name: string, fallback: number) =>
 function trueOrFalse(name: string, fallback: boolean): boolean {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  // As the webhooks (same image) read theirs: true or 1, false or 0.
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
-  throw new ConfigError(`${name}: "${raw}" is not true or false`);
+  // As the webhooks (same image) read theirs.
+  const r = parseBoolean(raw);
+  if (!r.ok) throw new ConfigError(`${name}: ${r.error}`);
+  return r.value;
 }
 
 function list(name: string, fallback: string[]): string[] {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
-  return raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  return parseList(raw);
 }
 
 function policyMode(): 'permissive' | 'enforcing' {
@@ -103,7 +100,13 @@ async function main(): Promise<void> {
     servingDnsNames: list('WEFT_SERVING_DNS_NAMES', [`weft-operator.${namespace}.svc`, 'localhost']),
     servingIps: list('WEFT_SERVING_IPS', ['127.0.0.1']),
     leaseDurationSeconds: seconds('WEFT_LEASE_DURATION_SECONDS', 15),
-    eventRepeatSeconds: wholeNumber('WEFT_EVENT_REPEAT_SECONDS', 3300, 2, 86_400, '2..86400 seconds'),
+    eventRepeatSeconds: wholeNumber(
+      'WEFT_EVENT_REPEAT_SECONDS',
+      DEFAULT_EVENT_REPEAT_SECONDS,
+      2,
+      86_400,
+      '2..86400 seconds',
+    ),
   };
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();

@@ -69,11 +69,14 @@ export interface OperatorOptions {
   leaseDurationSeconds?: number;
   /**
    * A problem that lasts is reported again this often, in its Event (count + 1), which keeps the Event alive past
-   * the apiserver's Event TTL (1 h by default). Default 3,300 s (55 min).
+   * the apiserver's Event TTL (1 h by default). Default DEFAULT_EVENT_REPEAT_SECONDS.
    */
   eventRepeatSeconds?: number;
   log: Logger;
 }
+
+/** How often a problem that lasts is reported again by default: 3,300 s (55 min), within the Event TTL. */
+export const DEFAULT_EVENT_REPEAT_SECONDS = 3300;
 
 const API_VERSIONS: Record<SmiKind, string> = {
   TrafficSplit: 'split.smi-spec.io/v1alpha4',
@@ -243,7 +246,7 @@ export class Operator {
    * period, so the gap between two reports stays within eventRepeatSeconds (and below the apiserver's Event TTL).
    */
   #eventTiming(): { tickMs: number; periodMs: number } {
-    const repeatMs = (this.#o.eventRepeatSeconds ?? 3300) * 1000;
+    const repeatMs = (this.#o.eventRepeatSeconds ?? DEFAULT_EVENT_REPEAT_SECONDS) * 1000;
     const tickMs = Math.max(1000, Math.floor(repeatMs / 6));
     return { tickMs, periodMs: Math.max(1000, repeatMs - tickMs) };
   }

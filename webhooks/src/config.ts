@@ -1,5 +1,6 @@
 // Configuration of the webhook process, from environment variables with one prefix. Pure: parse errors name
 // the variable.
+import { parseBoolean, parseList, parseWholeNumber } from '../../crds/settings.ts';
 import { SMI_KIND_INFO, SMI_KINDS } from '../../crds/smi/kinds.ts';
 
 export const ENV_PREFIX = 'WEFT_WEBHOOK_';
@@ -46,28 +47,24 @@ const ALL_SMI_CRDS = SMI_KINDS.filter((k) => SMI_KIND_INFO[k].versions.length > 
 );
 
 function list(v: string | undefined, dflt: string[]): string[] {
-  if (v === undefined) return dflt;
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  return v === undefined ? dflt : parseList(v);
 }
 
 function bool(env: Record<string, string | undefined>, name: string, dflt: boolean): boolean {
   const v = env[ENV_PREFIX + name];
   if (v === undefined || v === '') return dflt;
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
-  throw new ConfigError(ENV_PREFIX + name, `"${v}" is not true or false`);
+  const r = parseBoolean(v);
+  if (!r.ok) throw new ConfigError(ENV_PREFIX + name, r.error);
+  return r.value;
 }
 
 /** Reads the configuration from `env`. */
 export function parseWebhookConfig(env: Record<string, string | undefined>): WebhookConfig {
   const get = (n: string) => env[ENV_PREFIX + n];
   const portText = get('PORT') ?? '9443';
-  const port = Number(portText);
-  if (!/^[0-9]+$/.test(portText) || port > 65535)
-    throw new ConfigError(`${ENV_PREFIX}PORT`, `"${portText}" is not a port (0..65535)`);
+  const parsedPort = parseWholeNumber(portText, 0, 65535, 'a port (0..65535)');
+  if (!parsedPort.ok) throw new ConfigError(`${ENV_PREFIX}PORT`, parsedPort.error);
+  const port = parsedPort.value;
   const mode = get('CERT_MODE') ?? 'generated';
   let certificates: WebhookConfig['certificates'];
   if (mode === 'files') {

@@ -744,14 +744,13 @@ class DestinationTally {
         `Set the annotation ${INJECT}: enabled on their pod template or namespace (and not disabled on the ` +
         'pods), then re-create the pods (e.g. kubectl rollout restart): the proxy is injected only when a pod ' +
         'is created';
+      const advice = t.hostNetwork === t.unmeshed ? 'hostNetwork' : t.hostNetwork > 0 ? 'mixed' : 'inject';
       const message =
-        t.hostNetwork === t.unmeshed
+        advice === 'hostNetwork'
           ? `${head}${hostNetworkAdvice}`
-          : t.hostNetwork > 0
+          : advice === 'mixed'
             ? `${head}${injectAdvice}; ${t.hostNetwork} of them use hostNetwork: ${hostNetworkAdvice}`
             : `${head}${injectAdvice}`;
-      // The counts and examples move with every pod of a rollout; the Event is one per destination and advice.
-      const advice = t.hostNetwork === t.unmeshed ? 'hostNetwork' : t.hostNetwork > 0 ? 'mixed' : 'inject';
       for (const tt of ix.targetsByDestination.get(destination) ?? [])
         out.push({
           kind: 'TrafficTarget',
@@ -759,6 +758,7 @@ class DestinationTally {
           name: tt.metadata.name ?? '',
           reason: 'DestinationNotMeshed',
           message,
+          // The counts and examples move with every pod of a rollout; the Event is one per destination and advice.
           eventKey: `${destination} ${advice}`,
         });
     }

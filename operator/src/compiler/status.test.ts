@@ -315,9 +315,9 @@ test('a TrafficTarget whose destination runs pods without a proxy is not Ready u
   const keyOf = (w: { reason: string; message: string; eventKey?: string }) =>
     eventKey(target, w.reason, w.eventKey ?? w.message);
   expect(later.warnings[0]!.message).not.toBe(st.warnings[0]!.message);
-  const sent = new RecentEvents();
-  expect(sent.admit(keyOf(st.warnings[0]!), 0)).toBe(true);
-  expect(sent.admit(keyOf(later.warnings[0]!), 1000)).toBe(false);
+  const sent = new RecentEvents(50 * 60_000);
+  expect(sent.due(keyOf(st.warnings[0]!), 0)).not.toBeNull();
+  expect(sent.due(keyOf(later.warnings[0]!), 1000)).toBeNull();
   // Re-created meshed: Ready again, and Reconciling gone.
   put(s.pods, pod('shop', 'checkout-5', 'checkout', '10.244.0.15'));
   expect(types()).toEqual(healthy);

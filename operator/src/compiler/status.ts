@@ -44,11 +44,11 @@ export function boundedMessage(message: string): string {
   return message.slice(0, MAX_CONDITION_MESSAGE - note.length) + note;
 }
 
-/** `<Kind>/<namespace>/<name>` -> desired status. */
-export function desiredStatuses(
-  snapshot: ClusterSnapshot,
-  diagnostics: Diagnostic[],
-): Map<string, DesiredStatus> {
+/**
+ * Diagnostics by `<Kind>/<namespace>/<name>`, in the order each object first appears, each object's in their
+ * order without repeats (same reason and message).
+ */
+function diagnosticsByObject(diagnostics: readonly Diagnostic[]): Map<string, Diagnostic[]> {
   const byObject = new Map<string, Diagnostic[]>();
   for (const d of diagnostics) {
     const k = `${d.kind}/${d.namespace}/${d.name}`;
@@ -56,6 +56,15 @@ export function desiredStatuses(
     if (list === undefined) byObject.set(k, [d]);
     else if (!list.some((x) => x.reason === d.reason && x.message === d.message)) list.push(d);
   }
+  return byObject;
+}
+
+/** `<Kind>/<namespace>/<name>` -> desired status. */
+export function desiredStatuses(
+  snapshot: ClusterSnapshot,
+  diagnostics: Diagnostic[],
+): Map<string, DesiredStatus> {
+  const byObject = diagnosticsByObject(diagnostics);
   const out = new Map<string, DesiredStatus>();
   const add = (
     kind: SmiKind,
@@ -154,14 +163,8 @@ export function coreWarnings(
   diagnostics: readonly Diagnostic[],
 ): Map<string, CoreWarnings> {
   const out = new Map<string, CoreWarnings>();
-  for (const d of diagnostics) {
-    if (isSmiKind(d.kind)) continue;
-    const k = `${d.kind}/${d.namespace}/${d.name}`;
-    const entry = out.get(k);
-    if (entry === undefined) out.set(k, { uid: coreUid(snapshot, d), diagnostics: [d] });
-    else if (!entry.diagnostics.some((x) => x.reason === d.reason && x.message === d.message))
-      entry.diagnostics.push(d);
-  }
+  for (const [k, list] of diagnosticsByObject(diagnostics))
+    if (!isSmiKind(list[0]!.kind)) out.set(k, { uid: coreUid(snapshot, list[0]!), diagnostics: list });
   return out;
 }
 

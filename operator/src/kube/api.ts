@@ -186,13 +186,6 @@ export class SmiStatusClient {
   }
 }
 
-/** The Event object a problem's series lives in, and how many times it has been reported. */
-export interface EventSeries {
-  readonly name: string;
-  readonly namespace: string;
-  readonly count: number;
-}
-
 /**
  * Which problems were reported, by key (object, reason and problem), and when. The same problem is reported
  * again at most once per `periodMs`: the status writer goes over objects far more often than that. A problem
@@ -203,44 +196,45 @@ export interface EventSeries {
  */
 export class RecentEvents {
   readonly #periodMs: number;
-  /** Key -> when it was last reported, and its Event once written. */
-  readonly #sent = new Map<string, { at: number; series: EventSeries | null }>();
+  /** Key -> when it was last reported, and the count of its Event once written (0: none known). */
+  readonly #sent = new Map<string, { at: number; count: number }>();
   #sweepAt = 1024;
 
-  constructor(periodMs = 50 * 60_000) {
+  constructor(periodMs: number) {
     this.#periodMs = periodMs;
   }
 
+  /** How often a problem that lasts is reported again. */
+  get periodMs(): number {
+    return this.#periodMs;
+  }
+
   /**
-   * Whether to report this problem now: null when it was reported within the period; otherwise the series to
-   * continue (null inside: none known). Records it as reported now.
+   * Whether to report this problem now: null when it was reported within the period; otherwise the count of the
+   * series' Event to continue (0: none known). Records it as reported now.
    */
-  due(key: string, nowMs: number): { series: EventSeries | null } | null {
+  due(key: string, nowMs: number): { count: number } | null {
     const e = this.#sent.get(key);
     if (e !== undefined && nowMs - e.at < this.#periodMs) return null;
-    this.#sent.set(key, { at: nowMs, series: e?.series ?? null });
+    const count = e?.count ?? 0;
+    this.#sent.set(key, { at: nowMs, count });
     if (this.#sent.size >= this.#sweepAt) {
       for (const [k, v] of this.#sent) if (nowMs - v.at >= 2 * this.#periodMs) this.#sent.delete(k);
       this.#sweepAt = Math.max(1024, this.#sent.size * 2);
     }
-    return { series: e?.series ?? null };
+    return { count };
   }
 
-  /** Whether to report (due() for callers that keep no series). */
-  admit(key: string, nowMs: number): boolean {
-    return this.due(key, nowMs) !== null;
-  }
-
-  /** The Event the report was written to. */
-  wrote(key: string, series: EventSeries): void {
+  /** The count the report wrote to the series' Event. */
+  wrote(key: string, count: number): void {
     const e = this.#sent.get(key);
-    if (e !== undefined) this.#sent.set(key, { at: e.at, series });
+    if (e !== undefined) this.#sent.set(key, { at: e.at, count });
   }
 
   /** A report whose write failed: due again at once, in the same series. */
   retry(key: string): void {
     const e = this.#sent.get(key);
-    if (e !== undefined) this.#sent.set(key, { at: Number.NEGATIVE_INFINITY, series: e.series });
+    if (e !== undefined) this.#sent.set(key, { at: Number.NEGATIVE_INFINITY, count: e.count });
   }
 
   get size(): number {
@@ -275,18 +269,17 @@ export function eventKey(obj: EventObject, reason: string, dedupKey: string): st
   return `${obj.kind}/${obj.namespace}/${obj.name}/${obj.uid ?? ''}/${reason}/${dedupKey}`;
 }
 
+/** The component Events name as their source. */
+const COMPONENT = 'weft-operator';
+
 /** Warning Events (core/v1) about SMI and core objects, one series per object, reason and problem. */
 export class EventRecorder {
   readonly #api: CoreV1Api;
-  readonly #component: string;
-  readonly #periodMs: number;
   readonly #sent: RecentEvents;
 
   /** `periodMs`: how often a problem that lasts is reported again (RecentEvents). */
-  constructor(kc: KubeConfig, periodMs = 50 * 60_000, component = 'weft-operator') {
+  constructor(kc: KubeConfig, periodMs: number) {
     this.#api = kc.makeApiClient(CoreV1Api);
-    this.#component = component;
-    this.#periodMs = periodMs;
     this.#sent = new RecentEvents(periodMs);
   }
 
@@ -296,20 +289,8 @@ export class EventRecorder {
     const now = new Date();
     const due = this.#sent.due(k, now.getTime());
     if (due === null) return;
-    // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
-    const namespace = obj.namespace === '' ? 'default' : obj.namespace;
-    const series = due.series ?? { name: eventName(obj.name, k), namespace, count: 0 };
     try {
-      const written = await this.#report(
-        obj,
-        reason,
-        message.slice(0, 1024),
-        series,
-        due.series === null,
-        now,
-        3,
-      );
-      this.#sent.wrote(k, written);
+      this.#sent.wrote(k, await this.#report(obj, k, reason, message.slice(0, 1024), due.count, now));
     } catch (err) {
       this.#sent.retry(k);
       throw err;
@@ -317,70 +298,73 @@ export class EventRecorder {
   }
 
   /**
-   * Writes the next report of a series: count + 1 on its Event, or the Event itself when it does not exist
-   * (first report, expired, deleted). `adopt`: this replica has not reported it yet; an Event another replica
-   * wrote within the period is taken over as it is.
+   * Writes the next report of a series whose Event has `count` reports (0: none known), and returns the Event's
+   * count after it: count + 1 on its Event, or the Event itself when it does not exist (first report, expired,
+   * deleted). On the first report by this replica, an Event another replica wrote within the period is taken over
+   * as it is.
    */
   async #report(
     obj: EventObject,
+    key: string,
     reason: string,
     message: string,
-    series: EventSeries,
-    adopt: boolean,
+    count: number,
     now: Date,
-    tries: number,
-  ): Promise<EventSeries> {
-    // Each step back (the Event created or deleted meanwhile by someone else) spends a try.
-    if (tries === 0)
-      throw new Error(`Event ${series.namespace}/${series.name} kept changing while it was written`);
-    if (series.count === 0) {
-      try {
-        await this.#api.createNamespacedEvent({
-          namespace: series.namespace,
-          body: {
-            metadata: { name: series.name, namespace: series.namespace },
-            involvedObject: {
-              apiVersion: obj.apiVersion,
-              kind: obj.kind,
-              ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
-              name: obj.name,
-              ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+  ): Promise<number> {
+    const name = eventName(obj.name, key);
+    // A cluster-scoped object's (a Namespace's) Events live in the default namespace, as kubectl looks for them.
+    const namespace = obj.namespace || 'default';
+    let adopt = count === 0;
+    // Each step back (the Event created or deleted meanwhile by someone else) spends one of the three steps.
+    for (let step = 0; step < 3; step++) {
+      if (count === 0) {
+        try {
+          await this.#api.createNamespacedEvent({
+            namespace,
+            body: {
+              metadata: { name, namespace },
+              involvedObject: {
+                apiVersion: obj.apiVersion,
+                kind: obj.kind,
+                ...(obj.namespace === '' ? {} : { namespace: obj.namespace }),
+                name: obj.name,
+                ...(obj.uid === undefined ? {} : { uid: obj.uid }),
+              },
+              type: 'Warning',
+              reason,
+              message,
+              source: { component: COMPONENT },
+              reportingComponent: COMPONENT,
+              reportingInstance: COMPONENT,
+              firstTimestamp: now,
+              lastTimestamp: now,
+              count: 1,
             },
-            type: 'Warning',
-            reason,
-            message,
-            source: { component: this.#component },
-            reportingComponent: this.#component,
-            reportingInstance: this.#component,
-            firstTimestamp: now,
-            lastTimestamp: now,
-            count: 1,
-          },
-        });
-        return { ...series, count: 1 };
-      } catch (err) {
-        if (!lostWriteRace(err)) throw err;
+          });
+          return 1;
+        } catch (err) {
+          if (!lostWriteRace(err)) throw err;
+        }
+        // It exists: written by another replica, or by this one before a restart.
+        const existing = await this.#api.readNamespacedEvent({ name, namespace });
+        count = existing.count ?? 1;
+        const last = existing.lastTimestamp === undefined ? 0 : new Date(existing.lastTimestamp).getTime();
+        if (adopt && now.getTime() - last < this.#sent.periodMs) return count;
+        adopt = false;
+        continue;
       }
-      // It exists: written by another replica, or by this one before a restart.
-      const existing = await this.#api.readNamespacedEvent({
-        name: series.name,
-        namespace: series.namespace,
-      });
-      const count = existing.count ?? 1;
-      const last = existing.lastTimestamp === undefined ? 0 : new Date(existing.lastTimestamp).getTime();
-      if (adopt && now.getTime() - last < this.#periodMs) return { ...series, count };
-      return this.#report(obj, reason, message, { ...series, count }, false, now, tries - 1);
+      try {
+        await this.#api.patchNamespacedEvent(
+          { name, namespace, body: { count: count + 1, lastTimestamp: now, message } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+        return count + 1;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      count = 0;
+      adopt = false;
     }
-    const count = series.count + 1;
-    try {
-      await this.#api.patchNamespacedEvent(
-        { name: series.name, namespace: series.namespace, body: { count, lastTimestamp: now, message } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-      return { ...series, count };
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      return this.#report(obj, reason, message, { ...series, count: 0 }, false, now, tries - 1);
-    }
+    throw new Error(`Event ${namespace}/${name} kept changing while it was written`);
   }
 }
