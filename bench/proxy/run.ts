@@ -6,15 +6,7 @@
 // each figure reported is the median over the rounds: this VM's neighbours move single runs by up to 30%, and
 // interleaving spreads that noise over every config instead of landing on one.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -375,11 +367,14 @@ async function bundleWeft(): Promise<string> {
   if (weftMain !== '') return weftMain;
   const { build } = await import('esbuild');
   weftMain = path.join(work, 'weft-proxy.mjs');
-  // The native addon beside the bundle, as in the image (the proxy releases its start-up pages with it).
-  const addon = execFileSync(path.join(import.meta.dirname, '../../proxy-image/native/build.sh'), {
-    encoding: 'utf8',
-  }).trim();
-  copyFileSync(addon, path.join(work, 'weft_native.node'));
+  // The native addon, with which the proxy releases its start-up pages: the loader's WEFT_NATIVE_ADDON, which the
+  // proxies inherit.
+  process.env.WEFT_NATIVE_ADDON = execFileSync(
+    path.join(import.meta.dirname, '../../proxy-image/native/build.sh'),
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
   await build({
     entryPoints: [path.join(import.meta.dirname, '../../proxy-image/src/main.ts')],
     outfile: weftMain,

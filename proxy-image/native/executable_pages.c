@@ -65,7 +65,7 @@ napi_value weft_release_executable_pages(napi_env env, napi_callback_info info) 
   }
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   char line[4608];
-  double bytes = 0, resident = 0;
+  double resident = 0;
   uint32_t count = 0;
   int failed = 0;
   while (fgets(line, sizeof line, maps) != NULL) {
@@ -85,7 +85,6 @@ napi_value weft_release_executable_pages(napi_env env, napi_callback_info info) 
       break;
     }
     if (ok == 0 || madvise((void *)start, end - start, MADV_DONTNEED) != 0) continue;
-    bytes += (double)(end - start);
     resident += (double)present * (double)page;
     count += 1;
   }
@@ -97,8 +96,6 @@ napi_value weft_release_executable_pages(napi_env env, napi_callback_info info) 
   napi_create_object(env, &result);
   napi_create_uint32(env, count, &v);
   napi_set_named_property(env, result, "mappings", v);
-  napi_create_double(env, bytes, &v);
-  napi_set_named_property(env, result, "bytes", v);
   napi_create_double(env, resident, &v);
   napi_set_named_property(env, result, "residentBytes", v);
   return result;

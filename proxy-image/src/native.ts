@@ -10,7 +10,7 @@ export interface NativeAddon {
   /** SO_ORIGINAL_DST of a connected socket; throws code ERRNO_2 when it was not redirected. */
   getOriginalDst(fd: number): { address: string; port: number; family: 4 | 6 };
   /** MADV_DONTNEED on the read-only, unmodified mappings of the process's own executable. */
-  releaseExecutablePages(): { mappings: number; bytes: number; residentBytes: number };
+  releaseExecutablePages(): { mappings: number; residentBytes: number };
 }
 
 export const NATIVE_ADDON_FILE = 'weft_native.node';

@@ -6,24 +6,12 @@
 import type { Logger } from 'pino';
 import { loadNativeAddon, type NativeAddon } from './native.ts';
 
-const { readFileSync } = process.getBuiltinModule('node:fs');
-
 export interface StartupPagesRelease {
   readonly mappings: number;
   /** Resident bytes of the released mappings just before. */
   readonly residentBytes: number;
   readonly rssBefore: number;
   readonly rssAfter: number;
-}
-
-/** VmRSS of this process, bytes (0 where /proc is missing). */
-export function processRss(): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 const mb = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
@@ -34,9 +22,9 @@ export function releaseStartupPages(
   addon: () => Pick<NativeAddon, 'releaseExecutablePages'> = loadNativeAddon,
 ): StartupPagesRelease | null {
   try {
-    const rssBefore = processRss();
+    const rssBefore = process.memoryUsage.rss();
     const { mappings, residentBytes } = addon().releaseExecutablePages();
-    const rssAfter = processRss();
+    const rssAfter = process.memoryUsage.rss();
     const result = { mappings, residentBytes, rssBefore, rssAfter };
     logger.info(
       { mappings, residentMb: mb(residentBytes), rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter) },
