@@ -1,4 +1,4 @@
-// Socket helpers the integration tests of every component share.
+// Socket and polling helpers the integration tests of every component share.
 import type net from 'node:net';
 
 /**
@@ -14,4 +14,22 @@ export function closedWithin(socket: net.Socket, what: string, timeoutMs = 5000)
       resolve('closed');
     });
   });
+}
+
+/**
+ * Polls fn every 100 ms until it returns something other than undefined, and resolves with that; throws
+ * `timed out waiting for ${what}` once timeoutMs have passed.
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

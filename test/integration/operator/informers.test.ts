@@ -9,6 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { ClusterWatcher, type WatchedKindName } from '../../../operator/src/kube/informers.ts';
 import { DEFAULT_MESH_SETTINGS } from '../../../operator/src/model/cluster.ts';
+import { waitFor } from '../sockets.ts';
 
 interface Collection {
   items: object[];
@@ -86,14 +87,6 @@ let watcher: ClusterWatcher;
 const errors: WatchedKindName[] = [];
 const changes: string[] = [];
 
-async function until(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 beforeAll(async () => {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -128,9 +121,11 @@ afterAll(async () => {
 test('syncs every kind from the lists, then follows watch events', async () => {
   expect(watcher.synced).toBe(true);
   expect([...watcher.snapshot().services.keys()]).toEqual(['default/a']);
-  await until('services watch open', () => col('/api/v1/services').watches.length === 1);
+  await waitFor('services watch open', () =>
+    col('/api/v1/services').watches.length === 1 ? true : undefined,
+  );
   send('/api/v1/services', { type: 'ADDED', object: svc('b', 11) });
-  await until('b seen', () => watcher.snapshot().services.has('default/b'));
+  await waitFor('b seen', () => (watcher.snapshot().services.has('default/b') ? true : undefined));
   expect(changes).toContain('services:default/b');
 });
 
@@ -144,20 +139,26 @@ test('410 Gone: relists, and an object deleted while the watch was gone disappea
     object: { kind: 'Status', apiVersion: 'v1', code: 410, reason: 'Expired' },
   });
   for (const w of c.watches) w.end();
-  await until('relist', () => c.lists > listsBefore);
-  await until('a removed', () => !watcher.snapshot().services.has('default/a'));
+  await waitFor('relist', () => (c.lists > listsBefore ? true : undefined));
+  await waitFor('a removed', () => (!watcher.snapshot().services.has('default/a') ? true : undefined));
   expect([...watcher.snapshot().services.keys()]).toEqual(['default/b']);
   expect(changes).toContain('services:default/a');
 });
 
 test('a broken watch and failing requests: the informer restarts with backoff and resumes', async () => {
   const c = col('/api/v1/pods');
-  await until('pods watch open', () => c.watches.length === 1);
+  await waitFor('pods watch open', () => (c.watches.length === 1 ? true : undefined));
   c.failRequests = 2;
   for (const w of c.watches) w.destroy();
-  await until('an informer error', () => errors.includes('pods'));
-  await until('pods watch re-opened', () => c.watches.length === 1 && c.failRequests === 0, 15_000);
+  await waitFor('an informer error', () => (errors.includes('pods') ? true : undefined));
+  await waitFor(
+    'pods watch re-opened',
+    () => (c.watches.length === 1 && c.failRequests === 0 ? true : undefined),
+    15_000,
+  );
   send('/api/v1/pods', { type: 'ADDED', object: podObj('p1', 30) });
-  await until('p1 seen after the restart', () => watcher.snapshot().pods.has('default/p1'));
+  await waitFor('p1 seen after the restart', () =>
+    watcher.snapshot().pods.has('default/p1') ? true : undefined,
+  );
   expect(watcher.synced).toBe(true);
 });

@@ -137,12 +137,13 @@ async function inboundPeer(name: string, ca: 'main' | 'other' | 'operator') {
   return { s, request };
 }
 
-/** The inbound exchanges the proxy counted as failed, and as cancelled by their client. */
+/** The inbound requests the proxy counted, and the exchanges it counted as failed, and as cancelled by their client. */
 async function inboundOutcomes() {
   const inbound = { direction: 'inbound', authority: `app:${appPort}` };
   return {
     failed: await metric(proxy, 'response_total', { ...inbound, classification: 'failure' }),
     cancelled: await metric(proxy, 'request_cancelled_total', inbound),
+    requests: await metric(proxy, 'request_total', inbound),
   };
 }
 
@@ -173,9 +174,7 @@ test('removing the anchor a peer chains to closes its connections, inbound and p
   const outcomes = await inboundOutcomes();
   a.s.write('GET /hang HTTP/1.1\r\nHost: app\r\n\r\n');
   await waitFor('the request in flight', async () =>
-    (await metric(proxy, 'request_total', { direction: 'inbound', authority: `app:${appPort}` })) >= 5
-      ? true
-      : undefined,
+    (await inboundOutcomes()).requests === outcomes.requests + 1 ? true : undefined,
   );
   proxy.writeConfig(config('v3', [otherCaPem]));
   expect(await closedWithin(a.s, 'the inbound connection of an old-CA peer')).toBe('closed');
@@ -192,6 +191,7 @@ test('removing the anchor a peer chains to closes its connections, inbound and p
     return o.failed === outcomes.failed + 1 ? o : undefined;
   });
   expect(after.cancelled).toBe(outcomes.cancelled);
+  expect(after.requests).toBe(outcomes.requests + 1);
   // The peer of the new CA carries on.
   expect(await b.request()).toBe('HTTP/1.1 200 OK');
   expect(b.s.destroyed).toBe(false);

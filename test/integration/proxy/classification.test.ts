@@ -6,10 +6,9 @@
 
 import http from 'node:http';
 import http2 from 'node:http2';
-import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
-  connectLoopback,
+  connectCollect,
   listenLoopback,
   metricValue,
   type ProxyProcess,
@@ -128,7 +127,7 @@ afterAll(async () => {
 
 const outbound = { direction: 'outbound', authority: 'app.test.svc.cluster.local:80' };
 
-/** response_total and request_cancelled_total of the outbound traffic, by classification. */
+/** response_total and request_cancelled_total of the outbound traffic, by classification; its requests and retries. */
 async function counts(p: ProxyProcess) {
   const text = await scrape(p);
   return {
@@ -138,18 +137,21 @@ async function counts(p: ProxyProcess) {
       metricValue(text, 'response_total', { ...outbound, classification: 'failure', error: 'true' }) ?? 0,
     cancelled: metricValue(text, 'request_cancelled_total', outbound) ?? 0,
     requests: metricValue(text, 'request_total', outbound) ?? 0,
+    retried: metricValue(text, 'weft_retries_total', { ...outbound, result: 'retried' }) ?? 0,
   };
 }
 type Counts = Awaited<ReturnType<typeof counts>>;
 
 /**
  * Waits until exactly one more exchange is counted as `outcome` since `before`; the other outcomes must not have
- * moved (a response cut by the upstream is a failure, so `erroredFailure` moves `failure` too).
+ * moved (a response cut by the upstream is a failure, so `erroredFailure` moves `failure` too), and `retried`
+ * retries were counted.
  */
 async function countedOnceAs(
   p: ProxyProcess,
   before: Counts,
   outcome: 'success' | 'cancelled' | 'erroredFailure',
+  retried = 0,
 ): Promise<Counts> {
   const after = await waitFor(`one more ${outcome}`, async () => {
     const c = await counts(p);
@@ -158,7 +160,17 @@ async function countedOnceAs(
   expect(after.success - before.success).toBe(outcome === 'success' ? 1 : 0);
   expect(after.failure - before.failure).toBe(outcome === 'erroredFailure' ? 1 : 0);
   expect(after.cancelled - before.cancelled).toBe(outcome === 'cancelled' ? 1 : 0);
+  expect(after.retried - before.retried).toBe(retried);
   return after;
+}
+
+/** Waits until the proxy has counted one retry since `before` (the 503 of /fail): its 3 s backoff has begun. */
+async function inBackoff(p: ProxyProcess, before: Counts): Promise<void> {
+  await waitFor(
+    'the retry of the 503 counted',
+    async () => ((await counts(p)).retried === before.retried + 1 ? true : undefined),
+    5000,
+  );
 }
 
 async function appSaw(path: string, n: number): Promise<void> {
@@ -170,14 +182,10 @@ async function appSaw(path: string, n: number): Promise<void> {
 }
 
 /** Writes a request on a new connection to the proxy; resolves with the socket and what it has read so far. */
-async function h1(path: string): Promise<{ sock: net.Socket; read: () => string }> {
-  const sock = await connectLoopback(proxy1.outbound);
-  let got = '';
-  sock.on('data', (d: Buffer) => {
-    got += d.toString('latin1');
-  });
-  sock.write(`GET ${path} HTTP/1.1\r\nHost: app.test.svc.cluster.local\r\n\r\n`);
-  return { sock, read: () => got };
+async function h1(path: string): ReturnType<typeof connectCollect> {
+  const c = await connectCollect(proxy1.outbound);
+  c.sock.write(`GET ${path} HTTP/1.1\r\nHost: app.test.svc.cluster.local\r\n\r\n`);
+  return c;
 }
 
 describe('HTTP/1', () => {
@@ -200,9 +208,9 @@ describe('HTTP/1', () => {
     const before = await counts(proxy1);
     const { sock } = await h1('/fail');
     await appSaw('/fail', 1);
-    await new Promise((r) => setTimeout(r, 300)); // into the 3 s backoff
+    await inBackoff(proxy1, before);
     sock.resetAndDestroy();
-    await countedOnceAs(proxy1, before, 'cancelled');
+    await countedOnceAs(proxy1, before, 'cancelled', 1);
   }, 20_000);
 
   test('a client gone while reading a 200 body: that 200 is a success', async () => {
@@ -268,9 +276,9 @@ describe('HTTP/2', () => {
     const before = await counts(proxy2);
     const s = open('/fail');
     await appSaw('h2/fail', 1);
-    await new Promise((r) => setTimeout(r, 300)); // into the 3 s backoff
+    await inBackoff(proxy2, before);
     s.close(http2.constants.NGHTTP2_CANCEL);
-    await countedOnceAs(proxy2, before, 'cancelled');
+    await countedOnceAs(proxy2, before, 'cancelled', 1);
   }, 20_000);
 
   test('a stream the client resets while reading a 200 body: that 200 is a success', async () => {

@@ -656,9 +656,10 @@ test('a stream the upstream refuses unprocessed (past its GOAWAY) is sent again 
   const goaway = http2.createServer();
   let sessions = 0;
   const served: string[] = [];
+  /** The streams the first session holds (/a). */
+  const held: http2.ServerHttp2Stream[] = [];
   goaway.on('session', (session) => {
     const n = ++sessions;
-    const held: http2.ServerHttp2Stream[] = [];
     session.on('error', () => undefined);
     session.on('stream', (stream, headers) => {
       stream.on('error', () => undefined);
@@ -685,7 +686,8 @@ test('a stream the upstream refuses unprocessed (past its GOAWAY) is sent again 
   const session = connect(p.outbound);
   try {
     const a = get(session, '/a');
-    await new Promise((r) => setTimeout(r, 100)); // /a first on the upstream session
+    // /a first on the upstream session.
+    await waitFor('the app to hold /a', () => (held.length === 1 ? true : undefined), 5000);
     const b = get(session, '/b');
     expect(await a).toMatchObject({ status: 200, body: 'a' });
     expect(await b).toMatchObject({ status: 200, body: 'served' });

@@ -322,6 +322,19 @@ export async function connectLoopback(port: number): Promise<net.Socket> {
   return s;
 }
 
+/**
+ * A client connection to 127.0.0.1:port (connectLoopback) that collects what it receives: read() returns all
+ * the text (latin1) received so far.
+ */
+export async function connectCollect(port: number): Promise<{ sock: net.Socket; read: () => string }> {
+  const sock = await connectLoopback(port);
+  let got = '';
+  sock.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  return { sock, read: () => got };
+}
+
 /** Starts `server` on an ephemeral port of 127.0.0.1; resolves with the port. */
 export function listenLoopback(server: Pick<net.Server, 'listen' | 'address'>): Promise<number> {
   return new Promise((resolve) =>
@@ -329,21 +342,7 @@ export function listenLoopback(server: Pick<net.Server, 'listen' | 'address'>): 
   );
 }
 
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-export { closedWithin } from '../sockets.ts';
+export { closedWithin, waitFor } from '../sockets.ts';
 
 /**
  * Sum of the samples of metric `name` whose labels include every label given (order-independent), or

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { CountersSnapshot } from '../../apps/testapp/src/counters.ts';
 import { startTestApp, type TestApp } from '../../apps/testapp/src/test-app.ts';
 import {
+  connectCollect,
   curl,
   listenLoopback,
   metric,
@@ -262,15 +263,11 @@ describe('forwarding', () => {
     const labels = { direction: 'outbound', authority: 'ws.test.svc.cluster.local:80' };
     const before = await scrape(proxy);
     const v = (text: string, name: string) => metricValue(text, name, labels) ?? 0;
-    const sock = net.connect(proxy.outbound, '127.0.0.1');
-    let got = '';
-    sock.on('data', (d: Buffer) => {
-      got += d.toString('latin1');
-    });
+    const { sock, read } = await connectCollect(proxy.outbound);
     sock.write('GET /chat HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello');
-    await waitFor('the echo', () => (got.endsWith('HELLO') ? true : undefined), 5000);
+    await waitFor('the echo', () => (read().endsWith('HELLO') ? true : undefined), 5000);
     sock.write('0123456789');
-    await waitFor('the second echo', () => (got.endsWith('0123456789') ? true : undefined), 5000);
+    await waitFor('the second echo', () => (read().endsWith('0123456789') ? true : undefined), 5000);
     const open = await scrape(proxy);
     expect(v(open, 'tcp_open_total') - v(before, 'tcp_open_total')).toBe(1);
     // Gone (a reset): a FIN alone would leave the tunnel half open until the app ends too.

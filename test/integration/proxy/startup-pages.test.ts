@@ -3,9 +3,8 @@
 // --release-startup-pages false), the proxy serves as before, and Node still runs code from every part of
 // its binary after a release (crypto, TLS, HTTP/2, zlib, ICU), since released pages come back on touch.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
@@ -14,6 +13,7 @@ import {
   proxyConfig,
   removeTmpDirs,
   startProxyProcess,
+  tmpDir,
   waitFor,
 } from './harness.ts';
 
@@ -121,34 +121,30 @@ test('the released proxy holds fewer of the binary pages than one that keeps the
 test('a binary just written (its page cache still dirty, as in a freshly pulled image) is released too', () => {
   // Dirty page-cache pages show as Private_Dirty in smaps without being copy-on-write pages; a check on
   // Private_Dirty released nothing from a fresh copy (seen in the e2e cluster, right after an image import).
-  const dir = mkdtempSync(path.join(tmpdir(), 'weft-fresh-node-'));
-  try {
-    const fresh = path.join(dir, 'node');
-    // Written through the page cache (copyFileSync may reflink, which dirties nothing).
-    writeFileSync(fresh, readFileSync(process.execPath), { mode: 0o755 });
-    const script = `const fs = require('fs');
-      const a = require(${JSON.stringify(path.resolve(ADDON))});
-      const r = () => Number(/VmRSS:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
-      const exe = fs.readlinkSync('/proc/self/exe');
-      const dirty = fs.readFileSync('/proc/self/smaps', 'utf8').split(/\\n(?=[0-9a-f]+-)/)
-        .filter((b) => b.split('\\n')[0].endsWith(exe))
-        .reduce((kb, b) => kb + Number(/Private_Dirty:\\s+(\\d+)/.exec(b)[1]), 0);
-      const before = r(); const { mappings } = a.releaseExecutablePages();
-      console.log(JSON.stringify({ dirty, mappings, fell: before - r() }));`;
-    const out = JSON.parse(
-      execFileSync(fresh, ['-e', script], {
-        encoding: 'utf8',
-        env: { ...process.env, NODE_OPTIONS: '' },
-        timeout: 30_000,
-      }),
-    ) as { dirty: number; mappings: number; fell: number };
-    // The case at hand: the binary's pages are dirty in the page cache.
-    expect(out.dirty).toBeGreaterThan(1024);
-    expect(out.mappings).toBeGreaterThan(0);
-    expect(out.fell).toBeGreaterThan(10);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tmpDir();
+  const fresh = path.join(dir, 'node');
+  // Written through the page cache (copyFileSync may reflink, which dirties nothing).
+  writeFileSync(fresh, readFileSync(process.execPath), { mode: 0o755 });
+  const script = `const fs = require('fs');
+    const a = require(${JSON.stringify(path.resolve(ADDON))});
+    const r = () => Number(/VmRSS:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+    const exe = fs.readlinkSync('/proc/self/exe');
+    const dirty = fs.readFileSync('/proc/self/smaps', 'utf8').split(/\\n(?=[0-9a-f]+-)/)
+      .filter((b) => b.split('\\n')[0].endsWith(exe))
+      .reduce((kb, b) => kb + Number(/Private_Dirty:\\s+(\\d+)/.exec(b)[1]), 0);
+    const before = r(); const { mappings } = a.releaseExecutablePages();
+    console.log(JSON.stringify({ dirty, mappings, fell: before - r() }));`;
+  const out = JSON.parse(
+    execFileSync(fresh, ['-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '' },
+      timeout: 30_000,
+    }),
+  ) as { dirty: number; mappings: number; fell: number };
+  // The case at hand: the binary's pages are dirty in the page cache.
+  expect(out.dirty).toBeGreaterThan(1024);
+  expect(out.mappings).toBeGreaterThan(0);
+  expect(out.fell).toBeGreaterThan(10);
 });
 
 test('after a release Node still runs crypto, TLS, HTTP/2, zlib and ICU code from its binary', () => {

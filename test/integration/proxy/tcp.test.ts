@@ -8,6 +8,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
   closedWithin,
+  connectCollect,
   listenLoopback,
   makePki,
   metric,
@@ -300,52 +301,48 @@ test('an inbound WebSocket tunnel whose authorization a new config removes is cl
     inboundApp: `127.0.0.1:${appPort}`,
   });
   const open = async (path: string) => {
-    const s = net.connect(p.inbound, '127.0.0.1');
-    s.on('error', () => undefined);
-    let got = '';
-    s.on('data', (d: Buffer) => {
-      got += d.toString('latin1');
-    });
-    s.write(`GET ${path} HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nping`);
-    await waitFor(`the echo through ${path}`, () => (got.endsWith('\r\n\r\nping') ? true : undefined), 5000);
-    expect(got).toMatch(/^HTTP\/1\.1 101/);
-    return { s, got: () => got };
+    const c = await connectCollect(p.inbound);
+    c.sock.write(
+      `GET ${path} HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nping`,
+    );
+    await waitFor(
+      `the echo through ${path}`,
+      () => (c.read().endsWith('\r\n\r\nping') ? true : undefined),
+      5000,
+    );
+    expect(c.read()).toMatch(/^HTTP\/1\.1 101/);
+    return c;
   };
   const kept = await open('/ws/a');
   const revoked = await open('/ws/b');
-  const slow = net.connect(p.inbound, '127.0.0.1');
-  slow.on('error', () => undefined);
-  let slowGot = '';
-  slow.on('data', (d: Buffer) => {
-    slowGot += d.toString('latin1');
-  });
+  const { sock: slow, read: slowGot } = await connectCollect(p.inbound);
   slow.write('GET /ws/slow HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
   await waitFor('the app to get the slow upgrade', () => (slowSeen ? true : undefined), 5000);
   try {
     p.writeConfig(cfg('v2', '/ws/a'));
-    expect(await closedWithin(revoked.s, 'the revoked tunnel')).toBe('closed');
+    expect(await closedWithin(revoked.sock, 'the revoked tunnel')).toBe('closed');
     expect(
       await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
     ).toBe(1);
     // The app's 101 for the upgrade authorized under v1 comes after v2: not relayed, the client gets a 403.
     releaseSlow();
     expect(await closedWithin(slow, 'the upgrade revoked before its 101')).toBe('closed');
-    expect(slowGot).toMatch(/^HTTP\/1\.1 403 /);
-    expect(slowGot).toContain('no longer authorized');
+    expect(slowGot()).toMatch(/^HTTP\/1\.1 403 /);
+    expect(slowGot()).toContain('no longer authorized');
     expect(
       await metric(p, 'weft_connections_refused_total', { direction: 'inbound', reason: 'revoked' }),
     ).toBe(2);
     // The tunnel the new config still allows carries on.
-    kept.s.write('-again');
+    kept.sock.write('-again');
     await waitFor(
       'the kept tunnel to echo',
-      () => (kept.got().endsWith('ping-again') ? true : undefined),
+      () => (kept.read().endsWith('ping-again') ? true : undefined),
       5000,
     );
-    expect(kept.s.destroyed).toBe(false);
+    expect(kept.sock.destroyed).toBe(false);
   } finally {
-    kept.s.destroy();
-    revoked.s.destroy();
+    kept.sock.destroy();
+    revoked.sock.destroy();
     slow.destroy();
     await p.stop();
     app.closeAllConnections();
