@@ -29,6 +29,10 @@ interface Measured {
   errors: number;
   /** rps of each round, in round order (the reported rps is their median). */
   rps_rounds?: number[];
+  /** WEFT_BENCH_SYSCALLS=1: system calls per request under the 16-connection load, by name. */
+  syscalls_per_req?: Record<string, number>;
+  /** Latency at fixed offered rates (fortio, open loop, 16 connections), keyed by requests per second. */
+  fixed_rate?: Record<string, FixedRate>;
 }
 interface Config {
   readonly name: string;
@@ -288,6 +292,134 @@ async function h2load(port: number, connections: number, secs: number): Promise<
   };
 }
 
+const SYSCALLS = [
+  'read',
+  'write',
+  'writev',
+  'readv',
+  'recvfrom',
+  'sendto',
+  'recvmsg',
+  'sendmsg',
+  'epoll_wait',
+  'epoll_pwait',
+  'epoll_pwait2',
+  'epoll_ctl',
+  'futex',
+  'mprotect',
+  'madvise',
+  'mmap',
+  'munmap',
+  'brk',
+  'getsockopt',
+  'setsockopt',
+  'accept4',
+  'close',
+  'io_uring_enter',
+];
+/** WEFT_BENCH_SYSCALLS=1: system calls of the processes under test while the 16-connection load runs (perf stat). */
+async function countSyscalls(pids: number[], secs: number): Promise<Record<string, number>> {
+  const out = await new Promise<string>((resolve) => {
+    const p = spawn(
+      'perf',
+      [
+        'stat',
+        '-x,',
+        '-e',
+        SYSCALLS.map((c) => `syscalls:sys_enter_${c}`).join(','),
+        '-p',
+        pids.join(','),
+        '--',
+        'sleep',
+        String(secs),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let buf = '';
+    p.stderr.on('data', (d: Buffer) => {
+      buf += d.toString();
+    });
+    p.on('close', () => resolve(buf));
+  });
+  const counts: Record<string, number> = {};
+  for (const line of out.split('\n')) {
+    const [n, , ev] = line.split(',');
+    const m = /sys_enter_(\w+)/.exec(ev ?? '');
+    if (m && Number(n) > 0) counts[m[1]!] = Number(n);
+  }
+  return counts;
+}
+
+/**
+ * Latency at a fixed offered load: fortio (open loop: requests leave on a schedule, not when the previous answer
+ * came back) at `rate` requests per second over 16 connections, so every config is measured below saturation and
+ * its p50 is the latency it adds, not 16 / its throughput. BENCH_FIXED_RPS, default 1000 (the rate Istio's mesh
+ * benchmarks use) and 10000.
+ */
+interface FixedRate {
+  p50_us: number;
+  p99_us: number;
+  /** The rate fortio achieved: below the rate asked for only if the config could not keep up. */
+  qps: number;
+  errors: number;
+}
+const FIXED_RATES = (process.env.BENCH_FIXED_RPS ?? '1000,10000')
+  .split(',')
+  .filter((r) => r !== '')
+  .map(Number);
+let fortioBin = '';
+async function fortio(port: number, rate: number, secs: number): Promise<FixedRate> {
+  fortioBin ||= execFileSync(path.join(import.meta.dirname, 'fortio.sh'), { encoding: 'utf8' }).trim();
+  const json = path.join(work, 'fortio.json');
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn(
+      'taskset',
+      [
+        '-c',
+        LOAD_CORE,
+        fortioBin,
+        'load',
+        '-quiet',
+        '-qps',
+        String(rate),
+        '-c',
+        '16',
+        '-t',
+        `${secs}s`,
+        '-uniform',
+        '-nocatchup',
+        // 10 us histogram buckets (the default is 1 ms).
+        '-r',
+        '0.00001',
+        '-p',
+        '50,99',
+        '-json',
+        json,
+        `http://127.0.0.1:${port}/`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`fortio exited ${code}: ${err}`))));
+  });
+  const out = JSON.parse(readFileSync(json, 'utf8')) as {
+    ActualQPS: number;
+    RetCodes: Record<string, number>;
+    ErrorsDurationHistogram?: { Count: number };
+    DurationHistogram: { Percentiles: Array<{ Percentile: number; Value: number }> };
+  };
+  const pct = (p: number) =>
+    Math.round(
+      (out.DurationHistogram.Percentiles.find((x) => x.Percentile === p)?.Value ?? Number.NaN) * 1e6,
+    );
+  const ok = out.RetCodes['200'] ?? 0;
+  const all = Object.values(out.RetCodes).reduce((a, b) => a + b, 0);
+  return { p50_us: pct(50), p99_us: pct(99), qps: Math.round(out.ActualQPS), errors: all - ok };
+}
+
 async function measure(cfg: Config): Promise<Measured> {
   const { port, procs } = await cfg.start();
   await waitPort(port);
@@ -303,11 +435,15 @@ async function measure(cfg: Config): Promise<Measured> {
   const sampler = setInterval(() => {
     rssPeak = Math.max(rssPeak, rssMb(pids));
   }, 200);
+  const counting = process.env.WEFT_BENCH_SYSCALLS ? countSyscalls(pids, seconds) : undefined;
   const c16 = await load(port, 16, seconds);
   clearInterval(sampler);
+  const syscalls = await counting;
   const cpu1 = cpuUs(pids);
   const perReq = (us: number) => (procs.length ? Math.round((us / Math.max(1, c16.requests)) * 10) / 10 : 0);
   const c1 = await load(port, 1, seconds);
+  const fixed: Record<string, FixedRate> = {};
+  if (!cfg.h2) for (const rate of FIXED_RATES) fixed[rate] = await fortio(port, rate, seconds);
   for (const p of procs) p.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 300));
   const r: Measured = {
@@ -319,8 +455,13 @@ async function measure(cfg: Config): Promise<Measured> {
     cpu_us_per_req: perReq(cpu1.total - cpu0.total),
     cpu_user_us_per_req: perReq(cpu1.user - cpu0.user),
     rss_mb: rssPeak,
-    errors: c16.errors + c1.errors,
+    errors: c16.errors + c1.errors + Object.values(fixed).reduce((n, f) => n + f.errors, 0),
   };
+  if (Object.keys(fixed).length > 0) r.fixed_rate = fixed;
+  if (syscalls)
+    r.syscalls_per_req = Object.fromEntries(
+      Object.entries(syscalls).map(([k, v]) => [k, Math.round((v / Math.max(1, c16.requests)) * 100) / 100]),
+    );
   if (cfg.name.startsWith('weft')) {
     r.rss_idle_mb = rssIdle;
     r.rss_idle_anon_mb = rssIdleAnon;
@@ -680,6 +821,23 @@ function medianOf(ms: readonly Measured[]): Measured {
   if (idle !== undefined) out.rss_idle_mb = idle;
   const anon = med('rss_idle_anon_mb');
   if (anon !== undefined) out.rss_idle_anon_mb = anon;
+  const rates = ms[0]?.fixed_rate;
+  if (rates)
+    out.fixed_rate = Object.fromEntries(
+      Object.keys(rates).map((rate) => {
+        const fs = ms.map((m) => m.fixed_rate?.[rate]).filter((f): f is FixedRate => f !== undefined);
+        const fmed = (k: keyof FixedRate) => median(fs.map((f) => f[k]));
+        return [
+          rate,
+          {
+            p50_us: fmed('p50_us'),
+            p99_us: fmed('p99_us'),
+            qps: fmed('qps'),
+            errors: fs.reduce((n, f) => n + f.errors, 0),
+          },
+        ];
+      }),
+    );
   return out;
 }
 

@@ -311,7 +311,11 @@ export const proxyConfigSchema = {
         },
         connectTimeoutMs: durationMs('Timeout to establish a connection to an endpoint.', 1000, 1),
         headersTimeoutMs: durationMs('Time allowed to receive a complete request head.', 10000, 1),
-        idleTimeoutMs: durationMs('An idle connection is closed after this long.', 60000, 1),
+        idleTimeoutMs: durationMs(
+          'An idle connection is closed after this long, and so is an exchange whose client stalls it this long (a request body that stops arriving: 408 body-timeout; a response it stops reading).',
+          60000,
+          1,
+        ),
         drainTimeoutMs: durationMs('Time given to in-flight requests on shutdown.', 10000),
       },
     },

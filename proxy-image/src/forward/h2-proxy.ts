@@ -3,7 +3,8 @@
 // forwarded on a pooled client session per endpoint (plaintext, or mTLS to a peer proxy with ALPN
 // weft.h2). Response headers, data and trailers (grpc-status) pass through; backpressure is stream.pipe's.
 // The config's head limits apply per stream (431, as for HTTP/1); a session without open streams for
-// idleTimeoutMs is closed with GOAWAY; a session that breaks the protocol or floods (nghttp2's and
+// idleTimeoutMs is closed with GOAWAY; a stream whose client stalls it for idleTimeoutMs (a request body that
+// stops arriving, a response the client stops taking) is answered 408 or reset, as an HTTP/1 exchange is; a session that breaks the protocol or floods (nghttp2's and
 // Node's defences) is counted by cause in weft_protocol_errors_total; drain sends GOAWAY and lets the
 // streams in flight finish.
 
@@ -16,7 +17,7 @@ import type { HttpRequestView } from '../core/http-request.ts';
 import { normalizePath, normalizeTarget, pathOnly } from '../core/http-request.ts';
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
 import type { AttemptFailure } from './http1-session.ts';
-import type { DataPathObserver, TrafficLabels } from './observer.ts';
+import type { DataPathObserver, ExchangeEnd, TrafficLabels } from './observer.ts';
 import { closedByProxy } from './proxy-closed.ts';
 import { isIdentityMismatch, type MeshConnector, type UpstreamTarget } from './upstream.ts';
 
@@ -68,8 +69,28 @@ const RESPONSE_HEADER_LIST_PAIRS = 501;
 
 export interface H2Limits extends H2HeadLimits {
   readonly connectTimeoutMs: number;
-  /** A session with no open stream for this long is closed (GOAWAY). */
+  /**
+   * A session with no open stream for this long is closed (GOAWAY); a stream its client stalls for this long
+   * (see StallWatch) is answered 408 or reset.
+   */
   readonly idleTimeoutMs: number;
+}
+
+/**
+ * A forwarded stream, as the stall sweeper sees it. What the client is waiting to do for the proxy: send more of a
+ * request body the upstream has not answered yet ('body'; not for gRPC, whose streams may rightly wait on the
+ * client for long: gRPC deadlines govern those), or take response data the proxy holds for it because its
+ * flow-control window is full ('reader'). Waiting on the upstream is the route timeout's business, not this.
+ */
+interface StallWatch {
+  waitingOn(): 'body' | 'reader' | null;
+  /** A number that changes whenever the client makes progress: a body chunk arrived, response data left. */
+  progress(): number;
+  /** Ends the stream: 408 body-timeout, or a reset for a slow reader. */
+  cut(kind: 'body' | 'reader'): void;
+  /** Sweeper state: progress() at the last sweep, and since when (sweep time) it has not changed while waiting. */
+  lastProgress: number;
+  stalledSince: number;
 }
 
 /** One accepted client connection. */
@@ -175,6 +196,10 @@ export class H2Proxy {
   private readonly mesh: MeshConnector;
   private readonly observer: DataPathObserver;
   private readonly log: Logger;
+  /** Streams being forwarded, swept for client stalls while any is open (sweepStalls). */
+  private readonly watched = new Set<StallWatch>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private lastSweep = 0;
   private limits: H2Limits = {
     connectTimeoutMs: 1000,
     idleTimeoutMs: 60_000,
@@ -287,6 +312,46 @@ export class H2Proxy {
       if (a.open === 0 && a.session !== null && !a.session.closed) a.session.close();
     }, this.limits.idleTimeoutMs);
     a.idle.unref();
+  }
+
+  /** Watches a stream until it closes; the sweeper runs while any stream is watched. */
+  private watch(w: StallWatch, stream: http2.ServerHttp2Stream): void {
+    this.watched.add(w);
+    stream.once('close', () => this.watched.delete(w));
+    if (this.sweeper !== null) return;
+    // A stall is cut between idleTimeoutMs and idleTimeoutMs + one interval after the client's last progress.
+    const every = Math.max(100, Math.min(5000, this.limits.idleTimeoutMs / 4));
+    this.lastSweep = performance.now();
+    this.sweeper = setInterval(() => this.sweepStalls(), every);
+    this.sweeper.unref();
+  }
+
+  /**
+   * One pass over the watched streams. A stream that was waiting on its client at this sweep and the previous one,
+   * with no progress between them, has been stalled at least since the previous sweep; past idleTimeoutMs it is cut.
+   */
+  private sweepStalls(): void {
+    const now = performance.now();
+    const previous = this.lastSweep;
+    this.lastSweep = now;
+    for (const w of this.watched) {
+      const kind = w.waitingOn();
+      const p = w.progress();
+      if (kind === null || p !== w.lastProgress) {
+        w.lastProgress = p;
+        w.stalledSince = -1;
+        continue;
+      }
+      if (w.stalledSince < 0) w.stalledSince = previous;
+      if (now - w.stalledSince >= this.limits.idleTimeoutMs) {
+        this.watched.delete(w);
+        w.cut(kind);
+      }
+    }
+    if (this.watched.size === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
   }
 
   /**
@@ -492,11 +557,12 @@ export class H2Proxy {
       reason: string | null,
       outcome: 'success' | 'failure' | 'connect-failure' | 'cancelled',
       /**
-       * A failure whatever the status: it failed after the response head reached the client, or (with
-       * 'cancelled') the proxy closed the client's connection itself, which is neither the endpoint's doing nor the
-       * client's.
+       * How the exchange ended for the client, if not as `outcome` says ('cancelled' for a cancellation, else
+       * 'complete'): 'errored' when it failed after the response head reached the client, or (with 'cancelled')
+       * the proxy closed the client's connection itself, which is neither the endpoint's doing nor the client's;
+       * 'complete' for the proxy's own answer to a stalled client, whose endpoint is released ('cancelled').
        */
-      errored = false,
+      end: ExchangeEnd = outcome === 'cancelled' ? 'cancelled' : 'complete',
     ) => {
       if (finished) return;
       finished = true;
@@ -509,7 +575,6 @@ export class H2Proxy {
       const now = performance.now();
       d.attemptDone(null, inBackoff ? 'cancelled' : outcome, now - attemptStarted);
       // The client's reset is not the server's failure (ProxyMetrics.response).
-      const end = errored ? 'errored' : outcome === 'cancelled' ? 'cancelled' : 'complete';
       this.observer.response(d.labels, status, grpcStatus, now - started, reason, end);
     };
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
@@ -618,7 +683,7 @@ export class H2Proxy {
           resetClient();
           u.destroy();
           // The proxy's failure, not a client's cancellation.
-          finish(status, null, 'internal', 'failure', true);
+          finish(status, null, 'internal', 'failure', 'errored');
         }
       });
       // Informational responses (100 Continue, 103 Early Hints) pass through, as over HTTP/1.
@@ -640,7 +705,7 @@ export class H2Proxy {
         // truncated body off as the whole response: the client's stream is reset instead, as over HTTP/1.
         if ((u.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR && stream.headersSent) {
           resetClient();
-          finish(status, null, 'upstream-reset', 'failure', true);
+          finish(status, null, 'upstream-reset', 'failure', 'errored');
           return;
         }
         if (stream.headersSent && !stream.writableEnded) stream.end();
@@ -685,7 +750,7 @@ export class H2Proxy {
           finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
         } else {
           resetClient();
-          finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure', true);
+          finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure', 'errored');
         }
       });
       u.on('close', () => {
@@ -693,7 +758,7 @@ export class H2Proxy {
         if (stream.headersSent) {
           if (!stream.writableEnded) {
             resetClient();
-            finish(status, null, 'upstream-reset', 'failure', true);
+            finish(status, null, 'upstream-reset', 'failure', 'errored');
           }
           return;
         }
@@ -758,8 +823,59 @@ export class H2Proxy {
       // The status the client got, if any: a 5xx head being retried was never relayed. A connection the proxy
       // closed itself (an untrusted peer) fails its streams; otherwise the client cancelled.
       const byProxy = closedByProxy(a.socket);
-      finish(stream.headersSent ? status : 0, null, byProxy ? 'aborted' : null, 'cancelled', byProxy);
+      finish(
+        stream.headersSent ? status : 0,
+        null,
+        byProxy ? 'aborted' : null,
+        'cancelled',
+        byProxy ? 'errored' : 'cancelled',
+      );
     });
+    // The client's side of the stream, swept for stalls (StallWatch): body chunks and drains are its progress, and
+    // so is any change of what waits for its window.
+    let clientProgress = 0;
+    const progressed = () => {
+      clientProgress++;
+    };
+    const waitsForBody = !stream.endAfterHeaders && !grpcRequest;
+    if (waitsForBody) stream.on('data', progressed);
+    stream.on('drain', progressed);
+    this.watch(
+      {
+        waitingOn: () => {
+          if (finished || stream.destroyed) return null;
+          if (stream.headersSent) return stream.writableLength > 0 ? 'reader' : null;
+          // Flowing: the proxy is not holding the body back itself (an upstream that reads slowly, a retry's
+          // backoff), so what is missing is the client's.
+          return waitsForBody && status === 0 && !stream.readableEnded && stream.readableFlowing === true
+            ? 'body'
+            : null;
+        },
+        progress: () => clientProgress + stream.writableLength,
+        cut: (kind) => {
+          if (finished || stream.destroyed) return;
+          const direction = inbound ? 'inbound' : 'outbound';
+          dropAttempt();
+          // Like the client's reset, not the endpoint's failure: it is released, not charged.
+          if (kind === 'body' && !stream.headersSent) {
+            this.observer.protocolError(direction, 'body-timeout');
+            answer(408, 'body-timeout');
+            finish(408, null, 'body-timeout', 'cancelled', 'complete');
+            // The answer is complete; the rest of the body is not wanted (RFC 9113 8.1: RST_STREAM NO_ERROR once
+            // the response has gone out), so the stream does not stay half open.
+            resetByProxy = true;
+            stream.close(NGHTTP2_NO_ERROR);
+          } else {
+            this.observer.protocolError(direction, 'slow-reader');
+            resetClient();
+            finish(status, null, 'aborted', 'cancelled');
+          }
+        },
+        lastProgress: Number.NaN,
+        stalledSince: -1,
+      },
+      stream,
+    );
     send(d.target);
   }
 }

@@ -22,6 +22,9 @@ import {
 
 const IDLE_MS = 3000;
 const SLOW_MS = 2000;
+const BIG_BYTES = 8 * 1024 * 1024;
+/** The app's /big streams, to see whether the proxy cancelled them. */
+const bigStreams: http2.ServerHttp2Stream[] = [];
 /** /slow requests the app has received. */
 let slowSeen = 0;
 
@@ -31,7 +34,10 @@ let appPort: number;
 let appSessionErrors = 0;
 let proxy: ProxyProcess;
 
-/** An h2c app: /slow answers after SLOW_MS, /trickle sends its body over 800 ms, everything else at once; the body names the path. */
+/**
+ * An h2c app: /slow answers after SLOW_MS, /trickle sends its body over 800 ms, /big sends BIG_BYTES, /trailers
+ * echoes the request's body and trailers once it ends, everything else at once; the body names the path.
+ */
 async function startApp(): Promise<void> {
   app = http2.createServer();
   app.on('sessionError', () => {
@@ -65,6 +71,11 @@ async function startApp(): Promise<void> {
         stream.respond({ ':status': 200 });
         stream.end(JSON.stringify({ body, trailers: got }));
       });
+    } else if (headers[':path'] === '/big') {
+      // BIG_BYTES, far more than the flow-control windows between the client and the app hold.
+      bigStreams.push(stream);
+      stream.respond({ ':status': 200 });
+      stream.end(Buffer.alloc(BIG_BYTES, 'b'));
     } else if (headers[':path'] === '/trickle') {
       // The head at once, the body over 800 ms.
       stream.respond({ ':status': 200 });
@@ -363,6 +374,116 @@ describe('bad input', () => {
     expect((await second).body).toBe('app /slow');
     session.close();
   }, 15_000);
+});
+
+describe('a client that stalls its stream (idleTimeoutMs)', () => {
+  const post = (session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders = {}) => {
+    const req = session.request({ ':method': 'POST', ':path': '/trailers', ':authority': 'h2app', ...headers });
+    req.on('error', () => undefined);
+    const started = Date.now();
+    const answered = new Promise<{ status: number; reason: unknown; afterMs: number; body: string }>((resolve) => {
+      let status = 0;
+      let reason: unknown;
+      let body = '';
+      req.on('response', (h) => {
+        status = Number(h[':status']);
+        reason = h['x-weft-reason'];
+      });
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        body += d;
+      });
+      req.on('close', () => resolve({ status, reason, afterMs: Date.now() - started, body }));
+    });
+    return { req, answered };
+  };
+
+  test('one that stops sending its request body gets 408 body-timeout after idleTimeoutMs, counted; the session stays usable', async () => {
+    const before = errors(await metrics(), 'body-timeout');
+    const session = connect();
+    try {
+      const { req, answered } = post(session);
+      req.write('only a bit');
+      const r = await answered;
+      expect(r).toMatchObject({ status: 408, reason: 'body-timeout' });
+      expect(r.afterMs).toBeGreaterThanOrEqual(IDLE_MS - 100);
+      expect(errors(await metrics(), 'body-timeout')).toBe(before + 1);
+      expect(await get(session, '/after')).toMatchObject({ status: 200, body: 'app /after' });
+    } finally {
+      session.close();
+    }
+  }, 15_000);
+
+  test('one that sends its body slowly but steadily is not cut, nor is a gRPC stream waiting on its client', async () => {
+    const session = connect();
+    try {
+      // A chunk every IDLE_MS / 3, over twice IDLE_MS.
+      const steady = post(session);
+      for (let i = 0; i < 6; i++) {
+        steady.req.write(`${i}`);
+        await new Promise((r) => setTimeout(r, IDLE_MS / 3));
+      }
+      steady.req.end();
+      // gRPC: a client stream may rightly wait on its client (its deadline governs it); nothing for IDLE_MS + 1 s.
+      const grpc = post(session, { 'content-type': 'application/grpc' });
+      grpc.req.write('first');
+      await new Promise((r) => setTimeout(r, IDLE_MS + 1000));
+      grpc.req.end('last');
+      expect(await steady.answered).toMatchObject({ status: 200, body: '{"body":"012345","trailers":{}}' });
+      expect(await grpc.answered).toMatchObject({ status: 200, body: '{"body":"firstlast","trailers":{}}' });
+    } finally {
+      session.close();
+    }
+  }, 20_000);
+
+  test('one that stops reading a response is reset (slow-reader) after idleTimeoutMs, counted, and the app stream cancelled', async () => {
+    const before = errors(await metrics(), 'slow-reader');
+    const session = connect();
+    try {
+      const req = session.request({ ':path': '/big', ':authority': 'h2app' }, { endStream: true });
+      req.on('error', () => undefined);
+      // Takes the head, then reads nothing: the proxy's data for it waits for the client's window.
+      const started = Date.now();
+      const closed = new Promise<{ rstCode: number | undefined; afterMs: number }>((resolve) =>
+        req.on('close', () => resolve({ rstCode: req.rstCode, afterMs: Date.now() - started })),
+      );
+      await new Promise((r) => req.once('response', r));
+      req.pause();
+      const r = await closed;
+      expect(r.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      expect(r.afterMs).toBeGreaterThanOrEqual(IDLE_MS - 100);
+      expect(errors(await metrics(), 'slow-reader')).toBe(before + 1);
+      const app = bigStreams.at(-1)!;
+      await waitFor('the app stream to close', () => (app.closed ? true : undefined), 5000);
+      expect(app.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      expect(await get(session, '/after')).toMatchObject({ status: 200, body: 'app /after' });
+    } finally {
+      session.close();
+    }
+  }, 15_000);
+
+  test('one that reads a large response slowly but steadily gets all of it', async () => {
+    const session = connect();
+    try {
+      const req = session.request({ ':path': '/big', ':authority': 'h2app' }, { endStream: true });
+      let got = 0;
+      req.on('data', (d: Buffer) => {
+        got += d.length;
+        // A pause after each chunk, so that the whole takes longer than IDLE_MS while no gap reaches it.
+        req.pause();
+        setTimeout(() => req.resume(), 5);
+      });
+      const started = Date.now();
+      await new Promise<void>((resolve, reject) => {
+        req.on('end', resolve);
+        req.on('error', reject);
+      });
+      expect(got).toBe(BIG_BYTES);
+      expect(Date.now() - started).toBeGreaterThan(IDLE_MS);
+    } finally {
+      session.close();
+    }
+  }, 30_000);
 });
 
 describe('an upstream that breaks HTTP/2', () => {
