@@ -378,23 +378,30 @@ describe('bad input', () => {
 
 describe('a client that stalls its stream (idleTimeoutMs)', () => {
   const post = (session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders = {}) => {
-    const req = session.request({ ':method': 'POST', ':path': '/trailers', ':authority': 'h2app', ...headers });
+    const req = session.request({
+      ':method': 'POST',
+      ':path': '/trailers',
+      ':authority': 'h2app',
+      ...headers,
+    });
     req.on('error', () => undefined);
     const started = Date.now();
-    const answered = new Promise<{ status: number; reason: unknown; afterMs: number; body: string }>((resolve) => {
-      let status = 0;
-      let reason: unknown;
-      let body = '';
-      req.on('response', (h) => {
-        status = Number(h[':status']);
-        reason = h['x-weft-reason'];
-      });
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => {
-        body += d;
-      });
-      req.on('close', () => resolve({ status, reason, afterMs: Date.now() - started, body }));
-    });
+    const answered = new Promise<{ status: number; reason: unknown; afterMs: number; body: string }>(
+      (resolve) => {
+        let status = 0;
+        let reason: unknown;
+        let body = '';
+        req.on('response', (h) => {
+          status = Number(h[':status']);
+          reason = h['x-weft-reason'];
+        });
+        req.setEncoding('utf8');
+        req.on('data', (d: string) => {
+          body += d;
+        });
+        req.on('close', () => resolve({ status, reason, afterMs: Date.now() - started, body }));
+      },
+    );
     return { req, answered };
   };
 
