@@ -16,8 +16,11 @@ interface Measured {
   rss_idle_anon_mb?: number;
   errors: number;
   rps_rounds?: number[];
-  /** Latency at fixed offered rates (fortio, open loop, 16 connections), keyed by requests per second. */
-  fixed_rate?: Record<string, { p50_us: number; p99_us: number; qps: number; errors: number }>;
+  /** Latency at fixed offered rates (fortio, rate-paced, 16 connections), keyed by requests per second. */
+  fixed_rate?: Record<
+    string,
+    { p50_us: number; p99_us: number; mean_us?: number; qps: number; errors: number }
+  >;
 }
 interface ProxyResults {
   machine: string;
@@ -77,17 +80,22 @@ function fixedRates(r: ProxyResults): string[] {
   return [
     '### Latency at a fixed offered rate',
     '',
-    'fortio (open loop: each request leaves on schedule, whether or not the previous one was answered), 16',
-    'connections, the same pinning, after the wrk runs of each config. Below saturation, p50 is the latency a hop',
-    'adds rather than 16 / rps. `direct` shares one core between fortio and the backend while the other configs',
-    'have two, so past about 1,000 rps its p50 grows with its own queueing and is no baseline there.',
+    'fortio at a fixed rate over 16 connections, each sending on a schedule with one request in flight (rate-paced;',
+    'a slot a late answer missed is skipped, so "rps got" falls short only for a config that cannot keep up), the',
+    'same pinning, after the wrk runs of each config. Below saturation, p50 is the latency a hop adds rather than',
+    "16 / rps. p50 and p99 come from fortio's histogram (buckets 10 us wide up to 110 us, 20 us up to 200 us, 50 us",
+    'up to 500 us; interpolated within a bucket), so differences smaller than a bucket are not resolved; the mean',
+    'is exact. `direct` shares one core between fortio and the backend while the other configs have two, so past',
+    'about 1,000 rps its latency grows with its own queueing and is no baseline there. At these rates most of what',
+    'a hop adds is waking the other core, which every proxy pays alike.',
     '',
-    '| config | rps asked | rps got | p50 | p99 |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| config | rps asked | rps got | p50 | p99 | mean |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...rates.flatMap((q) =>
       measured.map(([name, m]) => {
         const f = m.fixed_rate![q]!;
-        return `| ${name} | ${q} | ${f.qps} | ${f.p50_us} us | ${f.p99_us} us |`;
+        const mean = f.mean_us === undefined ? '' : `${f.mean_us} us`;
+        return `| ${name} | ${q} | ${f.qps} | ${f.p50_us} us | ${f.p99_us} us | ${mean} |`;
       }),
     ),
   ];

@@ -31,7 +31,7 @@ interface Measured {
   rps_rounds?: number[];
   /** WEFT_BENCH_SYSCALLS=1: system calls per request under the 16-connection load, by name. */
   syscalls_per_req?: Record<string, number>;
-  /** Latency at fixed offered rates (fortio, open loop, 16 connections), keyed by requests per second. */
+  /** Latency at fixed offered rates (fortio, rate-paced, 16 connections), keyed by requests per second. */
   fixed_rate?: Record<string, FixedRate>;
 }
 interface Config {
@@ -317,9 +317,13 @@ const SYSCALLS = [
   'close',
   'io_uring_enter',
 ];
-/** WEFT_BENCH_SYSCALLS=1: system calls of the processes under test while the 16-connection load runs (perf stat). */
+/**
+ * WEFT_BENCH_SYSCALLS=1: system calls of the processes under test while the 16-connection load runs (perf stat).
+ * Counting slows the processes a little, so that round's rps and CPU figures are not comparable with a run
+ * without it: use it to compare system calls, in a run of its own.
+ */
 async function countSyscalls(pids: number[], secs: number): Promise<Record<string, number>> {
-  const out = await new Promise<string>((resolve) => {
+  const out = await new Promise<string>((resolve, reject) => {
     const p = spawn(
       'perf',
       [
@@ -339,7 +343,9 @@ async function countSyscalls(pids: number[], secs: number): Promise<Record<strin
     p.stderr.on('data', (d: Buffer) => {
       buf += d.toString();
     });
-    p.on('close', () => resolve(buf));
+    p.on('close', (code) =>
+      code === 0 ? resolve(buf) : reject(new Error(`perf stat exited ${code}: ${buf}`)),
+    );
   });
   const counts: Record<string, number> = {};
   for (const line of out.split('\n')) {
@@ -351,14 +357,18 @@ async function countSyscalls(pids: number[], secs: number): Promise<Record<strin
 }
 
 /**
- * Latency at a fixed offered load: fortio (open loop: requests leave on a schedule, not when the previous answer
- * came back) at `rate` requests per second over 16 connections, so every config is measured below saturation and
- * its p50 is the latency it adds, not 16 / its throughput. BENCH_FIXED_RPS, default 1000 (the rate Istio's mesh
+ * Latency at a fixed offered load: fortio at `rate` requests per second over 16 connections, each connection
+ * sending on a fixed schedule with one request in flight (rate-paced; -nocatchup skips a slot that a late answer
+ * missed, so the rate is met only by a config that keeps up). Every config is measured below saturation, so its
+ * p50 is the latency it adds, not 16 / its throughput. BENCH_FIXED_RPS, default 1000 (the rate Istio's mesh
  * benchmarks use) and 10000.
  */
 interface FixedRate {
+  /** Percentiles from fortio's histogram (buckets 10 us wide up to 110 us, 20 us up to 200, 50 us up to 500). */
   p50_us: number;
   p99_us: number;
+  /** The exact mean. */
+  mean_us: number;
   /** The rate fortio achieved: below the rate asked for only if the config could not keep up. */
   qps: number;
   errors: number;
@@ -367,9 +377,9 @@ const FIXED_RATES = (process.env.BENCH_FIXED_RPS ?? '1000,10000')
   .split(',')
   .filter((r) => r !== '')
   .map(Number);
+/** Built (or found in the cache) before the first config is measured. */
 let fortioBin = '';
 async function fortio(port: number, rate: number, secs: number): Promise<FixedRate> {
-  fortioBin ||= execFileSync(path.join(import.meta.dirname, 'fortio.sh'), { encoding: 'utf8' }).trim();
   const json = path.join(work, 'fortio.json');
   await new Promise<void>((resolve, reject) => {
     const p = spawn(
@@ -388,7 +398,7 @@ async function fortio(port: number, rate: number, secs: number): Promise<FixedRa
         `${secs}s`,
         '-uniform',
         '-nocatchup',
-        // 10 us histogram buckets (the default is 1 ms).
+        // Histogram resolution 10 us (the default is 1 ms); fortio widens the buckets above 110 us.
         '-r',
         '0.00001',
         '-p',
@@ -409,7 +419,7 @@ async function fortio(port: number, rate: number, secs: number): Promise<FixedRa
     ActualQPS: number;
     RetCodes: Record<string, number>;
     ErrorsDurationHistogram?: { Count: number };
-    DurationHistogram: { Percentiles: Array<{ Percentile: number; Value: number }> };
+    DurationHistogram: { Avg: number; Percentiles: Array<{ Percentile: number; Value: number }> };
   };
   const pct = (p: number) =>
     Math.round(
@@ -417,7 +427,13 @@ async function fortio(port: number, rate: number, secs: number): Promise<FixedRa
     );
   const ok = out.RetCodes['200'] ?? 0;
   const all = Object.values(out.RetCodes).reduce((a, b) => a + b, 0);
-  return { p50_us: pct(50), p99_us: pct(99), qps: Math.round(out.ActualQPS), errors: all - ok };
+  return {
+    p50_us: pct(50),
+    p99_us: pct(99),
+    mean_us: Math.round(out.DurationHistogram.Avg * 1e6),
+    qps: Math.round(out.ActualQPS),
+    errors: all - ok,
+  };
 }
 
 async function measure(cfg: Config): Promise<Measured> {
@@ -606,6 +622,8 @@ function startWeft(
 
 async function main(): Promise<void> {
   execFileSync(path.join(import.meta.dirname, 'setup.sh'), { stdio: 'inherit' });
+  if (FIXED_RATES.length > 0)
+    fortioBin = execFileSync(path.join(import.meta.dirname, 'fortio.sh'), { encoding: 'utf8' }).trim();
   const tls = makeTls();
   await bundleWeft();
   const backend = startNginx('backend', (d) => nginxBackend(d, BACKEND), LOAD_CORE);
@@ -832,6 +850,7 @@ function medianOf(ms: readonly Measured[]): Measured {
           {
             p50_us: fmed('p50_us'),
             p99_us: fmed('p99_us'),
+            mean_us: fmed('mean_us'),
             qps: fmed('qps'),
             errors: fs.reduce((n, f) => n + f.errors, 0),
           },

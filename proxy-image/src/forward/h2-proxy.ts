@@ -3,10 +3,10 @@
 // forwarded on a pooled client session per endpoint (plaintext, or mTLS to a peer proxy with ALPN
 // weft.h2). Response headers, data and trailers (grpc-status) pass through; backpressure is stream.pipe's.
 // The config's head limits apply per stream (431, as for HTTP/1); a session without open streams for
-// idleTimeoutMs is closed with GOAWAY; a stream whose client stalls it for idleTimeoutMs (a request body that
-// stops arriving, a response the client stops taking) is answered 408 or reset, as an HTTP/1 exchange is; a session that breaks the protocol or floods (nghttp2's and
-// Node's defences) is counted by cause in weft_protocol_errors_total; drain sends GOAWAY and lets the
-// streams in flight finish.
+// idleTimeoutMs is closed with GOAWAY; a stream whose client stalls it for idleTimeoutMs (a request body
+// that stops arriving, a response the client stops taking) is answered 408 or reset, as an HTTP/1
+// exchange is; a session that breaks the protocol or floods (nghttp2's and Node's defences) is counted by
+// cause in weft_protocol_errors_total; drain sends GOAWAY and lets the streams in flight finish.
 
 import type http2 from 'node:http2';
 import net from 'node:net';
@@ -80,15 +80,20 @@ export interface H2Limits extends H2HeadLimits {
  * A forwarded stream, as the stall sweeper sees it. What the client is waiting to do for the proxy: send more of a
  * request body the upstream has not answered yet ('body'; not for gRPC, whose streams may rightly wait on the
  * client for long: gRPC deadlines govern those), or take response data the proxy holds for it because its
- * flow-control window is full ('reader'). Waiting on the upstream is the route timeout's business, not this.
+ * flow-control window is full ('reader', also after the upstream's response has ended). Waiting on the upstream is
+ * the route timeout's business, not this.
  */
 interface StallWatch {
+  readonly session: http2.Http2Session | undefined;
+  /** A stream from a peer proxy: that proxy watches its own client first, so this one gives it two sweeps more. */
+  readonly fromPeer: boolean;
   waitingOn(): 'body' | 'reader' | null;
-  /** A number that changes whenever the client makes progress: a body chunk arrived, response data left. */
-  progress(): number;
+  /** Grows whenever the client makes progress of that kind: body bytes received, response bytes delivered. */
+  progress(kind: 'body' | 'reader'): number;
   /** Ends the stream: 408 body-timeout, or a reset for a slow reader. */
   cut(kind: 'body' | 'reader'): void;
-  /** Sweeper state: progress() at the last sweep, and since when (sweep time) it has not changed while waiting. */
+  /** Sweeper state: what it waited on and progress() at the last sweep, and since when (-1: not stalled). */
+  lastKind: 'body' | 'reader' | null;
   lastProgress: number;
   stalledSince: number;
 }
@@ -199,6 +204,7 @@ export class H2Proxy {
   /** Streams being forwarded, swept for client stalls while any is open (sweepStalls). */
   private readonly watched = new Set<StallWatch>();
   private sweeper: NodeJS.Timeout | null = null;
+  private sweepEvery = 0;
   private lastSweep = 0;
   private limits: H2Limits = {
     connectTimeoutMs: 1000,
@@ -250,6 +256,7 @@ export class H2Proxy {
     if (l.maxHeaderBytes !== limits.maxHeaderBytes || l.maxHeaderCount !== limits.maxHeaderCount)
       this.serverValue = null;
     this.limits = limits;
+    if (this.sweeper !== null && l.idleTimeoutMs !== limits.idleTimeoutMs) this.startSweeper();
   }
 
   /** Takes over an accepted socket whose first bytes (the preface) were already read into `initial`. */
@@ -315,38 +322,59 @@ export class H2Proxy {
   }
 
   /** Watches a stream until it closes; the sweeper runs while any stream is watched. */
-  private watch(w: StallWatch, stream: http2.ServerHttp2Stream): void {
+  private watch(w: StallWatch): void {
     this.watched.add(w);
-    stream.once('close', () => this.watched.delete(w));
-    if (this.sweeper !== null) return;
-    // A stall is cut between idleTimeoutMs and idleTimeoutMs + one interval after the client's last progress.
-    const every = Math.max(100, Math.min(5000, this.limits.idleTimeoutMs / 4));
+    if (this.sweeper === null) this.startSweeper();
+  }
+
+  private unwatch(w: StallWatch): void {
+    this.watched.delete(w);
+  }
+
+  /** A stall is cut between idleTimeoutMs and idleTimeoutMs + one interval after the client's last progress. */
+  private startSweeper(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweepEvery = Math.max(100, Math.min(5000, this.limits.idleTimeoutMs / 4));
     this.lastSweep = performance.now();
-    this.sweeper = setInterval(() => this.sweepStalls(), every);
+    this.sweeper = setInterval(() => this.sweepStalls(), this.sweepEvery);
     this.sweeper.unref();
   }
 
   /**
-   * One pass over the watched streams. A stream that was waiting on its client at this sweep and the previous one,
-   * with no progress between them, has been stalled at least since the previous sweep; past idleTimeoutMs it is cut.
+   * One pass over the watched streams. A stream that waited on its client for the same thing at this sweep and the
+   * previous one, with no progress between them, has been stalled at least since the previous sweep; past
+   * idleTimeoutMs it is cut. Of the slow readers due on one session only the longest stalled is cut per pass: a
+   * client that stops reading one stream can exhaust the session's window and so stall the others behind it, which
+   * move again once that stream is gone.
    */
   private sweepStalls(): void {
     const now = performance.now();
     const previous = this.lastSweep;
     this.lastSweep = now;
+    const readers = new Map<http2.Http2Session | undefined, StallWatch>();
     for (const w of this.watched) {
       const kind = w.waitingOn();
-      const p = w.progress();
-      if (kind === null || p !== w.lastProgress) {
+      const p = kind === null ? 0 : w.progress(kind);
+      if (kind === null || kind !== w.lastKind || p !== w.lastProgress) {
+        w.lastKind = kind;
         w.lastProgress = p;
         w.stalledSince = -1;
         continue;
       }
       if (w.stalledSince < 0) w.stalledSince = previous;
-      if (now - w.stalledSince >= this.limits.idleTimeoutMs) {
+      const allowed = this.limits.idleTimeoutMs + (w.fromPeer ? 2 * this.sweepEvery : 0);
+      if (now - w.stalledSince < allowed) continue;
+      if (kind === 'body') {
         this.watched.delete(w);
         w.cut(kind);
+        continue;
       }
+      const first = readers.get(w.session);
+      if (first === undefined || w.stalledSince < first.stalledSince) readers.set(w.session, w);
+    }
+    for (const w of readers.values()) {
+      this.watched.delete(w);
+      w.cut('reader');
     }
     if (this.watched.size === 0 && this.sweeper !== null) {
       clearInterval(this.sweeper);
@@ -584,8 +612,15 @@ export class H2Proxy {
       stream.close(NGHTTP2_CANCEL);
     };
     const answer = (code: number, reason: string) => {
-      if (!stream.headersSent && !stream.destroyed)
-        stream.respond({ ':status': code, [REASON_HEADER]: reason }, { endStream: true });
+      if (stream.headersSent || stream.destroyed) return;
+      stream.respond({ ':status': code, [REASON_HEADER]: reason }, { endStream: true });
+      // The proxy's own answer is complete, and a request body still coming is not wanted: RST_STREAM(NO_ERROR)
+      // once the response has gone out (RFC 9113 8.1; Node sends it after the response's END_STREAM), so the
+      // stream does not stay half open. A request without a body has nothing left to stop.
+      if (!stream.endAfterHeaders) {
+        resetByProxy = true;
+        stream.close(NGHTTP2_NO_ERROR);
+      }
     };
     /** The whole stream ran out of time: a 504 if nothing was answered yet, else the client's stream is cut. */
     const timedOut = () => {
@@ -691,6 +726,7 @@ export class H2Proxy {
         if (!current() || stream.headersSent || stream.destroyed || stream.closed) return;
         try {
           stream.additionalHeaders(h);
+          awaitingContinue = false;
         } catch (err) {
           this.log.debug({ err }, 'informational response not relayed');
         }
@@ -802,9 +838,18 @@ export class H2Proxy {
       }
       stream.respond(resHeaders, { waitForTrailers: true });
       // Not ended by the pipe: u's 'end' handler ends the client's stream only if the response was complete.
+      u.on('data', (chunk: Buffer) => {
+        relayed += chunk.length;
+      });
       u.pipe(stream, { end: false });
     };
     let timer: NodeJS.Timeout | null = null;
+    // What the stall sweeper looks at (StallWatch): body bytes received from the client, response bytes written
+    // toward it (of which stream.writableLength still wait for its window).
+    const waitsForBody = !stream.endAfterHeaders && !grpcRequest;
+    let awaitingContinue = waitsForBody && String(out.expect ?? '').toLowerCase() === '100-continue';
+    let bodyReceived = 0;
+    let relayed = 0;
     if (d.timeoutMs !== null) {
       timer = setTimeout(() => {
         timer = null;
@@ -818,6 +863,7 @@ export class H2Proxy {
       if (!resetByProxy && performance.now() - started < PREMATURE_RESET_MS) this.clientCancelled(a);
     });
     stream.on('close', () => {
+      this.unwatch(watch);
       dropAttempt();
       if (finished) return;
       // The status the client got, if any: a 5xx head being retried was never relayed. A connection the proxy
@@ -831,51 +877,50 @@ export class H2Proxy {
         byProxy ? 'errored' : 'cancelled',
       );
     });
-    // The client's side of the stream, swept for stalls (StallWatch): body chunks and drains are its progress, and
-    // so is any change of what waits for its window.
-    let clientProgress = 0;
-    const progressed = () => {
-      clientProgress++;
-    };
-    const waitsForBody = !stream.endAfterHeaders && !grpcRequest;
-    if (waitsForBody) stream.on('data', progressed);
-    stream.on('drain', progressed);
-    this.watch(
-      {
-        waitingOn: () => {
-          if (finished || stream.destroyed) return null;
-          if (stream.headersSent) return stream.writableLength > 0 ? 'reader' : null;
-          // Flowing: the proxy is not holding the body back itself (an upstream that reads slowly, a retry's
-          // backoff), so what is missing is the client's.
-          return waitsForBody && status === 0 && !stream.readableEnded && stream.readableFlowing === true
-            ? 'body'
-            : null;
-        },
-        progress: () => clientProgress + stream.writableLength,
-        cut: (kind) => {
-          if (finished || stream.destroyed) return;
-          const direction = inbound ? 'inbound' : 'outbound';
-          dropAttempt();
-          // Like the client's reset, not the endpoint's failure: it is released, not charged.
-          if (kind === 'body' && !stream.headersSent) {
-            this.observer.protocolError(direction, 'body-timeout');
-            answer(408, 'body-timeout');
-            finish(408, null, 'body-timeout', 'cancelled', 'complete');
-            // The answer is complete; the rest of the body is not wanted (RFC 9113 8.1: RST_STREAM NO_ERROR once
-            // the response has gone out), so the stream does not stay half open.
-            resetByProxy = true;
-            stream.close(NGHTTP2_NO_ERROR);
-          } else {
-            this.observer.protocolError(direction, 'slow-reader');
-            resetClient();
-            finish(status, null, 'aborted', 'cancelled');
-          }
-        },
-        lastProgress: Number.NaN,
-        stalledSince: -1,
+    const watch: StallWatch = {
+      session: stream.session,
+      fromPeer: inbound && a.conn.clientId !== null,
+      waitingOn: () => {
+        if (stream.destroyed || stream.closed) return null;
+        // Also after the upstream's response ended: its tail may still wait for the client's window.
+        if (stream.headersSent) return stream.writableLength > 0 ? 'reader' : null;
+        // Flowing: the proxy is not holding the body back itself (an upstream that reads slowly, a retry's
+        // backoff), so what is missing is the client's. A client that asked for 100-continue waits for it first.
+        return !finished &&
+          waitsForBody &&
+          !awaitingContinue &&
+          status === 0 &&
+          !stream.readableEnded &&
+          stream.readableFlowing === true
+          ? 'body'
+          : null;
       },
-      stream,
-    );
+      progress: (kind) => (kind === 'body' ? bodyReceived : relayed - stream.writableLength),
+      cut: (kind) => {
+        if (stream.destroyed) return;
+        const direction = inbound ? 'inbound' : 'outbound';
+        dropAttempt();
+        // Like the client's reset, not the endpoint's failure: the endpoint is released, not charged.
+        if (kind === 'body') {
+          this.observer.protocolError(direction, 'body-timeout');
+          answer(408, 'body-timeout');
+          finish(408, null, 'body-timeout', 'cancelled', 'complete');
+        } else {
+          this.observer.protocolError(direction, 'slow-reader');
+          resetClient();
+          // Nothing to record if the upstream's response had ended: the exchange was, as complete.
+          finish(status, null, 'aborted', 'cancelled');
+        }
+      },
+      lastKind: null,
+      lastProgress: 0,
+      stalledSince: -1,
+    };
+    if (waitsForBody)
+      stream.on('data', (chunk: Buffer) => {
+        bodyReceived += chunk.length;
+      });
+    this.watch(watch);
     send(d.target);
   }
 }

@@ -35,8 +35,9 @@ let appSessionErrors = 0;
 let proxy: ProxyProcess;
 
 /**
- * An h2c app: /slow answers after SLOW_MS, /trickle sends its body over 800 ms, /big sends BIG_BYTES, /trailers
- * echoes the request's body and trailers once it ends, everything else at once; the body names the path.
+ * An h2c app: /slow answers after SLOW_MS, /trickle sends its body over 800 ms, /big sends BIG_BYTES, /sized/N
+ * N bytes, /trailers echoes the request's body and trailers once it ends, /lazy and /continue (see there) make
+ * the client wait longer than IDLE_MS, everything else answers at once; the body names the path.
  */
 async function startApp(): Promise<void> {
   app = http2.createServer();
@@ -71,6 +72,29 @@ async function startApp(): Promise<void> {
         stream.respond({ ':status': 200 });
         stream.end(JSON.stringify({ body, trailers: got }));
       });
+    } else if (String(headers[':path']).startsWith('/sized/')) {
+      stream.respond({ ':status': 200 });
+      stream.end(Buffer.alloc(Number(String(headers[':path']).slice('/sized/'.length)), 's'));
+    } else if (headers[':path'] === '/lazy' || headers[':path'] === '/continue') {
+      // /lazy reads nothing of the body for IDLE_MS + 2 s (past where a cut would fall: IDLE_MS plus up to two
+      // sweeps); /continue sends 100 Continue only then. Both answer
+      // with the body's length once it has ended.
+      const later = () => {
+        if (stream.destroyed) return;
+        if (headers[':path'] === '/continue') stream.additionalHeaders({ ':status': 100 });
+        let n = 0;
+        stream.on('data', (d: Buffer) => {
+          n += d.length;
+        });
+        stream.on('end', () => {
+          if (stream.destroyed) return;
+          stream.respond({ ':status': 200 });
+          stream.end(String(n));
+        });
+        stream.resume();
+      };
+      stream.pause();
+      setTimeout(later, IDLE_MS + 2000);
     } else if (headers[':path'] === '/big') {
       // BIG_BYTES, far more than the flow-control windows between the client and the app hold.
       bigStreams.push(stream);
@@ -386,33 +410,56 @@ describe('a client that stalls its stream (idleTimeoutMs)', () => {
     });
     req.on('error', () => undefined);
     const started = Date.now();
-    const answered = new Promise<{ status: number; reason: unknown; afterMs: number; body: string }>(
-      (resolve) => {
-        let status = 0;
-        let reason: unknown;
-        let body = '';
-        req.on('response', (h) => {
-          status = Number(h[':status']);
-          reason = h['x-weft-reason'];
-        });
-        req.setEncoding('utf8');
-        req.on('data', (d: string) => {
-          body += d;
-        });
-        req.on('close', () => resolve({ status, reason, afterMs: Date.now() - started, body }));
-      },
-    );
+    const answered = new Promise<Answered>((resolve) => {
+      let status = 0;
+      let reason: unknown;
+      let body = '';
+      req.on('response', (h) => {
+        status = Number(h[':status']);
+        reason = h['x-weft-reason'];
+      });
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        body += d;
+      });
+      req.on('close', () =>
+        resolve({ status, reason, afterMs: Date.now() - started, body, rstCode: req.rstCode }),
+      );
+    });
     return { req, answered };
   };
+  interface Answered {
+    status: number;
+    reason: unknown;
+    afterMs: number;
+    body: string;
+    rstCode: number | undefined;
+  }
+  /** Requests `path`, takes the response head and then reads nothing; resolves when the stream closes. */
+  const unread = async (session: http2.ClientHttp2Session, path: string) => {
+    const req = session.request({ ':path': path, ':authority': 'h2app' }, { endStream: true });
+    req.on('error', () => undefined);
+    const started = Date.now();
+    const closed = new Promise<{ rstCode: number | undefined; afterMs: number }>((resolve) =>
+      req.on('close', () => resolve({ rstCode: req.rstCode, afterMs: Date.now() - started })),
+    );
+    await new Promise((r) => req.once('response', r));
+    req.pause();
+    return closed;
+  };
 
-  test('one that stops sending its request body gets 408 body-timeout after idleTimeoutMs, counted; the session stays usable', async () => {
+  test('one that stops sending its request body gets 408 body-timeout after idleTimeoutMs, then RST_STREAM(NO_ERROR); counted; the session stays usable', async () => {
     const before = errors(await metrics(), 'body-timeout');
     const session = connect();
     try {
       const { req, answered } = post(session);
       req.write('only a bit');
       const r = await answered;
-      expect(r).toMatchObject({ status: 408, reason: 'body-timeout' });
+      expect(r).toMatchObject({
+        status: 408,
+        reason: 'body-timeout',
+        rstCode: http2.constants.NGHTTP2_NO_ERROR,
+      });
       expect(r.afterMs).toBeGreaterThanOrEqual(IDLE_MS - 100);
       expect(errors(await metrics(), 'body-timeout')).toBe(before + 1);
       expect(await get(session, '/after')).toMatchObject({ status: 200, body: 'app /after' });
@@ -431,13 +478,64 @@ describe('a client that stalls its stream (idleTimeoutMs)', () => {
         await new Promise((r) => setTimeout(r, IDLE_MS / 3));
       }
       steady.req.end();
-      // gRPC: a client stream may rightly wait on its client (its deadline governs it); nothing for IDLE_MS + 1 s.
+      // gRPC: a client stream may rightly wait on its client (its deadline governs it); nothing for IDLE_MS + 2 s
+      // (past the cut and the sweep after it).
       const grpc = post(session, { 'content-type': 'application/grpc' });
       grpc.req.write('first');
-      await new Promise((r) => setTimeout(r, IDLE_MS + 1000));
+      await new Promise((r) => setTimeout(r, IDLE_MS + 2000));
       grpc.req.end('last');
       expect(await steady.answered).toMatchObject({ status: 200, body: '{"body":"012345","trailers":{}}' });
       expect(await grpc.answered).toMatchObject({ status: 200, body: '{"body":"firstlast","trailers":{}}' });
+    } finally {
+      session.close();
+    }
+  }, 20_000);
+
+  test('a body the proxy holds back itself (the app reads nothing for longer than idleTimeoutMs) is not cut', async () => {
+    const session = connect();
+    try {
+      const { req, answered } = post(session);
+      // /lazy, and far more than the windows between the client and the app hold.
+      const lazy = session.request({ ':method': 'POST', ':path': '/lazy', ':authority': 'h2app' });
+      req.end();
+      lazy.on('error', () => undefined);
+      lazy.end(Buffer.alloc(1024 * 1024, 'l'));
+      let body = '';
+      lazy.setEncoding('utf8');
+      lazy.on('data', (d: string) => {
+        body += d;
+      });
+      const status = new Promise((r) => lazy.once('response', (h) => r(h[':status'])));
+      await new Promise((r) => lazy.once('end', r));
+      expect(await status).toBe(200);
+      expect(body).toBe(String(1024 * 1024));
+      expect((await answered).status).toBe(200);
+    } finally {
+      session.close();
+    }
+  }, 20_000);
+
+  test('a client waiting for 100-continue is not cut while the app takes its time to send it', async () => {
+    const session = connect();
+    try {
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/continue',
+        ':authority': 'h2app',
+        expect: '100-continue',
+      });
+      req.on('error', () => undefined);
+      // The body goes once the 100 arrives (IDLE_MS + 2 s after the request).
+      req.once('continue', () => req.end('after the continue'));
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        body += d;
+      });
+      const status = new Promise((r) => req.once('response', (h) => r(h[':status'])));
+      await new Promise((r) => req.once('close', r));
+      expect(await status).toBe(200);
+      expect(body).toBe(String('after the continue'.length));
     } finally {
       session.close();
     }
@@ -447,16 +545,7 @@ describe('a client that stalls its stream (idleTimeoutMs)', () => {
     const before = errors(await metrics(), 'slow-reader');
     const session = connect();
     try {
-      const req = session.request({ ':path': '/big', ':authority': 'h2app' }, { endStream: true });
-      req.on('error', () => undefined);
-      // Takes the head, then reads nothing: the proxy's data for it waits for the client's window.
-      const started = Date.now();
-      const closed = new Promise<{ rstCode: number | undefined; afterMs: number }>((resolve) =>
-        req.on('close', () => resolve({ rstCode: req.rstCode, afterMs: Date.now() - started })),
-      );
-      await new Promise((r) => req.once('response', r));
-      req.pause();
-      const r = await closed;
+      const r = await unread(session, '/big');
       expect(r.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
       expect(r.afterMs).toBeGreaterThanOrEqual(IDLE_MS - 100);
       expect(errors(await metrics(), 'slow-reader')).toBe(before + 1);
@@ -469,24 +558,40 @@ describe('a client that stalls its stream (idleTimeoutMs)', () => {
     }
   }, 15_000);
 
-  test('one that reads a large response slowly but steadily gets all of it', async () => {
+  test('so is one that stops reading when only the tail of a response the app has finished waits for it', async () => {
+    const before = errors(await metrics(), 'slow-reader');
+    const session = connect();
+    try {
+      // The client's stream window (65,535) plus 4,000 bytes: the app's stream ends, the proxy holds the tail.
+      const r = await unread(session, `/sized/${65_535 + 4000}`);
+      expect(r.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      expect(r.afterMs).toBeGreaterThanOrEqual(IDLE_MS - 100);
+      expect(errors(await metrics(), 'slow-reader')).toBe(before + 1);
+    } finally {
+      session.close();
+    }
+  }, 15_000);
+
+  test('one that reads a large response slowly, in bursts with pauses shorter than idleTimeoutMs, gets all of it', async () => {
     const session = connect();
     try {
       const req = session.request({ ':path': '/big', ':authority': 'h2app' }, { endStream: true });
       let got = 0;
+      let burst = 0;
+      // 2 MiB at a time, then 1.5 s of nothing: longer than two sweeps (750 ms each), shorter than IDLE_MS.
       req.on('data', (d: Buffer) => {
         got += d.length;
-        // A pause after each chunk, so that the whole takes longer than IDLE_MS while no gap reaches it.
+        burst += d.length;
+        if (burst < 2 * 1024 * 1024) return;
+        burst = 0;
         req.pause();
-        setTimeout(() => req.resume(), 5);
+        setTimeout(() => req.resume(), 1500);
       });
-      const started = Date.now();
       await new Promise<void>((resolve, reject) => {
         req.on('end', resolve);
         req.on('error', reject);
       });
       expect(got).toBe(BIG_BYTES);
-      expect(Date.now() - started).toBeGreaterThan(IDLE_MS);
     } finally {
       session.close();
     }
