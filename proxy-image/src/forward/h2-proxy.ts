@@ -666,7 +666,8 @@ export class H2Proxy {
       attemptStarted = performance.now();
       status = 0;
       trailers = null;
-      const replay = attempt > 0;
+      // A retry, or a refused stream sent again: the body (if any) comes from the copy kept for it.
+      const replay = attempt > 0 || refusedOnce;
       let u: http2.ClientHttp2Stream;
       let p: Pooled;
       let waitTrailers = false;
@@ -757,13 +758,13 @@ export class H2Proxy {
         const broken = PEER_PROTOCOL_ERRORS.has(err.code);
         // Refused (REFUSED_STREAM, or past a GOAWAY's last stream: Node reports both so): the upstream never
         // processed it, so it is sent again once, whatever the method and the route's retry policy (after a
-        // GOAWAY on a new session: that one has left the pool). Only a stream without a body: a
-        // body piped into the refused stream is gone.
+        // GOAWAY on a new session: that one has left the pool). Only a stream without a body, or whose whole body
+        // is here and was kept for a retry (replayed from that copy): a body piped into the refused stream is gone.
         if (
           u.rstCode === NGHTTP2_REFUSED_STREAM &&
           status === 0 &&
           !refusedOnce &&
-          stream.endAfterHeaders &&
+          (stream.endAfterHeaders || (bodyEnded && kept !== null)) &&
           !stream.headersSent &&
           !stream.destroyed
         ) {

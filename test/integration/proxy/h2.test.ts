@@ -883,52 +883,88 @@ test('request trailers reach the app; inbound, a client identity among them is d
   }
 }, 30_000);
 
-test('a stream the upstream refuses unprocessed (past its GOAWAY) is sent again once, without a retry policy', async () => {
-  // The app's first session holds /a; when /b comes on it, it sends GOAWAY(last stream: /a's) and answers /a. /b
-  // was not processed, and Node refuses it (REFUSED_STREAM). Later sessions answer normally.
-  const goaway = http2.createServer();
-  let sessions = 0;
-  const served: string[] = [];
-  /** The streams the first session holds (/a). */
-  const held: http2.ServerHttp2Stream[] = [];
-  goaway.on('session', (session) => {
-    const n = ++sessions;
-    session.on('error', () => undefined);
-    session.on('stream', (stream, headers) => {
-      stream.on('error', () => undefined);
-      const path = String(headers[':path']);
-      if (n === 1 && path === '/a') {
-        held.push(stream);
-        return;
-      }
-      if (n === 1 && path === '/b') {
-        session.goaway(http2.constants.NGHTTP2_NO_ERROR, held[0]!.id);
-        for (const h of held) {
-          h.respond({ ':status': 200 });
-          h.end('a');
+test.each([
+  ['without a body, without a retry policy', 'GET', null],
+  ['with a body kept for a retry (PUT, a route that retries only connect failures)', 'PUT', 'the payload'],
+] as const)(
+  'a stream the upstream refuses unprocessed (past its GOAWAY) is sent again once: %s',
+  async (_what, method, payload) => {
+    // The app's first session holds /a; when /b comes on it, it sends GOAWAY(last stream: /a) and answers /a. /b
+    // was not processed, and Node refuses it (REFUSED_STREAM). Later sessions answer normally, with the body they got.
+    const goaway = http2.createServer();
+    let sessions = 0;
+    const served: string[] = [];
+    /** The streams the first session holds (/a). */
+    const held: http2.ServerHttp2Stream[] = [];
+    goaway.on('session', (session) => {
+      const n = ++sessions;
+      session.on('error', () => undefined);
+      session.on('stream', (stream, headers) => {
+        stream.on('error', () => undefined);
+        const path = String(headers[':path']);
+        if (n === 1 && path === '/a') {
+          held.push(stream);
+          return;
         }
-        return;
-      }
-      served.push(path);
-      stream.respond({ ':status': 200 });
-      stream.end('served');
+        if (n === 1 && path === '/b') {
+          session.goaway(http2.constants.NGHTTP2_NO_ERROR, held[0]!.id);
+          for (const h of held) {
+            h.respond({ ':status': 200 });
+            h.end('a');
+          }
+          return;
+        }
+        let body = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (d: string) => {
+          body += d;
+        });
+        stream.on('end', () => {
+          served.push(`${headers[':method']} ${path} ${body}`);
+          stream.respond({ ':status': 200 });
+          stream.end('served');
+        });
+      });
     });
-  });
-  const port = await listenLoopback(goaway);
-  const p = await startProxyProcess({ config: config('goaway', port), outboundDst: '10.96.0.30:80' });
-  const session = connect(p.outbound);
-  try {
-    const a = get(session, '/a');
-    // /a first on the upstream session.
-    await waitFor('the app to hold /a', () => (held.length === 1 ? true : undefined), 5000);
-    const b = get(session, '/b');
-    expect(await a).toMatchObject({ status: 200, body: 'a' });
-    expect(await b).toMatchObject({ status: 200, body: 'served' });
-    expect(served).toEqual(['/b']);
-    expect(sessions).toBe(2);
-  } finally {
-    session.close();
-    await p.stop();
-    await new Promise((r) => goaway.close(r));
-  }
-}, 30_000);
+    const port = await listenLoopback(goaway);
+    const doc = config('goaway', port) as { outbound: { services: { defaultRoute?: unknown }[] } };
+    if (payload !== null)
+      doc.outbound.services[0]!.defaultRoute = { retry: { maxRetries: 1, retryOn: ['connect-failure'] } };
+    const p = await startProxyProcess({ config: doc, outboundDst: '10.96.0.30:80' });
+    const session = connect(p.outbound);
+    try {
+      const a = get(session, '/a');
+      // /a first on the upstream session.
+      await waitFor('the app to hold /a', () => (held.length === 1 ? true : undefined), 5000);
+      const b = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request(
+          { ':method': method, ':path': '/b', ':authority': 'h2app' },
+          { endStream: payload === null },
+        );
+        if (payload !== null) req.end(payload);
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => {
+          status = Number(h[':status']);
+        });
+        req.setEncoding('utf8');
+        req.on('data', (d: string) => {
+          body += d;
+        });
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', reject);
+      });
+      expect(await a).toMatchObject({ status: 200, body: 'a' });
+      expect(await b).toEqual({ status: 200, body: 'served' });
+      expect(served).toEqual([`${method} /b ${payload ?? ''}`]);
+      expect(sessions).toBe(2);
+      // Not a retry: the upstream never processed it.
+      expect((await metrics(p)).includes('weft_retries_total{')).toBe(false);
+    } finally {
+      session.close();
+      await p.stop();
+      await new Promise((r) => goaway.close(r));
+    }
+  },
+  30_000,
+);
