@@ -927,12 +927,16 @@ export class Http1Session implements UpstreamOwner {
       this.dispatch(target, performance.now());
       return;
     }
-    this.pauseClient(P_CONNECT);
+    // A body still arriving waits for the next upstream. Once the request is whole, the client keeps being read in
+    // the backoff, as while any response is awaited: its reset or end is seen at once (the retry is then never
+    // sent) and pipelined bytes wait in the buffer. Paused, the proxy saw a client gone only when the retry went out.
+    const paused = !this.reqDone;
+    if (paused) this.pauseClient(P_CONNECT);
     setTimeout(
       () =>
         this.guard(() => {
           if (this.state === S_CLOSED || this.plan === null) return;
-          this.resumeClient(P_CONNECT);
+          if (paused) this.resumeClient(P_CONNECT);
           this.dispatch(target, performance.now());
         }),
       delayMs,
