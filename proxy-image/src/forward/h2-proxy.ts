@@ -84,7 +84,7 @@ export interface H2Limits extends H2HeadLimits {
  * the route timeout's business, not this.
  */
 interface StallWatch {
-  readonly session: http2.Http2Session | undefined;
+  readonly session: http2.Http2Session;
   /** A stream from a peer proxy: that proxy watches its own client first, so this one gives it two sweeps more. */
   readonly fromPeer: boolean;
   waitingOn(): 'body' | 'reader' | null;
@@ -92,6 +92,8 @@ interface StallWatch {
   progress(kind: 'body' | 'reader'): number;
   /** Ends the stream: 408 body-timeout, or a reset for a slow reader. */
   cut(kind: 'body' | 'reader'): void;
+  /** Last resort if cut throws. */
+  destroy(): void;
   /** Sweeper state: what it waited on and progress() at the last sweep, and since when (-1: not stalled). */
   lastKind: 'body' | 'reader' | null;
   lastProgress: number;
@@ -343,15 +345,15 @@ export class H2Proxy {
   /**
    * One pass over the watched streams. A stream that waited on its client for the same thing at this sweep and the
    * previous one, with no progress between them, has been stalled at least since the previous sweep; past
-   * idleTimeoutMs it is cut. Of the slow readers due on one session only the longest stalled is cut per pass: a
-   * client that stops reading one stream can exhaust the session's window and so stall the others behind it, which
-   * move again once that stream is gone.
+   * idleTimeoutMs it is cut. A session whose window toward the client is exhausted is the exception: a client that
+   * stops reading one stream can stall the others behind it, which move again once that stream is gone, so of its
+   * slow readers only the longest stalled is cut per pass.
    */
   private sweepStalls(): void {
     const now = performance.now();
     const previous = this.lastSweep;
     this.lastSweep = now;
-    const readers = new Map<http2.Http2Session | undefined, StallWatch>();
+    const due: StallWatch[] = [];
     for (const w of this.watched) {
       const kind = w.waitingOn();
       const p = kind === null ? 0 : w.progress(kind);
@@ -363,22 +365,31 @@ export class H2Proxy {
       }
       if (w.stalledSince < 0) w.stalledSince = previous;
       const allowed = this.limits.idleTimeoutMs + (w.fromPeer ? 2 * this.sweepEvery : 0);
-      if (now - w.stalledSince < allowed) continue;
-      if (kind === 'body') {
-        this.watched.delete(w);
-        w.cut(kind);
+      if (now - w.stalledSince >= allowed) due.push(w);
+    }
+    const windowShut = new Map<http2.Http2Session, StallWatch>();
+    for (const w of due) {
+      if (w.lastKind === 'reader' && w.session.state.remoteWindowSize === 0) {
+        const first = windowShut.get(w.session);
+        if (first === undefined || w.stalledSince < first.stalledSince) windowShut.set(w.session, w);
         continue;
       }
-      const first = readers.get(w.session);
-      if (first === undefined || w.stalledSince < first.stalledSince) readers.set(w.session, w);
+      this.cut(w);
     }
-    for (const w of readers.values()) {
-      this.watched.delete(w);
-      w.cut('reader');
-    }
+    for (const w of windowShut.values()) this.cut(w);
     if (this.watched.size === 0 && this.sweeper !== null) {
       clearInterval(this.sweeper);
       this.sweeper = null;
+    }
+  }
+
+  private cut(w: StallWatch): void {
+    this.watched.delete(w);
+    try {
+      w.cut(w.lastKind!);
+    } catch (err) {
+      this.log.error({ err }, 'internal error cutting a stalled HTTP/2 stream; stream reset');
+      w.destroy();
     }
   }
 
@@ -616,10 +627,12 @@ export class H2Proxy {
       stream.respond({ ':status': code, [REASON_HEADER]: reason }, { endStream: true });
       // The proxy's own answer is complete, and a request body still coming is not wanted: RST_STREAM(NO_ERROR)
       // once the response has gone out (RFC 9113 8.1; Node sends it after the response's END_STREAM), so the
-      // stream does not stay half open. A request without a body has nothing left to stop.
-      if (!stream.endAfterHeaders) {
+      // stream does not stay half open. A request without a body, or whose body has ended, has nothing left to stop.
+      if (!stream.endAfterHeaders && !stream.readableEnded) {
         resetByProxy = true;
         stream.close(NGHTTP2_NO_ERROR);
+        // Whatever of the body is buffered is dropped, or the stream would wait for it to be read before closing.
+        stream.resume();
       }
     };
     /** The whole stream ran out of time: a 504 if nothing was answered yet, else the client's stream is cut. */
@@ -727,7 +740,7 @@ export class H2Proxy {
         if (!current() || stream.headersSent || stream.destroyed || stream.closed) return;
         try {
           stream.additionalHeaders(h);
-          awaitingContinue = false;
+          if (Number(h[':status']) === 100) awaitingContinue = false;
         } catch (err) {
           this.log.debug({ err }, 'informational response not relayed');
         }
@@ -879,7 +892,7 @@ export class H2Proxy {
       );
     });
     const watch: StallWatch = {
-      session: stream.session,
+      session: a.session!,
       fromPeer: inbound && a.conn.clientId !== null,
       waitingOn: () => {
         if (stream.destroyed || stream.closed) return null;
@@ -913,6 +926,7 @@ export class H2Proxy {
           finish(status, null, 'aborted', 'cancelled');
         }
       },
+      destroy: () => stream.destroy(),
       lastKind: null,
       lastProgress: 0,
       stalledSince: -1,
@@ -920,6 +934,8 @@ export class H2Proxy {
     if (waitsForBody)
       stream.on('data', (chunk: Buffer) => {
         bodyReceived += chunk.length;
+        // A client that sends its body without waiting for the 100 is judged as any other.
+        awaitingContinue = false;
       });
     this.watch(watch);
     send(d.target);

@@ -40,7 +40,9 @@ let proxy: ProxyProcess;
  * the client wait longer than IDLE_MS, everything else answers at once; the body names the path.
  */
 async function startApp(): Promise<void> {
-  app = http2.createServer();
+  // The app's sessions queue whole responses (/big is 8 MiB), so their memory limit is above Node's default 10 MB,
+  // past which Node refuses new streams with ENHANCE_YOUR_CALM.
+  app = http2.createServer({ maxSessionMemory: 100 });
   app.on('sessionError', () => {
     appSessionErrors++;
   });
@@ -541,6 +543,18 @@ describe('a client that stalls its stream (idleTimeoutMs)', () => {
     }
   }, 20_000);
 
+  test('one that asked for 100-continue but sent part of its body without waiting, then stopped, gets 408', async () => {
+    const session = connect();
+    try {
+      // /trailers never sends 100 Continue.
+      const { req, answered } = post(session, { expect: '100-continue' });
+      req.write('did not wait');
+      expect(await answered).toMatchObject({ status: 408, reason: 'body-timeout' });
+    } finally {
+      session.close();
+    }
+  }, 15_000);
+
   test('one that stops reading a response is reset (slow-reader) after idleTimeoutMs, counted, and the app stream cancelled', async () => {
     const before = errors(await metrics(), 'slow-reader');
     const session = connect();
@@ -557,6 +571,23 @@ describe('a client that stalls its stream (idleTimeoutMs)', () => {
       session.close();
     }
   }, 15_000);
+
+  test('several streams a client stops reading on one session are cut in the same sweep, each counted', async () => {
+    const before = errors(await metrics(), 'slow-reader');
+    const session = connect();
+    try {
+      // 256 KiB each, more than the windows between the client and the app hold.
+      const rs = await Promise.all(Array.from({ length: 5 }, () => unread(session, `/sized/${256 * 1024}`)));
+      for (const r of rs) expect(r.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      // One pass cuts them all (the session's window toward the client is open: a Node client frees it as data
+      // arrives); one per pass would spread them over four more sweeps (3 s).
+      const after = rs.map((r) => r.afterMs);
+      expect(Math.max(...after) - Math.min(...after)).toBeLessThan(500);
+      expect(errors(await metrics(), 'slow-reader')).toBe(before + 5);
+    } finally {
+      session.close();
+    }
+  }, 20_000);
 
   test('so is one that stops reading when only the tail of a response the app has finished waits for it', async () => {
     const before = errors(await metrics(), 'slow-reader');
