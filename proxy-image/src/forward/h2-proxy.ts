@@ -208,6 +208,9 @@ export class H2Proxy {
   private sweeper: NodeJS.Timeout | null = null;
   private sweepEvery = 0;
   private lastSweep = 0;
+  /** Sweeps so far, and the sweep at which one slow reader was cut on a session whose window was shut. */
+  private sweeps = 0;
+  private readonly shutCuts = new WeakMap<http2.Http2Session, number>();
   private limits: H2Limits = {
     connectTimeoutMs: 1000,
     idleTimeoutMs: 60_000,
@@ -347,7 +350,7 @@ export class H2Proxy {
    * previous one, with no progress between them, has been stalled at least since the previous sweep; past
    * idleTimeoutMs it is cut. A session whose window toward the client is exhausted is the exception: a client that
    * stops reading one stream can stall the others behind it, which move again once that stream is gone, so of its
-   * slow readers only the longest stalled is cut per pass.
+   * slow readers only the longest stalled is cut per pass, unless the window stayed shut after the last such cut.
    */
   private sweepStalls(): void {
     const now = performance.now();
@@ -369,14 +372,22 @@ export class H2Proxy {
     }
     const windowShut = new Map<http2.Http2Session, StallWatch>();
     for (const w of due) {
-      if (w.lastKind === 'reader' && w.session.state.remoteWindowSize === 0) {
-        const first = windowShut.get(w.session);
-        if (first === undefined || w.stalledSince < first.stalledSince) windowShut.set(w.session, w);
-        continue;
+      if (w.lastKind === 'reader' && (w.session.state.remoteWindowSize ?? 1) <= 0) {
+        // Unless a cut on this session at the last sweep left the window shut: the client is not reading the
+        // session at all, and one stream per sweep would hold the rest for up to a thousand sweeps.
+        if (this.shutCuts.get(w.session) !== this.sweeps - 1) {
+          const first = windowShut.get(w.session);
+          if (first === undefined || w.stalledSince < first.stalledSince) windowShut.set(w.session, w);
+          continue;
+        }
       }
       this.cut(w);
     }
-    for (const w of windowShut.values()) this.cut(w);
+    for (const [session, w] of windowShut) {
+      this.shutCuts.set(session, this.sweeps);
+      this.cut(w);
+    }
+    this.sweeps++;
     if (this.watched.size === 0 && this.sweeper !== null) {
       clearInterval(this.sweeper);
       this.sweeper = null;
@@ -632,6 +643,10 @@ export class H2Proxy {
         resetByProxy = true;
         stream.close(NGHTTP2_NO_ERROR);
         // Whatever of the body is buffered is dropped, or the stream would wait for it to be read before closing.
+        // Unpiped first: a pipe to the upstream, torn down after this (its 'close' handler runs after ours), would
+        // pause the stream again.
+        kept = null;
+        stream.unpipe();
         stream.resume();
       }
     };

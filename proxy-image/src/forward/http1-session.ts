@@ -486,6 +486,7 @@ export class Http1Session implements UpstreamOwner {
     const idle = pool.takeIdle(target, this);
     if (idle !== null) {
       this.upstream = idle;
+      this.resumeClient(P_CONNECT);
       this.sendHead();
       return;
     }
@@ -595,8 +596,10 @@ export class Http1Session implements UpstreamOwner {
     try {
       // Also between two attempts (a retry's backoff: no upstream), or the exchange would never be counted.
       if (this.plan !== null && this.resState !== R_DONE) {
-        if (up !== null)
-          this.plan.attemptDone(up.target, 'cancelled', performance.now() - this.attemptStartedAt);
+        // With no upstream, a retry in its backoff: its endpoint was picked and is released too (once per pick).
+        const target = up?.target ?? this.target;
+        if (target !== null)
+          this.plan.attemptDone(target, 'cancelled', performance.now() - this.attemptStartedAt);
         // The status the client got: only once a head was relayed (a 5xx being retried never was). Closed by the
         // proxy itself (an untrusted peer), it is the proxy's failure, not the client's cancellation.
         const byProxy = closedByProxy(this.client);
@@ -914,6 +917,8 @@ export class Http1Session implements UpstreamOwner {
   }
 
   private retryWith(target: UpstreamTarget, delayMs: number, counted = true): void {
+    // The failed attempt's per-try timer goes with it: left running, it would fail the next pick in the backoff.
+    this.clearTryTimer();
     const up = this.upstream;
     this.upstream = null;
     up?.destroy();
@@ -923,20 +928,21 @@ export class Http1Session implements UpstreamOwner {
     this.resState = R_NONE;
     this.rbuf = null;
     this.upstreamReusable = true;
+    // A retry replays a request that is whole (canRetry), so the client is read again until the next upstream
+    // connects, as while any response is awaited: its reset or close in the backoff is seen at once, and the
+    // retry is then never sent (before, the socket waited out the backoff paused, still from the failed connect).
+    this.resumeClient(P_CONNECT);
     if (delayMs <= 0) {
       this.dispatch(target, performance.now());
       return;
     }
-    // A body still arriving waits for the next upstream. Once the request is whole, the client keeps being read in
-    // the backoff, as while any response is awaited: its reset or end is seen at once (the retry is then never
-    // sent) and pipelined bytes wait in the buffer. Paused, the proxy saw a client gone only when the retry went out.
-    const paused = !this.reqDone;
-    if (paused) this.pauseClient(P_CONNECT);
+    // The timer belongs to this exchange: a route timeout in the backoff ends it (504) and the connection may carry
+    // the next request, which the stale timer must not send.
+    const plan = this.plan;
     setTimeout(
       () =>
         this.guard(() => {
-          if (this.state === S_CLOSED || this.plan === null) return;
-          if (paused) this.resumeClient(P_CONNECT);
+          if (this.state === S_CLOSED || this.plan === null || this.plan !== plan) return;
           this.dispatch(target, performance.now());
         }),
       delayMs,

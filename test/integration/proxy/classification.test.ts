@@ -9,6 +9,7 @@ import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
   connectCollect,
+  endpointState,
   listenLoopback,
   metricValue,
   type ProxyProcess,
@@ -212,6 +213,8 @@ describe('HTTP/1', () => {
     await inBackoff(proxy1, before);
     sock.resetAndDestroy();
     await countedOnceAs(proxy1, before, 'cancelled', 1);
+    // The endpoint picked for the retry is released, not left with a request in flight.
+    expect(await endpointState(proxy1, 'app')).toMatchObject({ inFlight: 0 });
     // Past the 3 s backoff: the proxy saw the reset at once, so the retry never reached the app. (Before, the client
     // socket waited out the backoff paused, and the retry went out to a client already gone.)
     await new Promise((r) => setTimeout(r, 3500));

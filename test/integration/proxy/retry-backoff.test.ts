@@ -6,6 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import {
+  connectCollect,
   endpointState,
   listenLoopback,
   type ProxyProcess,
@@ -19,6 +20,8 @@ let received = 0;
 let app1: http.Server;
 let app2: http2.Http2Server;
 let proxy: ProxyProcess;
+/** The proxy's config; its circuit opens after this many failures in a row. */
+let config: (consecutiveFailures: number) => unknown;
 
 beforeAll(async () => {
   app1 = http.createServer((_req, res) => {
@@ -40,12 +43,12 @@ beforeAll(async () => {
     timeoutMs: 400,
     retry: { maxRetries: 1, retryOn: ['5xx'], backoff: { baseMs: 3000, maxMs: 3000, jitter: 0 } },
   };
-  proxy = await startProxyProcess({
-    config: proxyConfig({
+  config = (consecutiveFailures: number) =>
+    proxyConfig({
       version: 'b1',
       sa: 'client',
       trustAnchors: [],
-      circuitBreaker: { consecutiveFailures: 2, backoff: { baseMs: 60_000, maxMs: 60_000, jitter: 0 } },
+      circuitBreaker: { consecutiveFailures, backoff: { baseMs: 60_000, maxMs: 60_000, jitter: 0 } },
       services: [
         // Detected (HTTP/1 and HTTP/2 with prior knowledge both arrive on the one explicit destination); each
         // service has its own endpoint state.
@@ -65,9 +68,8 @@ beforeAll(async () => {
           defaultRoute: route,
         },
       ],
-    }),
-    outboundDst: '10.96.4.1:80',
-  });
+    });
+  proxy = await startProxyProcess({ config: config(2), outboundDst: '10.96.4.1:80' });
 }, 30_000);
 
 afterAll(async () => {
@@ -125,3 +127,37 @@ test('HTTP/2: the same', async () => {
   expect(received - before).toBe(1);
   expect(await endpointState(proxy, 'two')).toMatchObject({ inFlight: 0, circuit: 'closed' });
 });
+
+test('HTTP/1: after a route timeout in the backoff, the next request on the same connection is not sent again by the stale backoff timer', async () => {
+  // A proxy of its own, whose circuit does not open on these 503s (the other tests' proxy opens it after two).
+  const p = await startProxyProcess({ config: config(100), outboundDst: '10.96.4.1:80' });
+  const before = received;
+  const c = await connectCollect(p.outbound);
+  const started = Date.now();
+  const request = async (n: number) => {
+    c.sock.write('GET / HTTP/1.1\r\nHost: one\r\n\r\n');
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 5000;
+      const poll = () => {
+        if ((c.read().match(/HTTP\/1\.1 504 /g) ?? []).length >= n) return resolve();
+        if (Date.now() > deadline) return reject(new Error(`no 504 #${n}: ${c.read()}`));
+        setTimeout(poll, 20);
+      };
+      poll();
+    });
+  };
+  try {
+    // 503, then its retry waits 3 s; the route timeout answers 504 at 400 ms.
+    await request(1);
+    // The second exchange is in its own backoff when the first one's timer (3 s after the first 503) fires.
+    await new Promise((r) => setTimeout(r, 2800 - (Date.now() - started)));
+    await request(2);
+    await new Promise((r) => setTimeout(r, 3600 - (Date.now() - started)));
+    // One request per exchange reached the app; before, the stale timer sent the second one again.
+    expect(received - before).toBe(2);
+    expect(await endpointState(p, 'one')).toMatchObject({ inFlight: 0 });
+  } finally {
+    c.sock.destroy();
+    await p.stop();
+  }
+}, 20_000);
