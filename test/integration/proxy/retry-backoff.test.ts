@@ -13,6 +13,7 @@ import {
   proxyConfig,
   removeTmpDirs,
   startProxyProcess,
+  waitFor,
 } from './harness.ts';
 
 /** An app that answers every request with a 503 after `delayMs`, over HTTP/1 and h2c; counts them. */
@@ -20,8 +21,8 @@ let received = 0;
 let app1: http.Server;
 let app2: http2.Http2Server;
 let proxy: ProxyProcess;
-/** The proxy's config; its circuit opens after this many failures in a row. */
-let config: (consecutiveFailures: number) => unknown;
+/** The proxy's config; its circuit opens after this many failures in a row; `route` replaces the default one. */
+let config: (consecutiveFailures: number, route?: unknown) => unknown;
 
 beforeAll(async () => {
   app1 = http.createServer((_req, res) => {
@@ -39,11 +40,11 @@ beforeAll(async () => {
   // One endpoint each, so the retry picks the endpoint that just failed; two failures in a row open its circuit,
   // so a phantom failure charged in the backoff shows as an open circuit. The backoff (3 s) outlasts the route
   // timeout (400 ms).
-  const route = {
+  const defaultRoute = {
     timeoutMs: 400,
     retry: { maxRetries: 1, retryOn: ['5xx'], backoff: { baseMs: 3000, maxMs: 3000, jitter: 0 } },
   };
-  config = (consecutiveFailures: number) =>
+  config = (consecutiveFailures: number, route: unknown = defaultRoute) =>
     proxyConfig({
       version: 'b1',
       sa: 'client',
@@ -158,6 +159,31 @@ test('HTTP/1: after a route timeout in the backoff, the next request on the same
     expect(await endpointState(p, 'one')).toMatchObject({ inFlight: 0 });
   } finally {
     c.sock.destroy();
+    await p.stop();
+  }
+}, 20_000);
+
+test('HTTP/1: a per-try timeout shorter than the backoff does not fire in the backoff: the retry goes out and its answer is relayed', async () => {
+  // No route timeout; each attempt may take 300 ms; the retry waits 1 s.
+  const route = {
+    retry: {
+      maxRetries: 1,
+      retryOn: ['5xx'],
+      perTryTimeoutMs: 300,
+      backoff: { baseMs: 1000, maxMs: 1000, jitter: 0 },
+    },
+  };
+  const p = await startProxyProcess({ config: config(100, route), outboundDst: '10.96.4.1:80' });
+  try {
+    const before = received;
+    const c = await connectCollect(p.outbound);
+    c.sock.write('GET / HTTP/1.1\r\nHost: one\r\nConnection: close\r\n\r\n');
+    await waitFor('the answer', () => (c.sock.readableEnded || c.sock.destroyed ? true : undefined), 5000);
+    // Before, the first attempt's per-try timer fired in the backoff: a 504 timeout at 300 ms, the retry unsent.
+    expect(c.read()).toMatch(/^HTTP\/1\.1 503 /);
+    expect(received - before).toBe(2);
+    c.sock.destroy();
+  } finally {
     await p.stop();
   }
 }, 20_000);
