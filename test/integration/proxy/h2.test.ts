@@ -589,6 +589,52 @@ describe('a client that stalls its stream (idleTimeoutMs)', () => {
     }
   }, 20_000);
 
+  test('a client that returns no window at all: the longest-stalled stream goes first, the rest at the next sweep', async () => {
+    // Raw frames: five GETs of 256 KiB and never a WINDOW_UPDATE, so the session's window toward the client (65,535)
+    // runs out and every stream waits behind it.
+    const path = `/sized/${256 * 1024}`;
+    const get = (id: number) =>
+      frame(
+        HEADERS,
+        END_HEADERS | 0x1,
+        id,
+        Buffer.concat([
+          Buffer.from([0x82, 0x86, 0x44, path.length]),
+          Buffer.from(path),
+          Buffer.from([0x41, 5]),
+          Buffer.from('h2app'),
+        ]),
+      );
+    const ids = [1, 3, 5, 7, 9];
+    const resets = new Map<number, { code: number; at: number }>();
+    const s = net.connect(proxy.outbound, '127.0.0.1', () => {
+      s.write(Buffer.concat([PREFACE, frame(SETTINGS, 0, 0), ...ids.map(get)]));
+    });
+    s.on('error', () => undefined);
+    let got = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      while (got.length >= 9 && got.length >= 9 + got.readUIntBE(0, 3)) {
+        const len = got.readUIntBE(0, 3);
+        const id = got.readUInt32BE(5) & 0x7fffffff;
+        if (got[3] === RST_STREAM && !resets.has(id))
+          resets.set(id, { code: got.readUInt32BE(9), at: Date.now() });
+        got = got.subarray(9 + len);
+      }
+    });
+    try {
+      await waitFor('every stream reset', () => (resets.size === ids.length ? true : undefined), 12_000);
+      expect([...resets.values()].map((r) => r.code)).toEqual(ids.map(() => http2.constants.NGHTTP2_CANCEL));
+      const at = [...resets.values()].map((r) => r.at).sort((a, b) => a - b);
+      // One first (a sweep is 750 ms), the four others together at the next sweep: the first cut did not reopen
+      // the window. Cutting one per sweep would spread them over 3 s more.
+      expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(400);
+      expect(at[4]! - at[1]!).toBeLessThan(300);
+    } finally {
+      s.destroy();
+    }
+  }, 20_000);
+
   test('so is one that stops reading when only the tail of a response the app has finished waits for it', async () => {
     const before = errors(await metrics(), 'slow-reader');
     const session = connect();
