@@ -72,7 +72,7 @@ if (existsSync('bench/results/proxy.json')) {
   parts.push('', ...fixedRates(r), '', ...proxyTargets(r), '');
 }
 
-/** Latency at fixed offered rates: one row per config, one column group per rate. */
+/** Latency at fixed offered rates: one row per config and rate. */
 function fixedRates(r: ProxyResults): string[] {
   const measured = Object.entries(r.configs).filter(([, m]) => m.fixed_rate !== undefined);
   const rates = Object.keys(measured[0]?.[1].fixed_rate ?? {});

@@ -332,10 +332,6 @@ export class H2Proxy {
     if (this.sweeper === null) this.startSweeper();
   }
 
-  private unwatch(w: StallWatch): void {
-    this.watched.delete(w);
-  }
-
   /** A stall is cut between idleTimeoutMs and idleTimeoutMs + one interval after the client's last progress. */
   private startSweeper(): void {
     if (this.sweeper !== null) clearInterval(this.sweeper);
@@ -560,7 +556,6 @@ export class H2Proxy {
     const inbound = a.conn.inbound;
     const replayLimit = d.maxReplayBytes;
     let kept: Buffer[] | null = null;
-    let keptBytes = 0;
     let bodyEnded = stream.endAfterHeaders;
     // Request trailers pass through like response ones (kept for a replay: they arrive before the body's end).
     // Inbound, a client identity among them is dropped, as in the head: the app may merge trailers into headers.
@@ -573,19 +568,27 @@ export class H2Proxy {
       stream.once('trailers', (t: http2.IncomingHttpHeaders) => {
         requestTrailers = trailerFields(t, inbound);
       });
+    // Body bytes received from the client: what a replay sends (while kept), and the client's progress for the
+    // stall sweeper (StallWatch), which waits on the body of a stream that is not gRPC.
+    const waitsForBody = !bodyEnded && !grpcRequest;
+    let awaitingContinue = waitsForBody && String(out.expect ?? '').toLowerCase() === '100-continue';
+    let bodyReceived = 0;
     if (replayLimit >= 0 && !bodyEnded) {
       kept = [];
-      stream.on('data', (chunk: Buffer) => {
-        if (kept === null) return;
-        keptBytes += chunk.length;
-        // A copy: a chunk may be a view of a much larger read buffer of the session.
-        if (keptBytes > replayLimit) kept = null;
-        else kept.push(Buffer.from(chunk));
-      });
       stream.once('end', () => {
         bodyEnded = true;
       });
     }
+    if (kept !== null || waitsForBody)
+      stream.on('data', (chunk: Buffer) => {
+        bodyReceived += chunk.length;
+        // A client that sends its body without waiting for the 100 is judged as any other.
+        awaitingContinue = false;
+        if (kept === null) return;
+        // A copy: a chunk may be a view of a much larger read buffer of the session.
+        if (bodyReceived > replayLimit) kept = null;
+        else kept.push(Buffer.from(chunk));
+      });
     let finished = false;
     /** Retries sent so far. */
     let attempt = 0;
@@ -675,7 +678,7 @@ export class H2Proxy {
         performance.now() - attemptStarted,
       );
       // Replayable only once the whole body is here and was kept (kept is dropped when it grows too large).
-      const bodyBytes = !bodyEnded || (kept === null && keptBytes > 0) ? Infinity : keptBytes;
+      const bodyBytes = !bodyEnded || (kept === null && bodyReceived > 0) ? Infinity : bodyReceived;
       const next = d.retryStream(attempt, failure, code, grpcStatus, bodyBytes);
       if (next === null) return false;
       dropAttempt();
@@ -699,7 +702,7 @@ export class H2Proxy {
       let u: http2.ClientHttp2Stream;
       let p: Pooled;
       let waitTrailers = false;
-      const endStream = replay ? keptBytes === 0 && requestTrailers === null : stream.endAfterHeaders;
+      const endStream = replay ? bodyReceived === 0 && requestTrailers === null : stream.endAfterHeaders;
       try {
         p = this.upstream(target, inbound);
         // With a body, the stream's end waits for the client's trailers, if any ('wantTrailers' below).
@@ -873,11 +876,8 @@ export class H2Proxy {
       u.pipe(stream, { end: false });
     };
     let timer: NodeJS.Timeout | null = null;
-    // What the stall sweeper looks at (StallWatch): body bytes received from the client, response bytes written
-    // toward it (of which stream.writableLength still wait for its window).
-    const waitsForBody = !stream.endAfterHeaders && !grpcRequest;
-    let awaitingContinue = waitsForBody && String(out.expect ?? '').toLowerCase() === '100-continue';
-    let bodyReceived = 0;
+    // Response bytes written toward the client (of which stream.writableLength still wait for its window): its
+    // progress as a reader, for the stall sweeper.
     let relayed = 0;
     if (d.timeoutMs !== null) {
       timer = setTimeout(() => {
@@ -892,7 +892,7 @@ export class H2Proxy {
       if (!resetByProxy && performance.now() - started < PREMATURE_RESET_MS) this.clientCancelled(a);
     });
     stream.on('close', () => {
-      this.unwatch(watch);
+      this.watched.delete(watch);
       dropAttempt();
       if (finished) return;
       // The status the client got, if any: a 5xx head being retried was never relayed. A connection the proxy
@@ -946,12 +946,6 @@ export class H2Proxy {
       lastProgress: 0,
       stalledSince: -1,
     };
-    if (waitsForBody)
-      stream.on('data', (chunk: Buffer) => {
-        bodyReceived += chunk.length;
-        // A client that sends its body without waiting for the 100 is judged as any other.
-        awaitingContinue = false;
-      });
     this.watch(watch);
     send(d.target);
   }

@@ -486,7 +486,6 @@ export class Http1Session implements UpstreamOwner {
     const idle = pool.takeIdle(target, this);
     if (idle !== null) {
       this.upstream = idle;
-      this.resumeClient(P_CONNECT);
       this.sendHead();
       return;
     }
@@ -885,6 +884,10 @@ export class Http1Session implements UpstreamOwner {
     const up = this.upstream;
     this.upstream = null;
     up?.destroy();
+    // The connect (if this attempt was one) is over: the client is read again, as while any response is awaited. A
+    // retry replays only a whole request (canRetry), so in its backoff a client's reset is seen at once and the
+    // retry is never sent (before, the socket waited out the backoff paused, and the retry went to a client gone).
+    this.resumeClient(P_CONNECT);
     if (this.canRetry()) {
       // A pooled connection the server closed while idle: resend at once, not counted as a retry. Only
       // idempotent methods: the server might have acted on the request before the connection broke.
@@ -928,10 +931,6 @@ export class Http1Session implements UpstreamOwner {
     this.resState = R_NONE;
     this.rbuf = null;
     this.upstreamReusable = true;
-    // A retry replays a request that is whole (canRetry), so the client is read again until the next upstream
-    // connects, as while any response is awaited: its reset or close in the backoff is seen at once, and the
-    // retry is then never sent (before, the socket waited out the backoff paused, still from the failed connect).
-    this.resumeClient(P_CONNECT);
     if (delayMs <= 0) {
       this.dispatch(target, performance.now());
       return;
@@ -942,7 +941,7 @@ export class Http1Session implements UpstreamOwner {
     setTimeout(
       () =>
         this.guard(() => {
-          if (this.state === S_CLOSED || this.plan === null || this.plan !== plan) return;
+          if (this.state === S_CLOSED || this.plan !== plan) return;
           this.dispatch(target, performance.now());
         }),
       delayMs,
