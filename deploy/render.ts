@@ -38,6 +38,7 @@ export const NAMES = {
 
 export const PORTS = {
   controlPlane: 15012,
+  configStream: 15013,
   webhooks: 9443,
   operatorAdmin: 15014,
   webhooksAdmin: 9991,
@@ -311,14 +312,22 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
     binding('RoleBinding', o, NAMES.webhooks),
     service(o, NAMES.operator, [
       { name: 'control-plane', port: PORTS.controlPlane, targetPort: PORTS.controlPlane },
+      // The sealed config stream: proxies open it to the pod IP their ticket names (each replica keeps the
+      // tickets it issued); listed so that the port has a name.
+      { name: 'config-stream', port: PORTS.configStream, targetPort: PORTS.configStream },
     ]),
     service(o, NAMES.webhooks, [{ name: 'https', port: 443, targetPort: PORTS.webhooks }]),
     deployment(
       o,
       NAMES.operator,
       [...OPERATOR_NODE_FLAGS, '/app/operator.mjs'],
-      [{ name: 'control-plane', port: PORTS.controlPlane }],
+      [
+        { name: 'control-plane', port: PORTS.controlPlane },
+        { name: 'config-stream', port: PORTS.configStream },
+      ],
       { port: PORTS.operatorAdmin, scheme: 'HTTP' },
+      // Named in config-stream tickets (operator/src/main.ts).
+      [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
     ),
     deployment(
       o,

@@ -14,6 +14,13 @@ export const CONFIG_PATH = '/v1alpha1/config';
  * `101 Switching Protocols` (README.md, section 2), instead of a chunked 200 response.
  */
 export const CONFIG_STREAM_UPGRADE = 'weft-config-stream';
+/**
+ * Where a proxy asks for a ticket to the sealed config stream (README.md, section 3): the same query and the same
+ * authorization as CONFIG_PATH, over mTLS; the stream itself then runs on a plain TCP connection.
+ */
+export const CONFIG_TICKETS_PATH = '/v1alpha1/config-tickets';
+/** Default TCP port of the sealed config stream. */
+export const DEFAULT_CONFIG_STREAM_PORT = 15013;
 /** Content type of the config stream: one JSON document per line. */
 export const CONFIG_STREAM_CONTENT_TYPE = 'application/x-ndjson';
 /** Default interval between keepalive messages on an idle config stream. */
@@ -45,6 +52,20 @@ export interface CertificateResponse {
   notAfter: string;
   /** RFC 3339: request a new certificate at or after this time (70% of the validity). */
   renewAfter: string;
+}
+
+/** 200 answer to POST CONFIG_TICKETS_PATH. */
+export interface ConfigTicketResponse {
+  /** 16 random bytes, base64url: the hello's ticket and the exporter's context. Single use. */
+  ticket: string;
+  /**
+   * Where to open the stream: this replica's own address (tickets are kept by the replica that issued them), or
+   * null for the host the client used for this request.
+   */
+  host: string | null;
+  port: number;
+  /** RFC 3339: the ticket is refused after this (a few seconds). */
+  expiresAt: string;
 }
 
 /** Stable error reasons; each maps to one HTTP status (see ERROR_STATUS). */

@@ -86,8 +86,8 @@ const server = createControlPlaneServer({
   // Every simulated proxy streams from loopback: room for all of them past the reserve kept for certificate requests.
   limits: { maxConnections: 2 * proxies + 100, maxConnectionsPerAddress: 2 * proxies + 100 },
 });
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const port = (server.address() as { port: number }).port;
+await server.listen(0, 0, '127.0.0.1');
+const port = server.ports.tls;
 const file = join(mkdtempSync(join(tmpdir(), 'weft-prop-')), 'clients.json');
 writeFileSync(file, JSON.stringify({ ca: ca.trustAnchorsPem, clients }));
 
@@ -144,7 +144,7 @@ memLine('before subscribers');
 const t0 = Date.now();
 // Bytes waiting in the server's sockets (JS side, before TLS), sampled with the memory when WEFT_BENCH_TRACE=1.
 const sockets = new Set<import('node:net').Socket>();
-server.on('secureConnection', (sock) => {
+server.tls.on('secureConnection', (sock) => {
   sockets.add(sock);
   sock.once('close', () => sockets.delete(sock));
 });
@@ -203,5 +203,4 @@ mergeResults(process.env.WEFT_BENCH_OUT, {
 });
 child.kill();
 hub.close();
-server.closeAllConnections();
-server.close();
+void server.close();

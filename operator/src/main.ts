@@ -1,8 +1,9 @@
 // Entry point: configuration from WEFT_* environment variables (typed parse errors), then run until a signal.
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
+import { DEFAULT_CONFIG_STREAM_PORT, DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
 import { DNS_SUBDOMAIN } from '../../crds/proxy-config/schema.ts';
 import { parseBoolean, parseList, parseWholeNumber } from '../../crds/settings.ts';
 import { releaseStartupPages } from '../../proxy-image/src/startup-pages.ts';
@@ -68,6 +69,15 @@ function clusterDomain(): string {
   return d;
 }
 
+/** WEFT_ADVERTISE_ADDRESS, else POD_IP: an IP address, refused at start otherwise. */
+function advertiseAddress(): string | undefined {
+  const name = process.env.WEFT_ADVERTISE_ADDRESS ? 'WEFT_ADVERTISE_ADDRESS' : 'POD_IP';
+  const raw = (process.env[name] ?? '').trim();
+  if (raw === '') return undefined;
+  if (isIP(raw) === 0) throw new ConfigError(`${name}: "${raw}" is not an IP address`);
+  return raw;
+}
+
 async function main(): Promise<void> {
   const log = pino({ level: process.env.WEFT_LOG_LEVEL ?? 'info', base: { component: 'weft-operator' } });
   // Settings first: a bad one is refused before anything connects.
@@ -86,6 +96,7 @@ async function main(): Promise<void> {
     ),
   };
   const releasePages = trueOrFalse('WEFT_RELEASE_STARTUP_PAGES', true);
+  const advertise = advertiseAddress();
   const namespace = process.env.WEFT_NAMESPACE ?? process.env.POD_NAMESPACE ?? 'weft-system';
   const settings = {
     namespace,
@@ -95,6 +106,9 @@ async function main(): Promise<void> {
     defaultPolicyMode: mode,
     listenAddress: process.env.WEFT_LISTEN_ADDRESS ?? '0.0.0.0',
     controlPlanePort: int('WEFT_CONTROL_PLANE_PORT', DEFAULT_CONTROL_PLANE_PORT),
+    configStreamPort: int('WEFT_CONFIG_STREAM_PORT', DEFAULT_CONFIG_STREAM_PORT),
+    // The pod IP (downward API): config-stream tickets name it, since only the replica that issued one knows it.
+    ...(advertise === undefined ? {} : { advertiseAddress: advertise }),
     controlPlaneLimits,
     adminPort: int('WEFT_ADMIN_PORT', 15014),
     servingDnsNames: list('WEFT_SERVING_DNS_NAMES', [`weft-operator.${namespace}.svc`, 'localhost']),
@@ -129,7 +143,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
   await operator.start();
   log.info(
-    { controlPlanePort: operator.controlPlanePort, adminPort: operator.adminPort },
+    {
+      controlPlanePort: operator.controlPlanePort,
+      configStreamPort: operator.configStreamPort,
+      adminPort: operator.adminPort,
+    },
     'operator started',
   );
   if (releasePages) releaseStartupPages(log);

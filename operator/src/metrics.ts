@@ -68,13 +68,19 @@ export class OperatorMetrics {
   });
   readonly connections = new Gauge({
     name: 'weft_operator_control_plane_connections',
-    help: 'Open connections on the control-plane port (config streams, certificate requests, handshakes under way).',
+    help: 'Open connections on the control-plane ports, TLS and sealed config stream (config streams, certificate and ticket requests, handshakes under way).',
     registers: [this.registry],
   });
   readonly connectionsRefused = new Counter({
     name: 'weft_operator_control_plane_connections_refused_total',
     help: 'Connections to the control-plane port closed at once because a limit was reached: limit="total" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS) or "per_address" (WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS); limit="streams" counts config streams refused (503) past the total minus the connections kept for certificate requests.',
     labelNames: ['limit'],
+    registers: [this.registry],
+  });
+  readonly sealedHellosRefused = new Counter({
+    name: 'weft_operator_config_stream_hellos_refused_total',
+    help: "Connections to the sealed config-stream port closed before a stream began, by reason: malformed (not a hello), unknown_ticket (unknown, used or expired), forged (the hello does not prove the ticket's keys), timeout (no hello in time), extra_bytes (more than the hello).",
+    labelNames: ['reason'],
     registers: [this.registry],
   });
   readonly certificatesIssued = new Counter({

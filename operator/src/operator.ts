@@ -3,6 +3,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
+import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import {
   ApiException,
@@ -13,7 +14,11 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
+import {
+  DEFAULT_CONFIG_STREAM_PORT,
+  DEFAULT_CONTROL_PLANE_PORT,
+  IDENTITY_TOKEN_AUDIENCE,
+} from '../../crds/control-plane/types.ts';
 import { MAX_TIMER_MS } from '../../crds/duration.ts';
 import { ProxyConfigCompiler } from './compiler/compile.ts';
 import {
@@ -45,7 +50,12 @@ import { OperatorMetrics } from './metrics.ts';
 import { DEFAULT_MESH_SETTINGS, type MeshSettings } from './model/cluster.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { type ReconcileContext, TerminalError, WorkQueue } from './runtime/queue.ts';
-import { type ConnectionLimits, createAdminServer, createControlPlaneServer } from './server.ts';
+import {
+  type ConnectionLimits,
+  type ControlPlaneServers,
+  createAdminServer,
+  createControlPlaneServer,
+} from './server.ts';
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
@@ -59,7 +69,14 @@ export interface OperatorOptions {
   listenAddress?: string;
   /** 0 picks a free port. */
   controlPlanePort?: number;
-  /** Caps on open connections to the control-plane port (server.ts, DEFAULT_CONNECTION_LIMITS). */
+  /** 0 picks a free port. The sealed config stream's plain TCP port (default DEFAULT_CONFIG_STREAM_PORT). */
+  configStreamPort?: number;
+  /**
+   * This replica's address as proxies reach it (its pod IP), named in config-stream tickets; unset: proxies use
+   * the host they asked the ticket from (server.ts, ControlPlaneDeps.advertiseHost).
+   */
+  advertiseAddress?: string;
+  /** Caps on open connections to the control-plane ports (server.ts, DEFAULT_CONNECTION_LIMITS). */
   controlPlaneLimits?: Partial<ConnectionLimits>;
   adminPort?: number;
   servingDnsNames?: string[];
@@ -96,7 +113,7 @@ export class Operator {
   #compileQueue: WorkQueue | null = null;
   #statusQueue: WorkQueue | null = null;
   #elector: LeaderElector | null = null;
-  #cpServer: https.Server | null = null;
+  #cp: ControlPlaneServers | null = null;
   #adminServer: http.Server | null = null;
   #compiler = new ProxyConfigCompiler();
   #desired = new Map<string, DesiredStatus>();
@@ -109,7 +126,11 @@ export class Operator {
   }
 
   get controlPlanePort(): number {
-    return (this.#cpServer?.address() as AddressInfo | null)?.port ?? 0;
+    return this.#cp?.ports.tls ?? 0;
+  }
+
+  get configStreamPort(): number {
+    return this.#cp?.ports.sealed ?? 0;
   }
 
   get adminPort(): number {
@@ -192,7 +213,7 @@ export class Operator {
 
     const serving = this.#issueServing();
     this.#serving = serving;
-    this.#cpServer = createControlPlaneServer({
+    this.#cp = createControlPlaneServer({
       ca,
       serving: { certChain: serving.certChain, key: serving.key },
       hub: this.#hub,
@@ -201,14 +222,26 @@ export class Operator {
       metrics: this.metrics,
       log: this.#log,
       ...(o.controlPlaneLimits === undefined ? {} : { limits: o.controlPlaneLimits }),
+      advertiseHost: o.advertiseAddress ?? null,
     });
     this.#adminServer = createAdminServer({ metrics: this.metrics, notReady: () => this.notReady() });
     const host = o.listenAddress ?? '0.0.0.0';
     await Promise.all([
-      listen(this.#cpServer, o.controlPlanePort ?? 15012, host),
+      this.#cp.listen(
+        o.controlPlanePort ?? DEFAULT_CONTROL_PLANE_PORT,
+        o.configStreamPort ?? DEFAULT_CONFIG_STREAM_PORT,
+        host,
+      ),
       listen(this.#adminServer, o.adminPort ?? 15014, host),
     ]);
-    this.#log.info({ controlPlanePort: this.controlPlanePort, adminPort: this.adminPort }, 'listening');
+    this.#log.info(
+      {
+        controlPlanePort: this.controlPlanePort,
+        configStreamPort: this.configStreamPort,
+        adminPort: this.adminPort,
+      },
+      'listening',
+    );
     this.#scheduleServingRenewal(serving.renewAfter);
 
     this.#elector = new LeaderElector(
@@ -350,7 +383,7 @@ export class Operator {
   #refreshServing(): void {
     const next = this.#issueServing();
     this.#serving = next;
-    this.#cpServer?.setSecureContext({
+    this.#cp?.tls.setSecureContext({
       key: next.key,
       cert: next.certChain,
       ca: this.#ca!.trustAnchorsPem,
@@ -568,7 +601,7 @@ export class Operator {
     await this.#elector?.stop();
     this.#hub?.close();
     await Promise.all([this.#compileQueue?.stop(), this.#statusQueue?.stop(), this.#watcher?.stop()]);
-    await Promise.all([close(this.#cpServer), close(this.#adminServer)]);
+    await Promise.all([this.#cp?.close(), close(this.#adminServer)]);
   }
 }
 
@@ -584,7 +617,7 @@ function caFingerprint(m: IssuerMaterial): string {
   return [...m.anchors.map((a) => a.fingerprint256), m.issuer.cert.fingerprint256].join(',');
 }
 
-function listen(server: http.Server | https.Server, port: number, host: string): Promise<void> {
+function listen(server: net.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

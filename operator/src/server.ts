@@ -1,17 +1,31 @@
-// The HTTPS server of the control-plane contract (crds/control-plane/README.md) and the plain admin server.
-import { X509Certificate } from 'node:crypto';
+// The servers of the control-plane contract (crds/control-plane/README.md): HTTPS (certificates, stream tickets,
+// and the config stream over TLS), the sealed config stream on plain TCP, and the plain admin server.
+import { randomBytes, X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Socket } from 'node:net';
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import {
+  exportSealedMaterial,
+  FrameSealer,
+  HELLO_BYTES,
+  helloAuthentic,
+  helloTicket,
+  type SealedStreamError,
+  type StreamKeys,
+  streamKeys,
+} from '../../crds/control-plane/sealed.ts';
 import {
   CERTIFICATES_PATH,
   type CertificateResponse,
   CONFIG_PATH,
   CONFIG_STREAM_CONTENT_TYPE,
   CONFIG_STREAM_UPGRADE,
+  CONFIG_TICKETS_PATH,
+  type ConfigTicketResponse,
   ERROR_STATUS,
   type ErrorResponse,
   IDENTITY_TOKEN_AUDIENCE,
@@ -19,7 +33,7 @@ import {
 import { validateCertificateRequest } from '../../crds/control-plane/validate.ts';
 import { MAX_TIMER_MS } from '../../crds/duration.ts';
 import type { ConfigHub } from './distribution/hub.ts';
-import { PacedWriter } from './distribution/paced.ts';
+import { PacedWriter, SLICE_BYTES } from './distribution/paced.ts';
 import {
   type CertificateAuthority,
   CsrError,
@@ -52,7 +66,37 @@ export interface ControlPlaneDeps {
   timeouts?: { handshakeMs?: number; headersMs?: number };
   /** Caps on open connections (DEFAULT_CONNECTION_LIMITS for what is not given). */
   limits?: Partial<ConnectionLimits>;
+  /**
+   * The address proxies open the sealed config stream to, named in each ticket: this replica's own (its pod IP),
+   * since only the replica that issued a ticket knows it. Unset or null: the host the proxy used for the ticket
+   * request (right with one replica, or on loopback).
+   */
+  advertiseHost?: string | null;
 }
+
+/** The control plane's two listeners: HTTPS, and the sealed config stream (plain TCP). */
+export interface ControlPlaneServers {
+  tls: https.Server;
+  sealed: net.Server;
+  /** Listens on both (0: a free port each). */
+  listen(tlsPort: number, sealedPort: number, host: string): Promise<void>;
+  /** The ports listened on (0 before listen). */
+  readonly ports: { tls: number; sealed: number };
+  /** Stops both listening and closes every connection they hold. */
+  close(): Promise<void>;
+}
+
+function listenOn(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+const portOf = (server: net.Server) => (server.address() as net.AddressInfo | null)?.port ?? 0;
 
 /** Defaults of ControlPlaneDeps.timeouts. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -155,8 +199,12 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
+export function createControlPlaneServer(d: ControlPlaneDeps): ControlPlaneServers {
   const headersMs = d.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS;
+  const handshakeMs = d.timeouts?.handshakeMs ?? HANDSHAKE_TIMEOUT_MS;
+  const sealed = net.createServer();
+  // Filled in below, once the limits are known; requests arrive only after listen().
+  let ctx!: HandlerContext;
   const server = https.createServer(
     {
       key: d.serving.key,
@@ -167,7 +215,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
       // req.socket.authorized itself.
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      handshakeTimeout: d.timeouts?.handshakeMs ?? HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: handshakeMs,
       // The head of every request, and a whole request (a CSR is small): a stream's response may last for
       // days, but its request is done once its head is in.
       headersTimeout: headersMs,
@@ -177,7 +225,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
     },
     (req, res) => {
       req.socket.setTimeout(0);
-      handle(d, req, res).catch((err: unknown) => {
+      handle(ctx, req, res).catch((err: unknown) => {
         if (err instanceof RequestError) {
           if (req.url?.startsWith(CERTIFICATES_PATH))
             d.metrics.certificateFailures.inc({ reason: err.body.reason });
@@ -191,8 +239,23 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
     },
   );
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...d.limits };
-  const connections = limitConnections(server, limits, d.metrics, d.log);
+  const connections = limitConnections([server, sealed], limits, d.metrics, d.log);
   const maxForStreams = limits.maxConnections - streamReserve(limits.maxConnections);
+  /** Refuses a new stream (503) when streams would take the connections kept for certificate requests. */
+  const checkStreamRoom = () => {
+    if (connections.open() <= maxForStreams) return;
+    d.metrics.connectionsRefused.inc({ limit: 'streams' });
+    throw new RequestError({
+      reason: 'Unavailable',
+      message:
+        `this replica holds ${connections.open()} connections; past ${maxForStreams} the rest are kept for ` +
+        'certificate requests: retry later, or on another replica',
+      field: null,
+    });
+  };
+  const tickets = new TicketBook(handshakeMs, limits.maxConnections);
+  ctx = { d, checkStreamRoom, tickets, sealedPort: () => portOf(sealed) };
+  const sealedSockets = serveSealedStreams(d, sealed, tickets, handshakeMs);
   // The config stream by HTTP Upgrade: after the 101 the connection is a bare TLS byte stream, so no HTTP
   // parser, request or response object stays attached to it for the stream's life (12-20 KB less per held
   // stream than a chunked response: operator/bench/tls-memory.bench.ts). Node hands every request that carries
@@ -226,23 +289,14 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
           message: `the only upgrade offered is ${CONFIG_STREAM_UPGRADE}`,
           field: 'header:upgrade',
         });
-      if (connections.open() > maxForStreams) {
-        d.metrics.connectionsRefused.inc({ limit: 'streams' });
-        throw new RequestError({
-          reason: 'Unavailable',
-          message:
-            `this replica holds ${connections.open()} connections; past ${maxForStreams} the rest are kept for ` +
-            'certificate requests: retry later, or on another replica',
-          field: null,
-        });
-      }
+      checkStreamRoom();
       const s = authorizeStream(d, socket as TLSSocket, url);
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${CONFIG_STREAM_UPGRADE}\r\n` +
           `content-type: ${CONFIG_STREAM_CONTENT_TYPE}\r\n\r\n`,
       );
       switched = true;
-      subscribeStream(d, s, socket);
+      subscribeStream(d, s, socket, SLICE_BYTES);
     } catch (err) {
       if (err instanceof RequestError) {
         if (req.url?.startsWith(CERTIFICATES_PATH))
@@ -256,15 +310,33 @@ export function createControlPlaneServer(d: ControlPlaneDeps): https.Server {
       }
     }
   });
-  return server;
+  const closeServer = (x: net.Server) =>
+    new Promise<void>((resolve) => (x.listening ? x.close(() => resolve()) : resolve()));
+  return {
+    tls: server,
+    sealed,
+    listen: (tlsPort, sealedPort, host) =>
+      Promise.all([listenOn(server, tlsPort, host), listenOn(sealed, sealedPort, host)]).then(
+        () => undefined,
+      ),
+    get ports() {
+      return { tls: portOf(server), sealed: portOf(sealed) };
+    },
+    close: () => {
+      server.closeAllConnections();
+      for (const socket of sealedSockets) socket.destroy();
+      return Promise.all([closeServer(server), closeServer(sealed)]).then(() => undefined);
+    },
+  };
 }
 
 /**
- * Enforces ConnectionLimits. A refused connection is closed at once, before its TLS handshake (no work is spent
- * on it), and counted in weft_operator_control_plane_connections_refused_total by the limit it hit.
+ * Enforces ConnectionLimits over the control plane's listeners together. A refused connection is closed at once,
+ * before its TLS handshake or hello (no work is spent on it), and counted in
+ * weft_operator_control_plane_connections_refused_total by the limit it hit.
  */
 function limitConnections(
-  server: https.Server,
+  servers: readonly net.Server[],
   limits: ConnectionLimits,
   metrics: OperatorMetrics,
   log: Logger,
@@ -288,16 +360,19 @@ function limitConnections(
     warnedAt = now;
     unlogged = 0;
   };
-  // Past the total, Node closes the connection as it accepts it (no socket object, no TLS), and says so.
-  server.maxConnections = limits.maxConnections;
-  server.on('drop', (data?: { remoteAddress?: string }) => refuse('total', data?.remoteAddress));
   const byAddress = new Map<string, number>();
   // First among the 'connection' listeners, before the TLS layer's: a refused socket is closed before any
   // handshake starts (the TLS layer then only emits a 'tlsClientError' for it, which nothing here listens to).
-  server.prependListener('connection', (socket: Socket) => {
+  const admit = (socket: Socket) => {
     const address = socket.remoteAddress;
     // No address: the socket is already gone.
     if (address === undefined) {
+      socket.destroy();
+      return;
+    }
+    // The total over every listener (each one's maxConnections alone would allow it per listener).
+    if (openTotal >= limits.maxConnections) {
+      refuse('total', address);
       socket.destroy();
       return;
     }
@@ -317,7 +392,13 @@ function limitConnections(
       if (left > 0) byAddress.set(address, left);
       else byAddress.delete(address);
     });
-  });
+  };
+  for (const server of servers) {
+    // Past the total, Node closes the connection as it accepts it (no socket object, no TLS), and says so.
+    server.maxConnections = limits.maxConnections;
+    server.on('drop', (data?: { remoteAddress?: string }) => refuse('total', data?.remoteAddress));
+    server.prependListener('connection', admit);
+  }
   return { open: () => openTotal };
 }
 
@@ -330,11 +411,19 @@ export function streamReserve(maxConnections: number): number {
   return Math.min(maxConnections - 1, Math.max(16, Math.floor(maxConnections / 20)));
 }
 
+interface HandlerContext {
+  d: ControlPlaneDeps;
+  checkStreamRoom: () => void;
+  tickets: TicketBook;
+  sealedPort: () => number;
+}
+
 async function handle(
-  d: ControlPlaneDeps,
+  ctx: HandlerContext,
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): Promise<void> {
+  const d = ctx.d;
   const url = new URL(req.url ?? '/', 'https://operator');
   if (url.pathname === CERTIFICATES_PATH) {
     if (req.method !== 'POST')
@@ -346,6 +435,12 @@ async function handle(
     if (req.method !== 'GET')
       throw new RequestError({ reason: 'MethodNotAllowed', message: 'use GET', field: null });
     streamConfig(d, req, res, url);
+    return;
+  }
+  if (url.pathname === CONFIG_TICKETS_PATH) {
+    if (req.method !== 'POST')
+      throw new RequestError({ reason: 'MethodNotAllowed', message: 'use POST', field: null });
+    issueTicket(ctx, req, res, url);
     return;
   }
   throw new RequestError({ reason: 'NotFound', message: `no such path ${url.pathname}`, field: null });
@@ -524,7 +619,7 @@ interface StreamOut {
   on(event: 'error', cb: (err: Error) => void): unknown;
 }
 
-function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOut): void {
+function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOut, sliceBytes: number): void {
   // Cleanup is registered before subscribing, so nothing stays subscribed whatever happens below.
   let unsubscribe = (): void => {};
   let expiry: NodeJS.Timeout | undefined;
@@ -540,7 +635,7 @@ function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOu
   const paced = new PacedWriter((piece, done) => {
     if (out.writableEnded || out.destroyed) done(new Error('config stream ended'));
     else out.write(piece, done);
-  });
+  }, sliceBytes);
   unsubscribe = d.hub.subscribe(
     s.podKey,
     {
@@ -582,7 +677,195 @@ function streamConfig(
   const s = authorizeStream(d, req.socket as TLSSocket, url);
   res.writeHead(200, { 'content-type': CONFIG_STREAM_CONTENT_TYPE, 'cache-control': 'no-store' });
   res.flushHeaders();
-  subscribeStream(d, s, res);
+  subscribeStream(d, s, res, SLICE_BYTES);
+}
+
+/** Plaintext per sealed frame: a 16 KiB slice is one frame and one write (TLS's write BIO, which made 4 KiB pay, is not in the way here). */
+const SEALED_SLICE_BYTES = 16 * 1024;
+
+interface Ticket {
+  stream: AuthorizedStream;
+  keys: StreamKeys;
+  expiresAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Tickets to the sealed config stream this replica has issued and not yet seen used: single use, dropped after
+ * `ttlMs` (the hello timeout), at most `max` at once (each was a request on a counted connection, but one
+ * keep-alive connection can ask for many).
+ */
+class TicketBook {
+  readonly #byId = new Map<string, Ticket>();
+  readonly #ttlMs: number;
+  readonly #max: number;
+
+  constructor(ttlMs: number, max: number) {
+    this.#ttlMs = ttlMs;
+    this.#max = max;
+  }
+
+  issue(
+    stream: AuthorizedStream,
+    keysFor: (ticket: Buffer) => StreamKeys,
+  ): { ticket: Buffer; expiresAt: number } {
+    if (this.#byId.size >= this.#max) {
+      throw new RequestError({
+        reason: 'Unavailable',
+        message: `${this.#byId.size} stream tickets are waiting to be used; retry later`,
+        field: null,
+      });
+    }
+    const ticket = randomBytes(16);
+    const id = ticket.toString('base64url');
+    const expiresAt = Date.now() + this.#ttlMs;
+    const timer = setTimeout(() => this.#byId.delete(id), this.#ttlMs);
+    timer.unref();
+    this.#byId.set(id, { stream, keys: keysFor(ticket), expiresAt, timer });
+    return { ticket, expiresAt };
+  }
+
+  /** The ticket's entry without using it (a forged hello must not spend the real client's ticket). */
+  peek(ticket: Buffer): Ticket | undefined {
+    const t = this.#byId.get(ticket.toString('base64url'));
+    return t !== undefined && t.expiresAt > Date.now() ? t : undefined;
+  }
+
+  use(ticket: Buffer): void {
+    const id = ticket.toString('base64url');
+    clearTimeout(this.#byId.get(id)?.timer);
+    this.#byId.delete(id);
+  }
+}
+
+/**
+ * POST /v1alpha1/config-tickets: the same query and authorization as the config stream; the answer names a ticket
+ * whose keys both ends export from this TLS session, so the keys themselves never travel.
+ */
+function issueTicket(
+  ctx: HandlerContext,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: URL,
+): void {
+  const port = ctx.sealedPort();
+  if (port === 0)
+    throw new RequestError({
+      reason: 'Unavailable',
+      message: 'the sealed config stream is not listening: follow the stream over TLS',
+      field: null,
+    });
+  ctx.checkStreamRoom();
+  const socket = req.socket as TLSSocket;
+  const s = authorizeStream(ctx.d, socket, url);
+  const exported = exportSealedMaterial(socket);
+  const { ticket, expiresAt } = ctx.tickets.issue(s, (t) => streamKeys(exported, t));
+  const out: ConfigTicketResponse = {
+    ticket: ticket.toString('base64url'),
+    host: ctx.d.advertiseHost ?? null,
+    port,
+    expiresAt: new Date(expiresAt).toISOString(),
+  };
+  const json = JSON.stringify(out);
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(json),
+    'cache-control': 'no-store',
+  });
+  res.end(json);
+}
+
+/**
+ * The sealed config stream's listener: a connection must send a hello (crds/control-plane/sealed.ts) naming a
+ * ticket this replica issued and proving its keys within `helloMs`, then nothing more; it is then a config stream
+ * like the others, each slice sealed into one frame. Anything else is closed without an answer (there are no
+ * keys to answer with), counted in weft_operator_config_stream_hellos_refused_total.
+ */
+function serveSealedStreams(
+  d: ControlPlaneDeps,
+  server: net.Server,
+  tickets: TicketBook,
+  helloMs: number,
+): ReadonlySet<Socket> {
+  const open = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (socket.destroyed) return;
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    const refuse = (reason: string, detail: string) => {
+      d.metrics.sealedHellosRefused.inc({ reason });
+      d.log.debug({ reason, detail, address: socket.remoteAddress }, 'sealed config stream refused');
+      socket.destroy();
+    };
+    socket.setTimeout(helloMs, () => refuse('timeout', `no hello within ${helloMs} ms`));
+    const got: Buffer[] = [];
+    let size = 0;
+    const onHello = (chunk: Buffer) => {
+      got.push(chunk);
+      size += chunk.length;
+      if (size < HELLO_BYTES) return;
+      socket.off('data', onHello);
+      if (size > HELLO_BYTES) return refuse('extra_bytes', 'the client sent more than its hello');
+      const hello = Buffer.concat(got);
+      let ticket: Buffer;
+      try {
+        ticket = helloTicket(hello);
+      } catch (err) {
+        return refuse('malformed', (err as SealedStreamError).message);
+      }
+      const t = tickets.peek(ticket);
+      if (t === undefined) return refuse('unknown_ticket', 'no such ticket: unknown, used or expired');
+      if (!helloAuthentic(hello, t.keys)) return refuse('forged', 'the hello does not prove the ticket keys');
+      tickets.use(ticket);
+      socket.setTimeout(0);
+      // After its hello the client only reads: a byte from it ends the stream.
+      socket.on('data', () => {
+        d.log.info(
+          { pod: t.stream.podKey },
+          'closing sealed config stream: the client sent data after its hello',
+        );
+        socket.destroy();
+      });
+      subscribeStream(d, t.stream, new SealedOut(socket, t.keys.serverToClient), SEALED_SLICE_BYTES);
+    };
+    socket.on('data', onHello);
+  });
+  return open;
+}
+
+/** A sealed stream seen as a StreamOut: every piece written becomes one frame. */
+class SealedOut implements StreamOut {
+  readonly #socket: Socket;
+  readonly #sealer: FrameSealer;
+
+  constructor(socket: Socket, key: Buffer) {
+    this.#socket = socket;
+    this.#sealer = new FrameSealer(key);
+  }
+
+  write(piece: string | Buffer, done: (err?: Error | null) => void): boolean {
+    return this.#socket.write(this.#sealer.seal(piece), done);
+  }
+  end(): unknown {
+    return this.#socket.end();
+  }
+  destroy(): unknown {
+    return this.#socket.destroy();
+  }
+  get destroyed(): boolean {
+    return this.#socket.destroyed;
+  }
+  get writableEnded(): boolean {
+    return this.#socket.writableEnded;
+  }
+  once(event: 'close', cb: () => void): unknown {
+    return this.#socket.once(event, cb);
+  }
+  on(event: 'error', cb: (err: Error) => void): unknown {
+    return this.#socket.on(event, cb);
+  }
 }
 
 export interface AdminDeps {

@@ -3,11 +3,25 @@
 // stream. Every connection to the operator checks the operator's SPIFFE ID against the trust anchors.
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { PeerCertificate } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { applyConfigPatch } from '../../../crds/control-plane/patch.ts';
-import { CONFIG_STREAM_UPGRADE, type PatchMessage } from '../../../crds/control-plane/types.ts';
+import {
+  exportSealedMaterial,
+  FrameOpener,
+  helloFor,
+  type StreamKeys,
+  streamKeys,
+  TICKET_BYTES,
+} from '../../../crds/control-plane/sealed.ts';
+import {
+  CONFIG_STREAM_UPGRADE,
+  CONFIG_TICKETS_PATH,
+  type ConfigTicketResponse,
+  type PatchMessage,
+} from '../../../crds/control-plane/types.ts';
 import { MAX_TIMER_MS } from '../../../crds/duration.ts';
 import type { ProxyConfig } from '../../../crds/proxy-config/types.ts';
 import { ExponentialBackoff } from '../core/backoff.ts';
@@ -179,7 +193,18 @@ export class ControlPlaneClient extends EventEmitter<{
     };
   }
 
-  #request(method: string, path: string, body: string, headers: Record<string, string>): Promise<unknown> {
+  /**
+   * One JSON request over TLS. `clientIdentity` presents the workload certificate (mTLS); `onResponse` sees the TLS
+   * socket before the response is read (the sealed stream exports its keys from it).
+   */
+  #request(
+    method: string,
+    path: string,
+    body: string,
+    headers: Record<string, string>,
+    clientIdentity?: WorkloadIdentity,
+    onResponse?: (socket: TLSSocket) => void,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const req = https.request({
         host: this.#host,
@@ -187,6 +212,9 @@ export class ControlPlaneClient extends EventEmitter<{
         method,
         path,
         ca: this.#s.trustAnchorsPem,
+        ...(clientIdentity === undefined
+          ? {}
+          : { key: clientIdentity.privateKeyPem, cert: clientIdentity.certificateChainPem }),
         checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
         headers: {
           'content-type': 'application/json',
@@ -199,11 +227,17 @@ export class ControlPlaneClient extends EventEmitter<{
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.#s.address} in time`)));
       req.on('error', reject);
       req.on('response', (res) => {
+        try {
+          onResponse?.(res.socket as TLSSocket);
+        } catch (error) {
+          req.destroy(error as Error);
+          return;
+        }
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
-          if (size > 1024 * 1024) req.destroy(new Error('certificate response larger than 1 MiB'));
+          if (size > 1024 * 1024) req.destroy(new Error(`response to ${path} larger than 1 MiB`));
           else chunks.push(c);
         });
         res.on('end', () => {
@@ -243,28 +277,11 @@ export class ControlPlaneClient extends EventEmitter<{
     const decoder = new NdjsonDecoder(this.#s.maxConfigBytes ?? 16 * 1024 * 1024);
     let received = false;
     let silence: NodeJS.Timeout | undefined;
-    const req = https.request({
-      host: this.#host,
-      port: this.#port,
-      method: 'GET',
-      path: `/v1alpha1/config?${query}`,
-      ca: this.#s.trustAnchorsPem,
-      key: identity.privateKeyPem,
-      cert: identity.certificateChainPem,
-      checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
-      headers: {
-        accept: 'application/x-ndjson',
-        connection: 'Upgrade',
-        upgrade: CONFIG_STREAM_UPGRADE,
-      },
-      agent: false,
-    });
     let done = false;
-    /** The socket the operator took over with 101 Switching Protocols (null: a chunked 200 response). */
-    let upgraded: Duplex | null = null;
+    /** Closes what this attempt holds open: its request, its upgraded or sealed socket. */
+    const closers: (() => void)[] = [];
     const close = () => {
-      req.destroy();
-      upgraded?.destroy();
+      for (const c of closers) c();
     };
     this.#closeStream = close;
     // Every way a stream can end leads here exactly once: request error, response error, the response
@@ -286,6 +303,7 @@ export class ControlPlaneClient extends EventEmitter<{
     };
     const watchdog = () => arm(this.#s.silenceTimeoutMs ?? 45_000, 'config stream silent for too long');
     const onData = (chunk: Buffer) => {
+      if (done) return;
       watchdog();
       let messages: unknown[];
       try {
@@ -327,17 +345,106 @@ export class ControlPlaneClient extends EventEmitter<{
         }
       }
     };
+    const stream: StreamAttempt = { query, identity, closers, retry, watchdog, onData };
+    // The connection itself (ticket request, connect, TLS, response headers, which the operator sends at once)
+    // gets the request timeout, not the silence allowance: a SYN into a Service with no endpoints can hang with no
+    // answer, and waiting the whole silence timeout there kept proxies off a returning operator for ~45 s.
+    arm(this.#s.requestTimeoutMs ?? 10_000, `no config stream answer from ${this.#s.address} in time`);
+    this.#openSealed(stream);
+  }
+
+  /**
+   * The sealed stream (crds/control-plane/README.md, section 3): a ticket over mTLS, then the stream on a plain TCP
+   * connection, each frame opened with keys both ends derive from that TLS session. An operator that predates it
+   * answers the ticket request 404: this attempt then takes the stream over TLS instead.
+   */
+  #openSealed(a: StreamAttempt): void {
+    let exported: Buffer | undefined;
+    this.#request('POST', `${CONFIG_TICKETS_PATH}?${a.query}`, '', {}, a.identity, (socket) => {
+      exported = exportSealedMaterial(socket);
+    }).then(
+      (value) => {
+        if (this.#stopped) return;
+        let ticket: ParsedTicket;
+        let keys: StreamKeys;
+        try {
+          ticket = parseTicket(value);
+          keys = streamKeys(exported!, ticket.ticket);
+        } catch (error) {
+          a.retry(error as Error);
+          return;
+        }
+        const socket = net.connect({ host: ticket.host ?? this.#host, port: ticket.port });
+        a.closers.push(() => socket.destroy());
+        socket.setNoDelay(true);
+        socket.write(helloFor(ticket.ticket, keys));
+        // The operator says nothing until there is something to send (a resumed stream that holds the current
+        // version waits for a change or a ping): silence from here on is the watchdog's.
+        socket.once('connect', a.watchdog);
+        const opener = new FrameOpener(keys.serverToClient);
+        socket.on('data', (chunk: Buffer) => {
+          let plain: Buffer[];
+          try {
+            plain = opener.push(chunk);
+          } catch (error) {
+            a.retry(error as Error);
+            return;
+          }
+          for (const p of plain) a.onData(p);
+        });
+        socket.on('error', a.retry);
+        socket.on('end', () => a.retry(new Error('config stream ended')));
+        socket.on('close', () => a.retry(new Error('config stream closed')));
+      },
+      (error: unknown) => {
+        if (error instanceof ControlPlaneError && error.status === 404 && !this.#stopped) {
+          this.#s.logger.info(
+            { address: this.#s.address },
+            'the operator has no sealed config stream: following the stream over TLS',
+          );
+          this.#openTls(a);
+          return;
+        }
+        a.retry(error as Error);
+      },
+    );
+  }
+
+  /** The config stream over the TLS connection itself: 101 Upgrade, or a chunked 200 from older operators. */
+  #openTls(a: StreamAttempt): void {
+    const req = https.request({
+      host: this.#host,
+      port: this.#port,
+      method: 'GET',
+      path: `/v1alpha1/config?${a.query}`,
+      ca: this.#s.trustAnchorsPem,
+      key: a.identity.privateKeyPem,
+      cert: a.identity.certificateChainPem,
+      checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
+      headers: {
+        accept: 'application/x-ndjson',
+        connection: 'Upgrade',
+        upgrade: CONFIG_STREAM_UPGRADE,
+      },
+      agent: false,
+    });
+    /** The socket the operator took over with 101 Switching Protocols (null: a chunked 200 response). */
+    let upgraded: Duplex | null = null;
+    a.closers.push(() => {
+      req.destroy();
+      upgraded?.destroy();
+    });
     const follow = (stream: NodeJS.ReadableStream) => {
-      watchdog();
-      stream.on('data', onData);
-      stream.on('error', retry);
-      stream.on('end', () => retry(new Error('config stream ended')));
-      stream.on('close', () => retry(new Error('config stream closed')));
+      a.watchdog();
+      stream.on('data', a.onData);
+      stream.on('error', a.retry);
+      stream.on('end', () => a.retry(new Error('config stream ended')));
+      stream.on('close', () => a.retry(new Error('config stream closed')));
     };
-    req.on('error', retry);
+    req.on('error', a.retry);
     // After an upgrade the request is over ('close') but the stream goes on, on the upgraded socket.
     req.on('close', () => {
-      if (upgraded === null) retry(new Error('config stream closed'));
+      if (upgraded === null) a.retry(new Error('config stream closed'));
     });
     // Operators that take the stream over with Upgrade answer 101; earlier ones ignore the header and stream a
     // chunked 200 response. Both carry the same NDJSON.
@@ -349,26 +456,54 @@ export class ControlPlaneClient extends EventEmitter<{
       }
       const protocol = String(res.headers.upgrade ?? '').toLowerCase();
       if (protocol !== CONFIG_STREAM_UPGRADE) {
-        retry(new Error(`config stream upgraded to "${protocol}", not ${CONFIG_STREAM_UPGRADE}`));
+        a.retry(new Error(`config stream upgraded to "${protocol}", not ${CONFIG_STREAM_UPGRADE}`));
         return;
       }
       follow(socket);
-      if (head.length > 0) onData(head);
+      if (head.length > 0) a.onData(head);
     });
     req.on('response', (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        retry(
+        a.retry(
           new ControlPlaneError(res.statusCode ?? 0, 'HTTPError', `config stream answered ${res.statusCode}`),
         );
         return;
       }
       follow(res);
     });
-    // The connection itself (connect, TLS, response headers, which the operator sends at once) gets the
-    // request timeout, not the silence allowance: a SYN into a Service with no endpoints can hang with no
-    // answer, and waiting the whole silence timeout there kept proxies off a returning operator for ~45 s.
-    arm(this.#s.requestTimeoutMs ?? 10_000, `no config stream answer from ${this.#s.address} in time`);
     req.end();
   }
+}
+
+/** What one attempt at following the config stream shares with the transport that carries it. */
+interface StreamAttempt {
+  query: URLSearchParams;
+  identity: WorkloadIdentity;
+  /** Run on retry and stop: add what the transport holds open. */
+  closers: (() => void)[];
+  retry: (error: Error) => void;
+  /** (Re)starts the silence watchdog. */
+  watchdog: () => void;
+  /** Bytes of the NDJSON stream. */
+  onData: (chunk: Buffer) => void;
+}
+
+interface ParsedTicket {
+  ticket: Buffer;
+  host: string | null;
+  port: number;
+}
+
+/** A ConfigTicketResponse, checked: a wrong field is a BadResponse naming it. */
+function parseTicket(value: unknown): ParsedTicket {
+  const t = (value ?? {}) as Partial<ConfigTicketResponse>;
+  const bad = (field: string, what: string) =>
+    new ControlPlaneError(502, 'BadResponse', `config ticket response: ${field} ${what}`);
+  const ticket = typeof t.ticket === 'string' ? Buffer.from(t.ticket, 'base64url') : Buffer.alloc(0);
+  if (ticket.length !== TICKET_BYTES) throw bad('ticket', `is not ${TICKET_BYTES} bytes of base64url`);
+  if (!Number.isInteger(t.port) || t.port! < 1 || t.port! > 65535) throw bad('port', 'is not a port number');
+  if (t.host !== null && (typeof t.host !== 'string' || t.host === ''))
+    throw bad('host', 'is not a host or null');
+  return { ticket, host: t.host, port: t.port! };
 }

@@ -12,6 +12,8 @@ export interface RunningOperator {
   /** Process id (benchmarks read its memory from /proc). */
   pid: number;
   controlPlanePort: number;
+  /** The sealed config stream's plain TCP port. */
+  configStreamPort: number;
   adminPort: number;
   logs: string[];
   stop(): Promise<void>;
@@ -37,6 +39,7 @@ export async function startOperator(
       NODE_OPTIONS: '',
       WEFT_NAMESPACE: namespace,
       WEFT_CONTROL_PLANE_PORT: '0',
+      WEFT_CONFIG_STREAM_PORT: '0',
       WEFT_ADMIN_PORT: '0',
       WEFT_LISTEN_ADDRESS: '127.0.0.1',
       WEFT_LOG_LEVEL: 'info',
@@ -45,14 +48,19 @@ export async function startOperator(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
-  const started = new Promise<{ controlPlanePort: number; adminPort: number }>((resolve, reject) => {
+  type Ports = { controlPlanePort: number; configStreamPort: number; adminPort: number };
+  const started = new Promise<Ports>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`operator did not start:\n${logs.join('\n')}`)), 30_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       logs.push(line);
       if (line.includes('"operator started"')) {
         clearTimeout(timer);
-        const j = JSON.parse(line) as { controlPlanePort: number; adminPort: number };
-        resolve({ controlPlanePort: j.controlPlanePort, adminPort: j.adminPort });
+        const j = JSON.parse(line) as Ports;
+        resolve({
+          controlPlanePort: j.controlPlanePort,
+          configStreamPort: j.configStreamPort,
+          adminPort: j.adminPort,
+        });
       }
     });
     createInterface({ input: child.stderr! }).on('line', (line) => logs.push(`stderr: ${line}`));

@@ -24,7 +24,7 @@ import {
 } from '../../../operator/src/identity/index.ts';
 import { loopbackServingCert, opensslCsr, testAuthority } from '../../../operator/src/identity/testing.ts';
 import { OperatorMetrics } from '../../../operator/src/metrics.ts';
-import { createControlPlaneServer } from '../../../operator/src/server.ts';
+import { type ControlPlaneServers, createControlPlaneServer } from '../../../operator/src/server.ts';
 import { closedWithin } from '../sockets.ts';
 
 const TD = 'cluster.local';
@@ -78,7 +78,7 @@ const weights = (w: number) => {
 
 const hub = new ConfigHub({ writeTimeoutMs: 60_000 });
 let configBytes = 0;
-let server: https.Server;
+let server: ControlPlaneServers;
 let port = 0;
 
 beforeAll(async () => {
@@ -95,14 +95,13 @@ beforeAll(async () => {
     metrics: new OperatorMetrics(),
     log: pino({ level: 'silent' }),
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  port = (server.address() as AddressInfo).port;
+  await server.listen(0, 0, '127.0.0.1');
+  port = server.ports.tls;
 }, 60_000);
 
 afterAll(async () => {
   hub.close();
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await server.close();
 });
 
 /** Opens the chunked (non-upgraded) stream with a certificate; resolves with the response, paused. */
@@ -188,7 +187,7 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
     metrics,
     log: pino({ level: 'silent' }),
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  await srv.listen(0, 0, '127.0.0.1');
   const request = () =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const { csrPem } = opensslCsr();
@@ -196,7 +195,7 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
       const req = https.request(
         {
           host: '127.0.0.1',
-          port: (srv.address() as AddressInfo).port,
+          port: srv.ports.tls,
           method: 'POST',
           path: CERTIFICATES_PATH,
           headers: { authorization: 'Bearer token', 'content-type': 'application/json' },
@@ -228,8 +227,7 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
       /weft_operator_certificate_failures_total\{reason="Unavailable"\} 1/,
     );
   } finally {
-    srv.closeAllConnections();
-    await new Promise((r) => srv.close(r));
+    await srv.close();
   }
 }, 30_000);
 
@@ -311,8 +309,8 @@ test('connections that never finish a TLS handshake, or never send a request, ar
     log: pino({ level: 'silent' }),
     timeouts: { handshakeMs: 300, headersMs: 300 },
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const at = (srv.address() as AddressInfo).port;
+  await srv.listen(0, 0, '127.0.0.1');
+  const at = srv.ports.tls;
   try {
     // Silent after connecting: no ClientHello.
     const silent = netConnect(at, '127.0.0.1');
@@ -354,7 +352,6 @@ test('connections that never finish a TLS handshake, or never send a request, ar
     expect(await closedWithin(res.socket, 'the config stream', 1500)).not.toBe('closed');
     res.destroy();
   } finally {
-    srv.closeAllConnections();
-    await new Promise((r) => srv.close(r));
+    await srv.close();
   }
 });

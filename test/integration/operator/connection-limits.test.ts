@@ -44,15 +44,14 @@ async function serve(limits: ConnectionLimits) {
     timeouts: { handshakeMs: 60_000, headersMs: 60_000 },
     limits,
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  await srv.listen(0, 0, '127.0.0.1');
   const clients: TLSSocket[] = [];
   cleanup.push(async () => {
     for (const c of clients) c.destroy();
     hub.close();
-    srv.closeAllConnections();
-    await new Promise((r) => srv.close(r));
+    await srv.close();
   });
-  const port = (srv.address() as AddressInfo).port;
+  const port = srv.ports.tls;
   /**
    * A TLS connection from `from`: 'open' once its handshake is done, 'refused' if it is closed before, 'held' if
    * neither has happened within 2 s (a refusal is at once; this fails a test expecting one with a clear value).

@@ -3,16 +3,28 @@
 // when the stream dies in the ways a real operator dies: cut mid-stream (pod deleted), silence (the
 // peer's network namespace vanished), and a clean end (graceful shutdown). Each time the client must
 // reconnect, resume with `since`, and receive what changed.
+
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
-import { CONFIG_STREAM_UPGRADE } from '../../../crds/control-plane/types.ts';
+import {
+  exportSealedMaterial,
+  FrameSealer,
+  HELLO_BYTES,
+  helloAuthentic,
+  helloTicket,
+  type StreamKeys,
+  streamKeys,
+} from '../../../crds/control-plane/sealed.ts';
+import { CONFIG_STREAM_UPGRADE, CONFIG_TICKETS_PATH } from '../../../crds/control-plane/types.ts';
 import {
   CertificateAuthority,
   generateIssuer,
@@ -108,6 +120,55 @@ function onUpgrade(req: IncomingMessage, socket: Duplex): void {
 }
 let upgrades = 0;
 
+/** The sealed stream (third pass): tickets issued over mTLS, then streams on a plain TCP port. */
+let sealedEnabled = false;
+let sealedStreams = 0;
+let sealedServer: NetServer;
+const tickets = new Map<string, { url: URL; keys: StreamKeys }>();
+
+function onTicket(url: URL, req: IncomingMessage, res: import('node:http').ServerResponse): void {
+  // 'hang' here: the ticket request gets no answer (the request timeout must retry it).
+  if (plan[0] === 'hang') {
+    plan.shift();
+    resumes.push(url.searchParams.get('since'));
+    return;
+  }
+  const ticket = randomBytes(16);
+  tickets.set(ticket.toString('base64url'), {
+    url,
+    keys: streamKeys(exportSealedMaterial(req.socket as TLSSocket), ticket),
+  });
+  const port = (sealedServer.address() as { port: number }).port;
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ ticket: ticket.toString('base64url'), host: null, port, expiresAt: '' }));
+}
+
+function onSealedConnection(socket: Socket): void {
+  socket.on('error', () => undefined);
+  let got = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    got = Buffer.concat([got, chunk]);
+    if (got.length < HELLO_BYTES) return;
+    socket.removeAllListeners('data');
+    const id = helloTicket(got).toString('base64url');
+    const t = tickets.get(id);
+    tickets.delete(id);
+    if (t === undefined || !helloAuthentic(got, t.keys)) {
+      socket.destroy();
+      return;
+    }
+    sealedStreams++;
+    openStreams++;
+    socket.on('close', () => openStreams--);
+    const sealer = new FrameSealer(t.keys.serverToClient);
+    serveStream(t.url, () => undefined, {
+      write: (line) => socket.write(sealer.seal(line)),
+      end: () => socket.end(),
+      cut: () => socket.destroy(),
+    });
+  });
+}
+
 beforeAll(async () => {
   const anchor = generateTrustAnchor(TRUST_DOMAIN);
   const ca = new CertificateAuthority(
@@ -142,6 +203,10 @@ beforeAll(async () => {
         });
         return;
       }
+      if (sealedEnabled && req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH) {
+        onTicket(url, req, res);
+        return;
+      }
       if (req.method === 'GET' && url.pathname === '/v1alpha1/config') {
         openStreams++;
         res.on('close', () => openStreams--);
@@ -160,6 +225,12 @@ beforeAll(async () => {
     s.on('close', () => sockets.delete(s));
   });
   port = await listenLoopback(server);
+  sealedServer = createNetServer(onSealedConnection);
+  sealedServer.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await listenLoopback(sealedServer);
   dir = mkdtempSync(join(tmpdir(), 'weft-control-'));
   writeFileSync(join(dir, 'token'), 'a-projected-token\n');
 });
@@ -167,6 +238,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of sockets) s.destroy();
   await new Promise((r) => server.close(r));
+  await new Promise((r) => sealedServer.close(r));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -209,19 +281,26 @@ function nextConfigs(
   });
 }
 
-// Operators before the Upgrade path ignore the header and answer a chunked 200; current ones answer 101.
+// Current operators issue a ticket to the sealed stream; operators without it answer the ticket request 404 and
+// the client asks for the stream over TLS: by Upgrade (101), which operators before that ignore, answering a
+// chunked 200.
 describe.each([
-  ['a chunked 200 response (an operator without Upgrade)', false],
-  ['101 Upgrade to a bare NDJSON stream', true],
-] as const)('config stream as %s', (_what, upgrade) => {
+  ['a chunked 200 response (an operator without Upgrade or sealed streams)', 'chunked'],
+  ['101 Upgrade to a bare NDJSON stream (an operator without sealed streams)', 'upgrade'],
+  ['a sealed stream on plain TCP', 'sealed'],
+] as const)('config stream as %s', (_what, transport) => {
   beforeAll(() => {
     upgrades = 0;
-    if (upgrade) server.on('upgrade', onUpgrade);
+    sealedStreams = 0;
+    if (transport !== 'chunked') server.on('upgrade', onUpgrade);
+    sealedEnabled = transport === 'sealed';
   });
   afterAll(() => {
     server.off('upgrade', onUpgrade);
-    // The client asks for the upgrade every time; only the second pass may take it.
-    expect(upgrades > 0).toBe(upgrade);
+    sealedEnabled = false;
+    // The client tries the sealed stream first, then asks for the upgrade: each pass uses only its own.
+    expect(upgrades > 0).toBe(transport === 'upgrade');
+    expect(sealedStreams > 0).toBe(transport === 'sealed');
   });
 
   test('a stream that is cut, goes silent or ends is resumed with since, and later versions arrive', async () => {

@@ -1,0 +1,300 @@
+// The sealed config stream (crds/control-plane/README.md, section 3) between the operator's control-plane server
+// and the proxy's control-plane client, on real sockets on loopback in this process: a ticket over mTLS, then the
+// stream on plain TCP. What a proxy gets, what travels on the wire, and what the operator does with connections
+// that do not play by the contract: each is closed, counted by reason, and costs no other stream anything.
+// (The TokenReview is a function that approves the pod's token; test/e2e/operator runs the apiserver's.)
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as https from 'node:https';
+import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import {
+  exportSealedMaterial,
+  FrameOpener,
+  FrameSealer,
+  helloFor,
+  type StreamKeys,
+  streamKeys,
+} from '../../../crds/control-plane/sealed.ts';
+import { CONFIG_TICKETS_PATH, IDENTITY_TOKEN_AUDIENCE } from '../../../crds/control-plane/types.ts';
+import { ProxyConfigCompiler } from '../../../operator/src/compiler/compile.ts';
+import { pod, put, service, slice, snapshot, split } from '../../../operator/src/compiler/fixtures.ts';
+import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
+import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
+import { loopbackServingCert, testAuthority } from '../../../operator/src/identity/testing.ts';
+import { OperatorMetrics } from '../../../operator/src/metrics.ts';
+import { type ControlPlaneServers, createControlPlaneServer } from '../../../operator/src/server.ts';
+import { ControlPlaneClient } from '../../../proxy-image/src/control/client.ts';
+import { closedWithin, waitFor } from '../sockets.ts';
+
+const TD = 'cluster.local';
+const { ca } = testAuthority(TD);
+const OPERATOR_ID = spiffeIdFor(TD, 'weft', 'weft-operator');
+const LEAF_MS = 24 * 3600 * 1000;
+const HELLO_MS = 1_500;
+
+const s = snapshot();
+for (let i = 0; i < 40; i++) {
+  const svc = service('shop', `svc${i}`, `10.96.0.${i + 1}`);
+  put(s.services, svc);
+  put(s.endpointSlices, slice(svc, [[`p${i}`, `10.244.0.${i + 1}`]]));
+}
+put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.250.0.1'));
+const compiler = new ProxyConfigCompiler();
+const weights = (w: number) => {
+  put(
+    s.trafficSplits,
+    split('shop', 'root', 'svc0', [
+      ['svc0', w],
+      ['svc1', 100 - w],
+    ]),
+  );
+  return compiler.compile(s).proxies;
+};
+
+const hub = new ConfigHub({ writeTimeoutMs: 60_000, pingIntervalMs: 60_000 });
+const metrics = new OperatorMetrics();
+let cp: ControlPlaneServers;
+let dir = '';
+
+beforeAll(async () => {
+  hub.publish(weights(50));
+  cp = createControlPlaneServer({
+    ca,
+    serving: loopbackServingCert(ca, TD),
+    hub,
+    pod: (key) => s.pods.get(key),
+    reviewToken: async () => ({
+      authenticated: true,
+      username: 'system:serviceaccount:shop:frontend',
+      audiences: [IDENTITY_TOKEN_AUDIENCE],
+      extra: { 'authentication.kubernetes.io/pod-name': ['frontend-1'] },
+      error: null,
+    }),
+    metrics,
+    log: pino({ level: 'silent' }),
+    timeouts: { handshakeMs: HELLO_MS, headersMs: 10_000 },
+  });
+  await cp.listen(0, 0, '127.0.0.1');
+  dir = mkdtempSync(join(tmpdir(), 'weft-sealed-'));
+  writeFileSync(join(dir, 'token'), 'a-projected-token\n');
+}, 30_000);
+
+afterAll(async () => {
+  hub.close();
+  await cp.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A client certificate for shop/frontend that expires `inMs` from now. */
+function clientCert(inMs = LEAF_MS - 60_000) {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const issued = ca.issueVerified(
+    { spki: publicKey.export({ type: 'spki', format: 'der' }), publicKey },
+    spiffeIdFor(TD, 'shop', 'frontend'),
+    new Date(Date.now() - LEAF_MS + inMs),
+  );
+  return { key: keyToPem(privateKey), cert: issued.certificateChain };
+}
+
+/** POST a ticket request; the status, the parsed body, and the keying material the session exported. */
+function requestTicket(
+  cert: { key: string; cert: string } | null,
+  query = 'pod=shop/frontend-1&accept=patch',
+  method = 'POST',
+) {
+  return new Promise<{ status: number; body: Record<string, unknown>; exported: Buffer }>(
+    (resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1',
+        port: cp.ports.tls,
+        method,
+        path: `${CONFIG_TICKETS_PATH}?${query}`,
+        ...(cert ?? {}),
+        ca: ca.trustAnchorsPem,
+        checkServerIdentity: () => undefined,
+        agent: false,
+      });
+      req.on('response', (res) => {
+        const exported = exportSealedMaterial(res.socket as TLSSocket);
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), exported }));
+      });
+      req.on('error', reject);
+      req.end();
+    },
+  );
+}
+
+async function ticketAndKeys(
+  cert = clientCert(),
+): Promise<{ ticket: Buffer; keys: StreamKeys; port: number }> {
+  const t = await requestTicket(cert);
+  expect(t.status).toBe(200);
+  const ticket = Buffer.from(t.body.ticket as string, 'base64url');
+  return { ticket, keys: streamKeys(t.exported, ticket), port: t.body.port as number };
+}
+
+/** A raw connection to the sealed port that keeps every byte it receives. */
+function rawConnection(): { socket: Socket; received: Buffer[] } {
+  const socket = netConnect({ host: '127.0.0.1', port: cp.ports.sealed });
+  const received: Buffer[] = [];
+  socket.on('data', (d: Buffer) => received.push(d));
+  socket.on('error', () => undefined);
+  return { socket, received };
+}
+
+const refused = async (reason: string) => {
+  const m = /weft_operator_config_stream_hellos_refused_total\{reason="(\w+)"\} (\d+)/g;
+  const text = await metrics.registry.metrics();
+  for (const x of text.matchAll(m)) if (x[1] === reason) return Number(x[2]);
+  return 0;
+};
+
+test('the proxy client follows its config over the sealed stream: the full config, then a patch; nothing is held on the TLS port', async () => {
+  const client = new ControlPlaneClient({
+    address: `127.0.0.1:${cp.ports.tls}`,
+    serverIdentity: OPERATOR_ID,
+    trustAnchorsPem: ca.trustAnchorsPem.join(''),
+    tokenPath: join(dir, 'token'),
+    pod: { namespace: 'shop', name: 'frontend-1' },
+    spiffeId: spiffeIdFor(TD, 'shop', 'frontend'),
+    logger: pino({ level: 'silent' }),
+  });
+  const versions: string[] = [];
+  client.on('config', (v) => versions.push(v));
+  try {
+    await client.start();
+    const first = hub.current('shop/frontend-1')!.version;
+    await waitFor('the first config', () => (versions.includes(first) ? true : undefined));
+    const next = weights(30);
+    hub.publish(next);
+    const second = next.get('shop/frontend-1')!.version;
+    await waitFor('the changed config', () => (versions.includes(second) ? true : undefined));
+    expect(hub.subscriberCount).toBe(1);
+    // The stream is on the sealed port; the ticket's TLS connection is gone.
+    const held = (srv: { getConnections(cb: (e: Error | null, n: number) => void): void }) =>
+      new Promise<number>((r) => srv.getConnections((_e, n) => r(n)));
+    await waitFor('the ticket connection to close', async () =>
+      (await held(cp.tls)) === 0 ? true : undefined,
+    );
+    expect(await held(cp.sealed)).toBe(1);
+  } finally {
+    client.stop();
+  }
+  await waitFor('the subscriber to leave', () => (hub.subscriberCount === 0 ? true : undefined));
+}, 30_000);
+
+test('what crosses the wire is sealed: the plaintext is not in it, and it opens only with the ticket keys', async () => {
+  const { ticket, keys } = await ticketAndKeys();
+  const { socket, received } = rawConnection();
+  socket.write(helloFor(ticket, keys));
+  await waitFor('the full config', () => {
+    try {
+      const text = Buffer.concat(
+        new FrameOpener(keys.serverToClient).push(Buffer.concat(received)),
+      ).toString();
+      return text.endsWith('\n') && text.includes('"type":"config"') ? text : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const wire = Buffer.concat(received);
+  expect(wire.includes('"type"')).toBe(false);
+  expect(wire.includes('svc0')).toBe(false);
+  expect(() => new FrameOpener(keys.clientToServer).push(wire)).toThrow(/failed authentication/);
+  // The ticket was single use.
+  const again = rawConnection();
+  again.socket.write(helloFor(ticket, keys));
+  expect(await closedWithin(again.socket, 'a second use of the ticket')).toBe('closed');
+  expect(again.received).toHaveLength(0);
+  socket.destroy();
+}, 30_000);
+
+test('hostile or broken connections to the sealed port are closed without an answer and counted by reason', async () => {
+  const before = {
+    malformed: await refused('malformed'),
+    unknown: await refused('unknown_ticket'),
+    forged: await refused('forged'),
+    timeout: await refused('timeout'),
+    extra: await refused('extra_bytes'),
+  };
+  // An HTTP request (44 bytes of it) is not a hello.
+  const http = rawConnection();
+  http.socket.write('GET / HTTP/1.1\r\nHost: operator\r\nAccept: */*\r\n\r\n'.slice(0, 44));
+  // A well-formed hello naming a ticket nobody issued.
+  const made = rawConnection();
+  made.socket.write(helloFor(randomBytes(16), streamKeys(randomBytes(64), randomBytes(16))));
+  // A real ticket (seen on the wire) with a hello sealed under other keys: refused, and the ticket stays usable.
+  const real = await ticketAndKeys();
+  const forged = rawConnection();
+  forged.socket.write(helloFor(real.ticket, streamKeys(randomBytes(64), real.ticket)));
+  // Nothing at all: closed at the hello timeout.
+  const silent = rawConnection();
+  // A hello with more after it.
+  const extra = await ticketAndKeys();
+  const chatty = rawConnection();
+  chatty.socket.write(Buffer.concat([helloFor(extra.ticket, extra.keys), Buffer.from('more')]));
+  for (const [c, what] of [
+    [http, 'HTTP bytes'],
+    [made, 'an unknown ticket'],
+    [forged, 'a forged hello'],
+    [chatty, 'a hello with extra bytes'],
+  ] as const) {
+    expect(await closedWithin(c.socket, what)).toBe('closed');
+    expect(c.received).toHaveLength(0);
+  }
+  // The ticket the forger saw still works for its holder.
+  const holder = rawConnection();
+  holder.socket.write(helloFor(real.ticket, real.keys));
+  await waitFor('a config for the real holder', () => (holder.received.length > 0 ? true : undefined));
+  holder.socket.destroy();
+  expect(await closedWithin(silent.socket, 'a silent connection', HELLO_MS + 3_000)).toBe('closed');
+  expect(await refused('malformed')).toBe(before.malformed + 1);
+  expect(await refused('unknown_ticket')).toBe(before.unknown + 1);
+  expect(await refused('forged')).toBe(before.forged + 1);
+  expect(await refused('timeout')).toBe(before.timeout + 1);
+  expect(await refused('extra_bytes')).toBe(before.extra + 1);
+  // An unused ticket expires with the hello timeout.
+  const late = await ticketAndKeys();
+  await new Promise((r) => setTimeout(r, HELLO_MS + 200));
+  const tooLate = rawConnection();
+  tooLate.socket.write(helloFor(late.ticket, late.keys));
+  expect(await closedWithin(tooLate.socket, 'an expired ticket')).toBe('closed');
+  expect(tooLate.received).toHaveLength(0);
+}, 30_000);
+
+test('a client that sends after its hello loses the stream; a stream ends when its client certificate expires', async () => {
+  const a = await ticketAndKeys();
+  const talker = rawConnection();
+  talker.socket.write(helloFor(a.ticket, a.keys));
+  await waitFor('the first config', () => (talker.received.length > 0 ? true : undefined));
+  talker.socket.write(new FrameSealer(a.keys.clientToServer).seal('hi'));
+  expect(await closedWithin(talker.socket, 'a stream whose client sent data')).toBe('closed');
+
+  const b = await ticketAndKeys(clientCert(2_500));
+  const expiring = rawConnection();
+  expiring.socket.write(helloFor(b.ticket, b.keys));
+  await waitFor('the first config', () => (expiring.received.length > 0 ? true : undefined));
+  const t0 = Date.now();
+  expect(await closedWithin(expiring.socket, 'a stream past its certificate', 10_000)).toBe('closed');
+  expect(Date.now() - t0).toBeGreaterThan(1_000);
+}, 30_000);
+
+test('a ticket needs a mesh certificate for the pod, asked with POST', async () => {
+  const none = await requestTicket(null);
+  expect(none.status).toBe(401);
+  expect(none.body).toMatchObject({ reason: 'Unauthenticated' });
+  const missing = await requestTicket(clientCert(), 'pod=shop/nobody');
+  expect(missing.status).toBe(403);
+  expect(missing.body).toMatchObject({ reason: 'PodNotFound', field: 'query:pod' });
+  const get = await requestTicket(clientCert(), 'pod=shop/frontend-1', 'GET');
+  expect(get.status).toBe(405);
+}, 30_000);
