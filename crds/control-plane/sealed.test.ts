@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import {
+  challengeOf,
   FrameOpener,
   FrameSealer,
   HELLO_BYTES,
@@ -9,6 +10,7 @@ import {
   helloTicket,
   MAX_FRAME_PLAINTEXT,
   SealedStreamError,
+  serverHello,
   streamKeys,
 } from './sealed.ts';
 
@@ -65,20 +67,24 @@ describe('sealed config stream frames', () => {
     expect(() => streamKeys(exported, randomBytes(15))).toThrow(/16 bytes/);
   });
 
-  it('a hello names its ticket and proves the keys', () => {
+  it('a hello names its ticket and proves the keys for this connection only', () => {
     const k = keys();
     const ticket = randomBytes(16);
-    const hello = helloFor(ticket, k);
+    const challenge = challengeOf(serverHello(randomBytes(16)));
+    const hello = helloFor(ticket, k, challenge);
     expect(hello.length).toBe(HELLO_BYTES);
     expect(helloTicket(hello).equals(ticket)).toBe(true);
-    expect(helloAuthentic(hello, k)).toBe(true);
-    expect(helloAuthentic(hello, keys())).toBe(false);
+    expect(helloAuthentic(hello, k, challenge)).toBe(true);
+    expect(helloAuthentic(hello, keys(), challenge)).toBe(false);
+    // Copied onto another connection, which has another challenge.
+    expect(helloAuthentic(hello, k, randomBytes(16))).toBe(false);
     const forged = Buffer.from(hello);
     forged[HELLO_BYTES - 1]! ^= 1;
-    expect(helloAuthentic(forged, k)).toBe(false);
+    expect(helloAuthentic(forged, k, challenge)).toBe(false);
     expect(() => helloTicket(Buffer.concat([Buffer.from('GET / HT'), hello.subarray(8)]))).toThrow(
       /starts with WEFTCS01/,
     );
-    expect(() => helloTicket(hello.subarray(1))).toThrow(/44 bytes/);
+    expect(() => helloTicket(hello.subarray(1))).toThrow(/60 bytes/);
+    expect(() => challengeOf(Buffer.from('HTTP/1.1 400 Bad Request'))).toThrow(/not a sealed config stream/);
   });
 });

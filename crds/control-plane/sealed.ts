@@ -11,8 +11,10 @@
 // the ticket, info SEALED_KEY_INFO, 64 bytes: 0-31 seal what the server sends, 32-63 what the client sends.
 // (The ticket salts the derivation instead of being the exporter's context because the client learns it from
 // the response body, when its TLS socket may already be gone; it exports as the response begins.)
-// The client opens with a fixed 44-byte hello: SEALED_MAGIC, the 16-byte ticket, and its frame 0 with an empty
-// plaintext (the tag proves it holds the keys, so a ticket seen on the wire cannot be used by anyone else).
+// The server speaks first, once: SEALED_MAGIC and a 16-byte random challenge (SERVER_HELLO_BYTES). The client
+// answers with a 60-byte hello: SEALED_MAGIC, the 16-byte ticket, and its frame 0 whose plaintext is the
+// challenge. The tag proves it holds the keys, and the challenge ties the proof to this connection: a hello seen
+// on the wire and copied onto another connection fails there, so it cannot spend the ticket.
 // After that only the server sends. Pure functions over node:crypto; the operator and the proxy both use them.
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 
@@ -26,8 +28,11 @@ export const TAG_BYTES = 16;
 const HEADER_BYTES = 4;
 /** The most plaintext one frame carries. A reader refuses longer frames before buffering them. */
 export const MAX_FRAME_PLAINTEXT = 64 * 1024;
-/** The client's hello: magic, ticket, then frame 0 (length header and tag, no plaintext). */
-export const HELLO_BYTES = SEALED_MAGIC.length + TICKET_BYTES + HEADER_BYTES + TAG_BYTES;
+export const CHALLENGE_BYTES = 16;
+/** The server's first bytes: magic, then the challenge. */
+export const SERVER_HELLO_BYTES = SEALED_MAGIC.length + CHALLENGE_BYTES;
+/** The client's hello: magic, ticket, then frame 0 (length header, the challenge sealed, tag). */
+export const HELLO_BYTES = SEALED_MAGIC.length + TICKET_BYTES + HEADER_BYTES + CHALLENGE_BYTES + TAG_BYTES;
 
 export class SealedStreamError extends Error {
   override name = 'SealedStreamError';
@@ -144,10 +149,28 @@ export class FrameOpener {
   }
 }
 
-/** The client's hello for a ticket (TICKET_BYTES) and the keys exported with it. */
-export function helloFor(ticket: Buffer, keys: StreamKeys): Buffer {
+/** The server's first bytes for a challenge (CHALLENGE_BYTES of randomness, a new one per connection). */
+export function serverHello(challenge: Buffer): Buffer {
+  if (challenge.length !== CHALLENGE_BYTES)
+    throw new SealedStreamError(`a challenge is ${CHALLENGE_BYTES} bytes`);
+  return Buffer.concat([SEALED_MAGIC, challenge]);
+}
+
+/** The challenge in the server's first SERVER_HELLO_BYTES bytes, or an error saying what is wrong with them. */
+export function challengeOf(hello: Buffer): Buffer {
+  if (hello.length !== SERVER_HELLO_BYTES || !hello.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC))
+    throw new SealedStreamError(
+      `the server did not open with ${SEALED_MAGIC.toString('latin1')}: not a sealed config stream`,
+    );
+  return hello.subarray(SEALED_MAGIC.length);
+}
+
+/** The client's hello for a ticket (TICKET_BYTES), the keys derived for it, and the server's challenge. */
+export function helloFor(ticket: Buffer, keys: StreamKeys, challenge: Buffer): Buffer {
   if (ticket.length !== TICKET_BYTES) throw new SealedStreamError(`a ticket is ${TICKET_BYTES} bytes`);
-  return Buffer.concat([SEALED_MAGIC, ticket, new FrameSealer(keys.clientToServer).seal(Buffer.alloc(0))]);
+  if (challenge.length !== CHALLENGE_BYTES)
+    throw new SealedStreamError(`a challenge is ${CHALLENGE_BYTES} bytes`);
+  return Buffer.concat([SEALED_MAGIC, ticket, new FrameSealer(keys.clientToServer).seal(challenge)]);
 }
 
 /** The ticket a hello names, or an error saying what is wrong with it (before any key is known). */
@@ -158,14 +181,52 @@ export function helloTicket(hello: Buffer): Buffer {
   return hello.subarray(SEALED_MAGIC.length, SEALED_MAGIC.length + TICKET_BYTES);
 }
 
-/** True when the hello's frame 0 was sealed with the ticket's client-to-server key. */
-export function helloAuthentic(hello: Buffer, keys: StreamKeys): boolean {
+/** True when the hello's frame 0 is this connection's challenge sealed with the ticket's client-to-server key. */
+export function helloAuthentic(hello: Buffer, keys: StreamKeys, challenge: Buffer): boolean {
   try {
     const opened = new FrameOpener(keys.clientToServer).push(
       hello.subarray(SEALED_MAGIC.length + TICKET_BYTES),
     );
-    return opened.length === 1 && opened[0]!.length === 0;
+    return opened.length === 1 && opened[0]!.equals(challenge);
   } catch {
     return false;
+  }
+}
+
+/**
+ * The client's side once it has its ticket: push what the server sends. The server's first bytes are its
+ * challenge, answered once through `send` with the hello; after that, push returns the plaintexts of the frames.
+ */
+export class SealedClient {
+  readonly #ticket: Buffer;
+  readonly #keys: StreamKeys;
+  readonly #send: (hello: Buffer) => void;
+  #greeting: Buffer | null = Buffer.alloc(0);
+  readonly #opener: FrameOpener;
+
+  constructor(ticket: Buffer, keys: StreamKeys, send: (hello: Buffer) => void) {
+    this.#ticket = ticket;
+    this.#keys = keys;
+    this.#send = send;
+    this.#opener = new FrameOpener(keys.serverToClient);
+  }
+
+  /** The server's challenge has arrived and been answered. */
+  get greeted(): boolean {
+    return this.#greeting === null;
+  }
+
+  push(chunk: Buffer): Buffer[] {
+    if (this.#greeting === null) return this.#opener.push(chunk);
+    const all = Buffer.concat([this.#greeting, chunk]);
+    if (all.length < SERVER_HELLO_BYTES) {
+      this.#greeting = all;
+      return [];
+    }
+    const challenge = challengeOf(all.subarray(0, SERVER_HELLO_BYTES));
+    this.#greeting = null;
+    this.#send(helloFor(this.#ticket, this.#keys, challenge));
+    const rest = all.subarray(SERVER_HELLO_BYTES);
+    return rest.length > 0 ? this.#opener.push(rest) : [];
   }
 }

@@ -56,7 +56,7 @@ export interface CertificateResponse {
 
 /** 200 answer to POST CONFIG_TICKETS_PATH. */
 export interface ConfigTicketResponse {
-  /** 16 random bytes, base64url: the hello's ticket and the exporter's context. Single use. */
+  /** 16 random bytes, base64url: named in the hello, and the salt of the stream's keys. Single use. */
   ticket: string;
   /**
    * Where to open the stream: this replica's own address (tickets are kept by the replica that issued them), or

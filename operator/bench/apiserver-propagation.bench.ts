@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import {
   CoreV1Api,
@@ -20,7 +21,8 @@ import {
   setHeaderOptions,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { CONFIG_STREAM_UPGRADE } from '../../crds/control-plane/types.ts';
+import { exportSealedMaterial, SealedClient, streamKeys } from '../../crds/control-plane/sealed.ts';
+import { CONFIG_STREAM_UPGRADE, CONFIG_TICKETS_PATH } from '../../crds/control-plane/types.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../../test/e2e/kube.ts';
 import { OPERATOR_BUNDLE, requestCertificate, startOperator } from '../../test/e2e/operator/harness.ts';
 import {
@@ -77,7 +79,7 @@ await waitFor('earlier bench namespaces gone', 300_000, async () => {
   return !list.items.some((n) => n.metadata.name.startsWith('operator-bench-'));
 });
 const ns = await createTestNamespace('operator-bench');
-const streams: tls.TLSSocket[] = [];
+const streams: net.Socket[] = [];
 let op: Awaited<ReturnType<typeof startOperator>> | null = null;
 try {
   await kubectl(['annotate', 'namespace', ns, 'weft.dev/inject=enabled']);
@@ -229,15 +231,26 @@ try {
   // Last version seen per pod and when.
   const seen: ({ version: string; at: number } | undefined)[] = new Array(pods);
   let errors = 0;
-  // WEFT_BENCH_STREAM=response: the streams ask for a plain 200 response (HTTP/1.0, so the body is unframed), as
-  // proxies from before the Upgrade path did; for comparing the two transports.
-  const chunkedStream = process.env.WEFT_BENCH_STREAM === 'response';
-  // Each simulated proxy is a bare mTLS socket asking for the stream by HTTP Upgrade, as proxies do: after the
-  // 101 head the bytes are the NDJSON stream itself (no chunked framing), scanned as it arrives. One process
-  // stands in for 1,000 proxies on other machines, so it does only what measuring needs: TLS and the version
-  // scan, no HTTP client.
-  /** Opens pod p's stream; resolves once its TLS handshake is done (or failed: counted in `errors`). */
-  const open = (p: number) =>
+  // WEFT_BENCH_STREAM picks the transport: `sealed` (default, as proxies do: a ticket over mTLS, then the stream
+  // on a plain TCP connection), `upgrade` (the stream on the TLS connection after 101, as proxies did before), or
+  // `response` (a plain 200 response, HTTP/1.0 so the body is unframed, as proxies before the Upgrade path did);
+  // for comparing the transports.
+  const transport = process.env.WEFT_BENCH_STREAM ?? 'sealed';
+  if (!['sealed', 'upgrade', 'response'].includes(transport))
+    throw new Error(`WEFT_BENCH_STREAM=${transport}: sealed, upgrade or response`);
+  // Each simulated proxy does only what measuring needs: TLS, the sealed frames, and the version scan, no HTTP
+  // client. One process stands in for 1,000 proxies on other machines.
+  const scanner = (p: number) =>
+    versionScanner((version) => {
+      seen[p] = { version, at: Date.now() };
+    });
+  const failed = (p: number, resolve: () => void) => (err: Error) => {
+    errors++;
+    log(`stream p${p}: ${err.message}`);
+    resolve();
+  };
+  /** Pod p's stream over the TLS connection; resolves once its TLS handshake is done (or failed: counted). */
+  const openTls = (p: number) =>
     new Promise<void>((resolve) => {
       const socket = tls.connect({
         host: '127.0.0.1',
@@ -246,25 +259,58 @@ try {
         servername: 'localhost',
       });
       socket.write(
-        chunkedStream
+        transport === 'response'
           ? `GET /v1alpha1/config?pod=${ns}/p${p}&accept=patch HTTP/1.0\r\nHost: localhost\r\n\r\n`
           : `GET /v1alpha1/config?pod=${ns}/p${p}&accept=patch HTTP/1.1\r\nHost: localhost\r\n` +
               `Connection: Upgrade\r\nUpgrade: ${CONFIG_STREAM_UPGRADE}\r\n\r\n`,
       );
-      socket.on(
-        'data',
-        versionScanner((version) => {
-          seen[p] = { version, at: Date.now() };
-        }),
-      );
+      socket.on('data', scanner(p));
       socket.once('secureConnect', resolve);
-      socket.on('error', (err) => {
-        errors++;
-        log(`stream p${p}: ${err.message}`);
-        resolve();
-      });
+      socket.on('error', failed(p, resolve));
       streams.push(socket);
     });
+  /** Pod p's sealed stream: resolves once the plain connection is up (or something failed: counted). */
+  const openSealed = (p: number) =>
+    new Promise<void>((resolve) => {
+      const fail = failed(p, resolve);
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: op!.controlPlanePort,
+        secureContext: contexts[p]!,
+        servername: 'localhost',
+      });
+      socket.write(
+        `POST ${CONFIG_TICKETS_PATH}?pod=${ns}/p${p}&accept=patch HTTP/1.1\r\nHost: localhost\r\n` +
+          'Content-Length: 0\r\nConnection: close\r\n\r\n',
+      );
+      let exported: Buffer | undefined;
+      socket.once('secureConnect', () => {
+        exported = exportSealedMaterial(socket);
+      });
+      const answer: Buffer[] = [];
+      socket.on('data', (d: Buffer) => answer.push(d));
+      socket.on('error', fail);
+      socket.on('end', () => {
+        const text = Buffer.concat(answer).toString();
+        if (!text.startsWith('HTTP/1.1 200') || exported === undefined) {
+          fail(new Error(`ticket: ${text.slice(0, 200)}`));
+          return;
+        }
+        const body = JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { ticket: string; port: number };
+        const ticket = Buffer.from(body.ticket, 'base64url');
+        const keys = streamKeys(exported, ticket);
+        const plain = net.connect({ host: '127.0.0.1', port: body.port });
+        const sealed = new SealedClient(ticket, keys, (hello) => plain.write(hello));
+        const scan = scanner(p);
+        plain.on('data', (d: Buffer) => {
+          for (const x of sealed.push(d)) scan(x);
+        });
+        plain.once('connect', resolve);
+        plain.on('error', fail);
+        streams.push(plain);
+      });
+    });
+  const open = transport === 'sealed' ? openSealed : openTls;
   const streamsStart = Date.now();
   // A hundred handshakes at a time: thousands at once overflow the listen backlog (connections reset).
   for (let p = 0; p < pods; p += 100) {
@@ -359,6 +405,7 @@ try {
   const result = { p50_ms: q(latencies, 0.5), p99_ms: q(latencies, 0.99), max_ms: latencies.at(-1)! };
   const summary = {
     through: 'apiserver',
+    transport,
     pods,
     services,
     rounds,

@@ -141,6 +141,13 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  if (advertise === undefined)
+    log.warn(
+      { configStreamPort: settings.configStreamPort },
+      'POD_IP is not set: config-stream tickets name no address, and proxies open the sealed stream to the host ' +
+        'they asked for the ticket; behind a Service with several replicas that reaches the wrong replica at times ' +
+        '(the proxy then follows the stream over TLS)',
+    );
   await operator.start();
   log.info(
     {

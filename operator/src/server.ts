@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import {
+  CHALLENGE_BYTES,
   exportSealedMaterial,
   FrameSealer,
   HELLO_BYTES,
@@ -16,6 +17,7 @@ import {
   helloTicket,
   type SealedStreamError,
   type StreamKeys,
+  serverHello,
   streamKeys,
 } from '../../crds/control-plane/sealed.ts';
 import {
@@ -255,7 +257,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): ControlPlaneServe
   };
   const tickets = new TicketBook(handshakeMs, limits.maxConnections);
   ctx = { d, checkStreamRoom, tickets, sealedPort: () => portOf(sealed) };
-  const sealedSockets = serveSealedStreams(d, sealed, tickets, handshakeMs);
+  const sealedSockets = serveSealedStreams(d, sealed, tickets, handshakeMs, checkStreamRoom);
   // The config stream by HTTP Upgrade: after the 101 the connection is a bare TLS byte stream, so no HTTP
   // parser, request or response object stays attached to it for the stream's life (12-20 KB less per held
   // stream than a chunked response: operator/bench/tls-memory.bench.ts). Node hands every request that carries
@@ -690,13 +692,17 @@ interface Ticket {
   timer: NodeJS.Timeout;
 }
 
+/** Unused tickets one pod may hold at once: a proxy needs one per (re)connect. */
+const TICKETS_PER_POD = 4;
+
 /**
  * Tickets to the sealed config stream this replica has issued and not yet seen used: single use, dropped after
- * `ttlMs` (the hello timeout), at most `max` at once (each was a request on a counted connection, but one
- * keep-alive connection can ask for many).
+ * `ttlMs` (the hello timeout), at most TICKETS_PER_POD per pod (so a workload that keeps asking holds up only its
+ * own pod, never another's) and `max` in all.
  */
 class TicketBook {
   readonly #byId = new Map<string, Ticket>();
+  readonly #perPod = new Map<string, number>();
   readonly #ttlMs: number;
   readonly #max: number;
 
@@ -709,19 +715,24 @@ class TicketBook {
     stream: AuthorizedStream,
     keysFor: (ticket: Buffer) => StreamKeys,
   ): { ticket: Buffer; expiresAt: number } {
-    if (this.#byId.size >= this.#max) {
+    const held = this.#perPod.get(stream.podKey) ?? 0;
+    if (held >= TICKETS_PER_POD || this.#byId.size >= this.#max) {
       throw new RequestError({
         reason: 'Unavailable',
-        message: `${this.#byId.size} stream tickets are waiting to be used; retry later`,
+        message:
+          held >= TICKETS_PER_POD
+            ? `pod ${stream.podKey} holds ${held} unused stream tickets; use one, or retry once they expire`
+            : `${this.#byId.size} stream tickets are waiting to be used; retry later`,
         field: null,
       });
     }
     const ticket = randomBytes(16);
     const id = ticket.toString('base64url');
     const expiresAt = Date.now() + this.#ttlMs;
-    const timer = setTimeout(() => this.#byId.delete(id), this.#ttlMs);
+    const timer = setTimeout(() => this.#drop(id), this.#ttlMs);
     timer.unref();
     this.#byId.set(id, { stream, keys: keysFor(ticket), expiresAt, timer });
+    this.#perPod.set(stream.podKey, held + 1);
     return { ticket, expiresAt };
   }
 
@@ -732,9 +743,17 @@ class TicketBook {
   }
 
   use(ticket: Buffer): void {
-    const id = ticket.toString('base64url');
-    clearTimeout(this.#byId.get(id)?.timer);
+    this.#drop(ticket.toString('base64url'));
+  }
+
+  #drop(id: string): void {
+    const t = this.#byId.get(id);
+    if (t === undefined) return;
+    clearTimeout(t.timer);
     this.#byId.delete(id);
+    const left = (this.#perPod.get(t.stream.podKey) ?? 1) - 1;
+    if (left > 0) this.#perPod.set(t.stream.podKey, left);
+    else this.#perPod.delete(t.stream.podKey);
   }
 }
 
@@ -749,10 +768,11 @@ function issueTicket(
   url: URL,
 ): void {
   const port = ctx.sealedPort();
+  // 404 is what an operator without sealed streams answers: the client follows the stream over TLS instead.
   if (port === 0)
     throw new RequestError({
-      reason: 'Unavailable',
-      message: 'the sealed config stream is not listening: follow the stream over TLS',
+      reason: 'NotFound',
+      message: 'this replica serves no sealed config stream: follow the stream over TLS',
       field: null,
     });
   ctx.checkStreamRoom();
@@ -776,16 +796,19 @@ function issueTicket(
 }
 
 /**
- * The sealed config stream's listener: a connection must send a hello (crds/control-plane/sealed.ts) naming a
- * ticket this replica issued and proving its keys within `helloMs`, then nothing more; it is then a config stream
- * like the others, each slice sealed into one frame. Anything else is closed without an answer (there are no
- * keys to answer with), counted in weft_operator_config_stream_hellos_refused_total.
+ * The sealed config stream's listener: it sends its challenge, and the connection must answer with a hello
+ * (crds/control-plane/sealed.ts) naming a ticket this replica issued and proving its keys on this challenge,
+ * within `helloMs` of being accepted (a deadline, not an idle timeout: a byte now and then does not extend it),
+ * then send nothing more; it is then a config stream like the others, each slice sealed into one frame. Anything
+ * else is closed without an answer (there are no keys to answer with), counted in
+ * weft_operator_config_stream_hellos_refused_total.
  */
 function serveSealedStreams(
   d: ControlPlaneDeps,
   server: net.Server,
   tickets: TicketBook,
   helloMs: number,
+  checkStreamRoom: () => void,
 ): ReadonlySet<Socket> {
   const open = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -795,11 +818,16 @@ function serveSealedStreams(
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
     const refuse = (reason: string, detail: string) => {
+      clearTimeout(deadline);
       d.metrics.sealedHellosRefused.inc({ reason });
       d.log.debug({ reason, detail, address: socket.remoteAddress }, 'sealed config stream refused');
       socket.destroy();
     };
-    socket.setTimeout(helloMs, () => refuse('timeout', `no hello within ${helloMs} ms`));
+    const deadline = setTimeout(() => refuse('timeout', `no hello within ${helloMs} ms`), helloMs);
+    deadline.unref();
+    socket.once('close', () => clearTimeout(deadline));
+    const challenge = randomBytes(CHALLENGE_BYTES);
+    socket.write(serverHello(challenge));
     const got: Buffer[] = [];
     let size = 0;
     const onHello = (chunk: Buffer) => {
@@ -817,9 +845,21 @@ function serveSealedStreams(
       }
       const t = tickets.peek(ticket);
       if (t === undefined) return refuse('unknown_ticket', 'no such ticket: unknown, used or expired');
-      if (!helloAuthentic(hello, t.keys)) return refuse('forged', 'the hello does not prove the ticket keys');
+      if (!helloAuthentic(hello, t.keys, challenge))
+        return refuse('forged', 'the hello does not prove the ticket keys on this connection');
       tickets.use(ticket);
-      socket.setTimeout(0);
+      clearTimeout(deadline);
+      // Streams may have filled the port since the ticket was issued (a client can gather tickets first).
+      try {
+        checkStreamRoom();
+      } catch {
+        d.log.info(
+          { pod: t.stream.podKey },
+          'sealed config stream refused: connections kept for certificates',
+        );
+        socket.destroy();
+        return;
+      }
       // After its hello the client only reads: a byte from it ends the stream.
       socket.on('data', () => {
         d.log.info(
@@ -835,6 +875,8 @@ function serveSealedStreams(
   return open;
 }
 
+const END_GRACE_MS = 10_000;
+
 /** A sealed stream seen as a StreamOut: every piece written becomes one frame. */
 class SealedOut implements StreamOut {
   readonly #socket: Socket;
@@ -848,7 +890,9 @@ class SealedOut implements StreamOut {
   write(piece: string | Buffer, done: (err?: Error | null) => void): boolean {
     return this.#socket.write(this.#sealer.seal(piece), done);
   }
+  /** Ends the stream; a peer that does not close its side within END_GRACE_MS is cut (no one reads its FIN). */
   end(): unknown {
+    setTimeout(() => this.#socket.destroy(), END_GRACE_MS).unref();
     return this.#socket.end();
   }
   destroy(): unknown {

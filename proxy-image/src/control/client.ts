@@ -10,8 +10,7 @@ import type { Logger } from 'pino';
 import { applyConfigPatch } from '../../../crds/control-plane/patch.ts';
 import {
   exportSealedMaterial,
-  FrameOpener,
-  helloFor,
+  SealedClient,
   type StreamKeys,
   streamKeys,
   TICKET_BYTES,
@@ -38,6 +37,10 @@ import { NdjsonDecoder } from './ndjson.ts';
 // Not node:fs/promises, which loads readline (0.5 MB of RSS; see agent.ts). The token is a small file.
 const { readFileSync } = process.getBuiltinModule('node:fs');
 const mathRandom: RandomSource = { next: Math.random };
+/** Sealed attempts that fail before their first frame, in a row, before the stream is followed over TLS. */
+const SEALED_FAILURES_BEFORE_TLS = 2;
+/** How long the stream is then followed over TLS before a sealed stream is tried again. */
+const SEALED_RETRY_AFTER_MS = 10 * 60_000;
 
 export interface ControlPlaneSettings {
   /** host:port of the operator. */
@@ -112,6 +115,10 @@ export class ControlPlaneClient extends EventEmitter<{
   #config: ProxyConfig | undefined;
   #stopped = false;
   #renewTimer: NodeJS.Timeout | undefined;
+  /** Sealed attempts in a row that failed before their first frame; past SEALED_FAILURES_BEFORE_TLS, TLS for a while. */
+  #sealedFailures = 0;
+  /** Until then (epoch ms), the config stream is followed over TLS without asking for a ticket. */
+  #tlsUntil = 0;
   /** Closes the current config stream: its request, and its socket once upgraded (the request no longer owns it). */
   #closeStream: (() => void) | undefined;
 
@@ -204,6 +211,7 @@ export class ControlPlaneClient extends EventEmitter<{
     headers: Record<string, string>,
     clientIdentity?: WorkloadIdentity,
     onResponse?: (socket: TLSSocket) => void,
+    signal?: AbortSignal,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const req = https.request({
@@ -223,6 +231,7 @@ export class ControlPlaneClient extends EventEmitter<{
         },
         timeout: this.#s.requestTimeoutMs ?? 10_000,
         agent: false,
+        ...(signal === undefined ? {} : { signal }),
       });
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.#s.address} in time`)));
       req.on('error', reject);
@@ -345,7 +354,8 @@ export class ControlPlaneClient extends EventEmitter<{
         }
       }
     };
-    const stream: StreamAttempt = { query, identity, closers, retry, watchdog, onData };
+    const live = () => !done && !this.#stopped;
+    const stream: StreamAttempt = { query, identity, closers, retry, live, watchdog, onData };
     // The connection itself (ticket request, connect, TLS, response headers, which the operator sends at once)
     // gets the request timeout, not the silence allowance: a SYN into a Service with no endpoints can hang with no
     // answer, and waiting the whole silence timeout there kept proxies off a returning operator for ~45 s.
@@ -355,16 +365,33 @@ export class ControlPlaneClient extends EventEmitter<{
 
   /**
    * The sealed stream (crds/control-plane/README.md, section 3): a ticket over mTLS, then the stream on a plain TCP
-   * connection, each frame opened with keys both ends derive from that TLS session. An operator that predates it
-   * answers the ticket request 404: this attempt then takes the stream over TLS instead.
+   * connection, each frame opened with keys both ends derive from that TLS session. Over TLS instead: when the
+   * operator answers the ticket request 404 (it predates sealed streams, or serves none), and for a while after
+   * sealed attempts failed before their first frame SEALED_FAILURES_BEFORE_TLS times in a row (the ticket's
+   * address or port cannot be reached from here, or the stream is refused there).
    */
   #openSealed(a: StreamAttempt): void {
+    if (Date.now() < this.#tlsUntil) {
+      this.#openTls(a);
+      return;
+    }
     let exported: Buffer | undefined;
-    this.#request('POST', `${CONFIG_TICKETS_PATH}?${a.query}`, '', {}, a.identity, (socket) => {
-      exported = exportSealedMaterial(socket);
-    }).then(
+    const abort = new AbortController();
+    a.closers.push(() => abort.abort());
+    this.#request(
+      'POST',
+      `${CONFIG_TICKETS_PATH}?${a.query}`,
+      '',
+      {},
+      a.identity,
+      (socket) => {
+        exported = exportSealedMaterial(socket);
+      },
+      abort.signal,
+    ).then(
       (value) => {
-        if (this.#stopped) return;
+        // This attempt was given up (request timeout, stop) while the answer was on its way.
+        if (!a.live()) return;
         let ticket: ParsedTicket;
         let keys: StreamKeys;
         try {
@@ -377,30 +404,54 @@ export class ControlPlaneClient extends EventEmitter<{
         const socket = net.connect({ host: ticket.host ?? this.#host, port: ticket.port });
         a.closers.push(() => socket.destroy());
         socket.setNoDelay(true);
-        socket.write(helloFor(ticket.ticket, keys));
-        // The operator says nothing until there is something to send (a resumed stream that holds the current
-        // version waits for a change or a ping): silence from here on is the watchdog's.
-        socket.once('connect', a.watchdog);
-        const opener = new FrameOpener(keys.serverToClient);
+        let framed = false;
+        const sealed = new SealedClient(ticket.ticket, keys, (hello) => {
+          socket.write(hello);
+          // The operator says nothing more until there is something to send (a resumed stream that holds the
+          // current version waits for a change or a ping): silence from here on is the watchdog's.
+          a.watchdog();
+        });
+        const lost = (error: Error) => {
+          if (a.live() && !framed && ++this.#sealedFailures >= SEALED_FAILURES_BEFORE_TLS) {
+            this.#sealedFailures = 0;
+            this.#tlsUntil = Date.now() + SEALED_RETRY_AFTER_MS;
+            this.#s.logger.warn(
+              {
+                err: error,
+                address: `${ticket.host ?? this.#host}:${ticket.port}`,
+                forMs: SEALED_RETRY_AFTER_MS,
+              },
+              'sealed config stream failed before its first message several times: following the stream over TLS',
+            );
+          }
+          a.retry(error);
+        };
         socket.on('data', (chunk: Buffer) => {
           let plain: Buffer[];
           try {
-            plain = opener.push(chunk);
+            plain = sealed.push(chunk);
           } catch (error) {
-            a.retry(error as Error);
+            lost(error as Error);
             return;
           }
-          for (const p of plain) a.onData(p);
+          for (const p of plain) {
+            if (!framed) {
+              framed = true;
+              this.#sealedFailures = 0;
+            }
+            a.onData(p);
+          }
         });
-        socket.on('error', a.retry);
-        socket.on('end', () => a.retry(new Error('config stream ended')));
-        socket.on('close', () => a.retry(new Error('config stream closed')));
+        socket.on('error', lost);
+        socket.on('end', () => lost(new Error('config stream ended')));
+        socket.on('close', () => lost(new Error('config stream closed')));
       },
       (error: unknown) => {
-        if (error instanceof ControlPlaneError && error.status === 404 && !this.#stopped) {
+        if (!a.live()) return;
+        if (error instanceof ControlPlaneError && error.status === 404) {
           this.#s.logger.info(
             { address: this.#s.address },
-            'the operator has no sealed config stream: following the stream over TLS',
+            'the operator serves no sealed config stream: following the stream over TLS',
           );
           this.#openTls(a);
           return;
@@ -483,6 +534,8 @@ interface StreamAttempt {
   /** Run on retry and stop: add what the transport holds open. */
   closers: (() => void)[];
   retry: (error: Error) => void;
+  /** Not given up yet (no retry, no stop): what arrives for an attempt that is not live is dropped. */
+  live: () => boolean;
   /** (Re)starts the silence watchdog. */
   watchdog: () => void;
   /** Bytes of the NDJSON stream. */

@@ -13,10 +13,12 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import {
+  challengeOf,
   exportSealedMaterial,
   FrameOpener,
   FrameSealer,
   helloFor,
+  SERVER_HELLO_BYTES,
   type StreamKeys,
   streamKeys,
 } from '../../../crds/control-plane/sealed.ts';
@@ -44,6 +46,7 @@ for (let i = 0; i < 40; i++) {
   put(s.endpointSlices, slice(svc, [[`p${i}`, `10.244.0.${i + 1}`]]));
 }
 put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.250.0.1'));
+put(s.pods, pod('shop', 'frontend-2', 'frontend', '10.250.0.2'));
 const compiler = new ProxyConfigCompiler();
 const weights = (w: number) => {
   put(
@@ -142,13 +145,36 @@ async function ticketAndKeys(
   return { ticket, keys: streamKeys(t.exported, ticket), port: t.body.port as number };
 }
 
-/** A raw connection to the sealed port that keeps every byte it receives. */
-function rawConnection(): { socket: Socket; received: Buffer[] } {
+/**
+ * A raw connection to the sealed port: `challenge` resolves with the server's challenge; `received` keeps every
+ * byte after it.
+ */
+function rawConnection(): { socket: Socket; received: Buffer[]; challenge: Promise<Buffer> } {
   const socket = netConnect({ host: '127.0.0.1', port: cp.ports.sealed });
   const received: Buffer[] = [];
-  socket.on('data', (d: Buffer) => received.push(d));
+  let head: Buffer | null = Buffer.alloc(0);
+  const challenge = new Promise<Buffer>((resolve) => {
+    socket.on('data', (d: Buffer) => {
+      if (head === null) {
+        received.push(d);
+        return;
+      }
+      head = Buffer.concat([head, d]);
+      if (head.length < SERVER_HELLO_BYTES) return;
+      resolve(challengeOf(head.subarray(0, SERVER_HELLO_BYTES)));
+      if (head.length > SERVER_HELLO_BYTES) received.push(head.subarray(SERVER_HELLO_BYTES));
+      head = null;
+    });
+  });
   socket.on('error', () => undefined);
-  return { socket, received };
+  return { socket, received, challenge };
+}
+
+/** A raw connection that answers its challenge with a hello for this ticket and these keys. */
+async function helloConnection(ticket: Buffer, keys: StreamKeys) {
+  const c = rawConnection();
+  c.socket.write(helloFor(ticket, keys, await c.challenge));
+  return c;
 }
 
 const refused = async (reason: string) => {
@@ -194,8 +220,7 @@ test('the proxy client follows its config over the sealed stream: the full confi
 
 test('what crosses the wire is sealed: the plaintext is not in it, and it opens only with the ticket keys', async () => {
   const { ticket, keys } = await ticketAndKeys();
-  const { socket, received } = rawConnection();
-  socket.write(helloFor(ticket, keys));
+  const { socket, received } = await helloConnection(ticket, keys);
   await waitFor('the full config', () => {
     try {
       const text = Buffer.concat(
@@ -211,8 +236,7 @@ test('what crosses the wire is sealed: the plaintext is not in it, and it opens 
   expect(wire.includes('svc0')).toBe(false);
   expect(() => new FrameOpener(keys.clientToServer).push(wire)).toThrow(/failed authentication/);
   // The ticket was single use.
-  const again = rawConnection();
-  again.socket.write(helloFor(ticket, keys));
+  const again = await helloConnection(ticket, keys);
   expect(await closedWithin(again.socket, 'a second use of the ticket')).toBe('closed');
   expect(again.received).toHaveLength(0);
   socket.destroy();
@@ -226,66 +250,107 @@ test('hostile or broken connections to the sealed port are closed without an ans
     timeout: await refused('timeout'),
     extra: await refused('extra_bytes'),
   };
-  // An HTTP request (44 bytes of it) is not a hello.
+  const started = Date.now();
+  // An HTTP request (60 bytes of it) is not a hello.
   const http = rawConnection();
-  http.socket.write('GET / HTTP/1.1\r\nHost: operator\r\nAccept: */*\r\n\r\n'.slice(0, 44));
+  http.socket.write(
+    'GET / HTTP/1.1\r\nHost: operator\r\nAccept: */*\r\nUser-Agent: curl/8.0\r\n'.slice(0, 60),
+  );
   // A well-formed hello naming a ticket nobody issued.
-  const made = rawConnection();
-  made.socket.write(helloFor(randomBytes(16), streamKeys(randomBytes(64), randomBytes(16))));
+  const made = await helloConnection(randomBytes(16), streamKeys(randomBytes(64), randomBytes(16)));
   // A real ticket (seen on the wire) with a hello sealed under other keys: refused, and the ticket stays usable.
   const real = await ticketAndKeys();
-  const forged = rawConnection();
-  forged.socket.write(helloFor(real.ticket, streamKeys(randomBytes(64), real.ticket)));
-  // Nothing at all: closed at the hello timeout.
+  const forged = await helloConnection(real.ticket, streamKeys(randomBytes(64), real.ticket));
+  // The real hello, seen on the wire and copied onto another connection (another challenge): refused too.
+  const watched = rawConnection();
+  const copy = rawConnection();
+  copy.socket.write(helloFor(real.ticket, real.keys, await watched.challenge));
+  await copy.challenge;
+  // Nothing at all, and a byte every 300 ms: both closed at the hello deadline.
   const silent = rawConnection();
+  const drip = rawConnection();
+  const dripper = setInterval(() => drip.socket.write('x'), 300);
   // A hello with more after it.
   const extra = await ticketAndKeys();
   const chatty = rawConnection();
-  chatty.socket.write(Buffer.concat([helloFor(extra.ticket, extra.keys), Buffer.from('more')]));
+  chatty.socket.write(
+    Buffer.concat([helloFor(extra.ticket, extra.keys, await chatty.challenge), Buffer.from('more')]),
+  );
   for (const [c, what] of [
     [http, 'HTTP bytes'],
     [made, 'an unknown ticket'],
     [forged, 'a forged hello'],
+    [copy, 'a copied hello'],
     [chatty, 'a hello with extra bytes'],
   ] as const) {
     expect(await closedWithin(c.socket, what)).toBe('closed');
     expect(c.received).toHaveLength(0);
   }
-  // The ticket the forger saw still works for its holder.
-  const holder = rawConnection();
-  holder.socket.write(helloFor(real.ticket, real.keys));
-  await waitFor('a config for the real holder', () => (holder.received.length > 0 ? true : undefined));
-  holder.socket.destroy();
-  expect(await closedWithin(silent.socket, 'a silent connection', HELLO_MS + 3_000)).toBe('closed');
+  // The ticket the forger and the copier saw still works for its holder, on its own connection.
+  watched.socket.write(helloFor(real.ticket, real.keys, await watched.challenge));
+  await waitFor('a config for the real holder', () => (watched.received.length > 0 ? true : undefined));
+  watched.socket.destroy();
+  try {
+    expect(await closedWithin(silent.socket, 'a silent connection', HELLO_MS + 3_000)).toBe('closed');
+    expect(await closedWithin(drip.socket, 'a connection that drips bytes', HELLO_MS + 3_000)).toBe('closed');
+  } finally {
+    clearInterval(dripper);
+  }
+  // Closed at the deadline counted from the connection, not from its last byte.
+  expect(Date.now() - started).toBeLessThan(HELLO_MS + 2_000);
   expect(await refused('malformed')).toBe(before.malformed + 1);
   expect(await refused('unknown_ticket')).toBe(before.unknown + 1);
-  expect(await refused('forged')).toBe(before.forged + 1);
-  expect(await refused('timeout')).toBe(before.timeout + 1);
+  expect(await refused('forged')).toBe(before.forged + 2);
+  expect(await refused('timeout')).toBe(before.timeout + 2);
   expect(await refused('extra_bytes')).toBe(before.extra + 1);
   // An unused ticket expires with the hello timeout.
   const late = await ticketAndKeys();
   await new Promise((r) => setTimeout(r, HELLO_MS + 200));
-  const tooLate = rawConnection();
-  tooLate.socket.write(helloFor(late.ticket, late.keys));
+  const tooLate = await helloConnection(late.ticket, late.keys);
   expect(await closedWithin(tooLate.socket, 'an expired ticket')).toBe('closed');
   expect(tooLate.received).toHaveLength(0);
 }, 30_000);
 
+test('a pod holds at most four unused tickets: a workload that keeps asking is refused, and holds up only itself', async () => {
+  // Wait out the tickets earlier tests left unused.
+  await new Promise((r) => setTimeout(r, HELLO_MS + 200));
+  const cert = clientCert();
+  // At once: tickets live only as long as the hello timeout (1.5 s here).
+  const answers = await Promise.all(Array.from({ length: 5 }, () => requestTicket(cert)));
+  expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 503]);
+  expect(answers.find((a) => a.status === 503)!.body.message).toMatch(
+    /pod shop\/frontend-1 holds 4 unused stream tickets/,
+  );
+  // Another pod is not held up.
+  const other = await requestTicket(clientCert(), 'pod=shop/frontend-2&accept=patch');
+  expect(other.status).toBe(200);
+  // Once one is used, the pod may ask again.
+  const first = answers.find((a) => a.status === 200)!;
+  const ticket = Buffer.from(first.body.ticket as string, 'base64url');
+  const c = await helloConnection(ticket, streamKeys(first.exported, ticket));
+  await waitFor('the first config', () => (c.received.length > 0 ? true : undefined));
+  expect((await requestTicket(cert)).status).toBe(200);
+  c.socket.destroy();
+}, 30_000);
+
 test('a client that sends after its hello loses the stream; a stream ends when its client certificate expires', async () => {
+  // Wait out the tickets the test before left unused (a pod may hold four).
+  await new Promise((r) => setTimeout(r, HELLO_MS + 200));
   const a = await ticketAndKeys();
-  const talker = rawConnection();
-  talker.socket.write(helloFor(a.ticket, a.keys));
+  const talker = await helloConnection(a.ticket, a.keys);
   await waitFor('the first config', () => (talker.received.length > 0 ? true : undefined));
+  // Past the hello deadline the stream stays (the deadline was for the hello only).
+  await new Promise((r) => setTimeout(r, HELLO_MS + 500));
+  expect(talker.socket.closed).toBe(false);
   talker.socket.write(new FrameSealer(a.keys.clientToServer).seal('hi'));
   expect(await closedWithin(talker.socket, 'a stream whose client sent data')).toBe('closed');
 
-  const b = await ticketAndKeys(clientCert(2_500));
-  const expiring = rawConnection();
-  expiring.socket.write(helloFor(b.ticket, b.keys));
+  const b = await ticketAndKeys(clientCert(HELLO_MS + 2_500));
+  const expiring = await helloConnection(b.ticket, b.keys);
   await waitFor('the first config', () => (expiring.received.length > 0 ? true : undefined));
-  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, HELLO_MS + 500));
+  expect(expiring.socket.closed).toBe(false);
   expect(await closedWithin(expiring.socket, 'a stream past its certificate', 10_000)).toBe('closed');
-  expect(Date.now() - t0).toBeGreaterThan(1_000);
 }, 30_000);
 
 test('a ticket needs a mesh certificate for the pod, asked with POST', async () => {

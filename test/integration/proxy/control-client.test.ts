@@ -22,6 +22,7 @@ import {
   helloAuthentic,
   helloTicket,
   type StreamKeys,
+  serverHello,
   streamKeys,
 } from '../../../crds/control-plane/sealed.ts';
 import { CONFIG_STREAM_UPGRADE, CONFIG_TICKETS_PATH } from '../../../crds/control-plane/types.ts';
@@ -39,7 +40,19 @@ const TRUST_DOMAIN = 'cluster.local';
 const OPERATOR_ID = `spiffe://${TRUST_DOMAIN}/ns/weft-system/sa/weft-operator`;
 const WORKLOAD_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/web`;
 
-type Behaviour = 'hang' | 'reset' | 'silent' | 'end' | 'stay' | 'patch' | 'bad-patch';
+type Behaviour =
+  | 'hang'
+  | 'reset'
+  | 'silent'
+  | 'end'
+  | 'stay'
+  | 'patch'
+  | 'bad-patch'
+  // Sealed only: the ticket answer comes after the client's request timeout; the ticket names a closed port.
+  | 'late-ticket'
+  | 'dead-port';
+/** A port nothing listens on (a listener opened and closed in beforeAll). */
+let deadPort = 0;
 let server: https.Server;
 let port = 0;
 let anchorsPem = '';
@@ -133,18 +146,46 @@ function onTicket(url: URL, req: IncomingMessage, res: import('node:http').Serve
     resumes.push(url.searchParams.get('since'));
     return;
   }
+  const late = plan[0] === 'late-ticket';
+  const dead = plan[0] === 'dead-port';
+  if (late || dead) plan.shift();
+  if (late) {
+    // Slowly: a byte of the answer every 400 ms (the request is never idle for its timeout), all of it at 1.6 s.
+    lateTickets++;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const drip = setInterval(() => res.write(' '), 400);
+    setTimeout(() => {
+      clearInterval(drip);
+      answerTicket(req, res, url, false);
+    }, 1_600);
+    return;
+  }
+  answerTicket(req, res, url, dead);
+}
+
+let lateTickets = 0;
+
+function answerTicket(
+  req: IncomingMessage,
+  res: import('node:http').ServerResponse,
+  url: URL,
+  deadTicket: boolean,
+): void {
+  if (res.destroyed) return;
+  if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
   const ticket = randomBytes(16);
   tickets.set(ticket.toString('base64url'), {
     url,
     keys: streamKeys(exportSealedMaterial(req.socket as TLSSocket), ticket),
   });
-  const port = (sealedServer.address() as { port: number }).port;
-  res.writeHead(200, { 'content-type': 'application/json' });
+  const port = deadTicket ? deadPort : (sealedServer.address() as { port: number }).port;
   res.end(JSON.stringify({ ticket: ticket.toString('base64url'), host: null, port, expiresAt: '' }));
 }
 
 function onSealedConnection(socket: Socket): void {
   socket.on('error', () => undefined);
+  const challenge = randomBytes(16);
+  socket.write(serverHello(challenge));
   let got = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     got = Buffer.concat([got, chunk]);
@@ -153,7 +194,7 @@ function onSealedConnection(socket: Socket): void {
     const id = helloTicket(got).toString('base64url');
     const t = tickets.get(id);
     tickets.delete(id);
-    if (t === undefined || !helloAuthentic(got, t.keys)) {
+    if (t === undefined || !helloAuthentic(got, t.keys, challenge)) {
       socket.destroy();
       return;
     }
@@ -231,6 +272,9 @@ beforeAll(async () => {
     s.on('close', () => sockets.delete(s));
   });
   await listenLoopback(sealedServer);
+  const closed = createNetServer();
+  deadPort = await listenLoopback(closed);
+  await new Promise((r) => closed.close(r));
   dir = mkdtempSync(join(tmpdir(), 'weft-control-'));
   writeFileSync(join(dir, 'token'), 'a-projected-token\n');
 });
@@ -385,5 +429,53 @@ describe.each([
     await new Promise((r) => setTimeout(r, 1500));
     expect(openStreams).toBe(0);
     expect(after).toBe(0);
+  }, 30_000);
+});
+
+describe('sealed stream faults', () => {
+  beforeAll(() => {
+    sealedEnabled = true;
+    server.on('upgrade', onUpgrade);
+  });
+  afterAll(() => {
+    sealedEnabled = false;
+    server.off('upgrade', onUpgrade);
+  });
+
+  test("a ticket that arrives after the request timeout opens no stream: the retry's stream is the only one", async () => {
+    plan.length = 0;
+    plan.push('late-ticket', 'stay');
+    sealedStreams = 0;
+    lateTickets = 0;
+    const c = client(60_000, 1_000);
+    const first = nextConfigs(c, 1, 15_000);
+    try {
+      await c.start();
+      await first;
+      // The late answer (1.6 s after its request) has come and gone by now.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(lateTickets).toBe(1);
+      expect(sealedStreams).toBe(1);
+      expect(openStreams).toBe(1);
+    } finally {
+      c.stop();
+    }
+  }, 30_000);
+
+  test('a ticket whose address cannot be reached: after two tries the stream is followed over TLS', async () => {
+    plan.length = 0;
+    plan.push('dead-port', 'dead-port', 'stay');
+    sealedStreams = 0;
+    upgrades = 0;
+    const c = client(60_000, 1_000);
+    const first = nextConfigs(c, 1, 15_000);
+    try {
+      await c.start();
+      await first;
+      expect(sealedStreams).toBe(0);
+      expect(upgrades).toBe(1);
+    } finally {
+      c.stop();
+    }
   }, 30_000);
 });
