@@ -16,7 +16,7 @@
 // challenge. The tag proves it holds the keys, and the challenge ties the proof to this connection: a hello seen
 // on the wire and copied onto another connection fails there, so it cannot spend the ticket.
 // After that only the server sends. Pure functions over node:crypto; the operator and the proxy both use them.
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 
 export const SEALED_MAGIC = Buffer.from('WEFTCS01', 'latin1');
 export const TICKET_BYTES = 16;
@@ -65,13 +65,19 @@ function nonce(counter: bigint): Buffer {
   return iv;
 }
 
+/**
+ * The key as a KeyObject, made once per direction: given a Buffer, createCipheriv makes one for every call, which
+ * cost more than the encryption itself (operator/bench/seal.bench.ts).
+ */
+const keyObject = (key: Buffer): KeyObject => createSecretKey(key);
+
 /** Seals one direction: each call is the next frame. */
 export class FrameSealer {
-  readonly #key: Buffer;
+  readonly #key: KeyObject;
   #counter = 0n;
 
   constructor(key: Buffer) {
-    this.#key = key;
+    this.#key = keyObject(key);
   }
 
   /** One frame, header included, for up to MAX_FRAME_PLAINTEXT bytes of plaintext. */
@@ -91,13 +97,13 @@ export class FrameSealer {
 
 /** Opens one direction's frames from a byte stream: push what arrives, get the plaintexts of whole frames. */
 export class FrameOpener {
-  readonly #key: Buffer;
+  readonly #key: KeyObject;
   #counter = 0n;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
 
   constructor(key: Buffer) {
-    this.#key = key;
+    this.#key = keyObject(key);
   }
 
   /** Plaintexts of the frames completed by this chunk; throws SealedStreamError on a bad or oversized frame. */

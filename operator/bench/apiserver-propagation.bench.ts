@@ -183,6 +183,10 @@ try {
       WEFT_NATIVE_ADDON: addon,
       WEFT_CONTROL_PLANE_MAX_CONNECTIONS: limit,
       WEFT_CONTROL_PLANE_MAX_CONNECTIONS_PER_ADDRESS: limit,
+      // WEFT_BENCH_OPERATOR_LOG_LEVEL=debug: e.g. to see the native heap trims (with WEFT_BENCH_OPERATOR_LOG).
+      ...(process.env.WEFT_BENCH_OPERATOR_LOG_LEVEL
+        ? { WEFT_LOG_LEVEL: process.env.WEFT_BENCH_OPERATOR_LOG_LEVEL }
+        : {}),
     },
     nodeArgs,
     OPERATOR_BUNDLE,
@@ -373,6 +377,11 @@ try {
     await new Promise((res) => setTimeout(res, 200));
   }
   const memory = memoryOf(op.pid);
+  // And once settled: past the operator's native heap trim (operator/src/heap-trim.ts, every 10 s after
+  // distribution work), which hands back what the burst freed.
+  await new Promise((res) => setTimeout(res, 12_000));
+  const settled = memoryOf(op.pid);
+  log(`operator memory after the rounds ${JSON.stringify(memory)}, 12 s later ${JSON.stringify(settled)}`);
   // WEFT_BENCH_HOLD_S=<s>: keep the operator and every stream up that long (to inspect the process).
   const holdS = Number(process.env.WEFT_BENCH_HOLD_S ?? 0);
   if (holdS > 0) {
@@ -414,6 +423,7 @@ try {
     initial_distribution_s: initialS,
     operator_ready: readyMemory,
     operator: memory,
+    operator_settled: settled,
     warmup_ms: warmupMs,
     round_ms: roundMs,
     apiserver_ms: watchMs,

@@ -127,6 +127,8 @@ interface Run {
   initial_distribution_s: number;
   operator_ready: { rss_mb: number; peak_rss_mb: number };
   operator: { rss_mb: number; peak_rss_mb: number };
+  operator_settled: { rss_mb: number; peak_rss_mb: number };
+  transport: string;
   round_ms: number[];
   apiserver_ms: number[];
   compile_ms: number[];
@@ -144,21 +146,22 @@ const big = r.runs['5000']!;
 const final = {
   ...r,
   resync_s: big.resync_s,
-  operator_rss_mb: big.operator.rss_mb,
+  operator_rss_mb: big.operator_settled.rss_mb,
   operator_rss_detail_mb: {
     ready_5000_pods_1000_services_no_streams: big.operator_ready.rss_mb,
-    with_5000_streams_after_rounds: big.operator.rss_mb,
-    peak: big.operator.peak_rss_mb,
+    with_5000_streams_right_after_rounds: big.operator.rss_mb,
+    with_5000_streams_12s_later: big.operator_settled.rss_mb,
+    peak: big.operator_settled.peak_rss_mb,
   },
   notes: {
     propagation:
-      'Through the real apiserver of the local cluster: the operator as its own host process; N scheduling-gated meshed pods behind N/5 Services (one EndpointSlice each) in one meshed namespace; one mTLS config stream per pod (accept=patch), with its own certificate bound to that pod (the first from a real token and CSR, the rest signed with the issuer of the operator), each a bare TLS socket asking for the stream by HTTP Upgrade (as proxies do), opened by the bench process on the same machine (TLS and a version scan per message, no HTTP client); a TrafficSplit weight merge-patched through the API; time from the PATCH call until the last of the N streams has the new version, over 20 changes after one unmeasured warm-up change (warmup_ms). Every pod sees the split, so all N are affected.',
+      'Through the real apiserver of the local cluster: the operator as its own host process; N scheduling-gated meshed pods behind N/5 Services (one EndpointSlice each) in one meshed namespace; one config stream per pod (accept=patch), with its own certificate bound to that pod (the first from a real token and CSR, the rest signed with the issuer of the operator), each as proxies do it: a ticket over mTLS, then the sealed stream on a plain TCP connection (AES-256-GCM frames), opened by the bench process on the same machine (the sealed frames and a version scan per message, no HTTP client); a TrafficSplit weight merge-patched through the API; time from the PATCH call until the last of the N streams has the new version, over 20 changes after one unmeasured warm-up change (warmup_ms). Every pod sees the split, so all N are affected.',
     resync_s:
       'Operator process start until /readyz (CA loaded, every informer listed, every config compiled) with 5,000 pods and 1,000 services.',
     csr_per_second:
       'CSR verify + leaf signing, one thread (= per core), through the CertificateAuthority without HTTP and TokenReview.',
     operator_rss_mb:
-      'VmRSS of the operator process after the 5,000-stream rounds (operator_rss_detail_mb: without streams, and peak VmHWM).',
+      'VmRSS of the operator process with 5,000 sealed streams, 12 s after the last round (past its native heap trim, operator/src/heap-trim.ts); operator_rss_detail_mb: without streams, right after the rounds, and peak VmHWM.',
     load: 'The simulated proxies (TLS decrypt of every message) share the 2 cores with the operator and the cluster.',
   },
 };
@@ -167,7 +170,7 @@ writeFileSync(OUT, `${JSON.stringify(final, null, 2)}\n`);
 const row = (n: string) => {
   const p = r.propagation[n]!;
   const x = r.runs[n]!;
-  return `| ${n} | ${x.services} | ${x.rounds} | ${p.p50_ms} ms | ${p.p99_ms} ms | ${p.max_ms} ms | ${x.initial_distribution_s} s | ${x.resync_s} s | ${x.operator_ready.rss_mb} MB | ${x.operator.rss_mb} MB |`;
+  return `| ${n} | ${x.services} | ${x.rounds} | ${p.p50_ms} ms | ${p.p99_ms} ms | ${p.max_ms} ms | ${x.initial_distribution_s} s | ${x.resync_s} s | ${x.operator_ready.rss_mb} MB | ${x.operator.rss_mb} MB | ${x.operator_settled.rss_mb} MB | ${x.operator_settled.peak_rss_mb} MB |`;
 };
 /** Medians per round of where a change's time went; delivery is what is left (the simulated proxies reading). */
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -186,14 +189,14 @@ writeFileSync(
     `Command: \`make bench-control-plane\` (operator/bench/control-plane.ts; numbers in bench/results/control-plane.json). Machine: ${machine}, shared with the local cluster; the simulated proxies run on the same cores.`,
     'A TrafficSplit weight is merge-patched through the apiserver; the time is until the last subscribed proxy has the new config version.',
     '',
-    '| proxies | services | changes | p50 | p99 | max | first config at all | resync | operator RSS, no streams | operator RSS, streaming |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| proxies | services | changes | p50 | p99 | max | first config at all | resync | operator RSS, no streams | streaming, after the rounds | 12 s later | peak |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     row('1000'),
     row('5000'),
     '',
     "Where a change spends its time (medians over the rounds): from the PATCH call to the operator's informer event",
     '(apiserver, etcd, watch), compiling every proxy config, publishing (a patch per subscriber, written to its',
-    'stream: on an upgraded stream that is the TLS encryption and write(2) itself, and on loopback write(2) also runs',
+    'stream: sealing its frame (AES-256-GCM) and write(2) itself, and on loopback write(2) also runs',
     "the receiver's TCP path), sending (whatever writes were left for the next turn of the event loop), and the rest",
     'until the last simulated proxy has read it (delivery, on the same two cores). Each size starts with one',
     'unmeasured warm-up change (the first patch after start-up runs cold code), shown last.',

@@ -4,15 +4,20 @@
 // shed the HTTP objects); this process opens N connections to it, the server writes one message of B bytes to each,
 // and the child reports its RSS before and after. No mesh code: this is Node's and OpenSSL's share (the SSL
 // object, its record buffers, the TLSWrap BIOs, and for HTTPS the parser and response objects). The last kind is
-// the operator's: an upgraded stream whose client presented a certificate.
+// the operator's TLS stream: an upgraded stream whose client presented a certificate. And, for comparison, what
+// the operator's sealed streams hold instead: a plain TCP socket written one sealed frame
+// (crds/control-plane/sealed.ts).
 //   node operator/bench/tls-memory.bench.ts [connections=2000]
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import * as tls from 'node:tls';
+import { FrameSealer } from '../../crds/control-plane/sealed.ts';
 import { CONFIG_STREAM_UPGRADE } from '../../crds/control-plane/types.ts';
 
 const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
@@ -30,13 +35,16 @@ if (process.argv[2] === 'server') {
     ...(mtls ? { requestCert: true, rejectUnauthorized: true, ca: readFileSync(cert) } : {}),
   };
   const payload = Buffer.alloc(Number(bytes), 'x');
+  // sealed: one key per connection, as each stream has its own.
   const server =
-    kind === 'tls'
-      ? tls.createServer(opts, (s) => s.write(payload))
-      : https.createServer(opts, (_req, res) => {
-          res.writeHead(200);
-          res.write(payload);
-        });
+    kind === 'sealed'
+      ? net.createServer((s) => s.once('data', () => s.write(new FrameSealer(randomBytes(32)).seal(payload))))
+      : kind === 'tls'
+        ? tls.createServer(opts, (s) => s.write(payload))
+        : https.createServer(opts, (_req, res) => {
+            res.writeHead(200);
+            res.write(payload);
+          });
   // https-upgrade: the HTTPS server takes the stream over with HTTP Upgrade (101), then writes on the bare
   // TLS socket, so no parser, request or response object stays attached to the connection.
   if (kind.startsWith('https-upgrade'))
@@ -84,7 +92,7 @@ if (process.argv[2] === 'server') {
   });
 
   async function measure(
-    kind: 'tls' | 'https' | 'https-upgrade' | 'https-upgrade-mtls',
+    kind: 'tls' | 'https' | 'https-upgrade' | 'https-upgrade-mtls' | 'sealed',
     bytes: number,
   ): Promise<number> {
     const child = spawn(process.execPath, [import.meta.filename, 'server', kind, String(bytes), key, cert], {
@@ -98,7 +106,7 @@ if (process.argv[2] === 'server') {
       return Number(await next());
     };
     const before = await rss();
-    const held: tls.TLSSocket[] = [];
+    const held: net.Socket[] = [];
     // A hundred handshakes at a time: thousands at once overflow the listen backlog.
     for (let p = 0; p < n; p += 100) {
       await Promise.all(
@@ -106,6 +114,14 @@ if (process.argv[2] === 'server') {
           { length: Math.min(100, n - p) },
           () =>
             new Promise<void>((resolve, reject) => {
+              if (kind === 'sealed') {
+                const p = net.connect({ port, host: '127.0.0.1' });
+                p.write('x');
+                p.once('data', () => resolve());
+                p.on('error', reject);
+                held.push(p);
+                return;
+              }
               const s = tls.connect({
                 port,
                 host: '127.0.0.1',
@@ -132,7 +148,7 @@ if (process.argv[2] === 'server') {
   }
 
   const rows: string[] = [];
-  for (const kind of ['tls', 'https', 'https-upgrade', 'https-upgrade-mtls'] as const) {
+  for (const kind of ['tls', 'https', 'https-upgrade', 'https-upgrade-mtls', 'sealed'] as const) {
     for (const bytes of [100, 16_384]) {
       rows.push(
         `${kind} server, one ${bytes}-byte message per connection: ${await measure(kind, bytes)} KB RSS each`,

@@ -2,10 +2,11 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { DEFAULT_CONFIG_STREAM_PORT, DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
 import { DNS_SUBDOMAIN } from '../../crds/proxy-config/schema.ts';
 import { parseBoolean, parseList, parseWholeNumber } from '../../crds/settings.ts';
+import { loadNativeAddon } from '../../proxy-image/src/native.ts';
 import { releaseStartupPages } from '../../proxy-image/src/startup-pages.ts';
 import { DEFAULT_EVENT_REPEAT_SECONDS, Operator } from './operator.ts';
 import { DEFAULT_CONNECTION_LIMITS, maxConnectionsForMemory } from './server.ts';
@@ -78,6 +79,18 @@ function advertiseAddress(): string | undefined {
   return raw;
 }
 
+/** The native addon's malloc_trim, when the addon is there (the controller image has it; a dev run may not). */
+function nativeHeapTrim(log: Logger): { trimNativeHeap?: () => { released: boolean; ms: number } } {
+  try {
+    const addon = loadNativeAddon();
+    if (typeof addon.trimNativeHeap === 'function') return { trimNativeHeap: () => addon.trimNativeHeap() };
+    log.info('native addon predates trimNativeHeap: native heap not trimmed');
+  } catch (err) {
+    log.info({ reason: (err as Error).message }, 'native heap not trimmed');
+  }
+  return {};
+}
+
 async function main(): Promise<void> {
   const log = pino({ level: process.env.WEFT_LOG_LEVEL ?? 'info', base: { component: 'weft-operator' } });
   // Settings first: a bad one is refused before anything connects.
@@ -127,6 +140,7 @@ async function main(): Promise<void> {
   const operator = new Operator({
     kubeConfig,
     ...settings,
+    ...nativeHeapTrim(log),
     log,
   });
   const shutdown = (signal: string) => {

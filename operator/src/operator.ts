@@ -31,6 +31,7 @@ import {
   type SmiKind,
 } from './compiler/status.ts';
 import { ConfigHub } from './distribution/hub.ts';
+import { HeapTrimmer } from './heap-trim.ts';
 import {
   CertificateAuthority,
   type IssuerMaterial,
@@ -76,6 +77,11 @@ export interface OperatorOptions {
    * the host they asked the ticket from (server.ts, ControlPlaneDeps.advertiseHost).
    */
   advertiseAddress?: string;
+  /**
+   * malloc_trim(0) (the native addon's), run after distribution work (heap-trim.ts); unset (tests, no addon):
+   * glibc keeps what it keeps.
+   */
+  trimNativeHeap?: () => { released: boolean; ms: number };
   /** Caps on open connections to the control-plane ports (server.ts, DEFAULT_CONNECTION_LIMITS). */
   controlPlaneLimits?: Partial<ConnectionLimits>;
   adminPort?: number;
@@ -110,6 +116,7 @@ export class Operator {
   #watcher: ClusterWatcher | null = null;
   #ca: CertificateAuthority | null = null;
   #hub: ConfigHub | null = null;
+  #trimmer: HeapTrimmer | null = null;
   #compileQueue: WorkQueue | null = null;
   #statusQueue: WorkQueue | null = null;
   #elector: LeaderElector | null = null;
@@ -187,6 +194,15 @@ export class Operator {
     this.#settings = settings;
 
     this.#hub = new ConfigHub({ observer: this.metrics.hubObserver() });
+    const hub = this.#hub;
+    if (o.trimNativeHeap !== undefined) {
+      this.#trimmer = new HeapTrimmer({
+        activity: () => hub.messagesSent,
+        trim: o.trimNativeHeap,
+        log: this.#log,
+      });
+      this.#trimmer.start();
+    }
     this.#compileQueue = new WorkQueue((_key, ctx) => this.#compile(ctx), {
       name: 'compile',
       concurrency: 1,
@@ -599,6 +615,7 @@ export class Operator {
     if (this.#renewTimer !== null) clearInterval(this.#renewTimer);
     if (this.#repeatTimer !== null) clearInterval(this.#repeatTimer);
     await this.#elector?.stop();
+    this.#trimmer?.stop();
     this.#hub?.close();
     await Promise.all([this.#compileQueue?.stop(), this.#statusQueue?.stop(), this.#watcher?.stop()]);
     await Promise.all([this.#cp?.close(), close(this.#adminServer)]);

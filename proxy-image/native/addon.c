@@ -19,5 +19,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_create_function(env, "releaseExecutablePages", NAPI_AUTO_LENGTH, weft_release_executable_pages, NULL,
                        &fn);
   napi_set_named_property(env, exports, "releaseExecutablePages", fn);
+  napi_create_function(env, "trimNativeHeap", NAPI_AUTO_LENGTH, weft_trim_native_heap, NULL, &fn);
+  napi_set_named_property(env, exports, "trimNativeHeap", fn);
   return exports;
 }

@@ -8,5 +8,6 @@
 napi_value weft_throw_errno(napi_env env, const char *what, int err);
 napi_value weft_get_original_dst(napi_env env, napi_callback_info info);
 napi_value weft_release_executable_pages(napi_env env, napi_callback_info info);
+napi_value weft_trim_native_heap(napi_env env, napi_callback_info info);
 
 #endif

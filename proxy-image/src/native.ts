@@ -11,6 +11,8 @@ export interface NativeAddon {
   getOriginalDst(fd: number): { address: string; port: number; family: 4 | 6 };
   /** MADV_DONTNEED on the read-only, unmodified mappings of the process's own executable. */
   releaseExecutablePages(): { mappings: number; residentBytes: number };
+  /** malloc_trim(0) (glibc; elsewhere nothing): whether pages were released, and how long it took. */
+  trimNativeHeap(): { released: boolean; ms: number };
 }
 
 export const NATIVE_ADDON_FILE = 'weft_native.node';

@@ -93,6 +93,7 @@ export class ConfigHub {
   readonly #o: Required<Omit<HubOptions, 'observer'>> & { observer?: HubObserver };
   readonly #pinger: NodeJS.Timeout;
   #count = 0;
+  #sent = 0;
   #fullInFlight = 0;
   readonly #fullWaiting = new Set<Subscriber>();
 
@@ -111,6 +112,11 @@ export class ConfigHub {
 
   get subscriberCount(): number {
     return this.#count;
+  }
+
+  /** Configs and patches written so far (not pings): whether distribution has been busy since some moment. */
+  get messagesSent(): number {
+    return this.#sent;
   }
 
   /** The config currently published for a pod. */
@@ -206,6 +212,7 @@ export class ConfigHub {
       s.slotTimer.unref();
     }
     const gen = s.fullGen;
+    this.#sent++;
     this.#write(s, chunks, patch ? NOTHING : () => this.#fullDone(s, gen));
     this.#o.observer?.pushed((performance.now() - since) / 1000);
   }
