@@ -9,6 +9,7 @@ import {
   helloFor,
   helloTicket,
   MAX_FRAME_PLAINTEXT,
+  SealedClient,
   SealedStreamError,
   serverHello,
   streamKeys,
@@ -86,5 +87,30 @@ describe('sealed config stream frames', () => {
     );
     expect(() => helloTicket(hello.subarray(1))).toThrow(/60 bytes/);
     expect(() => challengeOf(Buffer.from('HTTP/1.1 400 Bad Request'))).toThrow(/not a sealed config stream/);
+  });
+
+  it("the client answers the challenge once, however the server's first bytes are split or joined", () => {
+    const k = keys();
+    const ticket = randomBytes(16);
+    const challenge = randomBytes(16);
+    const sealer = new FrameSealer(k.serverToClient);
+    const wire = Buffer.concat([
+      serverHello(challenge),
+      sealer.seal('{"type":"ping"}\n'),
+      sealer.seal('x\n'),
+    ]);
+    for (const step of [1, 5, 24, 30, wire.length]) {
+      const hellos: Buffer[] = [];
+      const c = new SealedClient(ticket, k, (h) => hellos.push(h));
+      const got: string[] = [];
+      for (let i = 0; i < wire.length; i += step) got.push(...c.push(wire.subarray(i, i + step)).map(String));
+      expect(c.greeted).toBe(true);
+      expect(hellos).toHaveLength(1);
+      expect(helloAuthentic(hellos[0]!, k, challenge)).toBe(true);
+      expect(got.join('')).toBe('{"type":"ping"}\nx\n');
+    }
+    expect(() =>
+      new SealedClient(ticket, k, () => undefined).push(Buffer.from('HTTP/1.1 400 Bad Request\r\n')),
+    ).toThrow(/not a sealed config stream/);
   });
 });

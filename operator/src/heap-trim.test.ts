@@ -2,7 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { HeapTrimmer } from './heap-trim.ts';
 
-function setup(trim: () => { released: boolean; ms: number } = () => ({ released: true, ms: 1 })) {
+function setup(
+  trim: () => { released: boolean; ms: number } = () => ({ released: true, ms: 1 }),
+  sinceStartMs = 10_000,
+) {
   const state = { activity: 0, clock: 100_000, trims: 0, gc: () => {} };
   const t = new HeapTrimmer({
     onMajorGc: (cb) => {
@@ -20,6 +23,8 @@ function setup(trim: () => { released: boolean; ms: number } = () => ({ released
     now: () => state.clock,
   });
   t.start();
+  // No trim in the first 10 s after start: begin past them, unless the test says otherwise.
+  state.clock += sinceStartMs;
   /** A look `ms` after the previous one. */
   const look = (ms = 2_000) => {
     state.clock += ms;
@@ -66,6 +71,17 @@ describe('HeapTrimmer', () => {
     expect(look()).toBe(true);
     expect(look(20_000)).toBe(false);
     stop();
+  });
+
+  it('work that never pauses puts the trim off for at most a minute', () => {
+    const { state, look } = setup(undefined, 0);
+    let trimmedAt = -1;
+    for (let i = 1; i <= 40 && trimmedAt < 0; i++) {
+      state.activity++;
+      if (look()) trimmedAt = i * 2;
+    }
+    // Seconds after start: never quiet, so only the minute gets it done.
+    expect(trimmedAt).toBe(60);
   });
 
   it('stops for good once the trim fails', () => {

@@ -55,6 +55,12 @@ export class OperatorMetrics {
     help: 'Connected config stream subscribers.',
     registers: [this.registry],
   });
+  readonly streams = new Gauge({
+    name: 'weft_operator_config_streams',
+    help: 'Open config streams by transport: sealed (the plain TCP port), tls (Upgrade or a chunked response on the HTTPS port; proxies that cannot reach the sealed port, or predate it).',
+    labelNames: ['transport'],
+    registers: [this.registry],
+  });
   readonly pushLatency = new Histogram({
     name: 'weft_operator_config_push_latency_seconds',
     help: 'From the start of the compile that produced a config to its write to a subscriber.',

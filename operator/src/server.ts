@@ -298,7 +298,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): ControlPlaneServe
           `content-type: ${CONFIG_STREAM_CONTENT_TYPE}\r\n\r\n`,
       );
       switched = true;
-      subscribeStream(d, s, socket, SLICE_BYTES);
+      subscribeStream(d, s, socket, SLICE_BYTES, 'tls');
     } catch (err) {
       if (err instanceof RequestError) {
         if (req.url?.startsWith(CERTIFICATES_PATH))
@@ -621,16 +621,24 @@ interface StreamOut {
   on(event: 'error', cb: (err: Error) => void): unknown;
 }
 
-function subscribeStream(d: ControlPlaneDeps, s: AuthorizedStream, out: StreamOut, sliceBytes: number): void {
+function subscribeStream(
+  d: ControlPlaneDeps,
+  s: AuthorizedStream,
+  out: StreamOut,
+  sliceBytes: number,
+  transport: 'sealed' | 'tls',
+): void {
   // Cleanup is registered before subscribing, so nothing stays subscribed whatever happens below.
   let unsubscribe = (): void => {};
   let expiry: NodeJS.Timeout | undefined;
+  // Already closed: the client went away before the subscription.
+  if (out.destroyed) return;
+  d.metrics.streams.inc({ transport });
   out.once('close', () => {
     clearTimeout(expiry);
     unsubscribe();
+    d.metrics.streams.dec({ transport });
   });
-  // Already closed: the client went away before the subscription.
-  if (out.destroyed) return;
   // A write after end() would make a chunked response emit an error with no listener, which crashes the
   // process: the writer stops instead (its queue counts as flushed), and late errors are absorbed here.
   out.on('error', (err) => d.log.debug({ pod: s.podKey, err: err.message }, 'config stream error'));
@@ -679,7 +687,7 @@ function streamConfig(
   const s = authorizeStream(d, req.socket as TLSSocket, url);
   res.writeHead(200, { 'content-type': CONFIG_STREAM_CONTENT_TYPE, 'cache-control': 'no-store' });
   res.flushHeaders();
-  subscribeStream(d, s, res, SLICE_BYTES);
+  subscribeStream(d, s, res, SLICE_BYTES, 'tls');
 }
 
 /** Plaintext per sealed frame: a 16 KiB slice is one frame and one write (TLS's write BIO, which made 4 KiB pay, is not in the way here). */
@@ -696,9 +704,15 @@ interface Ticket {
 const TICKETS_PER_POD = 4;
 
 /**
+ * Whose tickets count together: one certificate asking for one pod. By the pod alone, a certificate not bound to a
+ * pod (it may follow every pod of its ServiceAccount) could use up a sibling pod's tickets.
+ */
+const holderOf = (s: AuthorizedStream): string => `${s.podKey} ${s.cert.fingerprint256}`;
+
+/**
  * Tickets to the sealed config stream this replica has issued and not yet seen used: single use, dropped after
- * `ttlMs` (the hello timeout), at most TICKETS_PER_POD per pod (so a workload that keeps asking holds up only its
- * own pod, never another's) and `max` in all.
+ * `ttlMs` (the hello timeout), at most TICKETS_PER_POD per pod and certificate (so a workload that keeps asking
+ * holds up only itself, never another pod) and `max` in all.
  */
 class TicketBook {
   readonly #byId = new Map<string, Ticket>();
@@ -715,7 +729,8 @@ class TicketBook {
     stream: AuthorizedStream,
     keysFor: (ticket: Buffer) => StreamKeys,
   ): { ticket: Buffer; expiresAt: number } {
-    const held = this.#perPod.get(stream.podKey) ?? 0;
+    const holder = holderOf(stream);
+    const held = this.#perPod.get(holder) ?? 0;
     if (held >= TICKETS_PER_POD || this.#byId.size >= this.#max) {
       throw new RequestError({
         reason: 'Unavailable',
@@ -732,7 +747,7 @@ class TicketBook {
     const timer = setTimeout(() => this.#drop(id), this.#ttlMs);
     timer.unref();
     this.#byId.set(id, { stream, keys: keysFor(ticket), expiresAt, timer });
-    this.#perPod.set(stream.podKey, held + 1);
+    this.#perPod.set(holder, held + 1);
     return { ticket, expiresAt };
   }
 
@@ -751,9 +766,10 @@ class TicketBook {
     if (t === undefined) return;
     clearTimeout(t.timer);
     this.#byId.delete(id);
-    const left = (this.#perPod.get(t.stream.podKey) ?? 1) - 1;
-    if (left > 0) this.#perPod.set(t.stream.podKey, left);
-    else this.#perPod.delete(t.stream.podKey);
+    const holder = holderOf(t.stream);
+    const left = (this.#perPod.get(holder) ?? 1) - 1;
+    if (left > 0) this.#perPod.set(holder, left);
+    else this.#perPod.delete(holder);
   }
 }
 
@@ -868,7 +884,11 @@ function serveSealedStreams(
         );
         socket.destroy();
       });
-      subscribeStream(d, t.stream, new SealedOut(socket, t.keys.serverToClient), SEALED_SLICE_BYTES);
+      const out = new SealedOut(socket, t.keys.serverToClient);
+      // A ping first, at once: the client knows the stream was accepted (a resumed stream that holds the current
+      // version would otherwise hear nothing until the first keepalive, and could not tell it from a refusal).
+      out.write(PING_LINE, () => undefined);
+      subscribeStream(d, t.stream, out, SEALED_SLICE_BYTES, 'sealed');
     };
     socket.on('data', onHello);
   });
@@ -876,6 +896,7 @@ function serveSealedStreams(
 }
 
 const END_GRACE_MS = 10_000;
+const PING_LINE = '{"type":"ping"}\n';
 
 /** A sealed stream seen as a StreamOut: every piece written becomes one frame. */
 class SealedOut implements StreamOut {
@@ -892,7 +913,9 @@ class SealedOut implements StreamOut {
   }
   /** Ends the stream; a peer that does not close its side within END_GRACE_MS is cut (no one reads its FIN). */
   end(): unknown {
-    setTimeout(() => this.#socket.destroy(), END_GRACE_MS).unref();
+    const cut = setTimeout(() => this.#socket.destroy(), END_GRACE_MS);
+    cut.unref();
+    this.#socket.once('close', () => clearTimeout(cut));
     return this.#socket.end();
   }
   destroy(): unknown {

@@ -285,6 +285,8 @@ export class ControlPlaneClient extends EventEmitter<{
     if (this.#version && this.#config !== undefined) query.set('since', this.#version);
     const decoder = new NdjsonDecoder(this.#s.maxConfigBytes ?? 16 * 1024 * 1024);
     let received = false;
+    /** The first message of this attempt arrived (logged once, with the transport). */
+    let established = false;
     let silence: NodeJS.Timeout | undefined;
     let done = false;
     /** Closes what this attempt holds open: its request, its upgraded or sealed socket. */
@@ -321,6 +323,10 @@ export class ControlPlaneClient extends EventEmitter<{
         retry(error as Error);
         return;
       }
+      if (!established && messages.length > 0) {
+        established = true;
+        this.#s.logger.info({ transport: stream.transport }, 'config stream established');
+      }
       for (const m of messages) {
         const message = m as { type?: string; version?: string; base?: string; config?: unknown };
         if (typeof message.version !== 'string') continue;
@@ -355,7 +361,16 @@ export class ControlPlaneClient extends EventEmitter<{
       }
     };
     const live = () => !done && !this.#stopped;
-    const stream: StreamAttempt = { query, identity, closers, retry, live, watchdog, onData };
+    const stream: StreamAttempt = {
+      query,
+      identity,
+      transport: 'sealed',
+      closers,
+      retry,
+      live,
+      watchdog,
+      onData,
+    };
     // The connection itself (ticket request, connect, TLS, response headers, which the operator sends at once)
     // gets the request timeout, not the silence allowance: a SYN into a Service with no endpoints can hang with no
     // answer, and waiting the whole silence timeout there kept proxies off a returning operator for ~45 s.
@@ -411,21 +426,22 @@ export class ControlPlaneClient extends EventEmitter<{
           // current version waits for a change or a ping): silence from here on is the watchdog's.
           a.watchdog();
         });
-        const lost = (error: Error) => {
-          if (a.live() && !framed && ++this.#sealedFailures >= SEALED_FAILURES_BEFORE_TLS) {
-            this.#sealedFailures = 0;
-            this.#tlsUntil = Date.now() + SEALED_RETRY_AFTER_MS;
-            this.#s.logger.warn(
-              {
-                err: error,
-                address: `${ticket.host ?? this.#host}:${ticket.port}`,
-                forMs: SEALED_RETRY_AFTER_MS,
-              },
-              'sealed config stream failed before its first message several times: following the stream over TLS',
-            );
-          }
-          a.retry(error);
-        };
+        // However this attempt ends before its first frame (an error, a close, the request timer: a SYN that is
+        // dropped ends only by the timer), it counts toward following the stream over TLS. The operator sends a
+        // ping frame as soon as it accepts the hello, so a stream it accepted is framed at once.
+        let counted = false;
+        a.closers.push(() => {
+          if (framed || counted || this.#stopped) return;
+          counted = true;
+          if (++this.#sealedFailures < SEALED_FAILURES_BEFORE_TLS) return;
+          this.#sealedFailures = 0;
+          this.#tlsUntil = Date.now() + SEALED_RETRY_AFTER_MS;
+          this.#s.logger.warn(
+            { address: `${ticket.host ?? this.#host}:${ticket.port}`, forMs: SEALED_RETRY_AFTER_MS },
+            'sealed config stream failed before its first message several times: following the stream over TLS',
+          );
+        });
+        const lost = (error: Error) => a.retry(error);
         socket.on('data', (chunk: Buffer) => {
           let plain: Buffer[];
           try {
@@ -510,6 +526,7 @@ export class ControlPlaneClient extends EventEmitter<{
         a.retry(new Error(`config stream upgraded to "${protocol}", not ${CONFIG_STREAM_UPGRADE}`));
         return;
       }
+      a.transport = 'upgrade';
       follow(socket);
       if (head.length > 0) a.onData(head);
     });
@@ -521,6 +538,7 @@ export class ControlPlaneClient extends EventEmitter<{
         );
         return;
       }
+      a.transport = 'chunked';
       follow(res);
     });
     req.end();
@@ -531,6 +549,8 @@ export class ControlPlaneClient extends EventEmitter<{
 interface StreamAttempt {
   query: URLSearchParams;
   identity: WorkloadIdentity;
+  /** How the stream travels: set by the transport that carries it. */
+  transport: 'sealed' | 'upgrade' | 'chunked';
   /** Run on retry and stop: add what the transport holds open. */
   closers: (() => void)[];
   retry: (error: Error) => void;

@@ -137,7 +137,7 @@ describe('injection', () => {
     }
   });
 
-  test('each proxy, the operator and the webhooks released the start-up pages of their node binary', async () => {
+  test('each proxy, the operator and the webhooks released the start-up pages of their node binary; each proxy follows a sealed config stream', async () => {
     /** The start-up pages line of a log: it says released, and the RSS fell by more than 10 MB across it. */
     const released = (stdout: string) => {
       const line = stdout.split('\n').find((l) => l.includes('start-up pages of the node binary'));
@@ -157,6 +157,14 @@ describe('injection', () => {
       const { stdout } = await kubectl(['-n', permissive, 'logs', pod.metadata.name!, '-c', 'weft-proxy']);
       const { residentMb, rssBeforeMb, rssAfterMb } = released(stdout);
       measured('startup-pages', { pod: pod.metadata.name, residentMb, rssBeforeMb, rssAfterMb });
+      // Its config stream is the sealed one (a ticket from a replica, then that replica's pod IP on 15013), not
+      // the fallback over TLS: the two replicas and the pod network are what the Deployment ships with.
+      const streams = stdout
+        .split('\n')
+        .filter((l) => l.includes('"config stream established"'))
+        .map((l) => (JSON.parse(l) as { transport: string }).transport);
+      expect(streams.length).toBeGreaterThan(0);
+      expect(new Set(streams)).toEqual(new Set(['sealed']));
     }
     // The controller image carries the addon too: the operator and the webhooks release theirs once serving.
     for (const deployment of ['weft-operator', 'weft-webhooks']) {

@@ -205,6 +205,9 @@ test('the proxy client follows its config over the sealed stream: the full confi
     const second = next.get('shop/frontend-1')!.version;
     await waitFor('the changed config', () => (versions.includes(second) ? true : undefined));
     expect(hub.subscriberCount).toBe(1);
+    expect(await metrics.registry.metrics()).toMatch(
+      /weft_operator_config_streams\{transport="sealed"\} 1\n/,
+    );
     // The stream is on the sealed port; the ticket's TLS connection is gone.
     const held = (srv: { getConnections(cb: (e: Error | null, n: number) => void): void }) =>
       new Promise<number>((r) => srv.getConnections((_e, n) => r(n)));
@@ -321,9 +324,12 @@ test('a pod holds at most four unused tickets: a workload that keeps asking is r
   expect(answers.find((a) => a.status === 503)!.body.message).toMatch(
     /pod shop\/frontend-1 holds 4 unused stream tickets/,
   );
-  // Another pod is not held up.
-  const other = await requestTicket(clientCert(), 'pod=shop/frontend-2&accept=patch');
+  // Another pod is not held up, nor another certificate for the same pod (a certificate not bound to a pod may
+  // ask for any pod of its ServiceAccount: it must not use up theirs).
+  const other = await requestTicket(cert, 'pod=shop/frontend-2&accept=patch');
   expect(other.status).toBe(200);
+  const otherCert = await requestTicket(clientCert());
+  expect(otherCert.status).toBe(200);
   // Once one is used, the pod may ask again.
   const first = answers.find((a) => a.status === 200)!;
   const ticket = Buffer.from(first.body.ticket as string, 'base64url');
@@ -351,6 +357,30 @@ test('a client that sends after its hello loses the stream; a stream ends when i
   await new Promise((r) => setTimeout(r, HELLO_MS + 500));
   expect(expiring.socket.closed).toBe(false);
   expect(await closedWithin(expiring.socket, 'a stream past its certificate', 10_000)).toBe('closed');
+}, 30_000);
+
+test('the first frame is a ping, at once, also for a stream resumed at the current version (nothing else to send)', async () => {
+  const current = hub.current('shop/frontend-1')!.version;
+  const t = await requestTicket(
+    clientCert(),
+    `pod=shop/frontend-1&accept=patch&since=${encodeURIComponent(current)}`,
+  );
+  expect(t.status).toBe(200);
+  const ticket = Buffer.from(t.body.ticket as string, 'base64url');
+  const keys = streamKeys(t.exported, ticket);
+  const c = await helloConnection(ticket, keys);
+  const started = Date.now();
+  const first = await waitFor('a first frame', () => {
+    try {
+      const frames = new FrameOpener(keys.serverToClient).push(Buffer.concat(c.received));
+      return frames.length > 0 ? frames.map(String) : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  expect(Date.now() - started).toBeLessThan(2_000);
+  expect(first).toEqual(['{"type":"ping"}\n']);
+  c.socket.destroy();
 }, 30_000);
 
 test('a ticket needs a mesh certificate for the pod, asked with POST', async () => {

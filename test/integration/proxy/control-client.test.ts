@@ -50,9 +50,13 @@ type Behaviour =
   | 'bad-patch'
   // Sealed only: the ticket answer comes after the client's request timeout; the ticket names a closed port.
   | 'late-ticket'
-  | 'dead-port';
+  | 'dead-port'
+  | 'mute-port';
 /** A port nothing listens on (a listener opened and closed in beforeAll). */
 let deadPort = 0;
+/** A port whose listener accepts and never says anything (a sealed port that never sends its challenge). */
+let mutePort = 0;
+let muteServer: NetServer;
 let server: https.Server;
 let port = 0;
 let anchorsPem = '';
@@ -147,8 +151,8 @@ function onTicket(url: URL, req: IncomingMessage, res: import('node:http').Serve
     return;
   }
   const late = plan[0] === 'late-ticket';
-  const dead = plan[0] === 'dead-port';
-  if (late || dead) plan.shift();
+  const dead = plan[0] === 'dead-port' ? deadPort : plan[0] === 'mute-port' ? mutePort : 0;
+  if (late || dead > 0) plan.shift();
   if (late) {
     // Slowly: a byte of the answer every 400 ms (the request is never idle for its timeout), all of it at 1.6 s.
     lateTickets++;
@@ -156,7 +160,7 @@ function onTicket(url: URL, req: IncomingMessage, res: import('node:http').Serve
     const drip = setInterval(() => res.write(' '), 400);
     setTimeout(() => {
       clearInterval(drip);
-      answerTicket(req, res, url, false);
+      answerTicket(req, res, url, 0);
     }, 1_600);
     return;
   }
@@ -169,7 +173,8 @@ function answerTicket(
   req: IncomingMessage,
   res: import('node:http').ServerResponse,
   url: URL,
-  deadTicket: boolean,
+  /** A port to name instead of the sealed server's, or 0. */
+  otherPort: number,
 ): void {
   if (res.destroyed) return;
   if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
@@ -178,7 +183,7 @@ function answerTicket(
     url,
     keys: streamKeys(exportSealedMaterial(req.socket as TLSSocket), ticket),
   });
-  const port = deadTicket ? deadPort : (sealedServer.address() as { port: number }).port;
+  const port = otherPort > 0 ? otherPort : (sealedServer.address() as { port: number }).port;
   res.end(JSON.stringify({ ticket: ticket.toString('base64url'), host: null, port, expiresAt: '' }));
 }
 
@@ -275,6 +280,12 @@ beforeAll(async () => {
   const closed = createNetServer();
   deadPort = await listenLoopback(closed);
   await new Promise((r) => closed.close(r));
+  muteServer = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  });
+  mutePort = await listenLoopback(muteServer);
   dir = mkdtempSync(join(tmpdir(), 'weft-control-'));
   writeFileSync(join(dir, 'token'), 'a-projected-token\n');
 });
@@ -283,6 +294,7 @@ afterAll(async () => {
   for (const s of sockets) s.destroy();
   await new Promise((r) => server.close(r));
   await new Promise((r) => sealedServer.close(r));
+  await new Promise((r) => muteServer.close(r));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -462,20 +474,27 @@ describe('sealed stream faults', () => {
     }
   }, 30_000);
 
-  test('a ticket whose address cannot be reached: after two tries the stream is followed over TLS', async () => {
-    plan.length = 0;
-    plan.push('dead-port', 'dead-port', 'stay');
-    sealedStreams = 0;
-    upgrades = 0;
-    const c = client(60_000, 1_000);
-    const first = nextConfigs(c, 1, 15_000);
-    try {
-      await c.start();
-      await first;
-      expect(sealedStreams).toBe(0);
-      expect(upgrades).toBe(1);
-    } finally {
-      c.stop();
-    }
-  }, 30_000);
+  test.each([
+    ['refuses the connection', 'dead-port'],
+    ['never answers (only the request timeout ends the attempt)', 'mute-port'],
+  ] as const)(
+    'a ticket whose address %s: after two tries the stream is followed over TLS',
+    async (_what, port) => {
+      plan.length = 0;
+      plan.push(port, port, 'stay');
+      sealedStreams = 0;
+      upgrades = 0;
+      const c = client(60_000, 1_000);
+      const first = nextConfigs(c, 1, 15_000);
+      try {
+        await c.start();
+        await first;
+        expect(sealedStreams).toBe(0);
+        expect(upgrades).toBe(1);
+      } finally {
+        c.stop();
+      }
+    },
+    30_000,
+  );
 });
