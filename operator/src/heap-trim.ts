@@ -4,7 +4,8 @@
 // on its own only from the top of its heap, so the freed pages below live data stay resident. Measured at 5,000
 // sealed streams (docs/operator.md, "Memory per connected proxy"): 390 MB RSS before malloc_trim(0), 287 MB after,
 // in a few milliseconds. The trim waits for a quiet moment (no distribution for one look) so that it does not hand
-// back pages a burst under way would fault in again at once (but not for longer than maxDeferMs), and runs at most
+// back pages a burst under way would fault in again at once (but not for longer than maxDeferMs: a storm of
+// reconnects must not take the operator past its memory limit with pages it has already freed), and runs at most
 // every minIntervalMs. Much of what a
 // burst leaves is freed only by a later full garbage collection (the backing stores of the Buffers it wrote), so a
 // major GC since the last trim also makes one due. Pure policy here; the trim itself is the native addon's.
@@ -21,7 +22,7 @@ export interface HeapTrimmerOptions {
   lookMs?: number;
   /** At most one trim per this long (default 10 s). */
   minIntervalMs?: number;
-  /** Work that never pauses for a look does not put the trim off longer than this (default 60 s). */
+  /** Work that never pauses for a look does not put the trim off longer than this (default 20 s). */
   maxDeferMs?: number;
   now?: () => number;
   /** Calls back after each major (mark-compact) garbage collection; returns an unsubscribe. Default: perf_hooks. */
@@ -84,7 +85,7 @@ export class HeapTrimmer {
     if (activity === this.#trimmedActivity && !this.#gcSinceTrim) return false;
     const since = now - this.#trimmedAt;
     if (since < (this.#o.minIntervalMs ?? 10_000)) return false;
-    if (!quiet && since < (this.#o.maxDeferMs ?? 60_000)) return false;
+    if (!quiet && since < (this.#o.maxDeferMs ?? 20_000)) return false;
     this.#trimmedAt = now;
     this.#trimmedActivity = activity;
     this.#gcSinceTrim = false;

@@ -111,7 +111,10 @@ const HEADERS_TIMEOUT_MS = 10_000;
  * opening them would exhaust the operator's memory.
  */
 export interface ConnectionLimits {
-  /** All clients together. Past it, a new connection is closed as it is accepted. */
+  /**
+   * All clients together, in TLS connections: a connection to the sealed config-stream port counts a quarter of
+   * one. Past it, a new connection is closed as it is accepted.
+   */
   maxConnections: number;
   /** From one source address (a proxy's pod IP). Past it, a new connection from that address is closed. */
   maxConnectionsPerAddress: number;
@@ -241,21 +244,29 @@ export function createControlPlaneServer(d: ControlPlaneDeps): ControlPlaneServe
     },
   );
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...d.limits };
-  const connections = limitConnections([server, sealed], limits, d.metrics, d.log);
-  const maxForStreams = limits.maxConnections - streamReserve(limits.maxConnections);
+  const connections = limitConnections(
+    [
+      { server, weight: TLS_WEIGHT },
+      { server: sealed, weight: SEALED_WEIGHT },
+    ],
+    limits,
+    d.metrics,
+    d.log,
+  );
+  const maxForStreams = (limits.maxConnections - streamReserve(limits.maxConnections)) * TLS_WEIGHT;
   /** Refuses a new stream (503) when streams would take the connections kept for certificate requests. */
   const checkStreamRoom = () => {
-    if (connections.open() <= maxForStreams) return;
+    if (connections.weight() <= maxForStreams) return;
     d.metrics.connectionsRefused.inc({ limit: 'streams' });
     throw new RequestError({
       reason: 'Unavailable',
       message:
-        `this replica holds ${connections.open()} connections; past ${maxForStreams} the rest are kept for ` +
-        'certificate requests: retry later, or on another replica',
+        `this replica holds the equivalent of ${connections.weight() / TLS_WEIGHT} TLS connections; past ` +
+        `${maxForStreams / TLS_WEIGHT} the rest are kept for certificate requests: retry later, or on another replica`,
       field: null,
     });
   };
-  const tickets = new TicketBook(handshakeMs, limits.maxConnections);
+  const tickets = new TicketBook(handshakeMs, limits.maxConnections * TLS_WEIGHT);
   ctx = { d, checkStreamRoom, tickets, sealedPort: () => portOf(sealed) };
   const sealedSockets = serveSealedStreams(d, sealed, tickets, handshakeMs, checkStreamRoom);
   // The config stream by HTTP Upgrade: after the 101 the connection is a bare TLS byte stream, so no HTTP
@@ -333,17 +344,26 @@ export function createControlPlaneServer(d: ControlPlaneDeps): ControlPlaneServe
 }
 
 /**
- * Enforces ConnectionLimits over the control plane's listeners together. A refused connection is closed at once,
- * before its TLS handshake or hello (no work is spent on it), and counted in
- * weft_operator_control_plane_connections_refused_total by the limit it hit.
+ * What one connection weighs against ConnectionLimits.maxConnections, which counts TLS connections: a connection
+ * to the sealed config-stream port holds a plain socket (about 25 KB of operator memory as a stream, against about
+ * 100 KB for a TLS one: docs/operator.md, "Memory per connected proxy"), so it counts a quarter.
+ */
+const TLS_WEIGHT = 4;
+const SEALED_WEIGHT = 1;
+
+/**
+ * Enforces ConnectionLimits over the control plane's listeners together, each connection by its listener's weight
+ * (in quarters of a TLS connection). A refused connection is closed at once, before its TLS handshake or hello (no
+ * work is spent on it), and counted in weft_operator_control_plane_connections_refused_total by the limit it hit.
  */
 function limitConnections(
-  servers: readonly net.Server[],
+  listeners: readonly { server: net.Server; weight: number }[],
   limits: ConnectionLimits,
   metrics: OperatorMetrics,
   log: Logger,
-): { open(): number } {
-  let openTotal = 0;
+): { weight(): number } {
+  const budget = limits.maxConnections * TLS_WEIGHT;
+  let openWeight = 0;
   // A refusal may be a flood, or proxies that share one address (traffic to the operator masqueraded): logged,
   // but at most once a minute, so that a flood does not flood the log too.
   let warnedAt = 0;
@@ -365,7 +385,7 @@ function limitConnections(
   const byAddress = new Map<string, number>();
   // First among the 'connection' listeners, before the TLS layer's: a refused socket is closed before any
   // handshake starts (the TLS layer then only emits a 'tlsClientError' for it, which nothing here listens to).
-  const admit = (socket: Socket) => {
+  const admit = (socket: Socket, weight: number) => {
     const address = socket.remoteAddress;
     // No address: the socket is already gone.
     if (address === undefined) {
@@ -373,7 +393,7 @@ function limitConnections(
       return;
     }
     // The total over every listener (each one's maxConnections alone would allow it per listener).
-    if (openTotal >= limits.maxConnections) {
+    if (openWeight + weight > budget) {
       refuse('total', address);
       socket.destroy();
       return;
@@ -386,22 +406,22 @@ function limitConnections(
     }
     byAddress.set(address, open + 1);
     metrics.connections.inc();
-    openTotal++;
+    openWeight += weight;
     socket.once('close', () => {
       metrics.connections.dec();
-      openTotal--;
+      openWeight -= weight;
       const left = (byAddress.get(address) ?? 1) - 1;
       if (left > 0) byAddress.set(address, left);
       else byAddress.delete(address);
     });
   };
-  for (const server of servers) {
+  for (const { server, weight } of listeners) {
     // Past the total, Node closes the connection as it accepts it (no socket object, no TLS), and says so.
-    server.maxConnections = limits.maxConnections;
+    server.maxConnections = Math.floor(budget / weight);
     server.on('drop', (data?: { remoteAddress?: string }) => refuse('total', data?.remoteAddress));
-    server.prependListener('connection', admit);
+    server.prependListener('connection', (socket: Socket) => admit(socket, weight));
   }
-  return { open: () => openTotal };
+  return { weight: () => openWeight };
 }
 
 /**

@@ -3,7 +3,7 @@
 // handshake, and counted; a connection that closes frees its slot. Small limits stand in for the defaults.
 // Linux routes all of 127.0.0.0/8 to loopback, so 127.0.0.2 and 127.0.0.3 are other source addresses.
 import * as https from 'node:https';
-import { type AddressInfo, connect as netConnect } from 'node:net';
+import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterEach, expect, test } from '@jest/globals';
 import { pino } from 'pino';
@@ -46,8 +46,9 @@ async function serve(limits: ConnectionLimits) {
   });
   await srv.listen(0, 0, '127.0.0.1');
   const clients: TLSSocket[] = [];
+  const sealedClients: Socket[] = [];
   cleanup.push(async () => {
-    for (const c of clients) c.destroy();
+    for (const c of [...clients, ...sealedClients]) c.destroy();
     hub.close();
     await srv.close();
   });
@@ -76,7 +77,26 @@ async function serve(limits: ConnectionLimits) {
         resolve({ outcome: 'refused', socket });
       });
     });
-  const closed = (socket: TLSSocket) =>
+  /**
+   * A connection to the sealed config-stream port from `from`: 'open' once the server's challenge arrives (it is
+   * sent as the connection is admitted), 'refused' if it is closed before, 'held' after 2 s of neither.
+   */
+  const connectSealed = (from = '127.0.0.1') =>
+    new Promise<{ outcome: 'open' | 'refused' | 'held'; socket: Socket }>((resolve) => {
+      const socket = netConnect({ host: '127.0.0.1', port: srv.ports.sealed, localAddress: from });
+      sealedClients.push(socket);
+      socket.on('error', () => undefined);
+      const held = setTimeout(() => resolve({ outcome: 'held', socket }), 2_000);
+      socket.once('data', () => {
+        clearTimeout(held);
+        resolve({ outcome: 'open', socket });
+      });
+      socket.once('close', () => {
+        clearTimeout(held);
+        resolve({ outcome: 'refused', socket });
+      });
+    });
+  const closed = (socket: Socket) =>
     new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
       socket.destroy();
@@ -91,7 +111,7 @@ async function serve(limits: ConnectionLimits) {
       async () => ((await open()) === n ? n : undefined),
       3_000,
     );
-  return { port, connect, closed, refused, openAt };
+  return { port, connect, connectSealed, closed, refused, openAt };
 }
 
 test('past the per-address limit a connection from that address is refused at once and counted; other addresses are not; a closed connection frees its slot', async () => {
@@ -140,6 +160,35 @@ test('past the total limit every new connection is refused at once and counted; 
   });
   expect(status).toBe(401);
   expect(await s.refused()).toEqual({ total: 2 });
+});
+
+test('both ports share the limits: a connection to the sealed stream port counts a quarter of a TLS one in the total, one in the per-address count', async () => {
+  // A total of 2 TLS connections: 8 sealed ones, or 1 TLS and 4 sealed.
+  const s = await serve({ maxConnections: 2, maxConnectionsPerAddress: 100 });
+  const tls = await s.connect('127.0.0.1');
+  const sealed = [];
+  for (let i = 0; i < 4; i++) sealed.push(await s.connectSealed(`127.0.0.${i + 2}`));
+  expect([tls, ...sealed].map((c) => c.outcome)).toEqual(['open', 'open', 'open', 'open', 'open']);
+  expect((await s.connectSealed('127.0.0.9')).outcome).toBe('refused');
+  expect((await s.connect('127.0.0.9')).outcome).toBe('refused');
+  expect(await s.refused()).toEqual({ total: 2 });
+  // A sealed connection closed frees room for one sealed connection, not for a TLS one.
+  await s.closed(sealed[0]!.socket);
+  expect(await s.openAt(4)).toBe(4);
+  expect((await s.connect('127.0.0.9')).outcome).toBe('refused');
+  expect((await s.connectSealed('127.0.0.9')).outcome).toBe('open');
+  // The TLS connection closed frees room for four sealed ones.
+  await s.closed(tls.socket);
+  expect(await s.openAt(4)).toBe(4);
+  for (let i = 0; i < 4; i++) expect((await s.connectSealed(`127.0.1.${i + 1}`)).outcome).toBe('open');
+  expect((await s.connectSealed('127.0.1.9')).outcome).toBe('refused');
+
+  const p = await serve({ maxConnections: 100, maxConnectionsPerAddress: 2 });
+  expect((await p.connect()).outcome).toBe('open');
+  expect((await p.connectSealed()).outcome).toBe('open');
+  expect((await p.connectSealed()).outcome).toBe('refused');
+  expect((await p.connect()).outcome).toBe('refused');
+  expect(await p.refused()).toEqual({ per_address: 2 });
 });
 
 test('config streams leave connections for certificate requests: past the total minus the reserve an upgrade gets 503, a certificate request still its answer', async () => {
