@@ -1,7 +1,7 @@
 // The sealed config stream (README.md, section 3): the config stream on a plain TCP connection whose every byte
 // is sealed with AES-256-GCM under keys both ends export from an mTLS session (RFC 8446 7.5 / RFC 5705 keying
 // material exporters). Why: a held TLS connection costs a Node server about 85 KB of native memory for its life
-// (OpenSSL's state and TLSWrap's record buffers), a held plain socket a few KB; the operator holds one stream
+// (OpenSSL's state and TLSWrap's record buffers), a held plain socket 4-16 KB; the operator holds one stream
 // per proxy. The mTLS request that issues the ticket authenticates both ends and decides what the stream carries;
 // the sealing keeps what TLS gave the stream: confidentiality, integrity, order, and no replay.
 //

@@ -115,11 +115,11 @@ if (process.argv[2] === 'server') {
           () =>
             new Promise<void>((resolve, reject) => {
               if (kind === 'sealed') {
-                const p = net.connect({ port, host: '127.0.0.1' });
-                p.write('x');
-                p.once('data', () => resolve());
-                p.on('error', reject);
-                held.push(p);
+                const plain = net.connect({ port, host: '127.0.0.1' });
+                plain.write('x');
+                plain.once('data', () => resolve());
+                plain.on('error', reject);
+                held.push(plain);
                 return;
               }
               const s = tls.connect({

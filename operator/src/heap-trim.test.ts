@@ -80,8 +80,18 @@ describe('HeapTrimmer', () => {
       state.activity++;
       if (look()) trimmedAt = i * 2;
     }
-    // Seconds after start: never quiet, so only the 20 s get it done.
-    expect(trimmedAt).toBe(20);
+    // Seconds after start: due at the first look (2 s), never quiet, so done 20 s later.
+    expect(trimmedAt).toBe(22);
+  });
+
+  it('after a long quiet spell, work that starts is not trimmed in its first look: the defer counts from then', () => {
+    const { state, look } = setup(undefined, 60_000);
+    state.activity++;
+    expect(look()).toBe(false);
+    state.activity++;
+    expect(look()).toBe(false);
+    // Quiet: now.
+    expect(look()).toBe(true);
   });
 
   it('stops for good once the trim fails', () => {

@@ -3,12 +3,12 @@
 // TLS connections of ticket and certificate requests, the frames of thousands of configs); glibc returns memory
 // on its own only from the top of its heap, so the freed pages below live data stay resident. Measured at 5,000
 // sealed streams (docs/operator.md, "Memory per connected proxy"): 390 MB RSS before malloc_trim(0), 287 MB after,
-// in a few milliseconds. The trim waits for a quiet moment (no distribution for one look) so that it does not hand
-// back pages a burst under way would fault in again at once (but not for longer than maxDeferMs: a storm of
-// reconnects must not take the operator past its memory limit with pages it has already freed), and runs at most
-// every minIntervalMs. Much of what a
-// burst leaves is freed only by a later full garbage collection (the backing stores of the Buffers it wrote), so a
-// major GC since the last trim also makes one due. Pure policy here; the trim itself is the native addon's.
+// in a few milliseconds. A trim is due after distribution work, or after a major garbage collection (much of what a
+// burst leaves is freed only by one: the backing stores of the Buffers it wrote). It waits for a quiet look (no
+// work since the one before), so that it does not hand back pages a burst under way would fault in again at once,
+// but not longer than maxDeferMs from when it became due (a storm must not take the operator past its memory limit
+// with pages it has already freed), and runs at most every minIntervalMs. Pure policy here; the trim itself is the
+// native addon's.
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 
@@ -22,7 +22,7 @@ export interface HeapTrimmerOptions {
   lookMs?: number;
   /** At most one trim per this long (default 10 s). */
   minIntervalMs?: number;
-  /** Work that never pauses for a look does not put the trim off longer than this (default 20 s). */
+  /** Work that never pauses for a look does not put a due trim off longer than this (default 20 s). */
   maxDeferMs?: number;
   now?: () => number;
   /** Calls back after each major (mark-compact) garbage collection; returns an unsubscribe. Default: perf_hooks. */
@@ -51,6 +51,8 @@ export class HeapTrimmer {
   #off = false;
   /** A major GC ran since the last trim (it may have freed what the last burst left). */
   #gcSinceTrim = false;
+  /** When the trim became due (the first look that found work or a major GC since the last trim); 0: not due. */
+  #dueSince = 0;
   #unobserve: (() => void) | null = null;
 
   constructor(o: HeapTrimmerOptions) {
@@ -83,9 +85,10 @@ export class HeapTrimmer {
     this.#looked = activity;
     const now = this.#now();
     if (activity === this.#trimmedActivity && !this.#gcSinceTrim) return false;
-    const since = now - this.#trimmedAt;
-    if (since < (this.#o.minIntervalMs ?? 10_000)) return false;
-    if (!quiet && since < (this.#o.maxDeferMs ?? 20_000)) return false;
+    if (this.#dueSince === 0) this.#dueSince = now;
+    if (now - this.#trimmedAt < (this.#o.minIntervalMs ?? 10_000)) return false;
+    if (!quiet && now - this.#dueSince < (this.#o.maxDeferMs ?? 20_000)) return false;
+    this.#dueSince = 0;
     this.#trimmedAt = now;
     this.#trimmedActivity = activity;
     this.#gcSinceTrim = false;

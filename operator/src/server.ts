@@ -628,8 +628,8 @@ function authorizeStream(d: ControlPlaneDeps, socket: TLSSocket, url: URL): Auth
 }
 
 /**
- * Where a stream's bytes go: a chunked HTTP response, or a socket taken over by Upgrade. Both are Node streams
- * with exactly these members.
+ * Where a stream's bytes go: a chunked HTTP response, a socket taken over by Upgrade (both Node streams with exactly
+ * these members), or a sealed stream (SealedOut).
  */
 interface StreamOut {
   write(piece: string | Buffer, done: (err?: Error | null) => void): boolean;

@@ -420,12 +420,10 @@ export class ControlPlaneClient extends EventEmitter<{
         a.closers.push(() => socket.destroy());
         socket.setNoDelay(true);
         let framed = false;
-        const sealed = new SealedClient(ticket.ticket, keys, (hello) => {
-          socket.write(hello);
-          // The operator says nothing more until there is something to send (a resumed stream that holds the
-          // current version waits for a change or a ping): silence from here on is the watchdog's.
-          a.watchdog();
-        });
+        // The request timer still runs: the operator answers the hello with a ping frame at once, and the first
+        // frame (onData) hands the stream to the silence watchdog. A stream black-holed after the ticket is given
+        // up in the request timeout, and counts toward following the stream over TLS.
+        const sealed = new SealedClient(ticket.ticket, keys, (hello) => socket.write(hello));
         // However this attempt ends before its first frame (an error, a close, the request timer: a SYN that is
         // dropped ends only by the timer), it counts toward following the stream over TLS. The operator sends a
         // ping frame as soon as it accepts the hello, so a stream it accepted is framed at once.

@@ -4,7 +4,7 @@
 // is the apiserver's and is exercised by test/e2e/operator; here it is a function that approves the pod's token.)
 import { generateKeyPairSync } from 'node:crypto';
 import * as https from 'node:https';
-import { type AddressInfo, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { pino } from 'pino';

@@ -3,7 +3,7 @@
 // handshake, and counted; a connection that closes frees its slot. Small limits stand in for the defaults.
 // Linux routes all of 127.0.0.0/8 to loopback, so 127.0.0.2 and 127.0.0.3 are other source addresses.
 import * as https from 'node:https';
-import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterEach, expect, test } from '@jest/globals';
 import { pino } from 'pino';

@@ -23,6 +23,9 @@ test.each([
   ],
   ['WEFT_RELEASE_STARTUP_PAGES', 'yes', 'is not true or false'],
   ['WEFT_ADMIN_PORT', '70000', 'is not a port number'],
+  ['WEFT_CONFIG_STREAM_PORT', '-1', 'is not a port number'],
+  ['POD_IP', 'operator.local', 'is not an IP address'],
+  ['WEFT_ADVERTISE_ADDRESS', '10.0.0.300', 'is not an IP address'],
   ['WEFT_LEASE_DURATION_SECONDS', '1', 'is not 2..3600 seconds'],
   ['WEFT_EVENT_REPEAT_SECONDS', '1', 'is not 2..86400 seconds'],
 ])('%s=%j is refused at start', (name, value, message) => {

@@ -207,6 +207,8 @@ function onSealedConnection(socket: Socket): void {
     openStreams++;
     socket.on('close', () => openStreams--);
     const sealer = new FrameSealer(t.keys.serverToClient);
+    // As the contract says: a ping frame at once, when the hello is accepted.
+    socket.write(sealer.seal('{"type":"ping"}\n'));
     serveStream(t.url, () => undefined, {
       write: (line) => socket.write(sealer.seal(line)),
       end: () => socket.end(),
