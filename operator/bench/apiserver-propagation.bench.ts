@@ -253,15 +253,18 @@ try {
     log(`stream p${p}: ${err.message}`);
     resolve();
   };
+  /** An mTLS connection to the operator with pod p's certificate. */
+  const tlsTo = (p: number) =>
+    tls.connect({
+      host: '127.0.0.1',
+      port: op!.controlPlanePort,
+      secureContext: contexts[p]!,
+      servername: 'localhost',
+    });
   /** Pod p's stream over the TLS connection; resolves once its TLS handshake is done (or failed: counted). */
   const openTls = (p: number) =>
     new Promise<void>((resolve) => {
-      const socket = tls.connect({
-        host: '127.0.0.1',
-        port: op!.controlPlanePort,
-        secureContext: contexts[p]!,
-        servername: 'localhost',
-      });
+      const socket = tlsTo(p);
       socket.write(
         transport === 'response'
           ? `GET /v1alpha1/config?pod=${ns}/p${p}&accept=patch HTTP/1.0\r\nHost: localhost\r\n\r\n`
@@ -277,12 +280,7 @@ try {
   const openSealed = (p: number) =>
     new Promise<void>((resolve) => {
       const fail = failed(p, resolve);
-      const socket = tls.connect({
-        host: '127.0.0.1',
-        port: op!.controlPlanePort,
-        secureContext: contexts[p]!,
-        servername: 'localhost',
-      });
+      const socket = tlsTo(p);
       socket.write(
         `POST ${CONFIG_TICKETS_PATH}?pod=${ns}/p${p}&accept=patch HTTP/1.1\r\nHost: localhost\r\n` +
           'Content-Length: 0\r\nConnection: close\r\n\r\n',

@@ -174,7 +174,7 @@ export class ControlPlaneClient extends EventEmitter<{
     const token = readFileSync(this.#s.tokenPath, 'utf8').trim();
     const body = JSON.stringify({ csr, pod: this.#s.pod });
     const response = await this.#request('POST', '/v1alpha1/certificates', body, {
-      authorization: `Bearer ${token}`,
+      headers: { authorization: `Bearer ${token}` },
     });
     const parsed = response as { certificateChain?: unknown; trustAnchors?: unknown };
     if (typeof parsed.certificateChain !== 'string' || !Array.isArray(parsed.trustAnchors)) {
@@ -201,36 +201,47 @@ export class ControlPlaneClient extends EventEmitter<{
   }
 
   /**
-   * One JSON request over TLS. `clientIdentity` presents the workload certificate (mTLS); `onResponse` sees the TLS
-   * socket before the response is read (the sealed stream exports its keys from it).
+   * Where and how every connection to the operator goes: its address, the trust anchors, its SPIFFE ID checked,
+   * no agent (one connection per request); with `identity`, the workload certificate presented (mTLS).
+   */
+  #tlsOptions(identity?: WorkloadIdentity): https.RequestOptions {
+    return {
+      host: this.#host,
+      port: this.#port,
+      ca: this.#s.trustAnchorsPem,
+      ...(identity === undefined ? {} : { key: identity.privateKeyPem, cert: identity.certificateChainPem }),
+      checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
+      agent: false,
+    };
+  }
+
+  /**
+   * One JSON request over TLS. `o.identity` presents the workload certificate (mTLS); `o.onResponse` sees the TLS
+   * socket before the response is read (the sealed stream exports its keys from it); `o.signal` aborts it.
    */
   #request(
     method: string,
     path: string,
     body: string,
-    headers: Record<string, string>,
-    clientIdentity?: WorkloadIdentity,
-    onResponse?: (socket: TLSSocket) => void,
-    signal?: AbortSignal,
+    o: {
+      headers?: Record<string, string>;
+      identity?: WorkloadIdentity;
+      onResponse?: (socket: TLSSocket) => void;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<unknown> {
+    const { identity, onResponse, signal } = o;
     return new Promise((resolve, reject) => {
       const req = https.request({
-        host: this.#host,
-        port: this.#port,
+        ...this.#tlsOptions(identity),
         method,
         path,
-        ca: this.#s.trustAnchorsPem,
-        ...(clientIdentity === undefined
-          ? {}
-          : { key: clientIdentity.privateKeyPem, cert: clientIdentity.certificateChainPem }),
-        checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
         headers: {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
-          ...headers,
+          ...o.headers,
         },
         timeout: this.#s.requestTimeoutMs ?? 10_000,
-        agent: false,
         ...(signal === undefined ? {} : { signal }),
       });
       req.on('timeout', () => req.destroy(new Error(`no answer from ${this.#s.address} in time`)));
@@ -393,17 +404,13 @@ export class ControlPlaneClient extends EventEmitter<{
     let exported: Buffer | undefined;
     const abort = new AbortController();
     a.closers.push(() => abort.abort());
-    this.#request(
-      'POST',
-      `${CONFIG_TICKETS_PATH}?${a.query}`,
-      '',
-      {},
-      a.identity,
-      (socket) => {
+    this.#request('POST', `${CONFIG_TICKETS_PATH}?${a.query}`, '', {
+      identity: a.identity,
+      onResponse: (socket) => {
         exported = exportSealedMaterial(socket);
       },
-      abort.signal,
-    ).then(
+      signal: abort.signal,
+    }).then(
       (value) => {
         // This attempt was given up (request timeout, stop) while the answer was on its way.
         if (!a.live()) return;
@@ -478,20 +485,14 @@ export class ControlPlaneClient extends EventEmitter<{
   /** The config stream over the TLS connection itself: 101 Upgrade, or a chunked 200 from older operators. */
   #openTls(a: StreamAttempt): void {
     const req = https.request({
-      host: this.#host,
-      port: this.#port,
+      ...this.#tlsOptions(a.identity),
       method: 'GET',
       path: `/v1alpha1/config?${a.query}`,
-      ca: this.#s.trustAnchorsPem,
-      key: a.identity.privateKeyPem,
-      cert: a.identity.certificateChainPem,
-      checkServerIdentity: expectSpiffeId(this.#s.serverIdentity),
       headers: {
         accept: 'application/x-ndjson',
         connection: 'Upgrade',
         upgrade: CONFIG_STREAM_UPGRADE,
       },
-      agent: false,
     });
     /** The socket the operator took over with 101 Switching Protocols (null: a chunked 200 response). */
     let upgraded: Duplex | null = null;
