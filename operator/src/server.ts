@@ -35,7 +35,7 @@ import {
 import { validateCertificateRequest } from '../../crds/control-plane/validate.ts';
 import { MAX_TIMER_MS } from '../../crds/duration.ts';
 import type { ConfigHub } from './distribution/hub.ts';
-import { PacedWriter, SLICE_BYTES } from './distribution/paced.ts';
+import { PacedWriter } from './distribution/paced.ts';
 import {
   type CertificateAuthority,
   CsrError,
@@ -309,7 +309,7 @@ export function createControlPlaneServer(d: ControlPlaneDeps): ControlPlaneServe
           `content-type: ${CONFIG_STREAM_CONTENT_TYPE}\r\n\r\n`,
       );
       switched = true;
-      subscribeStream(d, s, socket, SLICE_BYTES, 'tls');
+      subscribeStream(d, s, socket, 'tls');
     } catch (err) {
       if (err instanceof RequestError) {
         if (req.url?.startsWith(CERTIFICATES_PATH))
@@ -645,7 +645,6 @@ function subscribeStream(
   d: ControlPlaneDeps,
   s: AuthorizedStream,
   out: StreamOut,
-  sliceBytes: number,
   transport: 'sealed' | 'tls',
 ): void {
   // Cleanup is registered before subscribing, so nothing stays subscribed whatever happens below.
@@ -665,7 +664,7 @@ function subscribeStream(
   const paced = new PacedWriter((piece, done) => {
     if (out.writableEnded || out.destroyed) done(new Error('config stream ended'));
     else out.write(piece, done);
-  }, sliceBytes);
+  });
   unsubscribe = d.hub.subscribe(
     s.podKey,
     {
@@ -707,11 +706,8 @@ function streamConfig(
   const s = authorizeStream(d, req.socket as TLSSocket, url);
   res.writeHead(200, { 'content-type': CONFIG_STREAM_CONTENT_TYPE, 'cache-control': 'no-store' });
   res.flushHeaders();
-  subscribeStream(d, s, res, SLICE_BYTES, 'tls');
+  subscribeStream(d, s, res, 'tls');
 }
-
-/** Plaintext per sealed frame: a 16 KiB slice is one frame and one write (TLS's write BIO, which made 4 KiB pay, is not in the way here). */
-const SEALED_SLICE_BYTES = 16 * 1024;
 
 interface Ticket {
   stream: AuthorizedStream;
@@ -908,7 +904,7 @@ function serveSealedStreams(
       // A ping first, at once: the client knows the stream was accepted (a resumed stream that holds the current
       // version would otherwise hear nothing until the first keepalive, and could not tell it from a refusal).
       out.write(PING_LINE, () => undefined);
-      subscribeStream(d, t.stream, out, SEALED_SLICE_BYTES, 'sealed');
+      subscribeStream(d, t.stream, out, 'sealed');
     };
     socket.on('data', onHello);
   });
