@@ -9,8 +9,8 @@ import type { Chunk } from '../compiler/compile.ts';
 /**
  * Plaintext per write, so per TLS record or per sealed frame. Sealed streams (5,000, 2026-12-05): 4 KiB slices
  * against 16 KiB ones put the operator at 245-274 MB instead of 319-358 after the cold first distribution and
- * peaked at 328-332 MB instead of 392-426 over 20 changes, for a slower cold start (32-34 s against 23-26 s) and
- * the same propagation of changes. Over TLS: Node's write BIO (a 1 KiB buffer, then 16 KiB chunks) stays allocated for
+ * peaked at 328-334 MB instead of 392-426 over 20 changes, for a slower cold start (32-40 s against 23-26 s) and
+ * a slower propagation of changes (p99 260-393 ms against 227-285, still within issue 5's 500). Over TLS: Node's write BIO (a 1 KiB buffer, then 16 KiB chunks) stays allocated for
  * the life of the connection, and how much of it is resident follows the records written: at 5,000 streams 4 KiB
  * slices held ~16 KB less per stream than 16 KiB ones (572 against 655 MB), for a slower cold first distribution
  * (22 s against 16-21 s) and the same propagation of changes (docs/operator.md). Sizes between were not measured.
