@@ -2,8 +2,6 @@
 // (leader only); HTTPS control-plane server and admin server.
 import { generateKeyPairSync } from 'node:crypto';
 import type * as http from 'node:http';
-import type * as https from 'node:https';
-import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import {
   ApiException,
@@ -56,6 +54,7 @@ import {
   type ControlPlaneServers,
   createAdminServer,
   createControlPlaneServer,
+  listenOn,
 } from './server.ts';
 
 export interface OperatorOptions {
@@ -248,7 +247,7 @@ export class Operator {
         o.configStreamPort ?? DEFAULT_CONFIG_STREAM_PORT,
         host,
       ),
-      listen(this.#adminServer, o.adminPort ?? 15014, host),
+      listenOn(this.#adminServer, o.adminPort ?? 15014, host),
     ]);
     this.#log.info(
       {
@@ -634,17 +633,7 @@ function caFingerprint(m: IssuerMaterial): string {
   return [...m.anchors.map((a) => a.fingerprint256), m.issuer.cert.fingerprint256].join(',');
 }
 
-function listen(server: net.Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function close(server: http.Server | https.Server | null): Promise<void> {
+function close(server: http.Server | null): Promise<void> {
   if (server === null) return Promise.resolve();
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));

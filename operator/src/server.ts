@@ -88,7 +88,8 @@ export interface ControlPlaneServers {
   close(): Promise<void>;
 }
 
-function listenOn(server: net.Server, port: number, host: string): Promise<void> {
+/** server.listen as a promise that rejects with the listen error (a port in use). */
+export function listenOn(server: net.Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -103,6 +104,8 @@ const portOf = (server: net.Server) => (server.address() as net.AddressInfo | nu
 /** Defaults of ControlPlaneDeps.timeouts. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 10_000;
+/** After the operator ends a stream, how long its peer has to close its side before the stream is cut. */
+const END_GRACE_MS = 10_000;
 
 /**
  * How many connections the control-plane port holds open at once. The timeouts above bound how long a
@@ -689,6 +692,9 @@ function subscribeStream(
         if (left > MAX_TIMER_MS) return armExpiry();
         unsubscribe();
         out.end();
+        // A peer that never closes its side is cut (nothing reads its FIN); 'close' clears this timer too.
+        expiry = setTimeout(() => out.destroy(), END_GRACE_MS);
+        expiry.unref();
       },
       Math.min(Math.max(0, left), MAX_TIMER_MS),
     );
@@ -911,7 +917,6 @@ function serveSealedStreams(
   return open;
 }
 
-const END_GRACE_MS = 10_000;
 const PING_LINE = '{"type":"ping"}\n';
 
 /** A sealed stream seen as a StreamOut: every piece written becomes one frame. */
@@ -927,11 +932,7 @@ class SealedOut implements StreamOut {
   write(piece: string | Buffer, done: (err?: Error | null) => void): boolean {
     return this.#socket.write(this.#sealer.seal(piece), done);
   }
-  /** Ends the stream; a peer that does not close its side within END_GRACE_MS is cut (no one reads its FIN). */
   end(): unknown {
-    const cut = setTimeout(() => this.#socket.destroy(), END_GRACE_MS);
-    cut.unref();
-    this.#socket.once('close', () => clearTimeout(cut));
     return this.#socket.end();
   }
   destroy(): unknown {

@@ -188,3 +188,26 @@ export function shop(): MutableSnapshot {
   put(s.tcpRoutes, tcpRoute('shop', 'all'));
   return s;
 }
+
+/**
+ * `count` services svc0, svc1, ... in `ns`, each with one endpoint (pod p<i>): a mesh sized by its number of
+ * services, as the config-stream tests use. IPs from i: the service's from 10.96.0.0 on, the pod's 10.244.x.y.
+ */
+export function manyServices(s: MutableSnapshot, ns: string, count: number): void {
+  for (let i = 0; i < count; i++) {
+    const svc = service(ns, `svc${i}`, `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`);
+    put(s.services, svc);
+    put(s.endpointSlices, slice(svc, [[`p${i}`, `10.244.${(i >> 8) & 255}.${i & 255}`]]));
+  }
+}
+
+/** The TrafficSplit `root` of svc0 in `ns`, weight w to svc0 and 100 - w to svc1 (see manyServices). */
+export function rootSplit(s: MutableSnapshot, ns: string, w: number): void {
+  put(
+    s.trafficSplits,
+    split(ns, 'root', 'svc0', [
+      ['svc0', w],
+      ['svc1', 100 - w],
+    ]),
+  );
+}

@@ -446,13 +446,12 @@ export class ControlPlaneClient extends EventEmitter<{
             'sealed config stream failed before its first message several times: following the stream over TLS',
           );
         });
-        const lost = (error: Error) => a.retry(error);
         socket.on('data', (chunk: Buffer) => {
           let plain: Buffer[];
           try {
             plain = sealed.push(chunk);
           } catch (error) {
-            lost(error as Error);
+            a.retry(error as Error);
             return;
           }
           for (const p of plain) {
@@ -463,9 +462,9 @@ export class ControlPlaneClient extends EventEmitter<{
             a.onData(p);
           }
         });
-        socket.on('error', lost);
-        socket.on('end', () => lost(new Error('config stream ended')));
-        socket.on('close', () => lost(new Error('config stream closed')));
+        socket.on('error', a.retry);
+        socket.on('end', () => a.retry(new Error('config stream ended')));
+        socket.on('close', () => a.retry(new Error('config stream closed')));
       },
       (error: unknown) => {
         if (!a.live()) return;

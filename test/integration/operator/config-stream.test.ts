@@ -14,7 +14,7 @@ import {
   IDENTITY_TOKEN_AUDIENCE,
 } from '../../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from '../../../operator/src/compiler/compile.ts';
-import { pod, put, service, slice, snapshot, split } from '../../../operator/src/compiler/fixtures.ts';
+import { manyServices, pod, put, rootSplit, snapshot } from '../../../operator/src/compiler/fixtures.ts';
 import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
 import {
   CertificateAuthority,
@@ -53,26 +53,14 @@ function clientCert(inMs: number) {
 // A mesh large enough that its config (about 13 MB) cannot all sit in loopback socket buffers (an 8,000-service
 // config, 3.5 MB, did: the whole of it was written before the certificate expired).
 const s = snapshot();
-const SERVICES = 30000;
-const ip = (i: number) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-for (let i = 0; i < SERVICES; i++) {
-  const svc = service('shop', `svc${i}`, ip(i));
-  put(s.services, svc);
-  put(s.endpointSlices, slice(svc, [[`p${i}`, `10.244.${(i >> 8) & 255}.${i & 255}`]]));
-}
+manyServices(s, 'shop', 30_000);
 put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.250.0.1'));
 put(s.pods, pod('shop', 'checkout-1', 'checkout', '10.250.0.2'));
 // frontend-1's sibling: another pod of the same ServiceAccount.
 put(s.pods, pod('shop', 'frontend-2', 'frontend', '10.250.0.3'));
 const compiler = new ProxyConfigCompiler();
 const weights = (w: number) => {
-  put(
-    s.trafficSplits,
-    split('shop', 'root', 'svc0', [
-      ['svc0', w],
-      ['svc1', 100 - w],
-    ]),
-  );
+  rootSplit(s, 'shop', w);
   return compiler.compile(s).proxies;
 };
 

@@ -45,57 +45,46 @@ async function serve(limits: ConnectionLimits) {
     limits,
   });
   await srv.listen(0, 0, '127.0.0.1');
-  const clients: TLSSocket[] = [];
-  const sealedClients: Socket[] = [];
+  const clients: Socket[] = [];
   cleanup.push(async () => {
-    for (const c of [...clients, ...sealedClients]) c.destroy();
+    for (const c of clients) c.destroy();
     hub.close();
     await srv.close();
   });
   const port = srv.ports.tls;
   /**
-   * A TLS connection from `from`: 'open' once its handshake is done, 'refused' if it is closed before, 'held' if
-   * neither has happened within 2 s (a refusal is at once; this fails a test expecting one with a clear value).
+   * What became of a client connection: 'open' once `opened` is emitted, 'refused' if it is closed before, 'held'
+   * if neither has happened within 2 s (a refusal is at once; this fails a test expecting one with a clear value).
    */
+  const outcome = <S extends Socket>(socket: S, opened: string) =>
+    new Promise<{ outcome: 'open' | 'refused' | 'held'; socket: S }>((resolve) => {
+      clients.push(socket);
+      socket.on('error', () => undefined);
+      const held = setTimeout(() => resolve({ outcome: 'held', socket }), 2_000);
+      socket.once(opened, () => {
+        clearTimeout(held);
+        resolve({ outcome: 'open', socket });
+      });
+      socket.once('close', () => {
+        clearTimeout(held);
+        resolve({ outcome: 'refused', socket });
+      });
+    });
+  /** A TLS connection from `from`: open once its handshake is done. */
   const connect = (from = '127.0.0.1') =>
-    new Promise<{ outcome: 'open' | 'refused' | 'held'; socket: TLSSocket }>((resolve) => {
-      const socket = tlsConnect({
+    outcome(
+      tlsConnect({
         // tls.connect takes no source address of its own: the TCP connection is made with one.
         socket: netConnect({ host: '127.0.0.1', port, localAddress: from }),
         ca: ca.trustAnchorsPem,
         checkServerIdentity: () => undefined,
-      });
-      clients.push(socket);
-      socket.on('error', () => undefined);
-      const held = setTimeout(() => resolve({ outcome: 'held', socket }), 2_000);
-      socket.once('secureConnect', () => {
-        clearTimeout(held);
-        resolve({ outcome: 'open', socket });
-      });
-      socket.once('close', () => {
-        clearTimeout(held);
-        resolve({ outcome: 'refused', socket });
-      });
-    });
-  /**
-   * A connection to the sealed config-stream port from `from`: 'open' once the server's challenge arrives (it is
-   * sent as the connection is admitted), 'refused' if it is closed before, 'held' after 2 s of neither.
-   */
+      }),
+      'secureConnect',
+    );
+  /** A connection to the sealed config-stream port from `from`: open once the server's challenge arrives (it is
+   * sent as the connection is admitted). */
   const connectSealed = (from = '127.0.0.1') =>
-    new Promise<{ outcome: 'open' | 'refused' | 'held'; socket: Socket }>((resolve) => {
-      const socket = netConnect({ host: '127.0.0.1', port: srv.ports.sealed, localAddress: from });
-      sealedClients.push(socket);
-      socket.on('error', () => undefined);
-      const held = setTimeout(() => resolve({ outcome: 'held', socket }), 2_000);
-      socket.once('data', () => {
-        clearTimeout(held);
-        resolve({ outcome: 'open', socket });
-      });
-      socket.once('close', () => {
-        clearTimeout(held);
-        resolve({ outcome: 'refused', socket });
-      });
-    });
+    outcome(netConnect({ host: '127.0.0.1', port: srv.ports.sealed, localAddress: from }), 'data');
   const closed = (socket: Socket) =>
     new Promise<void>((resolve) => {
       socket.once('close', () => resolve());

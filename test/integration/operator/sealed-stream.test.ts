@@ -24,7 +24,7 @@ import {
 } from '../../../crds/control-plane/sealed.ts';
 import { CONFIG_TICKETS_PATH, IDENTITY_TOKEN_AUDIENCE } from '../../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from '../../../operator/src/compiler/compile.ts';
-import { pod, put, service, slice, snapshot, split } from '../../../operator/src/compiler/fixtures.ts';
+import { manyServices, pod, put, rootSplit, snapshot } from '../../../operator/src/compiler/fixtures.ts';
 import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
 import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
 import { loopbackServingCert, testAuthority } from '../../../operator/src/identity/testing.ts';
@@ -40,22 +40,12 @@ const LEAF_MS = 24 * 3600 * 1000;
 const HELLO_MS = 1_500;
 
 const s = snapshot();
-for (let i = 0; i < 40; i++) {
-  const svc = service('shop', `svc${i}`, `10.96.0.${i + 1}`);
-  put(s.services, svc);
-  put(s.endpointSlices, slice(svc, [[`p${i}`, `10.244.0.${i + 1}`]]));
-}
+manyServices(s, 'shop', 40);
 put(s.pods, pod('shop', 'frontend-1', 'frontend', '10.250.0.1'));
 put(s.pods, pod('shop', 'frontend-2', 'frontend', '10.250.0.2'));
 const compiler = new ProxyConfigCompiler();
 const weights = (w: number) => {
-  put(
-    s.trafficSplits,
-    split('shop', 'root', 'svc0', [
-      ['svc0', w],
-      ['svc1', 100 - w],
-    ]),
-  );
+  rootSplit(s, 'shop', w);
   return compiler.compile(s).proxies;
 };
 
@@ -149,8 +139,12 @@ async function ticketAndKeys(
  * A raw connection to the sealed port: `challenge` resolves with the server's challenge; `received` keeps every
  * byte after it.
  */
-function rawConnection(): { socket: Socket; received: Buffer[]; challenge: Promise<Buffer> } {
-  const socket = netConnect({ host: '127.0.0.1', port: cp.ports.sealed });
+function rawConnection(allowHalfOpen = false): {
+  socket: Socket;
+  received: Buffer[];
+  challenge: Promise<Buffer>;
+} {
+  const socket = netConnect({ host: '127.0.0.1', port: cp.ports.sealed, allowHalfOpen });
   const received: Buffer[] = [];
   let head: Buffer | null = Buffer.alloc(0);
   const challenge = new Promise<Buffer>((resolve) => {
@@ -171,8 +165,8 @@ function rawConnection(): { socket: Socket; received: Buffer[]; challenge: Promi
 }
 
 /** A raw connection that answers its challenge with a hello for this ticket and these keys. */
-async function helloConnection(ticket: Buffer, keys: StreamKeys) {
-  const c = rawConnection();
+async function helloConnection(ticket: Buffer, keys: StreamKeys, allowHalfOpen = false) {
+  const c = rawConnection(allowHalfOpen);
   c.socket.write(helloFor(ticket, keys, await c.challenge));
   return c;
 }
@@ -380,6 +374,26 @@ test('the first frame is a ping, at once, also for a stream resumed at the curre
   });
   expect(Date.now() - started).toBeLessThan(2_000);
   expect(first).toEqual(['{"type":"ping"}\n']);
+  c.socket.destroy();
+}, 30_000);
+
+test('a client that keeps its side open after the stream ended at certificate expiry is cut 10 s later', async () => {
+  // Wait out the tickets earlier tests left unused (a pod may hold four).
+  await new Promise((r) => setTimeout(r, HELLO_MS + 200));
+  const held = () => new Promise<number>((r) => cp.sealed.getConnections((_e, n) => r(n)));
+  const t = await ticketAndKeys(clientCert(2_000));
+  // Half-open allowed: this client reads the operator's FIN and never closes its own side.
+  const c = await helloConnection(t.ticket, t.keys, true);
+  const ended = await new Promise<number>((resolve) => c.socket.once('end', () => resolve(Date.now())));
+  expect(c.socket.closed).toBe(false);
+  // The operator's side: the socket stays until its grace of 10 s (END_GRACE_MS) is over, then goes; without the
+  // grace it stayed for good.
+  await waitFor(
+    'the operator to cut the half-open stream',
+    async () => ((await held()) === 0 ? true : undefined),
+    15_000,
+  );
+  expect(Date.now() - ended).toBeGreaterThanOrEqual(9_000);
   c.socket.destroy();
 }, 30_000);
 

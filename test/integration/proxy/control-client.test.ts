@@ -446,6 +446,24 @@ describe.each([
   }, 30_000);
 });
 
+/**
+ * A client (request timeout 1 s) against an operator that follows `steps`, until its first config; then `check`
+ * runs while it is still up, and it is stopped.
+ */
+async function untilFirstConfig(steps: Behaviour[], check: () => Promise<void>): Promise<void> {
+  plan.length = 0;
+  plan.push(...steps);
+  const c = client(60_000, 1_000);
+  const first = nextConfigs(c, 1, 15_000);
+  try {
+    await c.start();
+    await first;
+    await check();
+  } finally {
+    c.stop();
+  }
+}
+
 describe('sealed stream faults', () => {
   beforeAll(() => {
     sealedEnabled = true;
@@ -457,23 +475,15 @@ describe('sealed stream faults', () => {
   });
 
   test("a ticket that arrives after the request timeout opens no stream: the retry's stream is the only one", async () => {
-    plan.length = 0;
-    plan.push('late-ticket', 'stay');
     sealedStreams = 0;
     lateTickets = 0;
-    const c = client(60_000, 1_000);
-    const first = nextConfigs(c, 1, 15_000);
-    try {
-      await c.start();
-      await first;
+    await untilFirstConfig(['late-ticket', 'stay'], async () => {
       // The late answer (1.6 s after its request) has come and gone by now.
       await new Promise((r) => setTimeout(r, 2_000));
       expect(lateTickets).toBe(1);
       expect(sealedStreams).toBe(1);
       expect(openStreams).toBe(1);
-    } finally {
-      c.stop();
-    }
+    });
   }, 30_000);
 
   test.each([
@@ -482,20 +492,12 @@ describe('sealed stream faults', () => {
   ] as const)(
     'a ticket whose address %s: after two tries the stream is followed over TLS',
     async (_what, port) => {
-      plan.length = 0;
-      plan.push(port, port, 'stay');
       sealedStreams = 0;
       upgrades = 0;
-      const c = client(60_000, 1_000);
-      const first = nextConfigs(c, 1, 15_000);
-      try {
-        await c.start();
-        await first;
+      await untilFirstConfig([port, port, 'stay'], async () => {
         expect(sealedStreams).toBe(0);
         expect(upgrades).toBe(1);
-      } finally {
-        c.stop();
-      }
+      });
     },
     30_000,
   );
