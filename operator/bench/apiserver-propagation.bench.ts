@@ -70,6 +70,24 @@ function memoryOf(pid: number): { rss_mb: number; peak_rss_mb: number } {
   return { rss_mb: Math.round(kb('VmRSS') / 1024), peak_rss_mb: Math.round(kb('VmHWM') / 1024) };
 }
 
+/** Where the operator's memory is, MB, from its own metrics (prom-client's default ones): V8's heap (total and
+ * used), memory outside it that V8 accounts for (external: Buffers and the like), and the rest of RSS (native). */
+async function heapOf(adminPort: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const metric = (name: string) =>
+    Number(new RegExp(`^weft_operator_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 1048576;
+  const rss = metric('process_resident_memory_bytes');
+  const heapTotal = metric('nodejs_heap_size_total_bytes');
+  const external = metric('nodejs_external_memory_bytes');
+  const r = (x: number) => Math.round(x);
+  return {
+    heap_total_mb: r(heapTotal),
+    heap_used_mb: r(metric('nodejs_heap_size_used_bytes')),
+    external_mb: r(external),
+    rest_mb: r(rss - heapTotal - external),
+  };
+}
+
 const q = (sorted: number[], x: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil(x * sorted.length) - 1)]!;
 
@@ -200,7 +218,7 @@ try {
   }
   const resyncS = (Date.now() - spawned) / 1000;
   const readyMemory = memoryOf(op.pid);
-  log(`operator ready (resync) after ${resyncS} s; ${JSON.stringify(readyMemory)}`);
+  log(`operator ready (resync) after ${resyncS} s; ${JSON.stringify(readyMemory)} ${JSON.stringify(await heapOf(admin))}`);
 
   const cm = await getJson<{ data: Record<string, string> }>(['-n', ns, 'configmap', 'weft-trust-anchors']);
   const ca = splitPemCertificates(cm.data['ca.pem']!);
@@ -332,7 +350,9 @@ try {
   if (!(await waitAll((p) => seen[p] !== undefined, 300_000)))
     throw new Error(`not every stream got a first config (${errors} stream errors)`);
   const initialS = (Date.now() - streamsStart) / 1000;
-  log(`first config at all ${pods} streams after ${initialS} s; ${JSON.stringify(memoryOf(op.pid))}`);
+  log(
+    `first config at all ${pods} streams after ${initialS} s; ${JSON.stringify(memoryOf(op.pid))} ${JSON.stringify(await heapOf(admin))}`,
+  );
   await new Promise((r) => setTimeout(r, 1000));
 
   const latencies: number[] = [];
@@ -375,11 +395,14 @@ try {
     await new Promise((res) => setTimeout(res, 200));
   }
   const memory = memoryOf(op.pid);
+  const heapAfter = await heapOf(admin);
   // And once settled: past the operator's native heap trim (operator/src/heap-trim.ts, every 10 s after
   // distribution work), which hands back what the burst freed.
   await new Promise((res) => setTimeout(res, 12_000));
   const settled = memoryOf(op.pid);
-  log(`operator memory after the rounds ${JSON.stringify(memory)}, 12 s later ${JSON.stringify(settled)}`);
+  log(
+    `operator memory after the rounds ${JSON.stringify(memory)} ${JSON.stringify(heapAfter)}, 12 s later ${JSON.stringify(settled)} ${JSON.stringify(await heapOf(admin))}`,
+  );
   // WEFT_BENCH_HOLD_S=<s>: keep the operator and every stream up that long (to inspect the process).
   const holdS = Number(process.env.WEFT_BENCH_HOLD_S ?? 0);
   if (holdS > 0) {
