@@ -218,7 +218,9 @@ try {
   }
   const resyncS = (Date.now() - spawned) / 1000;
   const readyMemory = memoryOf(op.pid);
-  log(`operator ready (resync) after ${resyncS} s; ${JSON.stringify(readyMemory)} ${JSON.stringify(await heapOf(admin))}`);
+  log(
+    `operator ready (resync) after ${resyncS} s; ${JSON.stringify(readyMemory)} ${JSON.stringify(await heapOf(admin))}`,
+  );
 
   const cm = await getJson<{ data: Record<string, string> }>(['-n', ns, 'configmap', 'weft-trust-anchors']);
   const ca = splitPemCertificates(cm.data['ca.pem']!);

@@ -33,6 +33,19 @@ const seconds = (name: string, fallback: number) => wholeNumber(name, fallback, 
 const connections = (name: string, fallback: number) =>
   wholeNumber(name, fallback, 1, 1_000_000, 'a number of connections from 1 to 1000000');
 
+/**
+ * WEFT_CONFIG_STREAM_PORT: the sealed config stream's port, or `off` for none: proxies then follow their config
+ * stream over TLS on the control-plane port (about four times the operator's memory per proxy), for a network
+ * that lets only that port through.
+ */
+function configStreamPort(): number | null {
+  const raw = process.env.WEFT_CONFIG_STREAM_PORT;
+  if (raw !== undefined && raw.trim().toLowerCase() === 'off') return null;
+  const r = raw === undefined || raw === '' ? null : parseWholeNumber(raw, 0, 65535, 'a port number', true);
+  if (r !== null && !r.ok) throw new ConfigError(`WEFT_CONFIG_STREAM_PORT: ${r.error}, or off`);
+  return r === null ? DEFAULT_CONFIG_STREAM_PORT : r.value;
+}
+
 function trueOrFalse(name: string, fallback: boolean): boolean {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -119,7 +132,7 @@ async function main(): Promise<void> {
     defaultPolicyMode: mode,
     listenAddress: process.env.WEFT_LISTEN_ADDRESS ?? '0.0.0.0',
     controlPlanePort: int('WEFT_CONTROL_PLANE_PORT', DEFAULT_CONTROL_PLANE_PORT),
-    configStreamPort: int('WEFT_CONFIG_STREAM_PORT', DEFAULT_CONFIG_STREAM_PORT),
+    configStreamPort: configStreamPort(),
     // The pod IP (downward API): config-stream tickets name it, since only the replica that issued one knows it.
     ...(advertise === undefined ? {} : { advertiseAddress: advertise }),
     controlPlaneLimits,
@@ -155,7 +168,9 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
-  if (advertise === undefined)
+  if (settings.configStreamPort === null)
+    log.info('WEFT_CONFIG_STREAM_PORT is off: proxies follow their config stream over TLS');
+  else if (advertise === undefined)
     log.warn(
       { configStreamPort: settings.configStreamPort },
       'POD_IP is not set: config-stream tickets name no address, and proxies open the sealed stream to the host ' +

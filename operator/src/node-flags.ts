@@ -19,4 +19,7 @@
 // start and changes), each pausing 4-24 ms; propagation stayed within the runs' noise (5,000 p99 322 and 359 ms
 // with 30, 294 default; 1,000 p99 105 and 94 with 30, 95 and 68 default, where the slow rounds were an apiserver
 // or a publish of 89 ms); the first /readyz came 0.5-0.8 s later (3.4-3.7 s against 2.9).
-export const OPERATOR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=30'];
+export const OPERATOR_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=2',
+  '--heap-growing-percent=30',
+];

@@ -69,8 +69,11 @@ export interface OperatorOptions {
   listenAddress?: string;
   /** 0 picks a free port. */
   controlPlanePort?: number;
-  /** 0 picks a free port. The sealed config stream's plain TCP port (default DEFAULT_CONFIG_STREAM_PORT). */
-  configStreamPort?: number;
+  /**
+   * The sealed config stream's plain TCP port (default DEFAULT_CONFIG_STREAM_PORT); 0 picks a free port, null
+   * serves none (proxies then follow their stream over TLS).
+   */
+  configStreamPort?: number | null;
   /**
    * This replica's address as proxies reach it (its pod IP), named in config-stream tickets; unset: proxies use
    * the host they asked the ticket from (server.ts, ControlPlaneDeps.advertiseHost).
@@ -244,7 +247,7 @@ export class Operator {
     await Promise.all([
       this.#cp.listen(
         o.controlPlanePort ?? DEFAULT_CONTROL_PLANE_PORT,
-        o.configStreamPort ?? DEFAULT_CONFIG_STREAM_PORT,
+        o.configStreamPort === undefined ? DEFAULT_CONFIG_STREAM_PORT : o.configStreamPort,
         host,
       ),
       listenOn(this.#adminServer, o.adminPort ?? 15014, host),

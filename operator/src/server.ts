@@ -80,9 +80,12 @@ export interface ControlPlaneDeps {
 export interface ControlPlaneServers {
   tls: https.Server;
   sealed: net.Server;
-  /** Listens on both (0: a free port each). */
-  listen(tlsPort: number, sealedPort: number, host: string): Promise<void>;
-  /** The ports listened on (0 before listen). */
+  /**
+   * Listens on both (0: a free port each). A null sealedPort serves no sealed stream: ticket requests are answered
+   * 404, as by an operator that predates it, and proxies follow the stream over TLS at once.
+   */
+  listen(tlsPort: number, sealedPort: number | null, host: string): Promise<void>;
+  /** The ports listened on (0 before listen, and for the sealed port when it is off). */
   readonly ports: { tls: number; sealed: number };
   /** Stops both listening and closes every connection they hold. */
   close(): Promise<void>;
@@ -332,9 +335,10 @@ export function createControlPlaneServer(d: ControlPlaneDeps): ControlPlaneServe
     tls: server,
     sealed,
     listen: (tlsPort, sealedPort, host) =>
-      Promise.all([listenOn(server, tlsPort, host), listenOn(sealed, sealedPort, host)]).then(
-        () => undefined,
-      ),
+      Promise.all([
+        listenOn(server, tlsPort, host),
+        sealedPort === null ? undefined : listenOn(sealed, sealedPort, host),
+      ]).then(() => undefined),
     get ports() {
       return { tls: portOf(server), sealed: portOf(sealed) };
     },
@@ -806,11 +810,12 @@ function issueTicket(
   url: URL,
 ): void {
   const port = ctx.sealedPort();
-  // 404 is what an operator without sealed streams answers: the client follows the stream over TLS instead.
+  // 404 is what an operator without sealed streams answers (one that predates them, or runs with
+  // WEFT_CONFIG_STREAM_PORT=off): the client follows the stream over TLS instead.
   if (port === 0)
     throw new RequestError({
       reason: 'NotFound',
-      message: 'this replica serves no sealed config stream: follow the stream over TLS',
+      message: `this replica serves no sealed config stream: follow the stream over TLS (${CONFIG_PATH})`,
       field: null,
     });
   ctx.checkStreamRoom();

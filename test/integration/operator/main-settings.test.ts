@@ -23,7 +23,8 @@ test.each([
   ],
   ['WEFT_RELEASE_STARTUP_PAGES', 'yes', 'is not true or false'],
   ['WEFT_ADMIN_PORT', '70000', 'is not a port number'],
-  ['WEFT_CONFIG_STREAM_PORT', '-1', 'is not a port number'],
+  ['WEFT_CONFIG_STREAM_PORT', '-1', 'is not a port number, or off'],
+  ['WEFT_CONFIG_STREAM_PORT', 'of', 'is not a port number, or off'],
   ['POD_IP', 'operator.local', 'is not an IP address'],
   ['WEFT_ADVERTISE_ADDRESS', '10.0.0.300', 'is not an IP address'],
   ['WEFT_LEASE_DURATION_SECONDS', '1', 'is not 2..3600 seconds'],
@@ -39,4 +40,13 @@ test('a cluster domain written with a trailing dot or capitals is taken (the err
   expect(r.status).toBe(1);
   expect(r.stderr).not.toContain('WEFT_CLUSTER_DOMAIN');
   expect(r.stderr).toContain('/nonexistent/kubeconfig');
+});
+
+test('WEFT_CONFIG_STREAM_PORT=off is taken, in any case (the error is the missing kubeconfig)', () => {
+  for (const value of ['off', 'OFF']) {
+    const r = run({ WEFT_CONFIG_STREAM_PORT: value });
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toContain('WEFT_CONFIG_STREAM_PORT');
+    expect(r.stderr).toContain('/nonexistent/kubeconfig');
+  }
 });

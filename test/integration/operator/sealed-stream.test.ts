@@ -407,3 +407,76 @@ test('a ticket needs a mesh certificate for the pod, asked with POST', async () 
   const get = await requestTicket(clientCert(), 'pod=shop/frontend-1', 'GET');
   expect(get.status).toBe(405);
 }, 30_000);
+
+test('with the sealed port off (WEFT_CONFIG_STREAM_PORT=off), a ticket request gets 404 and the proxy follows its stream over TLS at once', async () => {
+  const offMetrics = new OperatorMetrics();
+  const off = createControlPlaneServer({
+    ca,
+    serving: loopbackServingCert(ca, TD),
+    hub,
+    pod: (key) => s.pods.get(key),
+    reviewToken: async () => ({
+      authenticated: true,
+      username: 'system:serviceaccount:shop:frontend',
+      audiences: [IDENTITY_TOKEN_AUDIENCE],
+      extra: { 'authentication.kubernetes.io/pod-name': ['frontend-1'] },
+      error: null,
+    }),
+    metrics: offMetrics,
+    log: pino({ level: 'silent' }),
+  });
+  await off.listen(0, null, '127.0.0.1');
+  const client = new ControlPlaneClient({
+    address: `127.0.0.1:${off.ports.tls}`,
+    serverIdentity: OPERATOR_ID,
+    trustAnchorsPem: ca.trustAnchorsPem.join(''),
+    tokenPath: join(dir, 'token'),
+    pod: { namespace: 'shop', name: 'frontend-1' },
+    spiffeId: spiffeIdFor(TD, 'shop', 'frontend'),
+    logger: pino({ level: 'silent' }),
+  });
+  const versions: string[] = [];
+  client.on('config', (v) => versions.push(v));
+  try {
+    expect(off.ports.sealed).toBe(0);
+    expect(off.sealed.listening).toBe(false);
+    const cert = clientCert();
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1',
+        port: off.ports.tls,
+        method: 'POST',
+        path: `${CONFIG_TICKETS_PATH}?pod=shop/frontend-1&accept=patch`,
+        ...cert,
+        ca: ca.trustAnchorsPem,
+        checkServerIdentity: () => undefined,
+        agent: false,
+      });
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer.status).toBe(404);
+    expect(JSON.parse(answer.body)).toMatchObject({
+      reason: 'NotFound',
+      message: expect.stringContaining('serves no sealed config stream'),
+    });
+
+    await client.start();
+    const first = hub.current('shop/frontend-1')!.version;
+    await waitFor('the first config', () => (versions.includes(first) ? true : undefined));
+    const gauge = await offMetrics.registry.metrics();
+    expect(gauge).toMatch(/weft_operator_config_streams\{transport="tls"\} 1\n/);
+    expect(gauge).not.toMatch(/weft_operator_config_streams\{transport="sealed"\} [1-9]/);
+  } finally {
+    client.stop();
+    await off.close();
+  }
+  await waitFor('the subscriber to leave', () => (hub.subscriberCount === 0 ? true : undefined));
+}, 30_000);
