@@ -1,6 +1,6 @@
 // Renders the install manifests (a kustomize base) from one description, so RBAC, ports, names and
 // the mesh config that the injector reads cannot drift apart. `make manifests` writes deploy/base/.
-import { OPERATOR_NODE_FLAGS } from '../operator/src/node-flags.ts';
+import { OPERATOR_ENV, OPERATOR_NODE_FLAGS } from '../operator/src/node-flags.ts';
 import type { MeshConfig } from '../webhooks/src/injection/mesh-config.ts';
 import { DEFAULT_MESH_CONFIG } from '../webhooks/src/injection/mesh-config.ts';
 
@@ -326,8 +326,12 @@ export function renderInstall(o: InstallOptions = DEFAULT_INSTALL): Manifest[] {
         { name: 'config-stream', port: PORTS.configStream },
       ],
       { port: PORTS.operatorAdmin, scheme: 'HTTP' },
-      // Named in config-stream tickets (operator/src/main.ts).
-      [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+      [
+        // Named in config-stream tickets (operator/src/main.ts).
+        { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+        // glibc's, read at start (operator/src/node-flags.ts).
+        ...Object.entries(OPERATOR_ENV).map(([name, value]) => ({ name, value })),
+      ],
     ),
     deployment(
       o,

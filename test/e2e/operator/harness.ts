@@ -5,7 +5,7 @@ import * as https from 'node:https';
 import { createInterface } from 'node:readline';
 import { CONFIG_STREAM_UPGRADE } from '../../../crds/control-plane/types.ts';
 import { opensslCsr } from '../../../operator/src/identity/testing.ts';
-import { OPERATOR_NODE_FLAGS } from '../../../operator/src/node-flags.ts';
+import { OPERATOR_ENV, OPERATOR_NODE_FLAGS } from '../../../operator/src/node-flags.ts';
 import { kubectl } from '../kube.ts';
 
 export interface RunningOperator {
@@ -36,6 +36,7 @@ export async function startOperator(
   const child: ChildProcess = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, ...nodeArgs, main], {
     env: {
       ...process.env,
+      ...OPERATOR_ENV,
       NODE_OPTIONS: '',
       WEFT_NAMESPACE: namespace,
       WEFT_CONTROL_PLANE_PORT: '0',
