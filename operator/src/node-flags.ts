@@ -8,26 +8,28 @@
 // 851 MB; 2 MiB 234 / 896 MB (the streams' share is native TLS memory, untouched by the flag). Propagation
 // stayed within run-to-run noise (5,000 proxies p50 217-284 ms default, 227 ms with 2 MiB).
 //
-// --heap-growing-percent=30: the old generation is collected once it has grown 30% past what the last full
+// --heap-growing-percent=50: the old generation is collected once it has grown 50% past what the last full
 // collection kept. V8 picks that factor itself from how busy the mutator is, and for the operator (mostly idle
 // between bursts) it picked about 2: every weight change replaces the config of each affected proxy, whose old
-// one (in the old generation by then) is garbage, so after 20 changes at 5,000 streams the heap held 160 MB of
-// which a full collection kept 70-75 (--trace-gc), and nothing collected it while the operator was quiet.
-// Measured with operator/bench/apiserver-propagation.bench.ts 5000 1000 20 (sealed streams, 2026-12-05):
-// default: RSS right after the changes 333 MB (peak 348), 326 MB 12 s later; 30: 282 and 284 MB (peaks 294 and
-// 286), 261 and 247 MB later; 50: 289 (peak 306), 275 later. Full collections went from 6 to 57 in a run (cold
-// start and changes), each pausing 4-24 ms; propagation stayed within the runs' noise (5,000 p99 322 and 359 ms
-// with 30, 294 default; 1,000 p99 105 and 94 with 30, 95 and 68 default, where the slow rounds were an apiserver
-// or a publish of 89 ms); the first /readyz came 0.5-0.8 s later (3.4-3.7 s against 2.9).
+// one (in the old generation by then) is garbage, so after 20 changes at 5,000 streams the heap held 160-173 MB
+// of which a full collection kept 70-75 (--trace-gc). Measured with operator/bench/apiserver-propagation.bench.ts
+// (sealed streams, 2026-12-05; RSS right after 20 changes / peak / 12 s later, p99):
+// - 5,000 proxies, without MALLOC_ARENA_MAX: default 333 / 348 / 326 MB; 30: 268-285 / 286-305 / 247-261 (four
+//   runs); 50: 289 / 306 / 275. With MALLOC_ARENA_MAX=2 (below): default 332 / 345 / 315 MB, p99 241 ms; 30:
+//   263-271 / 266-273 / 244-245, p99 291-325; 50: 261 / 279 / 261, p99 291.
+// - 1,000 proxies, with MALLOC_ARENA_MAX=2, interleaved runs: default p99 93, 101, 110, 118, 96 ms (median publish
+//   31-38 ms); 30: 134, 152, 112 (publish 37-47: full collections every few changes slowed it); 50: 86, 102
+//   (publish 35-36).
+// So 50, where the 1,000-proxy figure stays with the default's; full collections pause 4-24 ms each.
 export const OPERATOR_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=2',
-  '--heap-growing-percent=30',
+  '--heap-growing-percent=50',
 ];
 
 // MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (libuv's pool, V8's platform workers) an arena of its
 // own, up to 8 per core, and each keeps what was freed in it. Set in the Deployment's env (glibc reads it at
-// start) and by the test harness. Measured as above (one run against the four with --heap-growing-percent=30
-// alone, 2026-12-05): ready 127 MB (134-148), after the cold start 229 (235-256),
-// after the changes 271 (268-285), peak 273 (286-305), 12 s later 244 (247-261); propagation at 5,000 p99 291 ms
-// (258-365). The operator does its work on its main thread, so two arenas cost it no contention that shows.
+// start) and by the test harness. With --heap-growing-percent=30 at 5,000 proxies (two runs with it, four
+// without): ready 127 MB against 134-148, after the cold start 229-240 against 235-256, peak 266-273 against
+// 286-305, 12 s later 244-245 against 247-261. The operator does its work on its main thread, so two arenas cost
+// it no contention that shows.
 export const OPERATOR_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
