@@ -43,14 +43,16 @@ import { versionScanner } from './stream-versions.ts';
 // full collection ran every other round (6-21 ms pauses plus up to 25 ms of marking steps, --trace-gc; p99 93 ms),
 // and in a full run four rounds ended 25-52 ms after the operator's last write (p99 122 ms, 2026-12-05). With 32
 // MiB semi-spaces it ran none during the rounds (p99 73 ms, the same hour). The operator keeps its shipped flags
-// (OPERATOR_NODE_FLAGS). Started without the flag, the bench runs itself again with it.
+// (OPERATOR_NODE_FLAGS). Started without a semi-space size of its own, the bench runs itself again with this one.
 const SIMULATED_PROXIES_FLAG = '--max-semi-space-size=32';
-if (!process.execArgv.includes(SIMULATED_PROXIES_FLAG)) {
+if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
   const again = spawnSync(
     process.execPath,
-    [SIMULATED_PROXIES_FLAG, ...process.execArgv, ...process.argv.slice(1)],
+    [...process.execArgv, SIMULATED_PROXIES_FLAG, ...process.argv.slice(1)],
     { stdio: 'inherit' },
   );
+  if (again.error !== undefined) throw again.error;
+  if (again.signal !== null) process.kill(process.pid, again.signal);
   process.exit(again.status ?? 1);
 }
 

@@ -162,7 +162,7 @@ const final = {
       'CSR verify + leaf signing, one thread (= per core), through the CertificateAuthority without HTTP and TokenReview.',
     operator_rss_mb:
       'VmRSS of the operator process with 5,000 sealed streams, 12 s after the last round (past its native heap trim, operator/src/heap-trim.ts); operator_rss_detail_mb: without streams, right after the rounds, and peak VmHWM.',
-    load: 'The simulated proxies (a ticket request over mTLS each, then opening the sealed frames of every message) share the 2 cores with the operator and the cluster.',
+    load: 'The simulated proxies (a ticket request over mTLS each, then opening the sealed frames of every message) share the 2 cores with the operator and the cluster. Their process runs with 32 MiB semi-spaces (since 2026-12-05; before, its own full collections were measured as propagation).',
   },
 };
 writeFileSync(OUT, `${JSON.stringify(final, null, 2)}\n`);

@@ -20,7 +20,10 @@
 // - 1,000 proxies, with MALLOC_ARENA_MAX=2, interleaved runs: default p99 93, 101, 110, 118, 96 ms (median publish
 //   31-38 ms); 30: 134, 152, 112 (publish 37-47: full collections every few changes slowed it); 50: 86, 102
 //   (publish 35-36).
-// So 50, where the 1,000-proxy figure stays with the default's; full collections pause 4-24 ms each.
+// So 50: its two 1,000-proxy runs sit within the default's spread (30's did not), and at 5,000 it keeps most of
+// 30's saving. Its single 5,000-proxy run had p99 291 ms against the default's 241 in the same hour (the spread of
+// that figure between runs is 258-393 ms). The final make bench-control-plane with 50 and MALLOC_ARENA_MAX=2:
+// 289 / 293 / 264 MB, p99 259 ms at 5,000 and 99 ms at 1,000. Full collections pause 4-24 ms each.
 export const OPERATOR_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=2',
   '--heap-growing-percent=50',
@@ -28,8 +31,9 @@ export const OPERATOR_NODE_FLAGS: readonly string[] = [
 
 // MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (libuv's pool, V8's platform workers) an arena of its
 // own, up to 8 per core, and each keeps what was freed in it. Set in the Deployment's env (glibc reads it at
-// start) and by the test harness. With --heap-growing-percent=30 at 5,000 proxies (two runs with it, four
+// start) and by the test harness. Measured with --heap-growing-percent=30 at 5,000 proxies (two runs with it, four
 // without): ready 127 MB against 134-148, after the cold start 229-240 against 235-256, peak 266-273 against
-// 286-305, 12 s later 244-245 against 247-261. The operator does its work on its main thread, so two arenas cost
-// it no contention that shows.
+// 286-305, 12 s later 244-245 against 247-261. With 50, one run each way (261 against 289 MB after the changes, and
+// the final run with it 289) does not tell it from run-to-run spread. The operator does its work on its main
+// thread, so two arenas cost it no contention that shows.
 export const OPERATOR_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };

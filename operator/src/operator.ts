@@ -138,7 +138,9 @@ export class Operator {
     return this.#cp?.ports.tls ?? 0;
   }
 
-  get configStreamPort(): number {
+  /** The sealed config stream's port; null when it is off (configStreamPort: null), 0 before start. */
+  get configStreamPort(): number | null {
+    if (this.#o.configStreamPort === null) return null;
     return this.#cp?.ports.sealed ?? 0;
   }
 

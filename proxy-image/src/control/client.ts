@@ -392,8 +392,8 @@ export class ControlPlaneClient extends EventEmitter<{
   /**
    * The sealed stream (crds/control-plane/README.md, section 3): a ticket over mTLS, then the stream on a plain TCP
    * connection, each frame opened with keys both ends derive from that TLS session. Over TLS instead: when the
-   * operator answers the ticket request 404 (it predates sealed streams, or serves none), and for a while after
-   * sealed attempts failed before their first frame SEALED_FAILURES_BEFORE_TLS times in a row (the ticket's
+   * operator answers the ticket request 404 (it predates sealed streams, or serves none), for a while after that
+   * answer and after sealed attempts failed before their first frame SEALED_FAILURES_BEFORE_TLS times in a row (the ticket's
    * address or port cannot be reached from here, or the stream is refused there).
    */
   #openSealed(a: StreamAttempt): void {
@@ -469,8 +469,11 @@ export class ControlPlaneClient extends EventEmitter<{
       (error: unknown) => {
         if (!a.live()) return;
         if (error instanceof ControlPlaneError && error.status === 404) {
+          // An operator that predates sealed streams, or runs with them off: ask again only after a while (an
+          // upgrade may bring them), not at every reconnect.
+          this.#tlsUntil = Date.now() + SEALED_RETRY_AFTER_MS;
           this.#s.logger.info(
-            { address: this.#s.address },
+            { address: this.#s.address, forMs: SEALED_RETRY_AFTER_MS },
             'the operator serves no sealed config stream: following the stream over TLS',
           );
           this.#openTls(a);

@@ -13,7 +13,8 @@ export interface RunningOperator {
   pid: number;
   controlPlanePort: number;
   /** The sealed config stream's plain TCP port. */
-  configStreamPort: number;
+  /** null: the sealed port is off (WEFT_CONFIG_STREAM_PORT=off). */
+  configStreamPort: number | null;
   adminPort: number;
   logs: string[];
   stop(): Promise<void>;
@@ -49,7 +50,7 @@ export async function startOperator(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
-  type Ports = { controlPlanePort: number; configStreamPort: number; adminPort: number };
+  type Ports = { controlPlanePort: number; configStreamPort: number | null; adminPort: number };
   const started = new Promise<Ports>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`operator did not start:\n${logs.join('\n')}`)), 30_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -140,6 +140,8 @@ let upgrades = 0;
 /** The sealed stream (third pass): tickets issued over mTLS, then streams on a plain TCP port. */
 let sealedEnabled = false;
 let sealedStreams = 0;
+/** Ticket requests received, answered or not (404 when sealed streams are off). */
+let ticketAsks = 0;
 let sealedServer: NetServer;
 const tickets = new Map<string, { url: URL; keys: StreamKeys }>();
 
@@ -251,6 +253,7 @@ beforeAll(async () => {
         });
         return;
       }
+      if (req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH) ticketAsks++;
       if (sealedEnabled && req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH) {
         onTicket(url, req, res);
         return;
@@ -364,6 +367,7 @@ describe.each([
   test('a stream that is cut, goes silent or ends is resumed with since, and later versions arrive', async () => {
     plan.push('reset', 'silent', 'end', 'stay');
     resumes.length = 0;
+    ticketAsks = 0;
     const c = client(1_000);
     const configs = nextConfigs(c, 4, 20_000);
     try {
@@ -374,6 +378,10 @@ describe.each([
       // First connection starts fresh; each reconnection resumes from the version it last received.
       expect(resumes[0]).toBeNull();
       expect(resumes.slice(1, 4)).toEqual(seen.slice(0, 3));
+      // A ticket before every sealed connection; an operator that answered 404 is not asked again at each
+      // reconnect (for SEALED_RETRY_AFTER_MS).
+      if (transport === 'sealed') expect(ticketAsks).toBeGreaterThanOrEqual(4);
+      else expect(ticketAsks).toBe(1);
     } finally {
       c.stop();
     }
