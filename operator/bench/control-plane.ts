@@ -186,7 +186,7 @@ writeFileSync(
   [
     '## Control plane: config propagation, resync, CSR signing, operator memory',
     '',
-    `Command: \`make bench-control-plane\` (operator/bench/control-plane.ts; numbers in bench/results/control-plane.json). Machine: ${machine}, shared with the local cluster; the simulated proxies run on the same cores.`,
+    `Command: \`make bench-control-plane\` (operator/bench/control-plane.ts; numbers in bench/results/control-plane.json). Machine: ${machine}, shared with the local cluster; the simulated proxies run on the same cores, in one process with 32 MiB semi-spaces (so that its own garbage collection is not measured as propagation).`,
     'A TrafficSplit weight is merge-patched through the apiserver; the time is until the last subscribed proxy has the new config version.',
     '',
     '| proxies | services | changes | p50 | p99 | max | first config at all | resync | operator RSS, no streams | streaming, after the rounds | 12 s later | peak |',
