@@ -39,11 +39,9 @@ const connections = (name: string, fallback: number) =>
  * that lets only that port through.
  */
 function configStreamPort(): number | null {
-  const raw = process.env.WEFT_CONFIG_STREAM_PORT;
-  if (raw !== undefined && raw.trim().toLowerCase() === 'off') return null;
-  const r = raw === undefined || raw === '' ? null : parseWholeNumber(raw, 0, 65535, 'a port number', true);
-  if (r !== null && !r.ok) throw new ConfigError(`WEFT_CONFIG_STREAM_PORT: ${r.error}, or off`);
-  return r === null ? DEFAULT_CONFIG_STREAM_PORT : r.value;
+  const name = 'WEFT_CONFIG_STREAM_PORT';
+  if (process.env[name]?.trim().toLowerCase() === 'off') return null;
+  return wholeNumber(name, DEFAULT_CONFIG_STREAM_PORT, 0, 65535, 'a port number, or off');
 }
 
 function trueOrFalse(name: string, fallback: boolean): boolean {

@@ -5,6 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { IDENTITY_TOKEN_AUDIENCE } from '../../../crds/control-plane/types.ts';
 import {
   CertificateAuthority,
   generateIssuer,
@@ -13,6 +14,7 @@ import {
   keyToPem,
 } from './authority.ts';
 import { spiffeIdFor } from './spiffe.ts';
+import type { ReviewedToken } from './token.ts';
 
 /** A trust anchor and a CA with a fresh issuer under it, for trust domain `td`. */
 export function testAuthority(td: string): { anchor: KeyedCertificate; ca: CertificateAuthority } {
@@ -37,6 +39,20 @@ export function loopbackServingCert(
   return {
     certChain: ca.issueServing(csr, id, ['localhost'], ['127.0.0.1']).certificateChain,
     key: keyToPem(privateKey),
+  };
+}
+
+/**
+ * The apiserver's TokenReview answer for a pod-bound projected token (audience IDENTITY_TOKEN_AUDIENCE) of pod
+ * `namespace/pod` running as ServiceAccount `serviceAccount`.
+ */
+export function podTokenReview(namespace: string, serviceAccount: string, pod: string): ReviewedToken {
+  return {
+    authenticated: true,
+    username: `system:serviceaccount:${namespace}:${serviceAccount}`,
+    audiences: [IDENTITY_TOKEN_AUDIENCE],
+    extra: { 'authentication.kubernetes.io/pod-name': [pod] },
+    error: null,
   };
 }
 

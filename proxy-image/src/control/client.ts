@@ -391,10 +391,10 @@ export class ControlPlaneClient extends EventEmitter<{
 
   /**
    * The sealed stream (crds/control-plane/README.md, section 3): a ticket over mTLS, then the stream on a plain TCP
-   * connection, each frame opened with keys both ends derive from that TLS session. Over TLS instead: when the
-   * operator answers the ticket request 404 (it predates sealed streams, or serves none), for a while after that
-   * answer and after sealed attempts failed before their first frame SEALED_FAILURES_BEFORE_TLS times in a row (the ticket's
-   * address or port cannot be reached from here, or the stream is refused there).
+   * connection, each frame opened with keys both ends derive from that TLS session. Over TLS instead, for
+   * SEALED_RETRY_AFTER_MS: after the operator answers the ticket request 404 (it predates sealed streams, or
+   * serves none), and after sealed attempts failed before their first frame SEALED_FAILURES_BEFORE_TLS times in a
+   * row (the ticket's address or port cannot be reached from here, or the stream is refused there).
    */
   #openSealed(a: StreamAttempt): void {
     if (Date.now() < this.#tlsUntil) {

@@ -8,11 +8,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { pino } from 'pino';
-import {
-  CERTIFICATES_PATH,
-  CONFIG_PATH,
-  IDENTITY_TOKEN_AUDIENCE,
-} from '../../../crds/control-plane/types.ts';
+import { CERTIFICATES_PATH, CONFIG_PATH } from '../../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from '../../../operator/src/compiler/compile.ts';
 import { manyServices, pod, put, rootSplit, snapshot } from '../../../operator/src/compiler/fixtures.ts';
 import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
@@ -22,7 +18,12 @@ import {
   keyToPem,
   spiffeIdFor,
 } from '../../../operator/src/identity/index.ts';
-import { loopbackServingCert, opensslCsr, testAuthority } from '../../../operator/src/identity/testing.ts';
+import {
+  loopbackServingCert,
+  opensslCsr,
+  podTokenReview,
+  testAuthority,
+} from '../../../operator/src/identity/testing.ts';
 import { OperatorMetrics } from '../../../operator/src/metrics.ts';
 import { type ControlPlaneServers, createControlPlaneServer } from '../../../operator/src/server.ts';
 import { closedWithin } from '../sockets.ts';
@@ -165,13 +166,7 @@ test('once the issuer has expired, a certificate request gets 503 Unavailable sa
     serving,
     hub,
     pod: (key) => s.pods.get(key),
-    reviewToken: async () => ({
-      authenticated: true,
-      username: 'system:serviceaccount:shop:frontend',
-      audiences: [IDENTITY_TOKEN_AUDIENCE],
-      extra: { 'authentication.kubernetes.io/pod-name': ['frontend-1'] },
-      error: null,
-    }),
+    reviewToken: async () => podTokenReview('shop', 'frontend', 'frontend-1'),
     metrics,
     log: pino({ level: 'silent' }),
   });

@@ -22,14 +22,22 @@ import {
   type StreamKeys,
   streamKeys,
 } from '../../../crds/control-plane/sealed.ts';
-import { CONFIG_TICKETS_PATH, IDENTITY_TOKEN_AUDIENCE } from '../../../crds/control-plane/types.ts';
+import { CONFIG_TICKETS_PATH } from '../../../crds/control-plane/types.ts';
 import { ProxyConfigCompiler } from '../../../operator/src/compiler/compile.ts';
 import { manyServices, pod, put, rootSplit, snapshot } from '../../../operator/src/compiler/fixtures.ts';
 import { ConfigHub } from '../../../operator/src/distribution/hub.ts';
 import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
-import { loopbackServingCert, testAuthority } from '../../../operator/src/identity/testing.ts';
+import {
+  loopbackServingCert,
+  podTokenReview,
+  testAuthority,
+} from '../../../operator/src/identity/testing.ts';
 import { OperatorMetrics } from '../../../operator/src/metrics.ts';
-import { type ControlPlaneServers, createControlPlaneServer } from '../../../operator/src/server.ts';
+import {
+  type ControlPlaneDeps,
+  type ControlPlaneServers,
+  createControlPlaneServer,
+} from '../../../operator/src/server.ts';
 import { ControlPlaneClient } from '../../../proxy-image/src/control/client.ts';
 import { closedWithin, waitFor } from '../sockets.ts';
 
@@ -54,24 +62,36 @@ const metrics = new OperatorMetrics();
 let cp: ControlPlaneServers;
 let dir = '';
 
-beforeAll(async () => {
-  hub.publish(weights(50));
-  cp = createControlPlaneServer({
+/** A control-plane server for shop/frontend-1 over `hub`, whose TokenReview approves that pod's token. */
+function controlPlane(m: OperatorMetrics, timeouts?: ControlPlaneDeps['timeouts']): ControlPlaneServers {
+  return createControlPlaneServer({
     ca,
     serving: loopbackServingCert(ca, TD),
     hub,
     pod: (key) => s.pods.get(key),
-    reviewToken: async () => ({
-      authenticated: true,
-      username: 'system:serviceaccount:shop:frontend',
-      audiences: [IDENTITY_TOKEN_AUDIENCE],
-      extra: { 'authentication.kubernetes.io/pod-name': ['frontend-1'] },
-      error: null,
-    }),
-    metrics,
+    reviewToken: async () => podTokenReview('shop', 'frontend', 'frontend-1'),
+    metrics: m,
     log: pino({ level: 'silent' }),
-    timeouts: { handshakeMs: HELLO_MS, headersMs: 10_000 },
+    ...(timeouts === undefined ? {} : { timeouts }),
   });
+}
+
+/** The proxy's control-plane client, as shop/frontend-1's proxy runs it, against the server on `tlsPort`. */
+function proxyClient(tlsPort: number): ControlPlaneClient {
+  return new ControlPlaneClient({
+    address: `127.0.0.1:${tlsPort}`,
+    serverIdentity: OPERATOR_ID,
+    trustAnchorsPem: ca.trustAnchorsPem.join(''),
+    tokenPath: join(dir, 'token'),
+    pod: { namespace: 'shop', name: 'frontend-1' },
+    spiffeId: spiffeIdFor(TD, 'shop', 'frontend'),
+    logger: pino({ level: 'silent' }),
+  });
+}
+
+beforeAll(async () => {
+  hub.publish(weights(50));
+  cp = controlPlane(metrics, { handshakeMs: HELLO_MS, headersMs: 10_000 });
   await cp.listen(0, 0, '127.0.0.1');
   dir = mkdtempSync(join(tmpdir(), 'weft-sealed-'));
   writeFileSync(join(dir, 'token'), 'a-projected-token\n');
@@ -99,12 +119,13 @@ function requestTicket(
   cert: { key: string; cert: string } | null,
   query = 'pod=shop/frontend-1&accept=patch',
   method = 'POST',
+  port = cp.ports.tls,
 ) {
   return new Promise<{ status: number; body: Record<string, unknown>; exported: Buffer }>(
     (resolve, reject) => {
       const req = https.request({
         host: '127.0.0.1',
-        port: cp.ports.tls,
+        port,
         method,
         path: `${CONFIG_TICKETS_PATH}?${query}`,
         ...(cert ?? {}),
@@ -179,15 +200,7 @@ const refused = async (reason: string) => {
 };
 
 test('the proxy client follows its config over the sealed stream: the full config, then a patch; nothing is held on the TLS port', async () => {
-  const client = new ControlPlaneClient({
-    address: `127.0.0.1:${cp.ports.tls}`,
-    serverIdentity: OPERATOR_ID,
-    trustAnchorsPem: ca.trustAnchorsPem.join(''),
-    tokenPath: join(dir, 'token'),
-    pod: { namespace: 'shop', name: 'frontend-1' },
-    spiffeId: spiffeIdFor(TD, 'shop', 'frontend'),
-    logger: pino({ level: 'silent' }),
-  });
+  const client = proxyClient(cp.ports.tls);
   const versions: string[] = [];
   client.on('config', (v) => versions.push(v));
   try {
@@ -410,60 +423,17 @@ test('a ticket needs a mesh certificate for the pod, asked with POST', async () 
 
 test('with the sealed port off (WEFT_CONFIG_STREAM_PORT=off), a ticket request gets 404 and the proxy follows its stream over TLS at once', async () => {
   const offMetrics = new OperatorMetrics();
-  const off = createControlPlaneServer({
-    ca,
-    serving: loopbackServingCert(ca, TD),
-    hub,
-    pod: (key) => s.pods.get(key),
-    reviewToken: async () => ({
-      authenticated: true,
-      username: 'system:serviceaccount:shop:frontend',
-      audiences: [IDENTITY_TOKEN_AUDIENCE],
-      extra: { 'authentication.kubernetes.io/pod-name': ['frontend-1'] },
-      error: null,
-    }),
-    metrics: offMetrics,
-    log: pino({ level: 'silent' }),
-  });
+  const off = controlPlane(offMetrics);
   await off.listen(0, null, '127.0.0.1');
-  const client = new ControlPlaneClient({
-    address: `127.0.0.1:${off.ports.tls}`,
-    serverIdentity: OPERATOR_ID,
-    trustAnchorsPem: ca.trustAnchorsPem.join(''),
-    tokenPath: join(dir, 'token'),
-    pod: { namespace: 'shop', name: 'frontend-1' },
-    spiffeId: spiffeIdFor(TD, 'shop', 'frontend'),
-    logger: pino({ level: 'silent' }),
-  });
+  const client = proxyClient(off.ports.tls);
   const versions: string[] = [];
   client.on('config', (v) => versions.push(v));
   try {
     expect(off.ports.sealed).toBe(0);
     expect(off.sealed.listening).toBe(false);
-    const cert = clientCert();
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = https.request({
-        host: '127.0.0.1',
-        port: off.ports.tls,
-        method: 'POST',
-        path: `${CONFIG_TICKETS_PATH}?pod=shop/frontend-1&accept=patch`,
-        ...cert,
-        ca: ca.trustAnchorsPem,
-        checkServerIdentity: () => undefined,
-        agent: false,
-      });
-      req.on('response', (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => {
-          text += d;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const answer = await requestTicket(clientCert(), undefined, undefined, off.ports.tls);
     expect(answer.status).toBe(404);
-    expect(JSON.parse(answer.body)).toMatchObject({
+    expect(answer.body).toMatchObject({
       reason: 'NotFound',
       message: expect.stringContaining('serves no sealed config stream'),
     });
