@@ -29,6 +29,7 @@ const NGHTTP2_FLAG_END_STREAM = 0x1;
 const NGHTTP2_CANCEL = 0x8;
 const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_REFUSED_STREAM = 0x7;
+const NGHTTP2_INTERNAL_ERROR = 0x2;
 const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
 // Rapid reset (CVE-2023-44487): each stream a client opens and cancels is opened and cancelled upstream
 // too. A cancellation within PREMATURE_RESET_MS of the stream's start is premature; a client session with
@@ -632,9 +633,13 @@ export class H2Proxy {
     };
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
     let resetByProxy = false;
-    const resetClient = () => {
+    /**
+     * CANCEL for the proxy's own decisions (a timeout, a stalled reader); INTERNAL_ERROR when the upstream's response
+     * broke off after its head went out, which gRPC clients read as INTERNAL rather than CANCELLED.
+     */
+    const resetClient = (code = NGHTTP2_CANCEL) => {
       resetByProxy = true;
-      stream.close(NGHTTP2_CANCEL);
+      stream.close(code);
     };
     const answer = (code: number, reason: string) => {
       if (stream.headersSent || stream.destroyed) return;
@@ -747,7 +752,7 @@ export class H2Proxy {
           onResponse(u, resHeaders, flags);
         } catch (err) {
           this.log.error({ err }, 'internal error relaying an HTTP/2 response; stream reset');
-          resetClient();
+          resetClient(NGHTTP2_INTERNAL_ERROR);
           u.destroy();
           // The proxy's failure, not a client's cancellation.
           finish(status, null, 'internal', 'failure', 'errored');
@@ -772,7 +777,13 @@ export class H2Proxy {
         // it does a complete one; only the code tells them apart. Ending the client's stream then would pass a
         // truncated body off as the whole response: the client's stream is reset instead, as over HTTP/1.
         if ((u.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR && stream.headersSent) {
-          resetClient();
+          resetClient(NGHTTP2_INTERNAL_ERROR);
+          finish(status, null, 'upstream-reset', 'failure', 'errored');
+          return;
+        }
+        // RST_STREAM(NO_ERROR) before END_STREAM: Node ends the readable side as after END_STREAM (see onResponse).
+        if (stream.headersSent && cutOff) {
+          resetClient(NGHTTP2_INTERNAL_ERROR);
           finish(status, null, 'upstream-reset', 'failure', 'errored');
           return;
         }
@@ -817,7 +828,7 @@ export class H2Proxy {
           answer(502, reason);
           finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
         } else {
-          resetClient();
+          resetClient(NGHTTP2_INTERNAL_ERROR);
           finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure', 'errored');
         }
       });
@@ -825,7 +836,7 @@ export class H2Proxy {
         if (!current() || stream.destroyed) return;
         if (stream.headersSent) {
           if (!stream.writableEnded) {
-            resetClient();
+            resetClient(NGHTTP2_INTERNAL_ERROR);
             finish(status, null, 'upstream-reset', 'failure', 'errored');
           }
           return;
@@ -869,12 +880,21 @@ export class H2Proxy {
         return;
       }
       stream.respond(resHeaders, { waitForTrailers: true });
+      // An upstream that resets the stream with NO_ERROR before END_STREAM has cut its response off, but Node ends
+      // the readable side then as after END_STREAM, with the same code. The one trace it leaves: closing such a
+      // stream, Node adds its own 'end' listener while the readable side has not ended (after END_STREAM the end
+      // is always read before the close).
+      u.on('newListener', (event: string | symbol) => {
+        if (event === 'end' && u.closed && !readEnded(u)) cutOff = true;
+      });
       // Not ended by the pipe: u's 'end' handler ends the client's stream only if the response was complete.
       u.on('data', (chunk: Buffer) => {
         relayed += chunk.length;
       });
       u.pipe(stream, { end: false });
     };
+    /** The upstream closed the relayed response's stream before its end (RST_STREAM NO_ERROR; see onResponse). */
+    let cutOff = false;
     let timer: NodeJS.Timeout | null = null;
     // Response bytes written toward the client (of which stream.writableLength still wait for its window): its
     // progress as a reader, for the stall sweeper.
@@ -949,6 +969,11 @@ export class H2Proxy {
     this.watch(watch);
     send(d.target);
   }
+}
+
+/** Whether the end of a stream's readable side has been read from the wire (emitted or not yet: `ended`). */
+function readEnded(s: http2.ClientHttp2Stream): boolean {
+  return (s as unknown as { _readableState: { ended: boolean } })._readableState.ended;
 }
 
 /** Trailer fields to send on: no pseudo-header, and inbound no client identity (the proxy sets that in the head). */

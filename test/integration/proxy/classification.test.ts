@@ -102,6 +102,13 @@ beforeAll(async () => {
       stream.write('0123456789', () => stream.destroy(new Error('app failed mid-body')));
       return;
     }
+    if (path === '/whole-then-stop') {
+      // A complete response while the request body is still coming, then RST_STREAM(NO_ERROR) to stop that body
+      // (RFC 9113 8.1): the response is whole.
+      stream.respond({ ':status': 200, 'content-length': '5' });
+      stream.end('whole', () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+      return;
+    }
     if (path === '/cut') {
       stream.respond({ ':status': 200 });
       // The connection goes (a crash): stream.close(code) would end the stream cleanly before its reset.
@@ -264,7 +271,8 @@ describe('HTTP/2', () => {
     const status = await new Promise<number>((r) => s.once('response', (h) => r(Number(h[':status']))));
     expect(status).toBe(200);
     await new Promise((r) => s.once('close', r));
-    expect(s.rstCode).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
+    // INTERNAL_ERROR, which a gRPC client reads as INTERNAL (CANCEL would tell it the call was cancelled).
+    expect(s.rstCode).toBe(http2.constants.NGHTTP2_INTERNAL_ERROR);
   };
 
   test('a stream the client resets before the response head: cancelled, not a failed response', async () => {
@@ -307,5 +315,25 @@ describe('HTTP/2', () => {
     const before = await counts(proxy2);
     await expectResetAfterHead('/cut');
     await countedOnceAs(proxy2, before, 'erroredFailure');
+  }, 20_000);
+
+  test('an app that answers in full, then stops the request body with RST_STREAM(NO_ERROR): a success, the client gets the whole body', async () => {
+    const before = await counts(proxy2);
+    const s = session.request(
+      { ':path': '/whole-then-stop', ':authority': 'app.test.svc.cluster.local', ':method': 'POST' },
+      { endStream: false },
+    );
+    s.on('error', () => undefined);
+    s.write('part of a body that never ends');
+    let body = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      body += d;
+    });
+    const status = await new Promise<number>((r) => s.once('response', (h) => r(Number(h[':status']))));
+    await new Promise((r) => s.once('end', r));
+    expect({ status, body }).toEqual({ status: 200, body: 'whole' });
+    await countedOnceAs(proxy2, before, 'success');
+    s.close();
   }, 20_000);
 });

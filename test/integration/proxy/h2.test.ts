@@ -741,6 +741,48 @@ describe('an upstream that breaks HTTP/2', () => {
     },
     30_000,
   );
+
+  test('a response cut off with RST_STREAM(NO_ERROR) before END_STREAM: the client stream is reset (INTERNAL_ERROR), not ended as if whole; a failure, with error="true"', async () => {
+    // Node's client ends such a stream as after END_STREAM, with the same code (0); before, the client got a clean
+    // end of a truncated body.
+    const app = await brokenApp([
+      HEADERS_200,
+      frame(DATA, 0, 1, Buffer.from('part of it')),
+      frame(RST_STREAM, 0, 1, Buffer.alloc(4)),
+    ]);
+    const p = await startProxyProcess({ config: config('cut-off', app.port), outboundDst: '10.96.0.30:80' });
+    const session = connect(p.outbound);
+    try {
+      const req = session.request({ ':path': '/', ':authority': 'h2app' }, { endStream: true });
+      req.on('error', () => undefined);
+      let body = '';
+      let ended = false;
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        body += d;
+      });
+      req.on('end', () => {
+        ended = true;
+      });
+      const status = await new Promise<number>((r) => req.once('response', (h) => r(Number(h[':status']))));
+      await new Promise((r) => req.once('close', r));
+      expect({ status, body, ended, rstCode: req.rstCode }).toEqual({
+        status: 200,
+        body: 'part of it',
+        ended: false,
+        rstCode: http2.constants.NGHTTP2_INTERNAL_ERROR,
+      });
+      const failures = await waitFor('the response counted', async () =>
+        metricValue(await metrics(p), 'response_total', { classification: 'failure', error: 'true' }),
+      );
+      expect(failures).toBe(1);
+      expect(metricValue(await metrics(p), 'response_total', { classification: 'success' }) ?? 0).toBe(0);
+    } finally {
+      session.destroy();
+      await p.stop();
+      await app.close();
+    }
+  }, 30_000);
 });
 
 test('on a detect port (the default protocol), HTTP/2 with prior knowledge is detected and proxied, body and all', async () => {
