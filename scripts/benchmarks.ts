@@ -210,6 +210,16 @@ function proxyTargets(r: ProxyResults): string[] {
   row('weft RSS under load (16 connections)', c.weft?.rss_mb, 'MB', ['<=', 80]);
   row('reference: weft keeping its start-up pages, under load', kept?.rss_mb, 'MB', null);
   row('weft RSS under load, per proxy of the mTLS pair', per(pair?.rss_mb, 2), 'MB', ['<=', 80]);
+  row('weft RSS under HTTP/2 load (h2load, 4 connections x 16 streams)', c['weft-h2']?.rss_mb, 'MB', [
+    '<=',
+    80,
+  ]);
+  row(
+    'weft RSS under HTTP/2 load, per proxy of the mTLS pair',
+    per(c['weft-h2-pair-mtls']?.rss_mb, 2),
+    'MB',
+    ['<=', 80],
+  );
   if (rows.length === 0) return [];
   return [
     '### Against the targets (issue 4), from this run',

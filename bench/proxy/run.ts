@@ -596,8 +596,11 @@ function startWeft(
 ): ChildProcess {
   // WEFT_BENCH_CPU_PROF=dir: each proxy writes a V8 CPU profile there when it exits (where the time goes).
   const prof = process.env.WEFT_BENCH_CPU_PROF;
+  // WEFT_BENCH_WEFT_NODE_ARGS="--flag ...": extra node flags for the weft processes only (A/B runs of V8 settings).
+  const extraNode = (process.env.WEFT_BENCH_WEFT_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   return pinned(PROXY_CORE, process.execPath, [
     ...PROXY_NODE_FLAGS,
+    ...extraNode,
     ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
     weftMain,
     '--config',

@@ -11,4 +11,20 @@
 // were 2 MB of every proxy's RSS: idle 57.3 -> 55.3 MB, the mTLS pair under load 82 -> 79 MB per proxy, with
 // user CPU per request unchanged within noise (three interleaved rounds each way on weft, weft-tcp, weft-h2 and the
 // h2 pair, 2026-11-23; the numbers are in docs/proxy.md).
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--no-maglev'];
+//
+// --heap-growing-percent=100: after each full collection the old generation may grow to twice what survived it,
+// where V8 on its own picks up to four times for a process whose collector is fast next to its mutator. Under
+// HTTP/2 load node:http2's per-stream objects outlive the 1 MiB young generation and are promoted, and at V8's
+// own factor the old generation grew to 30-34 MB around 9 MB of live objects: RSS 98-99.5 MB for one proxy under
+// h2load (4 connections x 16 streams), 95 MB per proxy of the HTTP/2 mTLS pair, both over the 80 MB under-load
+// target. With 100: 75-76 MB and 73-74 MB per proxy. The price is HTTP/2 CPU, in more full collections: per
+// stream, median of four interleaved runs each (2026-12-05, `WEFT_BENCH_WEFT_NODE_ARGS`, bench/proxy/run.ts) 49 ->
+// 55 us through one proxy (+12%) and 104 -> 128 us through the pair (+23%). HTTP/1 is unchanged: its garbage
+// dies young (two rounds each of weft and weft-pair-mtls: 18.7-19.3 against 16.4-18.0 us per request, RSS under
+// load 52-56 against 50 MB). Also measured: 150 (RSS 80-81.5 MB, no margin), 50 (74-75 MB, as much CPU as 100),
+// larger semi-spaces with 100 (4 MiB: 80.6 MB at base CPU; 2 MiB: 76-78 MB, CPU as with 1), default (RSS above).
+export const PROXY_NODE_FLAGS: readonly string[] = [
+  '--max-semi-space-size=1',
+  '--no-maglev',
+  '--heap-growing-percent=100',
+];
