@@ -634,8 +634,10 @@ export class H2Proxy {
     // The proxy's own resets of the client's stream; 'aborted' without one is the client's cancellation.
     let resetByProxy = false;
     /**
-     * CANCEL for the proxy's own decisions (a timeout, a stalled reader); INTERNAL_ERROR when the upstream's response
-     * broke off after its head went out, which gRPC clients read as INTERNAL rather than CANCELLED.
+     * CANCEL for the proxy's own decisions (a timeout, a stalled reader). When the upstream's response breaks off
+     * after its head went out: the upstream's own CANCEL or ENHANCE_YOUR_CALM on a live session passes on, anything
+     * else (a lost session, a protocol error, a reset with NO_ERROR mid-body) is INTERNAL_ERROR, which gRPC
+     * clients read as INTERNAL (before session 18 all of it was CANCEL: CANCELLED).
      */
     const resetClient = (code = NGHTTP2_CANCEL) => {
       resetByProxy = true;
@@ -776,14 +778,11 @@ export class H2Proxy {
         // Node ends the readable side of a stream its session lost (the upstream connection dropped mid-body) as
         // it does a complete one; only the code tells them apart. Ending the client's stream then would pass a
         // truncated body off as the whole response: the client's stream is reset instead, as over HTTP/1.
-        if ((u.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR && stream.headersSent) {
-          resetClient(NGHTTP2_INTERNAL_ERROR);
-          finish(status, null, 'upstream-reset', 'failure', 'errored');
-          return;
-        }
-        // RST_STREAM(NO_ERROR) before END_STREAM: Node ends the readable side as after END_STREAM (see onResponse).
-        if (stream.headersSent && cutOff) {
-          resetClient(NGHTTP2_INTERNAL_ERROR);
+        // So is one the upstream reset with NO_ERROR before END_STREAM (cutOff, see onResponse). A client stream
+        // already ended (HEAD, 204, 304: respond() ended it) has had its whole response.
+        const lost = (u.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR || cutOff;
+        if (lost && stream.headersSent && !stream.writableEnded) {
+          resetClient(resetCode(u, p));
           finish(status, null, 'upstream-reset', 'failure', 'errored');
           return;
         }
@@ -828,7 +827,7 @@ export class H2Proxy {
           answer(502, reason);
           finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
         } else {
-          resetClient(NGHTTP2_INTERNAL_ERROR);
+          resetClient(resetCode(u, p));
           finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure', 'errored');
         }
       });
@@ -836,7 +835,7 @@ export class H2Proxy {
         if (!current() || stream.destroyed) return;
         if (stream.headersSent) {
           if (!stream.writableEnded) {
-            resetClient(NGHTTP2_INTERNAL_ERROR);
+            resetClient(resetCode(u, p));
             finish(status, null, 'upstream-reset', 'failure', 'errored');
           }
           return;
@@ -969,6 +968,19 @@ export class H2Proxy {
     this.watch(watch);
     send(d.target);
   }
+}
+
+/**
+ * The code a client's stream is reset with when its upstream stream broke off after the response head: the
+ * upstream's own CANCEL or ENHANCE_YOUR_CALM on a live session passes on (gRPC: CANCELLED, RESOURCE_EXHAUSTED, as
+ * without the mesh); anything else (a lost session, for which Node also reports CANCEL; a protocol error; a reset
+ * with NO_ERROR mid-body) is INTERNAL_ERROR (gRPC: INTERNAL).
+ */
+function resetCode(u: http2.ClientHttp2Stream, p: { session: http2.ClientHttp2Session }): number {
+  const code = u.rstCode;
+  return !p.session.destroyed && (code === NGHTTP2_CANCEL || code === NGHTTP2_ENHANCE_YOUR_CALM)
+    ? code
+    : NGHTTP2_INTERNAL_ERROR;
 }
 
 /** Whether the end of a stream's readable side has been read from the wire (emitted or not yet: `ended`). */

@@ -742,6 +742,34 @@ describe('an upstream that breaks HTTP/2', () => {
     30_000,
   );
 
+  test('an upstream that cancels its response mid-body (RST_STREAM CANCEL): the client stream is reset with CANCEL, as without the mesh; a failure', async () => {
+    const app = await brokenApp([
+      HEADERS_200,
+      frame(DATA, 0, 1, Buffer.from('part of it')),
+      frame(RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 8])),
+    ]);
+    const p = await startProxyProcess({
+      config: config('cancel-mid', app.port),
+      outboundDst: '10.96.0.30:80',
+    });
+    const session = connect(p.outbound);
+    try {
+      const req = session.request({ ':path': '/', ':authority': 'h2app' }, { endStream: true });
+      req.on('error', () => undefined);
+      req.resume();
+      await new Promise((r) => req.once('close', r));
+      expect(req.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      const failures = await waitFor('the response counted', async () =>
+        metricValue(await metrics(p), 'response_total', { classification: 'failure', error: 'true' }),
+      );
+      expect(failures).toBe(1);
+    } finally {
+      session.destroy();
+      await p.stop();
+      await app.close();
+    }
+  }, 30_000);
+
   test('a response cut off with RST_STREAM(NO_ERROR) before END_STREAM: the client stream is reset (INTERNAL_ERROR), not ended as if whole; a failure, with error="true"', async () => {
     // Node's client ends such a stream as after END_STREAM, with the same code (0); before, the client got a clean
     // end of a truncated body.
