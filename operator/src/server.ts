@@ -810,11 +810,12 @@ function issueTicket(
   url: URL,
 ): void {
   const port = ctx.sealedPort();
-  // 404 is what an operator without sealed streams answers (one that predates them, or runs with
-  // WEFT_CONFIG_STREAM_PORT=off): the client follows the stream over TLS instead.
+  // 404 is what an operator without sealed streams answers: one that predates them (NotFound, no such path), or
+  // one that runs with WEFT_CONFIG_STREAM_PORT=off (SealedStreamOff, which tells the client not to ask again soon).
+  // The client follows the stream over TLS instead.
   if (port === 0)
     throw new RequestError({
-      reason: 'NotFound',
+      reason: 'SealedStreamOff',
       message: `this replica serves no sealed config stream: follow the stream over TLS (${CONFIG_PATH})`,
       field: null,
     });

@@ -391,10 +391,11 @@ export class ControlPlaneClient extends EventEmitter<{
 
   /**
    * The sealed stream (crds/control-plane/README.md, section 3): a ticket over mTLS, then the stream on a plain TCP
-   * connection, each frame opened with keys both ends derive from that TLS session. Over TLS instead, for
-   * SEALED_RETRY_AFTER_MS: after the operator answers the ticket request 404 (it predates sealed streams, or
-   * serves none), and after sealed attempts failed before their first frame SEALED_FAILURES_BEFORE_TLS times in a
-   * row (the ticket's address or port cannot be reached from here, or the stream is refused there).
+   * connection, each frame opened with keys both ends derive from that TLS session. Over TLS instead: for this
+   * connection after the operator answers the ticket request 404 (it predates sealed streams); for
+   * SEALED_RETRY_AFTER_MS after it answers 404 SealedStreamOff (it runs with them off), and after sealed attempts
+   * failed before their first frame SEALED_FAILURES_BEFORE_TLS times in a row (the ticket's address or port
+   * cannot be reached from here, or the stream is refused there).
    */
   #openSealed(a: StreamAttempt): void {
     if (Date.now() < this.#tlsUntil) {
@@ -469,12 +470,16 @@ export class ControlPlaneClient extends EventEmitter<{
       (error: unknown) => {
         if (!a.live()) return;
         if (error instanceof ControlPlaneError && error.status === 404) {
-          // An operator that predates sealed streams, or runs with them off: ask again only after a while (an
-          // upgrade may bring them), not at every reconnect.
-          this.#tlsUntil = Date.now() + SEALED_RETRY_AFTER_MS;
+          // An operator that runs with sealed streams off (SealedStreamOff) is asked again only after a while, not
+          // at every reconnect. Any other 404 is an operator that predates them: asked again at the next connection,
+          // which, during a rollout, is the one to a current operator once the old one's stream breaks.
+          const off = error.reason === 'SealedStreamOff';
+          if (off) this.#tlsUntil = Date.now() + SEALED_RETRY_AFTER_MS;
           this.#s.logger.info(
-            { address: this.#s.address, forMs: SEALED_RETRY_AFTER_MS },
-            'the operator serves no sealed config stream: following the stream over TLS',
+            { address: this.#s.address, forMs: off ? SEALED_RETRY_AFTER_MS : null },
+            off
+              ? 'the operator serves no sealed config stream: following the stream over TLS'
+              : 'the operator predates sealed config streams: following this stream over TLS',
           );
           this.#openTls(a);
           return;

@@ -34,7 +34,7 @@ test('WEFT_CONFIG_STREAM_PORT=off: no sealed port, ticket requests answered 404,
     });
     expect(ticket.status).toBe(404);
     expect(JSON.parse(ticket.body)).toMatchObject({
-      reason: 'NotFound',
+      reason: 'SealedStreamOff',
       message: expect.stringContaining('serves no sealed config stream'),
     });
   } finally {

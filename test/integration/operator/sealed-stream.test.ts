@@ -434,7 +434,7 @@ test('with the sealed port off (WEFT_CONFIG_STREAM_PORT=off), a ticket request g
     const answer = await requestTicket(clientCert(), undefined, undefined, off.ports.tls);
     expect(answer.status).toBe(404);
     expect(answer.body).toMatchObject({
-      reason: 'NotFound',
+      reason: 'SealedStreamOff',
       message: expect.stringContaining('serves no sealed config stream'),
     });
 

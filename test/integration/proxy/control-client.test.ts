@@ -142,6 +142,11 @@ let sealedEnabled = false;
 let sealedStreams = 0;
 /** Ticket requests received, answered or not (404 when sealed streams are off). */
 let ticketAsks = 0;
+/**
+ * How a ticket request is refused while sealedEnabled is false: a bare 404, as an operator that predates sealed
+ * streams answers an unknown path, or 404 SealedStreamOff, as one with WEFT_CONFIG_STREAM_PORT=off answers.
+ */
+let ticketRefusal: 'old' | 'off' = 'old';
 let sealedServer: NetServer;
 const tickets = new Map<string, { url: URL; keys: StreamKeys }>();
 
@@ -258,6 +263,17 @@ beforeAll(async () => {
         onTicket(url, req, res);
         return;
       }
+      if (ticketRefusal === 'off' && req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            reason: 'SealedStreamOff',
+            message: 'serves no sealed config stream',
+            field: null,
+          }),
+        );
+        return;
+      }
       if (req.method === 'GET' && url.pathname === '/v1alpha1/config') {
         openStreams++;
         res.on('close', () => openStreams--);
@@ -342,6 +358,26 @@ function nextConfigs(
   });
 }
 
+test('an operator with sealed streams off (404 SealedStreamOff) is asked for a ticket once, not at every reconnect, and the stream follows over TLS', async () => {
+  plan.length = 0;
+  plan.push('reset', 'silent', 'end', 'stay');
+  resumes.length = 0;
+  ticketAsks = 0;
+  ticketRefusal = 'off';
+  const c = client(1_000);
+  const configs = nextConfigs(c, 4, 20_000);
+  try {
+    await c.start();
+    expect(await configs).toHaveLength(4);
+    // Four connections (the first and three resumed), over TLS (chunked: this pass has no Upgrade), one ask.
+    expect(resumes).toHaveLength(4);
+    expect(ticketAsks).toBe(1);
+  } finally {
+    c.stop();
+    ticketRefusal = 'old';
+  }
+}, 30_000);
+
 // Current operators issue a ticket to the sealed stream; operators without it answer the ticket request 404 and
 // the client asks for the stream over TLS: by Upgrade (101), which operators before that ignore, answering a
 // chunked 200.
@@ -378,10 +414,10 @@ describe.each([
       // First connection starts fresh; each reconnection resumes from the version it last received.
       expect(resumes[0]).toBeNull();
       expect(resumes.slice(1, 4)).toEqual(seen.slice(0, 3));
-      // A ticket before every sealed connection; an operator that answered 404 is not asked again at each
-      // reconnect (for SEALED_RETRY_AFTER_MS).
+      // A ticket before every sealed connection; an operator that predates sealed streams (a bare 404) is asked
+      // again at each connection: during a rollout, the next one may reach a current operator.
       if (transport === 'sealed') expect(ticketAsks).toBeGreaterThanOrEqual(4);
-      else expect(ticketAsks).toBe(1);
+      else expect(ticketAsks).toBe(resumes.length);
     } finally {
       c.stop();
     }
