@@ -82,7 +82,7 @@ export interface ControlPlaneServers {
   sealed: net.Server;
   /**
    * Listens on both (0: a free port each). A null sealedPort serves no sealed stream: ticket requests are answered
-   * 404, as by an operator that predates it, and proxies follow the stream over TLS at once.
+   * 404 SealedStreamOff, and proxies follow the stream over TLS at once and ask again only after 10 minutes.
    */
   listen(tlsPort: number, sealedPort: number | null, host: string): Promise<void>;
   /** The ports listened on (0 before listen, and for the sealed port when it is off). */

@@ -143,7 +143,7 @@ let sealedStreams = 0;
 /** Ticket requests received, answered or not (404 when sealed streams are off). */
 let ticketAsks = 0;
 /**
- * How a ticket request is refused while sealedEnabled is false: a bare 404, as an operator that predates sealed
+ * How a ticket request is refused while sealedEnabled is false: 404 NotFound, as an operator that predates sealed
  * streams answers an unknown path, or 404 SealedStreamOff, as one with WEFT_CONFIG_STREAM_PORT=off answers.
  */
 let ticketRefusal: 'old' | 'off' = 'old';
@@ -284,7 +284,9 @@ beforeAll(async () => {
         });
         return;
       }
-      res.writeHead(404).end();
+      // What an operator that predates sealed streams answers the ticket request (and any unknown path).
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ reason: 'NotFound', message: `no such path ${url.pathname}`, field: null }));
     },
   );
   server.on('secureConnection', (s: Socket) => {
@@ -414,7 +416,7 @@ describe.each([
       // First connection starts fresh; each reconnection resumes from the version it last received.
       expect(resumes[0]).toBeNull();
       expect(resumes.slice(1, 4)).toEqual(seen.slice(0, 3));
-      // A ticket before every sealed connection; an operator that predates sealed streams (a bare 404) is asked
+      // A ticket before every sealed connection; an operator that predates sealed streams (404 NotFound) is asked
       // again at each connection: during a rollout, the next one may reach a current operator.
       if (transport === 'sealed') expect(ticketAsks).toBeGreaterThanOrEqual(4);
       else expect(ticketAsks).toBe(resumes.length);
