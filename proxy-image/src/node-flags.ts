@@ -21,8 +21,9 @@
 // stream, median of four interleaved runs each (2026-12-05, `WEFT_BENCH_WEFT_NODE_ARGS`, bench/proxy/run.ts) 49 ->
 // 55 us through one proxy (+12%) and 104 -> 128 us through the pair (+23%). HTTP/1 is unchanged: its garbage
 // dies young (five interleaved rounds each way of weft and weft-pair-mtls, default against 100: one proxy
-// 18.6-20.1 against 16.4-20.7 us per request, the mTLS pair 48.7-57.5 against 47.6-60.5, RSS under load alike). Also measured: 150 (RSS 80-81.5 MB, no margin), 50 (74-75 MB, as much CPU as 100),
-// larger semi-spaces with 100 (4 MiB: 80.6 MB at base CPU; 2 MiB: 76-78 MB, CPU as with 1), default (RSS above).
+// 18.6-20.1 against 16.4-20.7 us per request, the mTLS pair 48.7-57.5 against 47.6-60.5, RSS under load alike).
+// Also measured: 150 (RSS 80-81.5 MB, no margin), 50 (74-75 MB, as much CPU as 100), larger semi-spaces with 100
+// (4 MiB: 80.6 MB at base CPU; 2 MiB: 76-78 MB, CPU as with 1), default (RSS above).
 export const PROXY_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=1',
   '--no-maglev',

@@ -741,6 +741,11 @@ export class H2Proxy {
         p.open--;
       });
       const current = () => up === u && !finished;
+      /** The upstream's response broke off after its head went out: the client's stream is reset (resetCode). */
+      const brokeOff = (reason: 'upstream-reset' | 'bad-response') => {
+        resetClient(resetCode(u, p));
+        finish(status, null, reason, 'failure', 'errored');
+      };
       const perTry = d.attemptTimeoutMs();
       if (perTry !== null)
         tryTimer = setTimeout(() => {
@@ -780,13 +785,13 @@ export class H2Proxy {
         // truncated body off as the whole response: the client's stream is reset instead, as over HTTP/1.
         // So is one the upstream reset with NO_ERROR before END_STREAM (cutOff, see onResponse). A client stream
         // already ended (HEAD, 204, 304: respond() ended it) has had its whole response.
-        const lost = (u.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR || cutOff;
-        if (lost && stream.headersSent && !stream.writableEnded) {
-          resetClient(resetCode(u, p));
-          finish(status, null, 'upstream-reset', 'failure', 'errored');
-          return;
+        if (stream.headersSent && !stream.writableEnded) {
+          if ((u.rstCode ?? NGHTTP2_NO_ERROR) !== NGHTTP2_NO_ERROR || cutOff) {
+            brokeOff('upstream-reset');
+            return;
+          }
+          stream.end();
         }
-        if (stream.headersSent && !stream.writableEnded) stream.end();
         const g = trailers?.['grpc-status'];
         finish(status, g === undefined ? null : Number(g), null, classify(status, g));
       });
@@ -827,17 +832,13 @@ export class H2Proxy {
           answer(502, reason);
           finish(502, null, reason, neverConnected ? 'connect-failure' : 'failure');
         } else {
-          resetClient(resetCode(u, p));
-          finish(status, null, broken ? 'bad-response' : 'upstream-reset', 'failure', 'errored');
+          brokeOff(broken ? 'bad-response' : 'upstream-reset');
         }
       });
       u.on('close', () => {
         if (!current() || stream.destroyed) return;
         if (stream.headersSent) {
-          if (!stream.writableEnded) {
-            resetClient(resetCode(u, p));
-            finish(status, null, 'upstream-reset', 'failure', 'errored');
-          }
+          if (!stream.writableEnded) brokeOff('upstream-reset');
           return;
         }
         // Closed before any response without an error (RST_STREAM CANCEL or NO_ERROR, or the connection
@@ -879,18 +880,19 @@ export class H2Proxy {
         return;
       }
       stream.respond(resHeaders, { waitForTrailers: true });
-      // An upstream that resets the stream with NO_ERROR before END_STREAM has cut its response off, but Node ends
-      // the readable side then as after END_STREAM, with the same code. The one trace it leaves: closing such a
-      // stream, Node adds its own 'end' listener while the readable side has not ended (after END_STREAM the end
-      // is always read before the close).
-      u.on('newListener', (event: string | symbol) => {
-        if (event === 'end' && u.closed && !readEnded(u)) cutOff = true;
-      });
       // Not ended by the pipe: u's 'end' handler ends the client's stream only if the response was complete.
       u.on('data', (chunk: Buffer) => {
         relayed += chunk.length;
       });
       u.pipe(stream, { end: false });
+      // An upstream that resets the stream with NO_ERROR before END_STREAM has cut its response off, but Node ends
+      // the readable side then as after END_STREAM, with the same code. The one trace it leaves: closing such a
+      // stream, Node adds its own 'end' listener while the readable side has not ended (after END_STREAM the end
+      // is always read before the close). Watched from here on, so the listeners above and the pipe's own do not
+      // call it.
+      u.on('newListener', (event: string | symbol) => {
+        if (event === 'end' && u.closed && !readEnded(u)) cutOff = true;
+      });
     };
     /** The upstream closed the relayed response's stream before its end (RST_STREAM NO_ERROR; see onResponse). */
     let cutOff = false;

@@ -12,8 +12,7 @@ export interface RunningOperator {
   /** Process id (benchmarks read its memory from /proc). */
   pid: number;
   controlPlanePort: number;
-  /** The sealed config stream's plain TCP port. */
-  /** null: the sealed port is off (WEFT_CONFIG_STREAM_PORT=off). */
+  /** The sealed config stream's plain TCP port; null when it is off (WEFT_CONFIG_STREAM_PORT=off). */
   configStreamPort: number | null;
   adminPort: number;
   logs: string[];

@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,11 @@ import {
   serverHello,
   streamKeys,
 } from '../../../crds/control-plane/sealed.ts';
-import { CONFIG_STREAM_UPGRADE, CONFIG_TICKETS_PATH } from '../../../crds/control-plane/types.ts';
+import {
+  CONFIG_STREAM_UPGRADE,
+  CONFIG_TICKETS_PATH,
+  type ErrorReason,
+} from '../../../crds/control-plane/types.ts';
 import {
   CertificateAuthority,
   generateIssuer,
@@ -150,7 +154,13 @@ let ticketRefusal: 'old' | 'off' = 'old';
 let sealedServer: NetServer;
 const tickets = new Map<string, { url: URL; keys: StreamKeys }>();
 
-function onTicket(url: URL, req: IncomingMessage, res: import('node:http').ServerResponse): void {
+/** A 404 with the operator's error body (crds/control-plane/README.md). */
+function notFound(res: ServerResponse, reason: ErrorReason, message: string): void {
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ reason, message, field: null }));
+}
+
+function onTicket(url: URL, req: IncomingMessage, res: ServerResponse): void {
   // 'hang' here: the ticket request gets no answer (the request timeout must retry it).
   if (plan[0] === 'hang') {
     plan.shift();
@@ -178,7 +188,7 @@ let lateTickets = 0;
 
 function answerTicket(
   req: IncomingMessage,
-  res: import('node:http').ServerResponse,
+  res: ServerResponse,
   url: URL,
   /** A port to name instead of the sealed server's, or 0. */
   otherPort: number,
@@ -258,20 +268,14 @@ beforeAll(async () => {
         });
         return;
       }
-      if (req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH) ticketAsks++;
-      if (sealedEnabled && req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH) {
+      const ticketRequest = req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH;
+      if (ticketRequest) ticketAsks++;
+      if (ticketRequest && sealedEnabled) {
         onTicket(url, req, res);
         return;
       }
-      if (ticketRefusal === 'off' && req.method === 'POST' && url.pathname === CONFIG_TICKETS_PATH) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            reason: 'SealedStreamOff',
-            message: 'serves no sealed config stream',
-            field: null,
-          }),
-        );
+      if (ticketRequest && ticketRefusal === 'off') {
+        notFound(res, 'SealedStreamOff', 'serves no sealed config stream');
         return;
       }
       if (req.method === 'GET' && url.pathname === '/v1alpha1/config') {
@@ -285,8 +289,7 @@ beforeAll(async () => {
         return;
       }
       // What an operator that predates sealed streams answers the ticket request (and any unknown path).
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ reason: 'NotFound', message: `no such path ${url.pathname}`, field: null }));
+      notFound(res, 'NotFound', `no such path ${url.pathname}`);
     },
   );
   server.on('secureConnection', (s: Socket) => {
@@ -360,14 +363,22 @@ function nextConfigs(
   });
 }
 
-test('an operator with sealed streams off (404 SealedStreamOff) is asked for a ticket once, not at every reconnect, and the stream follows over TLS', async () => {
-  plan.length = 0;
+/**
+ * A client whose stream the plan cuts, silences and ends: four connections, the last one staying; resumes and
+ * ticketAsks count from here.
+ */
+function fourConnections(): { c: ControlPlaneClient; configs: Promise<string[]> } {
   plan.push('reset', 'silent', 'end', 'stay');
   resumes.length = 0;
   ticketAsks = 0;
-  ticketRefusal = 'off';
   const c = client(1_000);
-  const configs = nextConfigs(c, 4, 20_000);
+  return { c, configs: nextConfigs(c, 4, 20_000) };
+}
+
+test('an operator with sealed streams off (404 SealedStreamOff) is asked for a ticket once, not at every reconnect, and the stream follows over TLS', async () => {
+  plan.length = 0;
+  ticketRefusal = 'off';
+  const { c, configs } = fourConnections();
   try {
     await c.start();
     expect(await configs).toHaveLength(4);
@@ -403,11 +414,7 @@ describe.each([
   });
 
   test('a stream that is cut, goes silent or ends is resumed with since, and later versions arrive', async () => {
-    plan.push('reset', 'silent', 'end', 'stay');
-    resumes.length = 0;
-    ticketAsks = 0;
-    const c = client(1_000);
-    const configs = nextConfigs(c, 4, 20_000);
+    const { c, configs } = fourConnections();
     try {
       await c.start();
       expect(c.identity?.facts.spiffeIds).toEqual([WORKLOAD_ID]);
