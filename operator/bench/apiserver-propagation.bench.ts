@@ -16,13 +16,13 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
-  KubeConfig,
   PatchStrategy,
   setHeaderOptions,
   type V1Secret,
 } from '@kubernetes/client-node';
 import { exportSealedMaterial, SealedClient, streamKeys } from '../../crds/control-plane/sealed.ts';
 import { CONFIG_STREAM_UPGRADE, CONFIG_TICKETS_PATH } from '../../crds/control-plane/types.ts';
+import { loadKubeConfig } from '../../crds/kube-client.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl, waitFor } from '../../test/e2e/kube.ts';
 import { OPERATOR_BUNDLE, requestCertificate, startOperator } from '../../test/e2e/operator/harness.ts';
 import {
@@ -42,13 +42,18 @@ import { versionScanner } from './stream-versions.ts';
 // V8's default young generation, what it allocates reading 1,000 streams survived into the old generation and a
 // full collection ran every other round (6-21 ms pauses plus up to 25 ms of marking steps, --trace-gc; p99 93 ms),
 // and in a full run four rounds ended 25-52 ms after the operator's last write (p99 122 ms, 2026-12-05). With 32
-// MiB semi-spaces it ran none during the rounds (p99 73 ms, the same hour). The operator keeps its shipped flags
-// (OPERATOR_NODE_FLAGS). Started without a semi-space size of its own, the bench runs itself again with this one.
-const SIMULATED_PROXIES_FLAG = '--max-semi-space-size=32';
+// MiB semi-spaces it ran none during the rounds (p99 73 ms, the same hour).
+// Its collections also ran on V8's helper threads, one per core: on two cores they took the operator's core in
+// the middle of a publish, which then took 50-89 ms of wall time for its ~17 ms of CPU (five runs at 1,000
+// proxies on 2026-12-06: p99 94-143 ms). Real proxies run on other machines; --single-threaded-gc keeps this
+// process's collections on its own thread (three runs right after: p99 69, 58, 53 ms, publish 24-43 ms).
+// The operator keeps its shipped flags (OPERATOR_NODE_FLAGS). Started without a semi-space size of its own, the
+// bench runs itself again with these.
+const SIMULATED_PROXIES_FLAGS = ['--max-semi-space-size=32', '--single-threaded-gc'];
 if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
   const again = spawnSync(
     process.execPath,
-    [...process.execArgv, SIMULATED_PROXIES_FLAG, ...process.argv.slice(1)],
+    [...process.execArgv, ...SIMULATED_PROXIES_FLAGS, ...process.argv.slice(1)],
     { stdio: 'inherit' },
   );
   if (again.error !== undefined) throw again.error;
@@ -65,8 +70,9 @@ const TRUST_DOMAIN = DEFAULT_MESH_SETTINGS.trustDomain;
 const perService = Math.ceil(pods / services);
 const log = (m: string) => process.stderr.write(`[bench ${pods}] ${m}\n`);
 
-const kc = new KubeConfig();
-kc.loadFromDefault();
+// Pooled, as the operator's own client and kubectl keep their connection: each round's PATCH is then not a new
+// TLS connection to the apiserver inside the measured time (client-node 2.0.1 opens one per call otherwise).
+const kc = loadKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const discovery = kc.makeApiClient(DiscoveryV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);

@@ -162,7 +162,7 @@ const final = {
       'CSR verify + leaf signing, one thread (= per core), through the CertificateAuthority without HTTP and TokenReview.',
     operator_rss_mb:
       'VmRSS of the operator process with 5,000 sealed streams, 12 s after the last round (past its native heap trim, operator/src/heap-trim.ts); operator_rss_detail_mb: without streams, right after the rounds, and peak VmHWM.',
-    load: 'The simulated proxies (a ticket request over mTLS each, then opening the sealed frames of every message) share the 2 cores with the operator and the cluster. Their process runs with 32 MiB semi-spaces (since 2026-12-05; before, its own full collections were measured as propagation).',
+    load: 'The simulated proxies (a ticket request over mTLS each, then opening the sealed frames of every message) share the 2 cores with the operator and the cluster. Their process runs with 32 MiB semi-spaces (since 2026-12-05; before, its own full collections were measured as propagation) and collects on its own thread (--single-threaded-gc, since 2026-12-06; before, the helper threads of its collections took the core of the operator in the middle of a publish).',
   },
 };
 writeFileSync(OUT, `${JSON.stringify(final, null, 2)}\n`);
@@ -186,7 +186,7 @@ writeFileSync(
   [
     '## Control plane: config propagation, resync, CSR signing, operator memory',
     '',
-    `Command: \`make bench-control-plane\` (operator/bench/control-plane.ts; numbers in bench/results/control-plane.json). Machine: ${machine}, shared with the local cluster; the simulated proxies run on the same cores, in one process with 32 MiB semi-spaces (so that its own garbage collection is not measured as propagation).`,
+    `Command: \`make bench-control-plane\` (operator/bench/control-plane.ts; numbers in bench/results/control-plane.json). Machine: ${machine}, shared with the local cluster; the simulated proxies run on the same cores, in one process with 32 MiB semi-spaces and \`--single-threaded-gc\` (so that its own garbage collection is not measured as propagation).`,
     'A TrafficSplit weight is merge-patched through the apiserver; the time is until the last subscribed proxy has the new config version.',
     '',
     '| proxies | services | changes | p50 | p99 | max | first config at all | resync | operator RSS, no streams | streaming, after the rounds | 12 s later | peak |',

@@ -1,9 +1,9 @@
 // Entry point: configuration from WEFT_* environment variables (typed parse errors), then run until a signal.
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { type Logger, pino } from 'pino';
 import { DEFAULT_CONFIG_STREAM_PORT, DEFAULT_CONTROL_PLANE_PORT } from '../../crds/control-plane/types.ts';
+import { loadKubeConfig } from '../../crds/kube-client.ts';
 import { DNS_SUBDOMAIN } from '../../crds/proxy-config/schema.ts';
 import { parseBoolean, parseList, parseWholeNumber } from '../../crds/settings.ts';
 import { loadNativeAddon } from '../../proxy-image/src/native.ts';
@@ -146,8 +146,8 @@ async function main(): Promise<void> {
       '2..86400 seconds',
     ),
   };
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
+  // One pooled connection to the apiserver for every API call (crds/kube-client.ts).
+  const kubeConfig = loadKubeConfig();
   const operator = new Operator({
     kubeConfig,
     ...settings,

@@ -1,8 +1,9 @@
 // The webhook process: configuration, certificates (generated and rotated, or from files), the HTTPS server.
 // Every replica serves; none needs to be a leader.
 import { writeFile } from 'node:fs/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { loadKubeConfig } from '../../crds/kube-client.ts';
 import { releaseStartupPages } from '../../proxy-image/src/startup-pages.ts';
 import { buildWebhookRouter } from './app.ts';
 import { KubeCaBundlePublisher } from './certs/ca-bundle-publisher.ts';
@@ -39,8 +40,8 @@ async function main(): Promise<void> {
     (c.mode === 'generated' && c.caStore.kind === 'secret');
   let kc: KubeConfig | undefined;
   if (needsCluster) {
-    kc = new KubeConfig();
-    kc.loadFromDefault();
+    // One pooled connection to the apiserver for every API call (crds/kube-client.ts).
+    kc = loadKubeConfig();
   }
   let server: RunningWebhookServer | undefined;
   let draining = false;
