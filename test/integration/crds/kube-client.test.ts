@@ -25,18 +25,61 @@ const files = {
   cert: join(dir, 'client.pem'),
   key: join(dir, 'client-key.pem'),
   kubeconfig: join(dir, 'kubeconfig'),
+  credential: join(dir, 'exec-credential.json'),
+  execKubeconfig: join(dir, 'exec-kubeconfig'),
 };
 
-/** Writes a client certificate for ServiceAccount `name` where the kubeconfig names the user's files. */
-function writeClientCert(name: string): void {
+/** A client certificate (chain PEM) and its key (PEM) for ServiceAccount `name`. */
+function clientCert(name: string): { cert: string; key: string } {
   const { key, spki } = newP256Key();
   const issued = ca.issueVerified(
     { spki, publicKey: createPublicKey({ key: spki, format: 'der', type: 'spki' }) },
     spiffeIdFor(TD, 'weft', name),
     new Date(),
   );
-  writeFileSync(files.cert, issued.certificateChain);
-  writeFileSync(files.key, keyToPem(key));
+  return { cert: issued.certificateChain, key: keyToPem(key) };
+}
+
+/** Writes a client certificate for `name` where the kubeconfig names the user's files. */
+function writeClientCert(name: string): void {
+  const c = clientCert(name);
+  writeFileSync(files.cert, c.cert);
+  writeFileSync(files.key, c.key);
+}
+
+/** What the exec credential plugin prints next: a certificate for `name`, already expired as a credential, so
+ * client-node runs the plugin again on every call. */
+function writeExecCredential(name: string): void {
+  const c = clientCert(name);
+  writeFileSync(
+    files.credential,
+    JSON.stringify({
+      apiVersion: 'client.authentication.k8s.io/v1',
+      kind: 'ExecCredential',
+      status: {
+        clientCertificateData: c.cert,
+        clientKeyData: c.key,
+        expirationTimestamp: '2000-01-01T00:00:00Z',
+      },
+    }),
+  );
+}
+
+/** A kubeconfig for the loopback server with `user`'s settings. */
+function kubeconfig(port: number, user: object): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'loopback',
+        cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority': files.ca },
+      },
+    ],
+    users: [{ name: 'weft', user }],
+    contexts: [{ name: 'loopback', context: { cluster: 'loopback', user: 'weft' } }],
+    'current-context': 'loopback',
+  });
 }
 
 /** Every TLS connection the server accepted, with the identity its client presented. */
@@ -74,18 +117,18 @@ beforeAll(async () => {
   const port = (server.address() as AddressInfo).port;
   writeFileSync(
     files.kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        {
-          name: 'loopback',
-          cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority': files.ca },
-        },
-      ],
-      users: [{ name: 'weft', user: { 'client-certificate': files.cert, 'client-key': files.key } }],
-      contexts: [{ name: 'loopback', context: { cluster: 'loopback', user: 'weft' } }],
-      'current-context': 'loopback',
+    kubeconfig(port, { 'client-certificate': files.cert, 'client-key': files.key }),
+  );
+  writeExecCredential('exec-first');
+  writeFileSync(
+    files.execKubeconfig,
+    kubeconfig(port, {
+      exec: {
+        apiVersion: 'client.authentication.k8s.io/v1',
+        command: '/bin/cat',
+        args: [files.credential],
+        interactiveMode: 'Never',
+      },
     }),
   );
 });
@@ -140,6 +183,31 @@ test('calls share one connection, and rotated certificate files take effect on t
     // The connections made with the old certificate close once idle: the old pool was closed.
     const old = connections.slice(start, before);
     expect(old.map((c) => c.identity)).toEqual(Array(old.length).fill(first));
+    for (const c of old)
+      expect(await closedWithin(c.socket, 'a connection with the first certificate', 2000)).toBe('closed');
+  } finally {
+    await kc.close();
+  }
+});
+
+test('client certificates from an exec credential plugin: one pool while the plugin hands out the same one', async () => {
+  const kc = new PooledKubeConfig();
+  kc.loadFromFile(files.execKubeconfig);
+  const start = connections.length;
+  try {
+    expect(await reads(kc, 3)).toBeLessThanOrEqual(2);
+    expect(await reads(kc, 5)).toBe(0);
+    const before = connections.length;
+    writeExecCredential('exec-second');
+    const opened = await reads(kc, 3);
+    expect(opened).toBeGreaterThanOrEqual(1);
+    expect(connections.slice(before).map((c) => c.identity)).toEqual(
+      Array(opened).fill(`URI:${spiffeIdFor(TD, 'weft', 'exec-second')}`),
+    );
+    const old = connections.slice(start, before);
+    expect(old.map((c) => c.identity)).toEqual(
+      Array(old.length).fill(`URI:${spiffeIdFor(TD, 'weft', 'exec-first')}`),
+    );
     for (const c of old)
       expect(await closedWithin(c.socket, 'a connection with the first certificate', 2000)).toBe('closed');
   } finally {
