@@ -1,11 +1,13 @@
-// crds/kube-client.ts against an HTTPS server on loopback that stands in for the apiserver (client certificates
-// required, as a kubeconfig with a client certificate uses them): API calls share one connection, and rotated
-// certificate files on disk are picked up by the next call, on a new connection, while the old one closes.
+// crds/kube-client.ts against a server on loopback that stands in for the apiserver (HTTP/2 with HTTP/1.1 allowed,
+// client certificates required, as a kubeconfig with a client certificate uses them): API calls share one
+// connection; rotated certificate files on disk, and a new certificate from an exec credential plugin, are picked
+// up by the next call, on a new connection, while the old one closes; a connection that goes silent (through a
+// relay that stops forwarding) fails the call in flight and is replaced.
 import { createPublicKey } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -15,7 +17,7 @@ import { PooledKubeConfig } from '../../../crds/kube-client.ts';
 import { newP256Key } from '../../../crds/x509/certificate.ts';
 import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
 import { loopbackServingCert, testAuthority } from '../../../operator/src/identity/testing.ts';
-import { closedWithin } from '../sockets.ts';
+import { closedWithin, waitFor } from '../sockets.ts';
 
 const TD = 'cluster.local';
 const { anchor, ca } = testAuthority(TD);
@@ -84,12 +86,14 @@ function kubeconfig(port: number, user: object): string {
 
 /** Every TLS connection the server accepted, with the identity its client presented. */
 const connections: { socket: TLSSocket; identity: string }[] = [];
-let server: https.Server;
+let server: http2.Http2SecureServer;
+let port = 0;
 
 beforeAll(async () => {
   const serving = loopbackServingCert(ca, TD);
-  server = https.createServer(
+  server = http2.createSecureServer(
     {
+      allowHTTP1: true,
       key: serving.key,
       cert: serving.certChain,
       ca: anchor.cert.toString(),
@@ -114,7 +118,7 @@ beforeAll(async () => {
   await once(server, 'listening');
   writeFileSync(files.ca, anchor.cert.toString());
   writeClientCert('first');
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as net.AddressInfo).port;
   writeFileSync(
     files.kubeconfig,
     kubeconfig(port, { 'client-certificate': files.cert, 'client-key': files.key }),
@@ -134,7 +138,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
+  for (const c of connections) c.socket.destroy();
   server.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -160,31 +164,23 @@ test('client-node as released opens a connection per call (the reason for Pooled
 test('calls share one connection, and rotated certificate files take effect on the next call', async () => {
   const kc = new PooledKubeConfig();
   kc.loadFromFile(files.kubeconfig);
-  const start = connections.length;
   try {
-    // undici may open a second HTTP/1.1 connection while the first still finishes its response; no more after.
-    expect(await reads(kc, 5)).toBeLessThanOrEqual(2);
-    expect(await reads(kc, 20)).toBe(0);
-    const first = `URI:${spiffeIdFor(TD, 'weft', 'first')}`;
-    expect(connections.at(-1)!.identity).toBe(first);
-
-    // Concurrent calls may open more connections (HTTP/1.1); later calls reuse them.
+    expect(await reads(kc, 20)).toBe(1);
+    const first = connections.at(-1)!;
+    expect(first.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'first')}`);
+    // Concurrent calls are streams of that connection (HTTP/2, as with a real apiserver).
     const core = kc.makeApiClient(CoreV1Api);
-    await Promise.all(Array.from({ length: 8 }, (_, i) => core.readNamespace({ name: `p-${i}` })));
-    expect(await reads(kc, 10)).toBe(0);
-
     const before = connections.length;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => core.readNamespace({ name: `p-${i}` })));
+    expect(connections.length).toBe(before);
+
     writeClientCert('second');
-    const opened = await reads(kc, 5);
-    expect(opened).toBeGreaterThanOrEqual(1);
-    expect(opened).toBeLessThanOrEqual(2);
-    const second = `URI:${spiffeIdFor(TD, 'weft', 'second')}`;
-    expect(connections.slice(before).map((c) => c.identity)).toEqual(Array(opened).fill(second));
-    // The connections made with the old certificate close once idle: the old pool was closed.
-    const old = connections.slice(start, before);
-    expect(old.map((c) => c.identity)).toEqual(Array(old.length).fill(first));
-    for (const c of old)
-      expect(await closedWithin(c.socket, 'a connection with the first certificate', 2000)).toBe('closed');
+    expect(await reads(kc, 5)).toBe(1);
+    expect(connections.at(-1)!.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'second')}`);
+    // The old pool was closed: its connection goes once its requests are done.
+    expect(await closedWithin(first.socket, 'the connection with the first certificate', 2000)).toBe(
+      'closed',
+    );
   } finally {
     await kc.close();
   }
@@ -193,24 +189,67 @@ test('calls share one connection, and rotated certificate files take effect on t
 test('client certificates from an exec credential plugin: one pool while the plugin hands out the same one', async () => {
   const kc = new PooledKubeConfig();
   kc.loadFromFile(files.execKubeconfig);
-  const start = connections.length;
   try {
-    expect(await reads(kc, 3)).toBeLessThanOrEqual(2);
-    expect(await reads(kc, 5)).toBe(0);
-    const before = connections.length;
+    expect(await reads(kc, 5)).toBe(1);
+    const first = connections.at(-1)!;
+    expect(first.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'exec-first')}`);
     writeExecCredential('exec-second');
-    const opened = await reads(kc, 3);
-    expect(opened).toBeGreaterThanOrEqual(1);
-    expect(connections.slice(before).map((c) => c.identity)).toEqual(
-      Array(opened).fill(`URI:${spiffeIdFor(TD, 'weft', 'exec-second')}`),
+    expect(await reads(kc, 3)).toBe(1);
+    expect(connections.at(-1)!.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'exec-second')}`);
+    expect(await closedWithin(first.socket, 'the connection with the first certificate', 2000)).toBe(
+      'closed',
     );
-    const old = connections.slice(start, before);
-    expect(old.map((c) => c.identity)).toEqual(
-      Array(old.length).fill(`URI:${spiffeIdFor(TD, 'weft', 'exec-first')}`),
-    );
-    for (const c of old)
-      expect(await closedWithin(c.socket, 'a connection with the first certificate', 2000)).toBe('closed');
   } finally {
     await kc.close();
   }
 });
+
+test('a connection that goes silent fails the call in flight, and the next calls get a new one', async () => {
+  // A relay between client and server that can stop forwarding on the connections it holds, without closing
+  // them: what a peer that vanished, or a dropped NAT entry, looks like from the client.
+  const held: net.Socket[] = [];
+  const silenced = new Set<net.Socket>();
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    held.push(client, upstream);
+    client.on('data', (d) => silenced.has(client) || upstream.write(d));
+    upstream.on('data', (d) => silenced.has(client) || client.write(d));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  const config = join(dir, 'relay-kubeconfig');
+  writeFileSync(
+    config,
+    kubeconfig((relay.address() as net.AddressInfo).port, {
+      'client-certificate': files.cert,
+      'client-key': files.key,
+    }),
+  );
+  const kc = new PooledKubeConfig({ requestTimeoutMs: 300 });
+  kc.loadFromFile(config);
+  const core = kc.makeApiClient(CoreV1Api);
+  try {
+    expect(await reads(kc, 3)).toBe(1);
+    const [client] = held;
+    silenced.add(client!);
+    const failed = await core.readNamespace({ name: 'while-silent' }).catch((e: unknown) => e as Error);
+    expect((failed as Error & { cause?: { code?: string } }).cause?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
+    // undici pings the session once a call timed out, and drops it when the ping goes unanswered: a later call
+    // goes over a new connection (this relay forwards new connections).
+    const next = held.length;
+    const ns = await waitFor('a call over a new connection', async () =>
+      core.readNamespace({ name: 'after' }).catch(() => undefined),
+    );
+    expect(ns.metadata?.name).toBe('after');
+    expect(held.length).toBeGreaterThan(next);
+    expect(await closedWithin(client!, 'the silent connection', 5000)).toBe('closed');
+  } finally {
+    await kc.close();
+    for (const s of held) s.destroy();
+    relay.close();
+  }
+}, 20_000);
