@@ -1,22 +1,26 @@
-// The Kubernetes API client configuration every Weft component uses: @kubernetes/client-node's KubeConfig, with
-// one connection pool per cluster, user and TLS material instead of one per call, and a dead connection
-// detected and replaced within seconds.
+// The Kubernetes API client configuration the operator and the webhooks use: @kubernetes/client-node's KubeConfig,
+// with pooled connections per cluster, user and TLS material instead of one per call, and a dead connection
+// detected and replaced.
 //
-// Why: client-node 2.0.1 gives every call of a generated API client (a status patch, an Event, a TokenReview, a
-// Lease renewal) a new undici Agent (KubeConfig.applySecurityAuthentication -> createDispatcher), so every call
-// opened a TLS connection of its own: 50 sequential reads of a Namespace against the local cluster opened 50
-// connections at 5 ms each. Its watches already share one https.Agent per cluster and user (createAgent's cache).
+// Why: client-node 2.0.1 gives every request (a status patch, an Event, a TokenReview, a Lease renewal, and each
+// watch: Watch.watch goes through applySecurityAuthentication too) a new undici Agent, so every request opened a
+// TLS connection of its own: 50 sequential reads of a Namespace against the local cluster opened 50 connections at
+// 5 ms each.
 //
-// This hands every call an Agent made once per TLS material, from the options client-node computes for its own
-// (createDispatcherOptions); when the material changes (client certificate files rotated on disk, or new ones from
-// an exec credential plugin), the next call gets a new Agent and the old one is closed once its requests finish.
-// Bearer tokens travel as headers, so a rotated token needs no new Agent.
+// Here every request gets one of two Agents made once per TLS material (from the options client-node computes for
+// its own, createDispatcherOptions): one for calls, one for streams (watches, and logs followed), which may rightly
+// stay quiet for long. When the material changes (client certificate files rotated on disk, new ones from an exec
+// credential plugin, a new CA), the next request gets new Agents and the old ones are closed a little later, once
+// every request that was handed them has started (their requests then finish). Bearer tokens travel as headers, so
+// a rotated token needs no new Agent. Clusters behind an HTTP or SOCKS proxy keep client-node's own Agent.
 //
-// One long-lived connection (HTTP/2 to a real apiserver) brings the failure client-go guards against with its
-// HTTP/2 health check: a connection whose peer went away without a word (a node gone, a NAT entry dropped) would
-// hold every call. Our Agent answers that with undici's own timeouts: a call without response headers (or with a
-// body that stalls) for `requestTimeoutMs` fails, and undici then pings the HTTP/2 session and closes it if the
-// ping goes unanswered as long; the next call opens a new connection. client-node's Agent waits 300 s for each.
+// One long-lived connection brings the failure client-go guards against with its HTTP/2 health check: a connection
+// whose peer went away without a word (a node gone, a NAT entry dropped) holds every request on it, and
+// client-node's Agent waits 300 s for response headers. The call Agent fails a request after `requestTimeoutMs`
+// without response headers or between body chunks, and undici then pings the HTTP/2 session and drops it if the
+// ping goes unanswered as long; the next request opens a new connection. The stream Agent has the same limit for
+// headers but none between chunks: a watch's silence is its own timer's business (client-node's Watch, 30 s).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Cluster } from '@kubernetes/client-node';
 import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
 import { Agent } from 'undici';
@@ -28,89 +32,120 @@ type DispatcherOptions = ReturnType<KubeConfig['createDispatcherOptions']>;
 /** The options client-node copies into the Agent's TLS settings. */
 const TLS_OPTIONS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
 
-/** How long an API call may wait for response headers, or between body chunks, before it fails (and the
- * connection is checked). Watches do not go through this Agent. */
+/**
+ * How long a call may wait for response headers, or between body chunks, before it fails (and its connection is
+ * checked). Below the apiserver's own 60 s request timeout: a call that slow (an admission webhook taking most of
+ * its 30 s) fails here and is retried by its caller (status patches carry their resourceVersion).
+ */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** How long replaced Agents stay open for requests that were handed them but had not started yet. */
+const RETIRE_AFTER_MS = 10_000;
 
 /** What a TLS option holds, as text (PEM strings and Buffers, alone or in lists). */
 const text = (v: unknown): unknown =>
   Buffer.isBuffer(v) ? v.toString('base64') : Array.isArray(v) ? v.map(text) : (v ?? null);
 
+/** A request whose response body may rightly pause for long: a watch, a log followed. */
+const isStream = (url: string): boolean => /[?&](watch|follow)=(true|1)(&|$)/.test(url);
+
+/** What client-node was making the Agent of one request from. */
 interface Making {
+  key: string;
   material: string;
   options: DispatcherOptions;
+  /** Order of making: a request that read older credentials (an exec plugin that answered late) comes lower. */
+  seq: number;
+}
+
+interface Pool {
+  material: string;
+  seq: number;
+  options: DispatcherOptions;
+  calls: Dispatcher | null;
+  streams: Dispatcher | null;
 }
 
 export class PooledKubeConfig extends KubeConfig {
   readonly #requestTimeoutMs: number;
-  readonly #pools = new Map<string, { material: string; dispatcher: Dispatcher }>();
-  /** The dispatcher client-node is making right now: its TLS material and options. */
-  #making: Making | null = null;
+  readonly #retireAfterMs: number;
+  readonly #pools = new Map<string, Pool>();
+  /** Per request being authenticated: where createDispatcherOptions leaves what it saw. */
+  readonly #slot = new AsyncLocalStorage<{ making: Making | null }>();
+  #seq = 0;
 
-  constructor(o: { requestTimeoutMs?: number } = {}) {
+  constructor(o: { requestTimeoutMs?: number; retireAfterMs?: number } = {}) {
     super();
     this.#requestTimeoutMs = o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#retireAfterMs = o.retireAfterMs ?? RETIRE_AFTER_MS;
   }
 
-  /** client-node calls this, then makes its Agent from what it returns, in one go: noted here. */
+  /** client-node calls this once per request, from applySecurityAuthentication, to make that request's Agent. */
   override createDispatcherOptions(cluster: Cluster | null, agentOptions: AgentOptions): DispatcherOptions {
     const options = super.createDispatcherOptions(cluster, agentOptions);
-    const o = agentOptions as Record<string, unknown>;
-    this.#making = {
-      material: JSON.stringify([cluster?.proxyUrl ?? null, ...TLS_OPTIONS.map((k) => text(o[k]))]),
-      options,
-    };
+    const slot = this.#slot.getStore();
+    if (slot !== undefined) {
+      const o = agentOptions as Record<string, unknown>;
+      slot.making = {
+        key: JSON.stringify([cluster?.name ?? '', cluster?.server ?? '', this.getCurrentUser()?.name ?? '']),
+        material: JSON.stringify([cluster?.proxyUrl ?? null, ...TLS_OPTIONS.map((k) => text(o[k]))]),
+        options,
+        seq: ++this.#seq,
+      };
+    }
     return options;
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    // Noted where client-node hands its new Agent over, which follows the making in the same turn: by the time
-    // the call below resolves, another call may have made one.
-    let making: Making | null = null;
-    const hand = context.setDispatcher;
-    context.setDispatcher = (d: Dispatcher) => {
-      making = this.#making;
-      hand.call(context, d);
-    };
-    try {
-      await super.applySecurityAuthentication(context);
-    } finally {
-      delete (context as Partial<RequestContext>).setDispatcher;
+    const slot: { making: Making | null } = { making: null };
+    await this.#slot.run(slot, () => super.applySecurityAuthentication(context));
+    const making = slot.making;
+    // Through an HTTP or SOCKS proxy: client-node's own Agent.
+    if (making === null || making.options.type === 'proxy' || making.options.type === 'socks') return;
+    let pool = this.#pools.get(making.key);
+    if (pool === undefined || (pool.material !== making.material && making.seq > pool.seq)) {
+      if (pool !== undefined) this.#retire(pool);
+      pool = {
+        material: making.material,
+        seq: making.seq,
+        options: making.options,
+        calls: null,
+        streams: null,
+      };
+      this.#pools.set(making.key, pool);
     }
-    const made = context.getDispatcher();
-    // No TLS material (plain HTTP to a test server): client-node uses fetch's global dispatcher.
-    if (made === undefined || making === null) return;
-    const { material, options } = making as Making;
-    const cluster = this.getCurrentCluster();
-    const key = JSON.stringify([
-      cluster?.name ?? '',
-      cluster?.server ?? '',
-      this.getCurrentUser()?.name ?? '',
-    ]);
-    const pool = this.#pools.get(key);
-    if (pool === undefined || pool.material !== material) {
-      // A proxy (HTTP CONNECT or SOCKS) keeps client-node's Agent; a direct connection gets ours.
-      const dispatcher =
-        options.type === 'agent'
-          ? new Agent({
-              connect: options.connect,
-              headersTimeout: this.#requestTimeoutMs,
-              bodyTimeout: this.#requestTimeoutMs,
-            })
-          : made;
-      this.#pools.set(key, { material, dispatcher });
-      // Requests already under way on the old pool finish; its connections close after them.
-      pool?.dispatcher.close().catch(() => {});
+    // Credentials older than the pool's (read before a newer request's): this request keeps client-node's Agent.
+    if (pool.material !== making.material) return;
+    if (isStream(context.getUrl())) {
+      pool.streams ??= this.#agent(pool.options, 0);
+      context.setDispatcher(pool.streams);
+    } else {
+      pool.calls ??= this.#agent(pool.options, this.#requestTimeoutMs);
+      context.setDispatcher(pool.calls);
     }
-    // client-node's own Agent has no connection yet: dropping it costs nothing.
-    context.setDispatcher(this.#pools.get(key)!.dispatcher);
   }
 
-  /** Closes every pooled connection (shutdown); a later call opens new ones. */
+  #agent(options: DispatcherOptions, bodyTimeout: number): Dispatcher {
+    return new Agent({
+      // 'none': no TLS material of the kubeconfig's own (a public CA, a bearer token).
+      ...(options.type === 'agent' ? { connect: options.connect } : {}),
+      headersTimeout: this.#requestTimeoutMs,
+      bodyTimeout,
+    });
+  }
+
+  #retire(pool: Pool): void {
+    const close = () => {
+      for (const d of [pool.calls, pool.streams]) d?.close().catch(() => {});
+    };
+    if (this.#retireAfterMs === 0) close();
+    else setTimeout(close, this.#retireAfterMs).unref();
+  }
+
+  /** Closes every pooled connection (shutdown); a later request opens new ones. */
   async close(): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
-    await Promise.all(pools.map((p) => p.dispatcher.close().catch(() => {})));
+    await Promise.all(pools.flatMap((p) => [p.calls, p.streams]).map((d) => d?.close().catch(() => {})));
   }
 }
 

@@ -3,7 +3,8 @@
 // the pod, and the signature. The operator runs as its own host process (the bundle, as it ships) against the
 // cluster in KUBECONFIG; P scheduling-gated pods each get a bound token (TokenRequest) first; then R requests go out
 // C at a time, cycling over the tokens and over a few CSRs made with openssl. Reported: requests per second, the
-// operator's and the apiserver's CPU per request (/proc, utime + stime), and p50/p99 of one request.
+// operator's and the apiserver's CPU per request (/proc, utime + stime; the apiserver's includes whatever else it did
+// meanwhile, and is left out when no local kube-apiserver process is found), and p50/p99 of one request.
 // csr.bench.ts measures the signing alone.
 //   KUBECONFIG=... WEFT_KUBECTL=... node operator/bench/csr-apiserver.bench.ts [pods] [requests] [concurrency]
 import { execFileSync } from 'node:child_process';
@@ -154,7 +155,8 @@ try {
   process.stdout.write(`${JSON.stringify(result)}\n`);
   mergeResults(process.env.WEFT_BENCH_OUT, { csr_end_to_end: result });
 } finally {
-  await op?.stop();
+  // Each step even if the one before failed: the namespace must go whatever happened.
+  await op?.stop().catch((e: Error) => log(`operator stop: ${e.message}`));
   await kc.close();
   await deleteNamespace(ns);
 }

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../../../crds/kube-client.ts';
 import { newP256Key } from '../../../crds/x509/certificate.ts';
 import { keyToPem, spiffeIdFor } from '../../../operator/src/identity/index.ts';
@@ -101,6 +101,12 @@ beforeAll(async () => {
       rejectUnauthorized: true,
     },
     (req, res) => {
+      if (req.url === '/api/v1/namespaces?watch=true') {
+        // A watch: one event, then silence (as a quiet kind's watch is between bookmarks).
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'watched' } } })}\n`);
+        return;
+      }
       const name = /^\/api\/v1\/namespaces\/([^/?]+)$/.exec(req.url ?? '')?.[1];
       if (req.method !== 'GET' || name === undefined) {
         res.writeHead(404, { 'content-type': 'application/json' });
@@ -162,7 +168,8 @@ test('client-node as released opens a connection per call (the reason for Pooled
 });
 
 test('calls share one connection, and rotated certificate files take effect on the next call', async () => {
-  const kc = new PooledKubeConfig();
+  // Replaced Agents are closed at once here (by default 10 s later, for requests handed them but not started).
+  const kc = new PooledKubeConfig({ retireAfterMs: 0 });
   kc.loadFromFile(files.kubeconfig);
   try {
     expect(await reads(kc, 20)).toBe(1);
@@ -187,7 +194,7 @@ test('calls share one connection, and rotated certificate files take effect on t
 });
 
 test('client certificates from an exec credential plugin: one pool while the plugin hands out the same one', async () => {
-  const kc = new PooledKubeConfig();
+  const kc = new PooledKubeConfig({ retireAfterMs: 0 });
   kc.loadFromFile(files.execKubeconfig);
   try {
     expect(await reads(kc, 5)).toBe(1);
@@ -229,7 +236,7 @@ test('a connection that goes silent fails the call in flight, and the next calls
       'client-key': files.key,
     }),
   );
-  const kc = new PooledKubeConfig({ requestTimeoutMs: 300 });
+  const kc = new PooledKubeConfig({ requestTimeoutMs: 1000 });
   kc.loadFromFile(config);
   const core = kc.makeApiClient(CoreV1Api);
   try {
@@ -253,3 +260,33 @@ test('a connection that goes silent fails the call in flight, and the next calls
     relay.close();
   }
 }, 20_000);
+
+test('a watch may stay quiet past the request timeout of calls, on a connection of its own', async () => {
+  const kc = new PooledKubeConfig({ requestTimeoutMs: 300 });
+  kc.loadFromFile(files.kubeconfig);
+  try {
+    expect(await reads(kc, 2)).toBe(1);
+    const before = connections.length;
+    const events: string[] = [];
+    let ended: unknown = 'still open';
+    const watching = await new Watch(kc).watch(
+      '/api/v1/namespaces',
+      {},
+      (type, obj: { metadata?: { name?: string } }) => events.push(`${type} ${obj.metadata?.name}`),
+      (err) => {
+        ended = err;
+      },
+    );
+    // Silent for four times the request timeout of calls: still open (client-node's Watch ends a watch quiet
+    // for its own 30 s).
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(ended).toBe('still open');
+    expect(events).toEqual(['ADDED watched']);
+    watching.abort();
+    // Watches go over a connection of their own; calls keep theirs.
+    expect(connections.length).toBe(before + 1);
+    expect(await reads(kc, 2)).toBe(0);
+  } finally {
+    await kc.close();
+  }
+});
