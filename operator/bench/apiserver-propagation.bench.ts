@@ -43,10 +43,11 @@ import { versionScanner } from './stream-versions.ts';
 // full collection ran every other round (6-21 ms pauses plus up to 25 ms of marking steps, --trace-gc; p99 93 ms),
 // and in a full run four rounds ended 25-52 ms after the operator's last write (p99 122 ms, 2026-12-05). With 32
 // MiB semi-spaces it ran none during the rounds (p99 73 ms, the same hour).
-// Its collections also ran on V8's helper threads, one per core: on two cores they took the operator's core in
-// the middle of a publish, which then took 50-89 ms of wall time for its ~17 ms of CPU (five runs at 1,000
-// proxies on 2026-12-06: p99 94-143 ms). Real proxies run on other machines; --single-threaded-gc keeps this
-// process's collections on its own thread (three runs right after: p99 69, 58, 53 ms, publish 24-43 ms).
+// Its collections also run on V8's helper threads, one per core, which can take the operator's core: the
+// operator's publish (~17 ms of CPU at 1,000 proxies) took 24-89 ms of wall time per round, and five runs at 1,000
+// proxies on 2026-12-06 gave p99 91, 111, 94, 72 and 143 ms. With --single-threaded-gc (this process's
+// collections on its own thread) three runs right after gave 69, 58 and 53 ms, publish 24-43 ms; full runs later
+// that day 87-112 ms at 1,000 (docs/operator.md). Real proxies run on other machines.
 // The operator keeps its shipped flags (OPERATOR_NODE_FLAGS). Started without a semi-space size of its own, the
 // bench runs itself again with these.
 const SIMULATED_PROXIES_FLAGS = ['--max-semi-space-size=32', '--single-threaded-gc'];
