@@ -175,7 +175,7 @@ const final = {
       'Certificate requests as proxies make them, against the operator process: a new TLS connection each, a CSR with a pod-bound projected token (TokenRequest, 50 scheduling-gated pods), the TokenReview through the real apiserver, the pod match and the signature; 2,000 requests 16 at a time after 200 unmeasured ones; CPU per request of the operator and of the kube-apiserver from /proc. The bench client (TLS handshakes) shares the 2 cores.',
     operator_rss_mb:
       'VmRSS of the operator process with 5,000 sealed streams, 12 s after the last round (past its native heap trim, operator/src/heap-trim.ts); operator_rss_detail_mb: without streams, right after the rounds, and peak VmHWM.',
-    load: 'The simulated proxies (a ticket request over mTLS each, then opening the sealed frames of every message) share the 2 cores with the operator and the cluster. Their process runs with 32 MiB semi-spaces (since 2026-12-05; before, its own full collections were measured as propagation) and collects on its own thread (--single-threaded-gc, since 2026-12-06; before, the helper threads of its collections took the core of the operator in the middle of a publish).',
+    load: 'The simulated proxies (a ticket request over mTLS each, then opening the sealed frames of every message) share the 2 cores with the operator and the cluster. Their process runs with 32 MiB semi-spaces (since 2026-12-05; before, its own full collections were measured as propagation) and collects on its own thread (--single-threaded-gc, since 2026-12-06; before, the helper threads of its collections could take the core of the operator in the middle of a publish).',
   },
 };
 writeFileSync(OUT, `${JSON.stringify(final, null, 2)}\n`);
