@@ -91,7 +91,9 @@ try {
     env: { ...process.env, NODE_OPTIONS: '' },
   });
   const addon = execFileSync('proxy-image/native/build.sh', { encoding: 'utf8' }).trim();
-  op = await startOperator(ns, { WEFT_NATIVE_ADDON: addon }, [], OPERATOR_BUNDLE);
+  // WEFT_BENCH_OPERATOR_NODE_ARGS (e.g. "--cpu-prof") go to the operator's node only.
+  const nodeArgs = (process.env.WEFT_BENCH_OPERATOR_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  op = await startOperator(ns, { WEFT_NATIVE_ADDON: addon }, nodeArgs, OPERATOR_BUNDLE);
   const started = Date.now();
   while ((await fetch(`http://127.0.0.1:${op.adminPort}/readyz`).catch(() => null))?.status !== 200) {
     if (Date.now() - started > 120_000) throw new Error('operator not ready after 120 s');
