@@ -12,7 +12,8 @@
 // stay quiet for long. When the material changes (client certificate files rotated on disk, new ones from an exec
 // credential plugin, a new CA), the next request gets new Agents and the old ones are closed a little later, once
 // every request that was handed them has started (their requests then finish). Bearer tokens travel as headers, so
-// a rotated token needs no new Agent. Clusters behind an HTTP or SOCKS proxy keep client-node's own Agent.
+// a rotated token needs no new Agent. Clusters behind an HTTP or SOCKS proxy keep client-node's own Agent, and a
+// kubeconfig with no TLS material of its own keeps fetch's global dispatcher (which pools already).
 //
 // One long-lived connection brings the failure client-go guards against with its HTTP/2 health check: a connection
 // whose peer went away without a word (a node gone, a NAT entry dropped) holds every request on it, and
@@ -48,19 +49,26 @@ const text = (v: unknown): unknown =>
 /** A request whose response body may rightly pause for long: a watch, a log followed. */
 const isStream = (url: string): boolean => /[?&](watch|follow)=(true|1)(&|$)/.test(url);
 
+/** One request being authenticated: its order, and what client-node made its Agent from. */
+interface Slot {
+  /** Taken before client-node reads the credentials: a request that read older ones comes lower. */
+  seq: number;
+  making: Making | null;
+}
+
 /** What client-node was making the Agent of one request from. */
 interface Making {
   key: string;
   material: string;
   options: DispatcherOptions;
-  /** Order of making: a request that read older credentials (an exec plugin that answered late) comes lower. */
+  /** The request's order (Slot.seq). */
   seq: number;
 }
 
 interface Pool {
   material: string;
   seq: number;
-  options: DispatcherOptions;
+  options: DispatcherOptions & { type: 'agent' };
   calls: Dispatcher | null;
   streams: Dispatcher | null;
 }
@@ -70,7 +78,9 @@ export class PooledKubeConfig extends KubeConfig {
   readonly #retireAfterMs: number;
   readonly #pools = new Map<string, Pool>();
   /** Per request being authenticated: where createDispatcherOptions leaves what it saw. */
-  readonly #slot = new AsyncLocalStorage<{ making: Making | null }>();
+  readonly #slot = new AsyncLocalStorage<Slot>();
+  /** Retired pools whose Agents are not closed yet (closed by close() too). */
+  readonly #retired = new Set<Pool>();
   #seq = 0;
 
   constructor(o: { requestTimeoutMs?: number; retireAfterMs?: number } = {}) {
@@ -89,25 +99,27 @@ export class PooledKubeConfig extends KubeConfig {
         key: JSON.stringify([cluster?.name ?? '', cluster?.server ?? '', this.getCurrentUser()?.name ?? '']),
         material: JSON.stringify([cluster?.proxyUrl ?? null, ...TLS_OPTIONS.map((k) => text(o[k]))]),
         options,
-        seq: ++this.#seq,
+        seq: slot.seq,
       };
     }
     return options;
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    const slot: { making: Making | null } = { making: null };
+    const slot: Slot = { seq: ++this.#seq, making: null };
     await this.#slot.run(slot, () => super.applySecurityAuthentication(context));
     const making = slot.making;
-    // Through an HTTP or SOCKS proxy: client-node's own Agent.
-    if (making === null || making.options.type === 'proxy' || making.options.type === 'socks') return;
+    // Only a kubeconfig's own TLS material ('agent') is pooled here. Through an HTTP or SOCKS proxy client-node's own
+    // Agent stays; with no TLS material of the kubeconfig's ('none': a public CA and a bearer token) fetch's global
+    // dispatcher does, which pools already (and honours one set for the process, e.g. for HTTPS_PROXY).
+    if (making === null || making.options.type !== 'agent') return;
     let pool = this.#pools.get(making.key);
     if (pool === undefined || (pool.material !== making.material && making.seq > pool.seq)) {
       if (pool !== undefined) this.#retire(pool);
       pool = {
         material: making.material,
         seq: making.seq,
-        options: making.options,
+        options: making.options as DispatcherOptions & { type: 'agent' },
         calls: null,
         streams: null,
       };
@@ -124,17 +136,14 @@ export class PooledKubeConfig extends KubeConfig {
     }
   }
 
-  #agent(options: DispatcherOptions, bodyTimeout: number): Dispatcher {
-    return new Agent({
-      // 'none': no TLS material of the kubeconfig's own (a public CA, a bearer token).
-      ...(options.type === 'agent' ? { connect: options.connect } : {}),
-      headersTimeout: this.#requestTimeoutMs,
-      bodyTimeout,
-    });
+  #agent(options: DispatcherOptions & { type: 'agent' }, bodyTimeout: number): Dispatcher {
+    return new Agent({ connect: options.connect, headersTimeout: this.#requestTimeoutMs, bodyTimeout });
   }
 
   #retire(pool: Pool): void {
+    this.#retired.add(pool);
     const close = () => {
+      if (!this.#retired.delete(pool)) return;
       for (const d of [pool.calls, pool.streams]) d?.close().catch(() => {});
     };
     if (this.#retireAfterMs === 0) close();
@@ -143,8 +152,9 @@ export class PooledKubeConfig extends KubeConfig {
 
   /** Closes every pooled connection (shutdown); a later request opens new ones. */
   async close(): Promise<void> {
-    const pools = [...this.#pools.values()];
+    const pools = [...this.#pools.values(), ...this.#retired];
     this.#pools.clear();
+    this.#retired.clear();
     await Promise.all(pools.flatMap((p) => [p.calls, p.streams]).map((d) => d?.close().catch(() => {})));
   }
 }
