@@ -24,8 +24,16 @@
 // 18.6-20.1 against 16.4-20.7 us per request, the mTLS pair 48.7-57.5 against 47.6-60.5, RSS under load alike).
 // Also measured: 150 (RSS 80-81.5 MB, no margin), 50 (74-75 MB, as much CPU as 100), larger semi-spaces with 100
 // (4 MiB: 80.6 MB at base CPU; 2 MiB: 76-78 MB, CPU as with 1), default (RSS above).
+//
+// --no-async-context-frame: Node 24 carries an async context frame (what AsyncLocalStorage reads) through every
+// callback, promise and tick; the proxy uses no AsyncLocalStorage (nor does any module it bundles), so the frames
+// are pure cost. Six interleaved rounds each way (2026-12-06, `WEFT_BENCH_WEFT_NODE_ARGS`, one 5 s round per run):
+// weft-h2 user CPU per stream median 69.1 -> 62.5 us (-10%), rps 13.3k -> 14.6k; HTTP/1 within noise (weft
+// user 5.6 -> 5.45 us per request; the mTLS pair 24.8 -> 23.9 in three); RSS alike. If the proxy ever uses
+// AsyncLocalStorage (tracing), this flag makes it slower (async_hooks underneath): measure again then.
 export const PROXY_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=1',
   '--no-maglev',
   '--heap-growing-percent=100',
+  '--no-async-context-frame',
 ];

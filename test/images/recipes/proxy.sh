@@ -4,7 +4,7 @@ IMAGE_REF=weft.local/proxy:dev
 FROM=node-base
 USER=2102:2102
 WORKDIR=/app
-ENTRYPOINT=(/usr/local/bin/node --max-semi-space-size=1 --no-maglev --heap-growing-percent=100 /app/proxy.mjs)
+ENTRYPOINT=(/usr/local/bin/node --max-semi-space-size=1 --no-maglev --heap-growing-percent=100 --no-async-context-frame /app/proxy.mjs)
 ENV=(PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
 prepare() {
   "$NODE_BIN/node" "$ROOT_DIR/scripts/bundle.ts" proxy >/dev/null
