@@ -29,6 +29,8 @@ import { Agent } from 'undici';
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 type AgentOptions = Parameters<KubeConfig['createDispatcherOptions']>[1];
 type DispatcherOptions = ReturnType<KubeConfig['createDispatcherOptions']>;
+/** What client-node connects with for a kubeconfig's own TLS material (the 'agent' kind of its options). */
+type Connect = Extract<DispatcherOptions, { type: 'agent' }>['connect'];
 
 /** The options client-node copies into the Agent's TLS settings. */
 const TLS_OPTIONS = ['ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername'] as const;
@@ -53,25 +55,21 @@ const isStream = (url: string): boolean => /[?&](watch|follow)=(true|1)(&|$)/.te
 interface Slot {
   /** Taken before client-node reads the credentials: a request that read older ones comes lower. */
   seq: number;
-  making: Making | null;
-}
-
-/** What client-node was making the Agent of one request from. */
-interface Making {
-  key: string;
-  material: string;
-  options: DispatcherOptions;
-  /** The request's order (Slot.seq). */
-  seq: number;
+  /** Set when client-node made an Agent for a kubeconfig's own TLS material; null for any other kind. */
+  making: { key: string; material: string; connect: Connect } | null;
 }
 
 interface Pool {
   material: string;
+  /** The Slot.seq of the request that made it. */
   seq: number;
-  options: DispatcherOptions & { type: 'agent' };
+  connect: Connect;
   calls: Dispatcher | null;
   streams: Dispatcher | null;
 }
+
+const closePool = (p: Pool): Promise<unknown> =>
+  Promise.all([p.calls, p.streams].map((d) => d?.close().catch(() => {})));
 
 export class PooledKubeConfig extends KubeConfig {
   readonly #requestTimeoutMs: number;
@@ -93,13 +91,15 @@ export class PooledKubeConfig extends KubeConfig {
   override createDispatcherOptions(cluster: Cluster | null, agentOptions: AgentOptions): DispatcherOptions {
     const options = super.createDispatcherOptions(cluster, agentOptions);
     const slot = this.#slot.getStore();
-    if (slot !== undefined) {
+    // Only a kubeconfig's own TLS material ('agent') is pooled. Through an HTTP or SOCKS proxy client-node's own
+    // Agent stays; with no TLS material of the kubeconfig's ('none': a public CA and a bearer token) fetch's global
+    // dispatcher does, which pools already (and honours one set for the process, e.g. for HTTPS_PROXY).
+    if (slot !== undefined && options.type === 'agent') {
       const o = agentOptions as Record<string, unknown>;
       slot.making = {
         key: JSON.stringify([cluster?.name ?? '', cluster?.server ?? '', this.getCurrentUser()?.name ?? '']),
-        material: JSON.stringify([cluster?.proxyUrl ?? null, ...TLS_OPTIONS.map((k) => text(o[k]))]),
-        options,
-        seq: slot.seq,
+        material: JSON.stringify(TLS_OPTIONS.map((k) => text(o[k]))),
+        connect: options.connect,
       };
     }
     return options;
@@ -109,17 +109,14 @@ export class PooledKubeConfig extends KubeConfig {
     const slot: Slot = { seq: ++this.#seq, making: null };
     await this.#slot.run(slot, () => super.applySecurityAuthentication(context));
     const making = slot.making;
-    // Only a kubeconfig's own TLS material ('agent') is pooled here. Through an HTTP or SOCKS proxy client-node's own
-    // Agent stays; with no TLS material of the kubeconfig's ('none': a public CA and a bearer token) fetch's global
-    // dispatcher does, which pools already (and honours one set for the process, e.g. for HTTPS_PROXY).
-    if (making === null || making.options.type !== 'agent') return;
+    if (making === null) return;
     let pool = this.#pools.get(making.key);
-    if (pool === undefined || (pool.material !== making.material && making.seq > pool.seq)) {
+    if (pool === undefined || (pool.material !== making.material && slot.seq > pool.seq)) {
       if (pool !== undefined) this.#retire(pool);
       pool = {
         material: making.material,
-        seq: making.seq,
-        options: making.options as DispatcherOptions & { type: 'agent' },
+        seq: slot.seq,
+        connect: making.connect,
         calls: null,
         streams: null,
       };
@@ -128,26 +125,23 @@ export class PooledKubeConfig extends KubeConfig {
     // Credentials older than the pool's (read before a newer request's): this request keeps client-node's Agent.
     if (pool.material !== making.material) return;
     if (isStream(context.getUrl())) {
-      pool.streams ??= this.#agent(pool.options, 0);
+      pool.streams ??= this.#agent(pool.connect, 0);
       context.setDispatcher(pool.streams);
     } else {
-      pool.calls ??= this.#agent(pool.options, this.#requestTimeoutMs);
+      pool.calls ??= this.#agent(pool.connect, this.#requestTimeoutMs);
       context.setDispatcher(pool.calls);
     }
   }
 
-  #agent(options: DispatcherOptions & { type: 'agent' }, bodyTimeout: number): Dispatcher {
-    return new Agent({ connect: options.connect, headersTimeout: this.#requestTimeoutMs, bodyTimeout });
+  #agent(connect: Connect, bodyTimeout: number): Dispatcher {
+    return new Agent({ connect, headersTimeout: this.#requestTimeoutMs, bodyTimeout });
   }
 
   #retire(pool: Pool): void {
     this.#retired.add(pool);
-    const close = () => {
-      if (!this.#retired.delete(pool)) return;
-      for (const d of [pool.calls, pool.streams]) d?.close().catch(() => {});
-    };
-    if (this.#retireAfterMs === 0) close();
-    else setTimeout(close, this.#retireAfterMs).unref();
+    setTimeout(() => {
+      if (this.#retired.delete(pool)) void closePool(pool);
+    }, this.#retireAfterMs).unref();
   }
 
   /** Closes every pooled connection (shutdown); a later request opens new ones. */
@@ -155,7 +149,7 @@ export class PooledKubeConfig extends KubeConfig {
     const pools = [...this.#pools.values(), ...this.#retired];
     this.#pools.clear();
     this.#retired.clear();
-    await Promise.all(pools.flatMap((p) => [p.calls, p.streams]).map((d) => d?.close().catch(() => {})));
+    await Promise.all(pools.map(closePool));
   }
 }
 

@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PROXY_NODE_FLAGS } from '../../proxy-image/src/node-flags.ts';
+import { cpuUs } from '../proc.ts';
 import { haproxyConfig, nginxBackend, nginxProxy, type Tls } from './peers.ts';
 
 interface Measured {
@@ -176,20 +177,6 @@ function tree(pid: number): number[] {
     } catch {}
   }
   return out;
-}
-const CLK = Number(sh('getconf', ['CLK_TCK']).trim());
-/** CPU time of the processes so far, in microseconds: user + system, and the user part alone. */
-function cpuUs(pids: number[]): { total: number; user: number } {
-  let user = 0;
-  let sys = 0;
-  for (const p of pids) {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8').slice(0).split(') ')[1]!.split(' ');
-      user += Number(f[11]);
-      sys += Number(f[12]);
-    } catch {}
-  }
-  return { total: ((user + sys) / CLK) * 1e6, user: (user / CLK) * 1e6 };
 }
 function rssMb(pids: number[], field = 'VmRSS'): number {
   let kb = 0;

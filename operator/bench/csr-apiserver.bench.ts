@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { cpuUs } from '../../bench/proc.ts';
 import { IDENTITY_TOKEN_AUDIENCE } from '../../crds/control-plane/types.ts';
 import { loadKubeConfig } from '../../crds/kube-client.ts';
 import { createTestNamespace, deleteNamespace, getJson, kubectl } from '../../test/e2e/kube.ts';
@@ -24,11 +25,7 @@ const concurrency = Number(process.argv[4] ?? 16);
 const log = (m: string) => process.stderr.write(`[csr e2e] ${m}\n`);
 
 /** CPU time (user + system) of a process so far, ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-}
+const cpuMs = (pid: number): number => cpuUs([pid]).total / 1000;
 
 /** The kube-apiserver of the local cluster (a host process here), or null. */
 function apiserverPid(): number | null {

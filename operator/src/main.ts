@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       '2..86400 seconds',
     ),
   };
-  // One pooled connection to the apiserver for every API call (crds/kube-client.ts).
+  // Pooled connections to the apiserver, calls and watches apart (crds/kube-client.ts).
   const kubeConfig = loadKubeConfig();
   const operator = new Operator({
     kubeConfig,

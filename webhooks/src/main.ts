@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     (c.mode === 'generated' && c.caStore.kind === 'secret');
   let kc: KubeConfig | undefined;
   if (needsCluster) {
-    // One pooled connection to the apiserver for every API call (crds/kube-client.ts).
+    // Pooled connections to the apiserver, calls and watches apart (crds/kube-client.ts).
     kc = loadKubeConfig();
   }
   let server: RunningWebhookServer | undefined;

@@ -167,49 +167,57 @@ test('client-node as released opens a connection per call (the reason for Pooled
   expect(await reads(kc, 5)).toBe(5);
 });
 
-test('calls share one connection, and rotated certificate files take effect on the next call', async () => {
-  // Replaced Agents are closed at once here (by default 10 s later, for requests handed them but not started).
-  const kc = new PooledKubeConfig({ retireAfterMs: 0 });
-  kc.loadFromFile(files.kubeconfig);
+/** Runs `fn` with a PooledKubeConfig loaded from `file`, and closes its connections after. */
+async function withPooled(
+  file: string,
+  o: ConstructorParameters<typeof PooledKubeConfig>[0],
+  fn: (kc: PooledKubeConfig) => Promise<void>,
+): Promise<void> {
+  const kc = new PooledKubeConfig(o);
+  kc.loadFromFile(file);
   try {
+    await fn(kc);
+  } finally {
+    await kc.close();
+  }
+}
+
+const identity = (name: string) => `URI:${spiffeIdFor(TD, 'weft', name)}`;
+
+/**
+ * The last connection presents `from`'s certificate; after `rotate`, the next calls open one connection with `to`'s,
+ * and the old connection closes (its pool retired at once: retireAfterMs 0).
+ */
+async function expectRotation(
+  kc: PooledKubeConfig,
+  from: string,
+  rotate: () => void,
+  to: string,
+): Promise<void> {
+  const first = connections.at(-1)!;
+  expect(first.identity).toBe(identity(from));
+  rotate();
+  expect(await reads(kc, 3)).toBe(1);
+  expect(connections.at(-1)!.identity).toBe(identity(to));
+  expect(await closedWithin(first.socket, `the connection with ${from}'s certificate`, 2000)).toBe('closed');
+}
+
+test('calls share one connection, and rotated certificate files take effect on the next call', () =>
+  withPooled(files.kubeconfig, { retireAfterMs: 0 }, async (kc) => {
     expect(await reads(kc, 20)).toBe(1);
-    const first = connections.at(-1)!;
-    expect(first.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'first')}`);
     // Concurrent calls are streams of that connection (HTTP/2, as with a real apiserver).
     const core = kc.makeApiClient(CoreV1Api);
     const before = connections.length;
     await Promise.all(Array.from({ length: 8 }, (_, i) => core.readNamespace({ name: `p-${i}` })));
     expect(connections.length).toBe(before);
+    await expectRotation(kc, 'first', () => writeClientCert('second'), 'second');
+  }));
 
-    writeClientCert('second');
+test('client certificates from an exec credential plugin: one pool while the plugin hands out the same one', () =>
+  withPooled(files.execKubeconfig, { retireAfterMs: 0 }, async (kc) => {
     expect(await reads(kc, 5)).toBe(1);
-    expect(connections.at(-1)!.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'second')}`);
-    // The old pool was closed: its connection goes once its requests are done.
-    expect(await closedWithin(first.socket, 'the connection with the first certificate', 2000)).toBe(
-      'closed',
-    );
-  } finally {
-    await kc.close();
-  }
-});
-
-test('client certificates from an exec credential plugin: one pool while the plugin hands out the same one', async () => {
-  const kc = new PooledKubeConfig({ retireAfterMs: 0 });
-  kc.loadFromFile(files.execKubeconfig);
-  try {
-    expect(await reads(kc, 5)).toBe(1);
-    const first = connections.at(-1)!;
-    expect(first.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'exec-first')}`);
-    writeExecCredential('exec-second');
-    expect(await reads(kc, 3)).toBe(1);
-    expect(connections.at(-1)!.identity).toBe(`URI:${spiffeIdFor(TD, 'weft', 'exec-second')}`);
-    expect(await closedWithin(first.socket, 'the connection with the first certificate', 2000)).toBe(
-      'closed',
-    );
-  } finally {
-    await kc.close();
-  }
-});
+    await expectRotation(kc, 'exec-first', () => writeExecCredential('exec-second'), 'exec-second');
+  }));
 
 test('a connection that goes silent fails the call in flight, and the next calls get a new one', async () => {
   // A relay between client and server that can stop forwarding on the connections it holds, without closing
@@ -236,35 +244,32 @@ test('a connection that goes silent fails the call in flight, and the next calls
       'client-key': files.key,
     }),
   );
-  const kc = new PooledKubeConfig({ requestTimeoutMs: 1000 });
-  kc.loadFromFile(config);
-  const core = kc.makeApiClient(CoreV1Api);
   try {
-    expect(await reads(kc, 3)).toBe(1);
-    const [client] = held;
-    silenced.add(client!);
-    const failed = await core.readNamespace({ name: 'while-silent' }).catch((e: unknown) => e as Error);
-    expect((failed as Error & { cause?: { code?: string } }).cause?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
-    // undici pings the session once a call timed out, and drops it when the ping goes unanswered: a later call
-    // goes over a new connection (this relay forwards new connections).
-    const next = held.length;
-    const ns = await waitFor('a call over a new connection', async () =>
-      core.readNamespace({ name: 'after' }).catch(() => undefined),
-    );
-    expect(ns.metadata?.name).toBe('after');
-    expect(held.length).toBeGreaterThan(next);
-    expect(await closedWithin(client!, 'the silent connection', 5000)).toBe('closed');
+    await withPooled(config, { requestTimeoutMs: 1000 }, async (kc) => {
+      const core = kc.makeApiClient(CoreV1Api);
+      expect(await reads(kc, 3)).toBe(1);
+      const [client] = held;
+      silenced.add(client!);
+      const failed = await core.readNamespace({ name: 'while-silent' }).catch((e: unknown) => e as Error);
+      expect((failed as Error & { cause?: { code?: string } }).cause?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
+      // undici pings the session once a call timed out, and drops it when the ping goes unanswered: a later call
+      // goes over a new connection (this relay forwards new connections).
+      const next = held.length;
+      const ns = await waitFor('a call over a new connection', async () =>
+        core.readNamespace({ name: 'after' }).catch(() => undefined),
+      );
+      expect(ns.metadata?.name).toBe('after');
+      expect(held.length).toBeGreaterThan(next);
+      expect(await closedWithin(client!, 'the silent connection', 5000)).toBe('closed');
+    });
   } finally {
-    await kc.close();
     for (const s of held) s.destroy();
     relay.close();
   }
 }, 20_000);
 
-test('a watch may stay quiet past the request timeout of calls, on a connection of its own', async () => {
-  const kc = new PooledKubeConfig({ requestTimeoutMs: 300 });
-  kc.loadFromFile(files.kubeconfig);
-  try {
+test('a watch may stay quiet past the request timeout of calls, on a connection of its own', () =>
+  withPooled(files.kubeconfig, { requestTimeoutMs: 300 }, async (kc) => {
     expect(await reads(kc, 2)).toBe(1);
     const before = connections.length;
     const events: string[] = [];
@@ -286,7 +291,4 @@ test('a watch may stay quiet past the request timeout of calls, on a connection 
     // Watches go over a connection of their own; calls keep theirs.
     expect(connections.length).toBe(before + 1);
     expect(await reads(kc, 2)).toBe(0);
-  } finally {
-    await kc.close();
-  }
-});
+  }));
