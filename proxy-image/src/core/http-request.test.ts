@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { normalizePath, normalizeTarget } from './http-request.ts';
+import { ambiguousTarget, normalizePath, normalizeTarget, originForm, requestPath } from './http-request.ts';
 
 describe('normalizePath (RFC 3986 remove_dot_segments, %2e read as a dot)', () => {
   test.each([
@@ -47,5 +47,55 @@ describe('normalizeTarget', () => {
     expect(normalizeTarget('/a/../b?x=/../y#/..')).toBe('/b?x=/../y#/..');
     const t = '/plain?q=1';
     expect(normalizeTarget(t)).toBe(t);
+  });
+});
+
+describe('originForm and requestPath (absolute-form read as the app reads it)', () => {
+  test.each([
+    ['http://x/public/../admin', '/public/../admin', '/admin'],
+    ['HTTP://x:8080/a?q=1', '/a?q=1', '/a'],
+    ['http://x', '/', '/'],
+    ['http://x?q', '/?q', '/'],
+    ['/a/../b', '/a/../b', '/b'],
+    ['*', '*', '*'],
+  ])('%s is %s, path %s', (raw, origin, path) => {
+    expect(originForm(raw)).toBe(origin);
+    expect(requestPath(raw)).toBe(path);
+  });
+
+  test('normalizeTarget forwards absolute-form as its normalized origin-form', () => {
+    expect(normalizeTarget('http://x/public/../admin?q=/..')).toBe('/admin?q=/..');
+  });
+});
+
+describe('ambiguousTarget (paths app servers read in more than one way)', () => {
+  test.each([
+    ['/public#/../admin', 'fragment'],
+    ['/public/..%2fadmin', 'escapes'],
+    ['/public/..%2Fadmin', 'escapes'],
+    ['/x/..%5cadmin', 'escapes'],
+    ['/a%2fb/../c', 'escapes'],
+    ['http://x/public/..%2fadmin', 'escapes'],
+    ['/public/..;/admin', 'parameters'],
+    ['/public/%2e%2e;x=1/admin', 'parameters'],
+    ['/public/.;/admin/..;/x', 'parameters'],
+  ])('%s is refused (%s)', (target, why) => {
+    expect(ambiguousTarget(target)).toContain(
+      why === 'escapes' ? '%2F' : why === 'parameters' ? '";"' : '"#"',
+    );
+  });
+
+  test.each([
+    '/',
+    '/api/v1/items?x=%2f..%2f#',
+    '/projects/group%2Fname/issues',
+    '/a;v=1/b',
+    '/a/b;c/../d',
+    '/files/report%2etxt',
+    '/public/../admin',
+    'http://x/a/b',
+    '*',
+  ])('%s passes', (target) => {
+    expect(ambiguousTarget(target.replace('#', ''))).toBeNull();
   });
 });

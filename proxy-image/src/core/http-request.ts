@@ -5,13 +5,14 @@ export interface HttpRequestView {
   /** Request method, case-sensitive token as received ("GET"). */
   readonly method: string;
   /**
-   * Request path, normalized (normalizePath): what routes and authorizations match, and what is forwarded.
+   * Request path, normalized (requestPath): what routes and authorizations match, and what is forwarded.
    * A query string or fragment after "?" / "#" is not part of it.
    */
   readonly path: string;
   /**
-   * Header value(s) by lowercase name, or undefined when absent. Several values may be returned as an
-   * array (any of them may satisfy a header match) or already joined, as Node does.
+   * Header value(s) by lowercase name, or undefined when absent (HTTP/2 views also answer pseudo-headers).
+   * Several values may be returned as an array (a header match needs every one of them to match) or already
+   * joined, as Node does.
    */
   header(name: string): string | readonly string[] | undefined;
 }
@@ -59,9 +60,60 @@ export function normalizePath(path: string): string {
   return `/${out.join('/')}`;
 }
 
-/** A request target with its path normalized (normalizePath) and its query or fragment kept as it was. */
-export function normalizeTarget(target: string): string {
+/**
+ * A request target in origin-form (originForm) with its path normalized (normalizePath) and its query or
+ * fragment kept as it was.
+ */
+export function normalizeTarget(received: string): string {
+  const target = originForm(received);
   const path = pathOnly(target);
   const normal = normalizePath(path);
   return normal === path ? target : normal + target.slice(path.length);
+}
+
+/** The path routes and authorizations match: normalized, of the origin-form, without query or fragment. */
+export function requestPath(target: string): string {
+  return normalizePath(pathOnly(originForm(target)));
+}
+
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+/**
+ * A request-target in absolute-form ("http://host/path?q", which HTTP/1.1 servers must accept) as origin-form
+ * ("/path?q"): inbound, authorization judges and the app receives the path the app would serve for it.
+ * Origin-form, "*" and anything else are returned unchanged.
+ */
+export function originForm(target: string): string {
+  if (target.charCodeAt(0) === 0x2f /* / */) return target;
+  const m = ABSOLUTE_FORM.exec(target);
+  if (m === null) return target;
+  const rest = target.slice(m[0].length);
+  return rest.charCodeAt(0) === 0x2f ? rest : `/${rest}`;
+}
+
+const ENCODED_SLASH = /%2f|%5c/gi;
+const PATH_PARAMS = /;[^/]*/g;
+
+/**
+ * Why an inbound request-target cannot be authorized as the app will read it, or null. Application servers
+ * read some paths in more than one way, and a rule judged on one reading would let the other through:
+ * - a fragment ("#") has no place in a request-target (RFC 9112 3.2); servers drop it or keep it;
+ * - an escaped "/" or "\" ("%2F", "%5C") that some servers decode before removing dot segments
+ *   ("/public/..%2Fadmin" is "/admin" to them) and others never decode: refused only where the two readings
+ *   name different paths, so "/projects/group%2Fname" passes;
+ * - path parameters on a dot segment ("/public/..;/admin", which Tomcat and Jetty read as ".."), refused on the
+ *   same test: "/a;v=1/b" passes.
+ */
+export function ambiguousTarget(target: string): string | null {
+  if (target.indexOf('#') !== -1) return 'request-target has a fragment ("#")';
+  if (target.indexOf('%') === -1 && target.indexOf(';') === -1) return null;
+  const path = pathOnly(originForm(target));
+  const normal = normalizePath(path);
+  const decoded = path.replace(ENCODED_SLASH, '/');
+  if (decoded !== path && normalizePath(decoded) !== normal.replace(ENCODED_SLASH, '/'))
+    return 'request-target escapes "/" or "\\" next to a dot segment ("%2F", "%5C")';
+  const bare = path.replace(PATH_PARAMS, '');
+  if (bare !== path && normalizePath(bare) !== normal.replace(PATH_PARAMS, ''))
+    return 'request-target has path parameters on a dot segment (";")';
+  return null;
 }

@@ -33,13 +33,16 @@ describe('CompiledHttpMatch', () => {
     expect(m.matches(req('get', '/api/items', h))).toBe(false);
     expect(m.matches(req('GET', '/api/items/1', h))).toBe(false);
     expect(m.matches(req('GET', '/api/items', { 'x-env': 'canary' }))).toBe(false); // header missing
-    // Several values: any may match.
+    // Several values: every one must match (an app may read any of them).
+    expect(
+      m.matches(req('GET', '/api/items', { 'x-env': ['canary-1', 'canary-2'], 'user-agent': 'Android' })),
+    ).toBe(true);
     expect(
       m.matches(req('GET', '/api/items', { 'x-env': ['prod', 'canary'], 'user-agent': 'Android' })),
-    ).toBe(true);
-    expect(m.matches(req('GET', '/api/items', { 'x-env': ['prod', 'dev'], 'user-agent': 'Android' }))).toBe(
-      false,
-    );
+    ).toBe(false);
+    expect(
+      m.matches(req('GET', '/api/items', { 'x-env': ['canary', 'prod'], 'user-agent': 'Android' })),
+    ).toBe(false);
   });
 
   test('matches are ORed and the first one is reported', () => {

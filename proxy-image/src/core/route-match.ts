@@ -34,9 +34,10 @@ export class CompiledHttpMatch {
       if (typeof v === 'string') {
         if (!re.test(v)) return false;
       } else {
-        let any = false;
-        for (let j = 0; j < v.length && !any; j++) any = re.test(v[j]!);
-        if (!any) return false;
+        // A repeated field matches only if every value does: apps read the first, the last, or all of them
+        // joined, and a rule must hold for whichever they read ("x-tenant: acme" and "x-tenant: evil" do not
+        // satisfy "acme$").
+        for (let j = 0; j < v.length; j++) if (!re.test(v[j]!)) return false;
       }
     }
     if (this.path !== null && !this.path.test(pathOnly(req.path))) return false;

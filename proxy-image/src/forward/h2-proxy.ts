@@ -14,7 +14,8 @@ import type { Logger } from 'pino';
 import { classifyResponse, isGrpcContentType, parseGrpcStatus } from '../core/classify.ts';
 import { type H2HeadLimits, h2HeadError } from '../core/h2-head.ts';
 import type { HttpRequestView } from '../core/http-request.ts';
-import { normalizePath, normalizeTarget, pathOnly } from '../core/http-request.ts';
+import { normalizeTarget, requestPath } from '../core/http-request.ts';
+import { equalsHeaderName } from '../http1/chars.ts';
 import { CLIENT_ID_HEADER, REASON_HEADER } from '../http1/serialize.ts';
 import type { AttemptFailure } from './http1-session.ts';
 import type { DataPathObserver, ExchangeEnd, TrafficLabels } from './observer.ts';
@@ -183,9 +184,12 @@ class H2HeadersView implements HttpRequestView {
   get method(): string {
     return String(this.h[':method'] ?? '');
   }
+  get target(): string {
+    return String(this.h[':path'] ?? '/');
+  }
   private pathValue: string | null = null;
   get path(): string {
-    this.pathValue ??= normalizePath(pathOnly(String(this.h[':path'] ?? '/')));
+    this.pathValue ??= requestPath(this.target);
     return this.pathValue;
   }
   header(name: string): string | readonly string[] | undefined {
@@ -532,7 +536,8 @@ export class H2Proxy {
     }
     const out: http2.OutgoingHttpHeaders = {};
     for (const name of Object.keys(headers)) {
-      if (name === CLIENT_ID_HEADER && conn.inbound) continue;
+      // Any spelling an app server may read as the identity header ("x_weft_client_id") is dropped too.
+      if (conn.inbound && equalsHeaderName(name, CLIENT_ID_HEADER)) continue;
       out[name] = headers[name];
     }
     if (conn.inbound && conn.clientId !== null) out[CLIENT_ID_HEADER] = conn.clientId;
@@ -994,7 +999,7 @@ function readEnded(s: http2.ClientHttp2Stream): boolean {
 function trailerFields(t: http2.IncomingHttpHeaders, dropClientId: boolean): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = {};
   for (const k of Object.keys(t))
-    if (!k.startsWith(':') && !(dropClientId && k === CLIENT_ID_HEADER)) out[k] = t[k];
+    if (!k.startsWith(':') && !(dropClientId && equalsHeaderName(k, CLIENT_ID_HEADER))) out[k] = t[k];
   return out;
 }
 

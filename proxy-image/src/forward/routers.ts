@@ -3,7 +3,7 @@
 // forwards to the local app. Thin: every policy decision is the tables'.
 
 import type { HttpRequestView } from '../core/http-request.ts';
-import { normalizePath, pathOnly } from '../core/http-request.ts';
+import { ambiguousTarget, requestPath } from '../core/http-request.ts';
 import type { EndpointState, LogicalPort, RouteTable, Tables } from '../core/tables.ts';
 import type { RequestHead } from '../http1/head.ts';
 import { MESH_ALPN_HTTP1, MESH_ALPN_HTTP2 } from '../tls/mesh-tls.ts';
@@ -26,7 +26,7 @@ export class HeadView implements HttpRequestView {
   }
 
   get path(): string {
-    this.pathValue ??= normalizePath(pathOnly(this.head.target));
+    this.pathValue ??= requestPath(this.head.target);
     return this.pathValue;
   }
 
@@ -379,6 +379,16 @@ export function routeInbound(
 ): RouteDecision {
   const labels = inboundLabels(conn);
   observer.request(labels);
+  const ambiguous = ambiguousTarget(head.target);
+  if (ambiguous !== null) {
+    return {
+      kind: 'respond',
+      status: 400,
+      reason: 'ambiguous-path',
+      message: ambiguous,
+      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, 'complete'),
+    };
+  }
   const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(head));
   if (!decision.allowed) {
     return {
@@ -440,6 +450,9 @@ export function routeInboundH2(
 ): H2Decision {
   const labels = labelsFor('inbound', `app:${conn.appPort}`, conn.clientId !== null, conn.clientId);
   observer.request(labels);
+  const path = view.header(':path');
+  if (typeof path === 'string' && ambiguousTarget(path) !== null)
+    return { kind: 'respond', status: 400, reason: 'ambiguous-path', labels };
   const decision = tables.authorizeInbound(conn.appPort, conn.clientId, view);
   if (!decision.allowed) return { kind: 'respond', status: 403, reason: 'forbidden', labels };
   return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);

@@ -2,7 +2,7 @@
 // they arrive (chunked framing included, so trailers pass through untouched); the framers only say how
 // many bytes of a buffer belong to the current message and reject malformed chunked framing.
 
-import { CR, codeEqualsLower, FIELD_VALUE, HEX, LF, TOKEN } from './chars.ts';
+import { CR, codeEqualsHeaderChar, FIELD_VALUE, HEX, LF, TOKEN } from './chars.ts';
 
 export type BodyErrorCode =
   | 'bad-chunk-size'
@@ -72,8 +72,8 @@ const END_LF = 11;
 const DONE = 12;
 const FAILED = 13;
 
-/** Longest chunk-size in hex digits (2^60 bytes is beyond any real body; avoids float imprecision). */
-const MAX_SIZE_DIGITS = 15;
+/** Longest chunk-size in hex digits: 13 (under 2^52 bytes, beyond any real body) keeps every size exact in a double. */
+const MAX_SIZE_DIGITS = 13;
 /** Bound on the bytes of chunk extensions per chunk line. */
 const MAX_EXTENSION_BYTES = 4096;
 
@@ -96,7 +96,7 @@ export class ChunkedFramer implements BodyFramer {
   /**
    * forbiddenTrailer: a field that must not arrive as a trailer, which passes through unparsed. Inbound, that is
    * the client identity header: the proxy replaces it in the head, and an app that merges trailers into headers
-   * would otherwise trust a forged identity.
+   * would otherwise trust a forged identity. Matched as codeEqualsHeaderChar reads it (case, and "_" for "-").
    */
   constructor(maxTrailerBytes: number, maxTrailerCount: number, forbiddenTrailer: string | null = null) {
     this.maxTrailerBytes = maxTrailerBytes;
@@ -111,7 +111,7 @@ export class ChunkedFramer implements BodyFramer {
   /** The forbidden trailer's name matched for `at` characters and c is the next: the new count, or -1. */
   private matchTrailer(at: number, c: number): number {
     const f = this.forbiddenTrailer;
-    return f !== null && at < f.length && codeEqualsLower(c, f.charCodeAt(at)) ? at + 1 : -1;
+    return f !== null && at < f.length && codeEqualsHeaderChar(c, f.charCodeAt(at)) ? at + 1 : -1;
   }
 
   private fail(code: BodyErrorCode): number {

@@ -63,3 +63,20 @@ export function equalsLower(s: string, lower: string): boolean {
 export function codeEqualsLower(c: number, e: number): boolean {
   return c === e || (e >= 0x61 && e <= 0x7a && (c | 0x20) === e);
 }
+
+/**
+ * Whether c equals e as a header name's character is read by some application servers: ASCII case ignored,
+ * and "_" taken for "-" (CGI, WSGI and Rack map both to HTTP_X_...). For names the proxy owns, so that no
+ * spelling of them passes where the proxy drops them.
+ */
+export function codeEqualsHeaderChar(c: number, e: number): boolean {
+  return codeEqualsLower(c, e) || (e === 0x2d && c === 0x5f);
+}
+
+/** Whether the header name s is `lower` (lowercase) as an application server may read it (codeEqualsHeaderChar). */
+export function equalsHeaderName(s: string, lower: string): boolean {
+  const n = lower.length;
+  if (s.length !== n) return false;
+  for (let i = 0; i < n; i++) if (!codeEqualsHeaderChar(s.charCodeAt(i), lower.charCodeAt(i))) return false;
+  return true;
+}

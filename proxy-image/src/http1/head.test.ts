@@ -80,6 +80,10 @@ describe('parseRequestHead', () => {
     ['GET / HTTP/1.1\r\nHost: a\r\nConnection: host\r\n\r\n', 'bad-header-value'],
     ['GET / HTTP/1.1\r\n\r\n', 'missing-host'],
     ['GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'duplicate-host'],
+    [
+      'GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n',
+      'duplicate-upgrade',
+    ],
     ['G(T / HTTP/1.1\r\nHost: a\r\n\r\n', 'bad-method'],
     ['GET /a b HTTP/1.1\r\nHost: a\r\n\r\n', 'bad-version'],
     ['GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n', 'bad-target'],
@@ -111,6 +115,19 @@ describe('parseRequestHead', () => {
       'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nExpect: 100-continue\r\n\r\n',
     );
     expect(r.kind === 'head' && [r.head.upgrade, r.head.expectContinue]).toEqual(['websocket', true]);
+  });
+
+  test('never takes an h2c upgrade: the request goes on as HTTP/1.1 without its upgrade fields', () => {
+    for (const offer of ['h2c', 'H2C', 'websocket, h2c']) {
+      const r = req(
+        `GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: ${offer}\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nX-App: 1\r\n\r\n`,
+      );
+      if (r.kind !== 'head') throw new Error('expected a head');
+      expect(r.head.upgrade).toBeNull();
+      expect(serializeRequestHead(r.head, { dropClientId: false, extra: null, hostFallback: 'x' })).toBe(
+        'GET / HTTP/1.1\r\nHost: a\r\nX-App: 1\r\n\r\n',
+      );
+    }
   });
 });
 
@@ -167,6 +184,7 @@ describe('body framers', () => {
     ['5\nhello\r\n'],
     ['0\r\nBad Trailer\r\n\r\n'],
     ['ffffffffffffffff\r\n'],
+    ['10000000000000\r\n'],
     ['5 \r\nhello\r\n0\r\n\r\n'],
   ])('chunked: rejects %j', (s) => {
     const f = new ChunkedFramer(1024, 10);
@@ -184,6 +202,12 @@ describe('body framers', () => {
     }
     // Without the restriction, or with a name that only starts the same, it is a trailer like any other.
     expect(new ChunkedFramer(1024, 10).consume(Buffer.from(body), 0, body.length)).toBe(body.length);
+    const underscores = '0\r\nX_Weft_Client_Id: spiffe://evil/ns/x/sa/y\r\n\r\n';
+    const g = new ChunkedFramer(1024, 10, 'x-weft-client-id');
+    expect([g.consume(Buffer.from(underscores), 0, underscores.length), g.error]).toEqual([
+      -2,
+      'forbidden-trailer',
+    ]);
     const similar = '0\r\nx-weft-client-idx: 1\r\nx-weft-client: 1\r\n\r\n';
     expect(
       new ChunkedFramer(1024, 10, 'x-weft-client-id').consume(Buffer.from(similar), 0, similar.length),
@@ -210,6 +234,19 @@ describe('serialize', () => {
     });
     expect(out).toBe(
       'GET / HTTP/1.1\r\nHost: a\r\nX-App: 2\r\nx-weft-client-id: spiffe://t/ns/a/sa/b\r\n\r\n',
+    );
+  });
+  test('drops the mesh header in any spelling an app server reads as it (case, "_" for "-")', () => {
+    const r = req(
+      'GET / HTTP/1.1\r\nHost: a\r\nX_Weft_Client_Id: forged\r\nx-weft_client-ID: forged\r\nX-Weft-Client-Idx: kept\r\n\r\n',
+    );
+    if (r.kind !== 'head') throw new Error('expected a head');
+    expect(serializeRequestHead(r.head, { dropClientId: true, extra: null, hostFallback: 'x' })).toBe(
+      'GET / HTTP/1.1\r\nHost: a\r\nX-Weft-Client-Idx: kept\r\n\r\n',
+    );
+    // Outbound (dropClientId false) the app's own fields pass as they are.
+    expect(serializeRequestHead(r.head, { dropClientId: false, extra: null, hostFallback: 'x' })).toContain(
+      'X_Weft_Client_Id: forged',
     );
   });
   test("TE is the client hop's: dropped, except that accepting trailers is said again to the next hop", () => {

@@ -33,6 +33,7 @@ export type HeadErrorCode =
   | 'bad-transfer-encoding'
   | 'missing-host'
   | 'duplicate-host'
+  | 'duplicate-upgrade'
   | 'bad-status';
 
 export interface HeadError {
@@ -58,7 +59,7 @@ export interface MessageHead {
   readonly connectionUpgrade: boolean;
   /** Other lowercased Connection tokens: header names that are hop-by-hop for this message. */
   readonly connectionTokens: readonly string[] | null;
-  /** Upgrade header value, or null. */
+  /** Upgrade header value, or null (a request's: only with Connection: upgrade, and never h2c). */
   readonly upgrade: string | null;
 }
 
@@ -229,7 +230,11 @@ function noteField(name: string, value: string, f: Fields, request: boolean) {
       }
       break;
     case 7:
-      if (equalsLower(name, 'upgrade')) f.upgrade = value;
+      if (equalsLower(name, 'upgrade')) {
+        // One field only: a rule judged on one of two would let the proxy relay the other.
+        if (f.upgrade !== null) return fail('duplicate-upgrade', 'more than one Upgrade field');
+        f.upgrade = value;
+      }
       break;
     case 10:
       if (equalsLower(name, 'connection')) return noteConnection(value, f);
@@ -315,6 +320,15 @@ function newFields(): Fields {
   };
 }
 
+/** Whether an Upgrade value lists the h2c protocol ("h2c", "websocket, H2C"). */
+function offersH2c(value: string): boolean {
+  for (const member of value.split(',')) {
+    const t = member.trim();
+    if (t.length === 3 && equalsLower(t, 'h2c')) return true;
+  }
+  return false;
+}
+
 /** Parses "HTTP/1.x" at s[pos..pos+8); returns the minor version, -1 for another HTTP version, -2 for junk. */
 function parseVersion(s: string, pos: number): number {
   if (s.length < pos + 8 || !s.startsWith('HTTP/', pos)) return -2;
@@ -392,7 +406,10 @@ export function parseRequestHead(
       connectionKeepAlive: f.connectionKeepAlive,
       connectionUpgrade: f.connectionUpgrade,
       connectionTokens: f.connectionTokens,
-      upgrade: f.connectionUpgrade ? f.upgrade : null,
+      // The h2c upgrade (RFC 7540 3.2, removed by RFC 9113) is not relayed: it would open an HTTP/2 connection
+      // to the app whose streams no rule judges. The request goes on as HTTP/1.1 without it, as a server that
+      // does not offer h2c answers it.
+      upgrade: f.connectionUpgrade && f.upgrade !== null && !offersH2c(f.upgrade) ? f.upgrade : null,
     },
   };
 }

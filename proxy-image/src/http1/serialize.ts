@@ -5,10 +5,10 @@
 // the transfer codings TE names are the client's hop's, not the next one's (RFC 9110 10.1.4). Everything else
 // passes unchanged, in order and case, so the app cannot tell a proxy is there except for what the mesh adds.
 
-import { equalsLower } from './chars.ts';
+import { equalsHeaderName, equalsLower } from './chars.ts';
 import type { RequestHead, ResponseHead } from './head.ts';
 
-/** Header the server-side proxy sets to the verified client identity; any incoming copy is removed. */
+/** Header the server-side proxy sets to the verified client identity; any incoming copy is removed (as any spelling with "_"). */
 export const CLIENT_ID_HEADER = 'x-weft-client-id';
 /** Header naming why the proxy itself answered (stable codes). */
 export const REASON_HEADER = 'x-weft-reason';
@@ -21,7 +21,7 @@ function isHopByHop(name: string, tokens: readonly string[] | null, dropClientId
       if (equalsLower(name, 'connection') || equalsLower(name, 'keep-alive')) return true;
       break;
     case 16:
-      if (equalsLower(name, 'proxy-connection') || (dropClientId && equalsLower(name, CLIENT_ID_HEADER)))
+      if (equalsLower(name, 'proxy-connection') || (dropClientId && equalsHeaderName(name, CLIENT_ID_HEADER)))
         return true;
       break;
   }
@@ -31,7 +31,7 @@ function isHopByHop(name: string, tokens: readonly string[] | null, dropClientId
 }
 
 export interface RequestRewrite {
-  /** Remove incoming x-weft-client-id (inbound side). */
+  /** Remove incoming x-weft-client-id, also spelled with underscores (inbound side). */
   readonly dropClientId: boolean;
   /** Extra fields appended: [name, value, name, value...]. */
   readonly extra: readonly string[] | null;

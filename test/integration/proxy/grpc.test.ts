@@ -79,14 +79,18 @@ afterAll(async () => {
   removeTmpDirs();
 }, 30_000);
 
-test('unary call reaches the app with the verified client identity', async () => {
+test('unary call reaches the app with the verified client identity; no forged spelling of it does', async () => {
+  const forged = new Metadata();
+  forged.set('x-weft-client-id', 'spiffe://evil/ns/x/sa/y');
+  forged.set('x_weft_client_id', 'spiffe://evil/ns/x/sa/z');
   const reply = await new Promise<EchoReply>((resolve, reject) =>
-    echo.Unary({ message: 'hi' }, new Metadata(), (err: ServiceError | null, r: EchoReply) =>
+    echo.Unary({ message: 'hi' }, forged, (err: ServiceError | null, r: EchoReply) =>
       err ? reject(err) : resolve(r),
     ),
   );
   expect(reply.message).toBe('hi');
   expect(reply.metadata['x-weft-client-id']).toBe(CLIENT);
+  expect(reply.metadata.x_weft_client_id).toBeUndefined();
 });
 
 test('grpc-status of a failed call passes through', async () => {

@@ -993,7 +993,11 @@ test('request trailers reach the app; inbound, a client identity among them is d
         { waitForTrailers: true },
       );
       s.on('wantTrailers', () =>
-        s.sendTrailers({ 'x-checksum': 'abc123', 'x-weft-client-id': 'spiffe://evil/ns/x/sa/y' }),
+        s.sendTrailers({
+          'x-checksum': 'abc123',
+          'x-weft-client-id': 'spiffe://evil/ns/x/sa/y',
+          x_weft_client_id: 'spiffe://evil/ns/x/sa/z',
+        }),
       );
       s.end('the body');
       let text = '';
@@ -1014,6 +1018,9 @@ test('request trailers reach the app; inbound, a client identity among them is d
     expect(into.body).toBe('the body');
     expect(into.trailers['x-checksum']).toBe('abc123');
     expect(into.trailers['x-weft-client-id']).toBeUndefined();
+    expect(into.trailers.x_weft_client_id).toBeUndefined();
+    // Outbound the app's own fields pass as they are.
+    expect(out.trailers.x_weft_client_id).toBe('spiffe://evil/ns/x/sa/z');
   } finally {
     await inbound.stop();
   }

@@ -272,6 +272,96 @@ describe('HTTP over mTLS', () => {
     expect(JSON.parse(ok.body)).toMatchObject({ path: '/echo', query: { x: '1' } });
   });
 
+  test('paths app servers read in more than one way are refused inbound (400 ambiguous-path), HTTP/1 and HTTP/2', async () => {
+    // Allowed: /(echo|healthz|delay/.*). Each of these is /counters to some app server.
+    for (const path of ['/echo/..%2Fcounters', '/echo/..%5ccounters', '/echo/..;/counters']) {
+      const r = await curl([
+        '--path-as-is',
+        '-H',
+        'Host: web',
+        `http://127.0.0.1:${clientHttp.outbound}${path}`,
+      ]);
+      expect([path, r.status, r.headers['x-weft-reason']]).toEqual([path, 400, 'ambiguous-path']);
+    }
+    // curl drops a fragment itself.
+    const fragment = await raw(
+      clientHttp.outbound,
+      'GET /echo#/../counters HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n',
+    );
+    expect(fragment.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(fragment).toContain('x-weft-reason: ambiguous-path');
+    const h2 = await curl([
+      '--path-as-is',
+      '--http2-prior-knowledge',
+      '-H',
+      'Host: web',
+      `http://127.0.0.1:${clientHttp.outbound}/echo/..;/counters`,
+    ]);
+    expect([h2.status, h2.headers['x-weft-reason']]).toEqual([400, 'ambiguous-path']);
+    // Escapes and parameters that no reading turns into another path pass.
+    for (const path of ['/echo;v=1', '/delay/a%2Fb', '/echo/%2e%2e/delay/x%2F1']) {
+      const r = await curl([
+        '--path-as-is',
+        '-H',
+        'Host: web',
+        `http://127.0.0.1:${clientHttp.outbound}${path}`,
+      ]);
+      expect([path, r.headers['x-weft-reason']]).not.toEqual([path, 'ambiguous-path']);
+    }
+  });
+
+  test('absolute-form is judged and forwarded as its origin-form path', async () => {
+    const denied = await raw(
+      clientHttp.outbound,
+      'GET http://web/echo/../counters HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n',
+    );
+    expect(denied.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
+    const ok = await raw(
+      clientHttp.outbound,
+      'GET http://web/counters/../echo?x=1 HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n',
+    );
+    expect(ok.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    expect(JSON.parse(ok.slice(ok.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      path: '/echo',
+      query: { x: '1' },
+    });
+  });
+
+  test("no spelling of the identity header reaches the app but the proxy's own", async () => {
+    // HTTP/2 headers and trailers: grpc.test.ts and h2.test.ts (this pair's app speaks HTTP/1 only).
+    const r = await curl([
+      '-H',
+      'X_Weft_Client_Id: spiffe://evil/ns/x/sa/y',
+      '-H',
+      'x-weft_client-id: spiffe://evil/ns/x/sa/z',
+      '-H',
+      'Host: web',
+      `http://127.0.0.1:${clientHttp.outbound}/echo`,
+    ]);
+    expect(r.status).toBe(200);
+    const headers = JSON.parse(r.body).headers as Record<string, string>;
+    const identity = Object.keys(headers).filter((k) => k.replaceAll('_', '-') === 'x-weft-client-id');
+    expect(identity.map((k) => [k, headers[k]])).toEqual([['x-weft-client-id', CLIENT]]);
+  });
+
+  test('an h2c upgrade is not relayed: the request is answered as HTTP/1.1 and the app sees no upgrade', async () => {
+    const out = await raw(
+      clientHttp.outbound,
+      'GET /echo HTTP/1.1\r\nHost: web\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
+        'HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+    );
+    expect(out.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    const headers = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4)).headers as Record<string, string>;
+    expect([headers.upgrade, headers['http2-settings']]).toEqual([undefined, undefined]);
+    // Two Upgrade fields: the one a rule judged could differ from the one relayed.
+    const two = await raw(
+      clientHttp.outbound,
+      'GET /echo HTTP/1.1\r\nHost: web\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n',
+    );
+    expect(two.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(two).toContain('x-weft-reason: duplicate-upgrade');
+  });
+
   test('a server presenting another identity is refused with 502 identity-mismatch', async () => {
     const r = await curl(['-H', 'Host: impostor', `http://127.0.0.1:${clientHttp.outbound}/echo`]);
     expect(r.status).toBe(502);

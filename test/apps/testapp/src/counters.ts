@@ -19,6 +19,7 @@ export interface CountersSnapshot {
     readonly failure: number;
     readonly byTarget: Record<string, OutboundTally>;
   };
+  /** stream: streaming calls of every kind (server, client and bidirectional streaming). */
   readonly grpc: { readonly unary: number; readonly stream: number };
   readonly tcp: { readonly echoConnections: number; readonly bannerConnections: number };
 }

@@ -33,6 +33,17 @@ export const ECHO_PROTO_JSON: Record<string, unknown> = {
                       responseType: 'EchoReply',
                       responseStream: true,
                     },
+                    ClientStream: {
+                      requestType: 'EchoRequest',
+                      responseType: 'EchoReply',
+                      requestStream: true,
+                    },
+                    BidiStream: {
+                      requestType: 'EchoRequest',
+                      responseType: 'EchoReply',
+                      requestStream: true,
+                      responseStream: true,
+                    },
                   },
                 },
                 EchoRequest: {
@@ -95,7 +106,7 @@ export interface EchoReply {
 export interface EchoService {
   readonly packageDefinition: PackageDefinition;
   readonly service: ServiceDefinition;
-  // Construct with (address, credentials); methods are unary and serverStream.
+  // Construct with (address, credentials); methods: Unary, ServerStream, ClientStream, BidiStream.
   readonly Client: ServiceClientConstructor;
 }
 

@@ -2,6 +2,8 @@
 import {
   Server,
   ServerCredentials,
+  type ServerDuplexStream,
+  type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type sendUnaryData,
@@ -68,6 +70,58 @@ export async function startGrpcEchoServer(options: GrpcEchoOptions): Promise<Grp
         else timer = setTimeout(send, intervalMs);
       };
       send();
+    },
+
+    ClientStream(
+      call: ServerReadableStream<EchoRequest, EchoReply>,
+      callback: sendUnaryData<EchoReply>,
+    ): void {
+      counters.recordGrpcStream();
+      const messages: string[] = [];
+      let answered = false;
+      call.on('data', (request: EchoRequest) => {
+        if (answered) return;
+        const failure = requestedFailure(request.statusCode);
+        if (failure !== undefined) {
+          answered = true;
+          callback(failure);
+          return;
+        }
+        messages.push(request.message);
+      });
+      call.on('end', () => {
+        if (answered) return;
+        answered = true;
+        callback(null, {
+          message: messages.join(','),
+          pod,
+          metadata: stringMetadata(call.metadata.getMap()),
+          sequence: messages.length,
+        });
+      });
+    },
+
+    BidiStream(call: ServerDuplexStream<EchoRequest, EchoReply>): void {
+      counters.recordGrpcStream();
+      const metadata = stringMetadata(call.metadata.getMap());
+      let sequence = 0;
+      let ended = false;
+      call.on('data', (request: EchoRequest) => {
+        if (ended) return;
+        const failure = requestedFailure(request.statusCode);
+        if (failure !== undefined) {
+          ended = true;
+          call.emit('error', failure);
+          return;
+        }
+        sequence += 1;
+        call.write({ message: request.message, pod, metadata, sequence });
+      });
+      call.on('end', () => {
+        if (ended) return;
+        ended = true;
+        call.end();
+      });
     },
   });
 
