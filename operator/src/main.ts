@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     trustDomain: process.env.WEFT_TRUST_DOMAIN ?? 'cluster.local',
     clusterDomain: domain,
     defaultPolicyMode: mode,
-    listenAddress: process.env.WEFT_LISTEN_ADDRESS ?? '0.0.0.0',
+    ...(process.env.WEFT_LISTEN_ADDRESS ? { listenAddress: process.env.WEFT_LISTEN_ADDRESS } : {}),
     controlPlanePort: int('WEFT_CONTROL_PLANE_PORT', DEFAULT_CONTROL_PLANE_PORT),
     configStreamPort: configStreamPort(),
     // The pod IP (downward API): config-stream tickets name it, since only the replica that issued one knows it.

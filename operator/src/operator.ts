@@ -245,7 +245,8 @@ export class Operator {
       advertiseHost: o.advertiseAddress ?? null,
     });
     this.#adminServer = createAdminServer({ metrics: this.metrics, notReady: () => this.notReady() });
-    const host = o.listenAddress ?? '0.0.0.0';
+    // Unset: every address, IPv6 and IPv4 (listenOn), so IPv6-only and dual-stack clusters reach it.
+    const host = o.listenAddress;
     await Promise.all([
       this.#cp.listen(
         o.controlPlanePort ?? DEFAULT_CONTROL_PLANE_PORT,

@@ -84,18 +84,21 @@ export interface ControlPlaneServers {
    * Listens on both (0: a free port each). A null sealedPort serves no sealed stream: ticket requests are answered
    * 404 SealedStreamOff, and proxies follow the stream over TLS at once and ask again only after 10 minutes.
    */
-  listen(tlsPort: number, sealedPort: number | null, host: string): Promise<void>;
+  listen(tlsPort: number, sealedPort: number | null, host: string | undefined): Promise<void>;
   /** The ports listened on (0 before listen, and for the sealed port when it is off). */
   readonly ports: { tls: number; sealed: number };
   /** Stops both listening and closes every connection they hold. */
   close(): Promise<void>;
 }
 
-/** server.listen as a promise that rejects with the listen error (a port in use). */
-export function listenOn(server: net.Server, port: number, host: string): Promise<void> {
+/**
+ * server.listen as a promise that rejects with the listen error (a port in use). No host: every address, IPv6
+ * and IPv4 (Node's default: "::" dual-stack, or 0.0.0.0 where the host has no IPv6).
+ */
+export function listenOn(server: net.Server, port: number, host: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen(host === undefined ? { port } : { port, host }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -2,7 +2,7 @@
 // win); every bad value is reported by name before anything listens.
 //
 //   node proxy-image/src/main.ts --config proxy.json --cert tls.crt --key tls.key
-//        [--bind 0.0.0.0] [--outbound-port N] [--inbound-port N] [--admin-port N] [--admin-address A]
+//        [--bind ADDRESS] [--outbound-port N] [--inbound-port N] [--admin-port N] [--admin-address A]
 //        [--outbound-dst HOST:PORT] [--inbound-app HOST:PORT] [--ports-file PATH] [--log-level info]
 //        [--release-startup-pages true|false]
 //
@@ -27,7 +27,8 @@ export interface ProxySettings {
   readonly configFile: string;
   readonly certFile: string | null;
   readonly keyFile: string | null;
-  readonly bindAddress: string;
+  /** Address of the outbound and inbound listeners; null: every address (IPv6 and IPv4). */
+  readonly bindAddress: string | null;
   readonly outboundPort: number | undefined;
   readonly inboundPort: number | undefined;
   readonly adminPort: number | undefined;
@@ -116,8 +117,10 @@ export function parseSettings(
   const certFile = values.get('cert') ?? null;
   const keyFile = values.get('key') ?? null;
   if ((certFile === null) !== (keyFile === null)) problems.push('--cert and --key go together');
-  const bindAddress = values.get('bind') ?? '0.0.0.0';
-  if (isIP(bindAddress) === 0)
+  // Unset: every address, IPv6 and IPv4 (Node's default listen: "::" dual-stack, or 0.0.0.0 on a host without
+  // IPv6). proxy-init redirects both families, so an IPv4-only listener would refuse every IPv6 connection.
+  const bindAddress = values.get('bind') ?? null;
+  if (bindAddress !== null && isIP(bindAddress) === 0)
     problems.push(`--bind (WEFT_PROXY_BIND) "${bindAddress}" must be an IP address`);
   const settings: ProxySettings = {
     configFile: configFile ?? '',
@@ -204,7 +207,15 @@ export async function startProxy(
     }
     try {
       const anchorsChanged = load.config.trustAnchors.join('\n') !== trustAnchors.join('\n');
-      runtime.applyConfig(load.config);
+      if (!runtime.applyConfig(load.config)) {
+        metrics.configReload('unchanged');
+        lastError = null;
+        logger.info(
+          { version: load.config.version, source: configSource.description },
+          'proxy config unchanged (this version is in use); nothing applied',
+        );
+        return;
+      }
       metrics.configReload('applied');
       lastError = null;
       if (anchorsChanged) {
@@ -264,10 +275,15 @@ export async function startProxy(
   // The admin listener comes up first so /live and /ready answer while the first config is awaited.
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin!.once('error', reject);
-    admin!.listen({ port: settings.adminPort ?? 15190, host: settings.adminAddress ?? '0.0.0.0' }, () => {
-      const a = admin!.address();
-      resolve(typeof a === 'object' && a !== null ? a.port : 0);
-    });
+    // Unset address: every address, IPv6 and IPv4, as the proxy's listeners (the kubelet probes the pod IP).
+    const port = settings.adminPort ?? 15190;
+    admin!.listen(
+      settings.adminAddress === undefined ? { port } : { port, host: settings.adminAddress },
+      () => {
+        const a = admin!.address();
+        resolve(typeof a === 'object' && a !== null ? a.port : 0);
+      },
+    );
   });
   await firstConfig;
   const { outboundPort, inboundPort } = await runtime.start();

@@ -48,8 +48,8 @@ export type ListenerMode =
 export interface ProxyRuntimeOptions {
   readonly logger: Logger;
   readonly observer: DataPathObserver;
-  /** Address the outbound and inbound listeners bind. */
-  readonly bindAddress: string;
+  /** Address the outbound and inbound listeners bind; null: every address, IPv6 and IPv4 (Node's default). */
+  readonly bindAddress: string | null;
   /** Port overrides (0 = any free port); default from config.listeners. */
   readonly outboundPort?: number;
   readonly inboundPort?: number;
@@ -147,9 +147,12 @@ export class ProxyRuntime {
     return cert !== undefined && cert.notAfter.getTime() > Date.now();
   }
 
-  /** Applies a validated config; throws (keeping the current tables) if it cannot be compiled. */
-  applyConfig(config: ProxyConfig): void {
-    if (this.tablesValue?.version === config.version) return;
+  /**
+   * Applies a validated config; throws (keeping the current tables) if it cannot be compiled. Returns false,
+   * applying nothing, for the version already in use (a version names its content: the operator's is a hash).
+   */
+  applyConfig(config: ProxyConfig): boolean {
+    if (this.tablesValue?.version === config.version) return false;
     const tables = compileTables(
       config,
       { now: () => performance.now(), random: Math.random },
@@ -175,6 +178,7 @@ export class ProxyRuntime {
     this.closeRevoked(tables);
     if (this.outboundServer !== null) this.outboundServer.maxConnections = l.maxOutboundConnections;
     if (this.inboundServer !== null) this.inboundServer.maxConnections = l.maxInboundConnections;
+    return true;
   }
 
   /**
@@ -267,7 +271,8 @@ export class ProxyRuntime {
       this.opts.inboundPort ?? cfg.listeners.inboundPort,
       this.opts.bindAddress,
     );
-    this.log.info({ outboundPort, inboundPort, bind: this.opts.bindAddress }, 'proxy listening');
+    const bind = addressOf(this.outboundServer);
+    this.log.info({ outboundPort, inboundPort, bind }, 'proxy listening');
     return { outboundPort, inboundPort };
   }
 
@@ -451,8 +456,15 @@ export class ProxyRuntime {
     this.pipes.set(socket, null);
     pipeTcp(socket, initial, upstream, target.identity !== null, (r) => {
       this.pipes.delete(socket);
+      // The endpoint counts as busy while the connection is open (its in-flight load); its latency sample is
+      // the time to connect (and handshake), not the connection's life: a connection open for an hour says
+      // nothing about how fast the endpoint answers.
       if (ep !== null)
-        tables.observe(ep, performance.now() - started, r.connectFailed ? 'connect-failure' : 'success');
+        tables.observe(
+          ep,
+          r.connectFailed ? performance.now() - started : r.connectedAt - started,
+          r.connectFailed ? 'connect-failure' : 'success',
+        );
       // The peer proxy presented another identity: the client's connection is closed, and this says why.
       if (r.connectFailed && isIdentityMismatch(r.error))
         this.opts.observer.connectionRefused('outbound', 'identity-mismatch');
@@ -664,10 +676,16 @@ export class ProxyRuntime {
   }
 }
 
-function listen(server: net.Server, port: number, host: string): Promise<number> {
+/** The address a listening server is bound to ("::" when dual-stack). */
+function addressOf(server: net.Server): string | null {
+  const a = server.address();
+  return typeof a === 'object' && a !== null ? a.address : null;
+}
+
+function listen(server: net.Server, port: number, host: string | null): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host }, () => {
+    server.listen(host === null ? { port } : { port, host }, () => {
       server.off('error', reject);
       const a = server.address();
       resolve(typeof a === 'object' && a !== null ? a.port : port);

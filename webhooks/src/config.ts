@@ -6,7 +6,7 @@ import { SMI_KIND_INFO, SMI_KINDS } from '../../crds/smi/kinds.ts';
 export const ENV_PREFIX = 'WEFT_WEBHOOK_';
 
 export interface WebhookConfig {
-  host: string;
+  host: string | undefined;
   port: number;
   logLevel: string;
   certificates:
@@ -108,7 +108,8 @@ export function parseWebhookConfig(env: Record<string, string | undefined>): Web
   if (trustAnchorsFile && !meshConfigFile)
     throw new ConfigError(`${ENV_PREFIX}TRUST_ANCHORS`, `needs ${ENV_PREFIX}MESH_CONFIG as well`);
   return {
-    host: get('HOST') ?? '0.0.0.0',
+    // Unset: every address, IPv6 and IPv4 (IPv6-only clusters call webhooks over IPv6).
+    host: get('HOST'),
     port,
     logLevel: get('LOG_LEVEL') ?? 'info',
     certificates,

@@ -12,6 +12,8 @@ export interface PipeResult {
   readonly error: Error | null;
   /** The upstream connection was never established. */
   readonly connectFailed: boolean;
+  /** performance.now() when the upstream connection (and its TLS handshake) was up; 0 if it never was. */
+  readonly connectedAt: number;
 }
 
 const RELAY_BUFFER_BYTES = 16 * 1024;
@@ -80,6 +82,7 @@ export function pipeTcp(
   onDone: (result: PipeResult) => void,
 ): void {
   let connected = false;
+  let connectedAt = 0;
   let error: Error | null = null;
   let closed = 0;
   const finish = (): void => {
@@ -89,6 +92,7 @@ export function pipeTcp(
       bytesDown: client.bytesWritten,
       error,
       connectFailed: !connected,
+      connectedAt,
     });
   };
   client.pause();
@@ -98,6 +102,7 @@ export function pipeTcp(
   upstream.setKeepAlive(true, KEEPALIVE_IDLE_MS);
   upstream.once(secure ? 'secureConnect' : 'connect', () => {
     connected = true;
+    connectedAt = performance.now();
     upstream.setTimeout(0);
     if (initial !== null && initial.length > 0) upstream.write(initial);
     if (secure) upstream.pipe(client);

@@ -428,6 +428,17 @@ describe('admin and config', () => {
     expect(dump.lastConfigError.errors[0].path).toBe('/policyMode');
     expect(proxy.logs()).toContain('keeping the last good config');
     expect((await curl(['-H', 'Host: empty', `${base}/healthz`])).status).toBe(200);
+    // Each outcome is counted: the rejected document, and v2 written again (in use: nothing applied).
+    const reloads = async (result: string) =>
+      metricValue((await curl([`${admin}/metrics`])).body, 'weft_config_reloads_total', { result });
+    expect(await reloads('invalid')).toBe(1);
+    const applied = await reloads('applied');
+    proxy.writeConfig(v2);
+    await waitFor('v2 again counted as unchanged', async () =>
+      (await reloads('unchanged')) === 1 ? true : undefined,
+    );
+    expect(await reloads('applied')).toBe(applied);
+    expect(JSON.parse((await curl([`${admin}/config`])).body).lastConfigError).toBeNull();
   });
 
   test('POST /shutdown is refused from a non-loopback address and needs POST', async () => {

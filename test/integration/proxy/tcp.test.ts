@@ -236,6 +236,59 @@ function unauthenticated(name: string, httpMatches: unknown[] | null) {
   return { name, sources: [{ kind: 'unauthenticated' }], httpMatches };
 }
 
+test('a long-lived connection does not make its endpoint look slow: its latency sample is the connect time', async () => {
+  // Two endpoints of one opaque service, each counting the connections it accepted. Before: a connection's whole
+  // life was fed to the balancer as a latency sample, so after one connection held for HOLD_MS its endpoint
+  // looked HOLD_MS slow and power of two choices sent it nothing for tens of seconds (10 s decay).
+  const accepted = [0, 0];
+  const servers = [0, 1].map((i) =>
+    net.createServer((c) => {
+      accepted[i]!++;
+      c.on('error', () => undefined);
+      c.on('data', (d: Buffer) => c.write(d));
+      c.on('end', () => c.end());
+    }),
+  );
+  const ports = await Promise.all(servers.map((sv) => listenLoopback(sv)));
+  const p = await startProxyProcess({
+    config: proxyConfig({
+      version: 'lb',
+      sa: 'client',
+      trustAnchors: [],
+      services: [
+        {
+          name: 'pair',
+          clusterIP: '10.96.7.8',
+          port: 7000,
+          protocol: 'opaque',
+          endpoints: ports.map((port) => ({ address: '127.0.0.1', port, identity: null })),
+        },
+      ],
+    }),
+    outboundDst: '10.96.7.8:7000',
+  });
+  const roundTrip = (holdMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      const c = net.connect({ port: p.outbound, host: '127.0.0.1' });
+      c.on('error', reject);
+      c.once('data', () => setTimeout(() => c.end(), holdMs));
+      c.on('close', () => resolve());
+      c.write('x');
+    });
+  try {
+    await roundTrip(HOLD_MS);
+    const held = accepted.indexOf(1);
+    expect(held).toBeGreaterThanOrEqual(0);
+    for (let i = 0; i < 30; i++) await roundTrip(0);
+    // The held endpoint connected fast, so it stays the cheaper choice for these one-at-a-time connections (the
+    // other still carries its default estimate). Before: it looked HOLD_MS slow and got none of the 30.
+    expect(accepted[held]!).toBeGreaterThan(1);
+  } finally {
+    await p.stop();
+    for (const sv of servers) await new Promise((r) => sv.close(r));
+  }
+}, 30_000);
+
 test('an inbound TCP connection whose authorization a new config removes is closed, and counted', async () => {
   const echo = net.createServer((c) => {
     c.on('error', () => undefined);

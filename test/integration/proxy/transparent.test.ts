@@ -24,6 +24,10 @@ import {
 const PROXY_UID = 2102;
 const CLIENT_IP = '10.253.0.1';
 const SERVER_IP = '10.253.0.2';
+const CLIENT_IP6 = 'fd00:253::1';
+const SERVER_IP6 = 'fd00:253::2';
+/** An IPv6 cluster IP (a dual-stack or IPv6-only cluster). */
+const CLUSTER_IP6 = 'fd00:96::10';
 const APP_PORT = 18080;
 const CLIENT_ID = spiffe('test', 'client');
 const SERVER_ID = spiffe('test', 'web');
@@ -113,10 +117,16 @@ beforeAll(async () => {
   pki = makePki();
   client = await createNetns('tp-cli');
   server = await createNetns('tp-srv');
-  const veth = await linkNetns(client, server, { a: [`${CLIENT_IP}/24`], b: [`${SERVER_IP}/24`] });
+  // Dual-stack pods: proxy-init redirects IPv4 and IPv6 alike.
+  const veth = await linkNetns(client, server, {
+    a: [`${CLIENT_IP}/24`, `${CLIENT_IP6}/64`],
+    b: [`${SERVER_IP}/24`, `${SERVER_IP6}/64`],
+  });
   // Cluster IPs need a route for the kernel to reach the nat OUTPUT hook, as in a pod.
   await client.exec('ip', ['route', 'add', 'default', 'dev', veth.a]);
   await server.exec('ip', ['route', 'add', 'default', 'dev', veth.b]);
+  await client.exec('ip', ['-6', 'route', 'add', 'default', 'dev', veth.a]);
+  await server.exec('ip', ['-6', 'route', 'add', 'default', 'dev', veth.b]);
   await proxyInit(client);
   await proxyInit(server);
 
@@ -128,6 +138,12 @@ beforeAll(async () => {
       clusterIP: '10.96.0.10',
       port: 80,
       endpoints: [{ address: SERVER_IP, port: APP_PORT, identity: SERVER_ID }],
+    },
+    {
+      name: 'web6',
+      clusterIP: CLUSTER_IP6,
+      port: 80,
+      endpoints: [{ address: SERVER_IP6, port: APP_PORT, identity: SERVER_ID }],
     },
   ]);
   // Both proxies ready (certificate and config loaded) and the app listening, so the first request measures the
@@ -190,6 +206,29 @@ test("the server pod's own address and port is meshed too (pinned endpoint, mTLS
   expect(out.url).toBe('/direct');
   expect(out.headers['x-weft-client-id']).toBe(CLIENT_ID);
 });
+
+test("IPv6 as well: a request to an IPv6 cluster IP, and to the server pod's IPv6 address, crosses over mTLS", async () => {
+  // Before: the proxy listened on 0.0.0.0 only, and every IPv6 connection proxy-init redirected was refused.
+  const viaService = JSON.parse(await curlFromClient(['-g', `http://[${CLUSTER_IP6}]/six`]));
+  expect(viaService.url).toBe('/six');
+  expect(viaService.headers['x-weft-client-id']).toBe(CLIENT_ID);
+  const direct = JSON.parse(await curlFromClient(['-g', `http://[${SERVER_IP6}]:${APP_PORT}/six-direct`]));
+  expect(direct.url).toBe('/six-direct');
+  expect(direct.headers['x-weft-client-id']).toBe(CLIENT_ID);
+  const outbound = await client.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
+  expect(
+    metricValue(outbound, 'request_total', {
+      direction: 'outbound',
+      authority: 'web6.test.svc.cluster.local:80',
+      tls: 'true',
+      server_id: SERVER_ID,
+    }),
+  ).toBe(2); // the pod's own address is that service's endpoint
+  // Both families are redirected by proxy-init's rules, and the proxy listens on both.
+  expect(await client.exec('ip6tables-save', ['-t', 'nat'])).toContain('-A OUTPUT -p tcp -j WEFT-OUTBOUND');
+  // ss shows a dual-stack listener as "*:PORT" ("0.0.0.0:PORT" before).
+  expect(await client.exec('ss', ['-Htln', 'sport = :15101'])).toMatch(/\s\*:15101\s/);
+}, 30_000);
 
 test('a destination that is no service passes through in plaintext', async () => {
   // 10.96.0.99 is redirected to the proxy but unknown: passthrough to the original destination, which

@@ -162,7 +162,8 @@ export async function startWebhookServer(opts: WebhookServerOptions): Promise<Ru
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '0.0.0.0', () => {
+    const port = opts.port ?? 0;
+    server.listen(opts.host === undefined ? { port } : { port, host: opts.host }, () => {
       server.off('error', reject);
       resolve();
     });
