@@ -13,6 +13,7 @@ export type DiagnosticReason =
   | 'RuleReferencesNothing'
   | 'InvalidDestination'
   | 'DestinationNotMeshed'
+  | 'UDPNotEnforced'
   | 'UnsupportedSubject'
   | 'ServiceAccountNotFound'
   | 'InvalidProxyConfig'

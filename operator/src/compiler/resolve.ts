@@ -194,6 +194,15 @@ export function resolveTarget(tt: TrafficTarget, reads: Reads): ResolvedTarget {
         return;
       }
       const ports = route.spec?.matches?.ports ?? [];
+      // Programmed (the proxy config carries it), but no proxy sees UDP: proxy-init redirects TCP only, so UDP
+      // reaches the destination pods as if there were no mesh. Said in status rather than left to be assumed.
+      if (r.kind === 'UDPRoute')
+        diag(
+          'UDPNotEnforced',
+          `${field}: UDPRoute ${ns}/${r.name}: Weft proxies do not intercept UDP (proxy-init redirects TCP ` +
+            'only), so UDP to the destination pods is neither restricted nor granted by this TrafficTarget; ' +
+            'restrict UDP with a NetworkPolicy',
+        );
       rules.push({
         kind: r.kind === 'TCPRoute' ? 'tcp' : 'udp',
         ports: ports.length === 0 ? null : [...ports],

@@ -359,3 +359,41 @@ test('a hostNetwork destination pod, which can never be meshed, is named as such
   s.pods.delete('shop/checkout-agent');
   expect(keys()).toEqual(['shop/checkout inject']);
 });
+
+test('a TrafficTarget with a UDPRoute rule is programmed but not Ready: no proxy sees UDP, and status says so', () => {
+  const s = shop();
+  put(s.udpRoutes, {
+    apiVersion: 'specs.smi-spec.io/v1alpha4',
+    kind: 'UDPRoute',
+    metadata: { namespace: 'shop', name: 'dns' },
+    spec: { matches: { ports: [53] } },
+  });
+  put(
+    s.trafficTargets,
+    target(
+      'shop',
+      'frontend-to-checkout',
+      'checkout',
+      ['frontend'],
+      [
+        { kind: 'TCPRoute', name: 'all' },
+        { kind: 'UDPRoute', name: 'dns' },
+      ],
+    ),
+  );
+  const compiled = new ProxyConfigCompiler().compile(s);
+  const st = desiredStatuses(s, compiled.diagnostics).get('TrafficTarget/shop/frontend-to-checkout')!;
+  // Before: Ready=True, while UDP to checkout's pods was as open as without a mesh.
+  expect(st.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
+    'Accepted=True/Accepted',
+    'ResolvedRefs=True/ResolvedRefs',
+    'Ready=False/UDPNotEnforced',
+    'Reconciling=True/Progressing',
+  ]);
+  expect(st.conditions.find((c) => c.type === 'Ready')!.message).toBe(
+    'spec.rules[1]: UDPRoute shop/dns: Weft proxies do not intercept UDP (proxy-init redirects TCP only), so UDP ' +
+      'to the destination pods is neither restricted nor granted by this TrafficTarget; restrict UDP with a ' +
+      'NetworkPolicy',
+  );
+  expect(st.warnings.map((w) => w.reason)).toEqual(['UDPNotEnforced']);
+});

@@ -115,6 +115,9 @@ export function desiredStatuses(
       // (requests past the limit are denied), this one open.
       const unmeshed = warnings.find((w) => w.reason === 'DestinationNotMeshed');
       if (unmeshed !== undefined) return c('Ready', false, 'DestinationNotMeshed', unmeshed.message);
+      // A UDPRoute rule: nothing enforces it (no proxy sees UDP), which Ready=True would hide.
+      const udp = warnings.filter((w) => w.reason === 'UDPNotEnforced');
+      if (udp.length > 0) return c('Ready', false, 'UDPNotEnforced', udp.map((w) => w.message).join('; '));
       // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
       const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
       if (partial.length > 0)
