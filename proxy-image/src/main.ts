@@ -39,6 +39,8 @@ export interface ProxySettings {
   readonly logLevel: string;
   /** Release the node binary's start-up pages once listening (startup-pages.ts). */
   readonly releaseStartupPages: boolean;
+  /** Keep the listeners open while draining (a classic sidecar's SIGTERM; ProxyOptions.drainKeepsListening). */
+  readonly drainKeepsListening: boolean;
 }
 
 export class SettingsError extends Error {}
@@ -57,6 +59,7 @@ const FLAGS: Record<string, string> = {
   'ports-file': 'WEFT_PROXY_PORTS_FILE',
   'log-level': 'WEFT_PROXY_LOG_LEVEL',
   'release-startup-pages': 'WEFT_PROXY_RELEASE_STARTUP_PAGES',
+  'drain-keep-listening': 'WEFT_PROXY_DRAIN_KEEP_LISTENING',
 };
 
 /** Parses flags and environment into settings; throws SettingsError listing every problem. */
@@ -136,6 +139,7 @@ export function parseSettings(
     portsFile: values.get('ports-file') ?? null,
     logLevel: values.get('log-level') ?? 'info',
     releaseStartupPages: flag('release-startup-pages', true),
+    drainKeepsListening: flag('drain-keep-listening', false),
   };
   if (problems.length > 0) throw new SettingsError(`invalid proxy settings: ${problems.join('; ')}`);
   return settings;
@@ -164,6 +168,7 @@ export async function startProxy(
     inboundPort: settings.inboundPort,
     outboundMode: settings.outboundMode,
     inboundMode: settings.inboundMode,
+    drainKeepsListening: settings.drainKeepsListening,
   });
   const configSource = source ?? new FileConfigSource(settings.configFile);
   let lastError: { at: string; errors: unknown } | null = null;

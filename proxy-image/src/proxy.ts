@@ -56,6 +56,12 @@ export interface ProxyRuntimeOptions {
   readonly outboundMode: ListenerMode;
   /** Explicit inbound mode: the local app's address and port. */
   readonly inboundMode: ListenerMode;
+  /**
+   * Keep accepting connections for the whole drain (each new HTTP/1 connection closes after one exchange),
+   * instead of closing the listeners at once. For a classic sidecar, which gets SIGTERM while the app is still
+   * shutting down and making calls (a native sidecar is stopped after the app).
+   */
+  readonly drainKeepsListening?: boolean;
 }
 
 /** Inbound opaque ports still accept mesh mTLS from peer proxies; they wait this long for a ClientHello. */
@@ -276,19 +282,29 @@ export class ProxyRuntime {
     return { outboundPort, inboundPort };
   }
 
-  /** Stops accepting, lets sessions finish their current exchange for up to graceMs, then cuts the rest. */
+  /**
+   * Stops accepting, lets sessions finish their current exchange for up to graceMs, then cuts the rest. With
+   * drainKeepsListening the listeners stay open until graceMs has passed (an app shutting down next to a classic
+   * sidecar still gets its calls through), then close.
+   */
   async drain(graceMs: number): Promise<void> {
     if (this.drainingValue) return;
     this.drainingValue = true;
-    this.outboundServer?.close();
-    this.inboundServer?.close();
+    const keepListening = this.opts.drainKeepsListening === true;
+    const stopListening = () => {
+      this.outboundServer?.close();
+      this.inboundServer?.close();
+    };
+    if (!keepListening) stopListening();
     for (const s of this.sessions) s.drain();
     this.h2.drain();
     const deadline = Date.now() + graceMs;
-    const busy = () => this.sessions.size > 0 || this.pipes.size > 0 || this.h2.openSessions > 0;
+    const busy = () =>
+      keepListening || this.sessions.size > 0 || this.pipes.size > 0 || this.h2.openSessions > 0;
     while (busy() && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
+    if (keepListening) stopListening();
     const left = {
       leftSessions: this.sessions.size,
       leftPipes: this.pipes.size,
@@ -315,10 +331,15 @@ export class ProxyRuntime {
 
   // ---- outbound ----
 
+  /** Whether a new connection is turned away: no config yet, or draining with the listeners closing. */
+  private refusesNew(): boolean {
+    return this.tablesValue === null || (this.drainingValue && this.opts.drainKeepsListening !== true);
+  }
+
   private onOutbound(socket: net.Socket): void {
     socket.on('error', () => undefined);
     const tables = this.tablesValue;
-    if (tables === null || this.drainingValue) {
+    if (tables === null || this.refusesNew()) {
       socket.destroy();
       return;
     }
@@ -477,7 +498,7 @@ export class ProxyRuntime {
   private onInbound(socket: net.Socket): void {
     socket.on('error', () => undefined);
     const tables = this.tablesValue;
-    if (tables === null || this.drainingValue) {
+    if (tables === null || this.refusesNew()) {
       socket.destroy();
       return;
     }
@@ -637,7 +658,8 @@ export class ProxyRuntime {
 
   private track(s: Http1Session): void {
     this.sessions.add(s);
-    if (this.drainingValue) s.drain();
+    // Accepted while draining (drainKeepsListening): served once, then closed.
+    if (this.drainingValue) s.closeAfterExchange();
   }
 
   /** Reads first bytes until the protocol is known or timeoutMs passes (then opaque: server-first protocols). */

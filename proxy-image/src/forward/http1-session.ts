@@ -314,6 +314,12 @@ export class Http1Session implements UpstreamOwner {
     else this.closeAfter = true;
   }
 
+  /** Serves the exchange under way or the next one, then closes (a connection accepted while draining). */
+  closeAfterExchange(): void {
+    this.draining = true;
+    if (this.req !== null) this.closeAfter = true;
+  }
+
   get idle(): boolean {
     return this.req === null && this.state === S_HEAD;
   }

@@ -540,6 +540,27 @@ test('SIGTERM with a request longer than drainTimeoutMs: /ready turns 503, new c
   expect(tookMs).toBeLessThan(4000);
 }, 20_000);
 
+test('SIGTERM with drain-keep-listening (a classic sidecar): new connections are still served through the drain, each closed after its exchange, then exit 0', async () => {
+  const limits = { maxHeaderBytes: 4096, maxHeaderCount: 20, headersTimeoutMs: 5000, drainTimeoutMs: 1500 };
+  const p = await startProxyProcess({
+    config: config('keep', { limits }),
+    outboundDst: '10.96.0.10:80',
+    env: { WEFT_PROXY_DRAIN_KEEP_LISTENING: 'true' },
+  });
+  const exited = p.stop();
+  const ready = await waitFor('/ready 503', async () => {
+    const r = await fetch(`http://127.0.0.1:${p.admin}/ready`).catch(() => null);
+    return r?.status === 503 ? r.status : undefined;
+  });
+  expect(ready).toBe(503);
+  // Draining, and a new connection still gets its answer (the app shutting down next to a classic sidecar is
+  // still making calls), told the connection closes.
+  const out = await raw(p.outbound, 'GET /healthz HTTP/1.1\r\nhost: web\r\n\r\n');
+  expect(out.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+  expect(out.toLowerCase()).toContain('connection: close');
+  expect(await exited).toBe(0);
+}, 20_000);
+
 test('SIGTERM drains: an in-flight request completes, then the proxy exits 0', async () => {
   const p = await startProxyProcess({ config: config('drain'), outboundDst: '10.96.0.10:80' });
   const delayed = () => appReceived('/delay/500');

@@ -114,6 +114,16 @@ describe('injected pod', () => {
     expect(find(out, PROXY_CONTAINER)?.lifecycle).toEqual({
       postStart: { exec: { command: AWAIT_READY_COMMAND } },
     });
+    // SIGTERM reaches it with the app's: its listeners stay open through the drain (native sidecars: not set).
+    const env = (c: Record<string, unknown> | undefined) =>
+      (c?.env ?? []) as { name: string; value?: string }[];
+    expect(env(find(out, PROXY_CONTAINER)).find((e) => e.name === 'WEFT_DRAIN_KEEP_LISTENING')?.value).toBe(
+      'true',
+    );
+    const native = injected(pod(), enabledNs, mesh).pod;
+    expect(env(find(native, PROXY_CONTAINER)).some((e) => e.name === 'WEFT_DRAIN_KEEP_LISTENING')).toBe(
+      false,
+    );
   });
 
   it('locks the proxy down and gives proxy-init only NET_ADMIN and NET_RAW', () => {

@@ -236,9 +236,17 @@ export function proxyContainer(mesh: MeshConfig, o: Overrides, native: boolean):
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   if (native) container.restartPolicy = 'Always';
-  // Classic sidecar: kubelet starts the next container only after this hook returns, so the app waits
-  // for a ready proxy here as it does behind a native sidecar's startup probe.
-  else container.lifecycle = { postStart: { exec: { command: AWAIT_READY_COMMAND } } };
+  else {
+    // Classic sidecar: kubelet starts the next container only after this hook returns, so the app waits
+    // for a ready proxy here as it does behind a native sidecar's startup probe.
+    container.lifecycle = { postStart: { exec: { command: AWAIT_READY_COMMAND } } };
+    // And it gets SIGTERM with the app, not after it: its listeners stay open through the drain, so the app's
+    // own calls while it shuts down still go out (and late inbound requests are still served).
+    (container.env as { name: string; value: string }[]).push({
+      name: 'WEFT_DRAIN_KEEP_LISTENING',
+      value: 'true',
+    });
+  }
   return container;
 }
 
