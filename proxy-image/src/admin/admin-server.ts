@@ -50,6 +50,15 @@ export function createAdminServer(opts: AdminOptions): http.Server {
       return;
     }
     if (path === '/config') {
+      // The mesh's topology and policy (endpoints, identities, rules): for people and tools in the pod (kubectl
+      // port-forward and exec arrive on loopback), not for every pod that can reach this port.
+      if (!isLoopback(req.socket.remoteAddress))
+        return send(
+          res,
+          403,
+          'text/plain',
+          'the config dump is served on loopback only (kubectl port-forward)\n',
+        );
       const cert = runtime.certificate;
       const dump = {
         ready: runtime.ready(),

@@ -55,6 +55,24 @@ async function clientIP(ns: string): Promise<string> {
   return pod?.status.podIP ?? '';
 }
 
+/** The client proxy's config dump, read inside its container: the admin listener serves it on loopback only. */
+async function clientConfigDump<T>(ns: string): Promise<T> {
+  const [pod] = await podsOf(ns, 'app=client');
+  const { stdout } = await kubectl([
+    '-n',
+    ns,
+    'exec',
+    pod!.metadata.name,
+    '-c',
+    'weft-proxy',
+    '--',
+    '/usr/local/bin/node',
+    '-e',
+    "fetch('http://127.0.0.1:15190/config').then(async (r) => process.stdout.write(await r.text()))",
+  ]);
+  return JSON.parse(stdout) as T;
+}
+
 async function post<T>(ip: string, body: object, timeoutMs = 120_000): Promise<T> {
   const res = await fetch(`http://${ip}:8080/call`, {
     method: 'POST',
@@ -252,9 +270,9 @@ describe('traffic split', () => {
     const ip = await clientIP(permissive);
     const [w1, w2] = weights.split('-').map(Number);
     await waitFor(`the client proxy routes web ${weights}`, 30_000, async () => {
-      const dump = (await (await fetch(`http://${ip}:15190/config`)).json()) as {
+      const dump = await clientConfigDump<{
         config: { outbound: { services: { name: string; namespace: string; split: SplitDump | null }[] } };
-      };
+      }>(permissive);
       const web = dump.config.outbound.services.find((s) => s.name === 'web' && s.namespace === permissive);
       const weightOf = (name: string) => web?.split?.backends.find((b) => b.service === name)?.weight ?? 0;
       return weightOf('web-v1') === w1 && weightOf('web-v2') === w2;
@@ -286,11 +304,14 @@ describe('traffic split', () => {
   test('the identity volume keeps a copy of the newest config for people and tools (config.json)', async () => {
     const [client] = await podsOf(permissive, 'app=client');
     const ip = await clientIP(permissive);
+    // The admin listener serves /metrics to anyone (Prometheus), the config dump only inside the pod.
+    expect((await fetch(`http://${ip}:15190/config`)).status).toBe(403);
+    expect((await fetch(`http://${ip}:15190/metrics`)).status).toBe(200);
     // The copy is rewritten at most once a second; it catches up with what the data path holds.
     await waitFor('config.json matches the config the proxy holds', 15_000, async () => {
-      const held = (await (await fetch(`http://${ip}:15190/config`)).json()) as {
+      const held = await clientConfigDump<{
         config: { version: string };
-      };
+      }>(permissive);
       const { stdout } = await kubectl([
         '-n',
         permissive,
@@ -352,13 +373,13 @@ describe('timeouts and retries from Service annotations', () => {
     await kubectl(['-n', permissive, 'annotate', 'service', 'web-v1', ...policy]);
     try {
       await waitFor('the client proxy holds the retry policy of web-v1', 60_000, async () => {
-        const dump = (await (await fetch(`http://${ip}:15190/config`)).json()) as {
+        const dump = await clientConfigDump<{
           config: {
             outbound: {
               services: { name: string; defaultRoute: { retry: { maxRetries: number } | null } }[];
             };
           };
-        };
+        }>(permissive);
         return (
           dump.config.outbound.services.find((x) => x.name === 'web-v1')?.defaultRoute.retry?.maxRetries === 2
         );

@@ -85,6 +85,7 @@ function startProxy(
   sa: string,
   id: string,
   services: Parameters<typeof proxyConfig>[0]['services'],
+  adminAddress: string | null = '127.0.0.1',
 ) {
   const dir = tmpDir();
   const cert = pki.issue(sa, id);
@@ -105,8 +106,7 @@ function startProxy(
       cert.cert,
       '--key',
       cert.key,
-      '--admin-address',
-      '127.0.0.1',
+      ...(adminAddress === null ? [] : ['--admin-address', adminAddress]),
     ],
     PROXY_UID,
   );
@@ -131,7 +131,8 @@ beforeAll(async () => {
   await proxyInit(server);
 
   startIn(server, ['test/integration/proxy/fixtures/echo-server.ts', String(APP_PORT)]);
-  startProxy(server, 'web', SERVER_ID, []);
+  // The server pod's admin listener on every address, as in a pod (kubelet probes and Prometheus reach it).
+  startProxy(server, 'web', SERVER_ID, [], null);
   startProxy(client, 'client', CLIENT_ID, [
     {
       name: 'web',
@@ -228,6 +229,19 @@ test("IPv6 as well: a request to an IPv6 cluster IP, and to the server pod's IPv
   expect(await client.exec('ip6tables-save', ['-t', 'nat'])).toContain('-A OUTPUT -p tcp -j WEFT-OUTBOUND');
   // ss shows a dual-stack listener as "*:PORT" ("0.0.0.0:PORT" before).
   expect(await client.exec('ss', ['-Htln', 'sport = :15101'])).toMatch(/\s\*:15101\s/);
+}, 30_000);
+
+test('from another pod, the admin listener answers /metrics but refuses /shutdown and the config dump', async () => {
+  // The client pod's curl goes through its own proxy (passthrough: no service there) and reaches the server pod's
+  // admin port, which proxy-init leaves unredirected, from CLIENT_IP.
+  const code = (args: string[]) =>
+    client.exec('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', ...args]);
+  expect(await code([`http://${SERVER_IP}:15190/metrics`])).toBe('200');
+  expect(await code(['-X', 'POST', `http://${SERVER_IP}:15190/shutdown`])).toBe('403');
+  expect(await code([`http://${SERVER_IP}:15190/config`])).toBe('403');
+  // Inside the pod (loopback) the dump is served, and the proxy did not shut down.
+  const dump = JSON.parse(await server.exec('curl', ['-sS', 'http://127.0.0.1:15190/config']));
+  expect([dump.ready, dump.draining]).toEqual([true, false]);
 }, 30_000);
 
 test('a destination that is no service passes through in plaintext', async () => {
