@@ -134,14 +134,17 @@ export const proxyConfigSchema = {
         outboundPort: { ...port('Port that proxy-init redirects outgoing TCP to.'), default: 15101 },
         inboundPort: { ...port('Port that proxy-init redirects incoming TCP to.'), default: 15106 },
         adminPort: {
-          ...port('Port of the admin server: /metrics, /ready, /live, config dump.'),
+          ...port(
+            "Port of the admin server: /metrics, /ready, /live, config dump. Informational: the admin server starts before the first config, so the proxy's --admin-port (the injector's WEFT_ADMIN_PORT) decides.",
+          ),
           default: 15190,
         },
         adminAddress: {
           type: 'string',
           anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }],
           default: '0.0.0.0',
-          description: 'Address the admin server binds (Prometheus scrapes it from outside the pod).',
+          description:
+            "Address the admin server binds (Prometheus scrapes it from outside the pod). Informational: the admin server starts before the first config, so the proxy's --admin-address decides; unset, it binds every address, IPv6 and IPv4.",
         },
         detectTimeoutMs: durationMs(
           'How long protocol detection waits for the first bytes before treating the connection as opaque TCP.',

@@ -284,8 +284,9 @@ export class ProxyRuntime {
 
   /**
    * Stops accepting, lets sessions finish their current exchange for up to graceMs, then cuts the rest. With
-   * drainKeepsListening the listeners stay open until graceMs has passed (an app shutting down next to a classic
-   * sidecar still gets its calls through), then close.
+   * drainKeepsListening the listeners stay open until shortly before graceMs has passed (an app shutting down next
+   * to a classic sidecar still gets its calls through: the last quarter, at most 1 s, is left for what they
+   * accepted last).
    */
   async drain(graceMs: number): Promise<void> {
     if (this.drainingValue) return;
@@ -299,12 +300,16 @@ export class ProxyRuntime {
     for (const s of this.sessions) s.drain();
     this.h2.drain();
     const deadline = Date.now() + graceMs;
-    const busy = () =>
-      keepListening || this.sessions.size > 0 || this.pipes.size > 0 || this.h2.openSessions > 0;
+    if (keepListening) {
+      // Accept until shortly before the deadline, so what was accepted last still has time to finish.
+      const listenUntil = deadline - Math.min(1000, graceMs / 4);
+      while (Date.now() < listenUntil) await new Promise((r) => setTimeout(r, 50));
+      stopListening();
+    }
+    const busy = () => this.sessions.size > 0 || this.pipes.size > 0 || this.h2.openSessions > 0;
     while (busy() && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (keepListening) stopListening();
     const left = {
       leftSessions: this.sessions.size,
       leftPipes: this.pipes.size,

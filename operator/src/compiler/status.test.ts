@@ -360,7 +360,7 @@ test('a hostNetwork destination pod, which can never be meshed, is named as such
   expect(keys()).toEqual(['shop/checkout inject']);
 });
 
-test('a TrafficTarget with a UDPRoute rule is programmed but not Ready: no proxy sees UDP, and status says so', () => {
+test('a TrafficTarget with a UDPRoute rule: Ready says what is not enforced (no proxy sees UDP), and a warning is raised', () => {
   const s = shop();
   put(s.udpRoutes, {
     apiVersion: 'specs.smi-spec.io/v1alpha4',
@@ -383,17 +383,17 @@ test('a TrafficTarget with a UDPRoute rule is programmed but not Ready: no proxy
   );
   const compiled = new ProxyConfigCompiler().compile(s);
   const st = desiredStatuses(s, compiled.diagnostics).get('TrafficTarget/shop/frontend-to-checkout')!;
-  // Before: Ready=True, while UDP to checkout's pods was as open as without a mesh.
+  // Ready stays True (nothing outside the object would make it progress: False would hold GitOps health checks for
+  // good), and says what is not enforced. Before, it said "programmed into the proxies" and nothing more.
   expect(st.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
     'Accepted=True/Accepted',
     'ResolvedRefs=True/ResolvedRefs',
-    'Ready=False/UDPNotEnforced',
-    'Reconciling=True/Progressing',
+    'Ready=True/Programmed',
   ]);
   expect(st.conditions.find((c) => c.type === 'Ready')!.message).toBe(
-    'spec.rules[1]: UDPRoute shop/dns: Weft proxies do not intercept UDP (proxy-init redirects TCP only), so UDP ' +
-      'to the destination pods is neither restricted nor granted by this TrafficTarget; restrict UDP with a ' +
-      'NetworkPolicy',
+    'programmed into the proxies; not enforced: spec.rules[1]: UDPRoute shop/dns: Weft proxies do not intercept ' +
+      'UDP (proxy-init redirects TCP only), so UDP to the destination pods is neither restricted nor granted by ' +
+      'this TrafficTarget; restrict UDP with a NetworkPolicy',
   );
   expect(st.warnings.map((w) => w.reason)).toEqual(['UDPNotEnforced']);
 });

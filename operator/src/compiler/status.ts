@@ -115,20 +115,25 @@ export function desiredStatuses(
       // (requests past the limit are denied), this one open.
       const unmeshed = warnings.find((w) => w.reason === 'DestinationNotMeshed');
       if (unmeshed !== undefined) return c('Ready', false, 'DestinationNotMeshed', unmeshed.message);
-      // A UDPRoute rule: nothing enforces it (no proxy sees UDP), which Ready=True would hide.
-      const udp = warnings.filter((w) => w.reason === 'UDPNotEnforced');
-      if (udp.length > 0) return c('Ready', false, 'UDPNotEnforced', udp.map((w) => w.message).join('; '));
       // Over a proxy config's limits: programmed only in part (the first routes or matches), and said so.
       const partial = warnings.filter((w) => w.reason === 'TooManyRoutes' || w.reason === 'TooManyMatches');
       if (partial.length > 0)
         return c('Ready', false, 'PartiallyProgrammed', partial.map((w) => w.message).join('; '));
+      // A UDPRoute rule is enforced by nothing (no proxy sees UDP). Ready stays True, since no change outside the
+      // object would ever make it progress (Ready=False would hold GitOps health checks for good); the message
+      // says what is not enforced, and the diagnostic is a Warning Event too.
+      const udp = warnings.filter((w) => w.reason === 'UDPNotEnforced');
+      const programmed =
+        unresolved.length === 0
+          ? 'programmed into the proxies'
+          : 'programmed into the proxies without the unresolved references';
       return c(
         'Ready',
         true,
         'Programmed',
-        unresolved.length === 0
-          ? 'programmed into the proxies'
-          : 'programmed into the proxies without the unresolved references',
+        udp.length === 0
+          ? programmed
+          : `${programmed}; not enforced: ${udp.map((w) => w.message).join('; ')}`,
       );
     })();
     const conditions = [acceptedC, resolvedC, readyC];

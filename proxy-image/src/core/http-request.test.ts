@@ -79,23 +79,33 @@ describe('ambiguousTarget (paths app servers read in more than one way)', () => 
     ['/public/..;/admin', 'parameters'],
     ['/public/%2e%2e;x=1/admin', 'parameters'],
     ['/public/.;/admin/..;/x', 'parameters'],
+    ['http:/public/../admin', 'form'],
+    ['http:admin', 'form'],
+    ['x:y', 'form'],
   ])('%s is refused (%s)', (target, why) => {
-    expect(ambiguousTarget(target)).toContain(
-      why === 'escapes' ? '%2F' : why === 'parameters' ? '";"' : '"#"',
-    );
+    const expected = { escapes: '%2F', parameters: '";"', fragment: '"#"', form: 'not a path' }[why]!;
+    expect(ambiguousTarget(target, 'GET')).toContain(expected);
+  });
+
+  test('"*" only for OPTIONS, an authority only for CONNECT; a "#" in the query is left alone', () => {
+    expect(ambiguousTarget('*', 'OPTIONS')).toBeNull();
+    expect(ambiguousTarget('*', 'GET')).toContain('not a path');
+    expect(ambiguousTarget('db.example:5432', 'CONNECT')).toBeNull();
+    expect(ambiguousTarget('db.example:5432', 'GET')).toContain('not a path');
+    expect(ambiguousTarget('/search?q=C#', 'GET')).toBeNull();
+    expect(ambiguousTarget('/a#b?c', 'GET')).toContain('"#"');
   });
 
   test.each([
     '/',
-    '/api/v1/items?x=%2f..%2f#',
+    '/api/v1/items?x=%2f..%2f#frag',
     '/projects/group%2Fname/issues',
     '/a;v=1/b',
     '/a/b;c/../d',
     '/files/report%2etxt',
     '/public/../admin',
     'http://x/a/b',
-    '*',
   ])('%s passes', (target) => {
-    expect(ambiguousTarget(target.replace('#', ''))).toBeNull();
+    expect(ambiguousTarget(target, 'GET')).toBeNull();
   });
 });

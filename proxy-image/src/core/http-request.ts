@@ -11,8 +11,8 @@ export interface HttpRequestView {
   readonly path: string;
   /**
    * Header value(s) by lowercase name, or undefined when absent (HTTP/2 views also answer pseudo-headers).
-   * Several values may be returned as an array (a header match needs every one of them to match) or already
-   * joined, as Node does.
+   * Several values may be returned as an array or already joined, as Node does; a header match reads them joined
+   * with ", " either way.
    */
   header(name: string): string | readonly string[] | undefined;
 }
@@ -97,15 +97,25 @@ const PATH_PARAMS = /;[^/]*/g;
 /**
  * Why an inbound request-target cannot be authorized as the app will read it, or null. Application servers
  * read some paths in more than one way, and a rule judged on one reading would let the other through:
- * - a fragment ("#") has no place in a request-target (RFC 9112 3.2); servers drop it or keep it;
+ * - a target that is neither origin-form ("/...") nor absolute-form ("http://..."), nor "*" for OPTIONS, nor an
+ *   authority for CONNECT: "http:/public/../admin" is "/admin" to a WHATWG URL parser and matched raw here;
+ * - a fragment ("#") in the path has no place in a request-target (RFC 9112 3.2); servers drop it or keep it
+ *   (in the query it is left alone: authorization does not read the query);
  * - an escaped "/" or "\" ("%2F", "%5C") that some servers decode before removing dot segments
  *   ("/public/..%2Fadmin" is "/admin" to them) and others never decode: refused only where the two readings
  *   name different paths, so "/projects/group%2Fname" passes;
  * - path parameters on a dot segment ("/public/..;/admin", which Tomcat and Jetty read as ".."), refused on the
  *   same test: "/a;v=1/b" passes.
  */
-export function ambiguousTarget(target: string): string | null {
-  if (target.indexOf('#') !== -1) return 'request-target has a fragment ("#")';
+export function ambiguousTarget(target: string, method: string): string | null {
+  if (target.charCodeAt(0) !== 0x2f /* / */) {
+    if (target === '*' ? method !== 'OPTIONS' : method === 'CONNECT' ? false : !ABSOLUTE_FORM.test(target))
+      return 'request-target is not a path ("/..."), an absolute URL, "*" (OPTIONS) or an authority (CONNECT)';
+    if (method === 'CONNECT' || target === '*') return null;
+  }
+  const query = target.indexOf('?');
+  const hash = target.indexOf('#');
+  if (hash !== -1 && (query === -1 || hash < query)) return 'request-target has a fragment ("#")';
   if (target.indexOf('%') === -1 && target.indexOf(';') === -1) return null;
   const path = pathOnly(originForm(target));
   const normal = normalizePath(path);

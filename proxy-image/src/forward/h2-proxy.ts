@@ -203,6 +203,8 @@ export class H2Proxy {
   /** Pooled upstream sessions by target key; more than one when streams outgrow one session. */
   private readonly sessions = new Map<string, Pooled[]>();
   private readonly connections = new Map<string, Accepted>();
+  /** Set by drain(): sessions accepted from then on are closed after their first stream. */
+  private draining = false;
   /** The same entries by their session, for the per-stream and per-error lookups. */
   private readonly bySession = new WeakMap<http2.Http2Session, Accepted>();
   private readonly mesh: MeshConnector;
@@ -245,6 +247,10 @@ export class H2Proxy {
     server.on('stream', (stream, headers, _flags, rawHeaders) => {
       try {
         this.onStream(stream, headers, rawHeaders);
+        // A session accepted while draining (the listeners stay open through a classic sidecar's drain): its
+        // first stream is served, and GOAWAY tells the client to take the next ones elsewhere.
+        const session = stream.session;
+        if (this.draining && session !== undefined && !session.closed) session.close();
       } catch (err) {
         this.log.error({ err }, 'internal error on an HTTP/2 stream; stream reset');
         stream.destroy();
@@ -296,6 +302,7 @@ export class H2Proxy {
 
   /** Drain: every client session gets GOAWAY; the streams in flight may finish, new ones are refused. */
   drain(): void {
+    this.draining = true;
     for (const a of this.connections.values()) {
       if (a.session !== null && !a.session.closed) a.session.close();
     }

@@ -379,7 +379,7 @@ export function routeInbound(
 ): RouteDecision {
   const labels = inboundLabels(conn);
   observer.request(labels);
-  const ambiguous = ambiguousTarget(head.target);
+  const ambiguous = ambiguousTarget(head.target, head.method);
   if (ambiguous !== null) {
     return {
       kind: 'respond',
@@ -451,7 +451,7 @@ export function routeInboundH2(
   const labels = labelsFor('inbound', `app:${conn.appPort}`, conn.clientId !== null, conn.clientId);
   observer.request(labels);
   const path = view.header(':path');
-  if (typeof path === 'string' && ambiguousTarget(path) !== null)
+  if (typeof path === 'string' && ambiguousTarget(path, view.method) !== null)
     return { kind: 'respond', status: 400, reason: 'ambiguous-path', labels };
   const decision = tables.authorizeInbound(conn.appPort, conn.clientId, view);
   if (!decision.allowed) return { kind: 'respond', status: 403, reason: 'forbidden', labels };

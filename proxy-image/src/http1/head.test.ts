@@ -117,6 +117,19 @@ describe('parseRequestHead', () => {
     expect(r.kind === 'head' && [r.head.upgrade, r.head.expectContinue]).toEqual(['websocket', true]);
   });
 
+  test('two Upgrade fields fail only a request that upgrades; a response or a non-upgrading request keeps them', () => {
+    const plain = req('GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n');
+    expect(plain.kind === 'head' && plain.head.upgrade).toBeNull();
+    const r = parseResponseHead(
+      Buffer.from(
+        'HTTP/1.1 426 Upgrade Required\r\nUpgrade: TLS/1.2\r\nUpgrade: HTTP/2.0\r\nContent-Length: 0\r\n\r\n',
+      ),
+      0,
+      limits,
+    );
+    expect(r.kind === 'head' && r.head.status).toBe(426);
+  });
+
   test('never takes an h2c upgrade: the request goes on as HTTP/1.1 without its upgrade fields', () => {
     for (const offer of ['h2c', 'H2C', 'websocket, h2c']) {
       const r = req(

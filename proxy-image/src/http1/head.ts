@@ -107,6 +107,8 @@ interface Fields {
   upgrade: string | null;
   host: string | null;
   hostCount: number;
+  /** Upgrade fields seen (a request that upgrades may carry one only). */
+  upgradeCount: number;
   expectContinue: boolean;
   teTrailers: boolean;
 }
@@ -231,8 +233,7 @@ function noteField(name: string, value: string, f: Fields, request: boolean) {
       break;
     case 7:
       if (equalsLower(name, 'upgrade')) {
-        // One field only: a rule judged on one of two would let the proxy relay the other.
-        if (f.upgrade !== null) return fail('duplicate-upgrade', 'more than one Upgrade field');
+        f.upgradeCount++;
         f.upgrade = value;
       }
       break;
@@ -315,6 +316,7 @@ function newFields(): Fields {
     upgrade: null,
     host: null,
     hostCount: 0,
+    upgradeCount: 0,
     expectContinue: false,
     teTrailers: false,
   };
@@ -388,6 +390,9 @@ export function parseRequestHead(
   if (f.hostCount > 1) return fail('duplicate-host', 'more than one Host field');
   if (minor === 1 && f.hostCount === 0) return fail('missing-host', 'HTTP/1.1 request without Host');
   if (method === 'CONNECT' && f.connectionUpgrade) return fail('bad-method', 'CONNECT with Upgrade');
+  // An upgrading request with two Upgrade fields: a rule judged on one could let the proxy relay the other.
+  if (f.connectionUpgrade && f.upgradeCount > 1)
+    return fail('duplicate-upgrade', 'more than one Upgrade field in an upgrade request');
   return {
     kind: 'head',
     length: loc.headEnd - start,

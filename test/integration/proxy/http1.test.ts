@@ -2,6 +2,7 @@
 
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -558,6 +559,32 @@ test('SIGTERM with drain-keep-listening (a classic sidecar): new connections are
   const out = await raw(p.outbound, 'GET /healthz HTTP/1.1\r\nhost: web\r\n\r\n');
   expect(out.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
   expect(out.toLowerCase()).toContain('connection: close');
+  // HTTP/2 as well: the new session's stream is routed and answered (the app here speaks HTTP/1 only, so a
+  // service without endpoints: the proxy's own 503), then GOAWAY sends the client's next streams elsewhere.
+  const session = http2.connect(`http://127.0.0.1:${p.outbound}`);
+  session.on('error', () => undefined);
+  const goaway = new Promise<boolean>((resolve) => {
+    session.once('goaway', () => resolve(true));
+    session.once('close', () => resolve(false));
+  });
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = session.request({ ':path': '/healthz', ':authority': 'empty' });
+    s.on('response', (h) => resolve(`${h[':status']} ${h['x-weft-reason']}`));
+    s.on('error', reject);
+    s.resume();
+    s.end();
+  });
+  expect(answer).toBe('503 no-endpoint');
+  expect(await goaway).toBe(true);
+  // Told at once, not cut at the deadline: the session is gone while the proxy still drains.
+  const h2Sessions = await waitFor('the drained HTTP/2 session closed', async () => {
+    const dump = (await (await fetch(`http://127.0.0.1:${p.admin}/config`)).json()) as {
+      connections: { h2Sessions: number };
+    };
+    return dump.connections.h2Sessions === 0 ? 0 : undefined;
+  });
+  expect(h2Sessions).toBe(0);
+  session.destroy();
   expect(await exited).toBe(0);
 }, 20_000);
 
