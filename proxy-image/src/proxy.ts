@@ -291,21 +291,14 @@ export class ProxyRuntime {
   async drain(graceMs: number): Promise<void> {
     if (this.drainingValue) return;
     this.drainingValue = true;
-    const keepListening = this.opts.drainKeepsListening === true;
-    const stopListening = () => {
-      this.outboundServer?.close();
-      this.inboundServer?.close();
-    };
-    if (!keepListening) stopListening();
     for (const s of this.sessions) s.drain();
     this.h2.drain();
     const deadline = Date.now() + graceMs;
-    if (keepListening) {
-      // Accept until shortly before the deadline, so what was accepted last still has time to finish.
-      const listenUntil = deadline - Math.min(1000, graceMs / 4);
-      while (Date.now() < listenUntil) await new Promise((r) => setTimeout(r, 50));
-      stopListening();
-    }
+    // Kept listening: accept until shortly before the deadline, so what was accepted last still has time.
+    if (this.opts.drainKeepsListening === true)
+      await new Promise((r) => setTimeout(r, graceMs - Math.min(1000, graceMs / 4)));
+    this.outboundServer?.close();
+    this.inboundServer?.close();
     const busy = () => this.sessions.size > 0 || this.pipes.size > 0 || this.h2.openSessions > 0;
     while (busy() && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
@@ -336,15 +329,15 @@ export class ProxyRuntime {
 
   // ---- outbound ----
 
-  /** Whether a new connection is turned away: no config yet, or draining with the listeners closing. */
-  private refusesNew(): boolean {
-    return this.tablesValue === null || (this.drainingValue && this.opts.drainKeepsListening !== true);
+  /** Draining with the listeners closing: a connection accepted meanwhile is turned away. */
+  private get refusingNew(): boolean {
+    return this.drainingValue && this.opts.drainKeepsListening !== true;
   }
 
   private onOutbound(socket: net.Socket): void {
     socket.on('error', () => undefined);
     const tables = this.tablesValue;
-    if (tables === null || this.refusesNew()) {
+    if (tables === null || this.refusingNew) {
       socket.destroy();
       return;
     }
@@ -503,7 +496,7 @@ export class ProxyRuntime {
   private onInbound(socket: net.Socket): void {
     socket.on('error', () => undefined);
     const tables = this.tablesValue;
-    if (tables === null || this.refusesNew()) {
+    if (tables === null || this.refusingNew) {
       socket.destroy();
       return;
     }

@@ -1,5 +1,11 @@
 // Builders of cluster records for compiler tests (pure data, no fakes of behaviour).
-import type { HTTPRouteGroup, TCPRoute, TrafficSplit, TrafficTarget } from '../../../crds/smi/index.ts';
+import type {
+  HTTPRouteGroup,
+  TCPRoute,
+  TrafficSplit,
+  TrafficTarget,
+  UDPRoute,
+} from '../../../crds/smi/index.ts';
 import {
   type ClusterSnapshot,
   DEFAULT_MESH_SETTINGS,
@@ -134,9 +140,16 @@ export function routeGroup(
 }
 
 export function tcpRoute(ns: string, name: string, ports?: number[]): TCPRoute {
+  return { ...l4Route(ns, name, ports), kind: 'TCPRoute' };
+}
+
+export function udpRoute(ns: string, name: string, ports?: number[]): UDPRoute {
+  return { ...l4Route(ns, name, ports), kind: 'UDPRoute' };
+}
+
+function l4Route(ns: string, name: string, ports: number[] | undefined) {
   return {
-    apiVersion: 'specs.smi-spec.io/v1alpha4',
-    kind: 'TCPRoute',
+    apiVersion: 'specs.smi-spec.io/v1alpha4' as const,
     metadata: { namespace: ns, name },
     spec: ports === undefined ? {} : { matches: { ports } },
   };

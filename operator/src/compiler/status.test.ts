@@ -13,6 +13,7 @@ import {
   split,
   target,
   tcpRoute,
+  udpRoute,
 } from './fixtures.ts';
 import {
   conditionsEqual,
@@ -362,12 +363,7 @@ test('a hostNetwork destination pod, which can never be meshed, is named as such
 
 test('a TrafficTarget with a UDPRoute rule: Ready says what is not enforced (no proxy sees UDP), and a warning is raised', () => {
   const s = shop();
-  put(s.udpRoutes, {
-    apiVersion: 'specs.smi-spec.io/v1alpha4',
-    kind: 'UDPRoute',
-    metadata: { namespace: 'shop', name: 'dns' },
-    spec: { matches: { ports: [53] } },
-  });
+  put(s.udpRoutes, udpRoute('shop', 'dns', [53]));
   put(
     s.trafficTargets,
     target(

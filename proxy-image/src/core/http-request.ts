@@ -109,9 +109,11 @@ const PATH_PARAMS = /;[^/]*/g;
  */
 export function ambiguousTarget(target: string, method: string): string | null {
   if (target.charCodeAt(0) !== 0x2f /* / */) {
-    if (target === '*' ? method !== 'OPTIONS' : method === 'CONNECT' ? false : !ABSOLUTE_FORM.test(target))
-      return 'request-target is not a path ("/..."), an absolute URL, "*" (OPTIONS) or an authority (CONNECT)';
-    if (method === 'CONNECT' || target === '*') return null;
+    const form =
+      'request-target is not a path ("/..."), an absolute URL, "*" (OPTIONS) or an authority (CONNECT)';
+    if (target === '*') return method === 'OPTIONS' ? null : form;
+    if (method === 'CONNECT') return null;
+    if (!ABSOLUTE_FORM.test(target)) return form;
   }
   const query = target.indexOf('?');
   const hash = target.indexOf('#');

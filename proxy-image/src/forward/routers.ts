@@ -337,19 +337,30 @@ export function routeOutbound(
   if (ep.kind !== 'endpoint') {
     const labels = labelsFor('outbound', lp.authority, false, null, lp, backend.name);
     observer.request(labels);
-    return {
-      kind: 'respond',
-      status: 503,
-      reason: 'no-endpoint',
-      message: `${lp.authority}: ${ep.reason}`,
-      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, 'complete'),
-    };
+    return answer(503, 'no-endpoint', `${lp.authority}: ${ep.reason}`, labels, observer);
   }
   const labels = endpointLabels(lp, backend.name, ep.identity);
   observer.request(labels);
   // Chunked bodies are never kept for replay; Content-Length ones are when small enough.
   const bodyBytes = head.chunked ? Number.POSITIVE_INFINITY : Math.max(0, head.contentLength);
   return new OutboundPlan(tables, lp, route, ep, head.method, bodyBytes, MESH_ALPN_HTTP1, labels, observer);
+}
+
+/** The proxy answers an HTTP/1 request itself (x-weft-reason: reason), counted as its response. */
+function answer(
+  status: number,
+  reason: string,
+  message: string,
+  labels: TrafficLabels,
+  observer: DataPathObserver,
+): RouteDecision {
+  return {
+    kind: 'respond',
+    status,
+    reason,
+    message,
+    done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, 'complete'),
+  };
 }
 
 export interface InboundConnection {
@@ -380,25 +391,9 @@ export function routeInbound(
   const labels = inboundLabels(conn);
   observer.request(labels);
   const ambiguous = ambiguousTarget(head.target, head.method);
-  if (ambiguous !== null) {
-    return {
-      kind: 'respond',
-      status: 400,
-      reason: 'ambiguous-path',
-      message: ambiguous,
-      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, 'complete'),
-    };
-  }
+  if (ambiguous !== null) return answer(400, 'ambiguous-path', ambiguous, labels, observer);
   const decision = tables.authorizeInbound(conn.appPort, conn.clientId, new HeadView(head));
-  if (!decision.allowed) {
-    return {
-      kind: 'respond',
-      status: 403,
-      reason: 'forbidden',
-      message: decision.reason,
-      done: (r) => observer.response(labels, r.status, null, 0, r.proxyReason, 'complete'),
-    };
-  }
+  if (!decision.allowed) return answer(403, 'forbidden', decision.reason, labels, observer);
   return new FixedPlan(plainTarget(conn.appAddress, conn.appPort), labels, observer);
 }
 

@@ -19,12 +19,11 @@ import {
   curl,
   makePki,
   metric,
+  PAIR_CLIENT,
   type Pki,
   type ProxyProcess,
-  proxyConfig,
   removeTmpDirs,
-  spiffe,
-  startProxyProcess,
+  startMeshPair,
 } from './harness.ts';
 
 let app: TestApp;
@@ -34,36 +33,17 @@ let client: ProxyProcess;
 // biome-ignore lint/suspicious/noExplicitAny: generated gRPC client
 let echo: any;
 
-const CLIENT = spiffe('test', 'client');
-const SERVER = spiffe('test', 'server');
+const CLIENT = PAIR_CLIENT;
 const AUTHORITY = 'grpc.test.svc.cluster.local:8081';
 
 beforeAll(async () => {
   app = await startTestApp({ logLevel: 'silent' });
   pki = makePki();
-  server = await startProxyProcess({
-    config: proxyConfig({ version: 's', sa: 'server', trustAnchors: [pki.caPem] }),
-    cert: pki.issue('server', SERVER),
-    inboundApp: `127.0.0.1:${app.grpcPort}`,
-  });
-  client = await startProxyProcess({
-    config: proxyConfig({
-      version: 'c',
-      sa: 'client',
-      trustAnchors: [pki.caPem],
-      services: [
-        {
-          name: 'grpc',
-          clusterIP: '10.96.0.20',
-          port: 8081,
-          protocol: 'grpc',
-          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
-        },
-      ],
-    }),
-    cert: pki.issue('client', CLIENT),
-    outboundDst: '10.96.0.20:8081',
-  });
+  ({ server, client } = await startMeshPair({
+    pki,
+    appPort: app.grpcPort,
+    service: { name: 'grpc', clusterIP: '10.96.0.20', port: 8081, protocol: 'grpc' },
+  }));
   const { Client } = loadEchoService();
   echo = new Client(`127.0.0.1:${client.outbound}`, credentials.createInsecure(), {
     'grpc.default_authority': AUTHORITY,

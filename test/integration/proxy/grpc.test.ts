@@ -9,11 +9,13 @@ import {
   curl,
   makePki,
   metricValue,
+  PAIR_CLIENT,
+  PAIR_SERVER,
   type Pki,
   type ProxyProcess,
   proxyConfig,
   removeTmpDirs,
-  spiffe,
+  startMeshPair,
   startProxyProcess,
 } from './harness.ts';
 
@@ -26,41 +28,32 @@ let direct: ProxyProcess;
 // biome-ignore lint/suspicious/noExplicitAny: generated gRPC client
 let echo: any;
 
-const CLIENT = spiffe('test', 'client');
-const SERVER = spiffe('test', 'server');
+const CLIENT = PAIR_CLIENT;
+const SERVER = PAIR_SERVER;
 
 beforeAll(async () => {
   app = await startTestApp({ logLevel: 'silent' });
   pki = makePki();
-  server = await startProxyProcess({
-    config: proxyConfig({ version: 's', sa: 'server', trustAnchors: [pki.caPem] }),
-    cert: pki.issue('server', SERVER),
-    inboundApp: `127.0.0.1:${app.grpcPort}`,
-  });
-  // The server proxy's gRPC port as a service of the client: by cluster IP, or headless (no cluster IP).
-  const grpcService = (name: string, clusterIP: string | null) => ({
-    name,
-    clusterIP,
-    port: 8081,
-    protocol: 'grpc',
-    endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
-  });
-  client = await startProxyProcess({
-    config: proxyConfig({
-      version: 'c',
-      sa: 'client',
-      trustAnchors: [pki.caPem],
-      services: [grpcService('grpc', '10.96.0.20')],
-    }),
-    cert: pki.issue('client', CLIENT),
-    outboundDst: '10.96.0.20:8081',
-  });
+  ({ server, client } = await startMeshPair({
+    pki,
+    appPort: app.grpcPort,
+    service: { name: 'grpc', clusterIP: '10.96.0.20', port: 8081, protocol: 'grpc' },
+  }));
+  // The same service, headless (no cluster IP): the client dials the server pod's own address.
   direct = await startProxyProcess({
     config: proxyConfig({
       version: 'd',
       sa: 'client',
       trustAnchors: [pki.caPem],
-      services: [grpcService('grpc-headless', null)],
+      services: [
+        {
+          name: 'grpc-headless',
+          clusterIP: null,
+          port: 8081,
+          protocol: 'grpc',
+          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
+        },
+      ],
     }),
     cert: pki.issue('client', CLIENT),
     outboundDst: `127.0.0.1:${server.inbound}`,

@@ -255,6 +255,47 @@ export async function startProxyProcess(opts: {
 }
 
 /** Runs curl (asynchronously: the test app may live in this process); returns status, headers, body. */
+/** The identities of a mesh pair's proxies (startMeshPair): service accounts "client" and "server" of "test". */
+export const PAIR_CLIENT = spiffe('test', 'client');
+export const PAIR_SERVER = spiffe('test', 'server');
+
+/**
+ * Two meshed pods: a client proxy -> mTLS -> a server proxy in front of the app at 127.0.0.1:appPort. The client
+ * proxy sends `service` (its one endpoint the server proxy, which must present PAIR_SERVER) and takes its outbound
+ * connections as addressed to service.clusterIP:service.port; `more` are other services of its config.
+ * Certificates are issued under the service's name unless given (to rotate them with another pair's, say).
+ */
+export async function startMeshPair(opts: {
+  pki: Pki;
+  appPort: number;
+  service: Omit<ServiceSpec, 'endpoints' | 'clusterIP'> & { clusterIP: string };
+  more?: ServiceSpec[];
+  certs?: { server: { cert: string; key: string }; client: { cert: string; key: string } };
+  /** The server proxy's config (default: permissive, no inbound rules). */
+  serverConfig?: unknown;
+}): Promise<{ server: ProxyProcess; client: ProxyProcess }> {
+  const { pki, service } = opts;
+  const server = await startProxyProcess({
+    config: opts.serverConfig ?? proxyConfig({ version: 's1', sa: 'server', trustAnchors: [pki.caPem] }),
+    cert: opts.certs?.server ?? pki.issue(`${service.name}-server`, PAIR_SERVER),
+    inboundApp: `127.0.0.1:${opts.appPort}`,
+  });
+  const client = await startProxyProcess({
+    config: proxyConfig({
+      version: 'c1',
+      sa: 'client',
+      trustAnchors: [pki.caPem],
+      services: [
+        { ...service, endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: PAIR_SERVER }] },
+        ...(opts.more ?? []),
+      ],
+    }),
+    cert: opts.certs?.client ?? pki.issue(`${service.name}-client`, PAIR_CLIENT),
+    outboundDst: `${service.clusterIP}:${service.port}`,
+  });
+  return { server, client };
+}
+
 export async function curl(
   args: string[],
 ): Promise<{ status: number; headers: Record<string, string>; body: string }> {

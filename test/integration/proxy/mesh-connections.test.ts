@@ -21,17 +21,18 @@ import {
   listenLoopback,
   makePki,
   metric,
+  PAIR_CLIENT,
+  PAIR_SERVER,
   type Pki,
   type ProxyProcess,
   proxyConfig,
   removeTmpDirs,
-  spiffe,
-  startProxyProcess,
+  startMeshPair,
   waitFor,
 } from './harness.ts';
 
-const CLIENT = spiffe('test', 'client');
-const SERVER = spiffe('test', 'server');
+const CLIENT = PAIR_CLIENT;
+const SERVER = PAIR_SERVER;
 
 let app: TestApp;
 let pki: Pki;
@@ -105,85 +106,37 @@ beforeAll(async () => {
     },
   );
   const probePort = await listenLoopback(probe);
-  server = await startProxyProcess({
-    config: proxyConfig({ version: 's1', sa: 'server', trustAnchors: [pki.caPem] }),
-    cert: serverCert,
-    inboundApp: `127.0.0.1:${app.httpPort}`,
-  });
-  client = await startProxyProcess({
-    config: proxyConfig({
-      version: 'c1',
-      sa: 'client',
-      trustAnchors: [pki.caPem],
-      services: [
-        {
-          name: 'web',
-          clusterIP: '10.96.0.40',
-          port: 80,
-          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
-        },
-        {
-          name: 'probe',
-          clusterIP: '10.96.0.41',
-          port: 80,
-          endpoints: [{ address: '127.0.0.1', port: probePort, identity: SERVER }],
-        },
-      ],
-    }),
-    cert: clientCert,
-    outboundDst: '10.96.0.40:80',
-  });
+  ({ server, client } = await startMeshPair({
+    pki,
+    appPort: app.httpPort,
+    service: { name: 'web', clusterIP: '10.96.0.40', port: 80 },
+    more: [
+      {
+        name: 'probe',
+        clusterIP: '10.96.0.41',
+        port: 80,
+        endpoints: [{ address: '127.0.0.1', port: probePort, identity: SERVER }],
+      },
+    ],
+    certs: { server: serverCert, client: clientCert },
+  }));
   // Sharing the certificate files of server and client: rotated with them.
-  serverGrpc = await startProxyProcess({
-    config: proxyConfig({ version: 's1', sa: 'server', trustAnchors: [pki.caPem] }),
-    cert: serverCert,
-    inboundApp: `127.0.0.1:${app.grpcPort}`,
-  });
-  clientGrpc = await startProxyProcess({
-    config: proxyConfig({
-      version: 'c1',
-      sa: 'client',
-      trustAnchors: [pki.caPem],
-      services: [
-        {
-          name: 'grpc',
-          clusterIP: '10.96.0.43',
-          port: 8081,
-          protocol: 'grpc',
-          endpoints: [{ address: '127.0.0.1', port: serverGrpc.inbound, identity: SERVER }],
-        },
-      ],
-    }),
-    cert: clientCert,
-    outboundDst: '10.96.0.43:8081',
-  });
+  ({ server: serverGrpc, client: clientGrpc } = await startMeshPair({
+    pki,
+    appPort: app.grpcPort,
+    service: { name: 'grpc', clusterIP: '10.96.0.43', port: 8081, protocol: 'grpc' },
+    certs: { server: serverCert, client: clientCert },
+  }));
   const { Client } = loadEchoService();
   echo = new Client(`127.0.0.1:${clientGrpc.outbound}`, credentials.createInsecure(), {
     'grpc.default_authority': 'grpc.test.svc.cluster.local:8081',
   });
-  guarded = await startProxyProcess({
-    config: guardedConfig('g1', false),
-    cert: pki.issue('guarded', SERVER),
-    inboundApp: `127.0.0.1:${app.tcpEchoPort}`,
-  });
-  clientTcp = await startProxyProcess({
-    config: proxyConfig({
-      version: 't1',
-      sa: 'client',
-      trustAnchors: [pki.caPem],
-      services: [
-        {
-          name: 'echo',
-          clusterIP: '10.96.0.42',
-          port: 9000,
-          protocol: 'opaque',
-          endpoints: [{ address: '127.0.0.1', port: guarded.inbound, identity: SERVER }],
-        },
-      ],
-    }),
-    cert: pki.issue('client-tcp', CLIENT),
-    outboundDst: '10.96.0.42:9000',
-  });
+  ({ server: guarded, client: clientTcp } = await startMeshPair({
+    pki,
+    appPort: app.tcpEchoPort,
+    service: { name: 'echo', clusterIP: '10.96.0.42', port: 9000, protocol: 'opaque' },
+    serverConfig: guardedConfig('g1', false),
+  }));
 }, 60_000);
 
 afterAll(async () => {
@@ -360,10 +313,10 @@ describe('certificate rotation', () => {
 });
 
 describe('inbound opaque TCP and TrafficTargets (enforcing)', () => {
-  /** Connects through clientTcp, sends a line, and returns what came back when the connection closed. */
-  const exchange = (line: string) =>
+  /** Connects to port (default: through clientTcp), sends a line, and returns what came back when it closed. */
+  const exchange = (line: string, port = clientTcp.outbound) =>
     new Promise<string>((resolve) => {
-      const s = net.connect(clientTcp.outbound, '127.0.0.1', () => s.write(line));
+      const s = net.connect(port, '127.0.0.1', () => s.write(line));
       let out = '';
       s.on('data', (d: Buffer) => {
         out += d.toString();
@@ -382,16 +335,7 @@ describe('inbound opaque TCP and TrafficTargets (enforcing)', () => {
     expect(await exchange('hello\n')).toBe('');
     await waitFor('the refusal counted', async () => ((await refusedForbidden()) === 1 ? true : undefined));
     // Plaintext, straight to the inbound port: no identity at all.
-    const plain = await new Promise<string>((resolve) => {
-      const s = net.connect(guarded.inbound, '127.0.0.1', () => s.write('hello\n'));
-      let out = '';
-      s.on('data', (d: Buffer) => {
-        out += d.toString();
-      });
-      s.on('error', () => undefined);
-      s.on('close', () => resolve(out));
-    });
-    expect(plain).toBe('');
+    expect(await exchange('hello\n', guarded.inbound)).toBe('');
     await waitFor('both refusals counted', async () => ((await refusedForbidden()) === 2 ? true : undefined));
     // A client that waits for the server to speak first (as database clients do) is refused all the same: the
     // decision is taken when the connection opens, not at its first bytes.
@@ -401,7 +345,6 @@ describe('inbound opaque TCP and TrafficTargets (enforcing)', () => {
     await waitFor('three refusals counted', async () =>
       (await refusedForbidden()) === 3 ? true : undefined,
     );
-    expect(await refusedForbidden()).toBe(3);
     // None of them got to the app, and the proxy opened no pipe for any.
     expect((await countersOfApp()).tcp.echoConnections).toBe(appBefore);
     expect(await metric(guarded, 'tcp_open_total', { direction: 'inbound' })).toBe(0);

@@ -176,21 +176,24 @@ afterAll(async () => {
   removeTmpDirs();
 }, 30_000);
 
+/** The client pod proxy's count of requests to `authority` it sent over mTLS to the server pod. */
+async function outboundMeshRequests(authority: string): Promise<number | undefined> {
+  const text = await client.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
+  return metricValue(text, 'request_total', {
+    direction: 'outbound',
+    authority,
+    tls: 'true',
+    server_id: SERVER_ID,
+  });
+}
+
 test('a request to a cluster IP crosses pods over mTLS and reaches the app with the client identity', async () => {
   const out = JSON.parse(await curlFromClient(['http://10.96.0.10/hello?x=1']));
   expect(out.url).toBe('/hello?x=1');
   expect(out.headers.host).toBe('10.96.0.10');
   // The server pod's proxy learnt the client identity from the mTLS handshake.
   expect(out.headers['x-weft-client-id']).toBe(CLIENT_ID);
-  const outbound = await client.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
-  expect(
-    metricValue(outbound, 'request_total', {
-      direction: 'outbound',
-      authority: 'web.test.svc.cluster.local:80',
-      tls: 'true',
-      server_id: SERVER_ID,
-    }),
-  ).toBe(1);
+  expect(await outboundMeshRequests('web.test.svc.cluster.local:80')).toBe(1);
   const inbound = await server.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
   expect(
     metricValue(inbound, 'request_total', {
@@ -216,15 +219,8 @@ test("IPv6 as well: a request to an IPv6 cluster IP, and to the server pod's IPv
   const direct = JSON.parse(await curlFromClient(['-g', `http://[${SERVER_IP6}]:${APP_PORT}/six-direct`]));
   expect(direct.url).toBe('/six-direct');
   expect(direct.headers['x-weft-client-id']).toBe(CLIENT_ID);
-  const outbound = await client.exec('curl', ['-sS', 'http://127.0.0.1:15190/metrics']);
-  expect(
-    metricValue(outbound, 'request_total', {
-      direction: 'outbound',
-      authority: 'web6.test.svc.cluster.local:80',
-      tls: 'true',
-      server_id: SERVER_ID,
-    }),
-  ).toBe(2); // the pod's own address is that service's endpoint
+  // Two: the pod's own address is that service's endpoint.
+  expect(await outboundMeshRequests('web6.test.svc.cluster.local:80')).toBe(2);
   // Both families are redirected by proxy-init's rules, and the proxy listens on both.
   expect(await client.exec('ip6tables-save', ['-t', 'nat'])).toContain('-A OUTPUT -p tcp -j WEFT-OUTBOUND');
   // ss shows a dual-stack listener as "*:PORT" ("0.0.0.0:PORT" before).

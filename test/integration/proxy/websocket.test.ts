@@ -12,18 +12,18 @@ import {
   listenLoopback,
   makePki,
   metricValue,
+  PAIR_CLIENT,
   type Pki,
   type ProxyProcess,
   proxyConfig,
   removeTmpDirs,
   scrape,
-  spiffe,
+  startMeshPair,
   startProxyProcess,
   waitFor,
 } from './harness.ts';
 
-const CLIENT = spiffe('test', 'client');
-const SERVER = spiffe('test', 'server');
+const CLIENT = PAIR_CLIENT;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** What the server sends first, in the same write as its 101 head. */
 const WELCOME = 'welcome';
@@ -286,28 +286,11 @@ beforeAll(async () => {
     outboundDst: '10.96.0.31:80',
   });
   // The mTLS pair: the server proxy in front of the app, the client proxy sending the service to it.
-  server = await startProxyProcess({
-    config: proxyConfig({ version: 's1', sa: 'server', trustAnchors: [pki.caPem] }),
-    cert: pki.issue('server', SERVER),
-    inboundApp: `127.0.0.1:${wsPort}`,
-  });
-  client = await startProxyProcess({
-    config: proxyConfig({
-      version: 'c1',
-      sa: 'client',
-      trustAnchors: [pki.caPem],
-      services: [
-        {
-          name: 'ws',
-          clusterIP: '10.96.0.30',
-          port: 80,
-          endpoints: [{ address: '127.0.0.1', port: server.inbound, identity: SERVER }],
-        },
-      ],
-    }),
-    cert: pki.issue('client', CLIENT),
-    outboundDst: '10.96.0.30:80',
-  });
+  ({ server, client } = await startMeshPair({
+    pki,
+    appPort: wsPort,
+    service: { name: 'ws', clusterIP: '10.96.0.30', port: 80 },
+  }));
 }, 60_000);
 
 afterAll(async () => {

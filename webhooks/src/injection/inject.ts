@@ -222,6 +222,9 @@ export function proxyContainer(mesh: MeshConfig, o: Overrides, native: boolean):
       { name: 'WEFT_INBOUND_PORT', value: String(mesh.ports.inbound) },
       { name: 'WEFT_ADMIN_PORT', value: String(admin) },
       { name: 'WEFT_OPAQUE_PORTS', value: o.opaquePorts.join(',') },
+      // A classic sidecar gets SIGTERM with the app, not after it: its listeners stay open through the drain, so
+      // the app's own calls while it shuts down still go out (and late inbound requests are still served).
+      ...(native ? [] : [{ name: 'WEFT_DRAIN_KEEP_LISTENING', value: 'true' }]),
     ],
     resources,
     volumeMounts: [
@@ -236,17 +239,9 @@ export function proxyContainer(mesh: MeshConfig, o: Overrides, native: boolean):
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
   if (native) container.restartPolicy = 'Always';
-  else {
-    // Classic sidecar: kubelet starts the next container only after this hook returns, so the app waits
-    // for a ready proxy here as it does behind a native sidecar's startup probe.
-    container.lifecycle = { postStart: { exec: { command: AWAIT_READY_COMMAND } } };
-    // And it gets SIGTERM with the app, not after it: its listeners stay open through the drain, so the app's
-    // own calls while it shuts down still go out (and late inbound requests are still served).
-    (container.env as { name: string; value: string }[]).push({
-      name: 'WEFT_DRAIN_KEEP_LISTENING',
-      value: 'true',
-    });
-  }
+  // Classic sidecar: kubelet starts the next container only after this hook returns, so the app waits
+  // for a ready proxy here as it does behind a native sidecar's startup probe.
+  else container.lifecycle = { postStart: { exec: { command: AWAIT_READY_COMMAND } } };
   return container;
 }
 
